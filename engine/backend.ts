@@ -1,0 +1,108 @@
+/**
+ * The contract every backend implements. It speaks in storages (flat, contiguous buffers) and
+ * shapes; the tensor layer (`ops.ts`) validates shapes and dtypes before calling it, so a
+ * backend may assume its inputs are consistent. Every compute method returns a new storage.
+ */
+import type { DType, TypedArray } from './dtype.ts';
+import type { Shape } from './shape.ts';
+
+/** A flat buffer owned by a backend. Tensors share storages (reshape) and count references. */
+export interface Storage {
+  readonly backend: Backend;
+  readonly dtype: DType;
+  /** Number of elements. */
+  readonly size: number;
+  /** Tensors holding this storage; the backend frees it when this drops to 0. */
+  refs: number;
+}
+
+/** One-input elementwise ops. `affine` is a·x + b, `powScalar` is x^a, `clamp` clips to [a, b]. */
+export const UNARY_OPS = [
+  'neg', 'abs', 'sign', 'exp', 'log', 'sqrt', 'rsqrt', 'recip', 'square', 'sin', 'cos',
+  'tanh', 'sigmoid', 'silu', 'gelu', 'relu', 'affine', 'powScalar', 'clamp',
+] as const;
+export type UnaryOp = (typeof UNARY_OPS)[number];
+
+/**
+ * Two-input broadcasting ops. Comparisons give 1 or 0 in the input dtype. `geluBwd(x, dy)` and
+ * `siluBwd(x, dy)` are the fused gradients dy·f'(x).
+ */
+export const BINARY_OPS = [
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'gt', 'ge', 'lt', 'le', 'geluBwd', 'siluBwd',
+] as const;
+export type BinaryOp = (typeof BINARY_OPS)[number];
+
+export type ReduceOp = 'sum' | 'max';
+
+export interface LayerNormOut {
+  y: Storage;
+  /** Per-row mean and 1/sqrt(var + eps), kept for the backward pass. */
+  mean: Storage;
+  rstd: Storage;
+}
+
+export interface LayerNormGrads {
+  dx: Storage;
+  dw: Storage | null;
+  db: Storage | null;
+}
+
+export interface Backend {
+  /** 'cpu' or 'webgpu'. */
+  readonly name: string;
+  /** What runs the kernels (the adapter's name, or "TypeScript loops"). */
+  readonly device: string;
+  supportsDtype(dtype: DType): boolean;
+
+  // ---- memory ----
+  fromArray(data: TypedArray, dtype: DType): Storage;
+  /** Copy out; waits for pending GPU work. */
+  read(s: Storage): Promise<TypedArray>;
+  /** Synchronous read where the backend can (CPU); undefined elsewhere. */
+  readSync?(s: Storage): TypedArray;
+  free(s: Storage): void;
+  fill(size: number, dtype: DType, value: number): Storage;
+  cast(x: Storage, to: DType): Storage;
+  /** Fill with Philox-4x32-10 uniforms in [0,1) or Box–Muller normals; element i uses counter offset + i. */
+  random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage;
+
+  // ---- elementwise ----
+  unary(op: UnaryOp, x: Storage, a: number, b: number): Storage;
+  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage;
+  /** cond ≠ 0 ? a : b, all three broadcast to outShape. */
+  where(c: Storage, cShape: Shape, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage;
+
+  // ---- reductions (result keeps reduced axes as size 1) ----
+  reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly number[]): Storage;
+
+  // ---- matmul: a [...batchA, M, K] (or [..., K, M] when transA), b [...batchB, K, N] (or [..., N, K]) ----
+  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage;
+
+  // ---- data movement ----
+  permute(x: Storage, shape: Shape, perm: readonly number[]): Storage;
+  /** The box [begin, begin + size) of x. */
+  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[]): Storage;
+  /** Zeros of outShape with x written at begin (the gradient of slice). */
+  padSlice(x: Storage, shape: Shape, outShape: Shape, begin: readonly number[]): Storage;
+  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage;
+  /** Broadcast copy of x to outShape. */
+  expand(x: Storage, shape: Shape, outShape: Shape): Storage;
+  /** rows of table [V, D] picked by idx (i32, n of them) → [n, D]. */
+  gather(table: Storage, tableShape: Shape, idx: Storage): Storage;
+  /** [V, D] zeros with src [n, D] rows added at idx (the gradient of gather). */
+  scatterAdd(src: Storage, srcShape: Shape, idx: Storage, rows: number): Storage;
+
+  // ---- fused nn ops (last axis) ----
+  softmax(x: Storage, shape: Shape): Storage;
+  /** dx = y ⊙ (dy − Σ dy ⊙ y). */
+  softmaxBwd(y: Storage, dy: Storage, shape: Shape): Storage;
+  layerNorm(x: Storage, shape: Shape, w: Storage | null, b: Storage | null, eps: number): LayerNormOut;
+  layerNormBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, w: Storage | null, shape: Shape, withBias: boolean): LayerNormGrads;
+
+  /** Wait for queued work (no-op on CPU). */
+  sync(): Promise<void>;
+  /** Bytes held by live storages, and bytes allocated including the pool. */
+  memory(): { liveBytes: number; pooledBytes: number };
+  /** Release the device; the backend is unusable afterwards. */
+  destroy(): Promise<void>;
+}

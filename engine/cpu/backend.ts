@@ -1,0 +1,331 @@
+/**
+ * The CPU backend: plain TypeScript loops over typed arrays, in f32 and f64. It is the oracle
+ * every WebGPU kernel is tested against and where gradient checks run in f64.
+ */
+import type { Backend, BinaryOp, LayerNormGrads, LayerNormOut, ReduceOp, Storage, UnaryOp } from '../backend.ts';
+import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
+import { BackendError, ShapeError } from '../errors.ts';
+import { philoxFill } from '../rng.ts';
+import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
+import { forEachBroadcast } from './indexing.ts';
+import { gemmBlocked, transpose2d } from './matmul.ts';
+import { binaryFn, unaryFn } from './scalar-math.ts';
+
+export class CpuStorage implements Storage {
+  refs = 0;
+  constructor(readonly backend: Backend, readonly dtype: DType, readonly data: TypedArray) {}
+  get size(): number {
+    return this.data.length;
+  }
+}
+
+const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
+
+class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly device = 'TypeScript loops';
+  #live = 0;
+
+  supportsDtype(): boolean {
+    return true;
+  }
+
+  #make(dtype: DType, data: TypedArray): CpuStorage {
+    this.#live += data.length * BYTES_PER_ELEMENT[dtype];
+    return new CpuStorage(this, dtype, data);
+  }
+  #alloc(dtype: DType, n: number): CpuStorage {
+    return this.#make(dtype, allocArray(dtype, n));
+  }
+
+  fromArray(data: TypedArray, dtype: DType): Storage {
+    const out = allocArray(dtype, data.length);
+    out.set(data);
+    return this.#make(dtype, out);
+  }
+  async read(s: Storage): Promise<TypedArray> {
+    return this.readSync(s);
+  }
+  readSync(s: Storage): TypedArray {
+    return arr(s).slice();
+  }
+  free(s: Storage): void {
+    this.#live -= s.size * BYTES_PER_ELEMENT[s.dtype];
+  }
+  fill(size: number, dtype: DType, value: number): Storage {
+    const s = this.#alloc(dtype, size);
+    if (value !== 0) s.data.fill(value);
+    return s;
+  }
+  cast(x: Storage, to: DType): Storage {
+    const out = this.#alloc(to, x.size);
+    const src = arr(x);
+    if (to === 'i32') for (let i = 0; i < src.length; i++) out.data[i] = Math.trunc(src[i]!);
+    else out.data.set(src);
+    return out;
+  }
+  random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage {
+    const s = this.#alloc(dtype, size);
+    philoxFill(s.data as Float32Array | Float64Array, dist, seed, offset);
+    return s;
+  }
+
+  unary(op: UnaryOp, x: Storage, a: number, b: number): Storage {
+    const f = unaryFn(op, a, b);
+    const src = arr(x);
+    const out = this.#alloc(x.dtype, x.size);
+    for (let i = 0; i < src.length; i++) out.data[i] = f(src[i]!);
+    return out;
+  }
+
+  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
+    const f = binaryFn(op);
+    const A = arr(a), B = arr(b);
+    const out = this.#alloc(a.dtype, sizeOf(outShape));
+    const O = out.data;
+    if (A.length === O.length && B.length === O.length) {
+      for (let i = 0; i < O.length; i++) O[i] = f(A[i]!, B[i]!);
+    } else if (B.length === 1 && A.length === O.length) {
+      const y = B[0]!;
+      for (let i = 0; i < O.length; i++) O[i] = f(A[i]!, y);
+    } else {
+      forEachBroadcast(outShape, [aShape, bShape], (i, o) => (O[i] = f(A[o[0]!]!, B[o[1]!]!)));
+    }
+    return out;
+  }
+
+  where(c: Storage, cShape: Shape, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
+    const C = arr(c), A = arr(a), B = arr(b);
+    const out = this.#alloc(a.dtype, sizeOf(outShape));
+    forEachBroadcast(outShape, [cShape, aShape, bShape], (i, o) => (out.data[i] = C[o[0]!] !== 0 ? A[o[1]!]! : B[o[2]!]!));
+    return out;
+  }
+
+  reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly number[]): Storage {
+    const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const out = this.#alloc(x.dtype, sizeOf(outShape));
+    const O = out.data, X = arr(x);
+    if (op === 'max') O.fill(-Infinity);
+    // Walk the input; the output offset uses stride 0 along reduced axes.
+    forEachBroadcast(shape, [outShape], (i, o) => {
+      const j = o[0]!;
+      if (op === 'sum') O[j]! += X[i]!;
+      else if (X[i]! > O[j]! || Number.isNaN(X[i]!)) O[j] = X[i]!;
+    });
+    return out;
+  }
+
+  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
+    const rank = outShape.length;
+    const M = outShape[rank - 2]!, N = outShape[rank - 1]!;
+    const K = transA ? aShape.at(-2)! : aShape.at(-1)!;
+    const batchShape = outShape.slice(0, -2);
+    const out = this.#alloc(a.dtype, sizeOf(outShape));
+    const A = arr(a), B = arr(b);
+    // Operands in [M,K] and [K,N] layout (transposed copies when asked).
+    const aT = transA ? allocArray(a.dtype, M * K) : null;
+    const bT = transB ? allocArray(b.dtype, K * N) : null;
+    const aBatch = aShape.slice(0, -2), bBatch = bShape.slice(0, -2);
+    forEachBroadcast(batchShape, [aBatch, bBatch], (i, o) => {
+      const aOff = o[0]! * M * K, bOff = o[1]! * K * N;
+      let Am: TypedArray = A, am = aOff, Bm: TypedArray = B, bm = bOff;
+      if (aT) { transpose2d(A, aOff, aT, 0, K, M); Am = aT; am = 0; }
+      if (bT) { transpose2d(B, bOff, bT, 0, N, K); Bm = bT; bm = 0; }
+      gemmBlocked(Am, am, Bm, bm, out.data, i * M * N, M, K, N);
+    });
+    return out;
+  }
+
+  permute(x: Storage, shape: Shape, perm: readonly number[]): Storage {
+    const outShape = perm.map((p) => shape[p]!);
+    const inStrides = stridesOf(shape);
+    // Reading input stride perm[d] while walking output dim d.
+    const viewStrides = perm.map((p) => inStrides[p]!);
+    return this.#gatherView(x, outShape, viewStrides, 0);
+  }
+
+  /** out[i] = x[offset + Σ coord_d · strides_d] over outShape. */
+  #gatherView(x: Storage, outShape: Shape, strides: readonly number[], offset: number): CpuStorage {
+    const out = this.#alloc(x.dtype, sizeOf(outShape));
+    const X = arr(x), O = out.data, rank = outShape.length;
+    const coord = new Int32Array(rank);
+    let off = offset;
+    for (let i = 0; i < O.length; i++) {
+      O[i] = X[off]!;
+      for (let d = rank - 1; d >= 0; d--) {
+        coord[d]!++;
+        off += strides[d]!;
+        if (coord[d]! < outShape[d]!) break;
+        off -= strides[d]! * outShape[d]!;
+        coord[d] = 0;
+      }
+    }
+    return out;
+  }
+
+  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[]): Storage {
+    const st = stridesOf(shape);
+    const offset = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
+    return this.#gatherView(x, size, st, offset);
+  }
+
+  padSlice(x: Storage, shape: Shape, outShape: Shape, begin: readonly number[]): Storage {
+    const out = this.#alloc(x.dtype, sizeOf(outShape));
+    const st = stridesOf(outShape);
+    const base = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
+    const X = arr(x);
+    // Walk x; its element lands at base + Σ coord·outStrides (a "view" of the output).
+    const rank = shape.length;
+    const coord = new Int32Array(rank);
+    let off = base;
+    for (let i = 0; i < X.length; i++) {
+      out.data[off] = X[i]!;
+      for (let d = rank - 1; d >= 0; d--) {
+        coord[d]!++;
+        off += st[d]!;
+        if (coord[d]! < shape[d]!) break;
+        off -= st[d]! * shape[d]!;
+        coord[d] = 0;
+      }
+    }
+    return out;
+  }
+
+  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
+    const outShape = [...shapes[0]!];
+    outShape[axis] = shapes.reduce((acc, s) => acc + s[axis]!, 0);
+    const out = this.#alloc(xs[0]!.dtype, sizeOf(outShape));
+    const outer = sizeOf(outShape.slice(0, axis));
+    const inner = sizeOf(outShape.slice(axis + 1));
+    const rowOut = outShape[axis]! * inner;
+    let at = 0;
+    xs.forEach((s, k) => {
+      const X = arr(s);
+      const row = shapes[k]![axis]! * inner;
+      for (let o = 0; o < outer; o++) out.data.set(X.subarray(o * row, (o + 1) * row), o * rowOut + at);
+      at += row;
+    });
+    return out;
+  }
+
+  expand(x: Storage, shape: Shape, outShape: Shape): Storage {
+    return this.#gatherView(x, outShape, broadcastStrides(shape, outShape), 0);
+  }
+
+  gather(table: Storage, tableShape: Shape, idx: Storage): Storage {
+    const [V, D] = tableShape as [number, number];
+    const I = arr(idx), T = arr(table);
+    const out = this.#alloc(table.dtype, I.length * D);
+    for (let r = 0; r < I.length; r++) {
+      const v = I[r]!;
+      if (v < 0 || v >= V) throw new ShapeError(`gather: index ${v} at position ${r} is out of range for a table of ${V} rows`);
+      out.data.set(T.subarray(v * D, (v + 1) * D), r * D);
+    }
+    return out;
+  }
+
+  scatterAdd(src: Storage, srcShape: Shape, idx: Storage, rows: number): Storage {
+    const D = srcShape[1]!;
+    const I = arr(idx), S = arr(src);
+    const out = this.#alloc(src.dtype, rows * D);
+    for (let r = 0; r < I.length; r++) {
+      const v = I[r]!;
+      if (v < 0 || v >= rows) throw new ShapeError(`scatterAdd: index ${v} at position ${r} is out of range for ${rows} rows`);
+      for (let d = 0; d < D; d++) out.data[v * D + d]! += S[r * D + d]!;
+    }
+    return out;
+  }
+
+  softmax(x: Storage, shape: Shape): Storage {
+    const D = shape.at(-1)!;
+    const X = arr(x);
+    const out = this.#alloc(x.dtype, x.size);
+    for (let r = 0; r * D < X.length; r++) {
+      const o = r * D;
+      let m = -Infinity;
+      for (let j = 0; j < D; j++) m = Math.max(m, X[o + j]!);
+      let s = 0;
+      for (let j = 0; j < D; j++) s += out.data[o + j] = Math.exp(X[o + j]! - m);
+      for (let j = 0; j < D; j++) out.data[o + j]! /= s;
+    }
+    return out;
+  }
+
+  softmaxBwd(y: Storage, dy: Storage, shape: Shape): Storage {
+    const D = shape.at(-1)!;
+    const Y = arr(y), G = arr(dy);
+    const out = this.#alloc(y.dtype, y.size);
+    for (let o = 0; o < Y.length; o += D) {
+      let dot = 0;
+      for (let j = 0; j < D; j++) dot += G[o + j]! * Y[o + j]!;
+      for (let j = 0; j < D; j++) out.data[o + j] = Y[o + j]! * (G[o + j]! - dot);
+    }
+    return out;
+  }
+
+  layerNorm(x: Storage, shape: Shape, w: Storage | null, b: Storage | null, eps: number): LayerNormOut {
+    const D = shape.at(-1)!;
+    const rows = x.size / D;
+    const X = arr(x), W = w && arr(w), B = b && arr(b);
+    const y = this.#alloc(x.dtype, x.size), mean = this.#alloc(x.dtype, rows), rstd = this.#alloc(x.dtype, rows);
+    for (let r = 0; r < rows; r++) {
+      const o = r * D;
+      let mu = 0;
+      for (let j = 0; j < D; j++) mu += X[o + j]!;
+      mu /= D;
+      let v = 0;
+      for (let j = 0; j < D; j++) v += (X[o + j]! - mu) ** 2;
+      const rs = 1 / Math.sqrt(v / D + eps);
+      mean.data[r] = mu;
+      rstd.data[r] = rs;
+      for (let j = 0; j < D; j++) {
+        const xhat = (X[o + j]! - mu) * rs;
+        y.data[o + j] = xhat * (W ? W[j]! : 1) + (B ? B[j]! : 0);
+      }
+    }
+    return { y, mean, rstd };
+  }
+
+  /**
+   * With x̂ = (x − μ)·r and g = dy ⊙ w:  dx = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)),
+   * dw = Σ_rows dy ⊙ x̂, db = Σ_rows dy.
+   */
+  layerNormBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, w: Storage | null, shape: Shape, withBias: boolean): LayerNormGrads {
+    const D = shape.at(-1)!;
+    const rows = x.size / D;
+    const X = arr(x), G = arr(dy), MU = arr(mean), RS = arr(rstd), W = w && arr(w);
+    const dx = this.#alloc(x.dtype, x.size);
+    const dw = W ? this.#alloc(x.dtype, D) : null;
+    const db = withBias ? this.#alloc(x.dtype, D) : null;
+    for (let r = 0; r < rows; r++) {
+      const o = r * D, mu = MU[r]!, rs = RS[r]!;
+      let mg = 0, mgx = 0;
+      for (let j = 0; j < D; j++) {
+        const xhat = (X[o + j]! - mu) * rs;
+        const g = G[o + j]! * (W ? W[j]! : 1);
+        mg += g;
+        mgx += g * xhat;
+        if (dw) dw.data[j]! += G[o + j]! * xhat;
+        if (db) db.data[j]! += G[o + j]!;
+      }
+      mg /= D;
+      mgx /= D;
+      for (let j = 0; j < D; j++) {
+        const xhat = (X[o + j]! - mu) * rs;
+        const g = G[o + j]! * (W ? W[j]! : 1);
+        dx.data[o + j] = rs * (g - mg - xhat * mgx);
+      }
+    }
+    return { dx, dw, db };
+  }
+
+  async sync(): Promise<void> {}
+  memory(): { liveBytes: number; pooledBytes: number } {
+    return { liveBytes: this.#live, pooledBytes: 0 };
+  }
+  async destroy(): Promise<void> {
+    throw new BackendError('the cpu backend cannot be destroyed');
+  }
+}
+
+export const cpuBackend: Backend = new CpuBackend();

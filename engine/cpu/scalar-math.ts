@@ -1,0 +1,70 @@
+/**
+ * The scalar definitions of every elementwise op: the CPU backend runs them directly and they
+ * are the reference the WGSL must match. GELU is the tanh approximation DiT uses:
+ *   gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+ */
+import type { BinaryOp, UnaryOp } from '../backend.ts';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+export function gelu(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(GELU_C * (x + GELU_A * x * x * x)));
+}
+
+/** d gelu / dx = ½(1 + t) + ½x(1 − t²)·c(1 + 3a x²), t = tanh(c(x + a x³)). */
+export function geluGrad(x: number): number {
+  const t = Math.tanh(GELU_C * (x + GELU_A * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * x * x);
+}
+
+/** d silu / dx = s(1 + x(1 − s)), s = sigmoid(x). */
+export function siluGrad(x: number): number {
+  const s = sigmoid(x);
+  return s * (1 + x * (1 - s));
+}
+
+export function unaryFn(op: UnaryOp, a: number, b: number): (x: number) => number {
+  switch (op) {
+    case 'neg': return (x) => -x;
+    case 'abs': return Math.abs;
+    case 'sign': return (x) => (x > 0 ? 1 : x < 0 ? -1 : 0);
+    case 'exp': return Math.exp;
+    case 'log': return Math.log;
+    case 'sqrt': return Math.sqrt;
+    case 'rsqrt': return (x) => 1 / Math.sqrt(x);
+    case 'recip': return (x) => 1 / x;
+    case 'square': return (x) => x * x;
+    case 'sin': return Math.sin;
+    case 'cos': return Math.cos;
+    case 'tanh': return Math.tanh;
+    case 'sigmoid': return sigmoid;
+    case 'silu': return (x) => x * sigmoid(x);
+    case 'gelu': return gelu;
+    case 'relu': return (x) => (x > 0 ? x : 0);
+    case 'affine': return (x) => a * x + b;
+    case 'powScalar': return (x) => Math.pow(x, a);
+    case 'clamp': return (x) => (x < a ? a : x > b ? b : x);
+  }
+}
+
+export function binaryFn(op: BinaryOp): (x: number, y: number) => number {
+  switch (op) {
+    case 'add': return (x, y) => x + y;
+    case 'sub': return (x, y) => x - y;
+    case 'mul': return (x, y) => x * y;
+    case 'div': return (x, y) => x / y;
+    case 'pow': return Math.pow;
+    case 'maximum': return (x, y) => (x >= y ? x : y);
+    case 'minimum': return (x, y) => (x <= y ? x : y);
+    case 'eq': return (x, y) => (x === y ? 1 : 0);
+    case 'gt': return (x, y) => (x > y ? 1 : 0);
+    case 'ge': return (x, y) => (x >= y ? 1 : 0);
+    case 'lt': return (x, y) => (x < y ? 1 : 0);
+    case 'le': return (x, y) => (x <= y ? 1 : 0);
+    case 'geluBwd': return (x, dy) => dy * geluGrad(x);
+    case 'siluBwd': return (x, dy) => dy * siluGrad(x);
+  }
+}

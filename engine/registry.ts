@@ -1,0 +1,63 @@
+/**
+ * Which backend new tensors go to. `cpu` is always there; `webgpu` is created on request
+ * (async: it opens a Dawn device). `auto` takes a hardware GPU, else lavapipe, else cpu.
+ */
+import type { Backend } from './backend.ts';
+import { cpuBackend } from './cpu/backend.ts';
+
+export type BackendName = 'cpu' | 'webgpu' | 'auto';
+
+let current: Backend = cpuBackend;
+const opened = new Map<string, Backend>([['cpu', cpuBackend]]);
+
+export function getBackend(): Backend {
+  return current;
+}
+
+export function setBackend(b: Backend): void {
+  current = b;
+}
+
+/** Open (once) and select a backend by name; returns it. `log` receives the one-line choice. */
+export async function useBackend(name: BackendName, log: (msg: string) => void = () => {}): Promise<Backend> {
+  if (name !== 'cpu' && name !== 'webgpu' && name !== 'auto') {
+    throw new Error(`unknown backend "${name as string}" (expected cpu, webgpu or auto)`);
+  }
+  if (name === 'cpu') {
+    current = cpuBackend;
+    log(`backend: cpu (${cpuBackend.device})`);
+    return current;
+  }
+  let gpu = opened.get('webgpu');
+  if (!gpu) {
+    try {
+      const { openWebGpuBackend } = await import('./webgpu/backend.ts');
+      gpu = await openWebGpuBackend();
+      opened.set('webgpu', gpu);
+    } catch (e) {
+      if (name === 'webgpu') throw e;
+      log(`backend: cpu (auto: no WebGPU adapter: ${(e as Error).message.split('\n')[0]})`);
+      current = cpuBackend;
+      return current;
+    }
+  }
+  current = gpu;
+  log(`backend: webgpu (${gpu.device})`);
+  return current;
+}
+
+/** The backend named by AVDIT_BACKEND, or `fallback`. */
+export function backendFromEnv(fallback: BackendName = 'cpu'): BackendName {
+  const v = process.env.AVDIT_BACKEND;
+  return v === 'cpu' || v === 'webgpu' || v === 'auto' ? v : fallback;
+}
+
+/** Destroy every opened GPU device (lets Node exit cleanly). */
+export async function closeBackends(): Promise<void> {
+  for (const [name, b] of opened) {
+    if (name !== 'cpu') await b.destroy();
+    opened.delete(name);
+  }
+  current = cpuBackend;
+  opened.set('cpu', cpuBackend);
+}

@@ -1,0 +1,85 @@
+/**
+ * Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the
+ * counter-based generator both backends share. Element i of a draw uses the counter
+ * (offset + i) and the key (seed): no state is carried between elements, so a GPU thread
+ * computes any element on its own and gets the same bits as this reference.
+ *
+ *   uniform: u = (w0 >> 8) · 2^-24                      (exact in f32, in [0, 1))
+ *   normal:  z = sqrt(−2 ln u1) · cos(2π u2),  u1 = ((w0 >> 8) + 1) · 2^-24 ∈ (0, 1],  u2 = (w1 >> 8) · 2^-24
+ */
+export const PHILOX_M0 = 0xd2511f53;
+export const PHILOX_M1 = 0xcd9e8d57;
+export const PHILOX_W0 = 0x9e3779b9;
+export const PHILOX_W1 = 0xbb67ae85;
+
+/** High and low 32 bits of the 64-bit product a·b, built from 16-bit halves (as the WGSL does). */
+function mulhilo(a: number, b: number): [number, number] {
+  const lo = Math.imul(a, b) >>> 0;
+  const aL = a & 0xffff, aH = a >>> 16, bL = b & 0xffff, bH = b >>> 16;
+  const ll = aL * bL, lh = aL * bH, hl = aH * bL, hh = aH * bH;
+  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  const hi = (hh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
+  return [hi, lo];
+}
+
+/** Ten Philox rounds over the counter (c0..c3) with key (k0, k1); returns four 32-bit words. */
+export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number): [number, number, number, number] {
+  for (let r = 0; r < 10; r++) {
+    const [hi0, lo0] = mulhilo(PHILOX_M0, c0);
+    const [hi1, lo1] = mulhilo(PHILOX_M1, c2);
+    const n0 = (hi1 ^ c1 ^ k0) >>> 0;
+    const n2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+    k0 = (k0 + PHILOX_W0) >>> 0;
+    k1 = (k1 + PHILOX_W1) >>> 0;
+  }
+  return [c0, c1, c2, c3];
+}
+
+/** Split a non-negative integer below 2^53 into 32-bit (lo, hi). */
+export function split64(x: number): [number, number] {
+  return [x >>> 0, Math.floor(x / 0x100000000) >>> 0];
+}
+
+/** Fill `out` with uniforms or normals for counters offset … offset + out.length − 1. */
+export function philoxFill(out: Float32Array | Float64Array, dist: 'uniform' | 'normal', seed: number, offset: number): void {
+  const [k0, k1] = split64(seed);
+  const [o0, o1] = split64(offset);
+  for (let i = 0; i < out.length; i++) {
+    const lo = (o0 + i) >>> 0;
+    const hi = (o1 + Math.floor((o0 + i) / 0x100000000)) >>> 0;
+    const [w0, w1] = philox4x32(lo, hi, 0, 0, k0, k1);
+    if (dist === 'uniform') {
+      out[i] = (w0 >>> 8) * 2 ** -24;
+    } else {
+      const u1 = ((w0 >>> 8) + 1) * 2 ** -24;
+      const u2 = (w1 >>> 8) * 2 ** -24;
+      out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+  }
+}
+
+/**
+ * A seeded stream: each draw takes the next `n` counters, so draws never overlap and a run is
+ * reproducible from (seed, offset), which checkpoints save.
+ */
+export class Generator {
+  constructor(public seed: number, public offset = 0) {}
+  /** Reserve n counters; returns the first. */
+  take(n: number): number {
+    const o = this.offset;
+    this.offset += n;
+    return o;
+  }
+  state(): { seed: number; offset: number } {
+    return { seed: this.seed, offset: this.offset };
+  }
+}
+
+export const defaultGenerator = new Generator(0);
+
+/** Reset the default generator (as torch.manual_seed). */
+export function manualSeed(seed: number): void {
+  defaultGenerator.seed = seed;
+  defaultGenerator.offset = 0;
+}

@@ -1,0 +1,76 @@
+/**
+ * Memory scopes. `scope(fn)` disposes every tensor made inside `fn` that `fn` neither returned
+ * nor `keep()`-ed, so a training step frees its intermediates without the garbage collector.
+ * Scopes nest: what an inner scope returns belongs to the outer one.
+ */
+export interface Disposable {
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+const stack: Set<Disposable>[] = [];
+
+/** Called by every new tensor: the innermost open scope now owns it. */
+export function track(t: Disposable): void {
+  stack[stack.length - 1]?.add(t);
+}
+
+/** Take `t` out of every scope: it lives until disposed by hand. */
+export function untrack(t: Disposable): void {
+  for (const s of stack) s.delete(t);
+}
+
+function collect(value: unknown, out: Set<Disposable>, seen = new Set<unknown>()): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if ('dispose' in value && 'disposed' in value) {
+    out.add(value as Disposable);
+    return;
+  }
+  const items = value instanceof Map ? [...value.values()] : Array.isArray(value) ? value : Object.values(value);
+  for (const v of items) collect(v, out, seen);
+}
+
+export function scope<T>(fn: () => T): T {
+  const mine = new Set<Disposable>();
+  stack.push(mine);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    stack.pop();
+    for (const t of mine) if (!t.disposed) t.dispose();
+    throw e;
+  }
+  stack.pop();
+  if (result instanceof Promise) {
+    throw new Error('scope(fn): fn returned a Promise; use scopeAsync for async work');
+  }
+  release(mine, result);
+  return result;
+}
+
+/** The same for async functions (tensors made across awaits are tracked until fn settles). */
+export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const mine = new Set<Disposable>();
+  stack.push(mine);
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    const i = stack.lastIndexOf(mine);
+    if (i >= 0) stack.splice(i, 1);
+  }
+  release(mine, result);
+  return result;
+}
+
+function release(mine: Set<Disposable>, result: unknown): void {
+  const kept = new Set<Disposable>();
+  collect(result, kept);
+  const parent = stack[stack.length - 1];
+  for (const t of mine) {
+    if (kept.has(t)) parent?.add(t);
+    else if (!t.disposed) t.dispose();
+  }
+}
