@@ -1,0 +1,33 @@
+/**
+ * Activation checkpointing: run `fn` without recording (its activations are freed), and in the
+ * backward pass run it again with recording on and back-propagate through the recomputation.
+ * Parameters `fn` closes over get their gradients from that inner backward, as in PyTorch.
+ * `fn` must be deterministic (draw no random numbers).
+ */
+import type { Tensor } from '../engine/tensor.ts';
+import { enableGrad, isRecording, noGrad } from './grad-mode.ts';
+import { backward, record } from './tape.ts';
+
+export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[]): Tensor {
+  if (!isRecording()) return fn(...inputs);
+  const out = noGrad(() => fn(...inputs));
+  return record(
+    'checkpoint',
+    inputs,
+    out,
+    (g) => {
+      const fresh = inputs.map((x) => {
+        const d = x.view(x.shape);
+        d.requiresGrad = x.requiresGrad;
+        return d;
+      });
+      const y = enableGrad(() => fn(...fresh));
+      if (y.requiresGrad) backward(y, g);
+      const grads = fresh.map((d) => d.grad);
+      for (const d of fresh) d.dispose();
+      y.dispose();
+      return grads;
+    },
+    true,
+  );
+}

@@ -1,0 +1,9 @@
+/** The differentiable API: every op records its gradient rule when an input requires grad. */
+export * from './ops/elementwise.ts';
+export * from './ops/reduce.ts';
+export * from './ops/matmul.ts';
+export * from './ops/shape.ts';
+export * from './ops/nn.ts';
+export { backward, zeroGrad, record } from './tape.ts';
+export { noGrad, enableGrad, isRecording } from './grad-mode.ts';
+export { checkpoint } from './checkpoint.ts';

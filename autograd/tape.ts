@@ -1,0 +1,117 @@
+/**
+ * The tape. Each differentiable op calls `record` with its inputs, its output and its gradient
+ * rule; `backward(root)` walks the recorded graph in reverse topological order and accumulates
+ * `.grad` on leaves that require it. Rules run with recording off, so they may use any op.
+ */
+import { GradError } from '../engine/errors.ts';
+import { binary } from '../engine/ops.ts';
+import { full } from '../engine/creation.ts';
+import { fmt, sameShape } from '../engine/shape.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { isRecording, noGrad } from './grad-mode.ts';
+
+export type GradRule = (grad: Tensor) => (Tensor | null)[];
+
+/** Attach `rule` to `out` if recording and some input requires a gradient. Returns out. */
+export function record(op: string, inputs: readonly Tensor[], out: Tensor, rule: GradRule, force = false): Tensor {
+  if (isRecording() && (force || inputs.some((t) => t.requiresGrad))) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward: rule };
+  }
+  return out;
+}
+
+/** Tensors reachable from root through recorded nodes, inputs before outputs (iterative DFS). */
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>([root]);
+  const stack: [Tensor, number][] = [[root, 0]];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const [t, i] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const child = inputs[i]!;
+      if (child.requiresGrad && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order;
+}
+
+export interface BackwardOptions {
+  /** Keep the graph for another backward (as retain_graph). */
+  retainGraph?: boolean;
+}
+
+/**
+ * Back-propagate from `root`. A non-scalar root needs `grad` (its shape). Leaf gradients are
+ * added into `.grad` (kept past any scope); intermediate gradients are freed as soon as used.
+ */
+export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) throw new GradError('backward: the tensor does not require grad (no input of it has requiresGrad = true)');
+  if (grad === undefined && root.size !== 1) {
+    throw new GradError(`backward: the output has shape ${fmt(root.shape)}; pass a gradient of that shape (only one-element outputs get an implicit gradient of 1)`);
+  }
+  if (grad && !sameShape(grad.shape, root.shape)) {
+    throw new GradError(`backward: gradient shape ${fmt(grad.shape)} does not match output shape ${fmt(root.shape)}`);
+  }
+  noGrad(() => {
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(root, grad ?? full(root.shape, 1, { dtype: root.dtype, backend: root.backend }));
+    const order = topoOrder(root);
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k]!;
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      const node = t.node;
+      if (!node) {
+        accumulateLeaf(t, g);
+        if (g !== grad) g.dispose();
+        continue;
+      }
+      const gs = node.backward(g);
+      node.inputs.forEach((x, i) => {
+        const gi = gs[i];
+        if (!gi || !x.requiresGrad) return;
+        if (!sameShape(gi.shape, x.shape)) {
+          throw new GradError(`backward: the rule of ${node.op} gave a gradient of shape ${fmt(gi.shape)} for an input of shape ${fmt(x.shape)}`);
+        }
+        const prev = grads.get(x);
+        if (prev) {
+          grads.set(x, binary('add', prev, gi));
+          prev.dispose();
+        } else grads.set(x, gi.view(gi.shape)); // a view of its own: rules may return one tensor for several inputs
+      });
+      for (const gi of gs) if (gi && gi !== grad) gi.dispose();
+      if (g !== grad) g.dispose();
+      if (!opts.retainGraph) t.node = null;
+    }
+  });
+}
+
+function accumulateLeaf(t: Tensor, g: Tensor): void {
+  if (t.grad && !t.grad.disposed) {
+    const sum = binary('add', t.grad, g).keep();
+    t.grad.dispose();
+    t.grad = sum;
+  } else {
+    // A view, so the caller's gradient tensor (or one shared with another leaf) stays theirs.
+    t.grad = g.view(g.shape).keep();
+  }
+}
+
+/** Set `.grad` of every tensor to null (freeing the gradients). */
+export function zeroGrad(params: Iterable<Tensor>): void {
+  for (const p of params) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
+}
