@@ -1,0 +1,324 @@
+/**
+ * The WebGPU backend: every Backend method encodes kernels from kernels/ into the batched
+ * context; only `read` and `sync` wait. Storages own pooled GPUBuffers and give them back when
+ * their last tensor lets go.
+ */
+import type { Backend, BinaryOp, LayerNormGrads, LayerNormOut, ReduceOp, Storage, UnaryOp } from '../backend.ts';
+import { BYTES_PER_ELEMENT, toTypedArray, type DType, type TypedArray } from '../dtype.ts';
+import { BackendError, DTypeError, ShapeError } from '../errors.ts';
+import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
+import { encodeBinary, encodeUnary, encodeWhere, type ElemType } from '../../kernels/elementwise.ts';
+import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } from '../../kernels/gather.ts';
+import { encodeLayerNorm, encodeLayerNormBwd } from '../../kernels/layernorm.ts';
+import { encodeCast, encodeFill, encodeGatherView, encodeScatterBox } from '../../kernels/movement.ts';
+import { encodeReduce } from '../../kernels/reduce.ts';
+import { encodeRandom } from '../../kernels/rng.ts';
+import { encodeSoftmax, encodeSoftmaxBwd } from '../../kernels/softmax.ts';
+import { WebGpuContext } from './context.ts';
+import { openDevice } from './device.ts';
+import { encodeMatmul } from './naive-matmul.ts';
+
+export class GpuStorage implements Storage {
+  refs = 0;
+  constructor(
+    readonly backend: Backend,
+    readonly dtype: DType,
+    readonly size: number,
+    public buffer: GPUBuffer | null,
+  ) {}
+}
+
+const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu';
+  #live = 0;
+  /** Device-side assertion codes (gather/scatter index checks), read with every read. */
+  readonly #flags: GPUBuffer;
+  /** Messages for the codes in #flags, set by the launch that could raise them. */
+  readonly #flagMessages = new Map<number, string>();
+  /** The Dawn instance, dropped at destroy so Node can exit. */
+  #gpu: GPU | null;
+
+  constructor(
+    readonly ctx: WebGpuContext,
+    readonly device: string,
+    gpu: GPU,
+  ) {
+    this.#gpu = gpu;
+    this.#flags = ctx.alloc(4, 'assert-flags');
+    encodeFill(ctx, this.#flags, 1, 'i32', 0);
+  }
+
+  supportsDtype(dtype: DType): boolean {
+    return dtype === 'f32' || dtype === 'i32';
+  }
+
+  // ---- memory ----
+
+  /** A new storage of n elements; refuses sizes a kernel could not bind. */
+  #alloc(op: string, dtype: DType, n: number): GpuStorage {
+    if (!this.supportsDtype(dtype)) throw new DTypeError(`${op}: the webgpu backend has no ${dtype} (f32 and i32 only)`);
+    const bytes = n * BYTES_PER_ELEMENT[dtype];
+    const limit = Math.min(this.ctx.limits.maxStorageBufferBindingSize, this.ctx.limits.maxBufferSize);
+    if (bytes > limit) {
+      throw new BackendError(
+        `${op}: a ${dtype} tensor of ${n} elements (${MiB(bytes)}) exceeds this device's largest storage binding ` +
+          `(maxStorageBufferBindingSize ${MiB(limit)}); split the work into smaller tensors`,
+      );
+    }
+    this.ctx.throwIfFailed();
+    this.#live += bytes;
+    return new GpuStorage(this, dtype, n, this.ctx.alloc(bytes, op));
+  }
+
+  #buf(s: Storage): GPUBuffer {
+    const b = (s as GpuStorage).buffer;
+    if (!b) throw new BackendError('webgpu: use of a freed storage');
+    return b;
+  }
+
+  fromArray(data: TypedArray, dtype: DType): Storage {
+    const s = this.#alloc('fromArray', dtype, data.length);
+    if (data.length > 0) {
+      const typed = data instanceof (dtype === 'f32' ? Float32Array : Int32Array) ? data : toTypedArray(data, dtype);
+      // writeBuffer runs before work recorded but not yet submitted; the pool only hands out buffers no pending work touches.
+      this.ctx.device.queue.writeBuffer(this.#buf(s), 0, typed.buffer, typed.byteOffset, typed.byteLength);
+    }
+    return s;
+  }
+
+  async read(s: Storage): Promise<TypedArray> {
+    const bytes = s.size * BYTES_PER_ELEMENT[s.dtype];
+    const [data, flags] = await this.ctx.read([{ buffer: this.#buf(s), bytes }, { buffer: this.#flags, bytes: 4 }]);
+    this.#checkFlags(new Uint32Array(flags!)[0]!);
+    return s.dtype === 'f32' ? new Float32Array(data!) : new Int32Array(data!);
+  }
+
+  #checkFlags(code: number): void {
+    if (code === 0) return;
+    encodeFill(this.ctx, this.#flags, 1, 'i32', 0);
+    throw new ShapeError(this.#flagMessages.get(code) ?? `webgpu: a kernel reported error code ${code}`);
+  }
+
+  free(s: Storage): void {
+    const g = s as GpuStorage;
+    if (!g.buffer) return;
+    this.#live -= g.size * BYTES_PER_ELEMENT[g.dtype];
+    this.ctx.pool.release(g.buffer);
+    g.buffer = null;
+  }
+
+  fill(size: number, dtype: DType, value: number): Storage {
+    const s = this.#alloc('fill', dtype, size);
+    encodeFill(this.ctx, this.#buf(s), size, dtype as ElemType, value);
+    return s;
+  }
+
+  cast(x: Storage, to: DType): Storage {
+    const out = this.#alloc('cast', to, x.size);
+    encodeCast(this.ctx, this.#buf(x), this.#buf(out), x.size, x.dtype as ElemType, to as ElemType);
+    return out;
+  }
+
+  random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage {
+    if (dtype !== 'f32') throw new DTypeError(`random: the webgpu backend draws f32 only, not ${dtype}`);
+    const out = this.#alloc('random', dtype, size);
+    encodeRandom(this.ctx, this.#buf(out), dist, size, seed, offset);
+    return out;
+  }
+
+  // ---- elementwise ----
+
+  unary(op: UnaryOp, x: Storage, a: number, b: number): Storage {
+    const out = this.#alloc(op, x.dtype, x.size);
+    encodeUnary(this.ctx, op, this.#buf(x), this.#buf(out), x.dtype as ElemType, x.size, a, b);
+    return out;
+  }
+
+  #input(s: Storage, shape: Shape, outShape: Shape): { buffer: GPUBuffer; type: ElemType; strides: number[] } {
+    return { buffer: this.#buf(s), type: s.dtype as ElemType, strides: broadcastStrides(shape, outShape) };
+  }
+
+  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
+    const out = this.#alloc(op, a.dtype, sizeOf(outShape));
+    encodeBinary(this.ctx, op, this.#input(a, aShape, outShape), this.#input(b, bShape, outShape), this.#buf(out), a.dtype as ElemType, outShape);
+    return out;
+  }
+
+  where(c: Storage, cShape: Shape, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
+    const out = this.#alloc('where', a.dtype, sizeOf(outShape));
+    encodeWhere(
+      this.ctx, this.#input(c, cShape, outShape), this.#input(a, aShape, outShape), this.#input(b, bShape, outShape),
+      this.#buf(out), a.dtype as ElemType, outShape,
+    );
+    return out;
+  }
+
+  // ---- reductions ----
+
+  reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly number[]): Storage {
+    const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const out = this.#alloc(op, x.dtype, sizeOf(outShape));
+    encodeReduce(this.ctx, op, this.#buf(x), this.#buf(out), x.dtype as ElemType, shape, axes);
+    return out;
+  }
+
+  // ---- matmul ----
+
+  /**
+   * Batched matmul. An operand whose batch dims equal the output's walks with stride M·K; one
+   * with a single matrix uses stride 0; any other broadcast (e.g. [B,1] against [1,H]) is first
+   * expanded to the full batch shape.
+   */
+  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
+    const rank = outShape.length;
+    const M = outShape[rank - 2]!, N = outShape[rank - 1]!;
+    const K = transA ? aShape.at(-2)! : aShape.at(-1)!;
+    const batchShape = outShape.slice(0, -2);
+    const batch = sizeOf(batchShape);
+    const out = this.#alloc('matmul', 'f32', sizeOf(outShape));
+    const temps: Storage[] = [];
+    const operand = (s: Storage, shape: Shape): { buf: GPUBuffer; stride: number } => {
+      const mat = shape.slice(-2);
+      const n = sizeOf(shape.slice(0, -2));
+      const per = sizeOf(mat);
+      if (n === batch) return { buf: this.#buf(s), stride: per };
+      if (n === 1) return { buf: this.#buf(s), stride: 0 };
+      const full = [...batchShape, ...mat];
+      const e = this.expand(s, shape, full);
+      temps.push(e);
+      return { buf: this.#buf(e), stride: per };
+    };
+    const A = operand(a, aShape), B = operand(b, bShape);
+    encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), { batch, M, N, K, transA, transB, strideA: A.stride, strideB: B.stride });
+    for (const t of temps) this.free(t);
+    return out;
+  }
+
+  // ---- data movement ----
+
+  permute(x: Storage, shape: Shape, perm: readonly number[]): Storage {
+    const outShape = perm.map((p) => shape[p]!);
+    const st = stridesOf(shape);
+    const out = this.#alloc('permute', x.dtype, x.size);
+    encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), outShape, perm.map((p) => st[p]!), 0);
+    return out;
+  }
+
+  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[]): Storage {
+    const st = stridesOf(shape);
+    const out = this.#alloc('slice', x.dtype, sizeOf(size));
+    encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), size, st, begin.reduce((acc, b, i) => acc + b * st[i]!, 0));
+    return out;
+  }
+
+  padSlice(x: Storage, shape: Shape, outShape: Shape, begin: readonly number[]): Storage {
+    const out = this.#alloc('padSlice', x.dtype, sizeOf(outShape));
+    encodeFill(this.ctx, this.#buf(out), out.size, x.dtype as ElemType, 0);
+    encodeScatterBox(this.ctx, this.#buf(x), this.#buf(out), shape, outShape, begin);
+    return out;
+  }
+
+  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
+    const outShape = [...shapes[0]!];
+    outShape[axis] = shapes.reduce((acc, s) => acc + s[axis]!, 0);
+    const out = this.#alloc('concat', xs[0]!.dtype, sizeOf(outShape));
+    let at = 0;
+    xs.forEach((s, k) => {
+      const begin = outShape.map((_, i) => (i === axis ? at : 0));
+      encodeScatterBox(this.ctx, this.#buf(s), this.#buf(out), shapes[k]!, outShape, begin);
+      at += shapes[k]![axis]!;
+    });
+    return out;
+  }
+
+  expand(x: Storage, shape: Shape, outShape: Shape): Storage {
+    const out = this.#alloc('expand', x.dtype, sizeOf(outShape));
+    encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), outShape, broadcastStrides(shape, outShape), 0);
+    return out;
+  }
+
+  gather(table: Storage, tableShape: Shape, idx: Storage): Storage {
+    const [V, D] = tableShape as [number, number];
+    const out = this.#alloc('gather', table.dtype, idx.size * D);
+    this.#flagMessages.set(FLAG_GATHER_OOB, `gather: an index is out of range for a table of ${V} rows`);
+    encodeGather(this.ctx, this.#buf(table), this.#buf(idx), this.#buf(out), this.#flags, idx.size, V, D);
+    return out;
+  }
+
+  scatterAdd(src: Storage, srcShape: Shape, idx: Storage, rows: number): Storage {
+    const D = srcShape[1]!;
+    const out = this.#alloc('scatterAdd', src.dtype, rows * D);
+    this.#flagMessages.set(FLAG_SCATTER_OOB, `scatterAdd: an index is out of range for ${rows} rows`);
+    encodeScatterAdd(this.ctx, this.#buf(src), this.#buf(idx), this.#buf(out), this.#flags, src.dtype as ElemType, idx.size, rows, D);
+    return out;
+  }
+
+  // ---- fused nn ops ----
+
+  softmax(x: Storage, shape: Shape): Storage {
+    const D = shape.at(-1) ?? 1;
+    const out = this.#alloc('softmax', x.dtype, x.size);
+    encodeSoftmax(this.ctx, this.#buf(x), this.#buf(out), D === 0 ? 0 : x.size / D, D);
+    return out;
+  }
+
+  softmaxBwd(y: Storage, dy: Storage, shape: Shape): Storage {
+    const D = shape.at(-1) ?? 1;
+    const out = this.#alloc('softmaxBwd', y.dtype, y.size);
+    encodeSoftmaxBwd(this.ctx, this.#buf(y), this.#buf(dy), this.#buf(out), D === 0 ? 0 : y.size / D, D);
+    return out;
+  }
+
+  layerNorm(x: Storage, shape: Shape, w: Storage | null, b: Storage | null, eps: number): LayerNormOut {
+    const D = shape.at(-1) ?? 1;
+    const rows = D === 0 ? 0 : x.size / D;
+    const y = this.#alloc('layerNorm', x.dtype, x.size);
+    const mean = this.#alloc('layerNorm', x.dtype, rows);
+    const rstd = this.#alloc('layerNorm', x.dtype, rows);
+    encodeLayerNorm(this.ctx, this.#buf(x), w && this.#buf(w), b && this.#buf(b), { y: this.#buf(y), mean: this.#buf(mean), rstd: this.#buf(rstd) }, rows, D, eps);
+    return { y, mean, rstd };
+  }
+
+  layerNormBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, w: Storage | null, shape: Shape, withBias: boolean): LayerNormGrads {
+    const D = shape.at(-1) ?? 1;
+    const rows = D === 0 ? 0 : x.size / D;
+    const dx = this.#alloc('layerNormBwd', x.dtype, x.size);
+    const dw = w ? this.#alloc('layerNormBwd', x.dtype, D) : null;
+    const db = withBias ? this.#alloc('layerNormBwd', x.dtype, D) : null;
+    encodeLayerNormBwd(
+      this.ctx, this.#buf(dy), this.#buf(x), this.#buf(mean), this.#buf(rstd), w && this.#buf(w),
+      { dx: this.#buf(dx), dw: dw && this.#buf(dw), db: db && this.#buf(db) }, rows, D,
+    );
+    return { dx, dw, db };
+  }
+
+  // ---- lifetime ----
+
+  async sync(): Promise<void> {
+    await this.ctx.sync();
+  }
+
+  memory(): { liveBytes: number; pooledBytes: number } {
+    return { liveBytes: this.#live, pooledBytes: this.ctx.pool.allocatedBytes };
+  }
+
+  async destroy(): Promise<void> {
+    try {
+      await this.ctx.sync();
+    } catch {
+      // tearing down anyway
+    }
+    this.ctx.destroy();
+    // Drop the instance so Node can exit (a referenced create() object keeps it alive).
+    this.#gpu = null;
+  }
+}
+
+/** Open the Dawn device and return the backend (throws BackendError when there is no adapter). */
+export async function openWebGpuBackend(): Promise<Backend> {
+  const opened = await openDevice();
+  const ctx = new WebGpuContext(opened.device, opened.features);
+  return new WebGpuBackend(ctx, opened.description, opened.gpu);
+}

@@ -1,0 +1,208 @@
+/**
+ * The GpuContext kernels record into. Dispatches are kept as plain records and encoded into one
+ * command encoder / compute pass when the batch is submitted (every BATCH dispatches, or before a
+ * read). At submit time the batch's uniforms are packed into one pooled uniform buffer at aligned
+ * offsets and written once, and a bind group is made per dispatch.
+ *
+ * Errors: pipeline creation runs inside an error scope, so a WGSL compile error becomes a
+ * BackendError naming the kernel key; uncaptured errors and device loss are kept and thrown at
+ * the next dispatch or read. Objects are labelled with the kernel key so Dawn's messages name it.
+ */
+import type { Dispatch, GpuContext, GpuFeatures } from '../../kernels/context.ts';
+import { BackendError } from '../errors.ts';
+import { BufferPool } from './pool.ts';
+
+const BATCH = 64;
+// Functions, not constants: GPUBufferUsage exists only once device.ts has installed the globals.
+const STORAGE_USAGE = (): number => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const UNIFORM_USAGE = (): number => GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+const STAGING_USAGE = (): number => GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+
+interface Recorded {
+  key: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  buffers: readonly GPUBuffer[];
+  uniforms: ArrayBuffer | undefined;
+  workgroups: readonly [number, number?, number?];
+}
+
+export class WebGpuContext implements GpuContext {
+  readonly pool: BufferPool;
+  readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  #recorded: Recorded[] = [];
+  #scratch: GPUBuffer[] = [];
+  /** Error-scope results of pipelines created since the last check. */
+  #compileChecks: Promise<void>[] = [];
+  #error: Error | null = null;
+  #lost = false;
+  #destroyed = false;
+  /** The last kernel recorded, to name it in asynchronous errors. */
+  #lastKey = '';
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly features: GpuFeatures,
+  ) {
+    this.pool = new BufferPool(device);
+    device.addEventListener('uncapturederror', (ev) => {
+      const msg = (ev as GPUUncapturedErrorEvent).error.message;
+      this.#error ??= new BackendError(`webgpu: device error (last kernel recorded: ${this.#lastKey || 'none'}): ${msg}`);
+    });
+    void device.lost.then((info) => {
+      this.#lost = true;
+      if (!this.#destroyed) {
+        this.#error ??= new BackendError(`webgpu: device lost (${info.reason}) after kernel ${this.#lastKey || 'none'}: ${info.message}`);
+      }
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** Throw the first error seen (once), or if the device is gone. */
+  throwIfFailed(): void {
+    const e = this.#error;
+    if (e) {
+      this.#error = null;
+      throw e;
+    }
+    if (this.#destroyed) throw new BackendError('webgpu: the backend was destroyed');
+    if (this.#lost) throw new BackendError('webgpu: the device was lost');
+  }
+
+  #pipeline(key: string, code: string): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    let p = this.#pipelines.get(key);
+    if (p) return p;
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label: key });
+    const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+    p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    this.#pipelines.set(key, p);
+    this.#compileChecks.push(
+      this.device.popErrorScope().then((err) => {
+        if (!err) return;
+        this.#pipelines.delete(key);
+        this.#error ??= new BackendError(`webgpu: kernel "${key}" failed to compile: ${err.message}`);
+      }),
+    );
+    return p;
+  }
+
+  dispatch(d: Dispatch): void {
+    this.throwIfFailed();
+    const [x, y = 1, z = 1] = d.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new BackendError(`webgpu: kernel "${d.key}" asks for ${x}×${y}×${z} workgroups; the limit is ${max} per dimension`);
+    }
+    const { pipeline, layout } = this.#pipeline(d.key, d.code);
+    this.#lastKey = d.key;
+    this.#recorded.push({ key: d.key, pipeline, layout, buffers: d.buffers, uniforms: d.uniforms, workgroups: d.workgroups });
+    if (this.#recorded.length >= BATCH) this.flush();
+  }
+
+  scratch(bytes: number): GPUBuffer {
+    const b = this.pool.acquire(bytes, STORAGE_USAGE(), 'scratch');
+    this.#scratch.push(b);
+    return b;
+  }
+
+  /** A pooled storage buffer (for tensors). */
+  alloc(bytes: number, label: string): GPUBuffer {
+    return this.pool.acquire(bytes, STORAGE_USAGE(), label);
+  }
+
+  /** Encode and submit what was recorded, plus `extra` commands after it. */
+  flush(extra?: (enc: GPUCommandEncoder) => void): void {
+    if (this.#recorded.length === 0 && !extra) return;
+    const enc = this.device.createCommandEncoder();
+    if (this.#recorded.length > 0) this.#encode(enc);
+    extra?.(enc);
+    this.device.queue.submit([enc.finish()]);
+    for (const b of this.#scratch) this.pool.release(b);
+    this.#scratch = [];
+    this.pool.afterSubmit();
+  }
+
+  #encode(enc: GPUCommandEncoder): void {
+    const align = this.limits.minUniformBufferOffsetAlignment;
+    const offsets: number[] = [];
+    let total = 0;
+    for (const r of this.#recorded) {
+      offsets.push(total);
+      if (r.uniforms) total += Math.ceil(r.uniforms.byteLength / align) * align;
+    }
+    let ubuf: GPUBuffer | null = null;
+    if (total > 0) {
+      ubuf = this.pool.acquire(total, UNIFORM_USAGE(), 'uniforms');
+      const packed = new Uint8Array(total);
+      this.#recorded.forEach((r, i) => r.uniforms && packed.set(new Uint8Array(r.uniforms), offsets[i]!));
+      this.device.queue.writeBuffer(ubuf, 0, packed);
+    }
+    const pass = enc.beginComputePass();
+    this.#recorded.forEach((r, i) => {
+      const entries: GPUBindGroupEntry[] = r.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+      if (r.uniforms && ubuf) {
+        entries.push({ binding: r.buffers.length, resource: { buffer: ubuf, offset: offsets[i]!, size: r.uniforms.byteLength } });
+      }
+      pass.setPipeline(r.pipeline);
+      pass.setBindGroup(0, this.device.createBindGroup({ layout: r.layout, entries, label: r.key }));
+      const [x, y = 1, z = 1] = r.workgroups;
+      pass.dispatchWorkgroups(x, y, z);
+    });
+    pass.end();
+    this.#recorded = [];
+    if (ubuf) this.pool.release(ubuf);
+  }
+
+  /** Submit everything and wait until the GPU is idle; throws errors seen on the way. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.#checkCompiles();
+    this.throwIfFailed();
+  }
+
+  async #checkCompiles(): Promise<void> {
+    const checks = this.#compileChecks;
+    this.#compileChecks = [];
+    await Promise.all(checks);
+  }
+
+  /** Copy `bytes` from the start of each buffer to host memory (one staging copy, one map). */
+  async read(buffers: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    this.throwIfFailed();
+    const offsets: number[] = [];
+    let total = 0;
+    for (const b of buffers) {
+      offsets.push(total);
+      total += Math.ceil(b.bytes / 4) * 4;
+    }
+    const staging = this.pool.acquire(Math.max(4, total), STAGING_USAGE(), 'staging');
+    this.flush((enc) => buffers.forEach((b, i) => b.bytes > 0 && enc.copyBufferToBuffer(b.buffer, 0, staging, offsets[i]!, Math.ceil(b.bytes / 4) * 4)));
+    await this.#checkCompiles();
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, Math.max(4, total));
+    } catch (e) {
+      this.throwIfFailed();
+      throw new BackendError(`webgpu: reading back failed: ${(e as Error).message}`);
+    }
+    const mapped = staging.getMappedRange(0, Math.max(4, total));
+    const out = buffers.map((b, i) => mapped.slice(offsets[i]!, offsets[i]! + b.bytes));
+    staging.unmap();
+    this.pool.release(staging);
+    this.throwIfFailed();
+    return out;
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#recorded = [];
+    this.#destroyed = true;
+    this.pool.destroyAll();
+    this.device.destroy();
+  }
+}

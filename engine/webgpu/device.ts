@@ -1,0 +1,117 @@
+/**
+ * Opening a Dawn device: pick the adapter (a hardware GPU first, else lavapipe), ask for its
+ * real limits (the defaults are small) and the features kernels specialise on (f16, subgroups,
+ * subgroup matrices).
+ */
+import { create, globals } from 'webgpu';
+import type { GpuFeatures } from '../../kernels/context.ts';
+import { BackendError } from '../errors.ts';
+
+/**
+ * Instance flags. On NVIDIA, shader-f16 and the f16 subgroup-matrix configs appear only with
+ * these toggles (ANCHORS §9); elsewhere they change nothing.
+ */
+const DAWN_FLAGS = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'];
+
+const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as const;
+
+export interface OpenedDevice {
+  gpu: GPU;
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  features: GpuFeatures;
+  /** "vendor: description (architecture)". */
+  description: string;
+}
+
+/** Dawn's adapter info carries the subgroup-matrix configs when the feature is offered. */
+interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+function describe(a: GPUAdapter): string {
+  const i = a.info;
+  const arch = i.architecture ? ` (${i.architecture})` : '';
+  return `${i.vendor || 'unknown vendor'}: ${i.description || 'unknown adapter'}${arch}`;
+}
+
+function isSoftware(a: GPUAdapter): boolean {
+  const d = `${a.info.vendor} ${a.info.description}`.toLowerCase();
+  return d.includes('llvmpipe') || d.includes('lavapipe') || d.includes('swiftshader');
+}
+
+async function pickAdapter(gpu: GPU): Promise<GPUAdapter> {
+  const seen: string[] = [];
+  const tries: GPURequestAdapterOptions[] = [{ powerPreference: 'high-performance' }, {}, { forceFallbackAdapter: true }];
+  let fallback: GPUAdapter | null = null;
+  for (const opts of tries) {
+    let a: GPUAdapter | null = null;
+    try {
+      a = await gpu.requestAdapter(opts);
+    } catch (e) {
+      seen.push(`requestAdapter(${JSON.stringify(opts)}) threw: ${(e as Error).message}`);
+    }
+    if (!a) {
+      seen.push(`requestAdapter(${JSON.stringify(opts)}) gave no adapter`);
+      continue;
+    }
+    if (!isSoftware(a)) return a;
+    seen.push(`software adapter ${describe(a)}`);
+    fallback ??= a;
+  }
+  if (fallback) return fallback;
+  throw new BackendError(
+    'webgpu: Dawn found no adapter. Install a Vulkan driver: an NVIDIA driver for a GPU, or for CPU-only machines ' +
+      "Mesa's lavapipe (Debian 12: `apt-get install -t bookworm-backports mesa-vulkan-drivers`; Mesa 22 is too old for Dawn). " +
+      `Also set XDG_RUNTIME_DIR if it is unset. Dawn saw: ${seen.join('; ')}`,
+  );
+}
+
+/** Every numeric limit the adapter reports, to be requested as-is. */
+function adapterLimits(a: GPUAdapter): Record<string, number> {
+  const out: Record<string, number> = {};
+  const limits = a.limits as unknown as Record<string, unknown>;
+  for (const k in limits) {
+    const v = limits[k];
+    if (typeof v === 'number') out[k] = v;
+  }
+  return out;
+}
+
+function pickSubgroupMatrix(a: GPUAdapter, granted: boolean): GpuFeatures['subgroupMatrix'] {
+  if (!granted) return null;
+  const configs = ((a.info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? []);
+  const c = configs.find((x) => x.componentType === 'f16' && x.resultComponentType === 'f32' && x.M === 16 && x.N === 16)
+    ?? configs.find((x) => x.componentType === 'f16' && x.resultComponentType === 'f32');
+  return c ? { M: c.M, N: c.N, K: c.K } : null;
+}
+
+export async function openDevice(): Promise<OpenedDevice> {
+  // WebGPU's enums (GPUBufferUsage, GPUMapMode, ...) are globals in a browser; the package ships them.
+  Object.assign(globalThis, globals);
+  const gpu = create(DAWN_FLAGS);
+  const adapter = await pickAdapter(gpu);
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits: adapterLimits(adapter) });
+  } catch (e) {
+    throw new BackendError(`webgpu: requestDevice failed on ${describe(adapter)}: ${(e as Error).message}`);
+  }
+  const has = (f: string): boolean => device.features.has(f);
+  return {
+    gpu,
+    adapter,
+    device,
+    description: describe(adapter),
+    features: {
+      f16: has('shader-f16'),
+      subgroups: has('subgroups'),
+      subgroupMatrix: pickSubgroupMatrix(adapter, has('chromium-experimental-subgroup-matrix')),
+    },
+  };
+}

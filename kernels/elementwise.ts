@@ -1,0 +1,126 @@
+/**
+ * Elementwise kernels from ONE codegen template: unary, binary and where, with NumPy broadcasting.
+ * The output shape and each input's broadcast strides (0 along broadcast dims) go in uniforms, so
+ * the pipeline key is the op, the dtypes and the rank after merging dims, never the sizes.
+ *
+ * Maths is done in f32 (i32 inputs are converted; i32 results are exact while |x| < 2^24). WGSL
+ * may assume no NaN/Inf, so exp arguments are clamped where they could overflow.
+ */
+import { uniforms, type GpuContext } from './context.ts';
+import { coalesce, entry, GROUP_INDEX_WGSL, gridFor, offsetsWgsl, shapeUniforms, WG } from './grid.ts';
+
+export type ElemType = 'f32' | 'i32';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** Helper functions every elementwise shader includes. */
+const HELPERS = /* wgsl */ `
+fn tanh_(x: f32) -> f32 { return tanh(clamp(x, -10.0, 10.0)); }
+fn sigmoid_(x: f32) -> f32 { return 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0))); }
+fn gelu_(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh_(${GELU_C} * (x + 0.044715 * x * x * x))); }
+fn geluGrad_(x: f32) -> f32 {
+  let t = tanh_(${GELU_C} * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * ${GELU_C} * (1.0 + 3.0 * 0.044715 * x * x);
+}
+fn siluGrad_(x: f32) -> f32 { let s = sigmoid_(x); return s * (1.0 + x * (1.0 - s)); }
+// x^y with the integer-exponent cases of Math.pow that exp2(y·log2 x) gets wrong or inexact.
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (y == 1.0) { return x; }
+  if (y == 2.0) { return x * x; }
+  if (y == 3.0) { return x * x * x; }
+  if (y == 0.5) { return sqrt(x); }
+  if (y == -1.0) { return 1.0 / x; }
+  if (x == 0.0) { return select(0.0, 1.0e38, y < 0.0); }
+  if (x < 0.0) {
+    if (y != round(y)) { return 0.0; } // NaN in IEEE; WGSL has none
+    let r = pow(-x, y);
+    return select(r, -r, abs(y % 2.0) == 1.0);
+  }
+  return pow(x, y);
+}
+`;
+
+export const UNARY_WGSL: Record<string, string> = {
+  neg: '-x', abs: 'abs(x)', sign: 'sign(x)', exp: 'exp(x)', log: 'log(x)', sqrt: 'sqrt(x)',
+  rsqrt: 'inverseSqrt(x)', recip: '1.0 / x', square: 'x * x', sin: 'sin(x)', cos: 'cos(x)',
+  tanh: 'tanh_(x)', sigmoid: 'sigmoid_(x)', silu: 'x * sigmoid_(x)', gelu: 'gelu_(x)',
+  relu: 'select(0.0, x, x > 0.0)', affine: 'fma(u.a, x, u.b)', powScalar: 'pow_(x, u.a)',
+  clamp: 'select(select(x, u.b, x > u.b), u.a, x < u.a)',
+};
+
+export const BINARY_WGSL: Record<string, string> = {
+  add: 'x + y', sub: 'x - y', mul: 'x * y', div: 'x / y', pow: 'pow_(x, y)',
+  maximum: 'select(y, x, x >= y)', minimum: 'select(y, x, x <= y)',
+  eq: 'select(0.0, 1.0, x == y)', gt: 'select(0.0, 1.0, x > y)', ge: 'select(0.0, 1.0, x >= y)',
+  lt: 'select(0.0, 1.0, x < y)', le: 'select(0.0, 1.0, x <= y)',
+  geluBwd: 'y * geluGrad_(x)', siluBwd: 'y * siluGrad_(x)',
+};
+
+/** `where`: the first input is the condition. */
+const WHERE_WGSL = 'select(z, y, x != 0.0)';
+
+interface Input {
+  buffer: GPUBuffer;
+  type: ElemType;
+  /** Strides of this input broadcast to the output shape (0 on broadcast dims). */
+  strides: readonly number[];
+}
+
+const VARS = ['x', 'y', 'z'];
+
+function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank: number): string {
+  const { fields } = shapeUniforms(new Array<number>(rank).fill(0), ins.map(() => new Array<number>(rank).fill(0)));
+  const bindings = ins.map((t, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${t}>;`);
+  const loads = ins.map((_, k) => `let ${VARS[k]} = f32(in${k}[o${k}]);`);
+  return /* wgsl */ `
+${bindings.join('\n')}
+@group(0) @binding(${ins.length}) var<storage, read_write> out: array<${out}>;
+struct U { n: u32, a: f32, b: f32, ${fields.join(', ')} }
+@group(0) @binding(${ins.length + 1}) var<uniform> u: U;
+${HELPERS}
+${GROUP_INDEX_WGSL}
+${entry(WG)}
+  if (gi >= u.n) { return; }
+  ${offsetsWgsl(rank, ins.length)}
+  ${loads.join('\n  ')}
+  out[gi] = ${out}(${expr});
+}`;
+}
+
+/** Launch one elementwise op over `outShape`; `a`, `b` are the unary scalars. */
+export function encodeElementwise(
+  ctx: GpuContext, name: string, expr: string, inputs: readonly Input[], out: GPUBuffer, outType: ElemType,
+  outShape: readonly number[], a = 0, b = 0,
+): void {
+  const n = outShape.reduce((p, d) => p * d, 1);
+  if (n === 0) return;
+  const merged = coalesce(outShape, inputs.map((i) => i.strides));
+  const rank = merged.shape.length;
+  const types = inputs.map((i) => i.type);
+  const { values } = shapeUniforms(merged.shape, merged.strides);
+  ctx.dispatch({
+    key: `elementwise/${name}/${types.join(',')}->${outType}/rank${rank}`,
+    code: shaderCode(expr, types, outType, rank),
+    buffers: [...inputs.map((i) => i.buffer), out],
+    uniforms: uniforms([['u32', n], ['f32', a], ['f32', b], ...values]),
+    workgroups: gridFor(ctx, n),
+  });
+}
+
+/** A unary op over n contiguous elements. */
+export function encodeUnary(ctx: GpuContext, op: string, x: GPUBuffer, out: GPUBuffer, type: ElemType, n: number, a: number, b: number): void {
+  const expr = UNARY_WGSL[op];
+  if (!expr) throw new Error(`elementwise: unknown unary op ${op}`);
+  encodeElementwise(ctx, op, expr, [{ buffer: x, type, strides: [1] }], out, type, [n], a, b);
+}
+
+export function encodeBinary(ctx: GpuContext, op: string, x: Input, y: Input, out: GPUBuffer, outType: ElemType, outShape: readonly number[]): void {
+  const expr = BINARY_WGSL[op];
+  if (!expr) throw new Error(`elementwise: unknown binary op ${op}`);
+  encodeElementwise(ctx, op, expr, [x, y], out, outType, outShape);
+}
+
+export function encodeWhere(ctx: GpuContext, c: Input, x: Input, y: Input, out: GPUBuffer, outType: ElemType, outShape: readonly number[]): void {
+  encodeElementwise(ctx, 'where', WHERE_WGSL, [c, x, y], out, outType, outShape);
+}

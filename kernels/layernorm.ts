@@ -1,0 +1,165 @@
+/**
+ * LayerNorm over the last axis (D), optional weight w and bias b, one workgroup per row.
+ * Forward (two passes, as the CPU oracle): μ = mean(x), r = 1/sqrt(mean((x−μ)²) + eps),
+ *   y = (x − μ)·r·w + b; μ and r are kept for the backward.
+ * Backward, with x̂ = (x − μ)·r and g = dy ⊙ w:
+ *   dx = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)),   dw = Σ_rows dy ⊙ x̂,   db = Σ_rows dy.
+ * dw/db are column sums: a workgroup takes 16 columns × 16 row lanes, then sums the lanes.
+ */
+import { uniforms, type GpuContext } from './context.ts';
+import { grid } from './grid.ts';
+import { rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
+
+function fwdCode(wg: number, hasW: boolean, hasB: boolean): string {
+  let k = 1;
+  const wBind = hasW ? `@group(0) @binding(${k++}) var<storage, read> w: array<f32>;` : '';
+  const bBind = hasB ? `@group(0) @binding(${k++}) var<storage, read> b: array<f32>;` : '';
+  const yExpr = `(x[o + j] - mu) * rs${hasW ? ' * w[j]' : ''}${hasB ? ' + b[j]' : ''}`;
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+${wBind}
+${bBind}
+@group(0) @binding(${k}) var<storage, read_write> y: array<f32>;
+@group(0) @binding(${k + 1}) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(${k + 2}) var<storage, read_write> rstd: array<f32>;
+struct U { rows: u32, D: u32, eps: f32 }
+@group(0) @binding(${k + 3}) var<uniform> u: U;
+${rowHelpers(wg)}
+${rowEntry(wg)}
+  var s = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) { s += x[o + j]; }
+  let mu = wgSum(s, lid) / f32(u.D);
+  var v = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) { let d = x[o + j] - mu; v += d * d; }
+  let rs = 1.0 / sqrt(wgSum(v, lid) / f32(u.D) + u.eps);
+  if (!live) { return; }
+  if (lid == 0u) { mean[row] = mu; rstd[row] = rs; }
+  for (var j = lid; j < u.D; j += ${wg}u) { y[o + j] = ${yExpr}; }
+}`;
+}
+
+function bwdDxCode(wg: number, hasW: boolean): string {
+  const g = hasW ? 'dy[o + j] * w[j]' : 'dy[o + j]';
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+${hasW ? '@group(0) @binding(4) var<storage, read> w: array<f32>;' : ''}
+@group(0) @binding(${hasW ? 5 : 4}) var<storage, read_write> dx: array<f32>;
+struct U { rows: u32, D: u32 }
+@group(0) @binding(${hasW ? 6 : 5}) var<uniform> u: U;
+${rowHelpers(wg)}
+${rowEntry(wg)}
+  let mu = mean[row];
+  let rs = rstd[row];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) {
+    let g = ${g};
+    sg += g;
+    sgx += g * (x[o + j] - mu) * rs;
+  }
+  let mg = wgSum(sg, lid) / f32(u.D);
+  let mgx = wgSum(sgx, lid) / f32(u.D);
+  if (!live) { return; }
+  for (var j = lid; j < u.D; j += ${wg}u) {
+    let g = ${g};
+    dx[o + j] = rs * (g - mg - (x[o + j] - mu) * rs * mgx);
+  }
+}`;
+}
+
+const COLS = 16;
+const LANES = 16;
+
+/** Column sums Σ_rows dy·x̂ (dw) and/or Σ_rows dy (db). */
+function bwdParamCode(hasW: boolean, hasB: boolean): string {
+  let k = 4;
+  const dwBind = hasW ? `@group(0) @binding(${k++}) var<storage, read_write> dw: array<f32>;` : '';
+  const dbBind = hasB ? `@group(0) @binding(${k++}) var<storage, read_write> db: array<f32>;` : '';
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+${dwBind}
+${dbBind}
+struct U { rows: u32, D: u32 }
+@group(0) @binding(${k}) var<uniform> u: U;
+var<workgroup> pw: array<f32, ${COLS * LANES}>;
+var<workgroup> pb: array<f32, ${COLS * LANES}>;
+@compute @workgroup_size(${COLS}, ${LANES})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let j = wid.x * ${COLS}u + l.x;
+  var sw = 0.0;
+  var sb = 0.0;
+  if (j < u.D) {
+    for (var r = l.y; r < u.rows; r += ${LANES}u) {
+      let g = dy[r * u.D + j];
+      sw += g * (x[r * u.D + j] - mean[r]) * rstd[r];
+      sb += g;
+    }
+  }
+  let t = l.y * ${COLS}u + l.x;
+  pw[t] = sw;
+  pb[t] = sb;
+  workgroupBarrier();
+  for (var s = ${LANES / 2}u; s > 0u; s = s >> 1u) {
+    if (l.y < s) { pw[t] = pw[t] + pw[t + s * ${COLS}u]; pb[t] = pb[t] + pb[t + s * ${COLS}u]; }
+    workgroupBarrier();
+  }
+  if (l.y == 0u && j < u.D) {
+    ${hasW ? 'dw[j] = pw[l.x];' : ''}
+    ${hasB ? 'db[j] = pb[l.x];' : ''}
+  }
+}`;
+}
+
+export interface LayerNormBuffers {
+  y: GPUBuffer;
+  mean: GPUBuffer;
+  rstd: GPUBuffer;
+}
+
+export function encodeLayerNorm(
+  ctx: GpuContext, x: GPUBuffer, w: GPUBuffer | null, b: GPUBuffer | null, out: LayerNormBuffers, rows: number, D: number, eps: number,
+): void {
+  if (rows === 0) return;
+  const wg = rowWorkgroup(D);
+  const ins = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
+  ctx.dispatch({
+    key: `layernorm/fwd/wg${wg}/${w ? 'w' : ''}${b ? 'b' : ''}`,
+    code: fwdCode(wg, !!w, !!b),
+    buffers: [...ins, out.y, out.mean, out.rstd],
+    uniforms: uniforms([['u32', rows], ['u32', D], ['f32', eps]]),
+    workgroups: grid(ctx, rows),
+  });
+}
+
+export function encodeLayerNormBwd(
+  ctx: GpuContext, dy: GPUBuffer, x: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer, w: GPUBuffer | null,
+  out: { dx: GPUBuffer; dw: GPUBuffer | null; db: GPUBuffer | null }, rows: number, D: number,
+): void {
+  if (D === 0) return;
+  const wg = rowWorkgroup(D);
+  const u = uniforms([['u32', rows], ['u32', D]]);
+  if (rows > 0) {
+    ctx.dispatch({
+      key: `layernorm/bwd-dx/wg${wg}/${w ? 'w' : ''}`,
+      code: bwdDxCode(wg, !!w),
+      buffers: [dy, x, mean, rstd, ...(w ? [w] : []), out.dx],
+      uniforms: u,
+      workgroups: grid(ctx, rows),
+    });
+  }
+  if (out.dw || out.db) {
+    ctx.dispatch({
+      key: `layernorm/bwd-params/${out.dw ? 'w' : ''}${out.db ? 'b' : ''}`,
+      code: bwdParamCode(!!out.dw, !!out.db),
+      buffers: [dy, x, mean, rstd, ...(out.dw ? [out.dw] : []), ...(out.db ? [out.db] : [])],
+      uniforms: u,
+      workgroups: [Math.ceil(D / COLS)],
+    });
+  }
+}

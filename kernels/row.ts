@@ -1,0 +1,49 @@
+/**
+ * Building blocks of row kernels (softmax, layernorm): one workgroup per row of the last axis,
+ * threads stride over the row, and workgroup-wide sum / max through shared memory.
+ */
+import { GROUP_INDEX_WGSL } from './grid.ts';
+
+/** Threads per row: small rows do not need 256. */
+export function rowWorkgroup(D: number): number {
+  return D <= 256 ? 64 : 256;
+}
+
+/** WGSL: `wgSum(v, lid)` and `wgMax(v, lid)` over the workgroup (call from uniform control flow). */
+export function rowHelpers(wg: number): string {
+  return /* wgsl */ `
+${GROUP_INDEX_WGSL}
+var<workgroup> red: array<f32, ${wg}>;
+fn wgSum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn wgMax(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}`;
+}
+
+/** The entry point header of a row kernel: `row`, `lid`; rows past `u.rows` compute but do not write. */
+export function rowEntry(wg: number): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = min(groupIndex(wid, nwg), u.rows - 1u);
+  let live = groupIndex(wid, nwg) < u.rows;
+  let o = row * u.D;`;
+}
