@@ -1,0 +1,72 @@
+// The tape's behaviour: accumulation, reuse of a tensor, noGrad, detach, zeroGrad, retainGraph,
+// checkpointing, and misuse errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as A from '../../autograd/index.ts';
+import { GradError } from '../../engine/errors.ts';
+import { randn, tensor } from '../../engine/creation.ts';
+import { manualSeed } from '../../engine/rng.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+
+const f64 = { dtype: 'f64' as const, requiresGrad: true };
+
+test('a tensor used twice gets both contributions; two backwards accumulate', () => {
+  const x = tensor([2, 3], undefined, f64);
+  const y = A.sum(A.mul(x, x)); // d/dx = 2x
+  A.backward(y, undefined, { retainGraph: true });
+  assert.deepEqual([...x.grad!.dataSync()], [4, 6]);
+  A.backward(y);
+  assert.deepEqual([...x.grad!.dataSync()], [8, 12]);
+  A.zeroGrad([x]);
+  assert.equal(x.grad, null);
+});
+
+test('noGrad records nothing; detach cuts the graph', () => {
+  const x = tensor([1, 2], undefined, f64);
+  const y = A.noGrad(() => A.mul(x, 2));
+  assert.equal(y.requiresGrad, false);
+  assert.equal(y.node, null);
+  const z = A.sum(A.mul(A.detach(x), x)); // gradient only through the second factor
+  A.backward(z);
+  assert.deepEqual([...x.grad!.dataSync()], [1, 2]);
+});
+
+test('frozen inputs get no gradient and cost no rule', () => {
+  const w = tensor([1, 2], undefined, { dtype: 'f64' });
+  const x = tensor([3, 4], undefined, f64);
+  A.backward(A.sum(A.mul(w, x)));
+  assert.equal(w.grad, null);
+  assert.deepEqual([...x.grad!.dataSync()], [1, 2]);
+});
+
+test('backward on a non-scalar needs a gradient; on a constant it is an error', () => {
+  const x = tensor([1, 2], undefined, f64);
+  const y = A.mul(x, 3);
+  assert.throws(() => A.backward(y), (e: Error) => e instanceof GradError && /shape \[2\]/.test(e.message));
+  assert.throws(() => A.backward(y, tensor([1, 1, 1], undefined, { dtype: 'f64' })), GradError);
+  A.backward(y, tensor([1, 10], undefined, { dtype: 'f64' }));
+  assert.deepEqual([...x.grad!.dataSync()], [3, 30]);
+  assert.throws(() => A.backward(tensor([1])), /does not require grad/);
+});
+
+test('checkpointed blocks give identical gradients to plain ones', () => {
+  manualSeed(5);
+  const x = randn([3, 4], { dtype: 'f64' });
+  const w1 = randn([4, 4], { dtype: 'f64' });
+  const w2 = randn([4, 4], { dtype: 'f64' });
+  const block = (h: Tensor) => A.add(h, A.matmul(A.gelu(A.layerNorm(A.matmul(h, w1), null, null, 1e-6)), w2));
+  const run = (ckpt: boolean) => {
+    for (const t of [x, w1, w2]) { t.requiresGrad = true; t.grad = null; }
+    let h = x;
+    for (let i = 0; i < 3; i++) h = ckpt ? A.checkpoint(block, h) : block(h);
+    A.backward(A.sum(A.square(h)));
+    return [x, w1, w2].map((t) => [...t.grad!.dataSync()]);
+  };
+  assert.deepEqual(run(true), run(false));
+});
+
+test('a gradient rule giving the wrong shape is reported with the op name', () => {
+  const x = tensor([1, 2], undefined, f64);
+  const bad = A.record('bad', [x], A.noGrad(() => A.sum(x)), (g) => [g]);
+  assert.throws(() => A.backward(bad), /rule of bad gave a gradient of shape \[\]/);
+});

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { BINARY_OPS, UNARY_OPS, type UnaryOp } from '../../engine/backend.ts';
+import { both, broadcast, broadcastPairArb, cpu, expectSame, randomData, RUNS, shapeArb, sizeOf, useGpu } from './helpers.ts';
+
+const gpu = useGpu();
+
+/** Inputs each op is defined on (log/sqrt want positives, pow a positive base). */
+function domain(op: string, x: Float32Array): Float32Array {
+  if (['log', 'sqrt', 'rsqrt', 'recip', 'powScalar', 'pow', 'div'].includes(op)) return x.map((v) => Math.abs(v) + 0.1);
+  return x;
+}
+
+test('unary ops match the CPU on random shapes', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom(...UNARY_OPS), shapeArb(4, 7), fc.integer(), async (op: UnaryOp, shape, seed) => {
+      const x = domain(op, randomData(sizeOf(shape), seed, -4, 4));
+      const [c, g] = both(gpu(), x);
+      const [a, b] = op === 'clamp' ? [-1, 1.5] : op === 'powScalar' ? [1.7, 0] : [1.5, -0.25];
+      // exp/tanh/log and friends may differ from f64-rounded results by a few ulp.
+      await expectSame(gpu(), gpu().unary(op, g, a, b), cpu.unary(op, c, a, b), 3e-5, 1e-6, op);
+    }),
+    { numRuns: 40 },
+  );
+});
+
+test('unary ops on special values: 0, ±large, exact integers', async () => {
+  const x = new Float32Array([0, -0, 1, -1, 2, -3, 30, -30, 100, -100, 1e-3]);
+  for (const op of ['neg', 'abs', 'sign', 'square', 'tanh', 'sigmoid', 'silu', 'gelu', 'relu', 'clamp', 'affine'] as const) {
+    const [c, g] = both(gpu(), x);
+    await expectSame(gpu(), gpu().unary(op, g, -2, 3), cpu.unary(op, c, -2, 3), 3e-5, 1e-6, op);
+  }
+  const y = new Float32Array([-2, -1, 0, 1, 2, 3]);
+  for (const p of [2, 3, -1]) {
+    const [c, g] = both(gpu(), y.filter((v) => p > 0 || v !== 0));
+    await expectSame(gpu(), gpu().unary('powScalar', g, p, 0), cpu.unary('powScalar', c, p, 0), 1e-6, 1e-6, `pow ${p}`);
+  }
+});
+
+test('binary ops broadcast like the CPU (ranks 0..5, size-1 dims)', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom(...BINARY_OPS), broadcastPairArb(5, 4), fc.integer(), async (op, [as, bs], seed) => {
+      const out = broadcast(as, bs);
+      const xa = domain(op, randomData(sizeOf(as), seed));
+      let xb = domain(op, randomData(sizeOf(bs), seed + 1));
+      if (['eq', 'ge', 'le'].includes(op)) xb = xb.map((v, i) => (i % 2 ? v : xa[i % xa.length]!)); // some ties
+      const [ca, ga] = both(gpu(), xa), [cb, gb] = both(gpu(), xb);
+      await expectSame(gpu(), gpu().binary(op, ga, as, gb, bs, out), cpu.binary(op, ca, as, cb, bs, out), 3e-5, 1e-6, `${op} ${as} ${bs}`);
+    }),
+    { numRuns: 40 },
+  );
+});
+
+test('where broadcasts its three inputs; i32 binary ops', async () => {
+  await fc.assert(
+    fc.asyncProperty(broadcastPairArb(4, 4), shapeArb(2, 4), fc.integer(), async ([as, bs], cs0, seed) => {
+      const out = broadcast(as, bs);
+      const cs = cs0.length <= out.length ? out.slice(out.length - cs0.length).map((d, i) => (cs0[i]! % 2 ? d : 1)) : [];
+      const xc = randomData(sizeOf(cs), seed).map((v) => (v > 0 ? 1 : 0));
+      const [cc, gc] = both(gpu(), xc), [ca, ga] = both(gpu(), randomData(sizeOf(as), seed + 1)), [cb, gb] = both(gpu(), randomData(sizeOf(bs), seed + 2));
+      const fullOut = broadcast(out, cs);
+      await expectSame(gpu(), gpu().where(gc, cs, ga, as, gb, bs, fullOut), cpu.where(cc, cs, ca, as, cb, bs, fullOut), 0, 0, 'where');
+      const ia = Int32Array.from(randomData(sizeOf(as), seed, -50, 50), Math.trunc);
+      const ib = Int32Array.from(randomData(sizeOf(bs), seed + 3, -50, 50), Math.trunc);
+      const [cia, gia] = both(gpu(), ia, 'i32'), [cib, gib] = both(gpu(), ib, 'i32');
+      for (const op of ['add', 'sub', 'mul', 'maximum', 'lt'] as const) {
+        await expectSame(gpu(), gpu().binary(op, gia, as, gib, bs, out), cpu.binary(op, cia, as, cib, bs, out), 0, 0, `i32 ${op}`);
+      }
+    }),
+    RUNS,
+  );
+});
+
+test('more than 65535 workgroups (folded grid)', async () => {
+  const n = 65536 * 256 + 777; // 65540 workgroups of 256
+  const x = new Float32Array(n).map((_, i) => (i % 1000) / 7);
+  const [c, g] = both(gpu(), x);
+  const [cs, gs] = both(gpu(), new Float32Array([0.5]));
+  await expectSame(gpu(), gpu().binary('mul', g, [n], gs, [1], [n]), cpu.binary('mul', c, [n], cs, [1], [n]), 0, 0, 'big mul');
+});

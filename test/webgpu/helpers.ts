@@ -1,0 +1,86 @@
+/**
+ * Shared by the WebGPU kernel tests: one backend per test file (Dawn dislikes devices being made
+ * and destroyed repeatedly), CPU-oracle comparison, and fast-check arbitraries for small shapes.
+ */
+import { after, before } from 'node:test';
+import fc from 'fast-check';
+import type { Backend, Storage } from '../../engine/backend.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
+import type { DType, TypedArray } from '../../engine/dtype.ts';
+import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
+
+export const cpu = cpuBackend;
+
+/** Open the GPU backend before the file's tests and destroy it after; `gpu()` returns it. */
+export function useGpu(): () => Backend {
+  let b: Backend | null = null;
+  before(async () => {
+    b = await openWebGpuBackend();
+  });
+  after(async () => {
+    await b?.destroy();
+  });
+  return () => {
+    if (!b) throw new Error('the webgpu backend is not open');
+    return b;
+  };
+}
+
+export const RUNS = { numRuns: 20 };
+
+/** The same data on both backends. */
+export function both(gpu: Backend, data: TypedArray, dtype: DType = 'f32'): [Storage, Storage] {
+  return [cpu.fromArray(data, dtype), gpu.fromArray(data, dtype)];
+}
+
+/** Throws with the first mismatch when |g − c| > atol + rtol·|c|. */
+export function assertClose(got: TypedArray, want: TypedArray, rtol = 1e-5, atol = 1e-6, what = ''): void {
+  if (got.length !== want.length) throw new Error(`${what}: length ${got.length} vs ${want.length}`);
+  for (let i = 0; i < got.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (!(Math.abs(g - w) <= atol + rtol * Math.abs(w))) {
+      throw new Error(`${what}: element ${i} of ${got.length}: gpu ${g} vs cpu ${w} (|diff| ${Math.abs(g - w)})`);
+    }
+  }
+}
+
+/** Read both and compare. */
+export async function expectSame(gpu: Backend, g: Storage, c: Storage, rtol = 1e-5, atol = 1e-6, what = ''): Promise<void> {
+  assertClose(await gpu.read(g), cpu.readSync!(c), rtol, atol, what);
+}
+
+/** A deterministic f32 array of n values in [lo, hi). */
+export function randomData(n: number, seed: number, lo = -2, hi = 2): Float32Array {
+  const out = new Float32Array(n);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
+  }
+  return out;
+}
+
+/** Shapes of rank 0..maxRank with dims 1..maxDim (size-1 dims are common). */
+export const shapeArb = (maxRank = 5, maxDim = 5): fc.Arbitrary<number[]> =>
+  fc.array(fc.oneof(fc.constant(1), fc.integer({ min: 1, max: maxDim })), { minLength: 0, maxLength: maxRank });
+
+/** A shape and a second shape that broadcasts against it (dims dropped from the left or set to 1). */
+export const broadcastPairArb = (maxRank = 5, maxDim = 5): fc.Arbitrary<[number[], number[]]> =>
+  shapeArb(maxRank, maxDim).chain((s) =>
+    fc.tuple(fc.integer({ min: 0, max: s.length }), fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length }), fc.boolean()).map(
+      ([drop, ones, swap]) => {
+        const t = s.slice(drop).map((d, i) => (ones[i + drop] ? 1 : d));
+        return swap ? [t, s] : [s, t];
+      },
+    ),
+  );
+
+export const sizeOf = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
+
+export function broadcast(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  return Array.from({ length: n }, (_, i) => {
+    const da = a[a.length - n + i] ?? 1, db = b[b.length - n + i] ?? 1;
+    return da === 1 ? db : da;
+  });
+}

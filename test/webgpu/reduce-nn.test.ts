@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { both, cpu, expectSame, randomData, RUNS, shapeArb, sizeOf, useGpu } from './helpers.ts';
+
+const gpu = useGpu();
+
+/** A shape and a non-empty subset of its axes. */
+const shapeAxesArb = shapeArb(5, 6).filter((s) => s.length > 0).chain((s) =>
+  fc.subarray(s.map((_, i) => i), { minLength: 1 }).map((axes) => [s, axes] as const),
+);
+
+test('sum and max over any axes match the CPU', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom('sum' as const, 'max' as const), shapeAxesArb, fc.integer(), async (op, [shape, axes], seed) => {
+      const [c, g] = both(gpu(), randomData(sizeOf(shape), seed));
+      // Tree vs sequential summation order: tolerance scales with the row length.
+      await expectSame(gpu(), gpu().reduce(op, g, shape, axes), cpu.reduce(op, c, shape, axes), 1e-5, 1e-5, `${op} ${shape} ${axes}`);
+    }),
+    { numRuns: 30 },
+  );
+});
+
+test('reduce: long rows (workgroup tree), many short rows (serial), negatives for max, i32 sum', async () => {
+  const cases: [number[], number[]][] = [[[3, 5000], [1]], [[2000, 3], [1]], [[7, 300, 5], [0, 2]], [[70000], [0]]];
+  for (const [shape, axes] of cases) {
+    const x = randomData(sizeOf(shape), 3, -5, -1);
+    const [c, g] = both(gpu(), x);
+    await expectSame(gpu(), gpu().reduce('max', g, shape, axes), cpu.reduce('max', c, shape, axes), 0, 0, `max ${shape}`);
+    await expectSame(gpu(), gpu().reduce('sum', g, shape, axes), cpu.reduce('sum', c, shape, axes), 1e-5, 1e-3, `sum ${shape}`);
+  }
+  const xi = Int32Array.from({ length: 600 }, (_, i) => (i % 13) - 6);
+  const [ci, gi] = both(gpu(), xi, 'i32');
+  await expectSame(gpu(), gpu().reduce('sum', gi, [20, 30], [0]), cpu.reduce('sum', ci, [20, 30], [0]), 0, 0, 'i32 sum');
+});
+
+const rowsArb = fc.tuple(fc.array(fc.integer({ min: 1, max: 4 }), { maxLength: 3 }), fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 250, max: 700 })));
+
+test('softmax and softmaxBwd over the last axis', async () => {
+  await fc.assert(
+    fc.asyncProperty(rowsArb, fc.integer(), async ([lead, D], seed) => {
+      const shape = [...lead, D];
+      const n = sizeOf(shape);
+      const [cx, gx] = both(gpu(), randomData(n, seed, -6, 6));
+      const cy = cpu.softmax(cx, shape), gy = gpu().softmax(gx, shape);
+      await expectSame(gpu(), gy, cy, 2e-5, 1e-7, 'softmax');
+      const [cdy, gdy] = both(gpu(), randomData(n, seed + 1));
+      await expectSame(gpu(), gpu().softmaxBwd(gy, gdy, shape), cpu.softmaxBwd(cy, cdy, shape), 2e-4, 1e-6, 'softmaxBwd');
+    }),
+    RUNS,
+  );
+});
+
+test('layerNorm forward (with/without weight and bias) and backward', async () => {
+  await fc.assert(
+    fc.asyncProperty(rowsArb, fc.boolean(), fc.boolean(), fc.integer(), async ([lead, D], hasW, hasB, seed) => {
+      const shape = [...lead, D];
+      const n = sizeOf(shape);
+      const [cx, gx] = both(gpu(), randomData(n, seed, -3, 5));
+      const [cw, gw] = hasW ? both(gpu(), randomData(D, seed + 1)) : [null, null];
+      const [cb, gb] = hasB ? both(gpu(), randomData(D, seed + 2)) : [null, null];
+      const c = cpu.layerNorm(cx, shape, cw, cb, 1e-6), g = gpu().layerNorm(gx, shape, gw, gb, 1e-6);
+      await expectSame(gpu(), g.y, c.y, 1e-4, 1e-5, 'y');
+      await expectSame(gpu(), g.mean, c.mean, 1e-5, 1e-6, 'mean');
+      await expectSame(gpu(), g.rstd, c.rstd, 1e-4, 1e-5, 'rstd');
+      const [cdy, gdy] = both(gpu(), randomData(n, seed + 3));
+      const cg = cpu.layerNormBwd(cdy, cx, c.mean, c.rstd, cw, shape, hasB);
+      const gg = gpu().layerNormBwd(gdy, gx, g.mean, g.rstd, gw, shape, hasB);
+      await expectSame(gpu(), gg.dx, cg.dx, 1e-3, 1e-4, 'dx');
+      if (hasW) await expectSame(gpu(), gg.dw!, cg.dw!, 1e-4, 1e-4, 'dw');
+      if (hasB) await expectSame(gpu(), gg.db!, cg.db!, 1e-4, 1e-4, 'db');
+      if (!hasW && gg.dw !== null) throw new Error('dw without weight');
+    }),
+    RUNS,
+  );
+});
