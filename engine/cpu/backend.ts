@@ -8,7 +8,7 @@ import { BackendError, ShapeError } from '../errors.ts';
 import { philoxFill } from '../rng.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { forEachBroadcast } from './indexing.ts';
-import { gemmBlocked, transpose2d } from './matmul.ts';
+import { gemmABt, transpose2d } from './matmul.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
 export class CpuStorage implements Storage {
@@ -122,16 +122,16 @@ class CpuBackend implements Backend {
     const batchShape = outShape.slice(0, -2);
     const out = this.#alloc(a.dtype, sizeOf(outShape));
     const A = arr(a), B = arr(b);
-    // Operands in [M,K] and [K,N] layout (transposed copies when asked).
+    // The kernel wants A as [M,K] and B as Bt [N,K]: transposed B is already that.
     const aT = transA ? allocArray(a.dtype, M * K) : null;
-    const bT = transB ? allocArray(b.dtype, K * N) : null;
+    const bT = transB ? null : allocArray(b.dtype, K * N);
     const aBatch = aShape.slice(0, -2), bBatch = bShape.slice(0, -2);
     forEachBroadcast(batchShape, [aBatch, bBatch], (i, o) => {
       const aOff = o[0]! * M * K, bOff = o[1]! * K * N;
       let Am: TypedArray = A, am = aOff, Bm: TypedArray = B, bm = bOff;
       if (aT) { transpose2d(A, aOff, aT, 0, K, M); Am = aT; am = 0; }
-      if (bT) { transpose2d(B, bOff, bT, 0, N, K); Bm = bT; bm = 0; }
-      gemmBlocked(Am, am, Bm, bm, out.data, i * M * N, M, K, N);
+      if (bT) { transpose2d(B, bOff, bT, 0, K, N); Bm = bT; bm = 0; }
+      gemmABt(Am, am, Bm, bm, out.data, i * M * N, M, K, N);
     });
     return out;
   }
