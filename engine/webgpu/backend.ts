@@ -9,6 +9,7 @@ import { BackendError, DTypeError, ShapeError } from '../errors.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { encodeBinary, encodeUnary, encodeWhere, type ElemType } from '../../kernels/elementwise.ts';
 import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } from '../../kernels/gather.ts';
+import { encodeMatmul } from '../../kernels/matmul.ts';
 import { encodeLayerNorm, encodeLayerNormBwd } from '../../kernels/layernorm.ts';
 import { encodeCast, encodeFill, encodeGatherView, encodeScatterBox } from '../../kernels/movement.ts';
 import { encodeReduce } from '../../kernels/reduce.ts';
@@ -16,7 +17,6 @@ import { encodeRandom } from '../../kernels/rng.ts';
 import { encodeSoftmax, encodeSoftmaxBwd } from '../../kernels/softmax.ts';
 import { WebGpuContext } from './context.ts';
 import { openDevice } from './device.ts';
-import { encodeMatmul } from './naive-matmul.ts';
 
 export class GpuStorage implements Storage {
   refs = 0;

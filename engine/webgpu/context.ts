@@ -35,6 +35,7 @@ export class WebGpuContext implements GpuContext {
   /** Error-scope results of pipelines created since the last check. */
   #compileChecks: Promise<void>[] = [];
   #error: Error | null = null;
+  #compileFailed = false;
   #lost = false;
   #destroyed = false;
   /** The last kernel recorded, to name it in asynchronous errors. */
@@ -47,6 +48,8 @@ export class WebGpuContext implements GpuContext {
     this.pool = new BufferPool(device);
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
+      // Fallout of a kernel that failed to compile (already reported with its compiler message).
+      if (this.#compileFailed && /invalid due to a previous error/.test(msg)) return;
       this.#error ??= new BackendError(`webgpu: device error (last kernel recorded: ${this.#lastKey || 'none'}): ${msg}`);
     });
     void device.lost.then((info) => {
@@ -84,7 +87,9 @@ export class WebGpuContext implements GpuContext {
       this.device.popErrorScope().then((err) => {
         if (!err) return;
         this.#pipelines.delete(key);
-        this.#error ??= new BackendError(`webgpu: kernel "${key}" failed to compile: ${err.message}`);
+        this.#compileFailed = true;
+        // Takes precedence over the "invalid due to a previous error" reports it causes downstream.
+        this.#error = new BackendError(`webgpu: kernel "${key}" failed to compile: ${err.message}`);
       }),
     );
     return p;
