@@ -1,0 +1,172 @@
+/**
+ * AV-DiT (Wang et al., NeurIPS 2024) as DESIGN.md fixes it: a frozen image DiT shared by a video
+ * and an audio branch. Per block, after the frozen DiT's adaLN factors from c:
+ *   1. spatial attention (frozen; audio adds LoRA `audio_lora`),
+ *   2. temporal adapter over frames (video; `temporal`, output projection starts at zero),
+ *   3. fusion: attention over [mean-over-frames video tokens; audio tokens] (frozen + LoRA
+ *      `fusion_lora`), added back through per-channel gates that start at zero,
+ *   4. feed-forward (frozen; audio adds the bottleneck `audio_adapter` in parallel).
+ * Shapes: B clips, M frames, Lv tokens per frame, La audio tokens, D hidden.
+ */
+import * as A from '../autograd/index.ts';
+import { tensor } from '../engine/creation.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { audioTokens, type AVDiTConfig, videoTokens } from './config.ts';
+import { DiT, DiTBlock, type BlockModulation } from './dit.ts';
+import { type InitContext, zeros } from './init.ts';
+import { gated, modulate, norm, normModulate } from './layers/adaln.ts';
+import { TemporalAttention, type AttentionLoRA } from './layers/attention.ts';
+import { PatchEmbed } from './layers/embed.ts';
+import { Linear, LoRA } from './layers/linear.ts';
+import { Adapter } from './layers/mlp.ts';
+import { sincos1d, sincos2d } from './layers/posembed.ts';
+import { Module } from './module.ts';
+
+function loraPair(ctx: InitContext, dim: number, rank: number): Module & AttentionLoRA {
+  const m = new (class extends Module {
+    readonly qkv = this.child('qkv', new LoRA(ctx, dim, 3 * dim, rank));
+    readonly proj = this.child('proj', new LoRA(ctx, dim, dim, rank));
+  })();
+  return m;
+}
+
+/** A DiT block plus AV-DiT's trainable parts (the DiT keys stay exactly DiT's). */
+export class AVDiTBlock extends DiTBlock {
+  readonly audioLora: Module & AttentionLoRA;
+  readonly temporal: TemporalAttention;
+  readonly fusionLora: Module & AttentionLoRA;
+  readonly fusionGateVideo: Tensor;
+  readonly fusionGateAudio: Tensor;
+  readonly audioAdapter: Adapter;
+  constructor(ctx: InitContext, c: AVDiTConfig) {
+    super(ctx, c.hidden, c.heads, c.mlpRatio);
+    const D = c.hidden;
+    this.audioLora = this.child('audio_lora', loraPair(ctx, D, c.loraRank));
+    this.temporal = this.child('temporal', new TemporalAttention(ctx, D, c.heads, c.temporalRatio));
+    this.fusionLora = this.child('fusion_lora', loraPair(ctx, D, c.loraRank));
+    this.fusionGateVideo = this.param('fusion_gate_video', zeros(ctx, [D]));
+    this.fusionGateAudio = this.param('fusion_gate_audio', zeros(ctx, [D]));
+    this.audioAdapter = this.child('audio_adapter', new Adapter(ctx, D, Math.round(D * c.adapterRatio)));
+  }
+}
+
+export interface AVDiTOptions {
+  /** Leave out the fusion step (the paper's "w/o Fusion" ablation). */
+  noFusion?: boolean;
+}
+
+/** Repeat each row of a [B, D] tensor `times` times → [B·times, D]. */
+function repeatRows(x: Tensor, times: number): Tensor {
+  const [b, d] = x.shape as [number, number];
+  if (times === 1) return x;
+  return A.reshape(A.expand(A.reshape(x, [b, 1, d]), [b, times, d]), [b * times, d]);
+}
+
+function repeatModulation(m: BlockModulation, times: number): BlockModulation {
+  const r = (t: Tensor) => repeatRows(t, times);
+  return { shiftMsa: r(m.shiftMsa), scaleMsa: r(m.scaleMsa), gateMsa: r(m.gateMsa), shiftMlp: r(m.shiftMlp), scaleMlp: r(m.scaleMlp), gateMlp: r(m.gateMlp) };
+}
+
+export class AVDiT extends DiT {
+  declare readonly blocks: AVDiTBlock[];
+  readonly audioEmbedder: PatchEmbed;
+  readonly audioPosEmbed: Tensor;
+  readonly audioFinal: Linear;
+  /** temporal_pos [M, D]: computed, not stored. */
+  readonly temporalPos: Tensor;
+
+  constructor(ctx: InitContext, readonly avConfig: AVDiTConfig) {
+    super(ctx, avConfig, () => new AVDiTBlock(ctx, avConfig));
+    const c = avConfig;
+    const D = c.hidden;
+    this.audioEmbedder = this.child('audio_embedder', new PatchEmbed(ctx, c.audioChannels, D, c.patch));
+    const gt = c.audioTime / c.patch, gf = c.audioFreq / c.patch;
+    this.audioPosEmbed = this.param('audio_pos_embed', tensor(sincos2d(D, gt, gf), [1, gt * gf, D], { backend: ctx.backend }), false);
+    const head = this.child('audio_final_layer', new Module());
+    this.audioFinal = (head as unknown as { child(n: string, m: Linear): Linear }).child(
+      'linear',
+      new Linear(ctx, D, c.patch * c.patch * 2 * c.audioChannels, { zeroWeight: true }),
+    );
+    this.temporalPos = tensor(sincos1d(D, Array.from({ length: c.frames }, (_, m) => m)), [1, c.frames, D], { backend: ctx.backend }).keep();
+    this.setTrainable();
+  }
+
+  /** DESIGN.md: LoRA, adapters, temporal, gates, audio embedder and final linear, and every DiT bias. */
+  setTrainable(): void {
+    this.freeze();
+    this.unfreeze((k) => AVDIT_TRAINABLE.some((re) => re.test(k)));
+  }
+
+  /**
+   * xv [B, M, Cv, Hv, Wv], xa [B, Ca, T, F], t (B timesteps), y i32 [B] →
+   * { video [B, M, 2Cv, Hv, Wv], audio [B, 2Ca, T, F] }.
+   */
+  forwardAV(xv: Tensor, xa: Tensor, t: ArrayLike<number>, y: Tensor, opts: AVDiTOptions = {}): { video: Tensor; audio: Tensor } {
+    const c = this.avConfig;
+    const [B, M] = xv.shape as [number, number];
+    const Lv = videoTokens(c), La = audioTokens(c), D = c.hidden;
+    const cond = this.condition(t, y); // [B, D]
+    let v = this.embed(A.reshape(xv, [B * M, c.videoChannels, c.videoHeight, c.videoWidth])); // [B·M, Lv, D]
+    let a = A.add(this.audioEmbedder.forward(xa), this.audioPosEmbed); // [B, La, D]
+
+    for (const blk of this.blocks) {
+      const m = blk.modulation(cond); // each [B, D]
+      const mv = repeatModulation(m, M); // each [B·M, D]
+
+      // 1. spatial attention
+      v = A.add(v, gated(mv.gateMsa, blk.attn.forward(normModulate(v, mv.shiftMsa, mv.scaleMsa))));
+      a = A.add(a, gated(m.gateMsa, blk.attn.forward(normModulate(a, m.shiftMsa, m.scaleMsa), blk.audioLora)));
+
+      // 2. temporal adapter: [B·M, Lv, D] → [B·Lv, M, D]
+      let vt = A.reshape(A.permute(A.reshape(v, [B, M, Lv, D]), [0, 2, 1, 3]), [B * Lv, M, D]);
+      const mt = repeatModulation(m, Lv);
+      const h = A.add(normModulate(vt, mt.shiftMsa, mt.scaleMsa), this.temporalPos);
+      vt = A.add(vt, gated(mt.gateMsa, blk.temporal.forward(h)));
+      v = A.reshape(A.permute(A.reshape(vt, [B, Lv, M, D]), [0, 2, 1, 3]), [B * M, Lv, D]);
+
+      // 3. fusion over [time-pooled video; audio]
+      if (!opts.noFusion) {
+        const pooled = A.mean(A.reshape(v, [B, M, Lv, D]), 1); // [B, Lv, D]
+        const z = A.concat([pooled, a], 1); // [B, Lv + La, D]
+        const f = blk.attn.forward(normModulate(z, m.shiftMsa, m.scaleMsa), blk.fusionLora);
+        const fv = A.mul(A.narrow(f, 1, 0, Lv), blk.fusionGateVideo); // [B, Lv, D]
+        const fa = A.mul(A.narrow(f, 1, Lv, La), blk.fusionGateAudio); // [B, La, D]
+        v = A.reshape(A.add(A.reshape(v, [B, M, Lv, D]), A.reshape(fv, [B, 1, Lv, D])), [B * M, Lv, D]);
+        a = A.add(a, fa);
+      }
+
+      // 4. feed-forward (audio: plus the parallel adapter)
+      v = A.add(v, gated(mv.gateMlp, blk.mlp.forward(normModulate(v, mv.shiftMlp, mv.scaleMlp))));
+      const ha = normModulate(a, m.shiftMlp, m.scaleMlp);
+      a = A.add(a, gated(m.gateMlp, A.add(blk.mlp.forward(ha), blk.audioAdapter.forward(ha))));
+    }
+
+    const video = this.unpatchify(this.finalLayer.forward(v, repeatRows(cond, M))); // [B·M, 2Cv, H, W]
+    const audioTok = this.audioFinal.forward(this.finalLayer.normed(a, cond)); // [B, La, p·p·2Ca]
+    const audio = A.unpatchify(audioTok, c.patch, 2 * c.audioChannels, c.audioTime / c.patch, c.audioFreq / c.patch);
+    return { video: A.reshape(video, [B, M, 2 * c.videoChannels, c.videoHeight, c.videoWidth]), audio };
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.temporalPos.dispose();
+  }
+}
+
+/** Keys of the trainable parameters (DESIGN.md, "Trainable"). */
+export const AVDIT_TRAINABLE: readonly RegExp[] = [
+  /\.audio_lora\./, /\.fusion_lora\./, /\.temporal\./, /\.fusion_gate_(video|audio)$/, /\.audio_adapter\./,
+  /^audio_embedder\./, /^audio_final_layer\./,
+  // every bias of the frozen DiT: blocks, embedders, final layer
+  /^blocks\.\d+\.(attn\.(qkv|proj)|mlp\.fc[12]|adaLN_modulation\.1)\.bias$/,
+  /^(x_embedder\.proj|t_embedder\.mlp\.[02]|final_layer\.(linear|adaLN_modulation\.1))\.bias$/,
+];
+
+/** Parameter groups for `avdit info`. */
+export const PARAM_GROUPS: readonly [string, RegExp][] = [
+  ['temporal', /\.temporal\./],
+  ['audio LoRA', /\.audio_lora\./],
+  ['fusion (LoRA + gates)', /\.fusion_(lora\.|gate_)/],
+  ['audio adapter', /\.audio_adapter\./],
+  ['audio embed/final', /^audio_(embedder|final_layer)\./],
+];

@@ -1,0 +1,82 @@
+/**
+ * Multi-head self-attention. `Attention` is DiT's (packed qkv, D → 3D, then proj D → D) and may
+ * carry LoRA updates on qkv and proj. `TemporalAttention` is AV-DiT's adapter with separate q,
+ * k (D → D/8, narrow heads) and v (D → D) projections.
+ *
+ *   softmax(q kᵀ / √d_qk) v per head, d_qk the q/k head width.
+ */
+import * as A from '../../autograd/index.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+import type { InitContext } from '../init.ts';
+import { Module } from '../module.ts';
+import { Linear, type LoRA } from './linear.ts';
+
+/** [B, L, H·d] → [B, H, L, d]. */
+export function splitHeads(x: Tensor, heads: number): Tensor {
+  const [b, l, hd] = x.shape as [number, number, number];
+  return A.permute(A.reshape(x, [b, l, heads, hd / heads]), [0, 2, 1, 3]);
+}
+
+/** [B, H, L, d] → [B, L, H·d]. */
+export function mergeHeads(x: Tensor): Tensor {
+  const [b, h, l, d] = x.shape as [number, number, number, number];
+  return A.reshape(A.permute(x, [0, 2, 1, 3]), [b, l, h * d]);
+}
+
+/** Scaled dot-product attention on [B, H, L, d] tensors (q, k of one width, v of another). */
+export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
+  const scale = 1 / Math.sqrt(q.shape.at(-1)!);
+  const p = A.softmax(A.mul(A.matmul(q, k, false, true), scale));
+  return A.matmul(p, v);
+}
+
+export interface AttentionLoRA {
+  qkv: LoRA;
+  proj: LoRA;
+}
+
+export class Attention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  constructor(ctx: InitContext, readonly dim: number, readonly heads: number) {
+    super();
+    this.qkv = this.child('qkv', new Linear(ctx, dim, 3 * dim));
+    this.proj = this.child('proj', new Linear(ctx, dim, dim));
+  }
+
+  /** x [B, L, D] → [B, L, D]; with `lora`, the frozen projections get its low-rank updates. */
+  forward(x: Tensor, lora?: AttentionLoRA): Tensor {
+    const [b, l, d] = x.shape as [number, number, number];
+    const qkv = lora ? lora.qkv.apply(this.qkv, x) : this.qkv.forward(x); // [B, L, 3D]
+    const hd = d / this.heads;
+    const t = A.permute(A.reshape(qkv, [b, l, 3, this.heads, hd]), [2, 0, 3, 1, 4]); // [3, B, H, L, hd]
+    const [q, k, v] = A.chunk(t, 3, 0).map((u) => A.reshape(u, [b, this.heads, l, hd])) as [Tensor, Tensor, Tensor];
+    const o = mergeHeads(sdpa(q, k, v));
+    return lora ? lora.proj.apply(this.proj, o) : this.proj.forward(o);
+  }
+}
+
+/**
+ * AV-DiT's temporal adapter attention over frames: q, k: D → D/ratio (narrow heads, width
+ * D/(ratio·H)), v, proj: D → D. `proj` starts at zero so the adapter starts as the identity.
+ */
+export class TemporalAttention extends Module {
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly proj: Linear;
+  constructor(ctx: InitContext, dim: number, readonly heads: number, ratio = 8) {
+    super();
+    this.q = this.child('q', new Linear(ctx, dim, dim / ratio));
+    this.k = this.child('k', new Linear(ctx, dim, dim / ratio));
+    this.v = this.child('v', new Linear(ctx, dim, dim));
+    this.proj = this.child('proj', new Linear(ctx, dim, dim, { zeroWeight: true }));
+  }
+  /** x [N, M, D] (N = B·Lv sequences of M frames) → [N, M, D]. */
+  forward(x: Tensor): Tensor {
+    const q = splitHeads(this.q.forward(x), this.heads);
+    const k = splitHeads(this.k.forward(x), this.heads);
+    const v = splitHeads(this.v.forward(x), this.heads);
+    return this.proj.forward(mergeHeads(sdpa(q, k, v)));
+  }
+}
