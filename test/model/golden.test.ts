@@ -8,67 +8,14 @@ import * as A from '../../autograd/index.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { tensor } from '../../engine/creation.ts';
 import { Generator } from '../../engine/rng.ts';
-import type { Tensor } from '../../engine/tensor.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig } from '../../model/config.ts';
 import { DiT } from '../../model/dit.ts';
 import { readSafetensors } from '../../model/safetensors.ts';
-import { fillModule, hashTensor } from './hashfill.ts';
+import { checkAVDiTGolden, DIR, get, inputs, relErr } from './golden-check.ts';
+import { fillModule } from './hashfill.ts';
 
-const DIR = join(import.meta.dirname, '../fixtures/model');
-const golden = readSafetensors(join(DIR, 'avdit_tiny_golden.safetensors')).tensors;
-const get = (name: string) => {
-  const t = golden.get(name);
-  assert.ok(t, `fixture lacks ${name}`);
-  return t!;
-};
-
-/**
- * max |a − b| / max(max |b|, floor): the error relative to the tensor's scale. Gradients use a
- * floor of 1e-3 × the largest gradient of the model, because some are exactly zero in exact
- * arithmetic (the temporal key bias shifts every score of a query equally, and softmax ignores
- * that) and only f32 rounding noise is left to compare.
- */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-30): number {
-  assert.equal(a.length, b.length);
-  let worst = 0, scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return worst / Math.max(scale, floor);
-}
-
-function inputs(backend = cpuBackend) {
-  const xv = get('x_video'), xa = get('x_audio');
-  return {
-    xv: tensor(xv.data, xv.shape, { backend }),
-    xa: tensor(xa.data, xa.shape, { backend }),
-    t: Array.from(get('t').data),
-    y: tensor(Array.from(get('y').data), [2], { dtype: 'i32', backend }),
-  };
-}
-
-test('tiny AV-DiT forward and trainable gradients match PyTorch (CPU)', () => {
-  const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny'));
-  fillModule(model);
-  const { xv, xa, t, y } = inputs();
-  const out = model.forwardAV(xv, xa, t, y);
-  assert.ok(relErr(out.video.dataSync(), get('out_video').data) < 1e-4, 'video output');
-  assert.ok(relErr(out.audio.dataSync(), get('out_audio').data) < 1e-4, 'audio output');
-  const rv = hashTensor('proj.video', [...out.video.shape], 1), ra = hashTensor('proj.audio', [...out.audio.shape], 1);
-  A.backward(A.add(A.sum(A.mul(out.video, rv)), A.sum(A.mul(out.audio, ra))));
-  const trainable = model.namedParameters().filter(([, p]) => p.requiresGrad);
-  const expected = [...golden.keys()].filter((k) => k.startsWith('grad.')).map((k) => k.slice(5)).sort();
-  assert.deepEqual(trainable.map(([k]) => k).sort(), expected, 'the trainable set equals the reference one');
-  const gradScale = Math.max(...expected.map((k) => Math.max(...Array.from(get('grad.' + k).data, Math.abs))));
-  for (const [k, p] of trainable) {
-    assert.ok(p.grad, `${k} has no gradient`);
-    const e = relErr(p.grad!.dataSync(), get('grad.' + k).data, 1e-3 * gradScale);
-    assert.ok(e < 1e-4, `grad ${k}: relative error ${e}`);
-  }
-  for (const [k, p] of model.namedParameters()) if (!p.requiresGrad) assert.equal(p.grad, null, `frozen ${k} got a gradient`);
-});
+test('tiny AV-DiT forward and trainable gradients match PyTorch (CPU)', () => checkAVDiTGolden(cpuBackend));
 
 test('the "w/o fusion" ablation matches PyTorch too', () => {
   const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny'));
@@ -104,4 +51,3 @@ test('with its new parts at their initial values, the video branch is the frozen
   assert.deepEqual(Array.from(av.dataSync()), Array.from(ref.dataSync()));
 });
 
-export type { Tensor };

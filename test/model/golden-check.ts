@@ -1,0 +1,72 @@
+// Shared by the CPU and WebGPU golden tests: the fixture of test/fixtures/model/make_avdit_golden.py
+// (an independent PyTorch implementation of DESIGN.md) and the check of the tiny AV-DiT against it.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import * as A from '../../autograd/index.ts';
+import type { Backend } from '../../engine/backend.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { tensor } from '../../engine/creation.ts';
+import { Generator } from '../../engine/rng.ts';
+import { AVDiT } from '../../model/avdit.ts';
+import { makeConfig } from '../../model/config.ts';
+import { DiT } from '../../model/dit.ts';
+import { readSafetensors } from '../../model/safetensors.ts';
+import { fillModule, hashTensor } from './hashfill.ts';
+
+export const DIR = join(import.meta.dirname, '../fixtures/model');
+export const golden = readSafetensors(join(DIR, 'avdit_tiny_golden.safetensors')).tensors;
+export const get = (name: string) => {
+  const t = golden.get(name);
+  assert.ok(t, `fixture lacks ${name}`);
+  return t!;
+};
+
+/**
+ * max |a − b| / max(max |b|, floor): the error relative to the tensor's scale. Gradients use a
+ * floor of 1e-3 × the largest gradient of the model, because some are exactly zero in exact
+ * arithmetic (the temporal key bias shifts every score of a query equally, and softmax ignores
+ * that) and only f32 rounding noise is left to compare.
+ */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-30): number {
+  assert.equal(a.length, b.length);
+  let worst = 0, scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return worst / Math.max(scale, floor);
+}
+
+export function inputs(backend: Backend = cpuBackend) {
+  const xv = get('x_video'), xa = get('x_audio');
+  return {
+    xv: tensor(xv.data, xv.shape, { backend }),
+    xa: tensor(xa.data, xa.shape, { backend }),
+    t: Array.from(get('t').data),
+    y: tensor(Array.from(get('y').data), [2], { dtype: 'i32', backend }),
+  };
+}
+
+/** Forward + backward of the filled tiny AV-DiT on `backend`, checked against the fixture. */
+export async function checkAVDiTGolden(backend: Backend): Promise<void> {
+  const model = new AVDiT({ backend, gen: new Generator(0) }, makeConfig('tiny'));
+  fillModule(model);
+  const { xv, xa, t, y } = inputs(backend);
+  const out = model.forwardAV(xv, xa, t, y);
+  assert.ok(relErr(await out.video.toArray(), get('out_video').data) < 1e-4, 'video output');
+  assert.ok(relErr(await out.audio.toArray(), get('out_audio').data) < 1e-4, 'audio output');
+  const rv = hashTensor('proj.video', [...out.video.shape], 1, backend), ra = hashTensor('proj.audio', [...out.audio.shape], 1, backend);
+  A.backward(A.add(A.sum(A.mul(out.video, rv)), A.sum(A.mul(out.audio, ra))));
+  const trainable = model.namedParameters().filter(([, p]) => p.requiresGrad);
+  const expected = [...golden.keys()].filter((k) => k.startsWith('grad.')).map((k) => k.slice(5)).sort();
+  assert.deepEqual(trainable.map(([k]) => k).sort(), expected, 'the trainable set equals the reference one');
+  const gradScale = Math.max(...expected.map((k) => Math.max(...Array.from(get('grad.' + k).data, Math.abs))));
+  for (const [k, p] of trainable) {
+    assert.ok(p.grad, `${k} has no gradient`);
+    const e = relErr(await p.grad!.toArray(), get('grad.' + k).data, 1e-3 * gradScale);
+    assert.ok(e < 1e-4, `grad ${k}: relative error ${e}`);
+  }
+  for (const [k, p] of model.namedParameters()) if (!p.requiresGrad) assert.equal(p.grad, null, `frozen ${k} got a gradient`);
+  model.dispose();
+}
+

@@ -1,0 +1,72 @@
+// Layers against the PyTorch golden (layers_golden.safetensors): sincos tables, timestep
+// frequencies, patch embedding = stride-p Conv2d, attention with LoRA (output and gradients);
+// and the module system's state-dict errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import * as A from '../../autograd/index.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { tensor, zeros } from '../../engine/creation.ts';
+import { Generator } from '../../engine/rng.ts';
+import { Attention } from '../../model/layers/attention.ts';
+import { PatchEmbed, TimestepEmbedder } from '../../model/layers/embed.ts';
+import { LoRA } from '../../model/layers/linear.ts';
+import { sincos1d, sincos2d } from '../../model/layers/posembed.ts';
+import { Module } from '../../model/module.ts';
+import { readSafetensors } from '../../model/safetensors.ts';
+import { assertClose } from '../oracle.ts';
+
+const L = readSafetensors(join(import.meta.dirname, '../fixtures/model/layers_golden.safetensors')).tensors;
+const g = (k: string) => L.get(k)!;
+const ctx = () => ({ backend: cpuBackend, gen: new Generator(0) });
+
+test('sincos position tables equal DiT/MAE get_1d/2d_sincos_pos_embed', () => {
+  assertClose(sincos1d(64, [0, 1, 2, 3, 4]), g('sincos1d_64_5').data, 1e-6, 1e-7, 'sincos1d');
+  assertClose(sincos2d(64, 4, 3), g('sincos2d_64_4x3').data, 1e-6, 1e-7, 'sincos2d (4 rows × 3 columns)');
+});
+
+test('timestep frequencies equal DiT timestep_embedding (cos first)', () => {
+  assertClose(TimestepEmbedder.frequencies([10, 537], cpuBackend).dataSync(), g('timestep_freq').data, 1e-5, 1e-6, 'timestep');
+});
+
+test('PatchEmbed equals Conv2d(stride p) flattened to tokens', () => {
+  const pe = new PatchEmbed(ctx(), 3, 5, 2);
+  pe.weight.assign(tensor(g('conv_w').data, [5, 3, 2, 2]));
+  pe.bias.assign(tensor(g('conv_b').data, [5]));
+  assertClose(pe.forward(tensor(g('conv_x').data, [2, 3, 4, 6])).dataSync(), g('conv_out').data, 1e-5, 1e-6, 'patch embed');
+});
+
+test('Attention with LoRA: output and every gradient match PyTorch', () => {
+  const attn = new Attention(ctx(), 16, 2);
+  const lora = new (class extends Module {
+    readonly qkv = this.child('qkv', new LoRA(ctx(), 16, 48, 4));
+    readonly proj = this.child('proj', new LoRA(ctx(), 16, 16, 4));
+  })();
+  const params = new Map([...attn.namedParameters().map(([k, p]) => ['attn.' + k, p] as const), ...lora.namedParameters().map(([k, p]) => ['lora.' + k, p] as const)]);
+  for (const [k, p] of params) {
+    p.assign(tensor(g('attn_param.' + k).data, [...p.shape]));
+    p.requiresGrad = true;
+  }
+  const x = tensor(g('attn_x').data, [2, 5, 16], { requiresGrad: true });
+  const out = attn.forward(x, lora);
+  assertClose(out.dataSync(), g('attn_out').data, 1e-4, 1e-5, 'attention output');
+  // the same projection as the script: hashfill('layer.attn_r')
+  return import('./hashfill.ts').then(({ hashTensor }) => {
+    A.backward(A.sum(A.mul(out, hashTensor('layer.attn_r', [2, 5, 16], 1))));
+    assertClose(x.grad!.dataSync(), g('attn_dx').data, 1e-4, 1e-5, 'dx');
+    for (const [k, p] of params) assertClose(p.grad!.dataSync(), g('attn_grad.' + k).data, 1e-4, 1e-5, `grad ${k}`);
+  });
+});
+
+test('loadStateDict lists missing, unexpected and mis-shaped keys', () => {
+  const attn = new Attention(ctx(), 16, 2);
+  const sd = attn.stateDict();
+  sd.delete('qkv.bias');
+  sd.set('qkv.extra', zeros([1]));
+  sd.set('proj.weight', zeros([3, 3]));
+  assert.throws(() => attn.loadStateDict(sd), (e: Error) =>
+    /mis-shaped keys:\n  proj.weight: checkpoint \[3, 3\], model \[16, 16\]/.test(e.message) && /missing keys \(1\):\n  qkv.bias/.test(e.message) && /unexpected keys \(1\):\n  qkv.extra/.test(e.message));
+  assert.deepEqual(attn.count(), { total: 16 * 48 + 48 + 16 * 16 + 16, trainable: 16 * 48 + 48 + 16 * 16 + 16, frozen: 0 });
+  attn.freeze((k) => k.endsWith('weight'));
+  assert.equal(attn.parameters({ trainable: true }).length, 2);
+});

@@ -1,0 +1,15 @@
+// The tiny AV-DiT on the WebGPU backend (lavapipe in CI) against the same PyTorch fixture.
+import { after, before, test } from 'node:test';
+import type { Backend } from '../../engine/backend.ts';
+import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { checkAVDiTGolden } from '../model/golden-check.ts';
+
+let gpu: Backend;
+before(async () => {
+  gpu = await openWebGpuBackend();
+});
+after(async () => {
+  await gpu.destroy();
+});
+
+test('tiny AV-DiT forward and trainable gradients match PyTorch (WebGPU)', () => checkAVDiTGolden(gpu));
