@@ -1,0 +1,235 @@
+/**
+ * The safetensors format: 8-byte little-endian header length N, an N-byte JSON header
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}`
+ * (offsets in bytes, relative to the end of the header), then the raw little-endian data.
+ *
+ * Reading: F32, F64, F16/BF16 (→ f32), I64 (→ i32 when every value fits), I32, I16, I8, U8, BOOL
+ * (→ i32). Files are read with positioned reads, tensor by tensor, so large files work.
+ * Writing: f32 → F32, f64 → F64, i32 → I32 or (asked for) I64; always atomic (see atomic-write.ts).
+ * Every malformed file gives a CheckpointError naming the file and the tensor.
+ */
+import type { Backend } from '../engine/backend.ts';
+import type { DType, TypedArray } from '../engine/dtype.ts';
+import { tensor as makeTensor } from '../engine/creation.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { writeFileAtomic } from './atomic-write.ts';
+import { openByteSource, type ByteSource } from './byte-source.ts';
+import { CheckpointError } from './checkpoint-errors.ts';
+import { decodeElements, encodeElements, isWireDtype, WIRE_BYTES, type WireDtype } from './wire-dtypes.ts';
+
+/** A tensor as plain data: row-major `data` of `shape` (0-d: shape []). */
+export interface RawTensor {
+  dtype: DType;
+  shape: number[];
+  data: TypedArray;
+}
+
+/** What the writer takes: a name → tensor record or map. */
+export type TensorsIn = Record<string, { dtype: DType; shape: readonly number[]; data: TypedArray }> | Map<string, { dtype: DType; shape: readonly number[]; data: TypedArray }>;
+
+export interface WriteOptions {
+  /** How i32 tensors are stored: 'I32' (default) or 'I64' (as PyTorch's long), globally or per name. */
+  i32As?: 'I32' | 'I64' | ((name: string) => 'I32' | 'I64');
+}
+
+/** One header entry: where a tensor's bytes are, relative to the start of the data section. */
+export interface HeaderEntry {
+  name: string;
+  wire: WireDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  entries: HeaderEntry[];
+  metadata: Record<string, string>;
+  /** File offset of the data section (8 + N). */
+  dataStart: number;
+}
+
+export interface SafetensorsFile {
+  tensors: Map<string, RawTensor>;
+  metadata: Record<string, string>;
+  /** The dtype each tensor had on disk. */
+  wire: Map<string, WireDtype>;
+}
+
+export interface ReadOptions {
+  /** Label for errors when reading a buffer (default '<buffer>'). */
+  name?: string;
+  /** Read only the tensors this accepts (all by default). */
+  only?: (name: string) => boolean;
+}
+
+/** Headers larger than this are refused (the reference implementation's limit). */
+const MAX_HEADER = 100_000_000;
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Element count of a shape, with each dimension checked (a non-negative safe integer). */
+function elementCount(file: string, name: string, shape: unknown): number {
+  if (!Array.isArray(shape)) throw new CheckpointError(file, name, `shape ${JSON.stringify(shape)} is not an array`);
+  let n = 1;
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new CheckpointError(file, name, `bad shape ${JSON.stringify(shape)}`);
+    n *= d;
+    if (!Number.isSafeInteger(n)) throw new CheckpointError(file, name, `shape ${JSON.stringify(shape)} is too large`);
+  }
+  return n;
+}
+
+function parseHeader(src: ByteSource): SafetensorsHeader {
+  const file = src.name;
+  if (src.size < 8) throw new CheckpointError(file, undefined, `truncated: ${src.size} bytes, too short for the 8-byte header length`);
+  const lenBytes = src.read(0, 8, 'header length');
+  const len = new DataView(lenBytes.buffer).getBigUint64(0, true);
+  if (len > BigInt(src.size - 8)) throw new CheckpointError(file, undefined, `header length ${len} goes beyond the file (${src.size} bytes)`);
+  if (len > BigInt(MAX_HEADER)) throw new CheckpointError(file, undefined, `header length ${len} exceeds the ${MAX_HEADER}-byte limit`);
+  const n = Number(len);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n, 'header')));
+  } catch (e) {
+    throw new CheckpointError(file, undefined, `header is not valid UTF-8 JSON: ${(e as Error).message}`);
+  }
+  if (!isObj(json)) throw new CheckpointError(file, undefined, 'header is not a JSON object');
+  const dataStart = 8 + n;
+  const dataSize = src.size - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: HeaderEntry[] = [];
+  for (const [name, v] of Object.entries(json)) {
+    if (name === '__metadata__') {
+      if (!isObj(v)) throw new CheckpointError(file, undefined, '__metadata__ is not an object');
+      for (const [k, s] of Object.entries(v)) {
+        if (typeof s !== 'string') throw new CheckpointError(file, undefined, `__metadata__["${k}"] is not a string`);
+        metadata[k] = s;
+      }
+      continue;
+    }
+    if (!isObj(v)) throw new CheckpointError(file, name, 'header entry is not an object');
+    if (!isWireDtype(v.dtype)) throw new CheckpointError(file, name, `unknown dtype ${JSON.stringify(v.dtype)}`);
+    const count = elementCount(file, name, v.shape);
+    const off = v.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
+      throw new CheckpointError(file, name, `bad data_offsets ${JSON.stringify(off)}`);
+    }
+    const [begin, end] = off as [number, number];
+    if (begin > end || end > dataSize) {
+      throw new CheckpointError(file, name, `data_offsets [${begin}, ${end}] out of range (data section has ${dataSize} bytes)`);
+    }
+    if (end - begin !== count * WIRE_BYTES[v.dtype]) {
+      throw new CheckpointError(file, name, `shape ${JSON.stringify(v.shape)} of ${v.dtype} needs ${count * WIRE_BYTES[v.dtype]} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    }
+    entries.push({ name, wire: v.dtype, shape: v.shape as number[], begin, end });
+  }
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < sorted.length; i++) {
+    const a = sorted[i - 1]!, b = sorted[i]!;
+    if (b.begin < a.end) throw new CheckpointError(file, b.name, `data_offsets [${b.begin}, ${b.end}] overlap tensor "${a.name}" [${a.begin}, ${a.end}]`);
+  }
+  return { entries, metadata, dataStart };
+}
+
+/** The header only (names, dtypes, shapes, metadata), without reading tensor data. */
+export function readSafetensorsHeader(src: string | Uint8Array, opts: ReadOptions = {}): SafetensorsHeader {
+  const s = openByteSource(src, opts.name);
+  try {
+    return parseHeader(s);
+  } finally {
+    s.close();
+  }
+}
+
+/** Read a safetensors file (path) or buffer into plain typed arrays. */
+export function readSafetensors(src: string | Uint8Array, opts: ReadOptions = {}): SafetensorsFile {
+  const s = openByteSource(src, opts.name);
+  try {
+    const h = parseHeader(s);
+    const tensors = new Map<string, RawTensor>();
+    const wire = new Map<string, WireDtype>();
+    for (const e of h.entries) {
+      if (opts.only && !opts.only(e.name)) continue;
+      const count = (e.end - e.begin) / WIRE_BYTES[e.wire];
+      const bytes = s.read(h.dataStart + e.begin, e.end - e.begin, `tensor "${e.name}"`);
+      const data = decodeElements(bytes, e.wire, count, s.name, e.name);
+      tensors.set(e.name, { dtype: data instanceof Float64Array ? 'f64' : data instanceof Int32Array ? 'i32' : 'f32', shape: e.shape, data });
+      wire.set(e.name, e.wire);
+    }
+    return { tensors, metadata: h.metadata, wire };
+  } finally {
+    s.close();
+  }
+}
+
+const ARRAY_OF: Record<DType, Function> = { f32: Float32Array, f64: Float64Array, i32: Int32Array };
+
+/** Header bytes (space-padded to a multiple of 8) and the data chunks, in file order. */
+function encodeParts(tensors: TensorsIn, metadata: Record<string, string> | undefined, opts: WriteOptions, file: string): Uint8Array[] {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new CheckpointError(file, undefined, `metadata "${k}" is not a string`);
+    }
+    header.__metadata__ = metadata;
+  }
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  for (const [name, t] of list) {
+    if (name === '__metadata__') throw new CheckpointError(file, name, 'the name __metadata__ is reserved');
+    const ctor = Object.hasOwn(ARRAY_OF, t.dtype) ? ARRAY_OF[t.dtype] : undefined;
+    if (!ctor || !(t.data instanceof ctor)) throw new CheckpointError(file, name, `data is a ${t.data?.constructor?.name} but dtype is ${t.dtype}`);
+    const count = elementCount(file, name, [...t.shape]);
+    if (count !== t.data.length) throw new CheckpointError(file, name, `shape [${t.shape.join(', ')}] has ${count} elements but data has ${t.data.length}`);
+    const asI64 = typeof opts.i32As === 'function' ? opts.i32As(name) : opts.i32As;
+    const w = t.dtype === 'f32' ? 'F32' : t.dtype === 'f64' ? 'F64' : asI64 === 'I64' ? 'I64' : 'I32';
+    const bytes = encodeElements(t.data, w);
+    header[name] = { dtype: w, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
+    offset += bytes.length;
+    chunks.push(bytes);
+  }
+  const jsonBytes = new TextEncoder().encode(JSON.stringify(header));
+  const pad = (8 - (jsonBytes.length % 8)) % 8;
+  const head = new Uint8Array(8 + jsonBytes.length + pad).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(jsonBytes.length + pad), true);
+  head.set(jsonBytes, 8);
+  return [head, ...chunks];
+}
+
+/** The whole file as one buffer (for small files and tests). */
+export function encodeSafetensors(tensors: TensorsIn, metadata?: Record<string, string>, opts: WriteOptions = {}): Uint8Array {
+  const parts = encodeParts(tensors, metadata, opts, '<buffer>');
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Write `tensors` (and string metadata) to `path` atomically: temp file, fsync, rename, fsync folder. */
+export function writeSafetensors(path: string, tensors: TensorsIn, metadata?: Record<string, string>, opts: WriteOptions = {}): void {
+  writeFileAtomic(path, encodeParts(tensors, metadata, opts, path));
+}
+
+/** Plain tensors → engine Tensors on `backend` (the default backend if omitted). */
+export function toTensors(raw: Map<string, RawTensor>, backend?: Backend): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const [name, r] of raw) {
+    const t = makeTensor(r.data, r.shape, { dtype: r.dtype, ...(backend ? { backend } : {}) });
+    t.name = name;
+    out.set(name, t);
+  }
+  return out;
+}
+
+/** Engine Tensors → plain tensors (reads GPU tensors back), ready for `writeSafetensors`. */
+export async function fromTensors(tensors: Map<string, Tensor> | Record<string, Tensor>): Promise<Map<string, RawTensor>> {
+  const out = new Map<string, RawTensor>();
+  for (const [name, t] of tensors instanceof Map ? tensors : Object.entries(tensors)) {
+    out.set(name, { dtype: t.dtype, shape: [...t.shape], data: await t.toArray() });
+  }
+  return out;
+}
