@@ -5,6 +5,8 @@ import { UsageError } from './args.ts';
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number>; help: string }>> = {
   gradcheck: () => import('./commands/gradcheck.ts'),
   demo: () => import('./commands/demo.ts'),
+  info: () => import('./commands/info.ts'),
+  forward: () => import('./commands/forward.ts'),
 };
 
 const USAGE = `usage: avdit <command> [flags]   (avdit <command> --help for its flags)

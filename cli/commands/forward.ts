@@ -1,0 +1,85 @@
+/** `avdit forward`: one AV-DiT forward pass from a checkpoint on inputs from a safetensors file. */
+import { existsSync, statSync } from 'node:fs';
+import * as A from '../../autograd/index.ts';
+import { tensor } from '../../engine/creation.ts';
+import { fmt } from '../../engine/shape.ts';
+import { Generator } from '../../engine/rng.ts';
+import { AVDiT } from '../../model/avdit.ts';
+import { configFromMetadata, readStateFile, toEngine } from '../../model/checkpoint.ts';
+import { CheckpointError } from '../../model/checkpoint-errors.ts';
+import type { AVDiTConfig } from '../../model/config.ts';
+import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
+import { backendFlag, parse, UsageError } from '../args.ts';
+import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+
+export const help = `avdit forward --ckpt FILE --inputs IN --out OUT [--preset P] [--backend cpu|webgpu|auto]
+
+Runs one forward pass. FILE: our safetensors checkpoint (its metadata holds the config) or a
+PyTorch .pt state dict with DESIGN.md's keys (then --preset gives the config). IN: safetensors with
+x_video [B,M,Cv,H,W] f32, x_audio [B,Ca,T,F] f32, t [B] (i64 or f32), optional y [B] i64 (default:
+the null class). OUT gets out_video [B,M,2Cv,H,W] and out_audio [B,2Ca,T,F] (f32).
+${MODEL_HELP}`;
+
+function expectShape(file: string, name: string, got: readonly number[], want: (number | 'B')[], B: number): void {
+  const w = want.map((d) => (d === 'B' ? B : d));
+  if (got.join() !== w.join()) throw new UsageError(`${file}: ${name} has shape ${fmt(got)}, the model wants ${fmt(w)}`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const flags = parse(argv, { ...MODEL_FLAGS, ckpt: { type: 'string' }, inputs: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' } });
+  if (flags.help) {
+    console.log(help);
+    return 0;
+  }
+  const [ckpt, inPath, outPath] = [flags.ckpt, flags.inputs, flags.out] as (string | undefined)[];
+  if (!ckpt || !inPath || !outPath) throw new UsageError('--ckpt, --inputs and --out are required');
+  if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new UsageError(`--out ${outPath} is a directory; give a file name`);
+
+  // Read and check everything before any long work.
+  const state = readStateFile(ckpt);
+  const config: AVDiTConfig = (!flags.preset && configFromMetadata(state.metadata, ckpt)) || configFromFlags(flags);
+  const inputs = readSafetensors(inPath).tensors;
+  const need = (k: string) => {
+    const t = inputs.get(k);
+    if (!t) throw new UsageError(`${inPath}: missing tensor "${k}" (has: ${[...inputs.keys()].join(', ')})`);
+    return t;
+  };
+  const xv = need('x_video'), xa = need('x_audio'), t = need('t');
+  const B = xv.shape[0]!;
+  const c = config;
+  expectShape(inPath, 'x_video', xv.shape, ['B', c.frames, c.videoChannels, c.videoHeight, c.videoWidth], B);
+  expectShape(inPath, 'x_audio', xa.shape, ['B', c.audioChannels, c.audioTime, c.audioFreq], B);
+  expectShape(inPath, 't', t.shape, ['B'], B);
+  const y = inputs.get('y');
+  if (y) expectShape(inPath, 'y', y.shape, ['B'], B);
+  const labels = y ? Array.from(y.data) : Array<number>(B).fill(c.classes);
+  if (labels.some((l) => !Number.isInteger(l) || l < 0 || l > c.classes)) throw new UsageError(`${inPath}: y must hold class ids in 0..${c.classes} (${c.classes} = null class)`);
+
+  const backend = await backendFlag(flags, 'auto');
+  const model = new AVDiT({ backend, gen: new Generator(0) }, config);
+  const sd = toEngine(state.tensors, backend);
+  try {
+    model.loadStateDict(sd);
+  } catch (e) {
+    throw new CheckpointError(ckpt, undefined, (e as Error).message);
+  }
+  for (const tt of sd.values()) tt.dispose();
+
+  const started = performance.now();
+  const out = A.noGrad(() =>
+    model.forwardAV(
+      tensor(xv.data, xv.shape, { backend }),
+      tensor(xa.data, xa.shape, { backend }),
+      Array.from(t.data),
+      tensor(labels, [B], { dtype: 'i32', backend }),
+    ),
+  );
+  const video = await out.video.toArray(), audio = await out.audio.toArray();
+  const ms = performance.now() - started;
+  writeSafetensors(outPath, {
+    out_video: { dtype: 'f32', shape: [...out.video.shape], data: video },
+    out_audio: { dtype: 'f32', shape: [...out.audio.shape], data: audio },
+  });
+  console.log(`forward: batch ${B} in ${ms.toFixed(0)} ms on ${backend.name}; wrote ${outPath} (out_video ${fmt(out.video.shape)}, out_audio ${fmt(out.audio.shape)})`);
+  return 0;
+}

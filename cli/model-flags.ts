@@ -1,0 +1,31 @@
+/** Flags that pick a model configuration: --preset NAME and --set key=value overrides. */
+import { makeConfig, PRESETS, type AVDiTConfig } from '../model/config.ts';
+import { UsageError, type Flags } from './args.ts';
+
+export const MODEL_FLAGS = {
+  preset: { type: 'string' },
+  set: { type: 'string', multiple: true },
+} as const;
+
+export const MODEL_HELP = `  --preset P          model preset: ${Object.keys(PRESETS).join(', ')} (default tiny)
+  --set key=value     override a config field (repeatable), e.g. --set depth=2 --set frames=8`;
+
+export function configFromFlags(flags: Flags, fallback = 'tiny'): AVDiTConfig {
+  const preset = (flags.preset as string | undefined) ?? fallback;
+  if (!PRESETS[preset]) throw new UsageError(`unknown preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  const overrides: Record<string, number> = {};
+  for (const kv of (flags.set as string[] | undefined) ?? []) {
+    const m = /^(\w+)=(.+)$/.exec(kv);
+    if (!m) throw new UsageError(`--set wants key=value, got "${kv}"`);
+    const [, key, value] = m as unknown as [string, string, string];
+    if (!(key in PRESETS[preset]!)) throw new UsageError(`--set: unknown config field "${key}" (fields: ${Object.keys(PRESETS[preset]!).join(', ')})`);
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--set ${key}: "${value}" is not a positive number`);
+    overrides[key] = n;
+  }
+  try {
+    return makeConfig(preset, overrides as Partial<AVDiTConfig>);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}

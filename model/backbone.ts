@@ -1,0 +1,41 @@
+/**
+ * Loading a DiT backbone (ours, or the official `DiT-XL-2-256x256.pt`) into an AV-DiT: every DiT
+ * key must be there with the model's shape; the AV-DiT additions keep their initial values.
+ */
+import type { Tensor } from '../engine/tensor.ts';
+import { CheckpointError } from './checkpoint-errors.ts';
+import { fmt } from '../engine/shape.ts';
+import type { Module } from './module.ts';
+import type { RawTensor } from './safetensors.ts';
+import { tensor } from '../engine/creation.ts';
+
+/** Keys AV-DiT adds to DiT's. */
+export const AV_ONLY = /(^audio_|\.audio_lora\.|\.temporal\.|\.fusion_|\.audio_adapter\.)/;
+
+/** Check `raw` against the DiT part of `model`; a list of every problem, or empty. */
+export function backboneProblems(model: Module, raw: Map<string, { shape: readonly number[] }>): string[] {
+  const own = new Map(model.namedParameters().filter(([k]) => !AV_ONLY.test(k)));
+  const problems: string[] = [];
+  const missing = [...own.keys()].filter((k) => !raw.has(k));
+  const unexpected = [...raw.keys()].filter((k) => !own.has(k));
+  if (missing.length) problems.push(`missing keys (${missing.length}): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`);
+  if (unexpected.length) problems.push(`unexpected keys (${unexpected.length}): ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ', …' : ''}`);
+  for (const [k, t] of own) {
+    const r = raw.get(k);
+    if (r && r.shape.join() !== t.shape.join()) problems.push(`${k}: backbone ${fmt(r.shape)}, model ${fmt(t.shape)}`);
+  }
+  return problems;
+}
+
+/** Copy the backbone's values into `model` (frozen flags unchanged). */
+export function loadBackbone(model: Module, raw: Map<string, RawTensor>, path: string): void {
+  const problems = backboneProblems(model, raw);
+  if (problems.length) throw new CheckpointError(path, undefined, `does not fit the model as a DiT backbone:\n  ${problems.join('\n  ')}`);
+  for (const [k, p] of model.namedParameters()) {
+    const r = raw.get(k);
+    if (!r) continue;
+    const t: Tensor = tensor(r.data, r.shape, { backend: p.backend, dtype: p.dtype });
+    p.assign(t);
+    t.dispose();
+  }
+}
