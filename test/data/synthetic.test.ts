@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { detectOnsets } from '../../data/audio/onset.ts';
+import { clipAudio, clipMel, clipVideo, syntheticDataset, type SyntheticOptions } from '../../data/synthetic.ts';
+
+const SMALL: Partial<SyntheticOptions> = { n: 24, height: 16, width: 16, audio: { nMels: 16, nFft: 512, winLength: 400 } };
+
+test('synthetic data: shapes, ranges and labels', () => {
+  const ds = syntheticDataset({ ...SMALL, n: 6 });
+  assert.deepEqual(ds.videoShape, [6, 8, 3, 16, 16]);
+  assert.deepEqual(ds.audioShape, [6, 12800]);
+  assert.deepEqual(ds.melShape, [6, 1, 80, 16]);
+  assert.equal(ds.video.length, 6 * 8 * 3 * 16 * 16);
+  for (const v of ds.video) assert.ok(v >= -1 && v <= 1);
+  for (const v of ds.audio) assert.ok(Math.abs(v) <= 1);
+  for (const l of ds.labels) assert.ok(l >= 0 && l < 8);
+  for (const e of ds.events) {
+    assert.ok(e.length >= 1);
+    for (let k = 0; k < e.length; k++) {
+      assert.ok(e[k]! >= 1 && e[k]! < 8);
+      if (k > 0) assert.ok(e[k]! - e[k - 1]! >= 2);
+    }
+  }
+  assert.equal(ds.classNames[3], 'green square');
+  assert.equal(clipVideo(ds, 2).length, 8 * 3 * 16 * 16);
+  assert.equal(clipAudio(ds, 2).length, 12800);
+  assert.equal(clipMel(ds, 2).length, 80 * 16);
+});
+
+test('paper-sized defaults: 16 frames at 10 fps = 1.6 s → 160 × 64 log-mel', () => {
+  const ds = syntheticDataset({ n: 1, frames: 16, height: 8, width: 8 });
+  assert.deepEqual(ds.melShape, [1, 1, 160, 64]);
+  assert.deepEqual(ds.audioShape, [1, 25600]);
+});
+
+test('synthetic data is deterministic by seed, and clip i does not depend on N', () => {
+  const a = syntheticDataset({ ...SMALL, n: 4, seed: 7 });
+  const b = syntheticDataset({ ...SMALL, n: 4, seed: 7 });
+  const c = syntheticDataset({ ...SMALL, n: 4, seed: 8 });
+  const d = syntheticDataset({ ...SMALL, n: 2, seed: 7 });
+  assert.deepEqual(a.video, b.video);
+  assert.deepEqual(a.audio, b.audio);
+  assert.deepEqual(a.mel, b.mel);
+  assert.deepEqual(a.labels, b.labels);
+  assert.deepEqual(a.events, b.events);
+  assert.notDeepEqual(a.video, c.video);
+  assert.notDeepEqual(a.audio, c.audio);
+  assert.deepEqual(clipVideo(a, 1), clipVideo(d, 1));
+  assert.deepEqual(clipAudio(a, 1), clipAudio(d, 1));
+});
+
+for (const [name, opts] of [['16 mels, nFft 512', SMALL], ['paper audio (64 mels, nFft 1024), 32×32', { n: 16, seed: 3 }]] as const) test(`every clip (${name}): audio onsets (spectral flux) fall within one video frame of its visual events, one to one`, () => {
+  const ds = syntheticDataset(opts);
+  const [, , T, F] = ds.melShape;
+  const { hop, sampleRate } = ds.audioConfig;
+  const seen = new Set<string>();
+  for (let i = 0; i < ds.labels.length; i++) {
+    const onsets = detectOnsets(clipMel(ds, i), T, F).frames.map((t) => (t * hop * ds.fps) / sampleRate);
+    const events = ds.events[i]!;
+    const info = JSON.stringify(ds.clips[i]);
+    assert.equal(onsets.length, events.length, `clip ${i} ${info}: onsets at video frames ${onsets} vs events ${events}`);
+    onsets.forEach((o, k) => assert.ok(Math.abs(o - events[k]!) <= 1, `clip ${i} ${info}: onset ${o} vs event ${events[k]}`));
+    for (const ob of ds.clips[i]!.objects) seen.add(ob.motion);
+  }
+  assert.deepEqual([...seen].sort(), ['appear', 'bounce', 'flash']);
+});
+
+test('the picture changes at events: a bouncing object touches the floor exactly at its event frames', () => {
+  const ds = syntheticDataset({ ...SMALL, n: 40, maxObjects: 1 });
+  const [, M, , H, W] = ds.videoShape;
+  let checked = 0;
+  for (let i = 0; i < 40; i++) {
+    const ob = ds.clips[i]!.objects[0]!;
+    if (ob.motion !== 'bounce') continue;
+    const v = clipVideo(ds, i);
+    // Lowest row above the floor strip (H - 1 - 1): is it covered by the object (differs from background)?
+    const row = H - 2;
+    for (let m = 0; m < M; m++) {
+      let touched = false;
+      const bg = [-0.85, -0.85, -0.75];
+      for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) if (Math.abs(v[((m * 3 + c) * H + row) * W + x]! - bg[c]!) > 0.2) touched = true;
+      assert.equal(touched, ob.events.includes(m), `clip ${i} frame ${m}: events ${ob.events}`);
+    }
+    checked++;
+  }
+  assert.ok(checked >= 5);
+});
+
+test('synthetic options are checked', () => {
+  assert.throws(() => syntheticDataset({ classes: 11 }), /classes 11/);
+  assert.throws(() => syntheticDataset({ height: 4 }), /too small/);
+});
