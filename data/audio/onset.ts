@@ -67,3 +67,42 @@ export function detectOnsets(logmel: Float32Array, frames: number, nMels: number
   const flux = spectralFlux(logmel, frames, nMels);
   return { frames: pickPeaks(flux, o), flux };
 }
+
+/** Onset times of a log-mel [T, F] in video-frame units: t · hop · fps / sampleRate. */
+export function onsetsInVideoFrames(logmel: Float32Array, frames: number, c: { nMels: number; hop: number; sampleRate: number }, fps: number, o: OnsetOptions = {}): number[] {
+  return detectOnsets(logmel, frames, c.nMels, o).frames.map((t) => (t * c.hop * fps) / c.sampleRate);
+}
+
+export interface SyncScore {
+  /** Onsets matched to an event within `tol` frames (each event used once, greedily by distance). */
+  hits: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Mean signed offset onset − event of the matches (video frames), 0 if none. */
+  meanOffset: number;
+}
+
+/**
+ * Audio-visual synchrony: how well audio onsets (video-frame units) match visual event frames.
+ * With no onsets and no events every score is 1.
+ */
+export function syncScore(onsets: readonly number[], events: readonly number[], tol = 1): SyncScore {
+  const pairs: [number, number, number][] = [];
+  onsets.forEach((o, i) => events.forEach((e, j) => Math.abs(o - e) <= tol && pairs.push([Math.abs(o - e), i, j])));
+  pairs.sort((a, b) => a[0] - b[0]);
+  const usedO = new Set<number>();
+  const usedE = new Set<number>();
+  let off = 0;
+  for (const [, i, j] of pairs) {
+    if (usedO.has(i) || usedE.has(j)) continue;
+    usedO.add(i);
+    usedE.add(j);
+    off += onsets[i]! - events[j]!;
+  }
+  const hits = usedO.size;
+  const precision = onsets.length ? hits / onsets.length : events.length ? 0 : 1;
+  const recall = events.length ? hits / events.length : onsets.length ? 0 : 1;
+  const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+  return { hits, precision, recall, f1, meanOffset: hits ? off / hits : 0 };
+}

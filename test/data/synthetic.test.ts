@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { detectOnsets } from '../../data/audio/onset.ts';
+import { logMelToAudio } from '../../data/audio/griffinlim.ts';
+import { logMel } from '../../data/audio/mel.ts';
+import { detectOnsets, onsetsInVideoFrames, syncScore } from '../../data/audio/onset.ts';
 import { clipAudio, clipMel, clipVideo, syntheticDataset, type SyntheticOptions } from '../../data/synthetic.ts';
 
 const SMALL: Partial<SyntheticOptions> = { n: 24, height: 16, width: 16, audio: { nMels: 16, nFft: 512, winLength: 400 } };
@@ -89,4 +91,29 @@ test('the picture changes at events: a bouncing object touches the floor exactly
 test('synthetic options are checked', () => {
   assert.throws(() => syntheticDataset({ classes: 11 }), /classes 11/);
   assert.throws(() => syntheticDataset({ height: 4 }), /too small/);
+});
+
+test('syncScore: greedy one-to-one matching within a tolerance', () => {
+  assert.deepEqual(syncScore([], []), { hits: 0, precision: 1, recall: 1, f1: 1, meanOffset: 0 });
+  const s = syncScore([0.8, 3.1, 6.0], [1, 3, 5]);
+  assert.equal(s.hits, 3);
+  assert.equal(s.f1, 1);
+  assert.ok(Math.abs(s.meanOffset - (-0.2 + 0.1 + 1) / 3) < 1e-12);
+  const t = syncScore([2.9, 3.1], [3]);
+  assert.equal(t.hits, 1);
+  assert.equal(t.precision, 0.5);
+  assert.equal(t.recall, 1);
+  assert.equal(syncScore([7], [1]).f1, 0);
+});
+
+test('synchrony survives log-mel → Griffin–Lim → log-mel (the path generated samples take)', () => {
+  const ds = syntheticDataset({ ...SMALL, n: 4, seed: 11 });
+  const [, , T] = ds.melShape;
+  const c = ds.audioConfig;
+  for (let i = 0; i < 4; i++) {
+    const wave = logMelToAudio(clipMel(ds, i), T, c, { iters: 8 });
+    const again = logMel(wave, c, T);
+    const s = syncScore(onsetsInVideoFrames(again, T, c, ds.fps), ds.events[i]!);
+    assert.equal(s.f1, 1, `clip ${i}: ${JSON.stringify(s)} events ${ds.events[i]}`);
+  }
 });
