@@ -1,0 +1,63 @@
+// Training: a resumed run's losses equal an uninterrupted run's with the same seed; a NaN loss
+// stops with the last good checkpoint kept; the log and loss curve are written.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as A from '../../autograd/index.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { randn, tensor } from '../../engine/creation.ts';
+import { Generator } from '../../engine/rng.ts';
+import { createDiffusion } from '../../diffusion/index.ts';
+import { AVDiT } from '../../model/avdit.ts';
+import { makeConfig } from '../../model/config.ts';
+import { AdamW } from '../../train/adamw.ts';
+import { EMA } from '../../train/ema.ts';
+import { trainLoop, NonFiniteLossError } from '../../train/loop.ts';
+import { avditLoss } from '../../train/objectives.ts';
+import { prepareRunDir } from '../../train/run-dir.ts';
+
+const config = makeConfig('tiny', { depth: 1, hidden: 32, heads: 2, loraRank: 4 });
+
+function setup(dir: string, poison = false) {
+  const model = new AVDiT({ backend: cpuBackend, gen: new Generator(7) }, config);
+  const params = model.parameters({ trainable: true });
+  const optimizer = new AdamW(params, { lr: 5e-4, weightDecay: 0 });
+  const ema = new EMA(params, 0.99);
+  const diffusion = createDiffusion('');
+  const lossFn = (step: number, gen: Generator) => {
+    const video = randn([2, config.frames, 4, 8, 8], { generator: gen });
+    const audio = randn([2, 8, 8, 8], { generator: gen });
+    const out = avditLoss(model, diffusion, { video, audio, labels: tensor([10, 10], [2], { dtype: 'i32' }) }, gen);
+    return poison && step === 3 ? { ...out, loss: A.mul(out.loss, NaN) } : out;
+  };
+  const base = { dir: prepareRunDir(dir), model, optimizer, ema, ckptEvery: 2, meta: { kind: 'avdit' as const, seed: 11, config, args: {} }, lossFn };
+  return base;
+}
+
+test('resuming gives exactly the losses of an uninterrupted run (after a crash, and after Ctrl-C)', async () => {
+  const full = await trainLoop({ ...setup(mkdtempSync(join(tmpdir(), 'avdit-full-'))), steps: 6 });
+  const expected = full.records.map((r) => r.loss);
+  // A crash after step 3: the last checkpoint is step 2, so step 3 is done again.
+  const dir = mkdtempSync(join(tmpdir(), 'avdit-resume-'));
+  const first = await trainLoop({ ...setup(dir), steps: 6, stopAfter: 3 });
+  assert.equal(first.lastStep, 3);
+  const second = await trainLoop({ ...setup(dir), steps: 6, resume: true });
+  assert.deepEqual([...first.records.slice(0, 2), ...second.records].map((r) => r.loss), expected);
+  // Ctrl-C during step 3: saved at step 3, the resumed run starts at 4.
+  const dir2 = mkdtempSync(join(tmpdir(), 'avdit-sigint-'));
+  const a = await trainLoop({ ...setup(dir2), steps: 6, onStep: (r) => r.step === 3 && process.emit('SIGINT') });
+  assert.ok(a.interrupted && a.lastStep === 3);
+  const b = await trainLoop({ ...setup(dir2), steps: 6, resume: true });
+  assert.deepEqual([...a.records, ...b.records].map((r) => r.loss), expected);
+  const log = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.deepEqual(log, [1, 2, 3, 4, 5, 6]);
+  assert.ok(existsSync(join(dir, 'loss.png')));
+  assert.ok(full.records[5]!.loss < full.records[0]!.loss * 10); // sane magnitudes
+});
+
+test('a NaN loss stops training and names the last good checkpoint', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'avdit-nan-'));
+  await assert.rejects(trainLoop({ ...setup(dir, true), steps: 6 }), (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 3/.test(e.message) && /checkpoint\.safetensors/.test(e.message));
+});

@@ -1,0 +1,159 @@
+/**
+ * The training loop shared by `avdit pretrain` (the DiT backbone) and `avdit train` (AV-DiT):
+ * per step, a fresh random stream, the loss, backward, optional gradient clipping, AdamW, EMA,
+ * a JSONL log line and the progress bar; atomic checkpoints every N steps and at the end;
+ * `resume` continues bit for bit; a non-finite loss stops with the last good checkpoint kept;
+ * Ctrl-C saves and exits cleanly.
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as A from '../autograd/index.ts';
+import { Generator } from '../engine/rng.ts';
+import { scopeAsync } from '../engine/scope.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import type { Module } from '../model/module.ts';
+import { plotLines } from '../data/image/plot.ts';
+import { writePng } from '../data/image/png.ts';
+import type { AdamW } from './adamw.ts';
+import type { EMA } from './ema.ts';
+import { Progress } from './progress.ts';
+import { CKPT, LOSS_PNG, logPath } from './run-dir.ts';
+import { loadTrainState, saveTrainState, type RunMeta } from './train-state.ts';
+import type { LossOut } from './objectives.ts';
+
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+/** The random stream of a step: Philox(seed) from counter step·2³² (disjoint for 2²¹ steps). */
+export const stepGenerator = (seed: number, step: number): Generator => new Generator(seed, step * 2 ** 32);
+
+export interface LoopSpec {
+  dir: string;
+  model: Module;
+  optimizer: AdamW;
+  ema: EMA | null;
+  /** Run until this step (the step count of the whole run, resumed or not). */
+  steps: number;
+  ckptEvery: number;
+  gradClip?: number;
+  meta: Omit<RunMeta, 'step'>;
+  /** Build and evaluate the loss of `step` from its generator. */
+  lossFn: (step: number, gen: Generator) => LossOut;
+  resume?: boolean;
+  label?: string;
+  /** Called after each step with the logged record. */
+  onStep?: (rec: StepRecord) => void;
+  /** Stop after this step without finishing (used by tests to simulate an interruption). */
+  stopAfter?: number;
+}
+
+export interface StepRecord {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  seconds: number;
+  [part: string]: number;
+}
+
+/** ‖g‖₂ over all gradients; if above `clip`, every gradient is scaled by clip/‖g‖ (no read-back needed). */
+function clipGradients(params: readonly Tensor[], clip: number | undefined): Tensor {
+  const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+  const sq = grads.map((g) => A.sum(A.square(g)));
+  const norm = A.sqrt(sq.reduce((acc, s) => A.add(acc, s)));
+  if (clip !== undefined) {
+    const factor = A.clamp(A.div(clip, A.add(norm, 1e-6)), 0, 1);
+    for (const p of params) {
+      if (!p.grad) continue;
+      const scaled = A.mul(p.grad, factor).keep();
+      p.grad.dispose();
+      p.grad = scaled;
+    }
+  }
+  return norm;
+}
+
+export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; records: StepRecord[]; interrupted: boolean }> {
+  const { dir, model, optimizer, ema } = spec;
+  const ckpt = join(dir, CKPT);
+  let step = 0;
+  if (spec.resume) {
+    if (!existsSync(ckpt)) throw new Error(`--resume: no ${CKPT} in ${dir}`);
+    const meta = await loadTrainState(ckpt, model, optimizer, ema);
+    if (meta.seed !== spec.meta.seed) throw new Error(`--resume: the run used seed ${meta.seed}, not ${spec.meta.seed}`);
+    step = meta.step;
+    truncateLog(logPath(dir), step);
+    process.stderr.write(`resuming ${dir} from step ${step}\n`);
+  } else {
+    writeFileSync(logPath(dir), '');
+  }
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const save = async (s: number) => saveTrainState(ckpt, model, optimizer, ema, { ...spec.meta, step: s });
+  const progress = new Progress(spec.label ?? 'train', spec.steps, step);
+  const records: StepRecord[] = [];
+  const started = performance.now();
+  try {
+    while (step < spec.steps && !interrupted) {
+      const s = step + 1;
+      const t0 = performance.now();
+      const values = await scopeAsync(async () => {
+        const gen = stepGenerator(spec.meta.seed, s);
+        const { loss, parts } = spec.lossFn(s, gen);
+        A.backward(loss);
+        const norm = A.noGrad(() => clipGradients(optimizer.params, spec.gradClip));
+        optimizer.step();
+        ema?.update();
+        A.zeroGrad(optimizer.params);
+        const out: Record<string, number> = { loss: await loss.item(), gradNorm: await norm.item() };
+        for (const [k, v] of Object.entries(parts)) out[k] = await v.item();
+        return out;
+      });
+      if (!Number.isFinite(values.loss!) || !Number.isFinite(values.gradNorm!)) {
+        throw new NonFiniteLossError(
+          `loss is ${values.loss} at step ${s} (gradient norm ${values.gradNorm}); stopped. ` +
+            (existsSync(ckpt) ? `The last good checkpoint is ${ckpt}.` : 'No checkpoint was written yet.') +
+            ' Try a lower --lr or --grad-clip.',
+        );
+      }
+      step = s;
+      const rec = { step, ...values, seconds: (performance.now() - t0) / 1000 } as StepRecord;
+      records.push(rec);
+      appendFileSync(logPath(dir), JSON.stringify(rec) + '\n');
+      spec.onStep?.(rec);
+      progress.update(step, { loss: rec.loss }, step === spec.steps);
+      if (step % spec.ckptEvery === 0 || step === spec.steps || interrupted) await save(step);
+      if (spec.stopAfter !== undefined && step >= spec.stopAfter) break;
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.done();
+  }
+  if (interrupted) process.stderr.write(`saved ${ckpt} at step ${step}; continue with --resume\n`);
+  writeLossCurve(dir);
+  const secs = (performance.now() - started) / 1000;
+  if (records.length) process.stderr.write(`${records.length} steps in ${secs.toFixed(1)} s (${(records.length / secs).toFixed(2)} steps/s)\n`);
+  return { lastStep: step, records, interrupted };
+}
+
+/** Keep the log lines of steps ≤ `step` (a resumed run rewrites what came after its checkpoint). */
+function truncateLog(path: string, step: number): void {
+  if (!existsSync(path)) return writeFileSync(path, '');
+  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as StepRecord).step <= step);
+  writeFileSync(path, kept.map((l) => l + '\n').join(''));
+}
+
+/** loss.png from log.jsonl. */
+export function writeLossCurve(dir: string): void {
+  const path = logPath(dir);
+  if (!existsSync(path)) return;
+  const recs = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepRecord);
+  if (recs.length < 2) return;
+  writePng(join(dir, LOSS_PNG), plotLines([{ x: recs.map((r) => r.step), y: recs.map((r) => r.loss) }], { logY: recs.every((r) => r.loss > 0) }));
+}
+

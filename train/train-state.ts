@@ -1,0 +1,105 @@
+/**
+ * Saving and restoring everything a run needs to continue exactly: model parameters, AdamW's
+ * m, v and per-parameter step counts, the EMA, the step, and the seed (the random stream of step
+ * s is Philox(seed) from counter s·2³², so no generator state is needed beyond those two).
+ */
+import type { Tensor } from '../engine/tensor.ts';
+import { toBackend } from '../engine/ops.ts';
+import { tensor } from '../engine/creation.ts';
+import { CheckpointError } from '../model/checkpoint-errors.ts';
+import type { AVDiTConfig } from '../model/config.ts';
+import type { Module } from '../model/module.ts';
+import { readSafetensors, writeSafetensors, type RawTensor } from '../model/safetensors.ts';
+import type { AdamW } from './adamw.ts';
+import type { EMA } from './ema.ts';
+
+export interface RunMeta {
+  kind: 'avdit' | 'dit';
+  step: number;
+  seed: number;
+  config: AVDiTConfig;
+  /** Training options (lr, batch, …) as given. */
+  args: Record<string, unknown>;
+}
+
+async function raw(t: Tensor): Promise<RawTensor> {
+  return { dtype: t.dtype, shape: [...t.shape], data: await t.toArray() };
+}
+
+export async function saveTrainState(path: string, model: Module, opt: AdamW, ema: EMA | null, meta: RunMeta): Promise<void> {
+  const out = new Map<string, RawTensor>();
+  const named = model.namedParameters();
+  for (const [k, p] of named) out.set(k, await raw(p));
+  const keyOf = new Map(named.map(([k, p]) => [p, k]));
+  const st = opt.stateDict();
+  const optSteps: Record<string, number> = {};
+  for (let i = 0; i < opt.params.length; i++) {
+    const k = keyOf.get(opt.params[i]!)!;
+    optSteps[k] = st.steps[i]!;
+    if (st.m[i]) out.set(`opt.m.${k}`, await raw(st.m[i]!));
+    if (st.v[i]) out.set(`opt.v.${k}`, await raw(st.v[i]!));
+  }
+  if (ema) for (let i = 0; i < ema.params.length; i++) out.set(`ema.${keyOf.get(ema.params[i]!)!}`, await raw(ema.shadow[i]!));
+  writeSafetensors(path, out, {
+    format: 'avdit',
+    'avdit.kind': meta.kind,
+    'avdit.config': JSON.stringify(meta.config),
+    'avdit.step': String(meta.step),
+    'avdit.seed': String(meta.seed),
+    'avdit.args': JSON.stringify(meta.args),
+    'avdit.opt': JSON.stringify({ step: st.step, steps: optSteps }),
+  });
+}
+
+/** Restore a run saved by saveTrainState into model/opt/ema (same configuration). Returns its meta. */
+export async function loadTrainState(path: string, model: Module, opt: AdamW, ema: EMA | null): Promise<RunMeta> {
+  const f = readSafetensors(path);
+  const m = f.metadata;
+  if (m['format'] !== 'avdit' || !m['avdit.step'] || !m['avdit.opt']) throw new CheckpointError(path, undefined, 'not an avdit training checkpoint (no step/optimizer metadata)');
+  const meta: RunMeta = {
+    kind: m['avdit.kind'] as 'avdit' | 'dit',
+    step: Number(m['avdit.step']),
+    seed: Number(m['avdit.seed']),
+    config: JSON.parse(m['avdit.config']!) as AVDiTConfig,
+    args: JSON.parse(m['avdit.args'] ?? '{}') as Record<string, unknown>,
+  };
+  const named = model.namedParameters();
+  const get = (k: string) => {
+    const r = f.tensors.get(k);
+    if (!r) throw new CheckpointError(path, k, 'missing');
+    return r;
+  };
+  const load = async (r: RawTensor, like: Tensor): Promise<Tensor> => {
+    if (r.shape.join() !== like.shape.join()) throw new CheckpointError(path, undefined, `shape [${r.shape}] does not fit [${like.shape}]`);
+    const cpu = tensor(r.data, r.shape, { dtype: like.dtype });
+    const moved = await toBackend(cpu, like.backend);
+    cpu.dispose();
+    return moved;
+  };
+  for (const [k, p] of named) {
+    const t = await load(get(k), p);
+    p.assign(t);
+    t.dispose();
+  }
+  const keyOf = new Map(named.map(([k, p]) => [p, k]));
+  const o = JSON.parse(m['avdit.opt']!) as { step: number; steps: Record<string, number> };
+  const state = { step: o.step, steps: [] as number[], m: [] as (Tensor | null)[], v: [] as (Tensor | null)[] };
+  for (const p of opt.params) {
+    const k = keyOf.get(p)!;
+    state.steps.push(o.steps[k] ?? 0);
+    const mm = f.tensors.get(`opt.m.${k}`), vv = f.tensors.get(`opt.v.${k}`);
+    state.m.push(mm ? await load(mm, p) : null);
+    state.v.push(vv ? await load(vv, p) : null);
+  }
+  await opt.loadStateDict(state);
+  for (const t of [...state.m, ...state.v]) t?.dispose();
+  if (ema) {
+    for (let i = 0; i < ema.params.length; i++) {
+      const k = keyOf.get(ema.params[i]!)!;
+      const t = await load(get(`ema.${k}`), ema.params[i]!);
+      ema.shadow[i]!.assign(t);
+      t.dispose();
+    }
+  }
+  return meta;
+}
