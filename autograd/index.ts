@@ -4,6 +4,8 @@ export * from './ops/reduce.ts';
 export * from './ops/matmul.ts';
 export * from './ops/shape.ts';
 export * from './ops/nn.ts';
+export * from './ops/attention.ts';
+export * from './ops/fused.ts';
 export { backward, zeroGrad, record } from './tape.ts';
 export { noGrad, enableGrad, isRecording } from './grad-mode.ts';
 export { checkpoint } from './checkpoint.ts';

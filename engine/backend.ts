@@ -47,6 +47,52 @@ export interface LayerNormGrads {
   db: Storage | null;
 }
 
+/** Sizes of a fused attention call: n = batch·heads, l queries, s keys, head dims, softmax scale. */
+export interface AttentionDims {
+  n: number;
+  l: number;
+  s: number;
+  dqk: number;
+  dv: number;
+  scale: number;
+}
+
+export interface AttentionOut {
+  /** [n, l, dv] */
+  o: Storage;
+  /** [n, l]: logsumexp of each row of scale·QKᵀ, kept for the backward pass. */
+  lse: Storage;
+}
+
+export interface AttentionGrads {
+  dq: Storage;
+  dk: Storage;
+  dv: Storage;
+}
+
+/** Sizes of LayerNorm + adaLN modulate: x [N, L, D], shift/scale [N, D]. */
+export interface NormModulateDims {
+  N: number;
+  L: number;
+  D: number;
+}
+
+export interface NormModulateGrads {
+  dx: Storage;
+  dshift: Storage;
+  dscale: Storage;
+}
+
+/** torch.optim.AdamW's hyper-parameters for one step; `step` is t ≥ 1 (after incrementing). */
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
+}
+
 export interface Backend {
   /** 'cpu' or 'webgpu'. */
   readonly name: string;
@@ -98,6 +144,20 @@ export interface Backend {
   softmaxBwd(y: Storage, dy: Storage, shape: Shape): Storage;
   layerNorm(x: Storage, shape: Shape, w: Storage | null, b: Storage | null, eps: number): LayerNormOut;
   layerNormBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, w: Storage | null, shape: Shape, withBias: boolean): LayerNormGrads;
+
+  // ---- fused attention (flash style on the GPU): q [n,l,dqk], k [n,s,dqk], v [n,s,dv] ----
+  /** o = softmax(scale·q kᵀ) v and the row logsumexp. */
+  attention(q: Storage, k: Storage, v: Storage, dims: AttentionDims): AttentionOut;
+  /** FA2 backward from the saved o and lse. */
+  attentionBwd(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, dims: AttentionDims): AttentionGrads;
+
+  // ---- LayerNorm (no affine) fused with adaLN modulate: y = LN(x)·(1 + scale) + shift ----
+  normModulate(x: Storage, shift: Storage, scale: Storage, dims: NormModulateDims, eps: number): LayerNormOut;
+  normModulateBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, scale: Storage, dims: NormModulateDims): NormModulateGrads;
+
+  // ---- optimizer ----
+  /** One AdamW step, updating params, m and v in place (lists of equal-size storages). */
+  adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void;
 
   /** Wait for queued work (no-op on CPU). */
   sync(): Promise<void>;

@@ -3,7 +3,7 @@
  * shapes), work out the output shape, and call the backend. `autograd/` builds the
  * differentiable ops on these.
  */
-import type { BinaryOp, ReduceOp, UnaryOp } from './backend.ts';
+import type { AdamWHyper, AttentionDims, BinaryOp, NormModulateDims, ReduceOp, UnaryOp } from './backend.ts';
 import { isFloat, type DType } from './dtype.ts';
 import { DTypeError, ShapeError } from './errors.ts';
 import { broadcastShapes, checkShape, fmt, normAxes, normAxis, reducedShape, sameShape, sizeOf, type Shape } from './shape.ts';
@@ -208,4 +208,88 @@ export async function toBackend(x: Tensor, backend: Tensor['backend']): Promise<
   if (x.backend === backend) return x.view(x.shape);
   const data = await x.toArray();
   return new Tensor(backend.fromArray(data, x.dtype), x.shape);
+}
+
+// ---- fused ops (attention, LayerNorm + modulate, AdamW) ----
+
+function rank3(op: string, what: string, t: Tensor): [number, number, number] {
+  if (t.rank !== 3) throw new ShapeError(`${op}: ${what} must be [n, len, dim], got ${fmt(t.shape)}`);
+  return t.shape as unknown as [number, number, number];
+}
+
+/** Check q [n,l,dqk], k [n,s,dqk], v [n,s,dv] and give the dims (scale defaults to 1/√dqk). */
+export function attentionDims(q: Tensor, k: Tensor, v: Tensor, scale?: number): AttentionDims {
+  const op = 'attention';
+  sameBackend(op, [q, k, v]);
+  sameDtype(op, q, k);
+  sameDtype(op, q, v);
+  floatOnly(op, q);
+  const [n, l, dqk] = rank3(op, 'q', q), [nk, s, dk] = rank3(op, 'k', k), [nv, sv, dv] = rank3(op, 'v', v);
+  if (nk !== n || nv !== n || sv !== s || dk !== dqk) {
+    throw new ShapeError(`${op}: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} do not fit (want q [n,l,d], k [n,s,d], v [n,s,dv])`);
+  }
+  if (l === 0 || s === 0 || dqk === 0 || dv === 0) throw new ShapeError(`${op}: empty sequence or head dim: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
+  return { n, l, s, dqk, dv, scale: scale ?? 1 / Math.sqrt(dqk) };
+}
+
+/** Fused softmax(scale·q kᵀ) v on [n, len, dim] tensors: o [n,l,dv] and lse [n,l]. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): { o: Tensor; lse: Tensor; dims: AttentionDims } {
+  const d = attentionDims(q, k, v, scale);
+  const r = q.backend.attention(q.storage('attention'), k.storage('attention'), v.storage('attention'), d);
+  return { o: new Tensor(r.o, [d.n, d.l, d.dv]), lse: new Tensor(r.lse, [d.n, d.l]), dims: d };
+}
+
+export function attentionBwd(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor, dO: Tensor, d: AttentionDims): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const op = 'attentionBwd';
+  if (!sameShape(dO.shape, o.shape)) throw new ShapeError(`${op}: dO ${fmt(dO.shape)} does not match o ${fmt(o.shape)}`);
+  const s = (t: Tensor) => t.storage(op);
+  const r = q.backend.attentionBwd(s(q), s(k), s(v), s(o), s(lse), s(dO), d);
+  return { dq: new Tensor(r.dq, q.shape), dk: new Tensor(r.dk, k.shape), dv: new Tensor(r.dv, v.shape) };
+}
+
+/** Check x [N,L,D], shift/scale [N,D]. */
+export function normModulateDims(x: Tensor, shift: Tensor, scale: Tensor): NormModulateDims {
+  const op = 'normModulate';
+  sameBackend(op, [x, shift, scale]);
+  sameDtype(op, x, shift);
+  sameDtype(op, x, scale);
+  floatOnly(op, x);
+  const [N, L, D] = rank3(op, 'x', x);
+  for (const [what, t] of [['shift', shift], ['scale', scale]] as const) {
+    if (t.rank !== 2 || t.shape[0] !== N || t.shape[1] !== D) throw new ShapeError(`${op}: ${what} ${fmt(t.shape)} must be [${N}, ${D}] for x ${fmt(x.shape)}`);
+  }
+  return { N, L, D };
+}
+
+/** y = LayerNorm(x)·(1 + scale) + shift (no affine LN), with the saved mean and rstd [N, L]. */
+export function normModulate(x: Tensor, shift: Tensor, scale: Tensor, eps: number): { y: Tensor; mean: Tensor; rstd: Tensor; dims: NormModulateDims } {
+  const d = normModulateDims(x, shift, scale);
+  const r = x.backend.normModulate(x.storage('normModulate'), shift.storage('normModulate'), scale.storage('normModulate'), d, eps);
+  return { y: new Tensor(r.y, x.shape), mean: new Tensor(r.mean, [d.N, d.L]), rstd: new Tensor(r.rstd, [d.N, d.L]), dims: d };
+}
+
+export function normModulateBwd(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, scale: Tensor, d: NormModulateDims): { dx: Tensor; dshift: Tensor; dscale: Tensor } {
+  const s = (t: Tensor) => t.storage('normModulateBwd');
+  const r = x.backend.normModulateBwd(s(dy), s(x), s(mean), s(rstd), s(scale), d);
+  return { dx: new Tensor(r.dx, x.shape), dshift: new Tensor(r.dshift, scale.shape), dscale: new Tensor(r.dscale, scale.shape) };
+}
+
+/** One AdamW step, in place on params, m, v (all float, same backend; grads/m/v shaped as their param). */
+export function adamw(params: readonly Tensor[], grads: readonly Tensor[], m: readonly Tensor[], v: readonly Tensor[], hp: AdamWHyper): void {
+  const op = 'adamw';
+  if (grads.length !== params.length || m.length !== params.length || v.length !== params.length) {
+    throw new ShapeError(`${op}: ${params.length} params but ${grads.length} grads, ${m.length} m, ${v.length} v`);
+  }
+  if (params.length === 0) return;
+  if (!(hp.step >= 1) || !Number.isInteger(hp.step)) throw new ShapeError(`${op}: step must be an integer >= 1, got ${hp.step}`);
+  sameBackend(op, [...params, ...grads, ...m, ...v]);
+  params.forEach((p, i) => {
+    floatOnly(op, p);
+    for (const t of [grads[i]!, m[i]!, v[i]!]) {
+      sameDtype(op, p, t);
+      if (t.size !== p.size) throw new ShapeError(`${op}: tensor ${i}: ${fmt(t.shape)} does not match its param ${fmt(p.shape)}`);
+    }
+  });
+  const s = (t: Tensor) => t.storage(op);
+  params[0]!.backend.adamw(params.map(s), grads.map(s), m.map(s), v.map(s), hp);
 }

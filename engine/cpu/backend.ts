@@ -2,12 +2,16 @@
  * The CPU backend: plain TypeScript loops over typed arrays, in f32 and f64. It is the oracle
  * every WebGPU kernel is tested against and where gradient checks run in f64.
  */
-import type { Backend, BinaryOp, LayerNormGrads, LayerNormOut, ReduceOp, Storage, UnaryOp } from '../backend.ts';
+import type {
+  AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
+  NormModulateGrads, ReduceOp, Storage, UnaryOp,
+} from '../backend.ts';
 import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, ShapeError } from '../errors.ts';
 import { philoxFill } from '../rng.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { forEachBroadcast } from './indexing.ts';
+import * as fused from './fused.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
@@ -317,6 +321,37 @@ class CpuBackend implements Backend {
       }
     }
     return { dx, dw, db };
+  }
+
+  // ---- fused ops: references in fused.ts ----
+
+  attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
+    const o = this.#alloc(q.dtype, d.n * d.l * d.dv), lse = this.#alloc(q.dtype, d.n * d.l);
+    fused.attentionFwd(arr(q), arr(k), arr(v), d, o.data, lse.data);
+    return { o, lse };
+  }
+
+  attentionBwd(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, d: AttentionDims): AttentionGrads {
+    const dq = this.#alloc(q.dtype, q.size), dk = this.#alloc(q.dtype, k.size), dv = this.#alloc(q.dtype, v.size);
+    fused.attentionBwd(arr(q), arr(k), arr(v), arr(o), arr(lse), arr(dO), d, dq.data, dk.data, dv.data);
+    return { dq, dk, dv };
+  }
+
+  normModulate(x: Storage, shift: Storage, scale: Storage, d: NormModulateDims, eps: number): LayerNormOut {
+    const rows = d.N * d.L;
+    const y = this.#alloc(x.dtype, x.size), mean = this.#alloc(x.dtype, rows), rstd = this.#alloc(x.dtype, rows);
+    fused.normModulateFwd(arr(x), arr(shift), arr(scale), d, eps, y.data, mean.data, rstd.data);
+    return { y, mean, rstd };
+  }
+
+  normModulateBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, scale: Storage, d: NormModulateDims): NormModulateGrads {
+    const dx = this.#alloc(x.dtype, x.size), dshift = this.#alloc(x.dtype, d.N * d.D), dscale = this.#alloc(x.dtype, d.N * d.D);
+    fused.normModulateBwd(arr(dy), arr(x), arr(mean), arr(rstd), arr(scale), d, dx.data, dshift.data, dscale.data);
+    return { dx, dshift, dscale };
+  }
+
+  adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {
+    params.forEach((p, i) => fused.adamwStep(arr(p), arr(grads[i]!), arr(m[i]!), arr(v[i]!), hp));
   }
 
   async sync(): Promise<void> {}

@@ -3,13 +3,20 @@
  * context; only `read` and `sync` wait. Storages own pooled GPUBuffers and give them back when
  * their last tensor lets go.
  */
-import type { Backend, BinaryOp, LayerNormGrads, LayerNormOut, ReduceOp, Storage, UnaryOp } from '../backend.ts';
+import type {
+  AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
+  NormModulateGrads, ReduceOp, Storage, UnaryOp,
+} from '../backend.ts';
 import { BYTES_PER_ELEMENT, toTypedArray, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, DTypeError, ShapeError } from '../errors.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { encodeBinary, encodeUnary, encodeWhere, type ElemType } from '../../kernels/elementwise.ts';
 import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } from '../../kernels/gather.ts';
 import { encodeMatmul } from '../../kernels/matmul.ts';
+import { encodeAdamW } from '../../kernels/adamw.ts';
+import { encodeAttention } from '../../kernels/attention.ts';
+import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
+import { encodeNormModulate, encodeNormModulateBwd } from '../../kernels/norm-modulate.ts';
 import { encodeLayerNorm, encodeLayerNormBwd } from '../../kernels/layernorm.ts';
 import { encodeCast, encodeFill, encodeGatherView, encodeScatterBox } from '../../kernels/movement.ts';
 import { encodeReduce } from '../../kernels/reduce.ts';
@@ -292,6 +299,50 @@ export class WebGpuBackend implements Backend {
       { dx: this.#buf(dx), dw: dw && this.#buf(dw), db: db && this.#buf(db) }, rows, D,
     );
     return { dx, dw, db };
+  }
+
+  // ---- fused attention, norm + modulate, AdamW ----
+
+  attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
+    const o = this.#alloc('attention', q.dtype, d.n * d.l * d.dv);
+    const lse = this.#alloc('attention', q.dtype, d.n * d.l);
+    encodeAttention(this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), d);
+    return { o, lse };
+  }
+
+  attentionBwd(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, d: AttentionDims): AttentionGrads {
+    const dq = this.#alloc('attentionBwd', q.dtype, q.size);
+    const dk = this.#alloc('attentionBwd', q.dtype, k.size);
+    const dv = this.#alloc('attentionBwd', q.dtype, v.size);
+    encodeAttentionBwd(
+      this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), this.#buf(dO),
+      { dq: this.#buf(dq), dk: this.#buf(dk), dv: this.#buf(dv) }, d,
+    );
+    return { dq, dk, dv };
+  }
+
+  normModulate(x: Storage, shift: Storage, scale: Storage, d: NormModulateDims, eps: number): LayerNormOut {
+    const y = this.#alloc('normModulate', x.dtype, x.size);
+    const mean = this.#alloc('normModulate', x.dtype, d.N * d.L);
+    const rstd = this.#alloc('normModulate', x.dtype, d.N * d.L);
+    encodeNormModulate(this.ctx, this.#buf(x), this.#buf(shift), this.#buf(scale), { y: this.#buf(y), mean: this.#buf(mean), rstd: this.#buf(rstd) }, d, eps);
+    return { y, mean, rstd };
+  }
+
+  normModulateBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, scale: Storage, d: NormModulateDims): NormModulateGrads {
+    const dx = this.#alloc('normModulateBwd', x.dtype, x.size);
+    const dshift = this.#alloc('normModulateBwd', x.dtype, d.N * d.D);
+    const dscale = this.#alloc('normModulateBwd', x.dtype, d.N * d.D);
+    encodeNormModulateBwd(
+      this.ctx, this.#buf(dy), this.#buf(x), this.#buf(mean), this.#buf(rstd), this.#buf(scale),
+      { dx: this.#buf(dx), dshift: this.#buf(dshift), dscale: this.#buf(dscale) }, d,
+    );
+    return { dx, dshift, dscale };
+  }
+
+  adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {
+    const tensors = params.map((p, i) => ({ p: this.#buf(p), g: this.#buf(grads[i]!), m: this.#buf(m[i]!), v: this.#buf(v[i]!), size: p.size }));
+    encodeAdamW(this.ctx, tensors, hp);
   }
 
   // ---- lifetime ----

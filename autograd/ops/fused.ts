@@ -1,0 +1,18 @@
+/**
+ * LayerNorm fused with DiT's adaLN modulate (`modulate(norm(x), shift, scale)` in DiT's
+ * models.py): y = LN(x)·(1 + scale) + shift, LN without affine parameters, shift and scale
+ * broadcast over the L tokens of each sample. One kernel instead of layerNorm + mul + add, and
+ * one backward (kernels/norm-modulate.ts derives it).
+ */
+import * as raw from '../../engine/ops.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+import { record } from '../tape.ts';
+
+/** x [N, L, D], shift [N, D], scale [N, D] → [N, L, D]; DiT uses eps = 1e-6. */
+export function normModulate(x: Tensor, shift: Tensor, scale: Tensor, eps = 1e-6): Tensor {
+  const { y, mean, rstd, dims } = raw.normModulate(x, shift, scale, eps);
+  return record('normModulate', [x, shift, scale], y, (g) => {
+    const r = raw.normModulateBwd(g, x, mean, rstd, scale, dims);
+    return [r.dx, r.dshift, r.dscale];
+  });
+}

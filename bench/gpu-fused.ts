@@ -1,0 +1,187 @@
+/**
+ * Fused-kernel benchmark (issue 4), on the WebGPU backend:
+ *   1. attention forward+backward, flash kernels (kernels/attention*.ts) vs the unfused
+ *      composition through the same backend (batched matmul → scale → softmax → matmul, and its
+ *      backward: 4 matmuls + softmaxBwd), vs PyTorch f32 (SDPA where it exists, TF32 off), at
+ *      the AV-DiT XL shapes: spatial 256 seq × 16 heads × 256 tokens × 72, temporal 4096 × 16 ×
+ *      16 × (q/k 9, v 72), fusion 16 × 16 × 416 × 72;
+ *   2. AdamW over 160M parameters (40 tensors of 4M) vs the measured copyBufferToBuffer
+ *      bandwidth (AdamW moves 28 B/param: p, m, v read+written, g read).
+ * The fused and unfused outputs are compared (max relative difference) as a sanity check.
+ *
+ *   node --import tsx bench/gpu-fused.ts            # XL shapes (an NVIDIA GPU)
+ *   node --import tsx bench/gpu-fused.ts --quick    # tiny shapes (lavapipe), checks the script
+ * Options: --iters N, --no-torch. PyTorch: $PYTHON, else python3, else /usr/bin/python3.
+ * Prints a table; writes gpu-fused.json (gpu-fused-quick.json) to $OUT, else bench/results/.
+ * Timings: wall clock from submit to onSubmittedWorkDone, averaged over iters after a warm-up.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { AttentionDims, Backend, Storage } from '../engine/backend.ts';
+import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.ts';
+import { tensorsPerDispatch } from '../kernels/adamw.ts';
+import { writeResult } from './results.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const iters = Number(args[args.indexOf('--iters') + 1]) || (quick ? 2 : 10);
+const withTorch = !args.includes('--no-torch');
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+interface Case { name: string; n: number; l: number; s: number; dqk: number; dv: number }
+const CASES: Case[] = quick
+  ? [
+      { name: 'spatial', n: 2, l: 64, s: 64, dqk: 72, dv: 72 },
+      { name: 'temporal', n: 64, l: 16, s: 16, dqk: 9, dv: 72 },
+      { name: 'fusion', n: 2, l: 52, s: 52, dqk: 72, dv: 72 },
+    ]
+  : [
+      { name: 'spatial', n: 256 * 16, l: 256, s: 256, dqk: 72, dv: 72 },
+      { name: 'temporal', n: 4096 * 16, l: 16, s: 16, dqk: 9, dv: 72 },
+      { name: 'fusion', n: 16 * 16, l: 416, s: 416, dqk: 72, dv: 72 },
+    ];
+const ADAMW_PARAMS = quick ? 1_000_000 : 160_000_000;
+const ADAMW_PER_TENSOR = quick ? 25_000 : 4_000_000;
+
+const be = (await openWebGpuBackend()) as WebGpuBackend;
+console.log(`device: ${be.device}${quick ? ' (quick)' : ''}, iters ${iters}`);
+
+/** Mean ms of `fn` (which returns storages to free) after one warm-up. */
+async function time(fn: () => Storage[]): Promise<number> {
+  for (const s of fn()) be.free(s);
+  await be.sync();
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) for (const s of fn()) be.free(s);
+  await be.sync();
+  return (performance.now() - t0) / iters;
+}
+
+const randn = (size: number, seed: number): Storage => be.random('normal', size, 'f32', seed, 0);
+
+/** The unfused forward (S, P kept for the backward as autograd would) and backward. */
+function unfusedFwd(b: Backend, q: Storage, k: Storage, v: Storage, d: AttentionDims): { o: Storage; p: Storage } {
+  const S = b.matmul(q, [d.n, d.l, d.dqk], k, [d.n, d.s, d.dqk], false, true, [d.n, d.l, d.s]);
+  const Ss = b.unary('affine', S, d.scale, 0);
+  b.free(S);
+  const p = b.softmax(Ss, [d.n, d.l, d.s]);
+  b.free(Ss);
+  return { o: b.matmul(p, [d.n, d.l, d.s], v, [d.n, d.s, d.dv], false, false, [d.n, d.l, d.dv]), p };
+}
+
+function unfusedBwd(b: Backend, q: Storage, k: Storage, v: Storage, p: Storage, dO: Storage, d: AttentionDims): Storage[] {
+  const dv = b.matmul(p, [d.n, d.l, d.s], dO, [d.n, d.l, d.dv], true, false, [d.n, d.s, d.dv]);
+  const dP = b.matmul(dO, [d.n, d.l, d.dv], v, [d.n, d.s, d.dv], false, true, [d.n, d.l, d.s]);
+  const dS = b.softmaxBwd(p, dP, [d.n, d.l, d.s]);
+  b.free(dP);
+  const dSs = b.unary('affine', dS, d.scale, 0);
+  b.free(dS);
+  const dq = b.matmul(dSs, [d.n, d.l, d.s], k, [d.n, d.s, d.dqk], false, false, [d.n, d.l, d.dqk]);
+  const dk = b.matmul(dSs, [d.n, d.l, d.s], q, [d.n, d.l, d.dqk], true, false, [d.n, d.s, d.dqk]);
+  b.free(dSs);
+  return [dq, dk, dv];
+}
+
+async function maxRelDiff(a: Storage, b: Storage): Promise<number> {
+  const [x, y] = [await be.read(a), await be.read(b)];
+  let worst = 0, scale = 1e-30;
+  for (let i = 0; i < x.length; i++) {
+    worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  return worst / scale;
+}
+
+const attention: Record<string, unknown>[] = [];
+for (const c of CASES) {
+  const d: AttentionDims = { ...c, scale: 1 / Math.sqrt(c.dqk) };
+  const q = randn(d.n * d.l * d.dqk, 1), k = randn(d.n * d.s * d.dqk, 2), v = randn(d.n * d.s * d.dv, 3), dO = randn(d.n * d.l * d.dv, 4);
+  const fwdFlops = 2 * d.n * d.l * d.s * (d.dqk + d.dv);
+  const allFlops = 2 * d.n * d.l * d.s * (4 * d.dqk + 3 * d.dv); // fwd + recompute S, dP, dV, dQ, dK
+  const fusedFwd = await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; });
+  const fusedAll = await time(() => {
+    const r = be.attention(q, k, v, d);
+    const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d);
+    return [r.o, r.lse, g.dq, g.dk, g.dv];
+  });
+  let row: Record<string, unknown> = { ...c, fusedFwdMs: fusedFwd, fusedFwdBwdMs: fusedAll, fusedFwdTflops: fwdFlops / fusedFwd / 1e9, fusedFwdBwdTflops: allFlops / fusedAll / 1e9 };
+  try {
+    const unfFwd = await time(() => { const r = unfusedFwd(be, q, k, v, d); return [r.o, r.p]; });
+    const unfAll = await time(() => {
+      const r = unfusedFwd(be, q, k, v, d);
+      return [r.o, r.p, ...unfusedBwd(be, q, k, v, r.p, dO, d)];
+    });
+    // Sanity: fused vs unfused o and dq.
+    const f = be.attention(q, k, v, d), fg = be.attentionBwd(q, k, v, f.o, f.lse, dO, d);
+    const u = unfusedFwd(be, q, k, v, d), ug = unfusedBwd(be, q, k, v, u.p, dO, d);
+    row = { ...row, unfusedFwdMs: unfFwd, unfusedFwdBwdMs: unfAll, maxRelDiffO: await maxRelDiff(f.o, u.o), maxRelDiffDq: await maxRelDiff(fg.dq, ug[0]!) };
+    for (const s of [f.o, f.lse, fg.dq, fg.dk, fg.dv, u.o, u.p, ...ug]) be.free(s);
+  } catch (e) {
+    row.unfusedError = (e as Error).message.slice(0, 300);
+  }
+  for (const s of [q, k, v, dO]) be.free(s);
+  attention.push(row);
+}
+
+// ---- AdamW over ADAMW_PARAMS vs copy bandwidth ----
+const sizes: number[] = [];
+for (let left = ADAMW_PARAMS; left > 0; left -= ADAMW_PER_TENSOR) sizes.push(Math.min(ADAMW_PER_TENSOR, left));
+const P = sizes.map((n, i) => randn(n, 10 + i)), G = sizes.map((n, i) => randn(n, 1000 + i));
+const M = sizes.map((n) => be.fill(n, 'f32', 0)), V = sizes.map((n) => be.fill(n, 'f32', 0));
+let step = 0;
+const adamMs = await time(() => {
+  be.adamw(P, G, M, V, { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: ++step });
+  return [];
+});
+const copyBytes = ADAMW_PARAMS * 4;
+const src = be.ctx.alloc(copyBytes, 'bench-copy-src'), dst = be.ctx.alloc(copyBytes, 'bench-copy-dst');
+const copyMs = await time(() => {
+  be.ctx.flush((enc) => enc.copyBufferToBuffer(src, 0, dst, 0, copyBytes));
+  return [];
+});
+const copyGBps = (2 * copyBytes) / (copyMs * 1e-3) / 1e9;
+const adamGBps = (28 * ADAMW_PARAMS) / (adamMs * 1e-3) / 1e9;
+const adamw = {
+  params: ADAMW_PARAMS, tensors: sizes.length, tensorsPerDispatch: tensorsPerDispatch(be.ctx), ms: adamMs, GBps: adamGBps,
+  copyMs, copyGBps, fractionOfCopy: adamGBps / copyGBps,
+};
+for (const s of [...P, ...G, ...M, ...V]) be.free(s);
+
+// ---- PyTorch ----
+let torch: Record<string, unknown> | null = null;
+if (withTorch) {
+  const cfg = JSON.stringify({ attention: CASES, adamw_params: ADAMW_PARAMS, iters });
+  const script = join(import.meta.dirname, 'torch_fused.py');
+  for (const py of [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x)) {
+    const r = spawnSync(py, [script, cfg], { encoding: 'utf8', timeout: 600_000 });
+    const line = r.stdout?.trim().split('\n').at(-1);
+    if (r.status === 0 && line) {
+      torch = { python: py, ...(JSON.parse(line) as Record<string, unknown>) };
+      break;
+    }
+    torch = { python: py, error: (r.stderr || String(r.error ?? '')).trim().split('\n').at(-1) };
+  }
+}
+
+// ---- report ----
+const f = (x: unknown, digits = 2): string => (typeof x === 'number' ? x.toFixed(digits) : '—');
+const torchAtt = (name: string): Record<string, unknown> =>
+  ((torch?.attention as Record<string, unknown>[] | undefined) ?? []).find((r) => r.name === name) ?? {};
+console.log('\nattention fwd+bwd (ms; TFLOP/s of the fused kernels)');
+console.log('case       shape                          fused fwd  fused f+b  TFLOP/s  unfused f+b  torch f+b (sdpa|composed)  max rel diff o/dq');
+for (const r of attention) {
+  const t = torchAtt(r.name as string);
+  const shape = `${r.n}×${r.l}×${r.s}×${r.dqk}/${r.dv}`;
+  console.log(
+    `${String(r.name).padEnd(10)} ${shape.padEnd(30)} ${f(r.fusedFwdMs).padStart(9)}  ${f(r.fusedFwdBwdMs).padStart(9)}  ${f(r.fusedFwdBwdTflops).padStart(7)}  ` +
+      `${f(r.unfusedFwdMs === undefined ? r.unfusedError : r.unfusedFwdBwdMs).padStart(11)}  ${`${f(t.sdpa_fwdbwd_ms)} | ${f(t.composed_fwdbwd_ms)}`.padStart(25)}  ` +
+      `${f(r.maxRelDiffO, 7)}/${f(r.maxRelDiffDq, 7)}`,
+  );
+}
+console.log(
+  `\nadamw: ${ADAMW_PARAMS / 1e6}M params in ${sizes.length} tensors (${adamw.tensorsPerDispatch} per dispatch): ${f(adamMs, 3)} ms, ` +
+    `${f(adamGBps, 1)} GB/s = ${f(100 * adamw.fractionOfCopy, 1)}% of copy bandwidth (${f(copyGBps, 1)} GB/s)` +
+    (torch?.adamw ? `; torch ${JSON.stringify(torch.adamw)}` : ''),
+);
+if (torch && 'error' in torch) console.log(`torch: ${String(torch.error)}`);
+writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, attention, adamw, torch });
+await be.destroy();

@@ -1,0 +1,165 @@
+/**
+ * LayerNorm (no affine) fused with DiT's adaLN modulate, x [N, L, D], shift/scale [N, D]:
+ *   y = x̂ · (1 + scale_n) + shift_n,   x̂ = (x − μ)·r,  r = 1/√(mean((x−μ)²) + eps).
+ * One workgroup per row (as kernels/layernorm.ts); μ and r are saved for the backward.
+ * Backward: the LayerNorm sees g = dy ⊙ (1 + scale_n), so
+ *   dx = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)),
+ * and the modulation's gradients are sums over the L tokens of each sample:
+ *   dshift_n = Σ_t dy,   dscale_n = Σ_t dy ⊙ x̂
+ * (a workgroup takes 16 columns × 16 token lanes of one sample, then sums the lanes).
+ */
+import { uniforms, type GpuContext } from './context.ts';
+import { grid, GROUP_INDEX_WGSL } from './grid.ts';
+import { rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
+
+function fwdCode(wg: number): string {
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> shift: array<f32>;
+@group(0) @binding(2) var<storage, read> scale: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
+struct U { rows: u32, D: u32, L: u32, eps: f32 }
+@group(0) @binding(6) var<uniform> u: U;
+${rowHelpers(wg)}
+${rowEntry(wg)}
+  let so = (row / u.L) * u.D;
+  var s = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) { s += x[o + j]; }
+  let mu = wgSum(s, lid) / f32(u.D);
+  var v = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) { let d = x[o + j] - mu; v += d * d; }
+  let rs = 1.0 / sqrt(wgSum(v, lid) / f32(u.D) + u.eps);
+  if (!live) { return; }
+  if (lid == 0u) { mean[row] = mu; rstd[row] = rs; }
+  for (var j = lid; j < u.D; j += ${wg}u) { y[o + j] = (x[o + j] - mu) * rs * (1.0 + scale[so + j]) + shift[so + j]; }
+}`;
+}
+
+function bwdDxCode(wg: number): string {
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+@group(0) @binding(4) var<storage, read> scale: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+struct U { rows: u32, D: u32, L: u32 }
+@group(0) @binding(6) var<uniform> u: U;
+${rowHelpers(wg)}
+${rowEntry(wg)}
+  let so = (row / u.L) * u.D;
+  let mu = mean[row];
+  let rs = rstd[row];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) {
+    let g = dy[o + j] * (1.0 + scale[so + j]);
+    sg += g;
+    sgx += g * (x[o + j] - mu) * rs;
+  }
+  let mg = wgSum(sg, lid) / f32(u.D);
+  let mgx = wgSum(sgx, lid) / f32(u.D);
+  if (!live) { return; }
+  for (var j = lid; j < u.D; j += ${wg}u) {
+    let g = dy[o + j] * (1.0 + scale[so + j]);
+    dx[o + j] = rs * (g - mg - (x[o + j] - mu) * rs * mgx);
+  }
+}`;
+}
+
+const COLS = 16;
+const LANES = 16;
+
+function bwdParamCode(): string {
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dshift: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dscale: array<f32>;
+struct U { N: u32, D: u32, L: u32, colBlocks: u32 }
+@group(0) @binding(6) var<uniform> u: U;
+var<workgroup> ps: array<f32, ${COLS * LANES}>;
+var<workgroup> pc: array<f32, ${COLS * LANES}>;
+${GROUP_INDEX_WGSL}
+@compute @workgroup_size(${COLS}, ${LANES})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let gi = groupIndex(wid, nwg);
+  let b = gi / u.colBlocks;
+  if (b >= u.N) { return; }
+  let j = (gi % u.colBlocks) * ${COLS}u + l.x;
+  var sh = 0.0;
+  var sc = 0.0;
+  if (j < u.D) {
+    for (var t = l.y; t < u.L; t += ${LANES}u) {
+      let r = b * u.L + t;
+      let g = dy[r * u.D + j];
+      sh += g;
+      sc += g * (x[r * u.D + j] - mean[r]) * rstd[r];
+    }
+  }
+  let k = l.y * ${COLS}u + l.x;
+  ps[k] = sh;
+  pc[k] = sc;
+  workgroupBarrier();
+  for (var s = ${LANES / 2}u; s > 0u; s = s >> 1u) {
+    if (l.y < s) { ps[k] = ps[k] + ps[k + s * ${COLS}u]; pc[k] = pc[k] + pc[k + s * ${COLS}u]; }
+    workgroupBarrier();
+  }
+  if (l.y == 0u && j < u.D) {
+    dshift[b * u.D + j] = ps[l.x];
+    dscale[b * u.D + j] = pc[l.x];
+  }
+}`;
+}
+
+export interface NormModulateSizes {
+  N: number;
+  L: number;
+  D: number;
+}
+
+export function encodeNormModulate(
+  ctx: GpuContext, x: GPUBuffer, shift: GPUBuffer, scale: GPUBuffer,
+  out: { y: GPUBuffer; mean: GPUBuffer; rstd: GPUBuffer }, d: NormModulateSizes, eps: number,
+): void {
+  const rows = d.N * d.L;
+  if (rows === 0 || d.D === 0) return;
+  const wg = rowWorkgroup(d.D);
+  ctx.dispatch({
+    key: `norm-modulate/fwd/wg${wg}`,
+    code: fwdCode(wg),
+    buffers: [x, shift, scale, out.y, out.mean, out.rstd],
+    uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L], ['f32', eps]]),
+    workgroups: grid(ctx, rows),
+  });
+}
+
+export function encodeNormModulateBwd(
+  ctx: GpuContext, dy: GPUBuffer, x: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer, scale: GPUBuffer,
+  out: { dx: GPUBuffer; dshift: GPUBuffer; dscale: GPUBuffer }, d: NormModulateSizes,
+): void {
+  const rows = d.N * d.L;
+  if (d.N === 0 || d.D === 0) return;
+  const wg = rowWorkgroup(d.D);
+  if (rows > 0) {
+    ctx.dispatch({
+      key: `norm-modulate/bwd-dx/wg${wg}`,
+      code: bwdDxCode(wg),
+      buffers: [dy, x, mean, rstd, scale, out.dx],
+      uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L]]),
+      workgroups: grid(ctx, rows),
+    });
+  }
+  const colBlocks = Math.ceil(d.D / COLS);
+  ctx.dispatch({
+    key: 'norm-modulate/bwd-params',
+    code: bwdParamCode(),
+    buffers: [dy, x, mean, rstd, out.dshift, out.dscale],
+    uniforms: uniforms([['u32', d.N], ['u32', d.D], ['u32', d.L], ['u32', colBlocks]]),
+    workgroups: grid(ctx, d.N * colBlocks),
+  });
+}

@@ -1,0 +1,67 @@
+// The flash-attention kernels against the CPU oracle (f32), forward and backward: random shapes
+// (l = 1, odd l and s, dqk ≠ dv incl. 9 / 72, several key tiles), one longer sequence (300),
+// large logits, and the autograd op on the GPU. Shapes stay small: lavapipe runs on the CPU.
+import { test } from 'node:test';
+import fc from 'fast-check';
+import * as A from '../../autograd/index.ts';
+import type { AttentionDims } from '../../engine/backend.ts';
+import { tensor } from '../../engine/creation.ts';
+import { both, cpu, expectSame, randomData, useGpu, assertClose } from './helpers.ts';
+
+const gpu = useGpu();
+
+async function check(d: AttentionDims, seed: number, spread = 1.5): Promise<void> {
+  const { n, l, s, dqk, dv } = d;
+  const [cq, gq] = both(gpu(), randomData(n * l * dqk, seed, -spread, spread));
+  const [ck, gk] = both(gpu(), randomData(n * s * dqk, seed + 1, -spread, spread));
+  const [cv, gv] = both(gpu(), randomData(n * s * dv, seed + 2));
+  const [cg, gg] = both(gpu(), randomData(n * l * dv, seed + 3));
+  const what = `n${n} l${l} s${s} ${dqk}/${dv}`;
+  const c = cpu.attention(cq, ck, cv, d), g = gpu().attention(gq, gk, gv, d);
+  await expectSame(gpu(), g.o, c.o, 1e-4, 1e-5, `o ${what}`);
+  await expectSame(gpu(), g.lse, c.lse, 1e-5, 1e-5, `lse ${what}`);
+  // Backward from each side's own forward (as autograd would), compared element-wise.
+  const cb = cpu.attentionBwd(cq, ck, cv, c.o, c.lse, cg, d);
+  const gb = gpu().attentionBwd(gq, gk, gv, g.o, g.lse, gg, d);
+  await expectSame(gpu(), gb.dq, cb.dq, 2e-3, 2e-4, `dq ${what}`);
+  await expectSame(gpu(), gb.dk, cb.dk, 2e-3, 2e-4, `dk ${what}`);
+  await expectSame(gpu(), gb.dv, cb.dv, 2e-3, 2e-4, `dv ${what}`);
+}
+
+test('attention forward and backward match the CPU on random shapes', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        n: fc.integer({ min: 1, max: 3 }),
+        l: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 70 })),
+        s: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 70 })),
+        dims: fc.constantFrom<[number, number]>([9, 72], [3, 5]),
+      }),
+      fc.integer(),
+      async ({ n, l, s, dims: [dqk, dv] }, seed) => check({ n, l, s, dqk, dv, scale: 1 / Math.sqrt(dqk) }, seed),
+    ),
+    { numRuns: 14, seed: 11 },
+  );
+});
+
+test('attention: l = s = 300 (many tiles), l ≠ s, large logits, many heads with l = 16', async () => {
+  await check({ n: 1, l: 300, s: 300, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 1);
+  await check({ n: 2, l: 33, s: 129, dqk: 9, dv: 72, scale: 1 / 3 }, 2);
+  await check({ n: 1, l: 40, s: 40, dqk: 9, dv: 72, scale: 1 }, 3, 4); // logits up to ~70
+  await check({ n: 40, l: 16, s: 16, dqk: 9, dv: 72, scale: 1 / 3 }, 4);
+});
+
+test('the autograd attention op on the GPU matches the CPU (values and gradients)', async () => {
+  const [B, H, L, d] = [2, 2, 19, 72];
+  const data = [randomData(B * H * L * d, 1), randomData(B * H * L * d, 2), randomData(B * H * L * d, 3)];
+  const r = randomData(B * H * L * d, 4);
+  const run = async (backend: 'cpu' | 'gpu') => {
+    const opts = { backend: backend === 'cpu' ? cpu : gpu(), requiresGrad: true };
+    const [q, k, v] = data.map((x) => tensor(x, [B, H, L, d], opts));
+    const y = A.attention(q!, k!, v!);
+    A.backward(A.sum(A.mul(y, tensor(r, [B, H, L, d], { backend: opts.backend }))));
+    return [await y.toArray(), await q!.grad!.toArray(), await k!.grad!.toArray(), await v!.grad!.toArray()];
+  };
+  const [c, g] = [await run('cpu'), await run('gpu')];
+  ['y', 'dq', 'dk', 'dv'].forEach((w, i) => assertClose(g[i]!, c[i]!, 2e-3, 2e-4, w));
+});
