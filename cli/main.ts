@@ -7,6 +7,9 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   demo: () => import('./commands/demo.ts'),
   info: () => import('./commands/info.ts'),
   forward: () => import('./commands/forward.ts'),
+  pretrain: () => import('./commands/pretrain.ts'),
+  train: () => import('./commands/train.ts'),
+  sample: () => import('./commands/sample.ts'),
 };
 
 const USAGE = `usage: avdit <command> [flags]   (avdit <command> --help for its flags)

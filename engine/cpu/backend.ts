@@ -10,7 +10,7 @@ import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../d
 import { BackendError, ShapeError } from '../errors.ts';
 import { philoxFill } from '../rng.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
-import { forEachBroadcast } from './indexing.ts';
+import { forEachBroadcast, forEachRow } from './indexing.ts';
 import * as fused from './fused.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
@@ -75,26 +75,37 @@ class CpuBackend implements Backend {
   }
 
   unary(op: UnaryOp, x: Storage, a: number, b: number): Storage {
-    const f = unaryFn(op, a, b);
     const src = arr(x);
     const out = this.#alloc(x.dtype, x.size);
-    for (let i = 0; i < src.length; i++) out.data[i] = f(src[i]!);
+    const O = out.data;
+    if (op === 'affine') {
+      for (let i = 0; i < src.length; i++) O[i] = a * src[i]! + b;
+    } else {
+      const f = unaryFn(op, a, b);
+      for (let i = 0; i < src.length; i++) O[i] = f(src[i]!);
+    }
     return out;
   }
 
   binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
-    const f = binaryFn(op);
     const A = arr(a), B = arr(b);
     const out = this.#alloc(a.dtype, sizeOf(outShape));
     const O = out.data;
-    if (A.length === O.length && B.length === O.length) {
-      for (let i = 0; i < O.length; i++) O[i] = f(A[i]!, B[i]!);
-    } else if (B.length === 1 && A.length === O.length) {
-      const y = B[0]!;
-      for (let i = 0; i < O.length; i++) O[i] = f(A[i]!, y);
-    } else {
-      forEachBroadcast(outShape, [aShape, bShape], (i, o) => (O[i] = f(A[o[0]!]!, B[o[1]!]!)));
-    }
+    // Row by row with the inner loop specialised per op (a closure call per element is the slow part).
+    forEachRow(outShape, [aShape, bShape], (o0, offs, inner, n) => {
+      let ia = offs[0]!, ib = offs[1]!;
+      const sa = inner[0]!, sb = inner[1]!;
+      switch (op) {
+        case 'add': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! + B[ib]!; return;
+        case 'sub': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! - B[ib]!; return;
+        case 'mul': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! * B[ib]!; return;
+        case 'div': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! / B[ib]!; return;
+        default: {
+          const f = binaryFn(op);
+          for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = f(A[ia]!, B[ib]!);
+        }
+      }
+    });
     return out;
   }
 
@@ -110,11 +121,22 @@ class CpuBackend implements Backend {
     const out = this.#alloc(x.dtype, sizeOf(outShape));
     const O = out.data, X = arr(x);
     if (op === 'max') O.fill(-Infinity);
-    // Walk the input; the output offset uses stride 0 along reduced axes.
-    forEachBroadcast(shape, [outShape], (i, o) => {
-      const j = o[0]!;
-      if (op === 'sum') O[j]! += X[i]!;
-      else if (X[i]! > O[j]! || Number.isNaN(X[i]!)) O[j] = X[i]!;
+    // Walk the input row by row; the output offset uses stride 0 along reduced axes.
+    forEachRow(shape, [outShape], (i0, offs, inner, n) => {
+      let j = offs[0]!;
+      const sj = inner[0]!;
+      if (op === 'sum') {
+        if (sj === 0) {
+          let acc = 0;
+          for (let k = 0; k < n; k++) acc += X[i0 + k]!;
+          O[j]! += acc;
+        } else for (let k = 0; k < n; k++, j += sj) O[j]! += X[i0 + k]!;
+      } else {
+        for (let k = 0; k < n; k++, j += sj) {
+          const v = X[i0 + k]!;
+          if (v > O[j]! || Number.isNaN(v)) O[j] = v;
+        }
+      }
     });
     return out;
   }

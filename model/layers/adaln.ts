@@ -18,9 +18,9 @@ export function modulate(x: Tensor, shift: Tensor, scale: Tensor): Tensor {
   return A.add(A.mul(x, A.add(A.reshape(scale, [n, 1, d]), 1)), A.reshape(shift, [n, 1, d]));
 }
 
-/** norm then modulate: the input of every adaLN-conditioned sub-layer. */
+/** norm then modulate, the input of every adaLN-conditioned sub-layer, as one fused op. */
 export function normModulate(x: Tensor, shift: Tensor, scale: Tensor): Tensor {
-  return modulate(norm(x), shift, scale);
+  return A.normModulate(x, shift, scale, NORM_EPS);
 }
 
 /** gate [N, D] broadcast over tokens: gate ⊙ y. */

@@ -23,8 +23,16 @@ export function mergeHeads(x: Tensor): Tensor {
   return A.reshape(A.permute(x, [0, 2, 1, 3]), [b, l, h * d]);
 }
 
-/** Scaled dot-product attention on [B, H, L, d] tensors (q, k of one width, v of another). */
+/**
+ * Scaled dot-product attention on [B, H, L, d] tensors (q, k of one width, v of another), through
+ * the fused flash-style op (no L×L matrix on the GPU). `sdpaComposed` is the same maths from
+ * matmul + softmax + matmul, kept as the reference the fused op is tested against.
+ */
 export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
+  return A.attention(q, k, v, 1 / Math.sqrt(q.shape.at(-1)!));
+}
+
+export function sdpaComposed(q: Tensor, k: Tensor, v: Tensor): Tensor {
   const scale = 1 / Math.sqrt(q.shape.at(-1)!);
   const p = A.softmax(A.mul(A.matmul(q, k, false, true), scale));
   return A.matmul(p, v);

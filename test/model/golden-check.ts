@@ -22,10 +22,11 @@ export const get = (name: string) => {
 };
 
 /**
- * max |a − b| / max(max |b|, floor): the error relative to the tensor's scale. Gradients use a
- * floor of 1e-3 × the largest gradient of the model, because some are exactly zero in exact
- * arithmetic (the temporal key bias shifts every score of a query equally, and softmax ignores
- * that) and only f32 rounding noise is left to compare.
+ * max |a − b| / max(max |b|, floor): the error relative to the tensor's scale. A gradient that is
+ * exactly zero in exact arithmetic (the temporal key bias: it shifts every score of a query
+ * equally and softmax ignores that; the reference gives ~1e-15) leaves only f32 rounding noise,
+ * so such a tensor is measured against 1e-2 × the model's largest gradient instead: its check
+ * is then |a| < 1e-6 of that scale, as strict in absolute terms as the others.
  */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-30): number {
   assert.equal(a.length, b.length);
@@ -63,7 +64,9 @@ export async function checkAVDiTGolden(backend: Backend): Promise<void> {
   const gradScale = Math.max(...expected.map((k) => Math.max(...Array.from(get('grad.' + k).data, Math.abs))));
   for (const [k, p] of trainable) {
     assert.ok(p.grad, `${k} has no gradient`);
-    const e = relErr(await p.grad!.toArray(), get('grad.' + k).data, 1e-3 * gradScale);
+    const ref = get('grad.' + k).data;
+    const zero = Math.max(...Array.from(ref, Math.abs)) < 1e-9 * gradScale;
+    const e = relErr(await p.grad!.toArray(), ref, zero ? 1e-2 * gradScale : 1e-30);
     assert.ok(e < 1e-4, `grad ${k}: relative error ${e}`);
   }
   for (const [k, p] of model.namedParameters()) if (!p.requiresGrad) assert.equal(p.grad, null, `frozen ${k} got a gradient`);

@@ -1,0 +1,67 @@
+/** `avdit train`: adapt a frozen DiT backbone to audio and video (AV-DiT's trainable parts only). */
+import { Generator } from '../../engine/rng.ts';
+import { createDiffusion } from '../../diffusion/index.ts';
+import { AVDiT } from '../../model/avdit.ts';
+import { loadBackbone } from '../../model/backbone.ts';
+import { configFromMetadata, readStateFile } from '../../model/checkpoint.ts';
+import { modelWeights } from '../../model/weights.ts';
+import { AdamW } from '../../train/adamw.ts';
+import { drawBatch, openData } from '../../train/data-source.ts';
+import { EMA } from '../../train/ema.ts';
+import { trainLoop } from '../../train/loop.ts';
+import { avditLoss } from '../../train/objectives.ts';
+import { ckptPath, prepareRunDir } from '../../train/run-dir.ts';
+import { backendFlag, parse, UsageError } from '../args.ts';
+import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
+
+export const help = `avdit train --out DIR [--backbone FILE] [flags]
+
+Trains AV-DiT's new parts (temporal adapters, LoRA, fusion gates, audio adapter, audio
+embed/final layer and the DiT's biases) on audio-video clips, with the DiT backbone frozen.
+  --backbone FILE     DiT weights: an \`avdit pretrain\` checkpoint (its EMA weights) or the
+                      official DiT .pt state dict (default: a random backbone, with a warning)
+  --conditional       train with class labels (default: unconditional, the paper's setting)
+  --no-fusion         leave out the fusion block (the paper's "w/o Fusion" ablation)
+${MODEL_HELP}
+${TRAIN_HELP}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const flags = parse(argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, 'no-fusion': { type: 'boolean' } });
+  if (flags.help) {
+    console.log(help);
+    return 0;
+  }
+  const a = trainArgs(flags);
+  // The backbone's config (our checkpoints keep one) unless --preset is given.
+  const backbone = flags.backbone ? readStateFile(flags.backbone as string) : null;
+  const config = (!flags.preset && backbone && configFromMetadata(backbone.metadata, flags.backbone as string)) || configFromFlags(flags, 'demo');
+  const dir = prepareRunDir(a.out);
+  const data = openData(config, a.data, a.dataN, a.dataSeed);
+  const conditional = flags.conditional === true;
+  if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
+  const noFusion = flags['no-fusion'] === true;
+  const backend = await backendFlag(flags, 'auto');
+  const model = new AVDiT({ backend, gen: new Generator(a.seed) }, config);
+  if (backbone && !a.resume) {
+    const { weights, usedEma } = modelWeights(backbone.tensors);
+    loadBackbone(model, weights, flags.backbone as string);
+    console.error(`backbone: ${flags.backbone as string} (${usedEma ? 'EMA weights' : 'weights'}) loaded and frozen`);
+  } else if (!backbone && !a.resume) {
+    console.error('warning: no --backbone: the frozen DiT is randomly initialised (run avdit pretrain first for a meaningful one)');
+  }
+  const params = model.parameters({ trainable: true });
+  const optimizer = new AdamW(params, { lr: a.lr, weightDecay: a.weightDecay });
+  const ema = a.ema > 0 ? new EMA(params, a.ema) : null;
+  const diffusion = createDiffusion('');
+  const counts = model.count();
+  console.error(`training AV-DiT: ${(counts.trainable / 1e6).toFixed(3)}M trainable of ${(counts.total / 1e6).toFixed(2)}M parameters, ${data.n} clips, ${conditional ? 'class-conditional' : 'unconditional'}${noFusion ? ', without fusion' : ''}`);
+  const { lastStep } = await trainLoop({
+    dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'train',
+    ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
+    meta: { kind: 'avdit', seed: a.seed, config, args: { ...a, data: data.spec, conditional, noFusion } },
+    lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { noFusion }),
+  });
+  console.log(`trained to step ${lastStep}: ${ckptPath(dir)} (sample with avdit sample --ckpt ${ckptPath(dir)} --out DIR)`);
+  return 0;
+}

@@ -1,0 +1,77 @@
+/** Flags shared by `avdit pretrain` and `avdit train`, read and checked before any work starts. */
+import { existsSync } from 'node:fs';
+import { UsageError, intFlag, type Flags } from './args.ts';
+
+export const TRAIN_FLAGS = {
+  data: { type: 'string' },
+  'data-n': { type: 'string' },
+  'data-seed': { type: 'string' },
+  out: { type: 'string' },
+  steps: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'grad-clip': { type: 'string' },
+  ema: { type: 'string' },
+  seed: { type: 'string' },
+  'ckpt-every': { type: 'string' },
+  resume: { type: 'boolean' },
+  backend: { type: 'string' },
+} as const;
+
+export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual set (default) or a folder of latent shards
+  --data-n N             synthetic clips (default 256); --data-seed S (default 0)
+  --out DIR              run folder: checkpoint.safetensors, log.jsonl, loss.png (required)
+  --steps N              train until step N (default 200); --batch B (default 8)
+  --lr X                 AdamW learning rate (default 5e-4); --weight-decay X (default 0)
+  --grad-clip X          clip the global gradient norm at X (default: off)
+  --ema D                EMA decay (default 0.999; 0 = no EMA)
+  --seed S               run seed (default 0); --ckpt-every N (default 50)
+  --resume               continue the run in --out from its checkpoint
+  --backend cpu|webgpu|auto`;
+
+export interface TrainArgs {
+  data: string;
+  dataN: number;
+  dataSeed: number;
+  out: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  gradClip: number | undefined;
+  ema: number;
+  seed: number;
+  ckptEvery: number;
+  resume: boolean;
+}
+
+function num(flags: Flags, name: string, fallback: number, ok: (v: number) => boolean): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name}: invalid value "${String(v)}"`);
+  return n;
+}
+
+export function trainArgs(flags: Flags): TrainArgs {
+  const out = flags.out as string | undefined;
+  if (!out) throw new UsageError('--out DIR is required');
+  const data = (flags.data as string | undefined) ?? 'synthetic';
+  if (data !== 'synthetic' && !existsSync(data)) throw new UsageError(`--data ${data}: no such folder`);
+  return {
+    data,
+    dataN: intFlag(flags, 'data-n', 256),
+    dataSeed: intFlag(flags, 'data-seed', 0, 0),
+    out,
+    steps: intFlag(flags, 'steps', 200),
+    batch: intFlag(flags, 'batch', 8),
+    lr: num(flags, 'lr', 5e-4, (v) => v > 0),
+    weightDecay: num(flags, 'weight-decay', 0, (v) => v >= 0),
+    gradClip: flags['grad-clip'] === undefined ? undefined : num(flags, 'grad-clip', 1, (v) => v > 0),
+    ema: num(flags, 'ema', 0.999, (v) => v >= 0 && v < 1),
+    seed: intFlag(flags, 'seed', 0, 0),
+    ckptEvery: intFlag(flags, 'ckpt-every', 50),
+    resume: flags.resume === true,
+  };
+}

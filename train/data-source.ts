@@ -1,0 +1,104 @@
+/**
+ * Where training clips come from: the synthetic audio-visual set (pixels in [−1, 1] and a
+ * normalised log-mel, generated to fit the model config) or a folder of latent shards. Batches
+ * are drawn from the step's random stream, so a resumed run sees the same batches.
+ */
+import { audioConfig, type AudioConfig } from '../data/audio/config.ts';
+import { normalizeLogMel } from '../data/audio/mel.ts';
+import { loadLatentShards } from '../data/shards.ts';
+import { syntheticDataset, type SyntheticDataset } from '../data/synthetic.ts';
+import type { Backend } from '../engine/backend.ts';
+import { rand, tensor } from '../engine/creation.ts';
+import { cpuBackend } from '../engine/cpu/backend.ts';
+import type { Generator } from '../engine/rng.ts';
+import type { AVDiTConfig } from '../model/config.ts';
+import type { AVBatch } from './objectives.ts';
+
+/** How to turn the audio channel back into sound (synthetic data only). */
+export interface MelCodec {
+  audio: AudioConfig;
+  fps: number;
+  /** Log-mel values lo..hi were mapped to −1..1. */
+  lo: number;
+  hi: number;
+}
+
+export interface AVData {
+  n: number;
+  /** [n, M, C, H, W] and [n, C, T, F]. */
+  video: Float32Array;
+  audio: Float32Array;
+  clipVideo: number;
+  clipAudio: number;
+  labels: Int32Array | null;
+  /** Present for pixel + log-mel data. */
+  codec: MelCodec | null;
+  /** JSON-able description (saved with checkpoints). */
+  spec: DataSpec;
+  synthetic: SyntheticDataset | null;
+}
+
+export type DataSpec = { kind: 'synthetic'; n: number; seed: number; codec: MelCodec } | { kind: 'shards'; dir: string };
+
+/** The synthetic set's audio settings that give exactly the config's T × F log-mel. */
+export function demoAudio(c: AVDiTConfig, fps = 10): AudioConfig {
+  const sr = 16000;
+  const L = Math.round((c.frames * sr) / fps);
+  if (L % c.audioTime !== 0) throw new Error(`synthetic data: ${c.frames} frames at ${fps} fps give ${L} samples, not divisible into ${c.audioTime} mel frames`);
+  const hop = L / c.audioTime;
+  const nFft = Math.min(1024, 2 ** Math.ceil(Math.log2(hop * 2)));
+  return audioConfig({ sampleRate: sr, hop, nFft, winLength: nFft, nMels: c.audioFreq });
+}
+
+/** Log-mel range mapped to [−1, 1]: the synthetic clips span about −7.8 (background noise) to 8.6. */
+export const MEL_RANGE = { lo: -9, hi: 10 };
+
+export function syntheticData(c: AVDiTConfig, n: number, seed: number): AVData {
+  if (c.videoChannels !== 3 || c.audioChannels !== 1) {
+    throw new Error(`synthetic data is RGB pixels (3 channels) + a log-mel (1 channel); this config wants ${c.videoChannels} video and ${c.audioChannels} audio channels (use --preset demo, or --data DIR with latent shards)`);
+  }
+  const fps = 10;
+  const audio = demoAudio(c, fps);
+  const ds = syntheticDataset({ n, frames: c.frames, height: c.videoHeight, width: c.videoWidth, fps, classes: Math.min(c.classes, 10), seed, audio });
+  const mel = normalizeLogMel(ds.mel.slice(), MEL_RANGE.lo, MEL_RANGE.hi);
+  const codec = { audio, fps, ...MEL_RANGE };
+  return {
+    n, video: ds.video, audio: mel, clipVideo: c.frames * 3 * c.videoHeight * c.videoWidth, clipAudio: c.audioTime * c.audioFreq,
+    labels: ds.labels, codec, spec: { kind: 'synthetic', n, seed, codec }, synthetic: ds,
+  };
+}
+
+export function shardData(c: AVDiTConfig, dir: string): AVData {
+  const set = loadLatentShards(dir);
+  const wantV = [c.frames, c.videoChannels, c.videoHeight, c.videoWidth], wantA = [c.audioChannels, c.audioTime, c.audioFreq];
+  if (set.videoShape.join() !== wantV.join() || set.audioShape.join() !== wantA.join()) {
+    throw new Error(`${dir}: shards hold video [${set.videoShape}] and audio [${set.audioShape}] per sample; the model wants [${wantV}] and [${wantA}]`);
+  }
+  return {
+    n: set.count, video: set.video, audio: set.audio, clipVideo: set.video.length / set.count, clipAudio: set.audio.length / set.count,
+    labels: set.labels, codec: null, spec: { kind: 'shards', dir }, synthetic: null,
+  };
+}
+
+/** `--data synthetic` or a folder of shards. */
+export function openData(c: AVDiTConfig, data: string, n: number, seed: number): AVData {
+  return data === 'synthetic' ? syntheticData(c, n, seed) : shardData(c, data);
+}
+
+/** B random clips (with replacement) drawn from `gen`. `conditional`: real labels, else the null class. */
+export function drawBatch(d: AVData, c: AVDiTConfig, B: number, gen: Generator, backend: Backend, conditional: boolean): AVBatch & { indices: number[] } {
+  const u = rand([B], { dtype: 'f64', backend: cpuBackend, generator: gen }).dataSync();
+  const idx = Array.from(u, (v) => Math.min(d.n - 1, Math.floor(v * d.n)));
+  const video = new Float32Array(B * d.clipVideo), audio = new Float32Array(B * d.clipAudio);
+  idx.forEach((i, b) => {
+    video.set(d.video.subarray(i * d.clipVideo, (i + 1) * d.clipVideo), b * d.clipVideo);
+    audio.set(d.audio.subarray(i * d.clipAudio, (i + 1) * d.clipAudio), b * d.clipAudio);
+  });
+  const labels = idx.map((i) => (conditional && d.labels ? d.labels[i]! : c.classes));
+  return {
+    video: tensor(video, [B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend }),
+    audio: tensor(audio, [B, c.audioChannels, c.audioTime, c.audioFreq], { backend }),
+    labels: tensor(labels, [B], { dtype: 'i32', backend }),
+    indices: idx,
+  };
+}

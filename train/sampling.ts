@@ -1,0 +1,76 @@
+/**
+ * Generating audio-video clips with a trained AV-DiT: the joint reverse process over video and
+ * audio with one model call per step (shared t), optional classifier-free guidance, in batches
+ * with a fixed per-batch random stream (the same seed gives the same samples).
+ */
+import * as A from '../autograd/index.ts';
+import { tensor } from '../engine/creation.ts';
+import { Generator } from '../engine/rng.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { sampleLoopJoint, type GaussianDiffusion, type JointModel } from '../diffusion/index.ts';
+import type { AVDiT } from '../model/avdit.ts';
+import { channelsToFrames, framesToChannels } from './objectives.ts';
+
+export interface SampleOptions {
+  n: number;
+  batch: number;
+  seed: number;
+  method: 'ddpm' | 'ddim';
+  eta?: number;
+  /** Class id, or null for the null class (unconditional). */
+  classId: number | null;
+  /** Guidance scale; 1 = none. */
+  cfg: number;
+  clipDenoised: boolean;
+  noFusion?: boolean;
+  onStep?: (done: number, total: number) => void;
+}
+
+/**
+ * Guidance on a joint output (Ho & Salimans 2022): ε = ε_uncond + w(ε_cond − ε_uncond) on the noise
+ * half of every output; the variance half is the conditional one. outs are on the doubled batch.
+ */
+function guide(outs: Tensor[], w: number): Tensor[] {
+  return outs.map((o) => {
+    const B = o.shape[0]! / 2, C = o.shape[1]! / 2;
+    const cond = A.narrow(o, 0, 0, B), uncond = A.narrow(o, 0, B, B);
+    const [ec, vc] = A.chunk(cond, 2, 1) as [Tensor, Tensor];
+    const eu = A.narrow(uncond, 1, 0, C);
+    return A.concat([A.add(eu, A.mul(A.sub(ec, eu), w)), vc], 1);
+  });
+}
+
+/** Samples as [video [B, M, C, H, W], audio [B, Ca, T, F]] batches, concatenated on the host. */
+export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o: SampleOptions): Promise<{ video: Float32Array; audio: Float32Array }> {
+  const c = model.avConfig;
+  const backend = model.posEmbed.backend;
+  const perVideo = c.frames * c.videoChannels * c.videoHeight * c.videoWidth, perAudio = c.audioChannels * c.audioTime * c.audioFreq;
+  const video = new Float32Array(o.n * perVideo), audio = new Float32Array(o.n * perAudio);
+  const label = o.classId ?? c.classes;
+  const guided = o.cfg !== 1 && o.classId !== null;
+  let done = 0;
+  for (let start = 0; start < o.n; start += o.batch) {
+    const B = Math.min(o.batch, o.n - start);
+    const labels = guided ? [...Array<number>(B).fill(label), ...Array<number>(B).fill(c.classes)] : Array<number>(B).fill(label);
+    const y = tensor(labels, [labels.length], { dtype: 'i32', backend }).keep();
+    const joint: JointModel = (xs, t) => {
+      const [xv, xa] = guided ? xs.map((x) => A.concat([x, x], 0)) as [Tensor, Tensor] : (xs as [Tensor, Tensor]);
+      const tt = guided ? [...t, ...t] : t;
+      const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { noFusion: o.noFusion });
+      const outs = [framesToChannels(out.video), out.audio];
+      return guided ? guide(outs, o.cfg) : outs;
+    };
+    // One stream per batch: the samples depend on (seed, batch index) only.
+    const gen = new Generator(o.seed, (start / o.batch) * 2 ** 40);
+    const [xv, xa] = sampleLoopJoint(diffusion, joint, [[B, c.videoChannels, c.frames, c.videoHeight, c.videoWidth], [B, c.audioChannels, c.audioTime, c.audioFreq]], {
+      method: o.method, eta: o.eta ?? 0, generator: gen, backend, clipDenoised: o.clipDenoised,
+      onStep: ({ step, total }) => o.onStep?.(done * total + step * B, o.n * total),
+    }) as [Tensor, Tensor];
+    const v = A.noGrad(() => channelsToFrames(xv));
+    video.set(await v.toArray(), start * perVideo);
+    audio.set(await xa.toArray(), start * perAudio);
+    for (const t of [xv, xa, v, y]) t.dispose();
+    done += B;
+  }
+  return { video, audio };
+}
