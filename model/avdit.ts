@@ -53,6 +53,8 @@ export class AVDiTBlock extends DiTBlock {
 export interface AVDiTOptions {
   /** Leave out the fusion step (the paper's "w/o Fusion" ablation). */
   noFusion?: boolean;
+  /** Recompute each block's activations in the backward pass instead of keeping them. */
+  checkpoint?: boolean;
 }
 
 /** Repeat each row of a [B, D] tensor `times` times → [B·times, D]. */
@@ -104,47 +106,67 @@ export class AVDiT extends DiT {
   forwardAV(xv: Tensor, xa: Tensor, t: ArrayLike<number>, y: Tensor, opts: AVDiTOptions = {}): { video: Tensor; audio: Tensor } {
     const c = this.avConfig;
     const [B, M] = xv.shape as [number, number];
-    const Lv = videoTokens(c), La = audioTokens(c), D = c.hidden;
     const cond = this.condition(t, y); // [B, D]
     let v = this.embed(A.reshape(xv, [B * M, c.videoChannels, c.videoHeight, c.videoWidth])); // [B·M, Lv, D]
     let a = A.add(this.audioEmbedder.forward(xa), this.audioPosEmbed); // [B, La, D]
 
     for (const blk of this.blocks) {
-      const m = blk.modulation(cond); // each [B, D]
-      const mv = repeatModulation(m, M); // each [B·M, D]
-
-      // 1. spatial attention
-      v = A.add(v, gated(mv.gateMsa, blk.attn.forward(normModulate(v, mv.shiftMsa, mv.scaleMsa))));
-      a = A.add(a, gated(m.gateMsa, blk.attn.forward(normModulate(a, m.shiftMsa, m.scaleMsa), blk.audioLora)));
-
-      // 2. temporal adapter: [B·M, Lv, D] → [B·Lv, M, D]
-      let vt = A.reshape(A.permute(A.reshape(v, [B, M, Lv, D]), [0, 2, 1, 3]), [B * Lv, M, D]);
-      const mt = repeatModulation(m, Lv);
-      const h = A.add(normModulate(vt, mt.shiftMsa, mt.scaleMsa), this.temporalPos);
-      vt = A.add(vt, gated(mt.gateMsa, blk.temporal.forward(h)));
-      v = A.reshape(A.permute(A.reshape(vt, [B, Lv, M, D]), [0, 2, 1, 3]), [B * M, Lv, D]);
-
-      // 3. fusion over [time-pooled video; audio]
-      if (!opts.noFusion) {
-        const pooled = A.mean(A.reshape(v, [B, M, Lv, D]), 1); // [B, Lv, D]
-        const z = A.concat([pooled, a], 1); // [B, Lv + La, D]
-        const f = blk.attn.forward(normModulate(z, m.shiftMsa, m.scaleMsa), blk.fusionLora);
-        const fv = A.mul(A.narrow(f, 1, 0, Lv), blk.fusionGateVideo); // [B, Lv, D]
-        const fa = A.mul(A.narrow(f, 1, Lv, La), blk.fusionGateAudio); // [B, La, D]
-        v = A.reshape(A.add(A.reshape(v, [B, M, Lv, D]), A.reshape(fv, [B, 1, Lv, D])), [B * M, Lv, D]);
-        a = A.add(a, fa);
+      if (opts.checkpoint) {
+        // Activation checkpointing: the block's activations are recomputed in the backward pass.
+        // checkpoint() takes and returns single tensors, so v and a travel packed end to end.
+        const nv = v.size, vs = v.shape, as = a.shape;
+        const packed = A.concat([A.reshape(v, [-1]), A.reshape(a, [-1])]);
+        const outp = A.checkpoint((p: Tensor, cnd: Tensor) => {
+          const r = this.block(blk, A.reshape(A.narrow(p, 0, 0, nv), vs), A.reshape(A.narrow(p, 0, nv, p.size - nv), as), cnd, B, M, opts);
+          return A.concat([A.reshape(r.v, [-1]), A.reshape(r.a, [-1])]);
+        }, packed, cond);
+        v = A.reshape(A.narrow(outp, 0, 0, nv), vs);
+        a = A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as);
+      } else {
+        ({ v, a } = this.block(blk, v, a, cond, B, M, opts));
       }
-
-      // 4. feed-forward (audio: plus the parallel adapter)
-      v = A.add(v, gated(mv.gateMlp, blk.mlp.forward(normModulate(v, mv.shiftMlp, mv.scaleMlp))));
-      const ha = normModulate(a, m.shiftMlp, m.scaleMlp);
-      a = A.add(a, gated(m.gateMlp, A.add(blk.mlp.forward(ha), blk.audioAdapter.forward(ha))));
     }
 
     const video = this.unpatchify(this.finalLayer.forward(v, repeatRows(cond, M))); // [B·M, 2Cv, H, W]
     const audioTok = this.audioFinal.forward(this.finalLayer.normed(a, cond)); // [B, La, p·p·2Ca]
     const audio = A.unpatchify(audioTok, c.patch, 2 * c.audioChannels, c.audioTime / c.patch, c.audioFreq / c.patch);
     return { video: A.reshape(video, [B, M, 2 * c.videoChannels, c.videoHeight, c.videoWidth]), audio };
+  }
+
+  /** One AV-DiT block: v [B·M, Lv, D], a [B, La, D], cond [B, D] → new v, a. */
+  block(blk: AVDiTBlock, v: Tensor, a: Tensor, cond: Tensor, B: number, M: number, opts: AVDiTOptions): { v: Tensor; a: Tensor } {
+    const c = this.avConfig;
+    const Lv = videoTokens(c), La = audioTokens(c), D = c.hidden;
+    const m = blk.modulation(cond); // each [B, D]
+    const mv = repeatModulation(m, M); // each [B·M, D]
+
+    // 1. spatial attention
+    v = A.add(v, gated(mv.gateMsa, blk.attn.forward(normModulate(v, mv.shiftMsa, mv.scaleMsa))));
+    a = A.add(a, gated(m.gateMsa, blk.attn.forward(normModulate(a, m.shiftMsa, m.scaleMsa), blk.audioLora)));
+
+    // 2. temporal adapter: [B·M, Lv, D] → [B·Lv, M, D]
+    let vt = A.reshape(A.permute(A.reshape(v, [B, M, Lv, D]), [0, 2, 1, 3]), [B * Lv, M, D]);
+    const mt = repeatModulation(m, Lv);
+    const h = A.add(normModulate(vt, mt.shiftMsa, mt.scaleMsa), this.temporalPos);
+    vt = A.add(vt, gated(mt.gateMsa, blk.temporal.forward(h)));
+    v = A.reshape(A.permute(A.reshape(vt, [B, Lv, M, D]), [0, 2, 1, 3]), [B * M, Lv, D]);
+
+    // 3. fusion over [time-pooled video; audio]
+    if (!opts.noFusion) {
+      const pooled = A.mean(A.reshape(v, [B, M, Lv, D]), 1); // [B, Lv, D]
+      const z = A.concat([pooled, a], 1); // [B, Lv + La, D]
+      const f = blk.attn.forward(normModulate(z, m.shiftMsa, m.scaleMsa), blk.fusionLora);
+      const fv = A.mul(A.narrow(f, 1, 0, Lv), blk.fusionGateVideo); // [B, Lv, D]
+      const fa = A.mul(A.narrow(f, 1, Lv, La), blk.fusionGateAudio); // [B, La, D]
+      v = A.reshape(A.add(A.reshape(v, [B, M, Lv, D]), A.reshape(fv, [B, 1, Lv, D])), [B * M, Lv, D]);
+      a = A.add(a, fa);
+    }
+
+    // 4. feed-forward (audio: plus the parallel adapter)
+    v = A.add(v, gated(mv.gateMlp, blk.mlp.forward(normModulate(v, mv.shiftMlp, mv.scaleMlp))));
+    const ha = normModulate(a, m.shiftMlp, m.scaleMlp);
+    a = A.add(a, gated(m.gateMlp, A.add(blk.mlp.forward(ha), blk.audioAdapter.forward(ha))));
+    return { v, a };
   }
 
   override dispose(): void {

@@ -51,3 +51,15 @@ test('with its new parts at their initial values, the video branch is the frozen
   assert.deepEqual(Array.from(av.dataSync()), Array.from(ref.dataSync()));
 });
 
+
+test('activation checkpointing per block gives identical outputs and gradients', () => {
+  const run = (checkpoint: boolean) => {
+    const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny', { depth: 2 }));
+    fillModule(model);
+    const { xv, xa, t, y } = inputs();
+    const out = model.forwardAV(xv, xa, t, y, { checkpoint });
+    A.backward(A.add(A.sum(A.square(out.video)), A.sum(out.audio)));
+    return [Array.from(out.video.dataSync()), ...model.parameters({ trainable: true }).map((p) => Array.from(p.grad!.dataSync()))];
+  };
+  assert.deepEqual(run(true), run(false));
+});
