@@ -16,6 +16,7 @@ export const TRAIN_FLAGS = {
   seed: { type: 'string' },
   'ckpt-every': { type: 'string' },
   resume: { type: 'boolean' },
+  'time-budget': { type: 'string' },
   backend: { type: 'string' },
 } as const;
 
@@ -28,6 +29,7 @@ export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual s
   --ema D                EMA decay (default 0.999; 0 = no EMA)
   --seed S               run seed (default 0); --ckpt-every N (default 50)
   --resume               continue the run in --out from its checkpoint
+  --time-budget S        stop (with a checkpoint) after S seconds of training
   --backend cpu|webgpu|auto`;
 
 export interface TrainArgs {
@@ -44,6 +46,8 @@ export interface TrainArgs {
   seed: number;
   ckptEvery: number;
   resume: boolean;
+  /** Seconds, or undefined. */
+  timeBudget: number | undefined;
 }
 
 function num(flags: Flags, name: string, fallback: number, ok: (v: number) => boolean): number {
@@ -73,5 +77,6 @@ export function trainArgs(flags: Flags): TrainArgs {
     seed: intFlag(flags, 'seed', 0, 0),
     ckptEvery: intFlag(flags, 'ckpt-every', 50),
     resume: flags.resume === true,
+    timeBudget: flags['time-budget'] === undefined ? undefined : num(flags, 'time-budget', 0, (v) => v > 0),
   };
 }

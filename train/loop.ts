@@ -46,6 +46,8 @@ export interface LoopSpec {
   onStep?: (rec: StepRecord) => void;
   /** Stop after this step without finishing (used by tests to simulate an interruption). */
   stopAfter?: number;
+  /** Stop (with a checkpoint) once performance.now() passes this: a time budget. */
+  deadline?: number;
 }
 
 export interface StepRecord {
@@ -127,8 +129,9 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
       appendFileSync(logPath(dir), JSON.stringify(rec) + '\n');
       spec.onStep?.(rec);
       progress.update(step, { loss: rec.loss }, step === spec.steps);
-      if (step % spec.ckptEvery === 0 || step === spec.steps || interrupted) await save(step);
-      if (spec.stopAfter !== undefined && step >= spec.stopAfter) break;
+      const outOfTime = spec.deadline !== undefined && performance.now() > spec.deadline;
+      if (step % spec.ckptEvery === 0 || step === spec.steps || interrupted || outOfTime) await save(step);
+      if (outOfTime || (spec.stopAfter !== undefined && step >= spec.stopAfter)) break;
     }
   } finally {
     process.off('SIGINT', onSigint);

@@ -17,8 +17,8 @@ export interface SampleOptions {
   seed: number;
   method: 'ddpm' | 'ddim';
   eta?: number;
-  /** Class id, or null for the null class (unconditional). */
-  classId: number | null;
+  /** Class id of each sample, or null: all unconditional (the null class). */
+  labels: number[] | null;
   /** Guidance scale; 1 = none. */
   cfg: number;
   clipDenoised: boolean;
@@ -46,12 +46,12 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
   const backend = model.posEmbed.backend;
   const perVideo = c.frames * c.videoChannels * c.videoHeight * c.videoWidth, perAudio = c.audioChannels * c.audioTime * c.audioFreq;
   const video = new Float32Array(o.n * perVideo), audio = new Float32Array(o.n * perAudio);
-  const label = o.classId ?? c.classes;
-  const guided = o.cfg !== 1 && o.classId !== null;
+  const guided = o.cfg !== 1 && o.labels !== null;
   let done = 0;
   for (let start = 0; start < o.n; start += o.batch) {
     const B = Math.min(o.batch, o.n - start);
-    const labels = guided ? [...Array<number>(B).fill(label), ...Array<number>(B).fill(c.classes)] : Array<number>(B).fill(label);
+    const cond = o.labels ? o.labels.slice(start, start + B) : Array<number>(B).fill(c.classes);
+    const labels = guided ? [...cond, ...Array<number>(B).fill(c.classes)] : cond;
     const y = tensor(labels, [labels.length], { dtype: 'i32', backend }).keep();
     const joint: JointModel = (xs, t) => {
       const [xv, xa] = guided ? xs.map((x) => A.concat([x, x], 0)) as [Tensor, Tensor] : (xs as [Tensor, Tensor]);

@@ -1,58 +1,69 @@
 /**
- * `avdit demo`: the embedded default. The AV-DiT demo (synthetic sounding videos, pretrain,
- * adapt, sample; issue 7) is not built yet; until then this trains a small MLP with the
- * engine's autograd on the chosen backend and shows the loss falling, so the command is real.
+ * `avdit demo` (`npm run demo`): the whole method on a machine with no GPU, no data set and no
+ * downloaded weights. Synthetic sounding clips → a frozen image DiT (shipped in assets/, made by
+ * `avdit pretrain`, or pretrained here) → AV-DiT's adapters trained for a time budget → sampled
+ * clips with their sound → samples/index.html, and the evaluation of them.
  */
-import * as A from '../../autograd/index.ts';
-import { randn, tensor } from '../../engine/creation.ts';
-import { Generator } from '../../engine/rng.ts';
-import { scope } from '../../engine/scope.ts';
-import type { Tensor } from '../../engine/tensor.ts';
-import { backendFlag, intFlag, parse } from '../args.ts';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { run as pretrain } from './pretrain.ts';
+import { run as train } from './train.ts';
+import { run as sample } from './sample.ts';
+import { backendFlag, parse } from '../args.ts';
+import { getBackend } from '../../engine/registry.ts';
 
-export const help = `avdit demo [--backend cpu|webgpu|auto] [--steps N]
+export const DEMO_BACKBONE = join(import.meta.dirname, '../../assets/demo-backbone.safetensors');
 
-Fits y = sin(3x) with a 1-64-64-1 GELU MLP by gradient descent and prints the loss.
-(The AV-DiT audio-video demo is not built yet.)`;
+export const help = `avdit demo [--minutes M] [--backend cpu|webgpu|auto] [--out DIR] [--pretrain]
+
+Runs the embedded default end to end (about 15 minutes on 2 CPU cores):
+  1. generates the synthetic audio-visual clips (coloured shapes whose bounces, flashes and
+     appearances start tones whose pitch follows the colour),
+  2. loads the frozen image DiT backbone shipped in assets/ (or, with --pretrain or when it is
+     missing, pretrains one here with avdit pretrain),
+  3. trains AV-DiT's adapters (temporal, LoRA, fusion, audio) for --minutes (default 9),
+  4. samples one clip per class and writes DIR/index.html (default samples/) with video and sound.
+On a GPU the same command takes more training steps in the same time.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parse(argv, { backend: { type: 'string' }, steps: { type: 'string' } });
+  const flags = parse(argv, { minutes: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' }, pretrain: { type: 'boolean' }, runs: { type: 'string' } });
   if (flags.help) {
     console.log(help);
     return 0;
   }
-  const backend = await backendFlag(flags, 'auto');
-  const steps = intFlag(flags, 'steps', 300);
-  const g = new Generator(0);
-  const param = (shape: number[], scale: number): Tensor => {
-    const t = A.noGrad(() => A.mul(randn(shape, { generator: g, backend }), scale)).keep();
-    t.requiresGrad = true;
-    return t;
-  };
-  const params = [param([64, 1], 1), param([64], 0.1), param([64, 64], 1 / 8), param([64], 0.1), param([1, 64], 1 / 8), param([1], 0.1)];
-  const xs = Array.from({ length: 128 }, (_, i) => -1 + (2 * i) / 127);
-  const x = tensor(xs, [128, 1], { backend }).keep();
-  const y = tensor(xs.map((v) => Math.sin(3 * v)), [128, 1], { backend }).keep();
-  const lr = 0.05;
+  const minutes = Number(flags.minutes ?? 9);
+  const out = (flags.out as string | undefined) ?? 'samples';
+  const runs = (flags.runs as string | undefined) ?? 'runs';
+  const backendArg = ['--backend', (flags.backend as string | undefined) ?? 'auto'];
   const started = performance.now();
-  for (let step = 1; step <= steps; step++) {
-    const loss = scope(() => {
-      const [w1, b1, w2, b2, w3, b3] = params as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-      const h = A.gelu(A.linear(A.gelu(A.linear(x, w1, b1)), w2, b2));
-      const l = A.mean(A.square(A.sub(A.linear(h, w3, b3), y)));
-      A.backward(l);
-      A.noGrad(() => {
-        for (const p of params) p.assign(A.sub(p, A.mul(p.grad!, lr)));
-      });
-      A.zeroGrad(params);
-      return l;
-    });
-    if (step === 1 || step % 50 === 0 || step === steps) {
-      console.log(`step ${String(step).padStart(4)}  loss ${(await loss.item()).toFixed(5)}`);
-    }
-    loss.dispose();
+  const say = (msg: string) => console.log(`[demo ${((performance.now() - started) / 60000).toFixed(1)} min] ${msg}`);
+  await backendFlag(flags, 'auto');
+  const onGpu = getBackend().name === 'webgpu' && !/llvmpipe|lavapipe|software/i.test(getBackend().device);
+  mkdirSync(runs, { recursive: true });
+
+  let backbone = DEMO_BACKBONE;
+  if (flags.pretrain || !existsSync(DEMO_BACKBONE)) {
+    say(existsSync(DEMO_BACKBONE) ? 'pretraining the image DiT backbone (--pretrain)' : `no ${DEMO_BACKBONE}: pretraining the image DiT backbone here`);
+    const code = await pretrain(['--preset', 'demo', '--out', join(runs, 'demo-pretrain'), '--steps', onGpu ? '4000' : '600', '--batch', '32', '--data-n', '2048', '--ckpt-every', '200', ...backendArg]);
+    if (code !== 0) return code;
+    backbone = join(runs, 'demo-pretrain', 'backbone.safetensors');
+  } else {
+    say(`using the shipped backbone ${backbone}`);
   }
-  console.log(`${steps} steps in ${((performance.now() - started) / 1000).toFixed(2)} s on ${backend.name} (${backend.device})`);
-  console.log('The AV-DiT audio-video demo (issue 7) is not built yet: this run exercised the engine and autograd only.');
+
+  say(`training AV-DiT's adapters for ${minutes} minutes (class-conditional; Ctrl-C stops early and keeps what was learnt)`);
+  const trainDir = join(runs, 'demo-avdit');
+  const deadline = String(Math.round(minutes * 60));
+  const code = await train([
+    '--backbone', backbone, '--out', trainDir, '--conditional', '--steps', '100000', '--batch', '8', '--lr', '1e-3',
+    '--data-n', '1024', '--ckpt-every', '100', '--ema', '0.99', '--time-budget', deadline, ...backendArg,
+  ]);
+  if (code !== 0) return code;
+
+  say('sampling one clip per class (DDIM, 50 steps)');
+  const s = await sample(['--ckpt', join(trainDir, 'checkpoint.safetensors'), '--out', out, '--per-class', '--steps', '50', '--sampler', 'ddim', '--cfg', '2', ...backendArg]);
+  if (s !== 0) return s;
+  say(`done in ${((performance.now() - started) / 60000).toFixed(1)} minutes`);
+  console.log(`open ${join(out, 'index.html')} (loss curve: ${join(trainDir, 'loss.png')})`);
   return 0;
 }

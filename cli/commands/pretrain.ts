@@ -10,6 +10,8 @@ import { openData } from '../../train/data-source.ts';
 import { EMA } from '../../train/ema.ts';
 import { trainLoop } from '../../train/loop.ts';
 import { ditLoss } from '../../train/objectives.ts';
+import { join } from 'node:path';
+import { exportBackbone } from '../../train/backbone-export.ts';
 import { ckptPath, prepareRunDir } from '../../train/run-dir.ts';
 import { backendFlag, parse } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
@@ -18,8 +20,8 @@ import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 export const help = `avdit pretrain --out DIR [flags]
 
 Trains the image DiT itself (every parameter; class labels with 10% dropped to the null class,
-as DiT) on single video frames, producing the frozen backbone that \`avdit train --backbone
-DIR/checkpoint.safetensors\` adapts to audio and video.
+as DiT) on single video frames, producing the frozen backbone DIR/backbone.safetensors (EMA
+weights) that \`avdit train --backbone DIR/backbone.safetensors\` adapts to audio and video.
 ${MODEL_HELP}
 ${TRAIN_HELP}`;
 
@@ -44,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
   const { lastStep } = await trainLoop({
     dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'pretrain',
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
+    ...(a.timeBudget !== undefined ? { deadline: performance.now() + a.timeBudget * 1000 } : {}),
     meta: { kind: 'dit', seed: a.seed, config, args: { ...a, data: data.spec } },
     lossFn: (_step, gen) => {
       // B random frames of random clips
@@ -59,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
       return ditLoss(model, diffusion, x, labels, gen);
     },
   });
-  console.log(`pretrained to step ${lastStep}: ${ckptPath(dir)} (backbone for avdit train --backbone)`);
+  const backbone = join(dir, 'backbone.safetensors');
+  exportBackbone(ckptPath(dir), backbone);
+  console.log(`pretrained to step ${lastStep}: ${backbone} (${ema ? 'EMA ' : ''}weights for avdit train --backbone; the run state is ${ckptPath(dir)})`);
   return 0;
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { denormalizeLogMel } from '../../data/audio/mel.ts';
 import { writeSamples } from '../../data/samples.ts';
+import { classNames } from '../../data/synthetic.ts';
 import { createDiffusion } from '../../diffusion/index.ts';
 import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
@@ -26,6 +27,7 @@ Latent-space checkpoints (no decoder here) get samples.safetensors only.
   --steps S        sampling steps over a respaced schedule (default 250, as the paper)
   --sampler S      ddpm (default) or ddim (faster; --eta X, default 0)
   --class K        class id for class-conditional sampling (default: unconditional)
+  --per-class      one clip per class (n = the number of classes)
   --cfg W          classifier-free guidance scale with --class (default 1: none)
   --weights W      ema (default, if the checkpoint has them) or raw
   --no-fusion      sample without the fusion block
@@ -37,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   const flags = parse(argv, {
     ...MODEL_FLAGS, ckpt: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string' },
     steps: { type: 'string' }, sampler: { type: 'string' }, eta: { type: 'string' }, class: { type: 'string' }, cfg: { type: 'string' },
-    weights: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, 'no-fusion': { type: 'boolean' },
+    weights: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, 'no-fusion': { type: 'boolean' }, 'per-class': { type: 'boolean' },
   });
   if (flags.help) {
     console.log(help);
@@ -47,7 +49,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!ckpt || !out) throw new UsageError('--ckpt and --out are required');
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file, not a folder`);
   mkdirSync(out, { recursive: true });
-  const n = intFlag(flags, 'n', 8), batch = intFlag(flags, 'batch', 8), steps = intFlag(flags, 'steps', 250), seed = intFlag(flags, 'seed', 0, 0);
+  let n = intFlag(flags, 'n', 8);
+  const batch = intFlag(flags, 'batch', 8), steps = intFlag(flags, 'steps', 250), seed = intFlag(flags, 'seed', 0, 0);
   const sampler = (flags.sampler as string | undefined) ?? 'ddpm';
   if (sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`--sampler must be ddpm or ddim, got "${sampler}"`);
   const cfg = flags.cfg === undefined ? 1 : Number(flags.cfg);
@@ -59,6 +62,10 @@ export async function run(argv: string[]): Promise<number> {
   const config = (!flags.preset && configFromMetadata(state.metadata, ckpt)) || configFromFlags(flags);
   const classId = flags.class === undefined ? null : intFlag(flags, 'class', 0, 0);
   if (classId !== null && classId >= config.classes) throw new UsageError(`--class ${classId}: the model has classes 0..${config.classes - 1}`);
+  const perClass = flags['per-class'] === true;
+  if (perClass && classId !== null) throw new UsageError('--per-class and --class exclude each other');
+  if (perClass) n = config.classes;
+  const labels = perClass ? Array.from({ length: n }, (_, i) => i) : classId !== null ? Array<number>(n).fill(classId) : null;
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
   const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { data?: DataSpec; noFusion?: boolean };
   const codec = args.data?.kind === 'synthetic' ? args.data.codec : null;
@@ -74,11 +81,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   for (const t of sd.values()) t.dispose();
   const diffusion = createDiffusion(sampler === 'ddim' ? `ddim${steps}` : String(steps));
-  console.error(`sampling ${n} clips with ${sampler} over ${steps} steps (${usedEma ? 'EMA' : 'raw'} weights${classId === null ? ', unconditional' : `, class ${classId}, cfg ${cfg}`})`);
+  console.error(`sampling ${n} clips with ${sampler} over ${steps} steps (${usedEma ? 'EMA' : 'raw'} weights${labels === null ? ', unconditional' : `, ${perClass ? 'one per class' : `class ${classId}`}, cfg ${cfg}`})`);
   const progress = new Progress('sample', 1000);
   const started = performance.now();
   const res = await sampleClips(model, diffusion, {
-    n, batch, seed, method: sampler, eta, classId, cfg, clipDenoised: codec !== null, noFusion: flags['no-fusion'] === true || args.noFusion === true,
+    n, batch, seed, method: sampler, eta, labels, cfg, clipDenoised: codec !== null, noFusion: flags['no-fusion'] === true || args.noFusion === true,
     onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
   });
   progress.done();
@@ -90,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
   writeSafetensors(join(out, 'samples.safetensors'), {
     video: { dtype: 'f32', shape: [n, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], data: res.video },
     ...(codec ? { logmel: { dtype: 'f32' as const, shape: [n, T, F], data: logmel } } : { audio: { dtype: 'f32' as const, shape: [n, c.audioChannels, T, F], data: res.audio } }),
-    ...(classId !== null ? { labels: { dtype: 'i32' as const, shape: [n], data: new Int32Array(n).fill(classId) } } : {}),
+    ...(labels ? { labels: { dtype: 'i32' as const, shape: [n], data: Int32Array.from(labels) } } : {}),
   }, meta, { i32As: 'I64' });
   console.error(`${n} clips in ${secs.toFixed(1)} s (${(n / secs).toFixed(3)} samples/s)`);
   if (!codec) {
@@ -98,8 +105,9 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const per = c.frames * 3 * c.videoHeight * c.videoWidth;
+  const names = classNames(Math.min(c.classes, 10));
   const index = writeSamples(out, Array.from({ length: n }, (_, i) => ({
-    title: `sample ${i}`,
+    title: labels ? `sample ${i}: ${names[labels[i]!] ?? `class ${labels[i]}`}` : `sample ${i}`,
     video: res.video.subarray(i * per, (i + 1) * per).map((v) => Math.max(-1, Math.min(1, v))),
     logmel: logmel.subarray(i * T * F, (i + 1) * T * F),
   })), { frames: c.frames, height: c.videoHeight, width: c.videoWidth, fps: codec.fps, audio: codec.audio, title: 'AV-DiT samples', note: `${sampler}, ${steps} steps, seed ${seed}, checkpoint ${ckpt}` });

@@ -59,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   const { lastStep } = await trainLoop({
     dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'train',
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
+    ...(a.timeBudget !== undefined ? { deadline: performance.now() + a.timeBudget * 1000 } : {}),
     meta: { kind: 'avdit', seed: a.seed, config, args: { ...a, data: data.spec, conditional, noFusion } },
     lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { noFusion }),
   });
