@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   pretrain: () => import('./commands/pretrain.ts'),
   train: () => import('./commands/train.ts'),
   sample: () => import('./commands/sample.ts'),
+  eval: () => import('./commands/eval.ts'),
 };
 
 const USAGE = `usage: avdit <command> [flags]   (avdit <command> --help for its flags)
