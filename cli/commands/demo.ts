@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { run as pretrain } from './pretrain.ts';
 import { run as train } from './train.ts';
 import { run as sample } from './sample.ts';
+import { run as evaluate } from './eval.ts';
 import { backendFlag, parse } from '../args.ts';
 import { getBackend } from '../../engine/registry.ts';
 
@@ -22,7 +23,8 @@ Runs the embedded default end to end (about 15 minutes on 2 CPU cores):
   2. loads the frozen image DiT backbone shipped in assets/ (or, with --pretrain or when it is
      missing, pretrains one here with avdit pretrain),
   3. trains AV-DiT's adapters (temporal, LoRA, fusion, audio) for --minutes (default 9),
-  4. samples one clip per class and writes DIR/index.html (default samples/) with video and sound.
+  4. samples one clip per class and writes DIR/index.html (default samples/) with video and sound,
+  5. scores them (avdit eval): audio-visual sync, colour/pitch agreement, Fréchet distances.
 On a GPU the same command takes more training steps in the same time.`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -63,6 +65,9 @@ export async function run(argv: string[]): Promise<number> {
   say('sampling one clip per class (DDIM, 50 steps)');
   const s = await sample(['--ckpt', join(trainDir, 'checkpoint.safetensors'), '--out', out, '--per-class', '--steps', '50', '--sampler', 'ddim', '--cfg', '2', ...backendArg]);
   if (s !== 0) return s;
+  say('evaluating the samples against held-out real clips (avdit eval)');
+  const e = await evaluate(['--samples', out, '--real', '64']);
+  if (e !== 0) return e;
   say(`done in ${((performance.now() - started) / 60000).toFixed(1)} minutes`);
   console.log(`open ${join(out, 'index.html')} (loss curve: ${join(trainDir, 'loss.png')})`);
   return 0;
