@@ -8,6 +8,10 @@ import type { Tensor } from '../engine/tensor.ts';
 import { enableGrad, isRecording, noGrad } from './grad-mode.ts';
 import { backward, record } from './tape.ts';
 
+/**
+ * `fn(...inputs)` with activation checkpointing: the same output and gradients as calling `fn`,
+ * but its intermediate activations are recomputed in the backward pass instead of kept.
+ */
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[]): Tensor {
   if (!isRecording()) return fn(...inputs);
   const out = noGrad(() => fn(...inputs));

@@ -71,6 +71,11 @@ export function scaledError(a: ArrayLike<number>, b: ArrayLike<number>): number 
   return worst / scale;
 }
 
+/**
+ * Run `casesPerOp` cases of every op of OP_CASES (or `only` some) on `backend` and return one row
+ * per op: the worst error, pass/fail against TOL_F64 (cpu) or TOL_F32 (other backends), and the
+ * worst case note.
+ */
 export async function runSuite(opts: SuiteOptions): Promise<SuiteRow[]> {
   const n = opts.casesPerOp ?? 20;
   const rows: SuiteRow[] = [];

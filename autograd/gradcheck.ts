@@ -49,6 +49,11 @@ function projected(fn: (...xs: Tensor[]) => Tensor, xs: Tensor[]): Tensor {
   return sum(mul(out, tensor(r, out.shape, { dtype: out.dtype, backend: cpuBackend })));
 }
 
+/**
+ * Check the analytic gradient of `fn` with respect to every input with `grad: true` against
+ * central differences (step `eps`) in f64 on the CPU backend; returns the scale-relative error
+ * per input and its maximum. See docs/gradcheck.md.
+ */
 export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: readonly GradInput[], eps = 1e-6): GradcheckResult {
   return scope(() => {
     const xs = makeInputs(inputs);

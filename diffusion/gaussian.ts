@@ -45,6 +45,11 @@ export interface PMeanVarianceOptions {
 
 const LN2 = Math.log(2);
 
+/**
+ * The ADM/DiT Gaussian diffusion over a beta schedule (optionally respaced): q_sample, posterior,
+ * learned-range p(x_{t−1}|x_t), the hybrid loss. Tensors are [B, C, …] with one timestep per
+ * sample.
+ */
 export class GaussianDiffusion {
   readonly schedule: Schedule;
   /** timestepMap[i] = the original step of step i (the identity when not respaced). */

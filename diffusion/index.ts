@@ -22,6 +22,10 @@ export interface CreateDiffusionOptions {
   lossType?: LossType;
 }
 
+/**
+ * DiT's create_diffusion: linear betas over `steps` (default 1000), respaced by `respacing` ('' =
+ * none, '250', 'ddim50', or section counts).
+ */
 export function createDiffusion(respacing: string | readonly number[] = '', o: CreateDiffusionOptions = {}): GaussianDiffusion {
   const base = makeSchedule(linearBetas(o.steps ?? 1000));
   const { betas, timestepMap } = respace(base.alphasCumprod, spaceTimesteps(base.numTimesteps, respacing));

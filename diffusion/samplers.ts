@@ -45,6 +45,10 @@ export function pSampleFromOutput(d: GaussianDiffusion, modelOutput: Tensor, x: 
   return { sample, predXstart: p.predXstart };
 }
 
+/**
+ * One ancestral DDPM step: call the model at x_t and draw x_{t−1} ~ p(x_{t−1} | x_t) (no noise at
+ * t = 0).
+ */
 export function pSample(d: GaussianDiffusion, model: DiffusionModel, x: Tensor, t: Timesteps, o: StepOptions = {}): StepResult {
   return pSampleFromOutput(d, d.callModel(model, x, t), x, t, o);
 }
@@ -73,6 +77,7 @@ export function ddimSampleFromOutput(d: GaussianDiffusion, modelOutput: Tensor, 
   return { sample, predXstart: p.predXstart };
 }
 
+/** One DDIM step (Song et al. 2021) from x_t to x_{t−1}; deterministic when eta = 0. */
 export function ddimSample(d: GaussianDiffusion, model: DiffusionModel, x: Tensor, t: Timesteps, o: DdimOptions = {}): StepResult {
   return ddimSampleFromOutput(d, d.callModel(model, x, t), x, t, o);
 }

@@ -60,7 +60,7 @@ export interface AttentionDims {
 export interface AttentionOut {
   /** [n, l, dv] */
   o: Storage;
-  /** [n, l]: logsumexp of each row of scale·QKᵀ, kept for the backward pass. */
+  /** Shape [n, l]: logsumexp of each row of scale·QKᵀ, kept for the backward pass. */
   lse: Storage;
 }
 

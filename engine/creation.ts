@@ -61,13 +61,19 @@ export function tensor(data: Nested | TypedArray, shape?: Shape, opts?: MakeOpti
   return finish(new Tensor(b.fromArray(toTypedArray(flat, dtype), dtype), shp), opts);
 }
 
+/**
+ * A new tensor of `shape` with every element `value` (dtype and backend from `opts`, default f32
+ * on the current backend).
+ */
 export function full(shape: Shape, value: number, opts?: MakeOptions): Tensor {
   checkShape('full', shape);
   const [b, dtype] = backendFor('full', opts);
   return finish(new Tensor(b.fill(sizeOf(shape), dtype, value), shape), opts);
 }
 
+/** A new tensor of `shape` filled with 0. */
 export const zeros = (shape: Shape, opts?: MakeOptions): Tensor => full(shape, 0, opts);
+/** A new tensor of `shape` filled with 1. */
 export const ones = (shape: Shape, opts?: MakeOptions): Tensor => full(shape, 1, opts);
 
 /** start, start + step, … (< end), as torch.arange. */

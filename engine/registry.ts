@@ -10,10 +10,12 @@ export type BackendName = 'cpu' | 'webgpu' | 'auto';
 let current: Backend = cpuBackend;
 const opened = new Map<string, Backend>([['cpu', cpuBackend]]);
 
+/** The backend new tensors go to when no backend is given. */
 export function getBackend(): Backend {
   return current;
 }
 
+/** Make `b` the backend new tensors go to. */
 export function setBackend(b: Backend): void {
   current = b;
 }

@@ -76,6 +76,7 @@ export class Generator {
   }
 }
 
+/** The stream used when a random op is given no generator; reset by `manualSeed`. */
 export const defaultGenerator = new Generator(0);
 
 /** Reset the default generator (as torch.manual_seed). */

@@ -31,6 +31,10 @@ function collect(value: unknown, out: Set<Disposable>, seen = new Set<unknown>()
   for (const v of items) collect(v, out, seen);
 }
 
+/**
+ * Run `fn` and dispose every tensor it created that is neither returned (found in its result,
+ * arrays, maps and plain objects included) nor `keep()`-ed.
+ */
 export function scope<T>(fn: () => T): T {
   const mine = new Set<Disposable>();
   stack.push(mine);

@@ -3,10 +3,12 @@ import { ShapeError } from './errors.ts';
 
 export type Shape = readonly number[];
 
+/** A shape as text, e.g. `[2, 3]`, for error messages. */
 export function fmt(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
+/** Number of elements of a shape (1 for a scalar `[]`). */
 export function sizeOf(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;

@@ -21,6 +21,12 @@ export interface GradNode {
 
 let nextId = 1;
 
+/**
+ * A tensor: a contiguous row-major storage (f32, f64 or i32) on one backend plus a shape.
+ * `reshape`/`view` share the storage; every other op makes a new one. Free it with `dispose()` or
+ * let a `scope` do it; `keep()` lets it outlive its scope. Autograd adds `requiresGrad`, `grad`
+ * and the tape `node`.
+ */
 export class Tensor {
   readonly id = nextId++;
   readonly shape: readonly number[];

@@ -69,6 +69,11 @@ function repeatModulation(m: BlockModulation, times: number): BlockModulation {
   return { shiftMsa: r(m.shiftMsa), scaleMsa: r(m.scaleMsa), gateMsa: r(m.gateMsa), shiftMlp: r(m.shiftMlp), scaleMlp: r(m.scaleMlp), gateMlp: r(m.gateMlp) };
 }
 
+/**
+ * AV-DiT: the frozen DiT shared by a video and an audio branch plus the trainable adapters;
+ * `forwardAV` maps video [B, M, Cv, Hv, Wv] and audio [B, Ca, T, F] latents to outputs with twice
+ * the channels. See docs/paper-to-code.md.
+ */
 export class AVDiT extends DiT {
   declare readonly blocks: AVDiTBlock[];
   readonly audioEmbedder: PatchEmbed;

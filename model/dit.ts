@@ -37,6 +37,10 @@ export interface BlockModulation {
   shiftMlp: Tensor; scaleMlp: Tensor; gateMlp: Tensor;
 }
 
+/**
+ * One DiT block (adaLN-Zero): x [N, L, D] + gate_msa·attn(modulate(norm(x))) then +
+ * gate_mlp·mlp(modulate(norm(·))), the six factors from c [N, D].
+ */
 export class DiTBlock extends Module {
   readonly attn: Attention;
   readonly mlp: Mlp;
@@ -80,6 +84,10 @@ export class FinalLayer extends Module {
 
 export type DiTConfig = Pick<AVDiTConfig, 'hidden' | 'depth' | 'heads' | 'patch' | 'videoChannels' | 'videoHeight' | 'videoWidth' | 'classes' | 'mlpRatio'>;
 
+/**
+ * DiT with the official checkpoint keys: images [N, C, H, W], timesteps and labels → [N, 2C, H,
+ * W] (predicted noise, then variance values).
+ */
 export class DiT extends Module {
   readonly xEmbedder: PatchEmbed;
   readonly tEmbedder: TimestepEmbedder;

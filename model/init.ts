@@ -31,10 +31,12 @@ export function kaimingUniform(ctx: InitContext, shape: number[]): Tensor {
   return uniform(ctx, shape, 1 / Math.sqrt(fanIn));
 }
 
+/** N(0, std²) draws of `shape` from the context generator. */
 export function normal(ctx: InitContext, shape: number[], std: number): Tensor {
   return A.noGrad(() => A.affine(randn(shape, { backend: ctx.backend, generator: ctx.gen }), std, 0));
 }
 
+/** Zeros of `shape` on the context backend. */
 export function zeros(ctx: InitContext, shape: number[]): Tensor {
   return zerosOn(shape, { backend: ctx.backend });
 }

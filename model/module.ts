@@ -11,6 +11,11 @@ export class StateDictError extends Error {
   override name = 'StateDictError';
 }
 
+/**
+ * A tree of named parameters and child modules, as torch.nn.Module: dotted state-dict keys
+ * (`blocks.0.attn.qkv.weight`), freeze/unfreeze by key, state dicts to and from safetensors,
+ * dispose.
+ */
 export class Module {
   readonly #params = new Map<string, Tensor>();
   readonly #children = new Map<string, Module>();

@@ -94,10 +94,12 @@ export function abs(x: Tensor): Tensor {
   return record('abs', [x], raw.unary('abs', x), (g) => [raw.binary('mul', g, raw.unary('sign', x))]);
 }
 
+/** sin x elementwise (radians); d/dx = cos x. */
 export function sin(x: Tensor): Tensor {
   return record('sin', [x], raw.unary('sin', x), (g) => [raw.binary('mul', g, raw.unary('cos', x))]);
 }
 
+/** cos x elementwise (radians); d/dx = −sin x. */
 export function cos(x: Tensor): Tensor {
   return record('cos', [x], raw.unary('cos', x), (g) => [raw.binary('mul', g, raw.unary('affine', raw.unary('sin', x), -1, 0))]);
 }
@@ -116,18 +118,24 @@ function scalarLike(x: Tensor, v: number): Tensor {
 
 // ---------- binary ----------
 
+/**
+ * a + b elementwise with broadcasting (a number is a scalar); gradients are unbroadcast to each
+ * input's shape.
+ */
 export function add(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number') return typeof a === 'number' ? scalarOf(a + b) : affine(a, 1, b);
   if (typeof a === 'number') return affine(b, 1, a);
   return record('add', [a, b], raw.binary('add', a, b), (g) => [unbroadcast(g, a.shape), unbroadcast(g, b.shape)]);
 }
 
+/** a − b elementwise with broadcasting. */
 export function sub(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number') return typeof a === 'number' ? scalarOf(a - b) : affine(a, 1, -b);
   if (typeof a === 'number') return affine(b, -1, a);
   return record('sub', [a, b], raw.binary('sub', a, b), (g) => [unbroadcast(g, a.shape), unbroadcast(raw.unary('affine', g, -1, 0), b.shape)]);
 }
 
+/** a · b elementwise with broadcasting; d/da = b, d/db = a. */
 export function mul(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number') return typeof a === 'number' ? scalarOf(a * b) : affine(a, b, 0);
   if (typeof a === 'number') return affine(b, a, 0);

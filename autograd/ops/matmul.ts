@@ -10,6 +10,11 @@ import type { Tensor } from '../../engine/tensor.ts';
 import { record } from '../tape.ts';
 import { unbroadcast } from './broadcast.ts';
 
+/**
+ * Batched matrix product op(a)·op(b) with op = transpose when `transA`/`transB`: a [..., M, K], b
+ * [..., K, N] → [..., M, N]; batch dims broadcast. Gradients dA = G·Bᵀ, dB = Aᵀ·G, summed over
+ * broadcast batch dims.
+ */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   if (a.rank === 0 || b.rank === 0) throw new ShapeError(`matmul: scalars are not matrices (${fmt(a.shape)} @ ${fmt(b.shape)})`);
   // Vectors: [K] is treated as [1, K] on the left and [K, 1] on the right, then squeezed.

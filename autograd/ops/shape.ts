@@ -10,6 +10,7 @@ import type { Tensor } from '../../engine/tensor.ts';
 import { record } from '../tape.ts';
 import { unbroadcast } from './broadcast.ts';
 
+/** The same elements in a new shape (one dim may be −1); free: shares the storage. */
 export function reshape(x: Tensor, shape: Shape): Tensor {
   return record('reshape', [x], raw.reshape(x, shape), (g) => [g.view(x.shape)]);
 }
@@ -24,6 +25,7 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
   return reshape(x, s);
 }
 
+/** Reorder the axes: output axis i is input axis perm[i]; makes a contiguous copy. */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const y = raw.permute(x, perm);
   const p = perm.map((a) => normAxis('permute', a, x.rank));
@@ -32,6 +34,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   return record('permute', [x], y, (g) => [raw.permute(g, inverse)]);
 }
 
+/** Swap axes d0 and d1 (default the last two; negative axes count from the end). */
 export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
   const a = normAxis('transpose', d0, x.rank);
   const b = normAxis('transpose', d1, x.rank);
@@ -58,6 +61,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   return slice(x, begin, size);
 }
 
+/** Join tensors along `axis`; all other dims must match. */
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const y = raw.concat(xs, axis);
   const a = normAxis('concat', axis, xs[0]!.rank);
@@ -79,6 +83,7 @@ export function chunk(x: Tensor, n: number, axis = -1): Tensor[] {
   return Array.from({ length: n }, (_, i) => narrow(x, a, (i * d) / n, d / n));
 }
 
+/** Broadcast x to `shape` (size-1 dims repeat); the gradient sums over the expanded dims. */
 export function expand(x: Tensor, shape: Shape): Tensor {
   return record('expand', [x], raw.expand(x, shape), (g) => [unbroadcast(g, x.shape)]);
 }

@@ -32,6 +32,10 @@ export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
   return A.attention(q, k, v, 1 / Math.sqrt(q.shape.at(-1)!));
 }
 
+/**
+ * The same maths as `sdpa` from matmul + softmax + matmul (stores the L×L scores); the reference
+ * for tests.
+ */
 export function sdpaComposed(q: Tensor, k: Tensor, v: Tensor): Tensor {
   const scale = 1 / Math.sqrt(q.shape.at(-1)!);
   const p = A.softmax(A.mul(A.matmul(q, k, false, true), scale));
@@ -43,6 +47,10 @@ export interface AttentionLoRA {
   proj: LoRA;
 }
 
+/**
+ * DiT's multi-head self-attention: packed qkv Linear(D, 3D), H heads, softmax(q·kᵀ/√(D/H))·v,
+ * proj Linear(D, D); optional LoRA on qkv and proj.
+ */
 export class Attention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;

@@ -4,6 +4,10 @@ import type { Tensor } from '../../engine/tensor.ts';
 import { type InitContext, kaimingUniform, normal, xavierUniform, zeros } from '../init.ts';
 import { Module } from '../module.ts';
 
+/**
+ * y = x·Wᵀ + b: x [..., in] → [..., out], weight [out, in], bias [out] (state-dict keys `weight`,
+ * `bias`).
+ */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;

@@ -5,6 +5,10 @@ import type { InitContext } from '../init.ts';
 import { Module } from '../module.ts';
 import { Linear } from './linear.ts';
 
+/**
+ * Transformer MLP: Linear(D, hidden) → GELU (tanh form) → Linear(hidden, D), keys `fc1`, `fc2`; x
+ * [..., D] → [..., D].
+ */
 export class Mlp extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;
