@@ -9,13 +9,15 @@ import { configFromMetadata, readStateFile, toEngine } from '../../model/checkpo
 import { CheckpointError } from '../../model/checkpoint-errors.ts';
 import type { AVDiTConfig } from '../../model/config.ts';
 import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
+import { modelWeights } from '../../model/weights.ts';
 import { backendFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 
 export const help = `avdit forward --ckpt FILE --inputs IN --out OUT [--preset P] [--backend cpu|webgpu|auto]
 
 Runs one forward pass. FILE: our safetensors checkpoint (its metadata holds the config) or a
-PyTorch .pt state dict with DESIGN.md's keys (then --preset gives the config). IN: safetensors with
+PyTorch .pt state dict with DESIGN.md's keys (then --preset gives the config); a training
+checkpoint from avdit train runs with its EMA weights. IN: safetensors with
 x_video [B,M,Cv,H,W] f32, x_audio [B,Ca,T,F] f32, t [B] (i64 or f32), optional y [B] i64 (default:
 the null class). OUT gets out_video [B,M,2Cv,H,W] and out_audio [B,2Ca,T,F] (f32).
 ${MODEL_HELP}`;
@@ -57,7 +59,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const backend = await backendFlag(flags, 'auto');
   const model = new AVDiT({ backend, gen: new Generator(0) }, config);
-  const sd = toEngine(state.tensors, backend);
+  // A training checkpoint also holds optimizer state and EMA weights: use the EMA ones if present.
+  const sd = toEngine(modelWeights(state.tensors, true).weights, backend);
   try {
     model.loadStateDict(sd);
   } catch (e) {
