@@ -34,7 +34,7 @@ export const PRESETS: Record<string, AVDiTConfig> = {
   S: { hidden: 384, depth: 12, heads: 6, patch: 2, frames: 16, videoChannels: 4, videoHeight: 32, videoWidth: 32, audioChannels: 8, audioTime: 40, audioFreq: 16, loraRank: 32, classes: 1000, ...COMMON },
   tiny: { hidden: 64, depth: 4, heads: 4, patch: 2, frames: 4, videoChannels: 4, videoHeight: 8, videoWidth: 8, audioChannels: 8, audioTime: 8, audioFreq: 8, loraRank: 8, classes: 10, ...COMMON },
   /** The embedded default: RGB pixels and a 1-channel log-mel, no VAE; sized for a 2-core CPU. */
-  demo: { hidden: 64, depth: 4, heads: 4, patch: 2, frames: 8, videoChannels: 3, videoHeight: 16, videoWidth: 16, audioChannels: 1, audioTime: 32, audioFreq: 16, loraRank: 8, classes: 8, ...COMMON },
+  demo: { hidden: 64, depth: 4, heads: 4, patch: 4, frames: 8, videoChannels: 3, videoHeight: 16, videoWidth: 16, audioChannels: 1, audioTime: 32, audioFreq: 16, loraRank: 8, classes: 8, ...COMMON },
 };
 
 /** A preset with overrides, checked for consistency (clear errors for impossible shapes). */
