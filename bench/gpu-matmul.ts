@@ -1,0 +1,367 @@
+/**
+ * GPU matmul benchmark: every available variant at 4096³ (NN, and the backward-pass transposes
+ * NT / TN) and at AV-DiT-XL shapes (M ∈ {4096, 16384, 65536} × K, N ∈ {1152, 3456, 4608}),
+ * next to PyTorch (f32 with TF32 off, TF32, f16) run from the same script.
+ *
+ *   node --import tsx bench/gpu-matmul.ts [--quick] [--variants v2,v3,v4] [--shapes square,xl]
+ *        [--sweep] [--runs 5] [--no-torch] [--no-check]
+ *
+ *   --quick     tiny sizes (checks the script on lavapipe in seconds)
+ *   --sweep     also time alternative tile configs at 4096³ (to pick defaults)
+ *
+ * Method: operands are filled on the GPU with a hash of the element index (reproducible on the
+ * CPU, so any output element of any shape can be checked); each measurement is the median of
+ * `runs` timed runs, each a compute pass of `reps` back-to-back matmuls (reps chosen so a run
+ * lasts ~30 ms) bracketed by GPU timestamps (Dawn toggle timestamp_quantization off), or wall
+ * time of submit → onSubmittedWorkDone without timestamp-query. Before timing, every variant is
+ * checked against a CPU reference on small shapes with all transposes, and after timing a few
+ * dozen output elements of each big shape are compared with a CPU dot product. A variant that
+ * fails to compile or validate is reported and skipped; the others go on.
+ *
+ * Output: a summary table on stdout and JSON in $OUT/gpu-matmul.json (env OUT) or
+ * bench/results/gpu-matmul-<time>.json.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fold1d } from '../kernels/context.ts';
+import { encodeMatmul, parseVariant, variantSupport, type MatmulParams } from '../kernels/matmul.ts';
+import { GpuHarness } from './gpu-harness.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const opt = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < args.length ? args[i + 1]! : def;
+};
+const quick = flag('quick');
+const runs = Number(opt('runs', quick ? '3' : '5'));
+const shapeSets = opt('shapes', 'square,xl').split(',');
+const targetMs = quick ? 5 : 30;
+
+interface Shape {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  tag: string;
+}
+
+function shapes(): Shape[] {
+  const out: Shape[] = [];
+  const sq = quick ? 256 : 4096;
+  if (shapeSets.includes('square')) {
+    out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'square NN' });
+    out.push({ M: sq, N: sq, K: sq, transA: false, transB: true, tag: 'square NT (dX = dY·Wᵀ)' });
+    out.push({ M: sq, N: sq, K: sq, transA: true, transB: false, tag: 'square TN (dW = Xᵀ·dY)' });
+  }
+  if (shapeSets.includes('xl')) {
+    const Ms = quick ? [64, 256] : [4096, 16384, 65536];
+    const KN = quick ? [72, 216] : [1152, 3456, 4608];
+    for (const M of Ms) for (const K of KN) for (const N of KN) out.push({ M, N, K, transA: false, transB: false, tag: 'XL' });
+  }
+  return out;
+}
+
+// ---- reproducible operands: value(i) = hash(i ^ seed) → uniform [-1, 1) ----
+const SEED_A = 0x1234567;
+const SEED_B = 0x7654321;
+
+function hashValue(i: number, seed: number): number {
+  let x = (i ^ seed) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x ^= x >>> 16;
+  return (x >>> 8) * (1 / 16777216) * 2 - 1;
+}
+
+const FILL_WGSL = /* wgsl */ `
+struct F { n: u32, seed: u32, p0: u32, p1: u32 }
+@group(0) @binding(0) var<storage, read_write> o: array<f32>;
+@group(0) @binding(1) var<uniform> f: F;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) l: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + l;
+  if (i >= f.n) { return; }
+  var x = i ^ f.seed;
+  x ^= x >> 16u; x *= 0x7feb352du; x ^= x >> 15u; x *= 0x846ca68bu; x ^= x >> 16u;
+  o[i] = f32(x >> 8u) * (1.0 / 16777216.0) * 2.0 - 1.0;
+}`;
+
+function fill(h: GpuHarness, buf: GPUBuffer, n: number, seed: number): void {
+  h.dispatch({
+    key: 'bench/fill',
+    code: FILL_WGSL,
+    buffers: [buf],
+    uniforms: new Uint32Array([n, seed, 0, 0]).buffer,
+    workgroups: fold1d(Math.ceil(n / 256), h.limits.maxComputeWorkgroupsPerDimension),
+  });
+}
+
+/** Read single f32 elements at the given indices. */
+async function readAt(h: GpuHarness, buf: GPUBuffer, idx: number[]): Promise<Float32Array> {
+  h.submit();
+  const staging = h.device.createBuffer({ size: idx.length * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = h.device.createCommandEncoder();
+  idx.forEach((e, j) => enc.copyBufferToBuffer(buf, e * 4, staging, j * 4, 4));
+  h.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const r = new Float32Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  return r;
+}
+
+/** Max normalised error |gpu − ref| / Σ|a·b| over `samples` random outputs of a hash-filled product. */
+async function spotCheck(h: GpuHarness, out: GPUBuffer, s: Shape, samples: number): Promise<number> {
+  const idx: number[] = [];
+  let r = 12345;
+  const next = () => ((r = (Math.imul(r, 1103515245) + 12345) >>> 0) / 4294967296);
+  for (let j = 0; j < samples; j++) {
+    const m = j === 0 ? s.M - 1 : Math.floor(next() * s.M);
+    const n = j === 0 ? s.N - 1 : Math.floor(next() * s.N);
+    idx.push(m * s.N + n);
+  }
+  const got = await readAt(h, out, idx);
+  let err = 0;
+  idx.forEach((e, j) => {
+    const m = Math.floor(e / s.N);
+    const n = e % s.N;
+    let v = 0;
+    let g = 0;
+    for (let k = 0; k < s.K; k++) {
+      const a = hashValue(s.transA ? k * s.M + m : m * s.K + k, SEED_A);
+      const b = hashValue(s.transB ? n * s.K + k : k * s.N + n, SEED_B);
+      v += a * b;
+      g += Math.abs(a * b);
+    }
+    const e2 = Math.abs(got[j]! - v) / (g + 1e-6);
+    err = Number.isNaN(e2) ? Infinity : Math.max(err, e2);
+  });
+  return err;
+}
+
+/** CPU-reference check of a variant on small shapes, all transposes, batch + broadcast. */
+async function smallCheck(h: GpuHarness, variant: string): Promise<number> {
+  let worst = 0;
+  const cases: [number, number, number, number, boolean, boolean][] = [
+    [2, 197, 261, 133, false, false],
+    [1, 130, 68, 72, true, true],
+    [1, 33, 65, 7, false, true],
+    [2, 64, 128, 40, true, false],
+  ];
+  for (const [batch, M, N, K, transA, transB] of cases) {
+    const a = new Float32Array(batch * M * K).map((_, i) => hashValue(i, 11));
+    const b = new Float32Array(K * N).map((_, i) => hashValue(i, 22));
+    const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: M * K, strideB: 0, variant };
+    const ga = h.upload(a);
+    const gb = h.upload(b);
+    const go = h.buffer(batch * M * N * 4);
+    encodeMatmul(h, ga, gb, go, p);
+    await h.checkErrors();
+    const got = await h.read(go, batch * M * N);
+    for (let i = 0; i < batch; i++) {
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let v = 0;
+          let g = 0;
+          for (let k = 0; k < K; k++) {
+            const x = a[i * M * K + (transA ? k * M + m : m * K + k)]!;
+            const y = b[transB ? n * K + k : k * N + n]!;
+            v += x * y;
+            g += Math.abs(x * y);
+          }
+          const e = Math.abs(got[(i * M + m) * N + n]! - v) / (g + 1e-6);
+          worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
+        }
+      }
+    }
+    ga.destroy();
+    gb.destroy();
+    go.destroy();
+  }
+  return worst;
+}
+
+interface Row {
+  variant: string;
+  shape: Shape;
+  ms?: number;
+  tflops?: number;
+  reps?: number;
+  timing?: string;
+  spotErr?: number;
+  error?: string;
+}
+
+const tolerance = (variant: string) => (variant.startsWith('v3') || variant.startsWith('v4') ? 2e-3 : 1e-5);
+
+async function main(): Promise<void> {
+  const h = await GpuHarness.open();
+  console.log(`adapter: ${h.describe()}`);
+  const smc = h.subgroupMatrixConfigs();
+  if (smc.length) console.log(`subgroup-matrix configs: ${smc.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}`);
+
+  const requested = opt('variants', 'v1,v2,v3,v4').split(',');
+  const sweep = flag('sweep')
+    ? ['v2:128x128x8', 'v2:64x64x16', 'v2:128x64x16', 'v3:128x128x32', 'v4:128x128x32:2x2', 'v4:128x128x16:2x4', 'v4:64x64x32:2x2', 'v4:128x64x32:2x2', 'v4:256x128x32:4x2']
+    : [];
+  const variants: string[] = [];
+  const skipped: Record<string, string> = {};
+  for (const v of [...requested, ...sweep]) {
+    const why = variantSupport(h, parseVariant(v));
+    if (why) skipped[v] = why;
+    else variants.push(v);
+  }
+  for (const [v, why] of Object.entries(skipped)) console.log(`skip ${v}: ${why}`);
+
+  // Correctness first (small shapes, CPU reference).
+  const checks: Record<string, { err?: number; ok: boolean; error?: string }> = {};
+  if (!flag('no-check')) {
+    for (const v of [...variants]) {
+      try {
+        const err = await smallCheck(h, v);
+        const ok = err < tolerance(v);
+        checks[v] = { err, ok };
+        console.log(`check ${v.padEnd(20)} max err ${err.toExponential(2)} ${ok ? 'ok' : 'FAIL'}`);
+      } catch (e) {
+        checks[v] = { ok: false, error: String(e) };
+        console.log(`check ${v.padEnd(20)} ERROR ${String(e).slice(0, 2000)}`);
+        variants.splice(variants.indexOf(v), 1);
+      }
+    }
+  }
+
+  // One set of buffers big enough for every shape (no destroy/create churn across sizes).
+  const all = shapes();
+  const maxA = Math.max(...all.map((s) => s.M * s.K));
+  const maxB = Math.max(...all.map((s) => s.K * s.N));
+  const maxO = Math.max(...all.map((s) => s.M * s.N));
+  const A = h.buffer(maxA * 4);
+  const B = h.buffer(maxB * 4);
+  const O = h.buffer(maxO * 4);
+  fill(h, A, maxA, SEED_A);
+  fill(h, B, maxB, SEED_B);
+  await h.sync();
+  await h.checkErrors();
+
+  const rows: Row[] = [];
+  const broken = new Set<string>();
+  for (const s of all) {
+    for (const v of variants) {
+      if (broken.has(v)) continue;
+      if (v === 'v1' && s.M * s.N * s.K > 4096 ** 3) continue; // the naive kernel only at 4096³
+      if (sweep.includes(v) && s.tag !== 'square NN') continue;
+      const p: MatmulParams = { batch: 1, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, strideA: 0, strideB: 0, variant: v };
+      const row: Row = { variant: v, shape: s };
+      rows.push(row);
+      try {
+        // Warm-up (compiles), then a single timed run to size the repeat count.
+        encodeMatmul(h, A, B, O, p);
+        await h.sync();
+        await h.checkErrors();
+        const one = await h.time(() => encodeMatmul(h, A, B, O, p));
+        const reps = Math.max(1, Math.min(200, Math.round((targetMs * 1e6) / Math.max(one.ns, 1))));
+        const times: number[] = [];
+        let source = one.source;
+        for (let r = 0; r < runs; r++) {
+          const t = await h.time(() => {
+            for (let i = 0; i < reps; i++) encodeMatmul(h, A, B, O, p);
+          });
+          times.push(t.ns / reps);
+          source = t.source;
+        }
+        await h.checkErrors();
+        times.sort((x, y) => x - y);
+        const ns = times[Math.floor(times.length / 2)]!;
+        row.ms = ns / 1e6;
+        row.tflops = (2 * s.M * s.N * s.K) / ns / 1e3;
+        row.reps = reps;
+        row.timing = source;
+        row.spotErr = await spotCheck(h, O, s, quick ? 16 : 24);
+        const bad = !(row.spotErr < tolerance(v));
+        console.log(
+          `${v.padEnd(20)} ${`${s.M}x${s.N}x${s.K}`.padEnd(18)} ${s.tag.padEnd(24)} ${row.ms.toFixed(3).padStart(9)} ms ${(row.tflops >= 10 ? row.tflops.toFixed(1) : row.tflops.toPrecision(3)).padStart(7)} TFLOP/s  err ${row.spotErr.toExponential(1)}${bad ? ' WRONG' : ''}`,
+        );
+      } catch (e) {
+        row.error = String(e);
+        broken.add(v);
+        console.log(`${v} ${s.M}x${s.N}x${s.K}: ERROR ${String(e).slice(0, 3000)}`);
+        try {
+          await h.sync();
+          await h.checkErrors();
+        } catch {
+          /* already reported */
+        }
+      }
+    }
+  }
+  A.destroy();
+  B.destroy();
+  O.destroy();
+  const adapter = h.describe();
+  h.destroy();
+
+  // PyTorch on the same (NN) shapes.
+  type TorchRow = { M: number; N: number; K: number; f32_ms: number; tf32_ms: number; f16_ms: number };
+  let torch: { device?: string; torch?: string; results?: TorchRow[]; error?: string } = { error: 'skipped (--no-torch)' };
+  if (!flag('no-torch')) {
+    const uniq = [...new Map(all.map((s) => [`${s.M},${s.N},${s.K}`, [s.M, s.N, s.K]])).values()];
+    const r = spawnSync('python3', [join(here, 'torch_matmul.py'), JSON.stringify(uniq), String(runs)], { encoding: 'utf8', timeout: 1800_000 });
+    const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+    try {
+      torch = JSON.parse(last);
+    } catch {
+      torch = { error: `torch script failed (status ${r.status}): ${(r.stderr ?? '').slice(-1500)}` };
+    }
+  }
+  const torchAt = (s: Shape) => torch.results?.find((t) => t.M === s.M && t.N === s.N && t.K === s.K);
+
+  // Summary: one line per shape, TFLOP/s per variant, PyTorch, ratios.
+  const tf = (ms: number | undefined, s: Shape) => (ms ? (2 * s.M * s.N * s.K) / (ms * 1e9) : undefined);
+  const fmt = (x: number | undefined) => (x === undefined ? '-' : x >= 10 ? x.toFixed(1) : x.toPrecision(2));
+  const timed = variants.filter((v) => rows.some((r) => r.variant === v && r.tflops !== undefined));
+  console.log(`\n=== matmul TFLOP/s (${adapter}) ===`);
+  if (torch.error) console.log(`torch: ${torch.error}`);
+  else console.log(`torch: ${torch.device} ${torch.torch}`);
+  const head = ['shape', 'op', ...timed, 'pt-f32', 'pt-tf32', 'pt-f16', 'best f32/pt-f32', 'best mixed/pt-f16'];
+  const widths = head.map((x, i) => Math.max(i === 0 ? 18 : i === 1 ? 10 : 8, x.length));
+  const line = (cells: string[]) => console.log(cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' '));
+  line(head);
+  const seen = new Set<string>();
+  for (const s of all) {
+    const key = `${s.M}x${s.N}x${s.K} ${s.tag}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const rs = rows.filter((r) => r.shape === s);
+    const t = torchAt(s);
+    const f32Best = Math.max(0, ...rs.filter((r) => /^v[12]/.test(r.variant) && r.tflops).map((r) => r.tflops!));
+    const mixBest = Math.max(0, ...rs.filter((r) => /^v[34]/.test(r.variant) && r.tflops).map((r) => r.tflops!));
+    const ptF32 = s.transA || s.transB ? undefined : tf(t?.f32_ms, s);
+    const ptF16 = s.transA || s.transB ? undefined : tf(t?.f16_ms, s);
+    line([
+      `${s.M}x${s.N}x${s.K}`,
+      s.tag.split(' ').slice(0, 2).join(' '),
+      ...timed.map((v) => fmt(rs.find((r) => r.variant === v)?.tflops)),
+      fmt(ptF32),
+      fmt(s.transA || s.transB ? undefined : tf(t?.tf32_ms, s)),
+      fmt(ptF16),
+      ptF32 && f32Best ? (f32Best / ptF32).toFixed(2) : '-',
+      ptF16 && mixBest ? (mixBest / ptF16).toFixed(2) : '-',
+    ]);
+  }
+
+  const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch };
+  const outDir = process.env['OUT'] ?? join(here, 'results');
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, process.env['OUT'] ? 'gpu-matmul.json' : `gpu-matmul-${result.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2));
+  console.log(`\nwrote ${file}`);
+}
+
+await main();

@@ -1,0 +1,329 @@
+/**
+ * v4: mixed-precision matmul on subgroup matrices (tensor cores): f32 operands are rounded to
+ * f16 while being staged in workgroup memory, multiplied as 16×16×16 f16 fragments and
+ * accumulated in f32 (WGSL `chromium_experimental_subgroup_matrix`, Vulkan cooperative matrices).
+ *
+ * Tiling (default BM = BN = 128, BK = 32, a 2×4 grid of subgroups = 256 threads):
+ *
+ *   - A workgroup computes a BM×BN tile of out; it has SGM×SGN subgroups of 32 invocations, and
+ *     subgroup (sm, sn) owns the (BM/SGM)×(BN/SGN) sub-tile at rows sm·BM/SGM, columns sn·BN/SGN,
+ *     i.e. TM×TN accumulator fragments of 16×16 f32 (TM = BM/(16·SGM), TN = BN/(16·SGN)).
+ *   - K is walked in steps of BK. The BM×BK slice of A and the BK×BN slice of B are staged in
+ *     workgroup memory as f16 in the layout they have in global memory (rows along the operand's
+ *     outer dimension, contiguous along its inner one, each row padded by 8 halves = 16 bytes to
+ *     spread rows over banks). The fragments are then loaded row-major or column-major to match:
+ *       A not transposed: As[m][k] → left fragments row-major;  A transposed: As[k][m] → column-major
+ *       B not transposed: Bs[k][n] → right fragments row-major; B transposed: Bs[n][k] → column-major
+ *     so no operand is ever transposed by hand. Per 16-wide k slice a subgroup loads TM left and
+ *     TN right fragments and issues TM·TN multiply-accumulates.
+ *   - Two stages of workgroup memory with register prefetch of the next K-step (as in v2); one
+ *     barrier per K-step. Out-of-range elements load as 0 (edges and K tails are free).
+ *   - Write-back: a workgroup whose tile lies inside out (and N % 4 == 0, flag bit 0) stores its
+ *     fragments straight to global memory (row-major, stride N). Edge workgroups stage fragment
+ *     (i, j) of every subgroup in workgroup memory (one 16×16 f32 block per subgroup), and the
+ *     whole workgroup writes the in-range elements; this never needs to know how invocations map
+ *     to subgroups.
+ *
+ * Subgroup-matrix rules this respects (Dawn docs/dawn/features/subgroup_matrix.md):
+ *   - the workgroup's x size is a multiple of the max subgroup size (32 on NVIDIA);
+ *   - `col_major` arguments are constant expressions; pointers are to arrays of the scalar type
+ *     (f16 workgroup arrays, the f32 output array);
+ *   - builtins are called in workgroup-uniform control flow (loops with uniform bounds), but their
+ *     offsets depend on the subgroup id, so Tint's conservative uniformity diagnostic is turned
+ *     off (`diagnostic(off, chromium.subgroup_matrix_uniformity)`, as llama.cpp and onnxruntime do);
+ *   - Dawn's robustness predicates loads/stores on offset + stride·(rows−1) + cols ≤ length, which
+ *     every direct store satisfies since the whole fragment is in range.
+ *
+ * Emulation (`emulate = true`, variant `v4emu`): the same kernel text with the subgroup-matrix
+ * types and builtins replaced by plain WGSL (a "subgroup" is 32 consecutive invocations, each
+ * holding its share of every fragment, see EMU). It is slow, but it runs on lavapipe (shader-f16
+ * only) and so tests all the tiling, offsets, strides and majorness of v4.
+ */
+import {
+  MATMUL_UNIFORMS_WGSL,
+  bindings,
+  loaderDecl,
+  loaderLoad,
+  loaderStore,
+  operandTiles,
+  tilePrologue,
+} from './matmul-common.ts';
+
+export interface SgConfig {
+  BM: number;
+  BN: number;
+  BK: number;
+  /** Subgroup grid: SGM along M, SGN along N. */
+  SGM: number;
+  SGN: number;
+}
+
+export const SG_DEFAULT: SgConfig = { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4 };
+/** Small config (fits lavapipe's 32 KiB of workgroup memory); used by the emulation tests. */
+export const SG_SMALL: SgConfig = { BM: 64, BN: 64, BK: 32, SGM: 2, SGN: 2 };
+
+/** Fragment size (the f16×f16→f32 16×16×16 subgroup-matrix config). */
+const F = 16;
+/** Invocations per subgroup assumed by the workgroup size (NVIDIA). */
+export const SUBGROUP = 32;
+/** Row padding of the staged tiles, in halves (16 bytes). */
+const PAD = 8;
+
+export function sgThreads(c: SgConfig): number {
+  return c.SGM * c.SGN * SUBGROUP;
+}
+
+function check(c: SgConfig): { TM: number; TN: number } {
+  const TM = c.BM / (F * c.SGM);
+  const TN = c.BN / (F * c.SGN);
+  if (!Number.isInteger(TM) || !Number.isInteger(TN) || TM < 1 || TN < 1 || c.BK % F !== 0) {
+    throw new Error(`v4 config ${JSON.stringify(c)}: BM/(16·SGM), BN/(16·SGN), BK/16 must be whole`);
+  }
+  return { TM, TN };
+}
+
+/** Staged tile sizes (halves per stage) for A and B. */
+function stageSizes(c: SgConfig, transA: boolean, transB: boolean): { stA: number; stB: number; ldA: number; ldB: number } {
+  // Row length (padded) of each staged tile: along the operand's inner (contiguous) dimension.
+  const ldA = (transA ? c.BM : c.BK) + PAD;
+  const ldB = (transB ? c.BK : c.BN) + PAD;
+  const rowsA = transA ? c.BK : c.BM;
+  const rowsB = transB ? c.BN : c.BK;
+  return { stA: rowsA * ldA, stB: rowsB * ldB, ldA, ldB };
+}
+
+/** Workgroup memory bytes (worst case over transposes). */
+export function sgSharedBytes(c: SgConfig): number {
+  let worst = 0;
+  for (const tA of [false, true]) {
+    for (const tB of [false, true]) {
+      const { stA, stB } = stageSizes(c, tA, tB);
+      worst = Math.max(worst, 2 * (stA + stB) * 2 + c.SGM * c.SGN * F * F * 4);
+    }
+  }
+  return worst;
+}
+
+export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean): string {
+  return `matmul/${emulate ? 'v4emu' : 'v4'}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
+}
+
+/** How the kernel text spells subgroup-matrix types and builtins (real, or emulated). */
+interface SgOps {
+  header: string;
+  helpers: string;
+  left: string;
+  right: string;
+  acc: string;
+  /** Extra entry-point parameter(s) and the WGSL expression of this invocation's subgroup index. */
+  param: string;
+  sgIndex: string;
+  /** Statement run first in main. */
+  init: string;
+  loadLeft(arr: string, off: string, colMajor: boolean, stride: string): string;
+  loadRight(arr: string, off: string, colMajor: boolean, stride: string): string;
+  /** Statement: acc = a·b + acc. */
+  mma(a: string, b: string, acc: string): string;
+  /** Statement: store acc fragment. */
+  store(arr: string, off: string, v: string, stride: string): string;
+}
+
+const REAL: SgOps = {
+  header: `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);`,
+  helpers: '',
+  left: `subgroup_matrix_left<f16, ${F}, ${F}>`,
+  right: `subgroup_matrix_right<f16, ${F}, ${F}>`,
+  acc: `subgroup_matrix_result<f32, ${F}, ${F}>`,
+  param: `, @builtin(subgroup_id) sgId: u32`,
+  sgIndex: 'sgId',
+  init: '',
+  loadLeft: (arr, off, cm, stride) => `subgroupMatrixLoad<subgroup_matrix_left<f16, ${F}, ${F}>>(&${arr}, ${off}, ${cm}, ${stride})`,
+  loadRight: (arr, off, cm, stride) => `subgroupMatrixLoad<subgroup_matrix_right<f16, ${F}, ${F}>>(&${arr}, ${off}, ${cm}, ${stride})`,
+  mma: (a, b, acc) => `${acc} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${acc});`,
+  store: (arr, off, v, stride) => `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
+};
+
+/**
+ * Plain-WGSL stand-ins. A "subgroup" is 32 consecutive invocations; lane l owns row l/2,
+ * columns (l%2)·8 .. +8 of each result fragment, holds the matching row of each left fragment and
+ * the whole right fragment, so each lane does 8·16 multiply-adds per MMA.
+ */
+const EMU: SgOps = {
+  header: `enable f16;`,
+  helpers: /* wgsl */ `
+var<private> emuLane: u32;
+// Loop bound 16, read from a uniform (P.p0 is 0) so that lavapipe's compiler does not unroll the
+// emulation loops at every call site (which takes minutes to compile).
+var<private> emuN: u32;
+alias EmuL = array<f16, ${F}>;       // row emuLane/2 of a left fragment
+alias EmuR = array<f16, ${F * F}>;   // a whole right fragment, row-major [k][n]
+alias EmuC = array<f32, 8>;          // row emuLane/2, columns (emuLane%2)·8 .. +8
+// Element [r][c] of a fragment at off: row-major off + r·stride + c, column-major off + c·stride + r.
+fn emuIdx(off: u32, r: u32, c: u32, colMajor: bool, stride: u32) -> u32 {
+  return select(off + r * stride + c, off + c * stride + r, colMajor);
+}
+fn emuLoadAs(off: u32, colMajor: bool, stride: u32) -> EmuL {
+  var m: EmuL;
+  for (var c = 0u; c < emuN; c++) { m[c] = As[emuIdx(off, emuLane / 2u, c, colMajor, stride)]; }
+  return m;
+}
+fn emuLoadBs(off: u32, colMajor: bool, stride: u32) -> EmuR {
+  var m: EmuR;
+  for (var r = 0u; r < emuN; r++) { for (var c = 0u; c < emuN; c++) { m[r * ${F}u + c] = Bs[emuIdx(off, r, c, colMajor, stride)]; } }
+  return m;
+}
+fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
+  var m = acc;
+  let c0 = (emuLane % 2u) * 8u;
+  for (var j = 0u; j < emuN / 2u; j++) {
+    var s = m[j];
+    for (var k = 0u; k < emuN; k++) { s += f32(a[k]) * f32(b[k * ${F}u + c0 + j]); }
+    m[j] = s;
+  }
+  return m;
+}
+fn emuStoreOut(off: u32, v: EmuC, stride: u32) {
+  for (var j = 0u; j < emuN / 2u; j++) { out[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j] = v[j]; }
+}
+fn emuStoreCs(off: u32, v: EmuC, stride: u32) {
+  for (var j = 0u; j < emuN / 2u; j++) { Cs[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j] = v[j]; }
+}`,
+  left: 'EmuL',
+  right: 'EmuR',
+  acc: 'EmuC',
+  param: '',
+  sgIndex: `lidx / ${SUBGROUP}u`,
+  init: `emuLane = lidx % ${SUBGROUP}u; emuN = ${F}u | P.p0;`,
+  loadLeft: (arr, off, cm, stride) => `emuLoad${arr}(${off}, ${cm}, ${stride})`,
+  loadRight: (arr, off, cm, stride) => `emuLoad${arr}(${off}, ${cm}, ${stride})`,
+  mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
+  store: (arr, off, v, stride) => (arr === 'out' ? `emuStoreOut(${off}, ${v}, ${stride});` : `emuStoreCs(${off}, ${v}, ${stride});`),
+};
+
+export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean): string {
+  const ops = emulate ? EMU : REAL;
+  const { TM, TN } = check(c);
+  const { BM, BN, BK, SGM, SGN } = c;
+  const T = sgThreads(c);
+  const NSG = SGM * SGN;
+  const { stA, stB, ldA, ldB } = stageSizes(c, transA, transB);
+  const { a, b } = operandTiles(transA, transB, BM, BN, BK);
+
+  // Registers → f16 workgroup memory, in the operand's own (outer, inner) layout.
+  const stage = (arr: string, nxt: string, ld: number) => (o: string, i: string, r: string) =>
+    [0, 1, 2, 3].map((q) => `    ${arr}[${nxt} + ${o} * ${ld}u + ${i} + ${q}u] = f16(${r}[${q}]);`).join('\n');
+
+  // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
+  const body: string[] = [];
+  for (let kk = 0; kk < BK; kk += F) {
+    body.push(`    {`);
+    for (let i = 0; i < TM; i++) {
+      const row = `rowSg + ${i * F}u`; // first m of left fragment i
+      const off = transA ? `curA + ${kk * ldA}u + ${row}` : `curA + (${row}) * ${ldA}u + ${kk}u`;
+      body.push(`      let a${i} = ${ops.loadLeft('As', off, transA, `${ldA}u`)};`);
+    }
+    for (let j = 0; j < TN; j++) {
+      const col = `colSg + ${j * F}u`; // first n of right fragment j
+      const off = transB ? `curB + (${col}) * ${ldB}u + ${kk}u` : `curB + ${kk * ldB}u + ${col}`;
+      body.push(`      let b${j} = ${ops.loadRight('Bs', off, transB, `${ldB}u`)};`);
+    }
+    for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) body.push(`      ${ops.mma(`a${i}`, `b${j}`, `acc${i}_${j}`)}`);
+    body.push(`    }`);
+  }
+
+  const accDecl: string[] = [];
+  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) accDecl.push(`  var acc${i}_${j}: ${ops.acc};`);
+
+  // Direct stores (interior workgroups).
+  const direct: string[] = [];
+  for (let i = 0; i < TM; i++) {
+    for (let j = 0; j < TN; j++) {
+      direct.push(`    ${ops.store('out', `offO + (m0 + rowSg + ${i * F}u) * P.N + n0 + colSg + ${j * F}u`, `acc${i}_${j}`, 'P.N')}`);
+    }
+  }
+  // Staged stores (edge workgroups): fragment (i, j) of every subgroup, then a cooperative write.
+  const staged: string[] = [];
+  const perThread = (NSG * F * F) / T; // = 8
+  for (let i = 0; i < TM; i++) {
+    for (let j = 0; j < TN; j++) {
+      staged.push(`    ${ops.store('Cs', `sg * ${F * F}u`, `acc${i}_${j}`, `${F}u`)}`);
+      staged.push(`    workgroupBarrier();`);
+      staged.push(`    for (var e = 0u; e < ${perThread}u; e++) {`);
+      staged.push(`      let idx = lidx + e * ${T}u;`);
+      staged.push(`      let s = idx / ${F * F}u;            // whose fragment`);
+      staged.push(`      let r = (idx % ${F * F}u) / ${F}u;`);
+      staged.push(`      let q = idx % ${F}u;`);
+      staged.push(`      let gr = m0 + (s % ${SGM}u) * ${BM / SGM}u + ${i * F}u + r;`);
+      staged.push(`      let gc = n0 + (s / ${SGM}u) * ${BN / SGN}u + ${j * F}u + q;`);
+      staged.push(`      if (gr < P.M && gc < P.N) { out[offO + gr * P.N + gc] = Cs[idx]; }`);
+      staged.push(`    }`);
+      staged.push(`    workgroupBarrier();`);
+    }
+  }
+
+  return /* wgsl */ `${ops.header}
+// ${sgKey(c, transA, transB, vec4, emulate)}: see kernels/matmul-sgmat.ts for the tiling.
+${MATMUL_UNIFORMS_WGSL}
+${bindings(vec4, false)}
+
+// Two stages of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves.
+var<workgroup> As: array<f16, ${2 * stA}>;
+var<workgroup> Bs: array<f16, ${2 * stB}>;
+// Edge write-back: one 16×16 f32 block per subgroup.
+var<workgroup> Cs: array<f32, ${NSG * F * F}>;
+${ops.helpers}
+
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lidx: u32${ops.param}) {
+${tilePrologue(BM, BN)}
+  ${ops.init}
+  let sg = ${ops.sgIndex};
+  let rowSg = (sg % ${SGM}u) * ${BM / SGM}u;  // this subgroup's first row / column in the tile
+  let colSg = (sg / ${SGM}u) * ${BN / SGN}u;
+${accDecl.join('\n')}
+${loaderDecl(a, T)}
+${loaderDecl(b, T)}
+  let nT = (P.K + ${BK - 1}u) / ${BK}u;
+
+  {
+    let nxtA = 0u;
+    let nxtB = 0u;
+${loaderLoad(a, T, '0u', vec4)}
+${loaderLoad(b, T, '0u', vec4)}
+${loaderStore(a, T, stage('As', 'nxtA', ldA))}
+${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
+  }
+  workgroupBarrier();
+
+  for (var t = 0u; t < nT; t++) {
+    let curA = (t & 1u) * ${stA}u;
+    let curB = (t & 1u) * ${stB}u;
+    let nxtA = ${stA}u - curA;
+    let nxtB = ${stB}u - curB;
+    let more = t + 1u < nT;
+    if (more) {
+      let k0 = (t + 1u) * ${BK}u;
+${loaderLoad(a, T, 'k0', vec4)}
+${loaderLoad(b, T, 'k0', vec4)}
+    }
+${body.join('\n')}
+    if (more) {
+${loaderStore(a, T, stage('As', 'nxtA', ldA))}
+${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
+    }
+    workgroupBarrier();
+  }
+
+  let interior = (P.flags & 1u) != 0u && m0 + ${BM}u <= P.M && n0 + ${BN}u <= P.N;
+  if (interior) {
+${direct.join('\n')}
+  } else {
+${staged.join('\n')}
+  }
+}
+`;
+}

@@ -1,0 +1,152 @@
+/**
+ * Every matmul variant this machine can run (lavapipe: v1, v2, v3, v4emu; NVIDIA adds v4)
+ * against a plain JS reference: odd sizes, all transposes, batches, stride-0 broadcast, K = 0,
+ * vec4 and scalar load paths, interior and edge tiles.
+ *
+ * Small tile configs keep lavapipe's (slow) shader compiles short; each variant also runs once
+ * with its default config so the configs the GPU uses are checked too.
+ * Error measure: |gpu − ref| / Σ_k |a·b| (max over outputs), which does not blow up on
+ * cancellation: f32 variants < 1e-5, f16-operand variants < 2e-3 (f16 unit roundoff 2^-11).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GpuHarness } from '../../bench/gpu-harness.ts';
+import { chooseVariant, encodeMatmul, parseVariant, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
+
+let h: GpuHarness;
+before(async () => {
+  h = await GpuHarness.open();
+});
+after(() => h?.destroy());
+
+/** Deterministic uniform(-1, 1) values. */
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** Reference in f64: values and Σ|a·b| per output. */
+function reference(a: Float32Array, b: Float32Array, p: MatmulParams): { val: Float64Array; mag: Float64Array } {
+  const { batch, M, N, K, transA, transB, strideA, strideB } = p;
+  const val = new Float64Array(batch * M * N);
+  const mag = new Float64Array(batch * M * N);
+  for (let i = 0; i < batch; i++) {
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        let g = 0;
+        for (let k = 0; k < K; k++) {
+          const x = a[i * strideA + (transA ? k * M + m : m * K + k)]!;
+          const y = b[i * strideB + (transB ? n * K + k : k * N + n)]!;
+          s += x * y;
+          g += Math.abs(x * y);
+        }
+        val[(i * M + m) * N + n] = s;
+        mag[(i * M + m) * N + n] = g;
+      }
+    }
+  }
+  return { val, mag };
+}
+
+type Case = [batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, broadcast: 'none' | 'A' | 'B'];
+
+async function run(variant: string | undefined, c: Case, precision?: 'f32' | 'mixed'): Promise<number> {
+  const [batch, M, N, K, transA, transB, bc] = c;
+  const p: MatmulParams = {
+    batch, M, N, K, transA, transB,
+    strideA: bc === 'A' ? 0 : M * K,
+    strideB: bc === 'B' ? 0 : K * N,
+    ...(variant ? { variant } : {}),
+    ...(precision ? { precision } : {}),
+  };
+  const a = rand(Math.max(1, (bc === 'A' ? 1 : batch) * M * K), 1 + M * 7 + K);
+  const b = rand(Math.max(1, (bc === 'B' ? 1 : batch) * K * N), 2 + N * 13 + K);
+  const ga = h.upload(a);
+  const gb = h.upload(b);
+  const go = h.buffer(batch * M * N * 4);
+  // Poison the output so unwritten elements show.
+  h.device.queue.writeBuffer(go, 0, new Float32Array(batch * M * N).fill(12345));
+  try {
+    encodeMatmul(h, ga, gb, go, p);
+    await h.checkErrors();
+    const got = await h.read(go, batch * M * N);
+    const { val, mag } = reference(a, b, p);
+    let err = 0;
+    for (let i = 0; i < got.length; i++) {
+      const e = Math.abs(got[i]! - val[i]!) / (mag[i]! + 1e-6);
+      if (!(e <= err)) err = Number.isNaN(e) ? Infinity : Math.max(err, e);
+    }
+    return err;
+  } finally {
+    ga.destroy();
+    gb.destroy();
+    go.destroy();
+  }
+}
+
+// Four pipelines per variant: NN and TT with vec4 loads, NT and TN scalar (odd sizes).
+const CASES: Case[] = [
+  [3, 72, 136, 40, false, false, 'B'], // NN vec4, B shared across the batch, edge + interior tiles
+  [1, 4, 8, 100, false, false, 'none'],
+  [2, 64, 64, 96, true, true, 'A'], // TT vec4, A shared
+  [1, 132, 68, 4, true, true, 'none'],
+  [1, 33, 65, 7, false, true, 'none'], // NT scalar
+  [2, 65, 1, 33, false, true, 'none'],
+  [1, 5, 6, 0, false, true, 'none'], // K = 0 → zeros
+  [2, 1, 7, 65, true, false, 'none'], // TN scalar
+  [1, 7, 33, 1, true, false, 'B'],
+];
+
+// v4emu compiles slowly on lavapipe (~15 s per pipeline), so by default it runs only NT and TN:
+// between them each operand is loaded both row-major and column-major, with interior (direct)
+// and edge (staged) write-back. AVDIT_TEST_FULL=1 runs every case.
+const EMU_CASES: Case[] = process.env['AVDIT_TEST_FULL']
+  ? CASES
+  : [
+      [2, 72, 136, 40, false, true, 'B'], // NT vec4, 2×3 tiles of 64: interior + edges, K tail
+      [2, 132, 68, 72, true, false, 'A'], // TN vec4
+      [1, 64, 64, 64, true, false, 'none'], // TN, one interior tile
+    ];
+
+// [variant, tolerance]: small configs for the full case list, default configs for one case.
+const RUNS: [string, number, Case[]][] = [
+  ['v1', 1e-5, CASES],
+  ['v2:32x32x8', 1e-5, CASES],
+  ['v2', 1e-5, [CASES[0]!]],
+  ['v3:32x32x8', 2e-3, CASES],
+  ['v3', 2e-3, [CASES[0]!]],
+  ['v4emu', 2e-3, EMU_CASES],
+  ['v4emu:128x128x32:2x4', 2e-3, [[1, 136, 132, 40, false, false, 'none']]],
+  ['v4', 2e-3, CASES],
+];
+
+for (const [variant, tol, cases] of RUNS) {
+  test(`matmul ${variant}`, async (t) => {
+    const why = variantSupport(h, parseVariant(variant));
+    if (why) {
+      t.skip(why);
+      return;
+    }
+    for (const c of cases) {
+      const err = await run(variant, c);
+      assert.ok(err < tol, `${variant} ${JSON.stringify(c)}: error ${err} ≥ ${tol}`);
+    }
+  });
+}
+
+test('matmul automatic choice', { skip: process.env['AVDIT_MATMUL'] ? 'AVDIT_MATMUL forces a variant' : false }, async () => {
+  const p = { batch: 1, M: 40, N: 24, K: 16, transA: false, transB: false, strideA: 0, strideB: 0 };
+  assert.equal(chooseVariant(h, p).name, 'v2');
+  const mixed = chooseVariant(h, { ...p, precision: 'mixed' }).name;
+  assert.equal(mixed, h.features.subgroupMatrix ? 'v4' : h.features.f16 ? 'v3' : 'v2');
+  assert.ok((await run(undefined, [2, 40, 24, 16, false, false, 'none'], 'mixed')) < 2e-3);
+  assert.throws(() => parseVariant('v9'));
+});
