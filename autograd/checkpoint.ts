@@ -5,6 +5,7 @@
  * `fn` must be deterministic (draw no random numbers).
  */
 import type { Tensor } from '../engine/tensor.ts';
+import { scope } from '../engine/scope.ts';
 import { enableGrad, isRecording, noGrad } from './grad-mode.ts';
 import { backward, record } from './tape.ts';
 
@@ -14,24 +15,25 @@ import { backward, record } from './tape.ts';
  */
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[]): Tensor {
   if (!isRecording()) return fn(...inputs);
-  const out = noGrad(() => fn(...inputs));
+  // The block's intermediates die with this scope: only its output is kept.
+  const out = noGrad(() => scope(() => fn(...inputs)));
   return record(
     'checkpoint',
     inputs,
     out,
-    (g) => {
-      const fresh = inputs.map((x) => {
-        const d = x.view(x.shape);
-        d.requiresGrad = x.requiresGrad;
-        return d;
-      });
-      const y = enableGrad(() => fn(...fresh));
-      if (y.requiresGrad) backward(y, g);
-      const grads = fresh.map((d) => d.grad);
-      for (const d of fresh) d.dispose();
-      y.dispose();
-      return grads;
-    },
+    // The recomputation and its backward run in a scope of their own, so the recomputed
+    // activations are freed before the next block's are made.
+    (g) =>
+      scope(() => {
+        const fresh = inputs.map((x) => {
+          const d = x.view(x.shape);
+          d.requiresGrad = x.requiresGrad;
+          return d;
+        });
+        const y = enableGrad(() => fn(...fresh));
+        if (y.requiresGrad) backward(y, g);
+        return fresh.map((d) => d.grad);
+      }),
     true,
   );
 }

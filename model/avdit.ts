@@ -10,6 +10,7 @@
  */
 import * as A from '../autograd/index.ts';
 import { tensor } from '../engine/creation.ts';
+import { scope } from '../engine/scope.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { audioTokens, type AVDiTConfig, videoTokens } from './config.ts';
 import { DiT, DiTBlock, type BlockModulation } from './dit.ts';
@@ -127,6 +128,12 @@ export class AVDiT extends DiT {
         }, packed, cond);
         v = A.reshape(A.narrow(outp, 0, 0, nv), vs);
         a = A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as);
+      } else if (!A.isRecording()) {
+        // Inference: nothing is kept for a backward pass, so each block's intermediates are freed.
+        const vIn = v, aIn = a;
+        ({ v, a } = scope(() => this.block(blk, vIn, aIn, cond, B, M, opts)));
+        vIn.dispose(); // made in this function, so ours to free
+        aIn.dispose();
       } else {
         ({ v, a } = this.block(blk, v, a, cond, B, M, opts));
       }

@@ -7,6 +7,7 @@
  */
 import * as A from '../autograd/index.ts';
 import { tensor } from '../engine/creation.ts';
+import { scope } from '../engine/scope.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { AVDiTConfig } from './config.ts';
 import { type InitContext } from './init.ts';
@@ -133,7 +134,15 @@ export class DiT extends Module {
   forward(x: Tensor, t: ArrayLike<number>, y: Tensor): Tensor {
     const c = this.condition(t, y);
     let h = this.embed(x);
-    for (const b of this.blocks) h = b.forward(h, c);
+    for (const b of this.blocks) {
+      const hIn = h;
+      // Inference: free each block's intermediates as soon as it is done.
+      if (A.isRecording()) h = b.forward(hIn, c);
+      else {
+        h = scope(() => b.forward(hIn, c));
+        hIn.dispose(); // made in this function, so ours to free
+      }
+    }
     return this.unpatchify(this.finalLayer.forward(h, c));
   }
 }

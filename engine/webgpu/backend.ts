@@ -3,6 +3,7 @@
  * context; only `read` and `sync` wait. Storages own pooled GPUBuffers and give them back when
  * their last tensor lets go.
  */
+import { memoryBudget } from './memory-budget.ts';
 import type {
   AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
   NormModulateGrads, ReduceOp, Storage, UnaryOp,
@@ -370,6 +371,6 @@ export class WebGpuBackend implements Backend {
 /** Open the Dawn device and return the backend (throws BackendError when there is no adapter). */
 export async function openWebGpuBackend(): Promise<Backend> {
   const opened = await openDevice();
-  const ctx = new WebGpuContext(opened.device, opened.features);
+  const ctx = new WebGpuContext(opened.device, opened.features, memoryBudget(opened.description));
   return new WebGpuBackend(ctx, opened.description, opened.gpu);
 }

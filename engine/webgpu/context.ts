@@ -44,8 +44,9 @@ export class WebGpuContext implements GpuContext {
   constructor(
     readonly device: GPUDevice,
     readonly features: GpuFeatures,
+    memoryBudgetBytes = Infinity,
   ) {
-    this.pool = new BufferPool(device);
+    this.pool = new BufferPool(device, memoryBudgetBytes);
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       // Fallout of a kernel that failed to compile (already reported with its compiler message).

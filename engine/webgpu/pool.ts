@@ -8,7 +8,13 @@
  * `quarantine` until the batch is submitted (`afterSubmit`).
  */
 
+import { BackendError } from '../errors.ts';
+
 const MIN_CLASS = 256;
+
+export class OutOfMemoryError extends BackendError {
+  override name = 'OutOfMemoryError';
+}
 
 /** The smallest size class ≥ bytes. */
 export function sizeClass(bytes: number): number {
@@ -23,16 +29,51 @@ export class BufferPool {
   #quarantine: { key: string; buf: GPUBuffer }[] = [];
   /** Bytes of every buffer this pool has created and not destroyed. */
   allocatedBytes = 0;
+  /** Bytes sitting in free lists (allocated, not in use). */
+  idleBytes = 0;
 
-  constructor(private readonly device: GPUDevice) {}
+  /**
+   * `budgetBytes`: how much device memory the pool may hold. Dawn reports running out only
+   * asynchronously, so the pool keeps its own account: when a new buffer would pass the budget,
+   * idle buffers of other sizes are destroyed first (largest first), and if that is not enough
+   * the request fails at once with a message giving the figures.
+   */
+  constructor(private readonly device: GPUDevice, readonly budgetBytes = Infinity) {}
 
   acquire(bytes: number, usage: GPUBufferUsageFlags, label = ''): GPUBuffer {
     const size = sizeClass(bytes);
     const list = this.#free.get(`${size}:${usage}`);
     const reused = list?.pop();
-    if (reused) return reused;
+    if (reused) {
+      this.idleBytes -= reused.size;
+      return reused;
+    }
+    if (this.allocatedBytes + size > this.budgetBytes) this.trim(this.allocatedBytes + size - this.budgetBytes);
+    if (this.allocatedBytes + size > this.budgetBytes) {
+      const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+      throw new OutOfMemoryError(
+        `out of GPU memory: ${gib(size)} GiB requested (${label || 'buffer'}) with ${gib(this.allocatedBytes - this.idleBytes)} GiB in use of a ${gib(this.budgetBytes)} GiB budget ` +
+          '(set AVDIT_GPU_MEMORY_GB to change it; use a smaller batch or activation checkpointing)',
+      );
+    }
     this.allocatedBytes += size;
     return this.device.createBuffer({ size, usage, label });
+  }
+
+  /** Destroy idle buffers, largest first, until `bytes` are freed (or none is left). */
+  trim(bytes = Infinity): number {
+    const idle = [...this.#free.entries()].flatMap(([key, list]) => list.map((b) => ({ key, b }))).sort((x, y) => y.b.size - x.b.size);
+    let freed = 0;
+    for (const { key, b } of idle) {
+      if (freed >= bytes) break;
+      const list = this.#free.get(key)!;
+      list.splice(list.indexOf(b), 1);
+      b.destroy();
+      freed += b.size;
+    }
+    this.allocatedBytes -= freed;
+    this.idleBytes -= freed;
+    return freed;
   }
 
   /** Give a buffer back; reusable after the next submit. */
@@ -46,6 +87,7 @@ export class BufferPool {
       let list = this.#free.get(key);
       if (!list) this.#free.set(key, (list = []));
       list.push(buf);
+      this.idleBytes += buf.size;
     }
     this.#quarantine = [];
   }
@@ -56,5 +98,6 @@ export class BufferPool {
     for (const list of this.#free.values()) for (const b of list) b.destroy();
     this.#free.clear();
     this.allocatedBytes = 0;
+    this.idleBytes = 0;
   }
 }
