@@ -40,6 +40,9 @@ export class WebGpuContext implements GpuContext {
   #destroyed = false;
   /** The last kernel recorded, to name it in asynchronous errors. */
   #lastKey = '';
+  /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
+  dispatches = 0;
+  submits = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -107,6 +110,7 @@ export class WebGpuContext implements GpuContext {
     const { pipeline, layout } = this.#pipeline(d.key, d.code);
     this.#lastKey = d.key;
     this.#recorded.push({ key: d.key, pipeline, layout, buffers: d.buffers, uniforms: d.uniforms, workgroups: d.workgroups });
+    this.dispatches++;
     if (this.#recorded.length >= BATCH) this.flush();
   }
 
@@ -128,6 +132,7 @@ export class WebGpuContext implements GpuContext {
     if (this.#recorded.length > 0) this.#encode(enc);
     extra?.(enc);
     this.device.queue.submit([enc.finish()]);
+    this.submits++;
     for (const b of this.#scratch) this.pool.release(b);
     this.#scratch = [];
     this.pool.afterSubmit();

@@ -1,0 +1,106 @@
+/**
+ * Memory-bound kernels against the copy bandwidth measured in the same run: elementwise ops
+ * (same shape, broadcast bias, unary), reductions (rows of 64 / 1152 / 65536, and over the first
+ * axis), softmax and layerNorm rows, and a plain buffer copy (copyBufferToBuffer) as the
+ * baseline; plus dispatches per op and µs per dispatch for tiny ops (the launch cost).
+ *
+ *   node --import tsx bench/gpu-bandwidth.ts [--quick]       → $OUT/gpu-bandwidth.json
+ * Times are wall clock from the first dispatch to the end of onSubmittedWorkDone, over `reps`
+ * back-to-back ops, median of 5; bytes are the minimum each op must read and write.
+ */
+import * as raw from '../engine/ops.ts';
+import { randn } from '../engine/creation.ts';
+import { closeBackends, useBackend } from '../engine/registry.ts';
+import { Generator } from '../engine/rng.ts';
+import { scope } from '../engine/scope.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import type { WebGpuBackend } from '../engine/webgpu/backend.ts';
+import { writeResult } from './results.ts';
+
+const quick = process.argv.includes('--quick');
+const backend = (await useBackend('webgpu', (m) => console.log(m))) as WebGpuBackend;
+const ctx = backend.ctx;
+const N = quick ? 1 << 20 : 1 << 28; // elements (1 GiB of f32 on the GPU)
+const reps = quick ? 3 : 10;
+const gen = new Generator(0);
+const rows: Record<string, unknown>[] = [];
+
+async function time(fn: () => void): Promise<number> {
+  const ts: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    await backend.sync();
+    const s = performance.now();
+    for (let r = 0; r < reps; r++) scope(fn);
+    await backend.sync();
+    if (i > 0) ts.push((performance.now() - s) / 1000 / reps);
+  }
+  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]!;
+}
+
+async function measure(name: string, bytes: number, fn: () => void): Promise<void> {
+  const d0 = ctx.dispatches;
+  scope(fn);
+  await backend.sync();
+  const perOp = ctx.dispatches - d0;
+  const s = await time(fn);
+  const row = { op: name, ms: s * 1000, GBps: bytes / s / 1e9, dispatchesPerOp: perOp };
+  rows.push(row);
+  console.log(`${name.padEnd(40)} ${(s * 1000).toFixed(3).padStart(9)} ms ${(bytes / s / 1e9).toFixed(0).padStart(6)} GB/s  ${perOp} dispatch(es)`);
+}
+
+// Baseline: a plain device copy of N floats (reads and writes 4N bytes each).
+const src = randn([N], { backend, generator: gen }).keep();
+{
+  const s = src.storage() as unknown as { buffer: GPUBuffer };
+  const dst = ctx.alloc(N * 4, 'copy-dst');
+  const copy = () => ctx.flush((enc) => enc.copyBufferToBuffer(s.buffer, 0, dst, 0, N * 4));
+  await measure('copy (copyBufferToBuffer)', 8 * N, copy);
+  ctx.pool.release(dst);
+}
+const a = randn([N / 1024, 1024], { backend, generator: gen }).keep();
+const b = randn([N / 1024, 1024], { backend, generator: gen }).keep();
+const bias = randn([1024], { backend, generator: gen }).keep();
+await measure('elementwise add (same shape)', 12 * N, () => void raw.binary('add', a, b));
+await measure('elementwise add (bias broadcast [1024])', 8 * N, () => void raw.binary('add', a, bias));
+await measure('unary gelu', 8 * N, () => void raw.unary('gelu', a));
+await measure('affine (a·x + b)', 8 * N, () => void raw.unary('affine', a, 2, 1));
+/** A [⌊N/d⌋, d] tensor cut from `a` (a copy when d does not divide N). */
+const rowsOf = (d: number): Tensor => {
+  const r = Math.floor(N / d);
+  return raw.reshape(r * d === N ? raw.reshape(a, [-1]) : raw.slice(raw.reshape(a, [-1]), [0], [r * d]), [r, d]).keep();
+};
+for (const d of [64, 1152, 65536]) {
+  const x = rowsOf(d);
+  await measure(`sum over last axis (rows of ${d})`, 4 * x.size + (4 * x.size) / d, () => void raw.reduce('sum', x, 1));
+  x.dispose();
+}
+await measure('sum over first axis ([N/1024, 1024] → [1024])', 4 * N + 4096, () => void raw.reduce('sum', a, 0));
+{
+  const x = rowsOf(1152);
+  await measure('softmax (rows of 1152)', 8 * x.size, () => void raw.softmax(x));
+  await measure('layerNorm (rows of 1152, no affine)', 8 * x.size, () => {
+    const o = backend.layerNorm(x.storage(), x.shape, null, null, 1e-6);
+    for (const st of [o.y, o.mean, o.rstd]) backend.free(st);
+  });
+  x.dispose();
+}
+
+// Launch cost: many tiny ops.
+const tiny = randn([4], { backend, generator: gen }).keep();
+const K = quick ? 200 : 2000;
+await backend.sync();
+const d0 = ctx.dispatches, s0 = ctx.submits;
+const t0 = performance.now();
+scope(() => {
+  let x = tiny;
+  for (let i = 0; i < K; i++) x = raw.binary('add', x, tiny);
+});
+await backend.sync();
+const us = ((performance.now() - t0) * 1000) / K;
+const launch = { ops: K, dispatches: ctx.dispatches - d0, submits: ctx.submits - s0, usPerOp: us };
+console.log(`tiny adds: ${K} ops, ${launch.dispatches} dispatches, ${launch.submits} submits, ${us.toFixed(2)} µs per op (record + encode + GPU)`);
+const copyBw = rows[0]!.GBps as number;
+for (const r of rows.slice(1)) r.fractionOfCopy = (r.GBps as number) / copyBw;
+console.log('fraction of copy bandwidth: ' + rows.slice(1).map((r) => `${r.op}: ${((r.fractionOfCopy as number) * 100).toFixed(0)}%`).join('; '));
+writeResult(quick ? 'gpu-bandwidth-quick' : 'gpu-bandwidth', { device: backend.device, elements: N, rows, launch });
+await closeBackends();
