@@ -119,13 +119,13 @@ export class AVDiT extends DiT {
     for (const blk of this.blocks) {
       if (opts.checkpoint) {
         // Activation checkpointing: the block's activations are recomputed in the backward pass.
-        // checkpoint() takes and returns single tensors, so v and a travel packed end to end.
+        // checkpoint() returns one tensor, so the block's two outputs travel packed end to end
+        // (the block input v, a is all that is kept per block, plus this packed output).
         const nv = v.size, vs = v.shape, as = a.shape;
-        const packed = A.concat([A.reshape(v, [-1]), A.reshape(a, [-1])]);
-        const outp = A.checkpoint((p: Tensor, cnd: Tensor) => {
-          const r = this.block(blk, A.reshape(A.narrow(p, 0, 0, nv), vs), A.reshape(A.narrow(p, 0, nv, p.size - nv), as), cnd, B, M, opts);
+        const outp = A.checkpoint((vi: Tensor, ai: Tensor, cnd: Tensor) => {
+          const r = this.block(blk, vi, ai, cnd, B, M, opts);
           return A.concat([A.reshape(r.v, [-1]), A.reshape(r.a, [-1])]);
-        }, packed, cond);
+        }, v, a, cond);
         v = A.reshape(A.narrow(outp, 0, 0, nv), vs);
         a = A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as);
       } else if (!A.isRecording()) {
