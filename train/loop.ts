@@ -97,7 +97,7 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
   };
   process.on('SIGINT', onSigint);
   const save = async (s: number) => saveTrainState(ckpt, model, optimizer, ema, { ...spec.meta, step: s });
-  const progress = new Progress(spec.label ?? 'train', spec.steps, step);
+  const progress = new Progress(spec.label ?? 'train', spec.steps, step, process.stderr, spec.deadline);
   const records: StepRecord[] = [];
   const started = performance.now();
   try {

@@ -6,7 +6,8 @@ export class Progress {
   #started = performance.now();
   #lastPrint = 0;
   #startStep: number;
-  constructor(readonly label: string, readonly total: number, startStep = 0, readonly out: NodeJS.WriteStream = process.stderr) {
+  /** With `deadline` (a performance.now() time), the bar shows the time budget instead of steps. */
+  constructor(readonly label: string, readonly total: number, startStep = 0, readonly out: NodeJS.WriteStream = process.stderr, readonly deadline?: number) {
     this.#startStep = startStep;
   }
 
@@ -18,12 +19,15 @@ export class Progress {
     const done = step - this.#startStep;
     const secs = (now - this.#started) / 1000;
     const rate = done > 0 ? done / secs : 0;
-    const eta = rate > 0 ? (this.total - step) / rate : NaN;
+    const timed = this.deadline !== undefined;
+    const left = timed ? Math.max(0, (this.deadline! - now) / 1000) : rate > 0 ? (this.total - step) / rate : NaN;
+    const frac = timed ? secs / Math.max(1e-9, secs + left) : step / Math.max(1, this.total);
     const width = 24;
-    const filled = Math.round((width * step) / Math.max(1, this.total));
+    const filled = Math.min(width, Math.round(width * frac));
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
     const figs = Object.entries(figures).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtNum(v) : v}`).join('  ');
-    const line = `${this.label} ${bar} ${step}/${this.total}  ${figs}  ${rate >= 1 ? rate.toFixed(2) + ' it/s' : (1 / Math.max(rate, 1e-9)).toFixed(2) + ' s/it'}  ETA ${fmtTime(eta)}`;
+    const speed = rate >= 1 ? rate.toFixed(2) + ' it/s' : (1 / Math.max(rate, 1e-9)).toFixed(2) + ' s/it';
+    const line = `${this.label} ${bar} ${timed ? `step ${step}` : `${step}/${this.total}`}  ${figs}  ${speed}  ${timed ? 'time left' : 'ETA'} ${fmtTime(left)}`;
     if (tty) this.out.write(`\r\x1b[K${line}`);
     else this.out.write(line + '\n');
   }
