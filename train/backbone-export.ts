@@ -7,10 +7,10 @@ import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { CheckpointError } from '../model/checkpoint-errors.ts';
 import { modelWeights } from '../model/weights.ts';
 
-export function exportBackbone(checkpoint: string, out: string): { usedEma: boolean; tensors: number } {
+export function exportBackbone(checkpoint: string, out: string, preferEma = true): { usedEma: boolean; tensors: number } {
   const f = readSafetensors(checkpoint);
   if (f.metadata['avdit.kind'] !== 'dit') throw new CheckpointError(checkpoint, undefined, 'not a DiT pretraining checkpoint (avdit.kind is not "dit")');
-  const { weights, usedEma } = modelWeights(f.tensors, true);
+  const { weights, usedEma } = modelWeights(f.tensors, preferEma);
   const keep = ['format', 'avdit.kind', 'avdit.config', 'avdit.step', 'avdit.seed', 'avdit.args'];
   const meta = Object.fromEntries(keep.filter((k) => f.metadata[k] !== undefined).map((k) => [k, f.metadata[k]!]));
   writeSafetensors(out, weights, { ...meta, 'avdit.weights': usedEma ? 'ema' : 'raw' });

@@ -48,6 +48,7 @@ export async function saveTrainState(path: string, model: Module, opt: AdamW, em
     'avdit.seed': String(meta.seed),
     'avdit.args': JSON.stringify(meta.args),
     'avdit.opt': JSON.stringify({ step: st.step, steps: optSteps }),
+    'avdit.ema.updates': String(ema?.updates ?? 0),
   });
 }
 
@@ -94,6 +95,7 @@ export async function loadTrainState(path: string, model: Module, opt: AdamW, em
   await opt.loadStateDict(state);
   for (const t of [...state.m, ...state.v]) t?.dispose();
   if (ema) {
+    ema.updates = Number(m['avdit.ema.updates'] ?? meta.step);
     for (let i = 0; i < ema.params.length; i++) {
       const k = keyOf.get(ema.params[i]!)!;
       const t = await load(get(`ema.${k}`), ema.params[i]!);

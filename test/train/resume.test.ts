@@ -17,6 +17,7 @@ import { EMA } from '../../train/ema.ts';
 import { trainLoop, NonFiniteLossError } from '../../train/loop.ts';
 import { avditLoss } from '../../train/objectives.ts';
 import { prepareRunDir } from '../../train/run-dir.ts';
+import { readSafetensors } from '../../model/safetensors.ts';
 
 const config = makeConfig('tiny', { depth: 1, hidden: 32, heads: 2, loraRank: 4 });
 
@@ -37,7 +38,8 @@ function setup(dir: string, poison = false) {
 }
 
 test('resuming gives exactly the losses of an uninterrupted run (after a crash, and after Ctrl-C)', async () => {
-  const full = await trainLoop({ ...setup(mkdtempSync(join(tmpdir(), 'avdit-full-'))), steps: 6 });
+  const fullDir = mkdtempSync(join(tmpdir(), 'avdit-full-'));
+  const full = await trainLoop({ ...setup(fullDir), steps: 6 });
   const expected = full.records.map((r) => r.loss);
   // A crash after step 3: the last checkpoint is step 2, so step 3 is done again.
   const dir = mkdtempSync(join(tmpdir(), 'avdit-resume-'));
@@ -51,6 +53,13 @@ test('resuming gives exactly the losses of an uninterrupted run (after a crash, 
   assert.ok(a.interrupted && a.lastStep === 3);
   const b = await trainLoop({ ...setup(dir2), steps: 6, resume: true });
   assert.deepEqual([...a.records, ...b.records].map((r) => r.loss), expected);
+  // …and the final state (weights, AdamW moments, EMA) is the same bit for bit.
+  const ref = readSafetensors(join(fullDir, 'checkpoint.safetensors'));
+  const got = readSafetensors(join(dir2, 'checkpoint.safetensors'));
+  assert.deepEqual([...got.tensors.keys()].sort(), [...ref.tensors.keys()].sort());
+  assert.ok([...ref.tensors.keys()].some((k) => k.startsWith('ema.')) && [...ref.tensors.keys()].some((k) => k.startsWith('opt.m.')));
+  for (const [k, t] of ref.tensors) assert.deepEqual(Array.from(got.tensors.get(k)!.data), Array.from(t.data), k);
+  assert.equal(got.metadata['avdit.ema.updates'], '6');
   const log = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
   assert.deepEqual(log, [1, 2, 3, 4, 5, 6]);
   assert.ok(existsSync(join(dir, 'loss.png')));
