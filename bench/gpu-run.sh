@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every NVIDIA check and timing in one go (the lent GPU's time is scarce), from the repo root:
+#   source .devcarry/setup.sh && bash bench/gpu-run.sh        (QUICK=1: tiny sizes, for lavapipe)
+# Each part has its own time limit so one failure cannot eat the rest; outputs go to $OUT.
+set -u
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
+q=${QUICK:+--quick}
+part() { local name=$1 secs=$2; shift 2; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
+  timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
+  tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"; }
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null
+part gradcheck 60 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
+TAILN=4 part golden 45 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts
+TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
+TAILN=16 part bandwidth 60 node --import tsx bench/gpu-bandwidth.ts $q
+TAILN=30 part fused 100 node --import tsx bench/gpu-fused.ts $q
+TAILN=14 part xl 150 node --import tsx bench/gpu-xl.ts --budget 120 $q
+ls -la "$OUT"
