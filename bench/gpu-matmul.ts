@@ -7,7 +7,9 @@
  *        [--sweep] [--runs 5] [--no-torch] [--no-check]
  *
  *   --quick     tiny sizes (checks the script on lavapipe in seconds)
- *   --sweep     also time alternative tile configs at 4096³ (to pick defaults)
+ *   --sweep     also time a grid of v2 / v4 tile configs (SWEEP below) at 4096³ NN and two XL
+ *               shapes, print them ranked (geometric mean over the three shapes) and a suggested
+ *               MATMUL_DEFAULTS (kernels/matmul.ts); `--shapes sweep` runs only the sweep shapes
  *
  * Method: operands are filled on the GPU with a hash of the element index (reproducible on the
  * CPU, so any output element of any shape can be checked); each measurement is the median of
@@ -26,7 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fold1d } from '../kernels/context.ts';
-import { encodeMatmul, parseVariant, variantSupport, type MatmulParams } from '../kernels/matmul.ts';
+import { MATMUL_DEFAULTS, encodeMatmul, parseVariant, variantSupport, type MatmulParams } from '../kernels/matmul.ts';
 import { GpuHarness } from './gpu-harness.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -40,6 +42,41 @@ const quick = flag('quick');
 const runs = Number(opt('runs', quick ? '3' : '5'));
 const shapeSets = opt('shapes', 'square,xl').split(',');
 const targetMs = quick ? 5 : 30;
+// Sweep configs are timed with fewer, shorter runs (the grid has to fit in about a minute).
+const sweepRuns = Math.min(runs, 3);
+const sweepTargetMs = quick ? 3 : 10;
+
+/**
+ * The tile-config grid of --sweep (configs a device cannot run are reported and skipped).
+ * v2: BMxBNxBK:TMxTN (outputs per thread); v4: BMxBNxBK:SGMxSGN[:s1] (s1 = one workgroup-memory
+ * stage). Fragments per subgroup in v4 = (BM/16/SGM)·(BN/16/SGN).
+ */
+const SWEEP: string[] = [
+  'v2:128x128x16:8x8',
+  'v2:128x128x8:8x8',
+  'v2:128x64x16:8x8',
+  'v2:64x128x16:8x8',
+  'v2:128x64x32:8x8',
+  'v2:128x128x16:8x4',
+  'v2:128x128x16:4x8',
+  'v2:128x256x16:8x8',
+  'v2:256x128x16:8x8',
+  'v2:64x64x16:8x8',
+  'v2:64x64x16:4x4',
+  'v4:128x128x32:2x4',
+  'v4:128x128x16:2x4',
+  'v4:128x128x32:2x2',
+  'v4:128x128x16:2x2',
+  'v4:128x128x64:2x4:s1',
+  'v4:256x128x16:4x2',
+  'v4:128x256x16:2x4',
+  'v4:256x128x32:4x2:s1',
+  'v4:128x256x32:2x4:s1',
+  'v4:256x128x32:2x4:s1',
+  'v4:256x256x16:4x4:s1',
+  'v4:128x64x32:2x2',
+  'v4:64x64x32:2x2',
+];
 
 interface Shape {
   M: number;
@@ -62,6 +99,15 @@ function shapes(): Shape[] {
     const Ms = quick ? [64, 256] : [4096, 16384, 65536];
     const KN = quick ? [72, 216] : [1152, 3456, 4608];
     for (const M of Ms) for (const K of KN) for (const N of KN) out.push({ M, N, K, transA: false, transB: false, tag: 'XL' });
+  }
+  if (flag('sweep') || shapeSets.includes('sweep')) {
+    // 4096³ NN (shared with the square set when it runs) and two XL shapes: the narrow one
+    // (K = N = 1152, the weakest) and the wide MLP one (N = 4608).
+    if (!shapeSets.includes('square')) out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'square NN' });
+    const M = quick ? 512 : 16384;
+    const [n1, n4] = quick ? [72, 288] : [1152, 4608];
+    out.push({ M, N: n1, K: n1, transA: false, transB: false, tag: 'sweep XL' });
+    out.push({ M, N: n4, K: n1, transA: false, transB: false, tag: 'sweep XL' });
   }
   return out;
 }
@@ -207,14 +253,17 @@ async function main(): Promise<void> {
   const smc = h.subgroupMatrixConfigs();
   if (smc.length) console.log(`subgroup-matrix configs: ${smc.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}`);
 
-  const requested = opt('variants', 'v1,v2,v3,v4').split(',');
-  const sweep = flag('sweep')
-    ? ['v2:128x128x8', 'v2:64x64x16', 'v2:128x64x16', 'v3:128x128x32', 'v4:128x128x32:2x2', 'v4:128x128x16:2x4', 'v4:64x64x32:2x2', 'v4:128x64x32:2x2', 'v4:256x128x32:4x2']
-    : [];
+  const requested = shapeSets.includes('sweep') && !flag('variants') ? [] : opt('variants', 'v1,v2,v3,v4').split(',');
+  const sweep = flag('sweep') || shapeSets.includes('sweep') ? SWEEP.filter((v) => !requested.includes(v)) : [];
   const variants: string[] = [];
   const skipped: Record<string, string> = {};
   for (const v of [...requested, ...sweep]) {
-    const why = variantSupport(h, parseVariant(v));
+    let why: string | null;
+    try {
+      why = variantSupport(h, parseVariant(v));
+    } catch (e) {
+      why = String(e);
+    }
     if (why) skipped[v] = why;
     else variants.push(v);
   }
@@ -256,7 +305,11 @@ async function main(): Promise<void> {
     for (const v of variants) {
       if (broken.has(v)) continue;
       if (v === 'v1' && s.M * s.N * s.K > 4096 ** 3) continue; // the naive kernel only at 4096³
-      if (sweep.includes(v) && s.tag !== 'square NN') continue;
+      const isSweep = sweep.includes(v);
+      if (isSweep && s.tag !== 'square NN' && s.tag !== 'sweep XL') continue;
+      if (!isSweep && s.tag === 'sweep XL') continue;
+      const nRuns = isSweep ? sweepRuns : runs;
+      const target = isSweep ? sweepTargetMs : targetMs;
       const p: MatmulParams = { batch: 1, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, strideA: 0, strideB: 0, variant: v };
       const row: Row = { variant: v, shape: s };
       rows.push(row);
@@ -266,10 +319,10 @@ async function main(): Promise<void> {
         await h.sync();
         await h.checkErrors();
         const one = await h.time(() => encodeMatmul(h, A, B, O, p));
-        const reps = Math.max(1, Math.min(200, Math.round((targetMs * 1e6) / Math.max(one.ns, 1))));
+        const reps = Math.max(1, Math.min(200, Math.round((target * 1e6) / Math.max(one.ns, 1))));
         const times: number[] = [];
         let source = one.source;
-        for (let r = 0; r < runs; r++) {
+        for (let r = 0; r < nRuns; r++) {
           const t = await h.time(() => {
             for (let i = 0; i < reps; i++) encodeMatmul(h, A, B, O, p);
           });
@@ -304,6 +357,7 @@ async function main(): Promise<void> {
   A.destroy();
   B.destroy();
   O.destroy();
+  const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v))]) : undefined;
   const adapter = h.describe();
   h.destroy();
 
@@ -325,7 +379,7 @@ async function main(): Promise<void> {
   // Summary: one line per shape, TFLOP/s per variant, PyTorch, ratios.
   const tf = (ms: number | undefined, s: Shape) => (ms ? (2 * s.M * s.N * s.K) / (ms * 1e9) : undefined);
   const fmt = (x: number | undefined) => (x === undefined ? '-' : x >= 10 ? x.toFixed(1) : x.toPrecision(2));
-  const timed = variants.filter((v) => rows.some((r) => r.variant === v && r.tflops !== undefined));
+  const timed = variants.filter((v) => !sweep.includes(v) && rows.some((r) => r.variant === v && r.tflops !== undefined));
   console.log(`\n=== matmul TFLOP/s (${adapter}) ===`);
   if (torch.error) console.log(`torch: ${torch.error}`);
   else console.log(`torch: ${torch.device} ${torch.torch}`);
@@ -356,12 +410,80 @@ async function main(): Promise<void> {
     ]);
   }
 
-  const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch };
+  if (ranking) console.log(ranking.text);
+  const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch, sweep: ranking?.ranked };
   const outDir = process.env['OUT'] ?? join(here, 'results');
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, process.env['OUT'] ? 'gpu-matmul.json' : `gpu-matmul-${result.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2));
   console.log(`\nwrote ${file}`);
+}
+
+/** A variant string with its bare name resolved to the config it stands for. */
+function canonical(v: string): string {
+  if (/^v[23]$/.test(v)) return `${v}:${MATMUL_DEFAULTS[v as 'v2' | 'v3'].big}`;
+  if (v === 'v4') return `v4:${MATMUL_DEFAULTS.v4.big}`;
+  return v;
+}
+
+interface Ranked {
+  variant: string;
+  tflops: (number | null)[];
+  geomean: number;
+}
+
+/**
+ * The sweep table: per family (v2 f32, v3/v4 mixed) every config timed on all sweep shapes (4096³
+ * NN + the 'sweep XL' ones), ranked by the geometric mean of TFLOP/s; then a suggested
+ * MATMUL_DEFAULTS (big = best geometric mean; small = best of the configs with BM·BN ≤ 8192).
+ */
+function sweepReport(rows: Row[], all: Shape[], configs: string[]): { text: string; ranked: Record<string, Ranked[]> } {
+  const sShapes = all.filter((s) => (s.tag === 'square NN' && s.M === s.K) || s.tag === 'sweep XL');
+  const out: string[] = [];
+  const ranked: Record<string, Ranked[]> = {};
+  const seen = new Set<string>();
+  for (const fam of ['v2', 'v3', 'v4']) {
+    const list: Ranked[] = [];
+    for (const v of configs.filter((c) => c.split(':')[0] === fam)) {
+      const name = canonical(v);
+      if (seen.has(name)) continue;
+      const tfl = sShapes.map((s) => {
+        const r = rows.find((x) => x.shape === s && canonical(x.variant) === name && x.tflops !== undefined && !(x.spotErr! >= tolerance(x.variant)));
+        return r ? r.tflops! : null;
+      });
+      if (tfl.every((x) => x === null)) continue;
+      seen.add(name);
+      const ok = tfl.filter((x): x is number => x !== null);
+      // A config missing a shape (error / wrong) ranks by its mean with the missing ones as 0.
+      const geomean = ok.length === tfl.length ? Math.exp(ok.reduce((a, x) => a + Math.log(x), 0) / ok.length) : 0;
+      list.push({ variant: name, tflops: tfl, geomean });
+    }
+    if (!list.length) continue;
+    list.sort((a, b) => b.geomean - a.geomean);
+    ranked[fam] = list;
+    out.push(`\n=== sweep ${fam}: TFLOP/s, ranked by geometric mean ===`);
+    const heads = ['#', 'config', ...sShapes.map((s) => `${s.M}x${s.N}x${s.K}`), 'geomean'];
+    const w = [3, 24, ...sShapes.map((s) => Math.max(10, `${s.M}x${s.N}x${s.K}`.length)), 8];
+    const ln = (c: string[]) => out.push(c.map((x, i) => (i === 1 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join(' '));
+    ln(heads);
+    list.forEach((r, i) => ln([String(i + 1), r.variant, ...r.tflops.map((x) => (x === null ? '-' : x.toFixed(1))), r.geomean ? r.geomean.toFixed(1) : '-']));
+  }
+  const cfgOf = (v: string) => v.split(':').slice(1).join(':');
+  const area = (v: string) => {
+    const d = cfgOf(v).split(':')[0]!.split('x').map(Number);
+    return d[0]! * d[1]!;
+  };
+  const suggest = (fam: 'v2' | 'v3' | 'v4') => {
+    const l = (ranked[fam] ?? []).filter((r) => r.geomean > 0);
+    const big = l[0] ? cfgOf(l[0].variant) : MATMUL_DEFAULTS[fam].big;
+    const sm = l.find((r) => area(r.variant) <= 8192);
+    return `{ big: '${big}', small: '${sm ? cfgOf(sm.variant) : MATMUL_DEFAULTS[fam].small}' }`;
+  };
+  out.push(`\n=== suggested MATMUL_DEFAULTS (kernels/matmul.ts) ===`);
+  out.push(`  v2: ${suggest('v2')},`);
+  out.push(`  v3: ${suggest('v3')},`);
+  out.push(`  v4: ${suggest('v4')},`);
+  return { text: out.join('\n'), ranked };
 }
 
 await main();

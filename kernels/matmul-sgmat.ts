@@ -17,7 +17,8 @@
  *     so no operand is ever transposed by hand. Per 16-wide k slice a subgroup loads TM left and
  *     TN right fragments and issues TM·TN multiply-accumulates.
  *   - Two stages of workgroup memory with register prefetch of the next K-step (as in v2); one
- *     barrier per K-step. Out-of-range elements load as 0 (edges and K tails are free).
+ *     barrier per K-step. Config `:s1` uses one stage (two barriers per K-step, half the memory,
+ *     so that 256×128 tiles with BK = 32 fit in 48 KiB). Out-of-range elements load as 0 (edges and K tails are free).
  *   - Write-back: a workgroup whose tile lies inside out (and N % 4 == 0, flag bit 0) stores its
  *     fragments straight to global memory (row-major, stride N). Edge workgroups stage fragment
  *     (i, j) of every subgroup in workgroup memory (one 16×16 f32 block per subgroup), and the
@@ -56,7 +57,25 @@ export interface SgConfig {
   /** Subgroup grid: SGM along M, SGN along N. */
   SGM: number;
   SGN: number;
+  /**
+   * Workgroup-memory stages: 2 (default) = double-buffered, one barrier per K-step; 1 = single
+   * buffer, two barriers per K-step, half the memory (room for bigger tiles / BK).
+   */
+  ST?: number;
 }
+
+/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:sST]. */
+export function sgName(c: SgConfig): string {
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}`;
+}
+
+/**
+ * Spelling of the subgroup-matrix builtins. 'new': majorness as a template argument,
+ * `subgroupMatrixLoad<T, row_major>(&p, off, stride)`, `subgroupMatrixStore<row_major>(&p, off, v, stride)`
+ * (current Dawn; the old form prints a deprecation warning). 'old': `subgroupMatrixLoad<T>(&p, off,
+ * colMajor, stride)` (older Dawn). Set through MATMUL_DEFAULTS.sgSyntax (kernels/matmul.ts).
+ */
+export type SgSyntax = 'new' | 'old';
 
 export const SG_DEFAULT: SgConfig = { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4 };
 /** Small config (fits lavapipe's 32 KiB of workgroup memory); used by the emulation tests. */
@@ -98,14 +117,14 @@ export function sgSharedBytes(c: SgConfig): number {
   for (const tA of [false, true]) {
     for (const tB of [false, true]) {
       const { stA, stB } = stageSizes(c, tA, tB);
-      worst = Math.max(worst, 2 * (stA + stB) * 2 + c.SGM * c.SGN * F * F * 4);
+      worst = Math.max(worst, (c.ST ?? 2) * (stA + stB) * 2 + c.SGM * c.SGN * F * F * 4);
     }
   }
   return worst;
 }
 
-export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean): string {
-  return `matmul/${emulate ? 'v4emu' : 'v4'}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
+export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new'): string {
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
 }
 
 /** How the kernel text spells subgroup-matrix types and builtins (real, or emulated). */
@@ -128,23 +147,33 @@ interface SgOps {
   store(arr: string, off: string, v: string, stride: string): string;
 }
 
-const REAL: SgOps = {
-  header: `enable f16;
+function realOps(syntax: SgSyntax): SgOps {
+  const L = `subgroup_matrix_left<f16, ${F}, ${F}>`;
+  const R = `subgroup_matrix_right<f16, ${F}, ${F}>`;
+  const major = (cm: boolean) => (cm ? 'col_major' : 'row_major');
+  const load = (T: string) =>
+    syntax === 'new'
+      ? (arr: string, off: string, cm: boolean, stride: string) => `subgroupMatrixLoad<${T}, ${major(cm)}>(&${arr}, ${off}, ${stride})`
+      : (arr: string, off: string, cm: boolean, stride: string) => `subgroupMatrixLoad<${T}>(&${arr}, ${off}, ${cm}, ${stride})`;
+  return {
+    header: `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);`,
-  helpers: '',
-  left: `subgroup_matrix_left<f16, ${F}, ${F}>`,
-  right: `subgroup_matrix_right<f16, ${F}, ${F}>`,
-  acc: `subgroup_matrix_result<f32, ${F}, ${F}>`,
-  param: `, @builtin(subgroup_id) sgId: u32`,
-  sgIndex: 'sgId',
-  init: '',
-  loadLeft: (arr, off, cm, stride) => `subgroupMatrixLoad<subgroup_matrix_left<f16, ${F}, ${F}>>(&${arr}, ${off}, ${cm}, ${stride})`,
-  loadRight: (arr, off, cm, stride) => `subgroupMatrixLoad<subgroup_matrix_right<f16, ${F}, ${F}>>(&${arr}, ${off}, ${cm}, ${stride})`,
-  mma: (a, b, acc) => `${acc} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${acc});`,
-  store: (arr, off, v, stride) => `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
-};
+    helpers: '',
+    left: L,
+    right: R,
+    acc: `subgroup_matrix_result<f32, ${F}, ${F}>`,
+    param: `, @builtin(subgroup_id) sgId: u32`,
+    sgIndex: 'sgId',
+    init: '',
+    loadLeft: load(L),
+    loadRight: load(R),
+    mma: (a, b, acc) => `${acc} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${acc});`,
+    store: (arr, off, v, stride) =>
+      syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
+  };
+}
 
 /**
  * Plain-WGSL stand-ins. A "subgroup" is 32 consecutive invocations; lane l owns row l/2,
@@ -203,10 +232,12 @@ fn emuStoreCs(off: u32, v: EmuC, stride: u32) {
   store: (arr, off, v, stride) => (arr === 'out' ? `emuStoreOut(${off}, ${v}, ${stride});` : `emuStoreCs(${off}, ${v}, ${stride});`),
 };
 
-export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean): string {
-  const ops = emulate ? EMU : REAL;
+export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new'): string {
+  const ops = emulate ? EMU : realOps(syntax);
   const { TM, TN } = check(c);
   const { BM, BN, BK, SGM, SGN } = c;
+  const ST = c.ST ?? 2;
+  if (ST !== 1 && ST !== 2) throw new Error(`v4 config ${sgName(c)}: stages must be 1 or 2`);
   const T = sgThreads(c);
   const NSG = SGM * SGN;
   const { stA, stB, ldA, ldB } = stageSizes(c, transA, transB);
@@ -214,7 +245,13 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
 
   // Registers → f16 workgroup memory, in the operand's own (outer, inner) layout.
   const stage = (arr: string, nxt: string, ld: number) => (o: string, i: string, r: string) =>
-    [0, 1, 2, 3].map((q) => `    ${arr}[${nxt} + ${o} * ${ld}u + ${i} + ${q}u] = f16(${r}[${q}]);`).join('\n');
+    [
+      `    {`,
+      `      let hv = vec4<f16>(${r});`, // one vector conversion, then four 16-bit stores
+      `      let d = ${nxt} + ${o} * ${ld}u + ${i};`,
+      ...[0, 1, 2, 3].map((q) => `      ${arr}[d + ${q}u] = hv.${'xyzw'[q]};`),
+      `    }`,
+    ].join('\n');
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
   const body: string[] = [];
@@ -265,13 +302,13 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   }
 
   return /* wgsl */ `${ops.header}
-// ${sgKey(c, transA, transB, vec4, emulate)}: see kernels/matmul-sgmat.ts for the tiling.
+// ${sgKey(c, transA, transB, vec4, emulate, syntax)}: see kernels/matmul-sgmat.ts for the tiling.
 ${MATMUL_UNIFORMS_WGSL}
 ${bindings(vec4, false)}
 
-// Two stages of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves.
-var<workgroup> As: array<f16, ${2 * stA}>;
-var<workgroup> Bs: array<f16, ${2 * stB}>;
+// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves.
+var<workgroup> As: array<f16, ${ST * stA}>;
+var<workgroup> Bs: array<f16, ${ST * stB}>;
 // Edge write-back: one 16×16 f32 block per subgroup.
 var<workgroup> Cs: array<f32, ${NSG * F * F}>;
 ${ops.helpers}
@@ -299,7 +336,9 @@ ${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
   }
   workgroupBarrier();
 
-  for (var t = 0u; t < nT; t++) {
+${
+  ST === 2
+    ? `  for (var t = 0u; t < nT; t++) {
     let curA = (t & 1u) * ${stA}u;
     let curB = (t & 1u) * ${stB}u;
     let nxtA = ${stA}u - curA;
@@ -316,7 +355,28 @@ ${loaderStore(a, T, stage('As', 'nxtA', ldA))}
 ${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
     }
     workgroupBarrier();
-  }
+  }`
+    : `  // One stage: prefetch K-step t+1 into registers, compute on t, barrier, overwrite, barrier.
+  let curA = 0u;
+  let curB = 0u;
+  let nxtA = 0u;
+  let nxtB = 0u;
+  for (var t = 0u; t < nT; t++) {
+    let more = t + 1u < nT;
+    if (more) {
+      let k0 = (t + 1u) * ${BK}u;
+${loaderLoad(a, T, 'k0', vec4)}
+${loaderLoad(b, T, 'k0', vec4)}
+    }
+${body.join('\n')}
+    workgroupBarrier();
+    if (more) {
+${loaderStore(a, T, stage('As', 'nxtA', ldA))}
+${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
+    }
+    workgroupBarrier();
+  }`
+}
 
   let interior = (P.flags & 1u) != 0u && m0 + ${BM}u <= P.M && n0 + ${BN}u <= P.N;
   if (interior) {

@@ -1,16 +1,17 @@
 /**
  * v2 (f32) and v3 (f16 operands, f32 accumulation): register-blocked tiled matmul.
  *
- * Tiling (defaults BM = BN = 128, BK = 16, 256 threads):
+ * Tiling (config `BMxBNxBK:TMxTN`, default 128×128×16 with 8×8 outputs per thread, 256 threads):
  *
- *   - A workgroup computes a BM×BN tile of out. Its threads form a (BM/8)×(BN/8) grid; thread
- *     (tx, ty) owns an 8×8 block of outputs held in 16 vec4<f32> registers, split in two 4-row
- *     halves and two 4-column halves so that neighbouring threads read neighbouring vec4s:
- *       rows    ty·4 .. ty·4+3          and  BM/2 + ty·4 .. BM/2 + ty·4+3
- *       columns tx·4 .. tx·4+3          and  BN/2 + tx·4 .. BN/2 + tx·4+3
+ *   - A workgroup computes a BM×BN tile of out. Its threads form a (BM/TM)×(BN/TN) grid; thread
+ *     (tx, ty) owns a TM×TN block of outputs (TM, TN multiples of 4) held in TM·TN/4 vec4<f32>
+ *     registers, split in TM/4 four-row and TN/4 four-column pieces spread across the tile so
+ *     that neighbouring threads read neighbouring vec4s (conflict-free / broadcast reads):
+ *       rows    h·(BM·4/TM) + ty·4 .. +3   for h < TM/4
+ *       columns h·(BN·4/TN) + tx·4 .. +3   for h < TN/4
  *   - K is walked in steps of BK. The BK×BM slice of A and the BK×BN slice of B are staged in
  *     workgroup memory k-major (As[k][m], Bs[k][n], as vec4 along m / n), so the inner loop reads
- *     2 vec4 of A and 2 vec4 of B per k and does 16 vec4 FMAs (64 multiply-adds): 4 FMA per load.
+ *     TM/4 vec4 of A and TN/4 vec4 of B per k and does TM·TN/4 vec4 FMAs (8×8: 4 FMA per load).
  *     A tile that is contiguous along k in global memory (A not transposed, B transposed) is
  *     transposed while being written to workgroup memory.
  *   - Two stages of workgroup memory: while the threads compute on stage t % 2, the next tile is
@@ -39,13 +40,33 @@ export interface TiledConfig {
   BM: number;
   BN: number;
   BK: number;
+  /** Outputs per thread along M and N (multiples of 4; default 8×8). */
+  TM?: number;
+  TN?: number;
 }
 
-export const TILED_DEFAULT: TiledConfig = { BM: 128, BN: 128, BK: 16 };
-export const TILED_SMALL: TiledConfig = { BM: 64, BN: 64, BK: 16 };
+export const TILED_DEFAULT: TiledConfig = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
+export const TILED_SMALL: TiledConfig = { BM: 64, BN: 64, BK: 16, TM: 8, TN: 8 };
 
 export function tiledThreads(c: TiledConfig): number {
-  return (c.BM / 8) * (c.BN / 8);
+  return (c.BM / (c.TM ?? 8)) * (c.BN / (c.TN ?? 8));
+}
+
+/** Why a config cannot be built (null when it can): shapes that do not divide. */
+export function tiledConfigError(c: TiledConfig): string | null {
+  const TM = c.TM ?? 8;
+  const TN = c.TN ?? 8;
+  if (TM % 4 !== 0 || TN % 4 !== 0) return `TM, TN must be multiples of 4 (got ${TM}, ${TN})`;
+  if (c.BM % TM !== 0 || c.BN % TN !== 0) return `BM, BN must be multiples of TM, TN`;
+  if (c.BK % 4 !== 0) return `BK must be a multiple of 4`;
+  const T = tiledThreads(c);
+  if (((c.BM * c.BK) / 4) % T !== 0 || ((c.BN * c.BK) / 4) % T !== 0) return `BM·BK/4 and BN·BK/4 must be multiples of ${T} threads`;
+  return null;
+}
+
+/** The config as written in a variant string: BMxBNxBK:TMxTN. */
+export function tiledName(c: TiledConfig): string {
+  return `${c.BM}x${c.BN}x${c.BK}:${c.TM ?? 8}x${c.TN ?? 8}`;
 }
 
 /** Workgroup memory bytes used by a config. */
@@ -54,13 +75,20 @@ export function tiledSharedBytes(c: TiledConfig, f16: boolean): number {
 }
 
 export function tiledKey(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean): string {
-  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
+  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}x${c.TM ?? 8}x${c.TN ?? 8}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
 }
 
 export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean): string {
   const { BM, BN, BK } = c;
-  if (BM % 8 !== 0 || BN % 8 !== 0) throw new Error(`tiled matmul: BM, BN must be multiples of 8 (got ${BM}, ${BN})`);
+  const TM = c.TM ?? 8;
+  const TN = c.TN ?? 8;
+  const bad = tiledConfigError(c);
+  if (bad) throw new Error(`tiled matmul ${tiledName(c)}: ${bad}`);
   const T = tiledThreads(c);
+  const QM = TM / 4; // four-row pieces per thread
+  const QN = TN / 4;
+  const stepM = BM / 4 / QM; // vec4 distance between a thread's pieces (in As / Bs rows)
+  const stepN = BN / 4 / QN;
   const ST = f16 ? 'f16' : 'f32'; // workgroup-memory element type
   const stageA = (BK * BM) / 4; // vec4s per stage
   const stageB = (BK * BN) / 4;
@@ -88,25 +116,25 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
   const inner: string[] = [];
   for (let kk = 0; kk < BK; kk++) {
     inner.push(`    {`);
-    inner.push(`      let a0 = ${widen(`As[curA + ${kk * (BM / 4)}u + ty]`)};`);
-    inner.push(`      let a1 = ${widen(`As[curA + ${kk * (BM / 4) + BM / 8}u + ty]`)};`);
-    inner.push(`      let b0 = ${widen(`Bs[curB + ${kk * (BN / 4)}u + tx]`)};`);
-    inner.push(`      let b1 = ${widen(`Bs[curB + ${kk * (BN / 4) + BN / 8}u + tx]`)};`);
-    for (let r = 0; r < 8; r++) {
+    for (let h = 0; h < QM; h++) inner.push(`      let a${h} = ${widen(`As[curA + ${kk * (BM / 4) + h * stepM}u + ty]`)};`);
+    for (let h = 0; h < QN; h++) inner.push(`      let b${h} = ${widen(`Bs[curB + ${kk * (BN / 4) + h * stepN}u + tx]`)};`);
+    for (let r = 0; r < TM; r++) {
       const av = `a${r >> 2}.${'xyzw'[r & 3]}`;
-      inner.push(`      acc${r}_0 = fma(vec4<f32>(${av}), b0, acc${r}_0); acc${r}_1 = fma(vec4<f32>(${av}), b1, acc${r}_1);`);
+      const fm: string[] = [];
+      for (let h = 0; h < QN; h++) fm.push(`acc${r}_${h} = fma(vec4<f32>(${av}), b${h}, acc${r}_${h});`);
+      inner.push(`      ${fm.join(' ')}`);
     }
     inner.push(`    }`);
   }
 
   // Write-back of the 8×8 block.
   const write: string[] = [];
-  for (let r = 0; r < 8; r++) {
-    const row = r < 4 ? `ty * 4u + ${r}u` : `${BM / 2}u + ty * 4u + ${r - 4}u`;
+  for (let r = 0; r < TM; r++) {
+    const row = `${(r >> 2) * stepM * 4}u + ty * 4u + ${r & 3}u`;
     write.push(`  {`);
     write.push(`    let gr = m0 + ${row};`);
-    for (let h = 0; h < 2; h++) {
-      const col = h === 0 ? `tx * 4u` : `${BN / 2}u + tx * 4u`;
+    for (let h = 0; h < QN; h++) {
+      const col = `${h * stepN * 4}u + tx * 4u`;
       write.push(`    {`);
       write.push(`      let gc = n0 + ${col};`);
       if (vec4) {
@@ -122,7 +150,9 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
   }
 
   const accDecl: string[] = [];
-  for (let r = 0; r < 8; r++) accDecl.push(`  var acc${r}_0 = vec4<f32>(0.0); var acc${r}_1 = vec4<f32>(0.0);`);
+  for (let r = 0; r < TM; r++) {
+    accDecl.push(`  ${Array.from({ length: QN }, (_, h) => `var acc${r}_${h} = vec4<f32>(0.0);`).join(' ')}`);
+  }
 
   return /* wgsl */ `${f16 ? 'enable f16;\n' : ''}
 // ${tiledKey(c, f16, transA, transB, vec4)}: see kernels/matmul-tiled.ts for the tiling.
@@ -137,8 +167,8 @@ var<workgroup> Bs: array<vec4<${ST}>, ${2 * stageB}>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lidx: u32) {
 ${tilePrologue(BM, BN)}
-  let tx = lidx % ${BN / 8}u;
-  let ty = lidx / ${BN / 8}u;
+  let tx = lidx % ${BN / TN}u;
+  let ty = lidx / ${BN / TN}u;
 ${accDecl.join('\n')}
 ${loaderDecl(a, T)}
 ${loaderDecl(b, T)}

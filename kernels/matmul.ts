@@ -10,18 +10,19 @@
  *
  *   v1     naive: one invocation per output, K loop straight from global memory. The readable
  *          reference; never chosen automatically.
- *   v2     f32, register-blocked tiles (kernels/matmul-tiled.ts): 128×128 workgroup tile,
- *          8×8 outputs per thread, BK = 16, double-buffered workgroup memory, vec4 loads when
- *          aligned. `v2:64x64x16` for small problems.
+ *   v2     f32, register-blocked tiles (kernels/matmul-tiled.ts), `v2:BMxBNxBK:TMxTN`: e.g.
+ *          128×128 workgroup tile, 8×8 outputs per thread, BK = 16, double-buffered workgroup
+ *          memory, vec4 loads when aligned.
  *   v3     the same with f16 workgroup memory (f16 operands, f32 accumulation); needs shader-f16.
  *   v4     f16 subgroup matrices (tensor cores) with f32 accumulation (kernels/matmul-sgmat.ts),
- *          `v4:BMxBNxBK:SGMxSGN`; needs chromium-experimental-subgroup-matrix with an
+ *          `v4:BMxBNxBK:SGMxSGN[:s1]`; needs chromium-experimental-subgroup-matrix with an
  *          f16×f16→f32 16×16×16 config.
  *   v4emu  v4's kernel with the subgroup-matrix builtins emulated in plain WGSL (slow; tests v4's
  *          tiling on hardware without tensor cores). Never chosen automatically.
  *
- * Automatic choice: precision 'f32' (default) → v2 (64×64 tiles when 128×128 tiles would leave
- * the GPU mostly idle); 'mixed' → v4 if available, else v3 if f16 is, else v2.
+ * Automatic choice (configs from MATMUL_DEFAULTS, below): precision 'f32' (default) → v2 (the
+ * small config when the big one would leave the GPU mostly idle); 'mixed' → v4 if available,
+ * else v3 if f16 is, else v2.
  *
  * Pipeline keys name the variant, its tile config, the transposes and whether loads are vec4
  * (every contiguous dimension a multiple of 4); sizes are uniforms. Grids are linear over
@@ -29,8 +30,32 @@
  */
 import { fold1d, type GpuContext } from './context.ts';
 import { MATMUL_UNIFORMS_WGSL, type MatmulShape, bindings, uniformsFor, vec4Aligned } from './matmul-common.ts';
-import { SG_DEFAULT, SG_SMALL, type SgConfig, sgKey, sgSharedBytes, sgWgsl } from './matmul-sgmat.ts';
-import { TILED_DEFAULT, TILED_SMALL, type TiledConfig, tiledKey, tiledSharedBytes, tiledWgsl } from './matmul-tiled.ts';
+import { SG_SMALL, type SgConfig, type SgSyntax, sgKey, sgSharedBytes, sgWgsl } from './matmul-sgmat.ts';
+import { TILED_SMALL, type TiledConfig, tiledConfigError, tiledKey, tiledSharedBytes, tiledThreads, tiledWgsl } from './matmul-tiled.ts';
+
+/**
+ * Default tile configs (edit after `node --import tsx bench/gpu-matmul.ts --sweep`, which prints a
+ * ranked table and a suggested version of this object). Per variant:
+ *   big    the config for large problems (also what the bare name, e.g. `v2`, means);
+ *   small  the config when `big` would launch fewer than `minBigTiles` workgroups (GPU mostly idle).
+ * Config syntax as in variant strings: v2/v3 `BMxBNxBK:TMxTN`, v4 `BMxBNxBK:SGMxSGN[:s1]`.
+ * A config the device cannot run (workgroup memory, threads) falls back to the next choice.
+ */
+export const MATMUL_DEFAULTS: {
+  v2: { big: string; small: string };
+  v3: { big: string; small: string };
+  v4: { big: string; small: string };
+  minBigTiles: number;
+  sgSyntax: SgSyntax;
+} = {
+  v2: { big: '128x128x16:8x8', small: '64x64x16:8x8' },
+  v3: { big: '128x128x16:8x8', small: '64x64x16:8x8' },
+  v4: { big: '128x128x32:2x4', small: '64x64x32:2x2' },
+  // ~2 waves of 132 SMs.
+  minBigTiles: 264,
+  // Spelling of subgroupMatrixLoad/Store (see SgSyntax in kernels/matmul-sgmat.ts).
+  sgSyntax: 'new',
+};
 
 export type MatmulPrecision = 'f32' | 'mixed';
 
@@ -47,9 +72,12 @@ export type ParsedVariant =
   | { name: 'v2' | 'v3'; cfg: TiledConfig }
   | { name: 'v4' | 'v4emu'; cfg: SgConfig };
 
-/** "v2", "v2:64x64x16", "v4", "v4:128x128x32:2x4", "v4emu:64x64x32:2x2". */
+/**
+ * "v2", "v2:64x64x16", "v2:128x128x16:8x4", "v4", "v4:128x128x32:2x4", "v4:256x128x32:4x2:s1",
+ * "v4emu:64x64x32:2x2". A bare name means its MATMUL_DEFAULTS big config (v4emu: SG_SMALL).
+ */
 export function parseVariant(s: string): ParsedVariant {
-  const [name, tile, grid] = s.trim().split(':');
+  const [name, tile, grid, extra] = s.trim().split(':');
   const dims = (t: string | undefined, n: number): number[] | null => {
     if (t === undefined || t === '') return null;
     const d = t.split('x').map(Number);
@@ -61,15 +89,31 @@ export function parseVariant(s: string): ParsedVariant {
       return { name };
     case 'v2':
     case 'v3': {
-      const d = dims(tile, 3);
-      return { name, cfg: d ? { BM: d[0]!, BN: d[1]!, BK: d[2]! } : TILED_DEFAULT };
+      if (tile === undefined || tile === '') return parseVariant(`${name}:${MATMUL_DEFAULTS[name].big}`);
+      const d = dims(tile, 3)!;
+      const g = dims(grid, 2);
+      const cfg: TiledConfig = { BM: d[0]!, BN: d[1]!, BK: d[2]!, TM: g ? g[0]! : 8, TN: g ? g[1]! : 8 };
+      const bad = tiledConfigError(cfg);
+      if (bad) throw new Error(`matmul variant '${s}': ${bad}`);
+      return { name, cfg };
     }
     case 'v4':
     case 'v4emu': {
+      if (name === 'v4' && (tile === undefined || tile === '')) return parseVariant(`v4:${MATMUL_DEFAULTS.v4.big}`);
       const d = dims(tile, 3);
       const g = dims(grid, 2);
-      const base = name === 'v4' ? SG_DEFAULT : SG_SMALL;
-      const cfg: SgConfig = d ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN } : base;
+      let ST = 2;
+      if (extra !== undefined) {
+        if (!/^s[12]$/.test(extra)) throw new Error(`matmul variant '${s}': bad stage count '${extra}' (s1 or s2)`);
+        ST = Number(extra.slice(1));
+      }
+      const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
+      const cfg: SgConfig = d ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST } : base;
+      const TM = cfg.BM / (16 * cfg.SGM);
+      const TN = cfg.BN / (16 * cfg.SGN);
+      if (!Number.isInteger(TM) || !Number.isInteger(TN) || cfg.BK % 16 !== 0) {
+        throw new Error(`matmul variant '${s}': BM/(16·SGM), BN/(16·SGN) and BK/16 must be whole`);
+      }
       return { name, cfg };
     }
     default:
@@ -89,7 +133,7 @@ export function variantSupport(ctx: GpuContext, v: ParsedVariant): string | null
       if (v.name === 'v3' && !ctx.features.f16) return 'needs shader-f16';
       const bytes = tiledSharedBytes(v.cfg, v.name === 'v3');
       if (bytes > smem) return `needs ${bytes} bytes of workgroup memory (limit ${smem})`;
-      if ((v.cfg.BM / 8) * (v.cfg.BN / 8) > threads) return `too many threads per workgroup`;
+      if (tiledThreads(v.cfg) > threads) return `too many threads per workgroup`;
       return null;
     }
     case 'v4':
@@ -117,17 +161,31 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams): ParsedVariant {
     if (why) throw new Error(`matmul variant '${forced}' is not available here: ${why}`);
     return v;
   }
+  // Defaults table: the big config unless it would leave the GPU mostly idle, then the small one;
+  // a config the device cannot run falls through to the next candidate.
+  const pick = (name: 'v2' | 'v3' | 'v4'): ParsedVariant | null => {
+    const cands: ParsedVariant[] = [];
+    for (const which of ['big', 'small'] as const) {
+      try {
+        cands.push(parseVariant(`${name}:${MATMUL_DEFAULTS[name][which]}`));
+      } catch {
+        /* a bad table entry: skip it */
+      }
+    }
+    const ok = cands.filter((v) => !variantSupport(ctx, v));
+    if (ok.length === 0) return null;
+    const big = ok[0]!;
+    if (ok.length > 1 && big.name !== 'v1') {
+      const tiles = Math.ceil(p.M / big.cfg.BM) * Math.ceil(p.N / big.cfg.BN) * p.batch;
+      if (tiles < MATMUL_DEFAULTS.minBigTiles) return ok[1]!;
+    }
+    return big;
+  };
   if (p.precision === 'mixed') {
-    const v4 = parseVariant('v4');
-    if (!variantSupport(ctx, v4)) return v4;
-    const v3 = parseVariant('v3');
-    if (!variantSupport(ctx, v3)) return v3;
+    const v = pick('v4') ?? pick('v3');
+    if (v) return v;
   }
-  // f32: big tiles unless they would leave most of the GPU idle (fewer than ~2 waves of 132 SMs).
-  const bigTiles = Math.ceil(p.M / 128) * Math.ceil(p.N / 128) * p.batch;
-  const v2 = parseVariant(bigTiles >= 256 ? 'v2' : 'v2:64x64x16');
-  if (!variantSupport(ctx, v2)) return v2;
-  return { name: 'v2', cfg: TILED_SMALL };
+  return pick('v2') ?? { name: 'v2', cfg: TILED_SMALL };
 }
 
 /** Record out = op(A)·op(B) (batched) into the context's current batch. */
@@ -173,8 +231,8 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
       const { BM, BN } = v.cfg;
       const tiles = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
       ctx.dispatch({
-        key: sgKey(v.cfg, p.transA, p.transB, vec4, emulate),
-        code: sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate),
+        key: sgKey(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax),
+        code: sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax),
         buffers,
         uniforms: uniformsFor(p, BM, BN, N % 4 === 0 ? 1 : 0),
         workgroups: fold1d(tiles, maxDim),

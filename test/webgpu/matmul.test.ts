@@ -121,10 +121,12 @@ const RUNS: [string, number, Case[]][] = [
   ['v1', 1e-5, CASES],
   ['v2:32x32x8', 1e-5, CASES],
   ['v2', 1e-5, [CASES[0]!]],
+  ['v2:64x32x8:4x8', 1e-5, [CASES[0]!, CASES[4]!, CASES[7]!]], // TM ≠ TN thread tiles
   ['v3:32x32x8', 2e-3, CASES],
   ['v3', 2e-3, [CASES[0]!]],
   ['v4emu', 2e-3, EMU_CASES],
   ['v4emu:128x128x32:2x4', 2e-3, [[1, 136, 132, 40, false, false, 'none']]],
+  ['v4emu:64x64x32:2x2:s1', 2e-3, [[2, 72, 136, 72, false, true, 'B']]], // one workgroup-memory stage
   ['v4', 2e-3, CASES],
 ];
 
@@ -149,4 +151,7 @@ test('matmul automatic choice', { skip: process.env['AVDIT_MATMUL'] ? 'AVDIT_MAT
   assert.equal(mixed, h.features.subgroupMatrix ? 'v4' : h.features.f16 ? 'v3' : 'v2');
   assert.ok((await run(undefined, [2, 40, 24, 16, false, false, 'none'], 'mixed')) < 2e-3);
   assert.throws(() => parseVariant('v9'));
+  assert.throws(() => parseVariant('v2:128x128x16:6x8'));
+  assert.throws(() => parseVariant('v4:128x128x32:2x4:s3'));
+  assert.deepEqual(parseVariant('v4:256x128x32:4x2:s1'), { name: 'v4', cfg: { BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2, ST: 1 } });
 });
