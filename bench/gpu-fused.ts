@@ -11,7 +11,8 @@
  *
  *   node --import tsx bench/gpu-fused.ts            # XL shapes (an NVIDIA GPU)
  *   node --import tsx bench/gpu-fused.ts --quick    # tiny shapes (lavapipe), checks the script
- * Options: --iters N, --no-torch. PyTorch: $PYTHON, else python3, else /usr/bin/python3.
+ *   node --import tsx bench/gpu-fused.ts --variants # + sweep the flash tile configs per kernel
+ * Options: --iters N, --no-torch, --only-attention (skip AdamW). PyTorch: $PYTHON, else python3, else /usr/bin/python3.
  * Prints a table; writes gpu-fused.json (gpu-fused-quick.json) to $OUT, else bench/results/.
  * Timings: wall clock from submit to onSubmittedWorkDone, averaged over iters after a warm-up.
  */
@@ -20,12 +21,15 @@ import { join } from 'node:path';
 import type { AttentionDims, Backend, Storage } from '../engine/backend.ts';
 import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
+import { attentionTuning, tileCandidates, type AttentionKernel, type Tiles } from '../kernels/attention-tiles.ts';
 import { writeResult } from './results.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const iters = Number(args[args.indexOf('--iters') + 1]) || (quick ? 2 : 10);
 const withTorch = !args.includes('--no-torch');
+const sweep = args.includes('--variants');
+const onlyAttention = args.includes('--only-attention');
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 interface Case { name: string; n: number; l: number; s: number; dqk: number; dv: number }
@@ -103,7 +107,43 @@ for (const c of CASES) {
     const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d);
     return [r.o, r.lse, g.dq, g.dk, g.dv];
   });
-  let row: Record<string, unknown> = { ...c, fusedFwdMs: fusedFwd, fusedFwdBwdMs: fusedAll, fusedFwdTflops: fwdFlops / fusedFwd / 1e9, fusedFwdBwdTflops: allFlops / fusedAll / 1e9 };
+  // Per kernel: the backward alone (from one forward), and each backward pass alone.
+  const fo = be.attention(q, k, v, d);
+  const bwdOnly = async (passes?: ('rowdot' | 'dq' | 'dkdv')[]): Promise<number> => {
+    attentionTuning.bwdPasses = passes;
+    try {
+      return await time(() => { const g = be.attentionBwd(q, k, v, fo.o, fo.lse, dO, d); return [g.dq, g.dk, g.dv]; });
+    } finally {
+      attentionTuning.bwdPasses = undefined;
+    }
+  };
+  const fusedBwd = await bwdOnly();
+  const perPass = { rowdot: await bwdOnly(['rowdot']), dq: await bwdOnly(['dq']), dkdv: await bwdOnly(['dkdv']) };
+  // --variants: every tile config that fits, per kernel (the default is the first listed).
+  const variants: Record<string, Record<string, number>> = {};
+  if (sweep) {
+    const limit = be.ctx.limits.maxComputeWorkgroupStorageSize;
+    const ext: Record<AttentionKernel, [number, number]> = { fwd: [d.l, d.s], dq: [d.l, d.s], dkdv: [d.s, d.l] };
+    for (const kind of ['fwd', 'dq', 'dkdv'] as AttentionKernel[]) {
+      variants[kind] = {};
+      for (const t of tileCandidates(kind, ...ext[kind], d.dqk, d.dv, limit).slice(0, 4) as Tiles[]) {
+        attentionTuning.tiles = { [kind]: t };
+        try {
+          variants[kind]![`q${t.bq}k${t.bk}`] = kind === 'fwd'
+            ? await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; })
+            : await bwdOnly([kind]);
+        } finally {
+          attentionTuning.tiles = {};
+        }
+      }
+    }
+  }
+  be.free(fo.o);
+  be.free(fo.lse);
+  let row: Record<string, unknown> = {
+    ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, fusedFwdBwdMs: fusedAll,
+    fusedFwdTflops: fwdFlops / fusedFwd / 1e9, fusedFwdBwdTflops: allFlops / fusedAll / 1e9, ...(sweep ? { variants } : {}),
+  };
   try {
     const unfFwd = await time(() => { const r = unfusedFwd(be, q, k, v, d); return [r.o, r.p]; });
     const unfAll = await time(() => {
@@ -123,12 +163,16 @@ for (const c of CASES) {
 }
 
 // ---- AdamW over ADAMW_PARAMS vs copy bandwidth ----
-const sizes: number[] = [];
+let sizes: number[] = [], adamMs = NaN, copyGBps = NaN, adamGBps = NaN;
+let adamw: Record<string, number> = {};
+if (!onlyAttention) {
+
+sizes = [];
 for (let left = ADAMW_PARAMS; left > 0; left -= ADAMW_PER_TENSOR) sizes.push(Math.min(ADAMW_PER_TENSOR, left));
 const P = sizes.map((n, i) => randn(n, 10 + i)), G = sizes.map((n, i) => randn(n, 1000 + i));
 const M = sizes.map((n) => be.fill(n, 'f32', 0)), V = sizes.map((n) => be.fill(n, 'f32', 0));
 let step = 0;
-const adamMs = await time(() => {
+adamMs = await time(() => {
   be.adamw(P, G, M, V, { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: ++step });
   return [];
 });
@@ -142,13 +186,15 @@ const copyMs = (await time(() => {
   });
   return [];
 })) / COPY_REPS;
-const copyGBps = (2 * copyBytes) / (copyMs * 1e-3) / 1e9;
-const adamGBps = (28 * ADAMW_PARAMS) / (adamMs * 1e-3) / 1e9;
-const adamw = {
+copyGBps = (2 * copyBytes) / (copyMs * 1e-3) / 1e9;
+adamGBps = (28 * ADAMW_PARAMS) / (adamMs * 1e-3) / 1e9;
+adamw = {
   params: ADAMW_PARAMS, tensors: sizes.length, tensorsPerDispatch: tensorsPerDispatch(be.ctx), ms: adamMs, GBps: adamGBps,
   copyBytes, copyMs, copyGBps, fractionOfCopy: adamGBps / copyGBps,
 };
 for (const s of [...P, ...G, ...M, ...V]) be.free(s);
+
+}
 
 // ---- PyTorch ----
 let torch: Record<string, unknown> | null = null;
@@ -181,7 +227,14 @@ for (const r of attention) {
       `${f(r.maxRelDiffO, 7)}/${f(r.maxRelDiffDq, 7)}`,
   );
 }
-console.log(
+console.log('\nfused kernels alone (ms): fwd | bwd = rowdot + dq + dkdv (each pass timed alone)');
+for (const r of attention) {
+  const p = r.fusedBwdPassMs as Record<string, number>;
+  console.log(`${String(r.name).padEnd(10)} fwd ${f(r.fusedFwdMs).padStart(7)} | bwd ${f(r.fusedBwdMs).padStart(7)} = ${f(p.rowdot)} + ${f(p.dq)} + ${f(p.dkdv)}`);
+  const vs = r.variants as Record<string, Record<string, number>> | undefined;
+  if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t]) => `${k} ${f(t)}`).join('  ')}`);
+}
+if (!onlyAttention) console.log(
   `\nadamw: ${ADAMW_PARAMS / 1e6}M params in ${sizes.length} tensors (${adamw.tensorsPerDispatch} per dispatch): ${f(adamMs, 3)} ms, ` +
     `${f(adamGBps, 1)} GB/s = ${f(100 * adamw.fractionOfCopy, 1)}% of copy bandwidth (${f(copyGBps, 1)} GB/s)` +
     (torch?.adamw ? `; torch ${JSON.stringify(torch.adamw)}` : ''),

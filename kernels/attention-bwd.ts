@@ -1,158 +1,180 @@
 /**
  * Flash attention, backward (FA2, Dao 2023, Alg. 2), f32, in three dispatches and no atomics:
  *   1. D_i = Σ_c dO_ic O_ic  (= Σ_j P_ij dP_ij, the softmax-Jacobian term), one thread per row.
- *   2. dK, dV: a workgroup owns a block of keys (one per thread, k_j and v_j kept in workgroup
- *      memory) and streams the queries in tiles (q, dO, lse, D staged); for each query i it
- *      recomputes P_ij = exp(scale·q_i·k_j − lse_i), dP_ij = dO_i·v_j, dS_ij = P_ij (dP_ij − D_i)
- *      and accumulates dV_j += P_ij dO_i, dK_j += dS_ij q_i (× scale at the end).
- *   3. dQ: a workgroup owns a block of queries (q_i, dO_i in workgroup memory) and streams the
- *      keys in tiles: dQ_i += dS_ij k_j (× scale at the end).
- * Every output row is written by exactly one invocation, so no atomics are needed; P and dS are
- * recomputed in both passes instead of being stored (l×s never in memory).
+ *   2. dQ: a workgroup owns a block of queries (q, dO staged; lse, D in registers) and streams
+ *      the keys in tiles (K, V staged): S = Q Kᵀ, dP = dO Vᵀ for a 4 × bk/8 register block per
+ *      invocation, dS = P∘(dP − D) with P = exp(scale·S − lse) written to workgroup memory, then
+ *      dQ += dS K (4 rows × vec4 columns per invocation; × scale at the end).
+ *   3. dK, dV: a workgroup owns a block of keys (k, v staged) and streams the queries in tiles
+ *      (q, dO, lse, D staged): Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, P and dS to workgroup memory, then
+ *      dV += Pᵀ dO and dK += dSᵀ Q (× scale at the end).
+ * Tiles and register blocking as in attention-tiles.ts. Every output row is written by exactly
+ * one workgroup, so no atomics are needed; P and dS are recomputed in both passes instead of
+ * being stored (l×s never in memory).
  */
 import { uniforms, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
-import { backwardTiles, padOdd } from './attention-tiles.ts';
+import {
+  attentionTuning, colGuard, elemType, KG, loaderWgsl, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
+} from './attention-tiles.ts';
 import { grid, gridFor, GROUP_INDEX_WGSL, WG } from './grid.ts';
 
 function rowDotCode(dv: number): string {
+  const T = elemType(dv), N = dv % 4 === 0 ? dv / 4 : dv;
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> dO: array<f32>;
-@group(0) @binding(1) var<storage, read> o: array<f32>;
+@group(0) @binding(0) var<storage, read> dO: array<${T}>;
+@group(0) @binding(1) var<storage, read> o: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> D: array<f32>;
 struct U { rows: u32 }
 @group(0) @binding(3) var<uniform> u: U;
-const DV = ${dv}u;
 ${GROUP_INDEX_WGSL}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let r = groupIndex(wid, nwg) * ${WG}u + lid;
   if (r >= u.rows) { return; }
-  var a = 0.0;
-  for (var c = 0u; c < DV; c++) { a += dO[r * DV + c] * o[r * DV + c]; }
-  D[r] = a;
+  var a = ${T}(0.0);
+  for (var c = 0u; c < ${N}u; c++) { a += dO[r * ${N}u + c] * o[r * ${N}u + c]; }
+  D[r] = ${dv % 4 === 0 ? 'dot(a, vec4<f32>(1.0))' : 'a'};
 }`;
 }
 
-const HEADER = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> dO: array<f32>;
+const HEADER = (dqk: number, dv: number): string => /* wgsl */ `
+@group(0) @binding(0) var<storage, read> q: array<${elemType(dqk)}>;
+@group(0) @binding(1) var<storage, read> k: array<${elemType(dqk)}>;
+@group(0) @binding(2) var<storage, read> v: array<${elemType(dv)}>;
+@group(0) @binding(3) var<storage, read> dO: array<${elemType(dv)}>;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
-@group(0) @binding(5) var<storage, read> D: array<f32>;`;
+@group(0) @binding(5) var<storage, read> D: array<f32>;
+${loaderWgsl('q', dqk)}
+${loaderWgsl('k', dqk)}
+${loaderWgsl('v', dv)}
+${loaderWgsl('dO', dv)}
+${GROUP_INDEX_WGSL}`;
 
-/** Pass 2: dK and dV, `own` keys per workgroup, query tiles of `tile`. */
-function dkdvCode(dqk: number, dv: number, own: number, tile: number): string {
-  const KP = padOdd(dqk), VP = padOdd(dv);
-  return /* wgsl */ `${HEADER}
-@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dvo: array<f32>;
-struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32 }
-@group(0) @binding(8) var<uniform> u: U;
-const DQK = ${dqk}u;
-const DV = ${dv}u;
-const KP = ${KP}u;
-const VP = ${VP}u;
-const OWN = ${own}u;
-const TILE = ${tile}u;
-var<workgroup> kself: array<f32, ${own * KP}>;
-var<workgroup> vself: array<f32, ${own * VP}>;
-var<workgroup> qt: array<f32, ${tile * dqk}>;
-var<workgroup> gt: array<f32, ${tile * dv}>;
-var<workgroup> lt: array<f32, ${tile}>;
-var<workgroup> dt: array<f32, ${tile}>;
-${GROUP_INDEX_WGSL}
-@compute @workgroup_size(${own})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  let h = g / u.blocks;
-  if (h >= u.n) { return; }
-  let j = (g % u.blocks) * OWN + lid;
-  let key = h * u.s + min(j, u.s - 1u);
-  for (var c = 0u; c < DQK; c++) { kself[lid * KP + c] = k[key * DQK + c]; }
-  for (var c = 0u; c < DV; c++) { vself[lid * VP + c] = v[key * DV + c]; }
-  var adk: array<f32, DQK>;
-  var adv: array<f32, DV>;
-  for (var qb = 0u; qb < u.l; qb += TILE) {
-    let nq = min(TILE, u.l - qb);
-    let base = h * u.l + qb;
-    workgroupBarrier();
-    for (var e = lid; e < nq * DQK; e += OWN) { qt[e] = q[base * DQK + e]; }
-    for (var e = lid; e < nq * DV; e += OWN) { gt[e] = dO[base * DV + e]; }
-    for (var e = lid; e < nq; e += OWN) { lt[e] = lse[base + e]; dt[e] = D[base + e]; }
-    workgroupBarrier();
-    for (var i = 0u; i < nq; i++) {
-      var s = 0.0;
-      for (var c = 0u; c < DQK; c++) { s += qt[i * DQK + c] * kself[lid * KP + c]; }
-      let p = exp(s * u.scale - lt[i]);
-      var dp = 0.0;
-      for (var c = 0u; c < DV; c++) {
-        let go = gt[i * DV + c];
-        dp += go * vself[lid * VP + c];
-        adv[c] += p * go;
-      }
-      let ds = p * (dp - dt[i]);
-      for (var c = 0u; c < DQK; c++) { adk[c] += ds * qt[i * DQK + c]; }
-    }
-  }
-  if (j < u.s) {
-    for (var c = 0u; c < DQK; c++) { dk[key * DQK + c] = adk[c] * u.scale; }
-    for (var c = 0u; c < DV; c++) { dvo[key * DV + c] = adv[c]; }
-  }
-}`;
+/**
+ * Score phase shared by both passes: s_ij = A_i·B_j over `d4` vec4s, for the invocation's 4 block
+ * rows (array `own`, stride d4) × its bk/8 tile rows (array `tile`, stride `ts`).
+ */
+function dots(out: string, own: string, tile: string, d4: number, ts: number, RG: number, KPT: number): string {
+  return `${rep(TR * KPT, (x) => `var ${out}${x} = 0.0;`)}
+  for (var c = 0u; c < ${d4}u; c++) {
+    ${rep(TR, (i) => `let x${i} = ${own}[(rg + ${RG * i}u) * ${d4}u + c];`, '\n    ')}
+    ${rep(KPT, (j) => `{ let y = ${tile}[(kg + ${KG * j}u) * ${ts}u + c]; ${rep(TR, (i) => `${out}${i * KPT + j} += dot(x${i}, y);`, ' ')} }`, '\n    ')}
+  }`;
 }
 
-/** Pass 3: dQ, `own` queries per workgroup, key tiles of `tile`. */
-function dqCode(dqk: number, dv: number, own: number, tile: number): string {
-  const KP = padOdd(dqk), VP = padOdd(dv);
-  return /* wgsl */ `${HEADER}
-@group(0) @binding(6) var<storage, read_write> dq: array<f32>;
+/** Pass 2: dQ, bq queries per workgroup, key tiles of bk. */
+function dqCode(dqk: number, dv: number, { bq, bk }: Tiles): string {
+  const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), VS = oddStride(V4), PS = scoreStride(bq);
+  const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NC = Math.ceil(Q4 / KG);
+  return /* wgsl */ `${HEADER(dqk, dv)}
+@group(0) @binding(6) var<storage, read_write> dq: array<${elemType(dqk)}>;
 struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32 }
 @group(0) @binding(7) var<uniform> u: U;
-const DQK = ${dqk}u;
-const DV = ${dv}u;
-const KP = ${KP}u;
-const VP = ${VP}u;
-const OWN = ${own}u;
-const TILE = ${tile}u;
-var<workgroup> qself: array<f32, ${own * KP}>;
-var<workgroup> gself: array<f32, ${own * VP}>;
-var<workgroup> kt: array<f32, ${tile * dqk}>;
-var<workgroup> vt: array<f32, ${tile * dv}>;
-${GROUP_INDEX_WGSL}
-@compute @workgroup_size(${own})
+var<workgroup> qs: array<vec4<f32>, ${bq * Q4}>;
+var<workgroup> gs: array<vec4<f32>, ${bq * V4}>;
+var<workgroup> ks: array<vec4<f32>, ${bk * KS}>;
+var<workgroup> vs: array<vec4<f32>, ${bk * VS}>;
+var<workgroup> ps: array<f32, ${bk * PS}>;
+${storerWgsl('dq', dqk)}
+@compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = groupIndex(wid, nwg);
   let h = g / u.blocks;
   if (h >= u.n) { return; }
-  let i = (g % u.blocks) * OWN + lid;
-  let row = h * u.l + min(i, u.l - 1u);
-  for (var c = 0u; c < DQK; c++) { qself[lid * KP + c] = q[row * DQK + c]; }
-  for (var c = 0u; c < DV; c++) { gself[lid * VP + c] = dO[row * DV + c]; }
-  let li = lse[row];
-  let di = D[row];
-  var adq: array<f32, DQK>;
-  for (var kb = 0u; kb < u.s; kb += TILE) {
-    let nk = min(TILE, u.s - kb);
-    let base = h * u.s + kb;
+  let q0 = (g % u.blocks) * ${bq}u;
+  let kg = lid % ${KG}u;
+  let rg = lid / ${KG}u;
+  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'h * u.l + q0', 'u.l - q0')}
+  ${stageWgsl('gs', 'dO', dv, bq, V4, NT, 'h * u.l + q0', 'u.l - q0')}
+  ${rep(TR, (i) => `let r${i} = h * u.l + min(q0 + rg + ${RG * i}u, u.l - 1u); let l${i} = lse[r${i}]; let d${i} = D[r${i}];`)}
+  ${rep(TR * NC, (x) => `var a${x} = vec4<f32>(0.0);`)}
+  for (var kb = 0u; kb < u.s; kb += ${bk}u) {
+    let nk = min(${bk}u, u.s - kb);
     workgroupBarrier();
-    for (var e = lid; e < nk * DQK; e += OWN) { kt[e] = k[base * DQK + e]; }
-    for (var e = lid; e < nk * DV; e += OWN) { vt[e] = v[base * DV + e]; }
+    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'h * u.s + kb', 'nk')}
+    ${stageWgsl('vs', 'v', dv, bk, VS, NT, 'h * u.s + kb', 'nk')}
     workgroupBarrier();
-    for (var j = 0u; j < nk; j++) {
-      var s = 0.0;
-      for (var c = 0u; c < DQK; c++) { s += qself[lid * KP + c] * kt[j * DQK + c]; }
-      let p = exp(s * u.scale - li);
-      var dp = 0.0;
-      for (var c = 0u; c < DV; c++) { dp += gself[lid * VP + c] * vt[j * DV + c]; }
-      let ds = p * (dp - di);
-      for (var c = 0u; c < DQK; c++) { adq[c] += ds * kt[j * DQK + c]; }
+    ${dots('s', 'qs', 'ks', Q4, KS, RG, KPT)}
+    ${dots('p', 'gs', 'vs', V4, VS, RG, KPT)}
+    ${rep(KPT, (j) => `{
+      let ok = kg + ${KG * j}u < nk;
+      ${rep(TR, (i) => `ps[(kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u] = select(0.0, exp(s${i * KPT + j} * u.scale - l${i}) * (p${i * KPT + j} - d${i}), ok);`, '\n      ')}
+    }`)}
+    workgroupBarrier();
+    for (var t = 0u; t < nk; t++) {
+      ${rep(TR, (i) => `let e${i} = ps[t * ${PS}u + rg + ${RG * i}u];`, '\n      ')}
+      ${rep(NC, (jj) => `${colGuard(jj, Q4)}{ let y = ks[t * ${KS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NC + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
     }
   }
-  if (i < u.l) {
-    for (var c = 0u; c < DQK; c++) { dq[row * DQK + c] = adq[c] * u.scale; }
+  ${rep(TR, (i) => `if (q0 + rg + ${RG * i}u < u.l) {
+    ${rep(NC, (jj) => `${colGuard(jj, Q4)}{ st_dq(r${i}, kg + ${KG * jj}u, a${i * NC + jj} * u.scale); }`, '\n    ')}
+  }`)}
+}`;
+}
+
+/** Pass 3: dK and dV, bq keys per workgroup, query tiles of bk. */
+function dkdvCode(dqk: number, dv: number, { bq, bk }: Tiles): string {
+  const Q4 = vec4s(dqk), V4 = vec4s(dv), QS = oddStride(Q4), GS = oddStride(V4), PS = scoreStride(bq);
+  const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NCK = Math.ceil(Q4 / KG), NCV = Math.ceil(V4 / KG);
+  return /* wgsl */ `${HEADER(dqk, dv)}
+@group(0) @binding(6) var<storage, read_write> dk: array<${elemType(dqk)}>;
+@group(0) @binding(7) var<storage, read_write> dvo: array<${elemType(dv)}>;
+struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32 }
+@group(0) @binding(8) var<uniform> u: U;
+var<workgroup> kso: array<vec4<f32>, ${bq * Q4}>;
+var<workgroup> vso: array<vec4<f32>, ${bq * V4}>;
+var<workgroup> qt: array<vec4<f32>, ${bk * QS}>;
+var<workgroup> gt: array<vec4<f32>, ${bk * GS}>;
+var<workgroup> lt: array<f32, ${bk}>;
+var<workgroup> dt: array<f32, ${bk}>;
+var<workgroup> ps: array<f32, ${bk * PS}>;
+var<workgroup> dss: array<f32, ${bk * PS}>;
+${storerWgsl('dk', dqk)}
+${storerWgsl('dvo', dv)}
+@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = groupIndex(wid, nwg);
+  let h = g / u.blocks;
+  if (h >= u.n) { return; }
+  let k0 = (g % u.blocks) * ${bq}u;
+  let kg = lid % ${KG}u;
+  let rg = lid / ${KG}u;
+  ${stageWgsl('kso', 'k', dqk, bq, Q4, NT, 'h * u.s + k0', 'u.s - k0')}
+  ${stageWgsl('vso', 'v', dv, bq, V4, NT, 'h * u.s + k0', 'u.s - k0')}
+  ${rep(TR * NCK, (x) => `var a${x} = vec4<f32>(0.0);`)}
+  ${rep(TR * NCV, (x) => `var b${x} = vec4<f32>(0.0);`)}
+  for (var qb = 0u; qb < u.l; qb += ${bk}u) {
+    let nq = min(${bk}u, u.l - qb);
+    workgroupBarrier();
+    ${stageWgsl('qt', 'q', dqk, bk, QS, NT, 'h * u.l + qb', 'nq')}
+    ${stageWgsl('gt', 'dO', dv, bk, GS, NT, 'h * u.l + qb', 'nq')}
+    for (var e = lid; e < ${bk}u; e += ${NT}u) {
+      let r = h * u.l + qb + min(e, nq - 1u);
+      lt[e] = lse[r];
+      dt[e] = D[r];
+    }
+    workgroupBarrier();
+    ${dots('s', 'kso', 'qt', Q4, QS, RG, KPT)}
+    ${dots('p', 'vso', 'gt', V4, GS, RG, KPT)}
+    ${rep(KPT, (j) => `{
+      let ok = kg + ${KG * j}u < nq;
+      let lj = lt[kg + ${KG * j}u];
+      let dj = dt[kg + ${KG * j}u];
+      ${rep(TR, (i) => `{ let pp = select(0.0, exp(s${i * KPT + j} * u.scale - lj), ok); let at = (kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u; ps[at] = pp; dss[at] = pp * (p${i * KPT + j} - dj); }`, '\n      ')}
+    }`)}
+    workgroupBarrier();
+    for (var t = 0u; t < nq; t++) {
+      ${rep(TR, (i) => `let e${i} = ps[t * ${PS}u + rg + ${RG * i}u]; let f${i} = dss[t * ${PS}u + rg + ${RG * i}u];`, '\n      ')}
+      ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ let y = gt[t * ${GS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `b${i * NCV + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
+      ${rep(NCK, (jj) => `${colGuard(jj, Q4)}{ let y = qt[t * ${QS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NCK + jj} += f${i} * y;`, ' ')} }`, '\n      ')}
+    }
   }
+  ${rep(TR, (i) => `if (k0 + rg + ${RG * i}u < u.s) {
+    let r = h * u.s + k0 + rg + ${RG * i}u;
+    ${rep(NCK, (jj) => `${colGuard(jj, Q4)}{ st_dk(r, kg + ${KG * jj}u, a${i * NCK + jj} * u.scale); }`, '\n    ')}
+    ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ st_dvo(r, kg + ${KG * jj}u, b${i * NCV + jj}); }`, '\n    ')}
+  }`)}
 }`;
 }
 
@@ -169,31 +191,41 @@ export function encodeAttentionBwd(
   const { n, l, s, dqk, dv } = d;
   if (n === 0 || l === 0 || s === 0) return;
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+  const passes = attentionTuning.bwdPasses ?? ['rowdot', 'dq', 'dkdv'];
   const D = ctx.scratch(n * l * 4);
-  ctx.dispatch({
-    key: `attention/bwd-rowdot/${dv}`,
-    code: rowDotCode(dv),
-    buffers: [dO, o, D],
-    uniforms: uniforms([['u32', n * l]]),
-    workgroups: gridFor(ctx, n * l),
-  });
+  if (passes.includes('rowdot')) {
+    ctx.dispatch({
+      key: `attention/bwd-rowdot/${dv}`,
+      code: rowDotCode(dv),
+      buffers: [dO, o, D],
+      uniforms: uniforms([['u32', n * l]]),
+      workgroups: gridFor(ctx, n * l),
+    });
+  }
   const ins = [q, k, v, dO, lse, D];
-  const kv = backwardTiles(s, dqk, dv, limit);
-  const kBlocks = Math.ceil(s / kv.own);
-  ctx.dispatch({
-    key: `attention/bwd-dkdv/${dqk}x${dv}/o${kv.own}t${kv.tile}`,
-    code: dkdvCode(dqk, dv, kv.own, kv.tile),
-    buffers: [...ins, out.dk, out.dv],
-    uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', kBlocks], ['f32', d.scale]]),
-    workgroups: grid(ctx, n * kBlocks),
-  });
-  const qt = backwardTiles(l, dqk, dv, limit);
-  const qBlocks = Math.ceil(l / qt.own);
-  ctx.dispatch({
-    key: `attention/bwd-dq/${dqk}x${dv}/o${qt.own}t${qt.tile}`,
-    code: dqCode(dqk, dv, qt.own, qt.tile),
-    buffers: [...ins, out.dq],
-    uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', qBlocks], ['f32', d.scale]]),
-    workgroups: grid(ctx, n * qBlocks),
-  });
+  if (passes.includes('dq')) {
+    const t = pickTiles('dq', l, s, dqk, dv, limit);
+    const blocks = Math.ceil(l / t.bq);
+    ctx.dispatch({
+      key: `attention/bwd-dq/${dqk}x${dv}/q${t.bq}k${t.bk}`,
+      code: dqCode(dqk, dv, t),
+      buffers: [...ins, out.dq],
+      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale]]),
+      workgroups: grid(ctx, n * blocks),
+    });
+  }
+  if (passes.includes('dkdv')) {
+    const t = pickTiles('dkdv', s, l, dqk, dv, limit);
+    const blocks = Math.ceil(s / t.bq);
+    ctx.dispatch({
+      key: `attention/bwd-dkdv/${dqk}x${dv}/q${t.bq}k${t.bk}`,
+      code: dkdvCode(dqk, dv, t),
+      buffers: [...ins, out.dk, out.dv],
+      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale]]),
+      workgroups: grid(ctx, n * blocks),
+    });
+  }
 }
+
+/** The WGSL of the backward kernels (for tests and compile checks). */
+export const attentionBwdWgsl = { rowDot: rowDotCode, dq: dqCode, dkdv: dkdvCode };

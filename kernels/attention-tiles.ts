@@ -1,44 +1,126 @@
 /**
- * Tile sizes of the flash-attention kernels, chosen from the workgroup-memory limit (32 KiB on
- * lavapipe, 48 KiB or more on NVIDIA: ANCHORS §8) and the head dims, which are compile-time
- * constants of each pipeline (private arrays need constant sizes). Strings of the layout:
- * "threads" = rows a workgroup owns (one per invocation), "tile" = rows streamed through
- * workgroup memory per step.
+ * Tiles and WGSL helpers shared by the flash-attention kernels (attention.ts, attention-bwd.ts).
+ *
+ * All three kernels (forward; backward dQ; backward dK/dV) have one shape: a workgroup owns a
+ * block of `bq` rows (queries, or keys for dK/dV) kept in workgroup memory, and streams the other
+ * side in tiles of `bk` rows. Each invocation owns TR = 4 of the block's rows (rg, rg + RG, …,
+ * RG = bq/4) and, in the score phase, bk/8 of the tile's rows (kg, kg + 8, …), so a score
+ * sub-block of 4 × bk/8 is computed with register blocking: per vec4 of the head dim, 4 + bk/8
+ * vec4 loads feed 4·bk/8 dot products. Scores (P or dS) go through workgroup memory; in the
+ * accumulate phase the same invocation owns its 4 rows × the vec4 columns kg, kg + 8, … of the
+ * output. Head dims are padded to a multiple of 4 with zeros in workgroup memory; a tile's rows
+ * use an odd vec4 stride, so the 8 rows read at once hit 8 different 4-bank groups.
+ *
+ * Tiles are chosen from the workgroup-memory limit (32 KiB on lavapipe, 48 KiB on NVIDIA:
+ * ANCHORS §8) and the head dims, which are compile-time constants of each pipeline.
  */
 
-/** Row stride of a row a thread reads on its own: odd, so 32 threads hit 32 different banks. */
-export const padOdd = (d: number): number => (d % 2 === 1 ? d : d + 1);
+/** Rows of the owned block per invocation. */
+export const TR = 4;
+/** Invocations sharing one group of rows (they split the tile's rows, then the output columns). */
+export const KG = 8;
+
+export interface Tiles {
+  /** Rows of the owned block (multiple of 4; bq/4·8 invocations). */
+  bq: number;
+  /** Rows per streamed tile (multiple of 8). */
+  bk: number;
+}
+
+export type AttentionKernel = 'fwd' | 'dq' | 'dkdv';
 
 /**
- * Few pipeline variants on purpose (each costs a compile, seconds on lavapipe): a workgroup owns
- * 16 rows when the sequence is that short (the temporal adapter's 16 frames), else 64.
+ * Benchmark hooks (bench/gpu-fused.ts --variants): force a tile config per kernel (it must fit
+ * the device), or run only some backward passes to time them alone. Empty in normal use.
  */
-export function threadsFor(extent: number): number {
-  return extent <= 16 ? 16 : 64;
+export const attentionTuning: { tiles: Partial<Record<AttentionKernel, Tiles>>; bwdPasses?: readonly ('rowdot' | 'dq' | 'dkdv')[] } = { tiles: {} };
+
+/** vec4s per row of a head dim (zero-padded). */
+export const vec4s = (d: number): number => Math.ceil(d / 4);
+/** Odd vec4 stride of a streamed tile's rows. */
+export const oddStride = (d4: number): number => d4 | 1;
+/** Padded stride of the score arrays ([tile row][block row]). */
+export const scoreStride = (bq: number): number => bq + 4;
+
+/** Workgroup bytes of a kernel at a tile config. */
+export function tileBytes(kind: AttentionKernel, t: Tiles, dqk: number, dv: number): number {
+  const q4 = vec4s(dqk), v4 = vec4s(dv), ps = scoreStride(t.bq);
+  if (kind === 'fwd') return 16 * (t.bq * q4 + t.bk * oddStride(q4) + t.bk * v4) + 4 * (t.bk * ps + KG * ps);
+  if (kind === 'dq') return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * t.bk * ps;
+  return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * (2 * t.bk + 2 * t.bk * ps);
 }
 
-/** Forward: BQ query rows per workgroup (one per thread), BK keys per staged K/V tile (32, less if memory is short). */
-export function forwardTiles(l: number, dqk: number, dv: number, limitBytes: number): { bq: number; bk: number } {
-  const bq = threadsFor(l);
-  let bk = 32;
-  while (bk > 1 && bk * (dqk + dv) * 4 > limitBytes) bk /= 2;
-  return { bq, bk };
+const PREFERENCE: Record<AttentionKernel, [number, number][]> = {
+  fwd: [[64, 32], [64, 16], [32, 32], [32, 16], [16, 16], [16, 8], [8, 8]],
+  dq: [[64, 32], [32, 32], [64, 16], [32, 16], [16, 16], [16, 8], [8, 8]],
+  dkdv: [[64, 32], [32, 32], [64, 16], [32, 16], [16, 16], [16, 8], [8, 8]],
+};
+
+/** Every config a kernel may use for these extents, best first (fitting `limitBytes`). */
+export function tileCandidates(kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number): Tiles[] {
+  const bqMax = ownExtent <= 16 ? 16 : ownExtent <= 32 ? 32 : 64;
+  const bkMax = otherExtent <= 8 ? 8 : otherExtent <= 16 ? 16 : 32;
+  return PREFERENCE[kind]
+    .filter(([bq, bk]) => bq <= bqMax && bk <= bkMax)
+    .map(([bq, bk]) => ({ bq, bk }))
+    .filter((t) => tileBytes(kind, t, dqk, dv) <= limitBytes);
 }
 
 /**
- * Backward passes: `own` rows per workgroup (one per thread, their two vectors kept in workgroup
- * memory with an odd stride), `tile` rows streamed per step (two vectors plus two scalars each):
- * own·(padOdd(a) + padOdd(b)) + tile·(a + b + 2) floats. Tile 16, halved (then own halved)
- * until it fits.
+ * The tile config of a kernel: the forced one (attentionTuning), else the first candidate. Few
+ * variants on purpose (each costs a compile, seconds on lavapipe).
  */
-export function backwardTiles(ownExtent: number, a: number, b: number, limitBytes: number): { own: number; tile: number } {
-  const bytes = (own: number, tile: number): number => 4 * (own * (padOdd(a) + padOdd(b)) + tile * (a + b + 2));
-  let own = threadsFor(ownExtent), tile = 16;
-  while (bytes(own, tile) > limitBytes) {
-    if (own > 16) own /= 2;
-    else if (tile > 1) tile /= 2;
-    else if (own > 1) own /= 2;
-    else throw new Error(`attention: head dims ${a}/${b} need more workgroup memory than the device's ${limitBytes} bytes`);
-  }
-  return { own, tile };
+export function pickTiles(kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number): Tiles {
+  const forced = attentionTuning.tiles[kind];
+  if (forced) return forced;
+  const c = tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes)[0];
+  if (!c) throw new Error(`attention: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);
+  return c;
 }
+
+/** `n` generated pieces joined (unrolled register code: private arrays indexed by loops may spill). */
+export const rep = (n: number, f: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => f(i)).join(sep);
+
+/** WGSL max of several expressions. */
+export const maxOf = (xs: string[]): string => xs.reduce((a, b) => `max(${a}, ${b})`);
+
+/** WGSL element type of a head-dim buffer: vec4 when the dim divides by 4, else f32. */
+export const elemType = (d: number): string => (d % 4 === 0 ? 'vec4<f32>' : 'f32');
+
+/** WGSL `fn ld_<buf>(row, c) -> vec4<f32>`: vec4 number c of a row, zero past the dim. */
+export function loaderWgsl(buf: string, d: number): string {
+  if (d % 4 === 0) return `fn ld_${buf}(row: u32, c: u32) -> vec4<f32> { return ${buf}[row * ${d / 4}u + c]; }`;
+  return `fn ld_${buf}(row: u32, c: u32) -> vec4<f32> {
+  let b = row * ${d}u + c * 4u;
+  var x = vec4<f32>(0.0);
+  ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { x[${t}] = ${buf}[b + ${t}u]; }`, ' ')}
+  return x;
+}`;
+}
+
+/** WGSL `fn st_<buf>(row, c, x)`: store vec4 number c of a row (components past the dim dropped). */
+export function storerWgsl(buf: string, d: number): string {
+  if (d % 4 === 0) return `fn st_${buf}(row: u32, c: u32, x: vec4<f32>) { ${buf}[row * ${d / 4}u + c] = x; }`;
+  return `fn st_${buf}(row: u32, c: u32, x: vec4<f32>) {
+  let b = row * ${d}u + c * 4u;
+  ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { ${buf}[b + ${t}u] = x[${t}]; }`, ' ')}
+}`;
+}
+
+/**
+ * WGSL: stage `rows` rows (of which `valid` exist; the rest zero) starting at global row `first`
+ * of buffer `buf` into workgroup array `dst` with vec4 row stride `stride`; `mul` scales (or '').
+ */
+export function stageWgsl(dst: string, buf: string, d: number, rows: number, stride: number, nt: number, first: string, valid: string, mul = ''): string {
+  const d4 = vec4s(d);
+  return `for (var e = lid; e < ${rows * d4}u; e += ${nt}u) {
+    let r = e / ${d4}u;
+    let c = e % ${d4}u;
+    var x = vec4<f32>(0.0);
+    if (r < ${valid}) { x = ld_${buf}(${first} + r, c)${mul}; }
+    ${dst}[r * ${stride}u + c] = x;
+  }`;
+}
+
+/** Guard of output vec4 column group jj when the dim's vec4 count is not a multiple of KG. */
+export const colGuard = (jj: number, d4: number): string => ((jj + 1) * KG > d4 ? `if (kg + ${KG * jj}u < ${d4}u) ` : '');

@@ -3,20 +3,21 @@
  * q [n,l,dqk], k [n,s,dqk], v [n,s,dv] → o [n,l,dv] and lse [n,l]; the l×s score matrix never
  * exists in memory.
  *
- * A workgroup owns BQ query rows of one head, one row per invocation (q·scale and the output
- * accumulator live in private arrays, as vec4 where the head dim allows). It walks the keys in tiles of BK: the K and V tile are
- * staged in workgroup memory, and each thread runs the online softmax (Milakov & Gimelshein
- * 2018) over the keys one by one, keeping the running max m, denominator ℓ and accumulator:
- *   for each score a = scale·q·k_j:  if a > m { ℓ ← ℓ·e^{m−a}; acc ← acc·e^{m−a}; m ← a }
- *                                    ℓ ← ℓ + e^{a−m};  acc ← acc + e^{a−m} v_j.
- * The rescale runs only when the max grows (O(log s) times per row for random scores), and no
- * per-tile score array is needed: q, acc stay in registers (constant-bound loops unroll).
- * At the end o = acc/ℓ and lse = m + log ℓ (what the backward recomputes P from).
- * Masked keys (past s in the last tile) are skipped; m starts at the finite sentinel −1e30
- * (WGSL may assume no infinities).
+ * A workgroup owns bq query rows of one head (q·scale staged in workgroup memory) and walks the
+ * keys in tiles of bk (K and V staged cooperatively, vec4). Layout and register blocking as in
+ * attention-tiles.ts: invocation (rg, kg) computes the scores of its 4 rows × bk/8 keys, the row
+ * maxima of the tile are combined through workgroup memory (8 partials per row), then the online
+ * softmax (Milakov & Gimelshein 2018) rescales: m' = max(m, tile max), ℓ ← ℓ·e^{m−m'},
+ * acc ← acc·e^{m−m'}, P = e^{S−m'} (written to workgroup memory), and acc += P·V for its 4 rows ×
+ * vec4 columns kg, kg + 8, …. Each invocation keeps a partial ℓ over its own keys (all rescaled
+ * alike); they are summed at the end: o = acc/ℓ, lse = m + log ℓ (what the backward recomputes
+ * P from). Masked keys (past s in the last tile) get score −1e30 (m starts at that finite
+ * sentinel: WGSL may assume no infinities), so e^{S−m'} = 0.
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { forwardTiles } from './attention-tiles.ts';
+import {
+  colGuard, elemType, KG, loaderWgsl, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
+} from './attention-tiles.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 
 export interface AttentionShape {
@@ -28,81 +29,100 @@ export interface AttentionShape {
   scale: number;
 }
 
-/** Vector width of a head dim: vec4 loads (4 FMAs per workgroup-memory read) when it divides. */
-const widthOf = (d: number): 1 | 4 => (d % 4 === 0 ? 4 : 1);
-
-function fwdCode(dqk: number, dv: number, bq: number, bk: number): string {
-  const wq = widthOf(dqk), wv = widthOf(dv);
-  const TQ = wq === 4 ? 'vec4<f32>' : 'f32', TV = wv === 4 ? 'vec4<f32>' : 'f32';
-  const NQ = dqk / wq, NV = dv / wv;
+function fwdCode(dqk: number, dv: number, { bq, bk }: Tiles): string {
+  const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), PS = scoreStride(bq);
+  const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NCV = Math.ceil(V4 / KG);
+  const S = (i: number, j: number): string => `s${i * KPT + j}`;
+  const A = (i: number, jj: number): string => `a${i * NCV + jj}`;
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> q: array<${TQ}>;
-@group(0) @binding(1) var<storage, read> k: array<${TQ}>;
-@group(0) @binding(2) var<storage, read> v: array<${TV}>;
-@group(0) @binding(3) var<storage, read_write> o: array<${TV}>;
+@group(0) @binding(0) var<storage, read> q: array<${elemType(dqk)}>;
+@group(0) @binding(1) var<storage, read> k: array<${elemType(dqk)}>;
+@group(0) @binding(2) var<storage, read> v: array<${elemType(dv)}>;
+@group(0) @binding(3) var<storage, read_write> o: array<${elemType(dv)}>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 struct U { n: u32, l: u32, s: u32, qBlocks: u32, scale: f32 }
 @group(0) @binding(5) var<uniform> u: U;
-// Head dims in units of ${TQ} (q, k) and ${TV} (v, o).
-const NQ = ${NQ}u;
-const NV = ${NV}u;
-const BQ = ${bq}u;
-const BK = ${bk}u;
 const NEG = -1e30;
-var<workgroup> ks: array<${TQ}, ${bk * NQ}>;
-var<workgroup> vs: array<${TV}, ${bk * NV}>;
-fn dotq(a: ${TQ}, b: ${TQ}) -> f32 { return ${wq === 4 ? 'dot(a, b)' : 'a * b'}; }
+var<workgroup> qs: array<vec4<f32>, ${bq * Q4}>;
+var<workgroup> ks: array<vec4<f32>, ${bk * KS}>;
+var<workgroup> vs: array<vec4<f32>, ${bk * V4}>;
+var<workgroup> ps: array<f32, ${bk * PS}>;
+var<workgroup> red: array<f32, ${KG * PS}>;
+${loaderWgsl('q', dqk)}
+${loaderWgsl('k', dqk)}
+${loaderWgsl('v', dv)}
+${storerWgsl('o', dv)}
 ${GROUP_INDEX_WGSL}
-@compute @workgroup_size(${bq})
+@compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = groupIndex(wid, nwg);
   let h = g / u.qBlocks;
   if (h >= u.n) { return; }
-  let i = (g % u.qBlocks) * BQ + lid;
-  let row = h * u.l + min(i, u.l - 1u);
-  var qr: array<${TQ}, NQ>;
-  for (var c = 0u; c < NQ; c++) { qr[c] = q[row * NQ + c] * u.scale; }
-  var acc: array<${TV}, NV>;
-  var m = NEG;
-  var den = 0.0;
-  for (var kb = 0u; kb < u.s; kb += BK) {
-    let nk = min(BK, u.s - kb);
-    let base = h * u.s + kb;
+  let q0 = (g % u.qBlocks) * ${bq}u;
+  let kg = lid % ${KG}u;
+  let rg = lid / ${KG}u;
+  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'h * u.l + q0', 'u.l - q0', ' * u.scale')}
+  ${rep(TR, (i) => `var m${i} = NEG; var den${i} = 0.0;`)}
+  ${rep(TR * NCV, (x) => `var a${x} = vec4<f32>(0.0);`)}
+  for (var kb = 0u; kb < u.s; kb += ${bk}u) {
+    let nk = min(${bk}u, u.s - kb);
     workgroupBarrier();
-    for (var e = lid; e < nk * NQ; e += BQ) { ks[e] = k[base * NQ + e]; }
-    for (var e = lid; e < nk * NV; e += BQ) { vs[e] = v[base * NV + e]; }
+    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'h * u.s + kb', 'nk')}
+    ${stageWgsl('vs', 'v', dv, bk, V4, NT, 'h * u.s + kb', 'nk')}
     workgroupBarrier();
-    for (var j = 0u; j < nk; j++) {
-      var a = 0.0;
-      for (var c = 0u; c < NQ; c++) { a += dotq(qr[c], ks[j * NQ + c]); }
-      if (a > m) {
-        let corr = exp(m - a);
-        den *= corr;
-        for (var c = 0u; c < NV; c++) { acc[c] *= corr; }
-        m = a;
-      }
-      let p = exp(a - m);
-      den += p;
-      for (var c = 0u; c < NV; c++) { acc[c] += p * vs[j * NV + c]; }
+    ${rep(TR * KPT, (x) => `var s${x} = 0.0;`)}
+    for (var c = 0u; c < ${Q4}u; c++) {
+      ${rep(TR, (i) => `let x${i} = qs[(rg + ${RG * i}u) * ${Q4}u + c];`)}
+      ${rep(KPT, (j) => `{ let y = ks[(kg + ${KG * j}u) * ${KS}u + c]; ${rep(TR, (i) => `${S(i, j)} += dot(x${i}, y);`, ' ')} }`)}
+    }
+    ${rep(KPT, (j) => `if (kg + ${KG * j}u >= nk) { ${rep(TR, (i) => `${S(i, j)} = NEG;`, ' ')} }`)}
+    ${rep(TR, (i) => `red[kg * ${PS}u + rg + ${RG * i}u] = ${maxOf(rep(KPT, (j) => S(i, j), ',').split(','))};`)}
+    workgroupBarrier();
+    ${rep(TR, (i) => `{
+      let row = rg + ${RG * i}u;
+      var mn = m${i};
+      for (var g2 = 0u; g2 < ${KG}u; g2++) { mn = max(mn, red[g2 * ${PS}u + row]); }
+      let corr = exp(m${i} - mn);
+      m${i} = mn;
+      den${i} *= corr;
+      ${rep(NCV, (jj) => `${A(i, jj)} *= corr;`, ' ')}
+      ${rep(KPT, (j) => `{ let p = exp(${S(i, j)} - mn); den${i} += p; ps[(kg + ${KG * j}u) * ${PS}u + row] = p; }`, '\n      ')}
+    }`)}
+    workgroupBarrier();
+    for (var t = 0u; t < nk; t++) {
+      ${rep(TR, (i) => `let p${i} = ps[t * ${PS}u + rg + ${RG * i}u];`)}
+      ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ let y = vs[t * ${V4}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `${A(i, jj)} += p${i} * y;`, ' ')} }`, '\n      ')}
     }
   }
-  if (i < u.l) {
-    let inv = 1.0 / den;
-    for (var c = 0u; c < NV; c++) { o[row * NV + c] = acc[c] * inv; }
-    lse[row] = m + log(den);
-  }
+  workgroupBarrier();
+  ${rep(TR, (i) => `red[kg * ${PS}u + rg + ${RG * i}u] = den${i};`)}
+  workgroupBarrier();
+  ${rep(TR, (i) => `{
+    let row = rg + ${RG * i}u;
+    if (q0 + row < u.l) {
+      var tot = 0.0;
+      for (var g2 = 0u; g2 < ${KG}u; g2++) { tot += red[g2 * ${PS}u + row]; }
+      let inv = 1.0 / tot;
+      let orow = h * u.l + q0 + row;
+      ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ st_o(orow, kg + ${KG * jj}u, ${A(i, jj)} * inv); }`, '\n      ')}
+      if (kg == 0u) { lse[orow] = m${i} + log(tot); }
+    }
+  }`)}
 }`;
 }
 
 export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, o: GPUBuffer, lse: GPUBuffer, d: AttentionShape): void {
   if (d.n === 0 || d.l === 0) return;
-  const { bq, bk } = forwardTiles(d.l, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
-  const qBlocks = Math.ceil(d.l / bq);
+  const t = pickTiles('fwd', d.l, d.s, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
+  const qBlocks = Math.ceil(d.l / t.bq);
   ctx.dispatch({
-    key: `attention/fwd/${d.dqk}x${d.dv}/q${bq}k${bk}`,
-    code: fwdCode(d.dqk, d.dv, bq, bk),
+    key: `attention/fwd/${d.dqk}x${d.dv}/q${t.bq}k${t.bk}`,
+    code: fwdCode(d.dqk, d.dv, t),
     buffers: [q, k, v, o, lse],
     uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale]]),
     workgroups: grid(ctx, d.n * qBlocks),
   });
 }
+
+/** The WGSL of the forward kernel (for tests and compile checks). */
+export const attentionFwdWgsl = fwdCode;
