@@ -10,10 +10,10 @@ part() { local name=$1 secs=$2; shift 2; echo "=== $name (limit ${secs}s)"; loca
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
   tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null
-part gradcheck 60 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
-TAILN=4 part golden 45 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts
+part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
+TAILN=4 part golden 30 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
-TAILN=16 part bandwidth 60 node --import tsx bench/gpu-bandwidth.ts $q
-TAILN=30 part fused 100 node --import tsx bench/gpu-fused.ts $q
-TAILN=14 part xl 150 node --import tsx bench/gpu-xl.ts --budget 120 $q
+TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
+TAILN=40 part fused 120 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
+TAILN=14 part xl 160 node --import tsx bench/gpu-xl.ts --budget 130 $q
 ls -la "$OUT"
