@@ -14,7 +14,7 @@ import { backward, record } from './tape.ts';
  * but its intermediate activations are recomputed in the backward pass instead of kept.
  */
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[]): Tensor {
-  if (!isRecording()) return fn(...inputs);
+  if (!isRecording()) return scope(() => fn(...inputs));
   // The block's intermediates die with this scope: only its output is kept.
   const out = noGrad(() => scope(() => fn(...inputs)));
   return record(

@@ -41,7 +41,9 @@ log({ what: 'build', preset, seconds: (performance.now() - t) / 1000, params: mo
 const params = model.parameters({ trainable: true });
 const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
 const diffusion = createDiffusion('');
+const pool = (backend as unknown as { ctx?: { pool: { trim(): number; resetPeak(): void; peakInUseBytes: number } } }).ctx?.pool;
 const gib = () => backend.memory().pooledBytes / 2 ** 30;
+const peakGiB = () => (pool ? pool.peakInUseBytes / 2 ** 30 : NaN);
 
 function inputs(B: number) {
   const c = config;
@@ -58,6 +60,10 @@ async function timed(label: string, reps: number, fn: () => Promise<void>, extra
     return;
   }
   try {
+    // Each measurement starts from an empty pool, so its peak is its own.
+    await backend.sync();
+    pool?.trim();
+    pool?.resetPeak();
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
       const s = performance.now();
@@ -66,7 +72,7 @@ async function timed(label: string, reps: number, fn: () => Promise<void>, extra
       if (performance.now() - t0 > budget) break;
     }
     const sorted = [...times].sort((a, b) => a - b);
-    log({ what: label, seconds: sorted[Math.floor(sorted.length / 2)], all: times, allocatedGiB: gib(), ...extra });
+    log({ what: label, seconds: sorted[Math.floor(sorted.length / 2)], all: times, peakInUseGiB: peakGiB(), allocatedGiB: gib(), ...extra });
   } catch (e) {
     log({ what: label, error: String((e as Error).message).slice(0, 400) });
   }

@@ -50,10 +50,12 @@ export function tileBytes(kind: AttentionKernel, t: Tiles, dqk: number, dv: numb
   return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * (2 * t.bk + 2 * t.bk * ps);
 }
 
+// Order from the H200 tile sweep of 2026-11-26 (bench/results/h200-run2/gpu-fused.json): for
+// short sequences (the temporal adapter's 16 frames) 16×8 tiles beat 16×16 in every kernel.
 const PREFERENCE: Record<AttentionKernel, [number, number][]> = {
-  fwd: [[64, 32], [64, 16], [32, 32], [32, 16], [16, 16], [16, 8], [8, 8]],
-  dq: [[64, 32], [32, 32], [64, 16], [32, 16], [16, 16], [16, 8], [8, 8]],
-  dkdv: [[64, 32], [32, 32], [64, 16], [32, 16], [16, 16], [16, 8], [8, 8]],
+  fwd: [[64, 32], [64, 16], [32, 32], [32, 16], [16, 8], [16, 16], [8, 8]],
+  dq: [[64, 32], [32, 32], [64, 16], [32, 16], [16, 8], [16, 16], [8, 8]],
+  dkdv: [[64, 32], [32, 32], [64, 16], [32, 16], [16, 8], [16, 16], [8, 8]],
 };
 
 /** Every config a kernel may use for these extents, best first (fitting `limitBytes`). */

@@ -48,9 +48,10 @@ export const MATMUL_DEFAULTS: {
   minBigTiles: number;
   sgSyntax: SgSyntax;
 } = {
-  v2: { big: '128x128x16:8x8', small: '64x64x16:8x8' },
+  // From the H200 sweep of 2026-11-26 (bench/results/h200-run2/gpu-matmul.json).
+  v2: { big: '128x256x16:8x8', small: '64x128x16:8x8' },
   v3: { big: '128x128x16:8x8', small: '64x64x16:8x8' },
-  v4: { big: '128x128x32:2x4', small: '64x64x32:2x2' },
+  v4: { big: '128x128x64:2x4:s1', small: '64x64x32:2x2' },
   // ~2 waves of 132 SMs.
   minBigTiles: 264,
   // Spelling of subgroupMatrixLoad/Store (see SgSyntax in kernels/matmul-sgmat.ts).

@@ -117,7 +117,13 @@ export class AVDiT extends DiT {
     let a = A.add(this.audioEmbedder.forward(xa), this.audioPosEmbed); // [B, La, D]
 
     for (const blk of this.blocks) {
-      if (opts.checkpoint) {
+      if (!A.isRecording()) {
+        // Inference: nothing is kept for a backward pass, so each block's intermediates are freed.
+        const vIn = v, aIn = a;
+        ({ v, a } = scope(() => this.block(blk, vIn, aIn, cond, B, M, opts)));
+        vIn.dispose(); // made in this function, so ours to free
+        aIn.dispose();
+      } else if (opts.checkpoint) {
         // Activation checkpointing: the block's activations are recomputed in the backward pass.
         // checkpoint() returns one tensor, so the block's two outputs travel packed end to end
         // (the block input v, a is all that is kept per block, plus this packed output).
@@ -128,12 +134,6 @@ export class AVDiT extends DiT {
         }, v, a, cond);
         v = A.reshape(A.narrow(outp, 0, 0, nv), vs);
         a = A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as);
-      } else if (!A.isRecording()) {
-        // Inference: nothing is kept for a backward pass, so each block's intermediates are freed.
-        const vIn = v, aIn = a;
-        ({ v, a } = scope(() => this.block(blk, vIn, aIn, cond, B, M, opts)));
-        vIn.dispose(); // made in this function, so ours to free
-        aIn.dispose();
       } else {
         ({ v, a } = this.block(blk, v, a, cond, B, M, opts));
       }

@@ -31,6 +31,8 @@ export class BufferPool {
   allocatedBytes = 0;
   /** Bytes sitting in free lists (allocated, not in use). */
   idleBytes = 0;
+  /** The most bytes in use (allocated − idle) at once since the last resetPeak(). */
+  peakInUseBytes = 0;
 
   /**
    * `budgetBytes`: how much device memory the pool may hold. Dawn reports running out only
@@ -46,6 +48,7 @@ export class BufferPool {
     const reused = list?.pop();
     if (reused) {
       this.idleBytes -= reused.size;
+      this.#notePeak();
       return reused;
     }
     if (this.allocatedBytes + size > this.budgetBytes) this.trim(this.allocatedBytes + size - this.budgetBytes);
@@ -57,7 +60,17 @@ export class BufferPool {
       );
     }
     this.allocatedBytes += size;
-    return this.device.createBuffer({ size, usage, label });
+    const buf = this.device.createBuffer({ size, usage, label });
+    this.#notePeak();
+    return buf;
+  }
+
+  #notePeak(): void {
+    this.peakInUseBytes = Math.max(this.peakInUseBytes, this.allocatedBytes - this.idleBytes);
+  }
+
+  resetPeak(): void {
+    this.peakInUseBytes = this.allocatedBytes - this.idleBytes;
   }
 
   /** Destroy idle buffers, largest first, until `bytes` are freed (or none is left). */
