@@ -5,7 +5,7 @@
  * DDPM steps). Time (median of the timed runs, wall clock around read-back) and the backend's
  * allocated bytes (the pool never shrinks, so this is the peak).
  *
- *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS]
+ *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed]
  * Writes $OUT/gpu-xl.json (or bench/results/).
  */
 import * as A from '../autograd/index.ts';
@@ -32,12 +32,14 @@ const log = (r: Record<string, unknown>) => {
 };
 
 const backend = await useBackend(quick ? 'auto' : 'webgpu', (m) => console.log(m));
+const precision = argv.includes('--mixed') ? 'mixed' : 'f32';
+if (precision === 'mixed') backend.setPrecision('mixed');
 const config = makeConfig(preset);
 const gen = new Generator(0);
 let t = performance.now();
 const model = new AVDiT({ backend, gen }, config);
 await backend.sync();
-log({ what: 'build', preset, seconds: (performance.now() - t) / 1000, params: model.count() });
+log({ what: 'build', preset, precision, seconds: (performance.now() - t) / 1000, params: model.count() });
 const params = model.parameters({ trainable: true });
 const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
 const diffusion = createDiffusion('');
@@ -115,5 +117,5 @@ await timed('denoising step b8 (forward)', 2, forward(8), { note: 'samples/s for
 await timed('train step b16, checkpointing', 2, trainStep(16, true));
 const sampleRow = rows.find((r) => r.what === 'denoising step b8 (forward)' && typeof r.seconds === 'number');
 if (sampleRow) log({ what: 'sampling throughput (250 DDPM steps, batch 8)', samplesPerSecond: 8 / (250 * (sampleRow.seconds as number)) });
-writeResult(`gpu-xl${quick ? '-quick' : ''}`, { device: backend.device, preset, rows });
+writeResult(`gpu-xl${precision === 'mixed' ? '-mixed' : ''}${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, rows });
 await closeBackends();

@@ -29,5 +29,15 @@ export function intFlag(flags: Flags, name: string, fallback: number, min = 1): 
 export async function backendFlag(flags: Flags, fallback: BackendName = 'auto'): Promise<Backend> {
   const name = (flags.backend as string | undefined) ?? backendFromEnv(fallback);
   if (!['cpu', 'webgpu', 'auto'].includes(name)) throw new UsageError(`--backend must be cpu, webgpu or auto, got "${name}"`);
-  return useBackend(name as BackendName, (m) => process.stderr.write(m + '\n'));
+  const backend = await useBackend(name as BackendName, (m) => process.stderr.write(m + '\n'));
+  const precision = (flags.precision as string | undefined) ?? process.env.AVDIT_PRECISION ?? 'f32';
+  if (precision !== 'f32' && precision !== 'mixed') throw new UsageError(`--precision must be f32 or mixed, got "${precision}"`);
+  if (precision !== backend.precision) {
+    backend.setPrecision(precision);
+    process.stderr.write(`precision: ${precision} (f16 matmul operands, f32 accumulation)\n`);
+  }
+  return backend;
 }
+
+/** --precision f32|mixed (also AVDIT_PRECISION), read by backendFlag. */
+export const PRECISION_FLAG = { precision: { type: 'string' } } as const;

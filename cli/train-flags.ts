@@ -18,6 +18,7 @@ export const TRAIN_FLAGS = {
   resume: { type: 'boolean' },
   'time-budget': { type: 'string' },
   backend: { type: 'string' },
+  precision: { type: 'string' },
 } as const;
 
 export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual set (default) or a folder of latent shards
@@ -30,7 +31,8 @@ export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual s
   --seed S               run seed (default 0); --ckpt-every N (default 50)
   --resume               continue the run in --out from its checkpoint
   --time-budget S        stop (with a checkpoint) after S seconds of training
-  --backend cpu|webgpu|auto`;
+  --backend cpu|webgpu|auto
+  --precision f32|mixed  mixed: f16 matmul operands with f32 accumulation (tensor cores on NVIDIA)`;
 
 export interface TrainArgs {
   data: string;

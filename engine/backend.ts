@@ -34,6 +34,8 @@ export type BinaryOp = (typeof BINARY_OPS)[number];
 
 export type ReduceOp = 'sum' | 'max';
 
+export type Precision = 'f32' | 'mixed';
+
 export interface LayerNormOut {
   y: Storage;
   /** Per-row mean and 1/sqrt(var + eps), kept for the backward pass. */
@@ -158,6 +160,14 @@ export interface Backend {
   // ---- optimizer ----
   /** One AdamW step, updating params, m and v in place (lists of equal-size storages). */
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void;
+
+  /**
+   * Matmul precision: 'f32' (default, the reference) or 'mixed' (f16 operands with f32
+   * accumulation, on tensor cores where the GPU has them; DESIGN.md "Precision"). Backends
+   * without it (the CPU) accept only 'f32'.
+   */
+  precision: Precision;
+  setPrecision(p: Precision): void;
 
   /** Wait for queued work (no-op on CPU). */
   sync(): Promise<void>;

@@ -39,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   const flags = parse(argv, {
     ...MODEL_FLAGS, ckpt: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string' },
     steps: { type: 'string' }, sampler: { type: 'string' }, eta: { type: 'string' }, class: { type: 'string' }, cfg: { type: 'string' },
-    weights: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, 'no-fusion': { type: 'boolean' }, 'per-class': { type: 'boolean' },
+    weights: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, precision: { type: 'string' }, 'no-fusion': { type: 'boolean' }, 'per-class': { type: 'boolean' },
   });
   if (flags.help) {
     console.log(help);

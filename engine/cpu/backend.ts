@@ -3,6 +3,7 @@
  * every WebGPU kernel is tested against and where gradient checks run in f64.
  */
 import type {
+  Precision,
   AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
   NormModulateGrads, ReduceOp, Storage, UnaryOp,
 } from '../backend.ts';
@@ -28,6 +29,12 @@ const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
 class CpuBackend implements Backend {
   readonly name = 'cpu';
   readonly device = 'TypeScript loops';
+  readonly precision = 'f32' as const;
+
+  /** The CPU computes in the tensors' own dtype; mixed precision is a GPU option. */
+  setPrecision(p: Precision): void {
+    if (p !== 'f32') throw new BackendError(`precision ${p}: the cpu backend computes in f32/f64 only`);
+  }
   #live = 0;
 
   supportsDtype(): boolean {

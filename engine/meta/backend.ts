@@ -22,6 +22,8 @@ export const metaBackend: Backend = {
   name: 'meta',
   device: 'shapes only',
   supportsDtype: () => true,
+  precision: 'f32',
+  setPrecision() {},
   fromArray(data: TypedArray, dtype: DType) { return make(this, dtype, data.length); },
   read: async () => noData('read'),
   free() {},

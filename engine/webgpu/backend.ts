@@ -7,6 +7,7 @@ import { memoryBudget } from './memory-budget.ts';
 import type {
   AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
   NormModulateGrads, ReduceOp, Storage, UnaryOp,
+  Precision,
 } from '../backend.ts';
 import { BYTES_PER_ELEMENT, toTypedArray, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, DTypeError, ShapeError } from '../errors.ts';
@@ -40,6 +41,7 @@ const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
+  precision: Precision = 'f32';
   #live = 0;
   /** Device-side assertion codes (gather/scatter index checks), read with every read. */
   readonly #flags: GPUBuffer;
@@ -60,6 +62,12 @@ export class WebGpuBackend implements Backend {
 
   supportsDtype(dtype: DType): boolean {
     return dtype === 'f32' || dtype === 'i32';
+  }
+
+  /** 'mixed' needs shader-f16 (the tensor-core kernel also needs subgroup matrices, else a plain f16 one runs). */
+  setPrecision(p: Precision): void {
+    if (p === 'mixed' && !this.ctx.features.f16) throw new BackendError(`precision mixed: ${this.device} has no shader-f16`);
+    this.precision = p;
   }
 
   // ---- memory ----
@@ -199,7 +207,7 @@ export class WebGpuBackend implements Backend {
       return { buf: this.#buf(e), stride: per };
     };
     const A = operand(a, aShape), B = operand(b, bShape);
-    encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), { batch, M, N, K, transA, transB, strideA: A.stride, strideB: B.stride });
+    encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), { batch, M, N, K, transA, transB, strideA: A.stride, strideB: B.stride, precision: this.precision });
     for (const t of temps) this.free(t);
     return out;
   }
