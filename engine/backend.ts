@@ -171,8 +171,12 @@ export interface Backend {
 
   /** Wait for queued work (no-op on CPU). */
   sync(): Promise<void>;
-  /** Bytes held by live storages, and bytes allocated including the pool. */
-  memory(): { liveBytes: number; pooledBytes: number };
+  /**
+   * Bytes held by live storages, bytes allocated including the pool, and the most live bytes at
+   * once since the last resetPeak() (for peak-memory benchmarks).
+   */
+  memory(): { liveBytes: number; pooledBytes: number; peakBytes: number };
+  resetPeak(): void;
   /** Release the device; the backend is unusable afterwards. */
   destroy(): Promise<void>;
 }

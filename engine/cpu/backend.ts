@@ -36,6 +36,7 @@ class CpuBackend implements Backend {
     if (p !== 'f32') throw new BackendError(`precision ${p}: the cpu backend computes in f32/f64 only`);
   }
   #live = 0;
+  #peak = 0;
 
   supportsDtype(): boolean {
     return true;
@@ -43,6 +44,7 @@ class CpuBackend implements Backend {
 
   #make(dtype: DType, data: TypedArray): CpuStorage {
     this.#live += data.length * BYTES_PER_ELEMENT[dtype];
+    if (this.#live > this.#peak) this.#peak = this.#live;
     return new CpuStorage(this, dtype, data);
   }
   #alloc(dtype: DType, n: number): CpuStorage {
@@ -384,8 +386,11 @@ class CpuBackend implements Backend {
   }
 
   async sync(): Promise<void> {}
-  memory(): { liveBytes: number; pooledBytes: number } {
-    return { liveBytes: this.#live, pooledBytes: 0 };
+  memory(): { liveBytes: number; pooledBytes: number; peakBytes: number } {
+    return { liveBytes: this.#live, pooledBytes: 0, peakBytes: this.#peak };
+  }
+  resetPeak(): void {
+    this.#peak = this.#live;
   }
   async destroy(): Promise<void> {
     throw new BackendError('the cpu backend cannot be destroyed');

@@ -52,6 +52,7 @@ export const metaBackend: Backend = {
   normModulateBwd: () => noData('normModulateBwd'),
   adamw: () => noData('adamw'),
   sync: async () => {},
-  memory: () => ({ liveBytes: 0, pooledBytes: 0 }),
+  memory: () => ({ liveBytes: 0, pooledBytes: 0, peakBytes: 0 }),
+  resetPeak() {},
   destroy: async () => {},
 };

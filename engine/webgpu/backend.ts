@@ -360,8 +360,13 @@ export class WebGpuBackend implements Backend {
     await this.ctx.sync();
   }
 
-  memory(): { liveBytes: number; pooledBytes: number } {
-    return { liveBytes: this.#live, pooledBytes: this.ctx.pool.allocatedBytes };
+  /** peakBytes: the pool's peak of buffers in use (size classes, so ≥ the tensors' bytes). */
+  memory(): { liveBytes: number; pooledBytes: number; peakBytes: number } {
+    return { liveBytes: this.#live, pooledBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakInUseBytes };
+  }
+
+  resetPeak(): void {
+    this.ctx.pool.resetPeak();
   }
 
   async destroy(): Promise<void> {

@@ -127,7 +127,12 @@ export class WebGpuContext implements GpuContext {
 
   /** Encode and submit what was recorded, plus `extra` commands after it. */
   flush(extra?: (enc: GPUCommandEncoder) => void): void {
-    if (this.#recorded.length === 0 && !extra) return;
+    if (this.#recorded.length === 0 && !extra) {
+      // Nothing pending reads the quarantined buffers (everything recorded was submitted), so
+      // they may be reused (and trimmed) now.
+      this.pool.afterSubmit();
+      return;
+    }
     const enc = this.device.createCommandEncoder();
     if (this.#recorded.length > 0) this.#encode(enc);
     extra?.(enc);
