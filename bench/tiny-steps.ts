@@ -1,0 +1,87 @@
+/**
+ * The tiny AV-DiT here, end to end: a denoising step at batch 1 (forward + one DDPM update) and a
+ * training step at batch 2 (forward + backward + AdamW) on the CPU backend and on WebGPU
+ * (lavapipe here), next to PyTorch on one CPU thread running this spec's reference model
+ * (bench/torch_tiny.py, Debian's python3-torch) in the same run. Medians of timed runs after a
+ * warm-up. Writes bench/results/tiny-steps.json.
+ *
+ *   node --import tsx bench/tiny-steps.ts [--no-webgpu] [--no-torch]
+ */
+import { spawnSync } from 'node:child_process';
+import * as A from '../autograd/index.ts';
+import type { Backend } from '../engine/backend.ts';
+import { randn, tensor } from '../engine/creation.ts';
+import { cpuBackend } from '../engine/cpu/backend.ts';
+import { closeBackends, useBackend } from '../engine/registry.ts';
+import { Generator } from '../engine/rng.ts';
+import { scopeAsync } from '../engine/scope.ts';
+import { createDiffusion, pSampleFromOutput } from '../diffusion/index.ts';
+import { AVDiT } from '../model/avdit.ts';
+import { makeConfig } from '../model/config.ts';
+import { AdamW } from '../train/adamw.ts';
+import { avditLoss, framesToChannels } from '../train/objectives.ts';
+import { writeResult } from './results.ts';
+
+const argv = process.argv.slice(2);
+const c = makeConfig('tiny');
+const rows: Record<string, unknown>[] = [];
+
+async function median(reps: number, fn: () => Promise<void>): Promise<number> {
+  await fn(); // warm-up (pipeline compiles on WebGPU)
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const s = performance.now();
+    await fn();
+    ts.push(performance.now() - s);
+  }
+  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]!;
+}
+
+async function measure(backend: Backend): Promise<void> {
+  const gen = new Generator(0);
+  const model = new AVDiT({ backend, gen }, c);
+  const opt = new AdamW(model.parameters({ trainable: true }), { lr: 1e-4, weightDecay: 0 });
+  const d250 = createDiffusion('250');
+  const dTrain = createDiffusion('');
+  const denoise = () => scopeAsync(async () => {
+    const xv = randn([1, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend, generator: gen });
+    const xa = randn([1, c.audioChannels, c.audioTime, c.audioFreq], { backend, generator: gen });
+    const out = A.noGrad(() => model.forwardAV(xv, xa, [d250.timestepMap[100]!], tensor([c.classes], [1], { dtype: 'i32', backend })));
+    const step = A.noGrad(() => pSampleFromOutput(d250, out.audio, xa, [100], { generator: gen }));
+    const stepV = A.noGrad(() => pSampleFromOutput(d250, framesToChannels(out.video), framesToChannels(xv), [100], { generator: gen }));
+    await step.sample.toArray();
+    await stepV.sample.toArray();
+  });
+  const train = () => scopeAsync(async () => {
+    const batch = {
+      video: randn([2, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend, generator: gen }),
+      audio: randn([2, c.audioChannels, c.audioTime, c.audioFreq], { backend, generator: gen }),
+      labels: tensor([c.classes, c.classes], [2], { dtype: 'i32', backend }),
+    };
+    const { loss } = avditLoss(model, dTrain, batch, gen);
+    A.backward(loss);
+    opt.step();
+    A.zeroGrad(opt.params);
+    await loss.item();
+  });
+  const row = { backend: backend.name, device: backend.device, denoiseStepB1Ms: await median(10, denoise), trainStepB2Ms: await median(10, train) };
+  rows.push(row);
+  console.log(JSON.stringify(row));
+  model.dispose();
+  opt.dispose();
+}
+
+await measure(cpuBackend);
+if (!argv.includes('--no-webgpu')) await measure(await useBackend('webgpu'));
+let torch: unknown = null;
+if (!argv.includes('--no-torch')) {
+  const py = process.env.PYTHON ?? '/usr/bin/python3';
+  const r = spawnSync(py, [new URL('./torch_tiny.py', import.meta.url).pathname], { encoding: 'utf8' });
+  if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  else console.log(`torch: failed (${r.stderr.split('\n').slice(-3).join(' ')})`);
+  console.log('torch (1 thread):', JSON.stringify(torch));
+}
+const t = torch as { denoiseStepB1Ms: number; trainStepB2Ms: number } | null;
+if (t) for (const r of rows) console.log(`${r.backend}: denoise ${((r.denoiseStepB1Ms as number) / t.denoiseStepB1Ms).toFixed(2)}× torch, train ${((r.trainStepB2Ms as number) / t.trainStepB2Ms).toFixed(2)}× torch`);
+writeResult('tiny-steps', { rows, torch });
+await closeBackends();
