@@ -6,7 +6,7 @@
 import type { AdamWHyper, AttentionDims, BinaryOp, NormModulateDims, ReduceOp, UnaryOp } from './backend.ts';
 import { isFloat, type DType } from './dtype.ts';
 import { DTypeError, ShapeError } from './errors.ts';
-import { broadcastShapes, checkShape, fmt, normAxes, normAxis, reducedShape, sameShape, sizeOf, type Shape } from './shape.ts';
+import { broadcastShapes, checkShape, fmt, normAxes, normAxis, reducedShape, sameShape, sizeOf, transposePerm, type Shape } from './shape.ts';
 import { Tensor } from './tensor.ts';
 
 function sameBackend(op: string, ts: readonly Tensor[]): void {
@@ -101,11 +101,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 }
 
 export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
-  const a = normAxis('transpose', d0, x.rank);
-  const b = normAxis('transpose', d1, x.rank);
-  const perm = x.shape.map((_, i) => i);
-  [perm[a], perm[b]] = [perm[b]!, perm[a]!];
-  return permute(x, perm);
+  return permute(x, transposePerm('transpose', x.rank, d0, d1));
 }
 
 /** x[begin : begin + size] per axis (negative begin counts from the end; size -1 = to the end). */

@@ -102,3 +102,12 @@ export function broadcastAxes(shape: Shape, outShape: Shape): number[] {
   }
   return axes;
 }
+
+/** The permutation that swaps axes d0 and d1 (negative axes count from the end). */
+export function transposePerm(op: string, rank: number, d0: number, d1: number): number[] {
+  const a = normAxis(op, d0, rank);
+  const b = normAxis(op, d1, rank);
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  [perm[a], perm[b]] = [perm[b]!, perm[a]!];
+  return perm;
+}

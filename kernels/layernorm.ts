@@ -8,7 +8,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid } from './grid.ts';
-import { rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
 
 function fwdCode(wg: number, hasW: boolean, hasB: boolean): string {
   let k = 1;
@@ -70,8 +70,8 @@ ${rowEntry(wg)}
 }`;
 }
 
-const COLS = 16;
-const LANES = 16;
+const COLS = COL_COLS;
+const LANES = COL_LANES;
 
 /** Column sums Σ_rows dy·x̂ (dw) and/or Σ_rows dy (db). */
 function bwdParamCode(hasW: boolean, hasB: boolean): string {
@@ -87,8 +87,7 @@ ${dwBind}
 ${dbBind}
 struct U { rows: u32, D: u32 }
 @group(0) @binding(${k}) var<uniform> u: U;
-var<workgroup> pw: array<f32, ${COLS * LANES}>;
-var<workgroup> pb: array<f32, ${COLS * LANES}>;
+${COL_PAIR_SUM_WGSL}
 @compute @workgroup_size(${COLS}, ${LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let j = wid.x * ${COLS}u + l.x;
@@ -101,17 +100,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l: vec3
       sb += g;
     }
   }
-  let t = l.y * ${COLS}u + l.x;
-  pw[t] = sw;
-  pb[t] = sb;
-  workgroupBarrier();
-  for (var s = ${LANES / 2}u; s > 0u; s = s >> 1u) {
-    if (l.y < s) { pw[t] = pw[t] + pw[t + s * ${COLS}u]; pb[t] = pb[t] + pb[t + s * ${COLS}u]; }
-    workgroupBarrier();
-  }
+  let tot = colPairSum(sw, sb, l);
   if (l.y == 0u && j < u.D) {
-    ${hasW ? 'dw[j] = pw[l.x];' : ''}
-    ${hasB ? 'db[j] = pb[l.x];' : ''}
+    ${hasW ? 'dw[j] = tot.x;' : ''}
+    ${hasB ? 'db[j] = tot.y;' : ''}
   }
 }`;
 }

@@ -10,7 +10,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
-import { rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
 
 function fwdCode(wg: number): string {
   return /* wgsl */ `
@@ -69,8 +69,8 @@ ${rowEntry(wg)}
 }`;
 }
 
-const COLS = 16;
-const LANES = 16;
+const COLS = COL_COLS;
+const LANES = COL_LANES;
 
 function bwdParamCode(): string {
   return /* wgsl */ `
@@ -82,8 +82,7 @@ function bwdParamCode(): string {
 @group(0) @binding(5) var<storage, read_write> dscale: array<f32>;
 struct U { N: u32, D: u32, L: u32, colBlocks: u32 }
 @group(0) @binding(6) var<uniform> u: U;
-var<workgroup> ps: array<f32, ${COLS * LANES}>;
-var<workgroup> pc: array<f32, ${COLS * LANES}>;
+${COL_PAIR_SUM_WGSL}
 ${GROUP_INDEX_WGSL}
 @compute @workgroup_size(${COLS}, ${LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) l: vec3u) {
@@ -101,17 +100,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       sc += g * (x[r * u.D + j] - mean[r]) * rstd[r];
     }
   }
-  let k = l.y * ${COLS}u + l.x;
-  ps[k] = sh;
-  pc[k] = sc;
-  workgroupBarrier();
-  for (var s = ${LANES / 2}u; s > 0u; s = s >> 1u) {
-    if (l.y < s) { ps[k] = ps[k] + ps[k + s * ${COLS}u]; pc[k] = pc[k] + pc[k + s * ${COLS}u]; }
-    workgroupBarrier();
-  }
+  let tot = colPairSum(sh, sc, l);
   if (l.y == 0u && j < u.D) {
-    dshift[b * u.D + j] = ps[l.x];
-    dscale[b * u.D + j] = pc[l.x];
+    dshift[b * u.D + j] = tot.x;
+    dscale[b * u.D + j] = tot.y;
   }
 }`;
 }

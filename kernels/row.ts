@@ -47,3 +47,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let live = groupIndex(wid, nwg) < u.rows;
   let o = row * u.D;`;
 }
+
+/**
+ * Column sums, two at a time, for the weight/bias-style gradients (Σ over rows of a [rows, D]
+ * product): a workgroup of COLS × LANES threads owns COLS columns; each thread sums every LANES-th
+ * row of its column into (a, b), then `colPairSum` adds the LANES partials with a tree in
+ * workgroup memory and returns the two totals (valid in every lane; lane 0 writes them).
+ * Call it from uniform control flow (it has barriers).
+ */
+export const COL_COLS = 16;
+export const COL_LANES = 16;
+export const COL_PAIR_SUM_WGSL = /* wgsl */ `
+var<workgroup> colA: array<f32, ${COL_COLS * COL_LANES}>;
+var<workgroup> colB: array<f32, ${COL_COLS * COL_LANES}>;
+fn colPairSum(a: f32, b: f32, l: vec3u) -> vec2f {
+  let t = l.y * ${COL_COLS}u + l.x;
+  colA[t] = a;
+  colB[t] = b;
+  workgroupBarrier();
+  for (var s = ${COL_LANES / 2}u; s > 0u; s = s >> 1u) {
+    if (l.y < s) { colA[t] = colA[t] + colA[t + s * ${COL_COLS}u]; colB[t] = colB[t] + colB[t + s * ${COL_COLS}u]; }
+    workgroupBarrier();
+  }
+  return vec2f(colA[l.x], colB[l.x]);
+}`;

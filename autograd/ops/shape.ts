@@ -5,7 +5,7 @@
  */
 import * as raw from '../../engine/ops.ts';
 import { ShapeError } from '../../engine/errors.ts';
-import { fmt, normAxis, type Shape } from '../../engine/shape.ts';
+import { fmt, normAxis, transposePerm, type Shape } from '../../engine/shape.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { record } from '../tape.ts';
 import { unbroadcast } from './broadcast.ts';
@@ -36,11 +36,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 
 /** Swap axes d0 and d1 (default the last two; negative axes count from the end). */
 export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
-  const a = normAxis('transpose', d0, x.rank);
-  const b = normAxis('transpose', d1, x.rank);
-  const perm = x.shape.map((_, i) => i);
-  [perm[a], perm[b]] = [perm[b]!, perm[a]!];
-  return permute(x, perm);
+  return permute(x, transposePerm('transpose', x.rank, d0, d1));
 }
 
 /** x[begin : begin + size] per axis (size −1: to the end; negative begin counts from the end). */
