@@ -305,12 +305,7 @@ class CpuBackend implements Backend {
     const y = this.#alloc(x.dtype, x.size), mean = this.#alloc(x.dtype, rows), rstd = this.#alloc(x.dtype, rows);
     for (let r = 0; r < rows; r++) {
       const o = r * D;
-      let mu = 0;
-      for (let j = 0; j < D; j++) mu += X[o + j]!;
-      mu /= D;
-      let v = 0;
-      for (let j = 0; j < D; j++) v += (X[o + j]! - mu) ** 2;
-      const rs = 1 / Math.sqrt(v / D + eps);
+      const [mu, rs] = fused.rowMeanRstd(X, o, D, eps);
       mean.data[r] = mu;
       rstd.data[r] = rs;
       for (let j = 0; j < D; j++) {

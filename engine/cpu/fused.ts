@@ -74,6 +74,16 @@ export function attentionBwd(
   }
 }
 
+/** Mean μ and r = 1/√(var + eps) of the row X[o … o + D) (two passes, for accuracy). */
+export function rowMeanRstd(X: TypedArray, o: number, D: number, eps: number): [number, number] {
+  let mu = 0;
+  for (let j = 0; j < D; j++) mu += X[o + j]!;
+  mu /= D;
+  let v = 0;
+  for (let j = 0; j < D; j++) v += (X[o + j]! - mu) ** 2;
+  return [mu, 1 / Math.sqrt(v / D + eps)];
+}
+
 /** y = x̂·(1 + scale_n) + shift_n with x̂ = (x − μ)·r, r = 1/√(var + eps) over the last axis. */
 export function normModulateFwd(
   X: TypedArray, SH: TypedArray, SC: TypedArray, d: NormModulateDims, eps: number, Y: TypedArray, MU: TypedArray, RS: TypedArray,
@@ -82,12 +92,7 @@ export function normModulateFwd(
   for (let b = 0; b < N; b++) {
     for (let t = 0; t < L; t++) {
       const r = b * L + t, o = r * D;
-      let mu = 0;
-      for (let j = 0; j < D; j++) mu += X[o + j]!;
-      mu /= D;
-      let v = 0;
-      for (let j = 0; j < D; j++) v += (X[o + j]! - mu) ** 2;
-      const rs = 1 / Math.sqrt(v / D + eps);
+      const [mu, rs] = rowMeanRstd(X, o, D, eps);
       MU[r] = mu;
       RS[r] = rs;
       for (let j = 0; j < D; j++) Y[o + j] = (X[o + j]! - mu) * rs * (1 + SC[b * D + j]!) + SH[b * D + j]!;
