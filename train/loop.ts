@@ -112,9 +112,11 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
         optimizer.step();
         ema?.update();
         A.zeroGrad(optimizer.params);
-        const out: Record<string, number> = { loss: await loss.item(), gradNorm: await norm.item() };
-        for (const [k, v] of Object.entries(parts)) out[k] = await v.item();
-        return out;
+        // One read-back per step for every logged scalar (each read waits for the GPU).
+        const names = ['loss', 'gradNorm', ...Object.keys(parts)];
+        const scalars = A.noGrad(() => A.concat([loss, norm, ...Object.values(parts)].map((t) => A.reshape(t, [1]))));
+        const vals = await scalars.toArray();
+        return Object.fromEntries(names.map((k, i) => [k, vals[i]!])) as Record<string, number>;
       });
       if (!Number.isFinite(values.loss!) || !Number.isFinite(values.gradNorm!)) {
         throw new NonFiniteLossError(
