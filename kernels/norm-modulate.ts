@@ -10,7 +10,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowMeanRstdWgsl, rowWorkgroup } from './row.ts';
 
 function fwdCode(wg: number): string {
   return /* wgsl */ `
@@ -25,12 +25,7 @@ struct U { rows: u32, D: u32, L: u32, eps: f32 }
 ${rowHelpers(wg)}
 ${rowEntry(wg)}
   let so = (row / u.L) * u.D;
-  var s = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) { s += x[o + j]; }
-  let mu = wgSum(s, lid) / f32(u.D);
-  var v = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) { let d = x[o + j] - mu; v += d * d; }
-  let rs = 1.0 / sqrt(wgSum(v, lid) / f32(u.D) + u.eps);
+${rowMeanRstdWgsl(wg)}
   if (!live) { return; }
   if (lid == 0u) { mean[row] = mu; rstd[row] = rs; }
   for (var j = lid; j < u.D; j += ${wg}u) { y[o + j] = (x[o + j] - mu) * rs * (1.0 + scale[so + j]) + shift[so + j]; }

@@ -71,3 +71,16 @@ fn colPairSum(a: f32, b: f32, l: vec3u) -> vec2f {
   }
   return vec2f(colA[l.x], colB[l.x]);
 }`;
+
+/**
+ * WGSL lines (inside a row kernel, after rowEntry) that leave `mu` and `rs` = 1/√(var + eps) of
+ * the row x[o … o + D): two passes over the row, as the CPU oracle, for accuracy.
+ */
+export function rowMeanRstdWgsl(wg: number): string {
+  return `  var s = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) { s += x[o + j]; }
+  let mu = wgSum(s, lid) / f32(u.D);
+  var v = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) { let d = x[o + j] - mu; v += d * d; }
+  let rs = 1.0 / sqrt(wgSum(v, lid) / f32(u.D) + u.eps);`;
+}
