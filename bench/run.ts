@@ -1,2 +1,3 @@
-/** `npm run bench`: the benchmarks that run on any machine (CPU here; lavapipe where present). */
+/** `npm run bench`: the benchmarks that run on any machine (the CPU, and WebGPU where an adapter exists: lavapipe here). */
 await import('./cpu-matmul.ts');
+await import('./webgpu-matmul-small.ts');
