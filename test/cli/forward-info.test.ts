@@ -45,6 +45,24 @@ test('avdit forward reproduces the PyTorch golden from a saved checkpoint', asyn
   assert.match(c.stderr, /CheckpointError: .*corrupt\.safetensors/);
 });
 
+test('avdit forward runs a PyTorch .pt state dict (torch.save) and matches PyTorch', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'avdit-pt-'));
+  const fx = join(import.meta.dirname, '../fixtures/model');
+  writeSafetensors(join(dir, 'in.safetensors'), {
+    x_video: get('x_video'), x_audio: get('x_audio'), t: get('t'), y: { dtype: 'i32', shape: [2], data: Int32Array.from(get('y').data) },
+  }, undefined, { i32As: 'I64' });
+  const r = avdit('forward', '--ckpt', join(fx, 'avdit_tiny_depth1.pt'), '--preset', 'tiny', '--set', 'depth=1', '--inputs', join(dir, 'in.safetensors'), '--out', join(dir, 'out.safetensors'));
+  assert.equal(r.status, 0, r.stderr);
+  const out = readSafetensors(join(dir, 'out.safetensors')).tensors;
+  const want = readSafetensors(join(fx, 'avdit_tiny_depth1_out.safetensors')).tensors;
+  assert.ok(relErr(out.get('out_video')!.data, want.get('out_video')!.data) < 1e-4);
+  assert.ok(relErr(out.get('out_audio')!.data, want.get('out_audio')!.data) < 1e-4);
+  // the same file with the wrong config: the mis-shaped / missing keys are listed
+  const bad = avdit('forward', '--ckpt', join(fx, 'avdit_tiny_depth1.pt'), '--preset', 'tiny', '--inputs', join(dir, 'in.safetensors'), '--out', join(dir, 'o.safetensors'));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /missing keys \(\d+\):\n\s+blocks\.1\./);
+});
+
 test('avdit info prints XL counts (158.7M trainable) without allocating the model', () => {
   const r = avdit('info', '--preset', 'XL', '--json');
   assert.equal(r.status, 0, r.stderr);
