@@ -18,6 +18,7 @@
  * writes (when `timestamp-query` was granted) and returns GPU nanoseconds, else the wall time of
  * submit → onSubmittedWorkDone.
  */
+import type { SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
 import { create, globals } from 'webgpu';
 import type { Dispatch, GpuContext, GpuFeatures } from '../kernels/context.ts';
 
@@ -266,10 +267,3 @@ export class GpuHarness implements GpuContext {
   }
 }
 
-interface SubgroupMatrixConfig {
-  componentType: string;
-  resultComponentType: string;
-  M: number;
-  N: number;
-  K: number;
-}

@@ -3,6 +3,8 @@
  * shapes; the tensor layer (`ops.ts`) validates shapes and dtypes before calling it, so a
  * backend may assume its inputs are consistent. Every compute method returns a new storage.
  */
+import type { AdamWScalars } from '../kernels/adamw.ts';
+import type { AttentionShape } from '../kernels/attention.ts';
 import type { DType, TypedArray } from './dtype.ts';
 import type { Shape } from './shape.ts';
 
@@ -50,14 +52,7 @@ export interface LayerNormGrads {
 }
 
 /** Sizes of a fused attention call: n = batch·heads, l queries, s keys, head dims, softmax scale. */
-export interface AttentionDims {
-  n: number;
-  l: number;
-  s: number;
-  dqk: number;
-  dv: number;
-  scale: number;
-}
+export type AttentionDims = AttentionShape;
 
 export interface AttentionOut {
   /** [n, l, dv] */
@@ -86,14 +81,7 @@ export interface NormModulateGrads {
 }
 
 /** torch.optim.AdamW's hyper-parameters for one step; `step` is t ≥ 1 (after incrementing). */
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  step: number;
-}
+export type AdamWHyper = AdamWScalars;
 
 export interface Backend {
   /** 'cpu' or 'webgpu'. */

@@ -1,4 +1,5 @@
 /** Shape arithmetic shared by both backends: sizes, strides, broadcasting, axis normalisation. */
+import { contiguousStrides } from '../kernels/grid.ts';
 import { ShapeError } from './errors.ts';
 
 export type Shape = readonly number[];
@@ -15,16 +16,8 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
-/** Row-major strides in elements. */
-export function stridesOf(shape: Shape): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
+/** Row-major strides in elements (the kernels' helper: kernels/ cannot import the engine). */
+export const stridesOf: (shape: Shape) => number[] = contiguousStrides;
 
 export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
@@ -110,4 +103,10 @@ export function transposePerm(op: string, rank: number, d0: number, d1: number):
   const perm = Array.from({ length: rank }, (_, i) => i);
   [perm[a], perm[b]] = [perm[b]!, perm[a]!];
   return perm;
+}
+
+/** M, N, K and the batch dims of a matmul from an operand's shape and the (checked) output shape. */
+export function matmulDims(aShape: Shape, outShape: Shape, transA: boolean): { M: number; N: number; K: number; batchShape: number[] } {
+  const rank = outShape.length;
+  return { M: outShape[rank - 2]!, N: outShape[rank - 1]!, K: transA ? aShape.at(-2)! : aShape.at(-1)!, batchShape: outShape.slice(0, -2) };
 }

@@ -8,7 +8,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowMeanRstdWgsl, rowWorkgroup } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowMeanRstdWgsl, rowWorkgroup } from './row.ts';
 
 function fwdCode(wg: number, hasW: boolean, hasB: boolean): string {
   let k = 1;
@@ -46,22 +46,7 @@ struct U { rows: u32, D: u32 }
 @group(0) @binding(${hasW ? 6 : 5}) var<uniform> u: U;
 ${rowHelpers(wg)}
 ${rowEntry(wg)}
-  let mu = mean[row];
-  let rs = rstd[row];
-  var sg = 0.0;
-  var sgx = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) {
-    let g = ${g};
-    sg += g;
-    sgx += g * (x[o + j] - mu) * rs;
-  }
-  let mg = wgSum(sg, lid) / f32(u.D);
-  let mgx = wgSum(sgx, lid) / f32(u.D);
-  if (!live) { return; }
-  for (var j = lid; j < u.D; j += ${wg}u) {
-    let g = ${g};
-    dx[o + j] = rs * (g - mg - (x[o + j] - mu) * rs * mgx);
-  }
+${rowLayerNormDxWgsl(wg, g)}
 }`;
 }
 

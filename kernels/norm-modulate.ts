@@ -10,7 +10,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowMeanRstdWgsl, rowWorkgroup } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowMeanRstdWgsl, rowWorkgroup } from './row.ts';
 
 function fwdCode(wg: number): string {
   return /* wgsl */ `
@@ -45,22 +45,7 @@ struct U { rows: u32, D: u32, L: u32 }
 ${rowHelpers(wg)}
 ${rowEntry(wg)}
   let so = (row / u.L) * u.D;
-  let mu = mean[row];
-  let rs = rstd[row];
-  var sg = 0.0;
-  var sgx = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) {
-    let g = dy[o + j] * (1.0 + scale[so + j]);
-    sg += g;
-    sgx += g * (x[o + j] - mu) * rs;
-  }
-  let mg = wgSum(sg, lid) / f32(u.D);
-  let mgx = wgSum(sgx, lid) / f32(u.D);
-  if (!live) { return; }
-  for (var j = lid; j < u.D; j += ${wg}u) {
-    let g = dy[o + j] * (1.0 + scale[so + j]);
-    dx[o + j] = rs * (g - mg - (x[o + j] - mu) * rs * mgx);
-  }
+${rowLayerNormDxWgsl(wg, 'dy[o + j] * (1.0 + scale[so + j])')}
 }`;
 }
 

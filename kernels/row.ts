@@ -84,3 +84,27 @@ export function rowMeanRstdWgsl(wg: number): string {
   for (var j = lid; j < u.D; j += ${wg}u) { let d = x[o + j] - mu; v += d * d; }
   let rs = 1.0 / sqrt(wgSum(v, lid) / f32(u.D) + u.eps);`;
 }
+
+/**
+ * WGSL lines of the LayerNorm input gradient for one row, given the expression `g` of the
+ * gradient arriving at x̂ for element j (dy·w for LayerNorm, dy·(1 + scale) for norm-modulate):
+ *   dx = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)),  x̂ = (x − μ)·r,  with μ = mean[row], r = rstd[row].
+ */
+export function rowLayerNormDxWgsl(wg: number, g: string): string {
+  return `  let mu = mean[row];
+  let rs = rstd[row];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var j = lid; j < u.D; j += ${wg}u) {
+    let g = ${g};
+    sg += g;
+    sgx += g * (x[o + j] - mu) * rs;
+  }
+  let mg = wgSum(sg, lid) / f32(u.D);
+  let mgx = wgSum(sgx, lid) / f32(u.D);
+  if (!live) { return; }
+  for (var j = lid; j < u.D; j += ${wg}u) {
+    let g = ${g};
+    dx[o + j] = rs * (g - mg - (x[o + j] - mu) * rs * mgx);
+  }`;
+}

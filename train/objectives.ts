@@ -9,7 +9,7 @@ import { randn, tensor } from '../engine/creation.ts';
 import type { Generator } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { sampleTimesteps, type GaussianDiffusion } from '../diffusion/index.ts';
-import type { AVDiT } from '../model/avdit.ts';
+import type { AVDiT, AVDiTOptions } from '../model/avdit.ts';
 import type { DiT } from '../model/dit.ts';
 
 /** [B, M, C, H, W] ↔ [B, C, M, H, W]. */
@@ -34,7 +34,7 @@ export interface LossOut {
 const batchMean = (x: Tensor): Tensor => A.mean(x);
 
 /** AV-DiT: L = L_video + L_audio, one t per clip shared by both modalities. */
-export function avditLoss(model: AVDiT, diffusion: GaussianDiffusion, batch: AVBatch, gen: Generator, opts: { noFusion?: boolean } = {}): LossOut {
+export function avditLoss(model: AVDiT, diffusion: GaussianDiffusion, batch: AVBatch, gen: Generator, opts: AVDiTOptions = {}): LossOut {
   const B = batch.video.shape[0]!;
   const backend = batch.video.backend;
   const t = sampleTimesteps(B, diffusion.numTimesteps, gen);

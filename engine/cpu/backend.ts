@@ -10,7 +10,7 @@ import type {
 import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, ShapeError } from '../errors.ts';
 import { philoxFill } from '../rng.ts';
-import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
+import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { forEachBroadcast, forEachRow } from './indexing.ts';
 import * as fused from './fused.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
@@ -151,10 +151,7 @@ class CpuBackend implements Backend {
   }
 
   matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
-    const rank = outShape.length;
-    const M = outShape[rank - 2]!, N = outShape[rank - 1]!;
-    const K = transA ? aShape.at(-2)! : aShape.at(-1)!;
-    const batchShape = outShape.slice(0, -2);
+    const { M, N, K, batchShape } = matmulDims(aShape, outShape, transA);
     const out = this.#alloc(a.dtype, sizeOf(outShape));
     const A = arr(a), B = arr(b);
     // The kernel wants A as [M,K] and B as Bt [N,K]: transposed B is already that.

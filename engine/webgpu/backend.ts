@@ -11,7 +11,7 @@ import type {
 } from '../backend.ts';
 import { BYTES_PER_ELEMENT, toTypedArray, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, DTypeError, ShapeError } from '../errors.ts';
-import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.ts';
+import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { encodeBinary, encodeUnary, encodeWhere, type ElemType } from '../../kernels/elementwise.ts';
 import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } from '../../kernels/gather.ts';
 import { encodeMatmul } from '../../kernels/matmul.ts';
@@ -188,10 +188,7 @@ export class WebGpuBackend implements Backend {
    * expanded to the full batch shape.
    */
   matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
-    const rank = outShape.length;
-    const M = outShape[rank - 2]!, N = outShape[rank - 1]!;
-    const K = transA ? aShape.at(-2)! : aShape.at(-1)!;
-    const batchShape = outShape.slice(0, -2);
+    const { M, N, K, batchShape } = matmulDims(aShape, outShape, transA);
     const batch = sizeOf(batchShape);
     const out = this.#alloc('matmul', 'f32', sizeOf(outShape));
     const temps: Storage[] = [];

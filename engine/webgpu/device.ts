@@ -25,7 +25,7 @@ export interface OpenedDevice {
 }
 
 /** Dawn's adapter info carries the subgroup-matrix configs when the feature is offered. */
-interface SubgroupMatrixConfig {
+export interface SubgroupMatrixConfig {
   componentType: string;
   resultComponentType: string;
   M: number;
