@@ -1,6 +1,8 @@
 /**
  * Which backend new tensors go to. `cpu` is always there; `webgpu` is created on request
- * (async: it opens a Dawn device). `auto` takes a hardware GPU, else lavapipe, else cpu.
+ * (async: it opens a Dawn device). `auto` takes a hardware GPU, else cpu: a software Vulkan
+ * adapter (Mesa's lavapipe) runs the same WGSL but, on the 2-core machines we measured, about
+ * half as fast as the CPU backend (bench/RESULTS.md, "auto"), so only `webgpu` picks it.
  */
 import type { Backend } from './backend.ts';
 import { cpuBackend } from './cpu/backend.ts';
@@ -43,9 +45,19 @@ export async function useBackend(name: BackendName, log: (msg: string) => void =
       return current;
     }
   }
+  if (name === 'auto' && isSoftwareAdapter(gpu.device)) {
+    log(`backend: cpu (auto: the only WebGPU adapter is a CPU driver, ${gpu.device}, slower than the CPU backend; --backend webgpu uses it anyway)`);
+    current = cpuBackend;
+    return current;
+  }
   current = gpu;
   log(`backend: webgpu (${gpu.device})`);
   return current;
+}
+
+/** A Vulkan driver that runs on the CPU (lavapipe, llvmpipe, SwiftShader), from the adapter's description. */
+export function isSoftwareAdapter(description: string): boolean {
+  return /llvmpipe|lavapipe|swiftshader/i.test(description);
 }
 
 /** The backend named by AVDIT_BACKEND, or `fallback`. */

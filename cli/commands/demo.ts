@@ -11,7 +11,7 @@ import { run as train } from './train.ts';
 import { run as sample } from './sample.ts';
 import { run as evaluate } from './eval.ts';
 import { backendFlag, parse } from '../args.ts';
-import { getBackend } from '../../engine/registry.ts';
+import { getBackend, isSoftwareAdapter } from '../../engine/registry.ts';
 
 export const DEMO_BACKBONE = join(import.meta.dirname, '../../assets/demo-backbone.safetensors');
 
@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   const started = performance.now();
   const say = (msg: string) => console.log(`[demo ${((performance.now() - started) / 60000).toFixed(1)} min] ${msg}`);
   await backendFlag(flags, 'auto');
-  const onGpu = getBackend().name === 'webgpu' && !/llvmpipe|lavapipe|software/i.test(getBackend().device);
+  const onGpu = getBackend().name === 'webgpu' && !isSoftwareAdapter(getBackend().device);
   mkdirSync(runs, { recursive: true });
 
   let backbone = DEMO_BACKBONE;

@@ -27,7 +27,7 @@ Latent-space checkpoints (no decoder here) get samples.safetensors only.
   --steps S        sampling steps over a respaced schedule (default 250, as the paper)
   --sampler S      ddpm (default) or ddim (faster; --eta X, default 0)
   --class K        class id for class-conditional sampling (default: unconditional)
-  --per-class      one clip per class (n = the number of classes)
+  --per-class      clips cycle through the classes (default n: one per class)
   --cfg W          classifier-free guidance scale with --class (default 1: none)
   --weights W      ema (default, if the checkpoint has them) or raw
   --no-fusion      sample without the fusion block
@@ -64,8 +64,8 @@ export async function run(argv: string[]): Promise<number> {
   if (classId !== null && classId >= config.classes) throw new UsageError(`--class ${classId}: the model has classes 0..${config.classes - 1}`);
   const perClass = flags['per-class'] === true;
   if (perClass && classId !== null) throw new UsageError('--per-class and --class exclude each other');
-  if (perClass) n = config.classes;
-  const labels = perClass ? Array.from({ length: n }, (_, i) => i) : classId !== null ? Array<number>(n).fill(classId) : null;
+  if (perClass && flags.n === undefined) n = config.classes;
+  const labels = perClass ? Array.from({ length: n }, (_, i) => i % config.classes) : classId !== null ? Array<number>(n).fill(classId) : null;
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
   const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { data?: DataSpec; noFusion?: boolean };
   const codec = args.data?.kind === 'synthetic' ? args.data.codec : null;

@@ -11,9 +11,11 @@ import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../d
 import { BackendError, ShapeError } from '../errors.ts';
 import { philoxFill } from '../rng.ts';
 import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../shape.ts';
-import { forEachBroadcast, forEachRow } from './indexing.ts';
+import { forEachBroadcast, forEachRow, forEachStridedRow } from './indexing.ts';
 import * as fused from './fused.ts';
-import { gemmABt, transpose2d } from './matmul.ts';
+import { transpose2d } from './matmul.ts';
+import { KERNELS } from './parallel-kernels.ts';
+import { pool, shareable } from './threads.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
 export class CpuStorage implements Storage {
@@ -25,6 +27,12 @@ export class CpuStorage implements Storage {
 }
 
 const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
+
+/** Arrays of at least this many elements live in shared memory, so worker threads can use them. */
+const SHARE_MIN = 1024;
+
+/** Attention heads per thread part: at least ~2^18 multiply-adds. */
+const headsPerPart = (d: AttentionDims): number => Math.ceil(2 ** 18 / (d.l * d.s * (d.dqk + d.dv)));
 
 class CpuBackend implements Backend {
   readonly name = 'cpu';
@@ -47,8 +55,9 @@ class CpuBackend implements Backend {
     if (this.#live > this.#peak) this.#peak = this.#live;
     return new CpuStorage(this, dtype, data);
   }
-  #alloc(dtype: DType, n: number): CpuStorage {
-    return this.#make(dtype, allocArray(dtype, n));
+  /** `shared`: the array is an output that worker threads write (threads.ts). */
+  #alloc(dtype: DType, n: number, shared = false): CpuStorage {
+    return this.#make(dtype, allocArray(dtype, n, (shared || n >= SHARE_MIN) && pool.threads > 1));
   }
 
   fromArray(data: TypedArray, dtype: DType): Storage {
@@ -152,18 +161,20 @@ class CpuBackend implements Backend {
 
   matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
     const { M, N, K, batchShape } = matmulDims(aShape, outShape, transA);
-    const out = this.#alloc(a.dtype, sizeOf(outShape));
+    const out = this.#alloc(a.dtype, sizeOf(outShape), true);
     const A = arr(a), B = arr(b);
     // The kernel wants A as [M,K] and B as Bt [N,K]: transposed B is already that.
-    const aT = transA ? allocArray(a.dtype, M * K) : null;
-    const bT = transB ? null : allocArray(b.dtype, K * N);
+    const shared = pool.threads > 1;
+    const aT = transA ? allocArray(a.dtype, M * K, shared) : null;
+    const bT = transB ? null : allocArray(b.dtype, K * N, shared);
     const aBatch = aShape.slice(0, -2), bBatch = bShape.slice(0, -2);
     forEachBroadcast(batchShape, [aBatch, bBatch], (i, o) => {
       const aOff = o[0]! * M * K, bOff = o[1]! * K * N;
       let Am: TypedArray = A, am = aOff, Bm: TypedArray = B, bm = bOff;
       if (aT) { transpose2d(A, aOff, aT, 0, K, M); Am = aT; am = 0; }
       if (bT) { transpose2d(B, bOff, bT, 0, K, N); Bm = bT; bm = 0; }
-      gemmABt(Am, am, Bm, bm, out.data, i * M * N, M, K, N);
+      // Threads take 4-row blocks of C, each at least ~2^18 multiply-adds.
+      pool.run('gemmABt', [shareable(Am), shareable(Bm), out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(2 ** 16 / (K * N)), KERNELS.gemmABt);
     });
     return out;
   }
@@ -179,19 +190,14 @@ class CpuBackend implements Backend {
   /** out[i] = x[offset + Σ coord_d · strides_d] over outShape. */
   #gatherView(x: Storage, outShape: Shape, strides: readonly number[], offset: number): CpuStorage {
     const out = this.#alloc(x.dtype, sizeOf(outShape));
-    const X = arr(x), O = out.data, rank = outShape.length;
-    const coord = new Int32Array(rank);
-    let off = offset;
-    for (let i = 0; i < O.length; i++) {
-      O[i] = X[off]!;
-      for (let d = rank - 1; d >= 0; d--) {
-        coord[d]!++;
-        off += strides[d]!;
-        if (coord[d]! < outShape[d]!) break;
-        off -= strides[d]! * outShape[d]!;
-        coord[d] = 0;
-      }
-    }
+    const X = arr(x), O = out.data;
+    // Row by row over the merged dims: a contiguous row is one copy, a broadcast row one fill.
+    forEachStridedRow(outShape, [[...strides]], (o0, offs, inner, n) => {
+      const i0 = offset + offs[0]!, s = inner[0]!;
+      if (s === 1) O.set(X.subarray(i0, i0 + n), o0);
+      else if (s === 0) O.fill(X[i0]!, o0, o0 + n);
+      else for (let j = 0, i = i0; j < n; j++, i += s) O[o0 + j] = X[i]!;
+    });
     return out;
   }
 
@@ -205,21 +211,13 @@ class CpuBackend implements Backend {
     const out = this.#alloc(x.dtype, sizeOf(outShape));
     const st = stridesOf(outShape);
     const base = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
-    const X = arr(x);
-    // Walk x; its element lands at base + Σ coord·outStrides (a "view" of the output).
-    const rank = shape.length;
-    const coord = new Int32Array(rank);
-    let off = base;
-    for (let i = 0; i < X.length; i++) {
-      out.data[off] = X[i]!;
-      for (let d = rank - 1; d >= 0; d--) {
-        coord[d]!++;
-        off += st[d]!;
-        if (coord[d]! < shape[d]!) break;
-        off -= st[d]! * shape[d]!;
-        coord[d] = 0;
-      }
-    }
+    const X = arr(x), O = out.data;
+    // Walk x row by row; its elements land at base + Σ coord·outStrides (a "view" of the output).
+    forEachStridedRow(shape, [[...st]], (x0, offs, inner, n) => {
+      const o0 = base + offs[0]!, s = inner[0]!;
+      if (s === 1) O.set(X.subarray(x0, x0 + n), o0);
+      else for (let j = 0, o = o0; j < n; j++, o += s) O[o] = X[x0 + j]!;
+    });
     return out;
   }
 
@@ -349,14 +347,16 @@ class CpuBackend implements Backend {
   // ---- fused ops: references in fused.ts ----
 
   attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
-    const o = this.#alloc(q.dtype, d.n * d.l * d.dv), lse = this.#alloc(q.dtype, d.n * d.l);
-    fused.attentionFwd(arr(q), arr(k), arr(v), d, o.data, lse.data);
+    const o = this.#alloc(q.dtype, d.n * d.l * d.dv, true), lse = this.#alloc(q.dtype, d.n * d.l, true);
+    const arrays = [arr(q), arr(k), arr(v)].map(shareable);
+    pool.run('attentionFwd', [...arrays, o.data, lse.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionFwd);
     return { o, lse };
   }
 
   attentionBwd(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, d: AttentionDims): AttentionGrads {
-    const dq = this.#alloc(q.dtype, q.size), dk = this.#alloc(q.dtype, k.size), dv = this.#alloc(q.dtype, v.size);
-    fused.attentionBwd(arr(q), arr(k), arr(v), arr(o), arr(lse), arr(dO), d, dq.data, dk.data, dv.data);
+    const dq = this.#alloc(q.dtype, q.size, true), dk = this.#alloc(q.dtype, k.size, true), dv = this.#alloc(q.dtype, v.size, true);
+    const inputs = [q, k, v, o, lse, dO].map((x) => shareable(arr(x)));
+    pool.run('attentionBwd', [...inputs, dq.data, dk.data, dv.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionBwd);
     return { dq, dk, dv };
   }
 

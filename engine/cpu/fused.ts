@@ -8,12 +8,12 @@ import type { TypedArray } from '../dtype.ts';
 
 /**
  * o_i = Σ_j p_ij v_j with p_ij = exp(s_ij − lse_i), s_ij = scale·q_i·k_j, lse_i = log Σ_j exp(s_ij)
- * (computed as m + log Σ exp(s − m), m = max_j s_ij).
+ * (computed as m + log Σ exp(s − m), m = max_j s_ij). Heads h0 … h1 − 1 only (default: all).
  */
-export function attentionFwd(Q: TypedArray, K: TypedArray, V: TypedArray, d: AttentionDims, O: TypedArray, LSE: TypedArray): void {
-  const { n, l, s, dqk, dv, scale } = d;
+export function attentionFwd(Q: TypedArray, K: TypedArray, V: TypedArray, d: AttentionDims, O: TypedArray, LSE: TypedArray, h0 = 0, h1 = d.n): void {
+  const { l, s, dqk, dv, scale } = d;
   const row = new Float64Array(s);
-  for (let h = 0; h < n; h++) {
+  for (let h = h0; h < h1; h++) {
     for (let i = 0; i < l; i++) {
       const qo = (h * l + i) * dqk;
       let m = -Infinity;
@@ -41,14 +41,15 @@ export function attentionFwd(Q: TypedArray, K: TypedArray, V: TypedArray, d: Att
  * FA2's backward (Dao 2023, Alg. 2), here with whole rows: with P recomputed from lse,
  *   D_i = Σ_c dO_ic O_ic (= Σ_j P_ij dP_ij),  dV = Pᵀ dO,  dP = dO Vᵀ,
  *   dS = P ∘ (dP − D),  dQ = scale · dS K,  dK = scale · dSᵀ Q.
+ * Heads h0 … h1 − 1 only (each head's gradients are its own rows of dQ, dK, dV).
  */
 export function attentionBwd(
   Q: TypedArray, K: TypedArray, V: TypedArray, O: TypedArray, LSE: TypedArray, dO: TypedArray, d: AttentionDims,
-  dQ: TypedArray, dK: TypedArray, dV: TypedArray,
+  dQ: TypedArray, dK: TypedArray, dV: TypedArray, h0 = 0, h1 = d.n,
 ): void {
-  const { n, l, s, dqk, dv, scale } = d;
-  dQ.fill(0); dK.fill(0); dV.fill(0);
-  for (let h = 0; h < n; h++) {
+  const { l, s, dqk, dv, scale } = d;
+  dQ.fill(0, h0 * l * dqk, h1 * l * dqk); dK.fill(0, h0 * s * dqk, h1 * s * dqk); dV.fill(0, h0 * s * dv, h1 * s * dv);
+  for (let h = h0; h < h1; h++) {
     for (let i = 0; i < l; i++) {
       const qo = (h * l + i) * dqk, oo = (h * l + i) * dv;
       let D = 0;

@@ -35,15 +35,24 @@ export function forEachRow(
   inShapes: readonly Shape[],
   fn: (outStart: number, offs: Int32Array, inner: Int32Array, n: number) => void,
 ): void {
+  forEachStridedRow(outShape, inShapes.map((s) => broadcastStrides(s, outShape)), fn);
+}
+
+/** forEachRow with each input given by its strides over outShape (a view: any strides, 0 = broadcast). */
+export function forEachStridedRow(
+  outShape: Shape,
+  inStrides: number[][],
+  fn: (outStart: number, offs: Int32Array, inner: Int32Array, n: number) => void,
+): void {
   const total = sizeOf(outShape);
   if (total === 0) return;
-  const merged = mergeDims(outShape, inShapes.map((s) => broadcastStrides(s, outShape)));
+  const merged = mergeDims(outShape, inStrides);
   const shape = merged.shape.length ? merged.shape : [1];
   const strides = merged.strides.map((s) => (s.length ? s : [0]));
   const rank = shape.length;
   const n = shape[rank - 1]!;
   const inner = Int32Array.from(strides, (s) => s[rank - 1]!);
-  const offs = new Int32Array(inShapes.length);
+  const offs = new Int32Array(inStrides.length);
   const coord = new Int32Array(rank);
   for (let start = 0; start < total; start += n) {
     fn(start, offs, inner, n);

@@ -1,0 +1,132 @@
+/**
+ * The CPU backend's worker threads: the big kernels (matmul, attention) cut their output into
+ * parts that the main thread and the workers compute side by side on shared memory.
+ *
+ * The CPU backend's ops are synchronous, so the main thread cannot await a worker. Instead each
+ * job carries a small shared control block: every part has a claim flag that whoever takes the
+ * part first sets with compareExchange (the main thread takes parts too), and a done counter the
+ * main thread waits on with Atomics.wait. A worker that is still starting, busy or gone therefore
+ * never stalls a job: the main thread simply does the unclaimed parts itself. A part's result
+ * does not depend on who computed it (the same loops over the same rows), so results are
+ * bit-identical for any thread count.
+ *
+ * Threads: AVDIT_CPU_THREADS, default os.availableParallelism(); 1 = no workers.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { TypedArray } from '../dtype.ts';
+
+export type KernelName = 'gemmABt' | 'attentionFwd' | 'attentionBwd';
+
+/** One job as a worker receives it: parts [i·per, min(total, (i+1)·per)) of `total` units. */
+export interface JobMessage {
+  kernel: KernelName;
+  arrays: TypedArray[];
+  params: Record<string, number>;
+  total: number;
+  per: number;
+  parts: number;
+  /** Int32 [done, failed, claim_0 … claim_{parts−1}] */
+  control: Int32Array;
+  /** UTF-8 error text of a failed part (shared, 1 KiB). */
+  error: Uint8Array;
+}
+
+export type PartRunner = (msg: Pick<JobMessage, 'arrays' | 'params'>, lo: number, hi: number) => void;
+
+const DONE = 0, FAILED = 1, CLAIMS = 2;
+
+/** Claim and run parts until none is left; returns how many this thread ran. */
+export function runParts(msg: JobMessage, run: PartRunner): number {
+  const { control, parts, per, total } = msg;
+  let ran = 0;
+  for (let p = 0; p < parts; p++) {
+    if (Atomics.compareExchange(control, CLAIMS + p, 0, 1) !== 0) continue;
+    try {
+      run(msg, p * per, Math.min(total, (p + 1) * per));
+    } catch (e) {
+      if (Atomics.compareExchange(control, FAILED, 0, 1) === 0) {
+        msg.error.set(new TextEncoder().encode(String((e as Error)?.stack ?? e)).subarray(0, msg.error.length));
+      }
+    }
+    ran++;
+    Atomics.add(control, DONE, 1);
+    Atomics.notify(control, DONE);
+  }
+  return ran;
+}
+
+function threadCount(): number {
+  const env = Number(process.env.AVDIT_CPU_THREADS);
+  if (Number.isInteger(env) && env >= 1) return Math.min(env, 64);
+  return Math.max(1, availableParallelism());
+}
+
+class ThreadPool {
+  #threads = threadCount();
+  #workers: Worker[] | null = null;
+
+  get threads(): number {
+    return this.#threads;
+  }
+
+  /** Change the thread count (tests, benchmarks); the workers are restarted on next use. */
+  setThreads(n: number): void {
+    if (!(Number.isInteger(n) && n >= 1)) throw new Error(`CPU threads must be a positive integer, got ${n}`);
+    for (const w of this.#workers ?? []) void w.terminate();
+    this.#workers = null;
+    this.#threads = n;
+  }
+
+  #start(): Worker[] {
+    if (this.#workers) return this.#workers;
+    this.#workers = [];
+    for (let i = 1; i < this.threads; i++) {
+      const w = new Worker(new URL('./worker.mjs', import.meta.url));
+      w.unref();
+      // A worker that dies only stops taking parts; the main thread does the rest.
+      w.on('error', (e) => process.emitWarning(`avdit CPU worker ${i} stopped: ${e.message}`));
+      this.#workers.push(w);
+    }
+    return this.#workers;
+  }
+
+  /**
+   * Run `kernel` over `total` units (rows, heads) in parts of at least `minPer` units, the calling
+   * thread included; `local` is the same kernel as a function for the calling thread.
+   * Arrays must be shared (see shareable) when more than one part is made.
+   */
+  run(kernel: KernelName, arrays: TypedArray[], params: Record<string, number>, total: number, minPer: number, local: PartRunner): void {
+    const want = Math.min(this.threads * 2, Math.floor(total / Math.max(1, minPer)));
+    if (this.threads === 1 || want < 2 || !arrays.every((a) => a.buffer instanceof SharedArrayBuffer)) {
+      local({ arrays, params }, 0, total);
+      return;
+    }
+    const per = Math.ceil(total / want);
+    const parts = Math.ceil(total / per);
+    const msg: JobMessage = {
+      kernel, arrays, params, total, per, parts,
+      control: new Int32Array(new SharedArrayBuffer(4 * (CLAIMS + parts))),
+      error: new Uint8Array(new SharedArrayBuffer(1024)),
+    };
+    for (const w of this.#start()) w.postMessage(msg);
+    runParts(msg, local);
+    for (let done = Atomics.load(msg.control, DONE); done < parts; done = Atomics.load(msg.control, DONE)) {
+      Atomics.wait(msg.control, DONE, done, 1000);
+    }
+    if (Atomics.load(msg.control, FAILED)) {
+      throw new Error(`CPU kernel ${kernel} failed in a thread part: ${new TextDecoder().decode(msg.error.slice()).replace(/\0+$/, '')}`);
+    }
+  }
+}
+
+export const pool = new ThreadPool();
+
+/** x itself when it is already in shared memory, else a shared copy. */
+export function shareable<T extends TypedArray>(x: T): T {
+  if (pool.threads === 1 || x.buffer instanceof SharedArrayBuffer) return x;
+  const Ctor = x.constructor as new (b: SharedArrayBuffer) => T;
+  const out = new Ctor(new SharedArrayBuffer(x.byteLength));
+  out.set(x as never);
+  return out;
+}

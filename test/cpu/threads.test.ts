@@ -1,0 +1,78 @@
+// The CPU backend's worker threads (engine/cpu/threads.ts): matmul and attention cut into parts
+// that a worker and the main thread share give bit-identical results to one thread, the worker
+// really takes parts, and a part that throws becomes an error on the main thread.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { randn } from '../../engine/creation.ts';
+import { Generator } from '../../engine/rng.ts';
+import * as ops from '../../engine/ops.ts';
+import { pool, type PartRunner } from '../../engine/cpu/threads.ts';
+import { KERNELS } from '../../engine/cpu/parallel-kernels.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+
+const before = pool.threads;
+after(() => pool.setThreads(before));
+
+async function withThreads<T>(n: number, f: () => Promise<T>): Promise<T> {
+  pool.setThreads(n);
+  return f();
+}
+
+async function values(ts: Tensor[]): Promise<Float32Array[]> {
+  return Promise.all(ts.map(async (t) => new Float32Array(await t.toArray())));
+}
+
+test('matmul (NN, NT, TN, batched) gives the same bits with 1 and 3 threads', async () => {
+  const a = randn([2, 203, 96], { backend: cpuBackend, generator: new Generator(1) }), b = randn([96, 150], { backend: cpuBackend, generator: new Generator(2) });
+  const bt = randn([150, 96], { backend: cpuBackend, generator: new Generator(3) }), at = randn([96, 203], { backend: cpuBackend, generator: new Generator(4) });
+  const run = async () => values([ops.matmul(a, b), ops.matmul(a, bt, false, true), ops.matmul(at, b, true, false)]);
+  const one = await withThreads(1, run);
+  const three = await withThreads(3, run);
+  for (let i = 0; i < one.length; i++) assert.deepEqual(three[i], one[i], `product ${i}`);
+});
+
+test('attention forward and backward give the same bits with 1 and 2 threads', async () => {
+  const d = { n: 12, l: 40, s: 56, dqk: 16, dv: 24, scale: 0.25 };
+  const q = randn([d.n, d.l, d.dqk], { backend: cpuBackend, generator: new Generator(5) }), k = randn([d.n, d.s, d.dqk], { backend: cpuBackend, generator: new Generator(6) });
+  const v = randn([d.n, d.s, d.dv], { backend: cpuBackend, generator: new Generator(7) }), dO = randn([d.n, d.l, d.dv], { backend: cpuBackend, generator: new Generator(8) });
+  const run = async () => {
+    const { o, lse } = cpuBackend.attention(q.storage(), k.storage(), v.storage(), d);
+    const g = cpuBackend.attentionBwd(q.storage(), k.storage(), v.storage(), o, lse, dO.storage(), d);
+    return [o, lse, g.dq, g.dk, g.dv].map((s) => new Float32Array(cpuBackend.readSync!(s)));
+  };
+  const one = await withThreads(1, run);
+  const two = await withThreads(2, run);
+  for (let i = 0; i < one.length; i++) assert.deepEqual(two[i], one[i], `output ${i}`);
+});
+
+test('a worker thread takes parts of a job', async () => {
+  pool.setThreads(2);
+  const M = 512, K = 64, N = 64;
+  const sh = (n: number) => new Float32Array(new SharedArrayBuffer(4 * n));
+  const A = sh(M * K), B = sh(N * K), C = sh(M * N);
+  const parts = 4;
+  let workerTook = 0;
+  // The worker starts in the background (loading the kernels takes a moment): try for up to ~10 s.
+  for (let attempt = 0; attempt < 100 && workerTook === 0; attempt++) {
+    let mainRan = 0;
+    const local: PartRunner = (m, lo, hi) => {
+      mainRan++;
+      KERNELS.gemmABt(m, lo, hi);
+    };
+    pool.run('gemmABt', [A, B, C], { aOff: 0, btOff: 0, cOff: 0, M, K, N }, M / 4, M / 4 / parts, local);
+    workerTook = parts - mainRan;
+    if (workerTook === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(workerTook > 0, 'the worker never took a part');
+});
+
+test('an exception in a part is thrown on the main thread after every part finished', () => {
+  pool.setThreads(2);
+  const sh = new Float32Array(new SharedArrayBuffer(64));
+  const local: PartRunner = (_m, lo) => {
+    throw new Error(`boom in part ${lo}`);
+  };
+  // The worker's copy of 'gemmABt' is harmless here (M = 0 rows); the main thread's runner throws.
+  assert.throws(() => pool.run('gemmABt', [sh, sh, sh], { aOff: 0, btOff: 0, cOff: 0, M: 0, K: 0, N: 0 }, 8, 1, local), /gemmABt failed in a thread part: Error: boom in part \d+/);
+});
