@@ -86,15 +86,21 @@ export function openData(c: AVDiTConfig, data: string, n: number, seed: number):
 }
 
 /** B random clips (with replacement) drawn from `gen`. `conditional`: real labels, else the null class. */
+/** Share of labels replaced by the null class in conditional training. */
+export const LABEL_DROP = 0.1;
+
 export function drawBatch(d: AVData, c: AVDiTConfig, B: number, gen: Generator, backend: Backend, conditional: boolean): AVBatch & { indices: number[] } {
   const u = rand([B], { dtype: 'f64', backend: cpuBackend, generator: gen }).dataSync();
   const idx = Array.from(u, (v) => Math.min(d.n - 1, Math.floor(v * d.n)));
+  // Conditional training drops a tenth of the labels to the null class (DiT's token_drop), so the
+  // same model is also the unconditional one that classifier-free guidance needs.
+  const drop = conditional ? rand([B], { dtype: 'f64', backend: cpuBackend, generator: gen }).dataSync() : null;
   const video = new Float32Array(B * d.clipVideo), audio = new Float32Array(B * d.clipAudio);
   idx.forEach((i, b) => {
     video.set(d.video.subarray(i * d.clipVideo, (i + 1) * d.clipVideo), b * d.clipVideo);
     audio.set(d.audio.subarray(i * d.clipAudio, (i + 1) * d.clipAudio), b * d.clipAudio);
   });
-  const labels = idx.map((i) => (conditional && d.labels ? d.labels[i]! : c.classes));
+  const labels = idx.map((i, b) => (drop && d.labels && drop[b]! >= LABEL_DROP ? d.labels[i]! : c.classes));
   return {
     video: tensor(video, [B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend }),
     audio: tensor(audio, [B, c.audioChannels, c.audioTime, c.audioFreq], { backend }),
