@@ -183,14 +183,29 @@ export class GaussianDiffusion {
    * rescale_learned_sigmas = False → loss_type MSE) adds vb unscaled; ADM's RESCALED_MSE
    * multiplies it by T/1000 ('rescaled-mse' here). Training uses T = 1000, where both agree.
    */
-  lossesFromOutput(modelOutput: Tensor, x0: Tensor, xt: Tensor, t: Timesteps, noise: Tensor): LossTerms {
+  lossesFromOutput(modelOutput: Tensor, x0: Tensor, xt: Tensor, t: Timesteps, noise: Tensor, o: { minSnrGamma?: number } = {}): LossTerms {
     const [eps, v] = this.splitOutput(modelOutput);
     const frozen = concat([detach(eps), v], 1);
     let vb = this.vbTermsBpd(frozen, x0, xt, t, { clipDenoised: false });
     if (this.lossType === 'rescaled-mse') vb = mul(vb, this.numTimesteps / 1000);
     const d = sub(noise, eps);
     const mse = meanFlat(mul(d, d));
-    return { loss: add(mse, vb), mse, vb };
+    const weighted = o.minSnrGamma === undefined ? mse : mul(mse, perSample(this.minSnrWeights(t, o.minSnrGamma, x0), mse));
+    return { loss: add(weighted, vb), mse, vb };
+  }
+
+  /**
+   * Min-SNR-γ loss weights for ε-prediction (Hang et al. 2023, eq. 8 with ε's 1/SNR):
+   * w_t = min(SNR_t, γ) / SNR_t, SNR_t = ᾱ_t / (1 − ᾱ_t). Steps noisier than SNR γ keep weight 1;
+   * the nearly clean ones, whose ε error is mostly detail the model cannot see, count less.
+   */
+  minSnrWeights(t: Timesteps, gamma: number, like: Tensor): number[] {
+    if (!(gamma > 0)) throw new RangeError(`minSnrWeights: gamma must be > 0, got ${gamma}`);
+    return this.ts('minSnrWeights', t, like).map((i) => {
+      const ab = this.schedule.alphasCumprod[i]!;
+      const snr = ab / (1 - ab);
+      return Math.min(snr, gamma) / snr;
+    });
   }
 
   /** Diffuse x_0 to x_t with the given noise, call the model, and return the loss terms ([B] each). */

@@ -47,11 +47,17 @@ export function demoAudio(c: AVDiTConfig, fps = 10): AudioConfig {
   if (L % c.audioTime !== 0) throw new Error(`synthetic data: ${c.frames} frames at ${fps} fps give ${L} samples, not divisible into ${c.audioTime} mel frames`);
   const hop = L / c.audioTime;
   const nFft = Math.min(1024, 2 ** Math.ceil(Math.log2(hop * 2)));
-  return audioConfig({ sampleRate: sr, hop, nFft, winLength: nFft, nMels: c.audioFreq });
+  return audioConfig({ sampleRate: sr, hop, nFft, winLength: nFft, nMels: c.audioFreq, logFloor: Math.exp(MEL_RANGE.lo) });
 }
 
-/** Log-mel range mapped to [−1, 1]: the synthetic clips span about −7.8 (background noise) to 8.6. */
-export const MEL_RANGE = { lo: -9, hi: 10 };
+/**
+ * Log-mel range mapped to [−1, 1]. The tones peak near 8.6; the floor −2 (the audio config's
+ * logFloor, e^−2) sits 46 dB under them and above the background noise (about −6 … −3), so the
+ * silence between sounds is exactly −1 instead of a random texture. With the paper's floor (1e-5)
+ * the audio branch spent its first hundreds of steps on that texture and sampled blotchy
+ * spectrograms (bench/RESULTS.md, "npm run demo").
+ */
+export const MEL_RANGE = { lo: -2, hi: 10 };
 
 export function syntheticData(c: AVDiTConfig, n: number, seed: number): AVData {
   if (c.videoChannels !== 3 || c.audioChannels !== 1) {

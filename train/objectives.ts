@@ -33,8 +33,11 @@ export interface LossOut {
 
 const batchMean = (x: Tensor): Tensor => A.mean(x);
 
-/** AV-DiT: L = L_video + L_audio, one t per clip shared by both modalities. */
-export function avditLoss(model: AVDiT, diffusion: GaussianDiffusion, batch: AVBatch, gen: Generator, opts: AVDiTOptions = {}): LossOut {
+/**
+ * AV-DiT: L = L_video + L_audio, one t per clip shared by both modalities. `minSnrGamma` weights
+ * each ε-MSE by min-SNR-γ (GaussianDiffusion.minSnrWeights); unset, the loss is ADM's hybrid loss.
+ */
+export function avditLoss(model: AVDiT, diffusion: GaussianDiffusion, batch: AVBatch, gen: Generator, opts: AVDiTOptions & { minSnrGamma?: number } = {}): LossOut {
   const B = batch.video.shape[0]!;
   const backend = batch.video.backend;
   const t = sampleTimesteps(B, diffusion.numTimesteps, gen);
@@ -44,8 +47,8 @@ export function avditLoss(model: AVDiT, diffusion: GaussianDiffusion, batch: AVB
   const xtv = diffusion.qSample(x0v, t, nv);
   const xta = diffusion.qSample(batch.audio, t, na);
   const out = model.forwardAV(channelsToFrames(xtv), xta, t, batch.labels, opts);
-  const lv = diffusion.lossesFromOutput(framesToChannels(out.video), x0v, xtv, t, nv);
-  const la = diffusion.lossesFromOutput(out.audio, batch.audio, xta, t, na);
+  const lv = diffusion.lossesFromOutput(framesToChannels(out.video), x0v, xtv, t, nv, opts);
+  const la = diffusion.lossesFromOutput(out.audio, batch.audio, xta, t, na, opts);
   const video = batchMean(lv.loss), audio = batchMean(la.loss);
   return { loss: A.add(video, audio), parts: { video, audio, mse_v: batchMean(lv.mse), mse_a: batchMean(la.mse) } };
 }

@@ -21,6 +21,8 @@ export interface SampleOptions {
   labels: number[] | null;
   /** Guidance scale; 1 = none. */
   cfg: number;
+  /** The audio's own guidance scale (default: cfg). */
+  cfgAudio?: number;
   clipDenoised: boolean;
   noFusion?: boolean;
   onStep?: (done: number, total: number) => void;
@@ -28,10 +30,12 @@ export interface SampleOptions {
 
 /**
  * Guidance on a joint output (Ho & Salimans 2022): ε = ε_uncond + w(ε_cond − ε_uncond) on the noise
- * half of every output; the variance half is the conditional one. outs are on the doubled batch.
+ * half of every output, w = ws[k] for output k; the variance half is the conditional one. outs are
+ * on the doubled batch.
  */
-function guide(outs: Tensor[], w: number): Tensor[] {
-  return outs.map((o) => {
+function guide(outs: Tensor[], ws: number[]): Tensor[] {
+  return outs.map((o, k) => {
+    const w = ws[k]!;
     const B = o.shape[0]! / 2, C = o.shape[1]! / 2;
     const cond = A.narrow(o, 0, 0, B), uncond = A.narrow(o, 0, B, B);
     const [ec, vc] = A.chunk(cond, 2, 1) as [Tensor, Tensor];
@@ -46,7 +50,8 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
   const backend = model.posEmbed.backend;
   const perVideo = c.frames * c.videoChannels * c.videoHeight * c.videoWidth, perAudio = c.audioChannels * c.audioTime * c.audioFreq;
   const video = new Float32Array(o.n * perVideo), audio = new Float32Array(o.n * perAudio);
-  const guided = o.cfg !== 1 && o.labels !== null;
+  const scales = [o.cfg, o.cfgAudio ?? o.cfg];
+  const guided = scales.some((w) => w !== 1) && o.labels !== null;
   let done = 0;
   for (let start = 0; start < o.n; start += o.batch) {
     const B = Math.min(o.batch, o.n - start);
@@ -58,7 +63,7 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
       const tt = guided ? [...t, ...t] : t;
       const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { noFusion: o.noFusion });
       const outs = [framesToChannels(out.video), out.audio];
-      return guided ? guide(outs, o.cfg) : outs;
+      return guided ? guide(outs, scales) : outs;
     };
     // One stream per batch: the samples depend on (seed, batch index) only.
     const gen = new Generator(o.seed, (start / o.batch) * 2 ** 40);

@@ -29,6 +29,7 @@ Latent-space checkpoints (no decoder here) get samples.safetensors only.
   --class K        class id for class-conditional sampling (default: unconditional)
   --per-class      clips cycle through the classes (default n: one per class)
   --cfg W          classifier-free guidance scale with --class (default 1: none)
+  --cfg-audio W    the audio's own guidance scale (default: --cfg)
   --weights W      ema (default, if the checkpoint has them) or raw
   --no-fusion      sample without the fusion block
   --seed S         the same seed gives the same samples (default 0)
@@ -38,7 +39,7 @@ ${MODEL_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const flags = parse(argv, {
     ...MODEL_FLAGS, ckpt: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string' },
-    steps: { type: 'string' }, sampler: { type: 'string' }, eta: { type: 'string' }, class: { type: 'string' }, cfg: { type: 'string' },
+    steps: { type: 'string' }, sampler: { type: 'string' }, eta: { type: 'string' }, class: { type: 'string' }, cfg: { type: 'string' }, 'cfg-audio': { type: 'string' },
     weights: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, precision: { type: 'string' }, 'no-fusion': { type: 'boolean' }, 'per-class': { type: 'boolean' },
   });
   if (flags.help) {
@@ -55,7 +56,8 @@ export async function run(argv: string[]): Promise<number> {
   if (sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`--sampler must be ddpm or ddim, got "${sampler}"`);
   const cfg = flags.cfg === undefined ? 1 : Number(flags.cfg);
   const eta = flags.eta === undefined ? 0 : Number(flags.eta);
-  if (!(cfg >= 1) || !(eta >= 0)) throw new UsageError('--cfg must be ≥ 1 and --eta ≥ 0');
+  const cfgAudio = flags['cfg-audio'] === undefined ? cfg : Number(flags['cfg-audio']);
+  if (!(cfg >= 1) || !(cfgAudio >= 1) || !(eta >= 0)) throw new UsageError('--cfg and --cfg-audio must be ≥ 1 and --eta ≥ 0');
   if (steps > 1000) throw new UsageError('--steps must be at most 1000');
 
   const state = readStateFile(ckpt);
@@ -81,11 +83,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   for (const t of sd.values()) t.dispose();
   const diffusion = createDiffusion(sampler === 'ddim' ? `ddim${steps}` : String(steps));
-  console.error(`sampling ${n} clips with ${sampler} over ${steps} steps (${usedEma ? 'EMA' : 'raw'} weights${labels === null ? ', unconditional' : `, ${perClass ? 'one per class' : `class ${classId}`}, cfg ${cfg}`})`);
+  console.error(`sampling ${n} clips with ${sampler} over ${steps} steps (${usedEma ? 'EMA' : 'raw'} weights${labels === null ? ', unconditional' : `, ${perClass ? 'clips cycling through the classes' : `class ${classId}`}, cfg ${cfg}${cfgAudio !== cfg ? ` (audio ${cfgAudio})` : ''}`})`);
   const progress = new Progress('sample', 1000);
   const started = performance.now();
   const res = await sampleClips(model, diffusion, {
-    n, batch, seed, method: sampler, eta, labels, cfg, clipDenoised: codec !== null, noFusion: flags['no-fusion'] === true || args.noFusion === true,
+    n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, noFusion: flags['no-fusion'] === true || args.noFusion === true,
     onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
   });
   progress.done();

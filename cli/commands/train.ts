@@ -25,11 +25,13 @@ embed/final layer and the DiT's biases) on audio-video clips, with the DiT backb
   --no-fusion         leave out the fusion block (the paper's "w/o Fusion" ablation)
   --checkpoint        activation checkpointing per block (recompute in the backward pass: less
                       memory, about a third more time)
+  --min-snr G         weight each step's ε-MSE by min(SNR, G)/SNR (Min-SNR-γ, Hang et al. 2023;
+                      default: off, ADM's loss as the paper): the nearly clean steps count less
 ${MODEL_HELP}
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parse(argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, 'no-fusion': { type: 'boolean' }, checkpoint: { type: 'boolean' } });
+  const flags = parse(argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, 'no-fusion': { type: 'boolean' }, checkpoint: { type: 'boolean' }, 'min-snr': { type: 'string' } });
   if (flags.help) {
     console.log(help);
     return 0;
@@ -43,6 +45,8 @@ export async function run(argv: string[]): Promise<number> {
   const conditional = flags.conditional === true;
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
   const noFusion = flags['no-fusion'] === true;
+  const minSnrGamma = flags['min-snr'] === undefined ? undefined : Number(flags['min-snr']);
+  if (minSnrGamma !== undefined && !(minSnrGamma > 0)) throw new UsageError(`--min-snr must be a number > 0, got "${String(flags['min-snr'])}"`);
   const backend = await backendFlag(flags, 'auto');
   const model = new AVDiT({ backend, gen: new Generator(a.seed) }, config);
   if (backbone && !a.resume) {
@@ -62,8 +66,8 @@ export async function run(argv: string[]): Promise<number> {
     dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'train',
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
     ...(a.timeBudget !== undefined ? { deadline: performance.now() + a.timeBudget * 1000 } : {}),
-    meta: { kind: 'avdit', seed: a.seed, config, args: { ...a, data: data.spec, conditional, noFusion } },
-    lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { noFusion, checkpoint: flags.checkpoint === true }),
+    meta: { kind: 'avdit', seed: a.seed, config, args: { ...a, data: data.spec, conditional, noFusion, ...(minSnrGamma !== undefined ? { minSnrGamma } : {}) } },
+    lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { noFusion, checkpoint: flags.checkpoint === true, minSnrGamma }),
   });
   console.log(`trained to step ${lastStep}: ${ckptPath(dir)} (sample with avdit sample --ckpt ${ckptPath(dir)} --out DIR)`);
   return 0;

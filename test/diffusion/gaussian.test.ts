@@ -131,3 +131,25 @@ test('the ε half gets the MSE gradient only: the VLB mean is detached ("frozen_
   assert.ok(e.grad === null || values(e.grad).every((x) => x === 0), 'vb gives ε no gradient');
   assert.ok(values(vv.grad!).some((x) => x !== 0), 'vb gives v a gradient');
 });
+
+// ---------- Min-SNR-γ weighting ----------
+
+test('min-SNR-γ: w = min(SNR, γ)/SNR per sample, and loss = w·mse + vb with mse and vb unchanged', () => {
+  const gamma = 5;
+  const t = [0, 537];
+  const ab = t.map((i) => d.schedule.alphasCumprod[i]!);
+  const snr = ab.map((a) => a / (1 - a));
+  // t = 0 is almost clean (SNR ≈ 1e4): weight γ/SNR; t = 537 is noisier than SNR 5: weight 1.
+  assert.ok(snr[0]! > gamma && snr[1]! < gamma);
+  const x0 = cpu(golden.x0, SHAPE), noise = cpu(golden.noise, SHAPE), out = cpu(golden.modelOutput, OUT_SHAPE);
+  const w = d.minSnrWeights(t, gamma, x0);
+  assertClose(Float64Array.from(w), Float64Array.from([gamma / snr[0]!, 1]), 'weights', 1e-12, 0);
+  const xt = d.qSample(x0, t, noise);
+  const plain = d.lossesFromOutput(out, x0, xt, t, noise);
+  const weighted = d.lossesFromOutput(out, x0, xt, t, noise, { minSnrGamma: gamma });
+  assertClose(values(weighted.mse), values(plain.mse), 'mse');
+  assertClose(values(weighted.vb), values(plain.vb), 'vb');
+  const mse = values(plain.mse), vb = values(plain.vb);
+  assertClose(values(weighted.loss), Float64Array.from([0, 1], (b) => w[b]! * mse[b]! + vb[b]!), 'loss');
+  assert.throws(() => d.minSnrWeights(t, 0, x0), /gamma must be > 0/);
+});
