@@ -1,17 +1,20 @@
 /**
  * The tiny AV-DiT here, end to end: a denoising step at batch 1 (forward + one DDPM update) and a
- * training step at batch 2 (forward + backward + AdamW) on the CPU backend and on WebGPU
- * (lavapipe here), next to PyTorch on one CPU thread running this spec's reference model
- * (bench/torch_tiny.py, Debian's python3-torch) in the same run. Medians of timed runs after a
- * warm-up. Writes bench/results/tiny-steps.json.
+ * training step at batch 2 (forward + backward + AdamW) on the CPU backend (one thread, then all
+ * cores) and on WebGPU (lavapipe here), next to PyTorch on one CPU thread running this spec's
+ * reference model (bench/torch_tiny.py, Debian's python3-torch) in the same run. Medians of timed
+ * runs after a warm-up. Writes bench/results/tiny-steps.json (or <preset>-steps.json).
  *
- *   node --import tsx bench/tiny-steps.ts [--no-webgpu] [--no-torch]
+ *   node --import tsx bench/tiny-steps.ts [--preset demo] [--train-batch B] [--no-webgpu] [--no-torch]
+ *
+ * With --preset demo --train-batch 8 it times the demo's own training step (PyTorch: tiny only).
  */
 import { spawnSync } from 'node:child_process';
 import * as A from '../autograd/index.ts';
 import type { Backend } from '../engine/backend.ts';
 import { randn, tensor } from '../engine/creation.ts';
 import { cpuBackend } from '../engine/cpu/backend.ts';
+import { pool } from '../engine/cpu/threads.ts';
 import { closeBackends, useBackend } from '../engine/registry.ts';
 import { Generator } from '../engine/rng.ts';
 import { scopeAsync } from '../engine/scope.ts';
@@ -23,7 +26,10 @@ import { avditLoss, framesToChannels } from '../train/objectives.ts';
 import { writeResult } from './results.ts';
 
 const argv = process.argv.slice(2);
-const c = makeConfig('tiny');
+const opt = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+const preset = opt('--preset') ?? 'tiny';
+const trainBatch = Number(opt('--train-batch') ?? 2);
+const c = makeConfig(preset);
 const rows: Record<string, unknown>[] = [];
 
 async function median(reps: number, fn: () => Promise<void>): Promise<number> {
@@ -37,10 +43,10 @@ async function median(reps: number, fn: () => Promise<void>): Promise<number> {
   return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]!;
 }
 
-async function measure(backend: Backend): Promise<void> {
+async function measure(backend: Backend, label: string): Promise<void> {
   const gen = new Generator(0);
   const model = new AVDiT({ backend, gen }, c);
-  const opt = new AdamW(model.parameters({ trainable: true }), { lr: 1e-4, weightDecay: 0 });
+  const optimizer = new AdamW(model.parameters({ trainable: true }), { lr: 1e-4, weightDecay: 0 });
   const d250 = createDiffusion('250');
   const dTrain = createDiffusion('');
   const denoise = () => scopeAsync(async () => {
@@ -54,27 +60,33 @@ async function measure(backend: Backend): Promise<void> {
   });
   const train = () => scopeAsync(async () => {
     const batch = {
-      video: randn([2, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend, generator: gen }),
-      audio: randn([2, c.audioChannels, c.audioTime, c.audioFreq], { backend, generator: gen }),
-      labels: tensor([c.classes, c.classes], [2], { dtype: 'i32', backend }),
+      video: randn([trainBatch, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend, generator: gen }),
+      audio: randn([trainBatch, c.audioChannels, c.audioTime, c.audioFreq], { backend, generator: gen }),
+      labels: tensor(Array(trainBatch).fill(c.classes), [trainBatch], { dtype: 'i32', backend }),
     };
     const { loss } = avditLoss(model, dTrain, batch, gen);
     A.backward(loss);
-    opt.step();
-    A.zeroGrad(opt.params);
+    optimizer.step();
+    A.zeroGrad(optimizer.params);
     await loss.item();
   });
-  const row = { backend: backend.name, device: backend.device, denoiseStepB1Ms: await median(10, denoise), trainStepB2Ms: await median(10, train) };
+  const row = { backend: label, device: backend.device, preset, trainBatch, denoiseStepB1Ms: await median(10, denoise), trainStepMs: await median(10, train) };
   rows.push(row);
   console.log(JSON.stringify(row));
   model.dispose();
-  opt.dispose();
+  optimizer.dispose();
 }
 
-await measure(cpuBackend);
-if (!argv.includes('--no-webgpu')) await measure(await useBackend('webgpu'));
+const cores = pool.threads;
+pool.setThreads(1);
+await measure(cpuBackend, 'cpu, 1 thread');
+if (cores > 1) {
+  pool.setThreads(cores);
+  await measure(cpuBackend, `cpu, ${cores} threads`);
+}
+if (!argv.includes('--no-webgpu')) await measure(await useBackend('webgpu'), 'webgpu');
 let torch: unknown = null;
-if (!argv.includes('--no-torch')) {
+if (!argv.includes('--no-torch') && preset === 'tiny' && trainBatch === 2) {
   const py = process.env.PYTHON ?? '/usr/bin/python3';
   const r = spawnSync(py, [new URL('./torch_tiny.py', import.meta.url).pathname], { encoding: 'utf8' });
   if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
@@ -82,6 +94,6 @@ if (!argv.includes('--no-torch')) {
   console.log('torch (1 thread):', JSON.stringify(torch));
 }
 const t = torch as { denoiseStepB1Ms: number; trainStepB2Ms: number } | null;
-if (t) for (const r of rows) console.log(`${r.backend}: denoise ${((r.denoiseStepB1Ms as number) / t.denoiseStepB1Ms).toFixed(2)}× torch, train ${((r.trainStepB2Ms as number) / t.trainStepB2Ms).toFixed(2)}× torch`);
-writeResult('tiny-steps', { rows, torch });
+if (t) for (const r of rows) console.log(`${r.backend}: denoise ${((r.denoiseStepB1Ms as number) / t.denoiseStepB1Ms).toFixed(2)}× torch, train ${((r.trainStepMs as number) / t.trainStepB2Ms).toFixed(2)}× torch`);
+writeResult(`${preset}-steps`, { rows, torch });
 await closeBackends();

@@ -64,31 +64,28 @@ function threadCount(): number {
 
 class ThreadPool {
   #threads = threadCount();
-  #workers: Worker[] | null = null;
+  #workers: Worker[] = [];
 
   get threads(): number {
     return this.#threads;
   }
 
-  /** Change the thread count (tests, benchmarks); the workers are restarted on next use. */
+  /** Change the thread count (tests, benchmarks). Workers already started stay; extra ones idle. */
   setThreads(n: number): void {
     if (!(Number.isInteger(n) && n >= 1)) throw new Error(`CPU threads must be a positive integer, got ${n}`);
-    for (const w of this.#workers ?? []) void w.terminate();
-    this.#workers = null;
     this.#threads = n;
   }
 
+  /** The threads − 1 workers a job goes to, started on first use. */
   #start(): Worker[] {
-    if (this.#workers) return this.#workers;
-    this.#workers = [];
-    for (let i = 1; i < this.threads; i++) {
+    for (let i = this.#workers.length + 1; i < this.#threads; i++) {
       const w = new Worker(new URL('./worker.mjs', import.meta.url));
       w.unref();
       // A worker that dies only stops taking parts; the main thread does the rest.
       w.on('error', (e) => process.emitWarning(`avdit CPU worker ${i} stopped: ${e.message}`));
       this.#workers.push(w);
     }
-    return this.#workers;
+    return this.#workers.slice(0, this.#threads - 1);
   }
 
   /**
