@@ -9,15 +9,14 @@ export type TypedArray = Float32Array | Float64Array | Int32Array;
 export const BYTES_PER_ELEMENT: Record<DType, number> = { f32: 4, f64: 8, i32: 4 };
 
 /** A fresh zero-filled typed array of `n` elements of `dtype`. */
-export function allocArray(dtype: DType, n: number, shared = false): TypedArray {
-  const buf = shared ? new SharedArrayBuffer(n * BYTES_PER_ELEMENT[dtype]) : null;
+export function allocArray(dtype: DType, n: number): TypedArray {
   switch (dtype) {
     case 'f32':
-      return buf ? new Float32Array(buf) : new Float32Array(n);
+      return new Float32Array(n);
     case 'f64':
-      return buf ? new Float64Array(buf) : new Float64Array(n);
+      return new Float64Array(n);
     case 'i32':
-      return buf ? new Int32Array(buf) : new Int32Array(n);
+      return new Int32Array(n);
   }
 }
 

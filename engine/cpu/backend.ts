@@ -15,7 +15,7 @@ import { forEachBroadcast, forEachRow, forEachStridedRow } from './indexing.ts';
 import * as fused from './fused.ts';
 import { transpose2d } from './matmul.ts';
 import { KERNELS } from './parallel-kernels.ts';
-import { pool, shareable } from './threads.ts';
+import { pool } from './threads.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
 export class CpuStorage implements Storage {
@@ -27,9 +27,6 @@ export class CpuStorage implements Storage {
 }
 
 const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
-
-/** Arrays of at least this many elements live in shared memory, so worker threads can use them. */
-const SHARE_MIN = 1024;
 
 /** Attention heads per thread part: at least ~2^20 multiply-adds. */
 const headsPerPart = (d: AttentionDims): number => Math.ceil(2 ** 20 / (d.l * d.s * (d.dqk + d.dv)));
@@ -55,9 +52,8 @@ class CpuBackend implements Backend {
     if (this.#live > this.#peak) this.#peak = this.#live;
     return new CpuStorage(this, dtype, data);
   }
-  /** `shared`: the array is an output that worker threads write (threads.ts). */
-  #alloc(dtype: DType, n: number, shared = false): CpuStorage {
-    return this.#make(dtype, allocArray(dtype, n, (shared || n >= SHARE_MIN) && pool.threads > 1));
+  #alloc(dtype: DType, n: number): CpuStorage {
+    return this.#make(dtype, allocArray(dtype, n));
   }
 
   fromArray(data: TypedArray, dtype: DType): Storage {
@@ -161,12 +157,11 @@ class CpuBackend implements Backend {
 
   matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
     const { M, N, K, batchShape } = matmulDims(aShape, outShape, transA);
-    const out = this.#alloc(a.dtype, sizeOf(outShape), true);
+    const out = this.#alloc(a.dtype, sizeOf(outShape));
     const A = arr(a), B = arr(b);
     // The kernel wants A as [M,K] and B as Bt [N,K]: transposed B is already that.
-    const shared = pool.threads > 1;
-    const aT = transA ? allocArray(a.dtype, M * K, shared) : null;
-    const bT = transB ? null : allocArray(b.dtype, K * N, shared);
+    const aT = transA ? allocArray(a.dtype, M * K) : null;
+    const bT = transB ? null : allocArray(b.dtype, K * N);
     const aBatch = aShape.slice(0, -2), bBatch = bShape.slice(0, -2);
     forEachBroadcast(batchShape, [aBatch, bBatch], (i, o) => {
       const aOff = o[0]! * M * K, bOff = o[1]! * K * N;
@@ -174,7 +169,7 @@ class CpuBackend implements Backend {
       if (aT) { transpose2d(A, aOff, aT, 0, K, M); Am = aT; am = 0; }
       if (bT) { transpose2d(B, bOff, bT, 0, K, N); Bm = bT; bm = 0; }
       // Threads take 4-row blocks of C, each part at least ~2^19 multiply-adds (handing a part over costs tens of µs).
-      pool.run('gemmABt', [shareable(Am), shareable(Bm), out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(2 ** 17 / (K * N)), KERNELS.gemmABt);
+      pool.run('gemmABt', [Am, Bm, out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(2 ** 17 / (K * N)), KERNELS.gemmABt, [2]);
     });
     return out;
   }
@@ -347,16 +342,15 @@ class CpuBackend implements Backend {
   // ---- fused ops: references in fused.ts ----
 
   attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
-    const o = this.#alloc(q.dtype, d.n * d.l * d.dv, true), lse = this.#alloc(q.dtype, d.n * d.l, true);
-    const arrays = [arr(q), arr(k), arr(v)].map(shareable);
-    pool.run('attentionFwd', [...arrays, o.data, lse.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionFwd);
+    const o = this.#alloc(q.dtype, d.n * d.l * d.dv), lse = this.#alloc(q.dtype, d.n * d.l);
+    pool.run('attentionFwd', [arr(q), arr(k), arr(v), o.data, lse.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionFwd, [3, 4]);
     return { o, lse };
   }
 
   attentionBwd(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, d: AttentionDims): AttentionGrads {
-    const dq = this.#alloc(q.dtype, q.size, true), dk = this.#alloc(q.dtype, k.size, true), dv = this.#alloc(q.dtype, v.size, true);
-    const inputs = [q, k, v, o, lse, dO].map((x) => shareable(arr(x)));
-    pool.run('attentionBwd', [...inputs, dq.data, dk.data, dv.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionBwd);
+    const dq = this.#alloc(q.dtype, q.size), dk = this.#alloc(q.dtype, k.size), dv = this.#alloc(q.dtype, v.size);
+    const arrays = [q, k, v, o, lse, dO].map(arr);
+    pool.run('attentionBwd', [...arrays, dq.data, dk.data, dv.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionBwd, [6, 7, 8]);
     return { dq, dk, dv };
   }
 

@@ -11,6 +11,7 @@
  * bit-identical for any thread count.
  *
  * Threads: AVDIT_CPU_THREADS, default os.availableParallelism(); 1 = no workers.
+ * Arrays travel to the workers as shared scratch copies (run).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -90,19 +91,30 @@ class ThreadPool {
 
   /**
    * Run `kernel` over `total` units (rows, heads) in parts of at least `minPer` units, the calling
-   * thread included; `local` is the same kernel as a function for the calling thread.
-   * Arrays must be shared (see shareable) when more than one part is made.
+   * thread included; `local` is the same kernel as a function for the calling thread. Arrays at
+   * the indices in `outputs` receive the results.
+   *
+   * A split job runs on copies of its arrays in shared scratch memory (one growing buffer per
+   * argument slot, reused by every job) and copies the outputs back: tensors themselves stay in
+   * ordinary ArrayBuffers. (Allocating every tensor as a SharedArrayBuffer let gigabytes of dead
+   * ones wait for a garbage collection that their size did not trigger.) The copies cost one pass
+   * over the operands, against K multiply-adds per output of a matmul.
    */
-  run(kernel: KernelName, arrays: TypedArray[], params: Record<string, number>, total: number, minPer: number, local: PartRunner): void {
+  run(kernel: KernelName, arrays: TypedArray[], params: Record<string, number>, total: number, minPer: number, local: PartRunner, outputs: readonly number[]): void {
     const want = Math.min(this.threads * 2, Math.floor(total / Math.max(1, minPer)));
-    if (this.threads === 1 || want < 2 || !arrays.every((a) => a.buffer instanceof SharedArrayBuffer)) {
+    if (this.threads === 1 || want < 2) {
       local({ arrays, params }, 0, total);
       return;
     }
+    const shared = arrays.map((a, i) => {
+      const s = scratch(i, a);
+      s.set(a as never);
+      return s;
+    });
     const per = Math.ceil(total / want);
     const parts = Math.ceil(total / per);
     const msg: JobMessage = {
-      kernel, arrays, params, total, per, parts,
+      kernel, arrays: shared, params, total, per, parts,
       control: new Int32Array(new SharedArrayBuffer(4 * (CLAIMS + parts))),
       error: new Uint8Array(new SharedArrayBuffer(1024)),
     };
@@ -114,16 +126,20 @@ class ThreadPool {
     if (Atomics.load(msg.control, FAILED)) {
       throw new Error(`CPU kernel ${kernel} failed in a thread part: ${new TextDecoder().decode(msg.error.slice()).replace(/\0+$/, '')}`);
     }
+    for (const i of outputs) arrays[i]!.set(shared[i] as never);
   }
 }
 
-export const pool = new ThreadPool();
+/** Shared scratch per argument slot, grown to the largest array seen there. */
+const slots: TypedArray[] = [];
 
-/** x itself when it is already in shared memory, else a shared copy. */
-export function shareable<T extends TypedArray>(x: T): T {
-  if (pool.threads === 1 || x.buffer instanceof SharedArrayBuffer) return x;
-  const Ctor = x.constructor as new (b: SharedArrayBuffer) => T;
-  const out = new Ctor(new SharedArrayBuffer(x.byteLength));
-  out.set(x as never);
-  return out;
+function scratch(slot: number, like: TypedArray): TypedArray {
+  const cur = slots[slot];
+  if (cur && cur.constructor === like.constructor && cur.length >= like.length) return cur.subarray(0, like.length);
+  const Ctor = like.constructor as new (b: SharedArrayBuffer) => TypedArray;
+  const fresh = new Ctor(new SharedArrayBuffer(like.byteLength));
+  slots[slot] = fresh;
+  return fresh;
 }
+
+export const pool = new ThreadPool();

@@ -3,7 +3,7 @@
 // really takes parts, and a part that throws becomes an error on the main thread.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { cpuBackend, CpuStorage } from '../../engine/cpu/backend.ts';
 import { randn } from '../../engine/creation.ts';
 import { Generator } from '../../engine/rng.ts';
 import * as ops from '../../engine/ops.ts';
@@ -30,6 +30,9 @@ test('matmul (NN, NT, TN, batched) gives the same bits with 1 and 3 threads', as
   const one = await withThreads(1, run);
   const three = await withThreads(3, run);
   for (let i = 0; i < one.length; i++) assert.deepEqual(three[i], one[i], `product ${i}`);
+  // Tensors stay in ordinary memory: only the pool's scratch copies are shared.
+  const data = (ops.matmul(a, b).storage() as CpuStorage).data;
+  assert.ok(!(data.buffer instanceof SharedArrayBuffer), 'a split matmul returned a SharedArrayBuffer-backed tensor');
 });
 
 test('attention forward and backward give the same bits with 1 and 2 threads', async () => {
@@ -49,8 +52,7 @@ test('attention forward and backward give the same bits with 1 and 2 threads', a
 test('a worker thread takes parts of a job', async () => {
   pool.setThreads(2);
   const M = 512, K = 64, N = 64;
-  const sh = (n: number) => new Float32Array(new SharedArrayBuffer(4 * n));
-  const A = sh(M * K), B = sh(N * K), C = sh(M * N);
+  const A = new Float32Array(M * K), B = new Float32Array(N * K), C = new Float32Array(M * N);
   const parts = 4;
   let workerTook = 0;
   // The worker starts in the background (loading the kernels takes a moment): try for up to ~10 s.
@@ -60,7 +62,7 @@ test('a worker thread takes parts of a job', async () => {
       mainRan++;
       KERNELS.gemmABt(m, lo, hi);
     };
-    pool.run('gemmABt', [A, B, C], { aOff: 0, btOff: 0, cOff: 0, M, K, N }, M / 4, M / 4 / parts, local);
+    pool.run('gemmABt', [A, B, C], { aOff: 0, btOff: 0, cOff: 0, M, K, N }, M / 4, M / 4 / parts, local, [2]);
     workerTook = parts - mainRan;
     if (workerTook === 0) await new Promise((r) => setTimeout(r, 100));
   }
@@ -69,10 +71,10 @@ test('a worker thread takes parts of a job', async () => {
 
 test('an exception in a part is thrown on the main thread after every part finished', () => {
   pool.setThreads(2);
-  const sh = new Float32Array(new SharedArrayBuffer(64));
+  const sh = new Float32Array(16);
   const local: PartRunner = (_m, lo) => {
     throw new Error(`boom in part ${lo}`);
   };
   // The worker's copy of 'gemmABt' is harmless here (M = 0 rows); the main thread's runner throws.
-  assert.throws(() => pool.run('gemmABt', [sh, sh, sh], { aOff: 0, btOff: 0, cOff: 0, M: 0, K: 0, N: 0 }, 8, 1, local), /gemmABt failed in a thread part: Error: boom in part \d+/);
+  assert.throws(() => pool.run('gemmABt', [sh, sh, sh], { aOff: 0, btOff: 0, cOff: 0, M: 0, K: 0, N: 0 }, 8, 1, local, []), /gemmABt failed in a thread part: Error: boom in part \d+/);
 });
