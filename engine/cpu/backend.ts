@@ -28,8 +28,8 @@ export class CpuStorage implements Storage {
 
 const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
 
-/** Attention heads per thread part: at least ~2^20 multiply-adds. */
-const headsPerPart = (d: AttentionDims): number => Math.ceil(2 ** 20 / (d.l * d.s * (d.dqk + d.dv)));
+/** Attention heads per thread part: at least ~2^18 multiply-adds. */
+const headsPerPart = (d: AttentionDims): number => Math.ceil(2 ** 18 / (d.l * d.s * (d.dqk + d.dv)));
 
 class CpuBackend implements Backend {
   readonly name = 'cpu';
@@ -168,8 +168,8 @@ class CpuBackend implements Backend {
       let Am: TypedArray = A, am = aOff, Bm: TypedArray = B, bm = bOff;
       if (aT) { transpose2d(A, aOff, aT, 0, K, M); Am = aT; am = 0; }
       if (bT) { transpose2d(B, bOff, bT, 0, K, N); Bm = bT; bm = 0; }
-      // Threads take 4-row blocks of C, each part at least ~2^19 multiply-adds (handing a part over costs tens of µs).
-      pool.run('gemmABt', [Am, Bm, out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(2 ** 17 / (K * N)), KERNELS.gemmABt, [2]);
+      // Threads take 4-row blocks of C, each part at least ~2^18 multiply-adds.
+      pool.run('gemmABt', [Am, Bm, out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(2 ** 16 / (K * N)), KERNELS.gemmABt, [2]);
     });
     return out;
   }
