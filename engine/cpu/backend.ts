@@ -16,10 +16,13 @@ import * as fused from './fused.ts';
 import { transpose2d } from './matmul.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
+import { ArrayPool } from './array-pool.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
 export class CpuStorage implements Storage {
   refs = 0;
+  /** Set by free(): the array went back to the pool. */
+  freed = false;
   constructor(readonly backend: Backend, readonly dtype: DType, readonly data: TypedArray) {}
   get size(): number {
     return this.data.length;
@@ -52,14 +55,17 @@ class CpuBackend implements Backend {
     if (this.#live > this.#peak) this.#peak = this.#live;
     return new CpuStorage(this, dtype, data);
   }
+  /** Freed arrays for reuse (AVDIT_CPU_POOL_MB, default 512; 0 = off). */
+  readonly #pool = new ArrayPool(Number(process.env.AVDIT_CPU_POOL_MB ?? 512) * 2 ** 20);
+
   #alloc(dtype: DType, n: number): CpuStorage {
-    return this.#make(dtype, allocArray(dtype, n));
+    return this.#make(dtype, this.#pool.take(dtype, n));
   }
 
   fromArray(data: TypedArray, dtype: DType): Storage {
-    const out = allocArray(dtype, data.length);
-    out.set(data);
-    return this.#make(dtype, out);
+    const out = this.#alloc(dtype, data.length);
+    out.data.set(data);
+    return out;
   }
   async read(s: Storage): Promise<TypedArray> {
     return this.readSync(s);
@@ -68,7 +74,11 @@ class CpuBackend implements Backend {
     return arr(s).slice();
   }
   free(s: Storage): void {
+    const c = s as CpuStorage;
+    if (c.freed) return;
+    c.freed = true;
     this.#live -= s.size * BYTES_PER_ELEMENT[s.dtype];
+    this.#pool.give(s.dtype, c.data);
   }
   fill(size: number, dtype: DType, value: number): Storage {
     const s = this.#alloc(dtype, size);
@@ -373,7 +383,7 @@ class CpuBackend implements Backend {
 
   async sync(): Promise<void> {}
   memory(): { liveBytes: number; pooledBytes: number; peakBytes: number } {
-    return { liveBytes: this.#live, pooledBytes: 0, peakBytes: this.#peak };
+    return { liveBytes: this.#live, pooledBytes: this.#pool.bytes, peakBytes: this.#peak };
   }
   resetPeak(): void {
     this.#peak = this.#live;

@@ -1,0 +1,44 @@
+// The CPU backend's pool of freed arrays (engine/cpu/array-pool.ts): reuse by dtype and length,
+// zeroed on reuse, a byte cap, and a disposed tensor's array going back exactly once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ArrayPool } from '../../engine/cpu/array-pool.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { tensor } from '../../engine/creation.ts';
+
+test('a freed array is reused for the same dtype and length, zeroed', () => {
+  const pool = new ArrayPool(1 << 20);
+  const a = pool.take('f32', 100);
+  a.fill(7);
+  pool.give('f32', a);
+  assert.equal(pool.bytes, 400);
+  assert.notEqual(pool.take('f64', 100), a, 'another dtype gets a new array');
+  assert.notEqual(pool.take('f32', 101), a, 'another length gets a new array');
+  const b = pool.take('f32', 100);
+  assert.equal(b, a);
+  assert.ok(b.every((v) => v === 0));
+  assert.equal(pool.bytes, 0);
+});
+
+test('the pool keeps at most its cap, and skips tiny arrays', () => {
+  const pool = new ArrayPool(1000);
+  pool.give('f32', new Float32Array(200)); // 800 bytes
+  pool.give('f32', new Float32Array(200)); // would exceed 1000
+  assert.equal(pool.bytes, 800);
+  pool.give('f32', new Float32Array(8));
+  assert.equal(pool.bytes, 800);
+});
+
+test('disposing tensors returns their arrays once; results stay right when arrays are reused', async () => {
+  const before = cpuBackend.memory().pooledBytes;
+  const x = tensor(Array.from({ length: 256 }, (_, i) => i), [256], { backend: cpuBackend });
+  const y = x.view([16, 16]);
+  x.dispose();
+  assert.equal(cpuBackend.memory().pooledBytes, before, 'a view still holds the storage');
+  y.dispose();
+  y.dispose();
+  assert.equal(cpuBackend.memory().pooledBytes, before + 1024, 'returned once');
+  const z = tensor(Array.from({ length: 256 }, () => 1), [256], { backend: cpuBackend });
+  assert.deepEqual([...(await z.toArray())], Array(256).fill(1));
+  z.dispose();
+});
