@@ -6,6 +6,7 @@
  */
 import type { Backend } from './backend.ts';
 import { cpuBackend } from './cpu/backend.ts';
+import { isSoftwareAdapter } from './webgpu/software-adapter.ts';
 
 export type BackendName = 'cpu' | 'webgpu' | 'auto';
 
@@ -53,11 +54,6 @@ export async function useBackend(name: BackendName, log: (msg: string) => void =
   current = gpu;
   log(`backend: webgpu (${gpu.device})`);
   return current;
-}
-
-/** A Vulkan driver that runs on the CPU (lavapipe, llvmpipe, SwiftShader), from the adapter's description. */
-export function isSoftwareAdapter(description: string): boolean {
-  return /llvmpipe|lavapipe|swiftshader/i.test(description);
 }
 
 /** The backend named by AVDIT_BACKEND, or `fallback`. */

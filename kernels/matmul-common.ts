@@ -169,6 +169,29 @@ export function loaderStore(t: TileLoad, threads: number, store: (o: string, i: 
   return lines.join('\n');
 }
 
+/**
+ * WGSL of the K loop's register staging, shared by the tiled and subgroup-matrix kernels: inside
+ * `for t`, with `more = t + 1u < nT`, `prefetch` loads K-step t+1 of both operands into registers
+ * (its latency hides behind the FMAs of step t) and `store` writes those registers into workgroup
+ * memory through each variant's own layout.
+ */
+export function kStaging(
+  a: TileLoad, b: TileLoad, threads: number, BK: number, vec4: boolean,
+  storeA: (o: string, i: string, reg: string) => string, storeB: (o: string, i: string, reg: string) => string,
+): { prefetch: string; store: string } {
+  return {
+    prefetch: `    if (more) {
+      let k0 = (t + 1u) * ${BK}u;
+${loaderLoad(a, threads, 'k0', vec4)}
+${loaderLoad(b, threads, 'k0', vec4)}
+    }`,
+    store: `    if (more) {
+${loaderStore(a, threads, storeA)}
+${loaderStore(b, threads, storeB)}
+    }`,
+  };
+}
+
 /** The TileLoad of A and B for a BM×BN×BK workgroup tile. */
 export function operandTiles(transA: boolean, transB: boolean, BM: number, BN: number, BK: number): { a: TileLoad; b: TileLoad } {
   const a: TileLoad = transA

@@ -44,6 +44,7 @@ import {
   MATMUL_UNIFORMS_WGSL,
   bindings,
   loaderDecl,
+  kStaging,
   loaderLoad,
   loaderStore,
   operandTiles,
@@ -252,6 +253,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       ...[0, 1, 2, 3].map((q) => `      ${arr}[d + ${q}u] = hv.${'xyzw'[q]};`),
       `    }`,
     ].join('\n');
+  const k = kStaging(a, b, T, BK, vec4, stage('As', 'nxtA', ldA), stage('Bs', 'nxtB', ldB));
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
   const body: string[] = [];
@@ -344,16 +346,9 @@ ${
     let nxtA = ${stA}u - curA;
     let nxtB = ${stB}u - curB;
     let more = t + 1u < nT;
-    if (more) {
-      let k0 = (t + 1u) * ${BK}u;
-${loaderLoad(a, T, 'k0', vec4)}
-${loaderLoad(b, T, 'k0', vec4)}
-    }
+${k.prefetch}
 ${body.join('\n')}
-    if (more) {
-${loaderStore(a, T, stage('As', 'nxtA', ldA))}
-${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
-    }
+${k.store}
     workgroupBarrier();
   }`
     : `  // One stage: prefetch K-step t+1 into registers, compute on t, barrier, overwrite, barrier.
@@ -363,17 +358,10 @@ ${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
   let nxtB = 0u;
   for (var t = 0u; t < nT; t++) {
     let more = t + 1u < nT;
-    if (more) {
-      let k0 = (t + 1u) * ${BK}u;
-${loaderLoad(a, T, 'k0', vec4)}
-${loaderLoad(b, T, 'k0', vec4)}
-    }
+${k.prefetch}
 ${body.join('\n')}
     workgroupBarrier();
-    if (more) {
-${loaderStore(a, T, stage('As', 'nxtA', ldA))}
-${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
-    }
+${k.store}
     workgroupBarrier();
   }`
 }

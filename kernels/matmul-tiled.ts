@@ -30,6 +30,7 @@ import {
   MATMUL_UNIFORMS_WGSL,
   bindings,
   loaderDecl,
+  kStaging,
   loaderLoad,
   loaderStore,
   operandTiles,
@@ -110,6 +111,7 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
           .map((q) => `    Bs[nxtB + (${i} + ${q}u) * ${BN / 4}u + ${o} / 4u][${o} % 4u] = ${toS1(`${r}[${q}]`)};`)
           .join('\n')
       : `    Bs[nxtB + ${o} * ${BN / 4}u + ${i} / 4u] = ${toS(r)};`; // outer = k, inner = n
+  const k = kStaging(a, b, T, BK, vec4, storeA, storeB);
 
   // The inner product over one BK slice, fully unrolled (constant register indices).
   const widen = (v: string) => (f16 ? `vec4<f32>(${v})` : v);
@@ -192,16 +194,9 @@ ${loaderStore(b, T, storeB)}
     let nxtB = ${stageB}u - curB;
     let more = t + 1u < nT;
     // Prefetch K-step t+1 into registers; its latency hides behind the FMAs below.
-    if (more) {
-      let k0 = (t + 1u) * ${BK}u;
-${loaderLoad(a, T, 'k0', vec4)}
-${loaderLoad(b, T, 'k0', vec4)}
-    }
+${k.prefetch}
 ${inner.join('\n')}
-    if (more) {
-${loaderStore(a, T, storeA)}
-${loaderStore(b, T, storeB)}
-    }
+${k.store}
     workgroupBarrier();
   }
 

@@ -11,7 +11,8 @@ import { run as train } from './train.ts';
 import { run as sample } from './sample.ts';
 import { run as evaluate } from './eval.ts';
 import { backendFlag, parse } from '../args.ts';
-import { getBackend, isSoftwareAdapter } from '../../engine/registry.ts';
+import { getBackend } from '../../engine/registry.ts';
+import { isSoftwareAdapter } from '../../engine/webgpu/software-adapter.ts';
 
 export const DEMO_BACKBONE = join(import.meta.dirname, '../../assets/demo-backbone.safetensors');
 

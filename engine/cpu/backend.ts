@@ -7,7 +7,7 @@ import type {
   AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
   NormModulateGrads, ReduceOp, Storage, UnaryOp,
 } from '../backend.ts';
-import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
+import { BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, ShapeError } from '../errors.ts';
 import { philoxFill } from '../rng.ts';
 import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../shape.ts';
@@ -56,10 +56,10 @@ class CpuBackend implements Backend {
     return new CpuStorage(this, dtype, data);
   }
   /** Freed arrays for reuse (AVDIT_CPU_POOL_MB, default 512; 0 = off). */
-  readonly #pool = new ArrayPool(Number(process.env.AVDIT_CPU_POOL_MB ?? 512) * 2 ** 20);
+  readonly #freeArrays = new ArrayPool(Number(process.env.AVDIT_CPU_POOL_MB ?? 512) * 2 ** 20);
 
   #alloc(dtype: DType, n: number): CpuStorage {
-    return this.#make(dtype, this.#pool.take(dtype, n));
+    return this.#make(dtype, this.#freeArrays.take(dtype, n));
   }
 
   fromArray(data: TypedArray, dtype: DType): Storage {
@@ -78,7 +78,7 @@ class CpuBackend implements Backend {
     if (c.freed) return;
     c.freed = true;
     this.#live -= s.size * BYTES_PER_ELEMENT[s.dtype];
-    this.#pool.give(s.dtype, c.data);
+    this.#freeArrays.give(s.dtype, c.data);
   }
   fill(size: number, dtype: DType, value: number): Storage {
     const s = this.#alloc(dtype, size);
@@ -170,8 +170,9 @@ class CpuBackend implements Backend {
     const out = this.#alloc(a.dtype, sizeOf(outShape));
     const A = arr(a), B = arr(b);
     // The kernel wants A as [M,K] and B as Bt [N,K]: transposed B is already that.
-    const aT = transA ? allocArray(a.dtype, M * K) : null;
-    const bT = transB ? null : allocArray(b.dtype, K * N);
+    // Transposition scratch comes from (and goes back to) the array pool.
+    const aT = transA ? this.#freeArrays.take(a.dtype, M * K) : null;
+    const bT = transB ? null : this.#freeArrays.take(b.dtype, K * N);
     const aBatch = aShape.slice(0, -2), bBatch = bShape.slice(0, -2);
     forEachBroadcast(batchShape, [aBatch, bBatch], (i, o) => {
       const aOff = o[0]! * M * K, bOff = o[1]! * K * N;
@@ -181,6 +182,8 @@ class CpuBackend implements Backend {
       // Threads take 4-row blocks of C, each part at least ~2^18 multiply-adds.
       pool.run('gemmABt', [Am, Bm, out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(2 ** 16 / (K * N)), KERNELS.gemmABt, [2]);
     });
+    if (aT) this.#freeArrays.give(a.dtype, aT);
+    if (bT) this.#freeArrays.give(b.dtype, bT);
     return out;
   }
 
@@ -383,7 +386,7 @@ class CpuBackend implements Backend {
 
   async sync(): Promise<void> {}
   memory(): { liveBytes: number; pooledBytes: number; peakBytes: number } {
-    return { liveBytes: this.#live, pooledBytes: this.#pool.bytes, peakBytes: this.#peak };
+    return { liveBytes: this.#live, pooledBytes: this.#freeArrays.bytes, peakBytes: this.#peak };
   }
   resetPeak(): void {
     this.#peak = this.#live;

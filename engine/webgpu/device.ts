@@ -4,6 +4,7 @@
  * subgroup matrices).
  */
 import { create, globals } from 'webgpu';
+import { isSoftwareAdapter } from './software-adapter.ts';
 import type { GpuFeatures } from '../../kernels/context.ts';
 import { BackendError } from '../errors.ts';
 
@@ -40,8 +41,7 @@ function describe(a: GPUAdapter): string {
 }
 
 function isSoftware(a: GPUAdapter): boolean {
-  const d = `${a.info.vendor} ${a.info.description}`.toLowerCase();
-  return d.includes('llvmpipe') || d.includes('lavapipe') || d.includes('swiftshader');
+  return isSoftwareAdapter(`${a.info.vendor} ${a.info.description}`);
 }
 
 async function pickAdapter(gpu: GPU): Promise<GPUAdapter> {

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { totalmem } from 'node:os';
+import { isSoftwareAdapter } from './software-adapter.ts';
 
 export function memoryBudget(description: string): number {
   const env = Number(process.env.AVDIT_GPU_MEMORY_GB);
@@ -14,6 +15,6 @@ export function memoryBudget(description: string): number {
     const mib = Number(r.stdout?.split('\n')[0]);
     if (r.status === 0 && mib > 0) return 0.92 * mib * 2 ** 20;
   }
-  if (/llvmpipe|lavapipe|software|swiftshader/i.test(description)) return 0.5 * totalmem();
+  if (isSoftwareAdapter(description)) return 0.5 * totalmem();
   return Infinity;
 }

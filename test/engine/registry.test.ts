@@ -2,7 +2,8 @@
 // than the CPU backend on the machines we measured); `webgpu` takes whatever adapter there is.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeBackends, isSoftwareAdapter, useBackend } from '../../engine/registry.ts';
+import { closeBackends, useBackend } from '../../engine/registry.ts';
+import { isSoftwareAdapter } from '../../engine/webgpu/software-adapter.ts';
 
 after(closeBackends);
 
