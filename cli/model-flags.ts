@@ -1,5 +1,6 @@
 /** Flags that pick a model configuration: --preset NAME and --set key=value overrides. */
 import { makeConfig, PRESETS, type AVDiTConfig } from '../model/config.ts';
+import { FUSION_MODES, type FusionMode } from '../model/avdit.ts';
 import { UsageError, type Flags } from './args.ts';
 
 export const MODEL_FLAGS = {
@@ -28,4 +29,26 @@ export function configFromFlags(flags: Flags, fallback = 'tiny'): AVDiTConfig {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+export const FUSION_FLAGS = {
+  fusion: { type: 'string' },
+  'no-fusion': { type: 'boolean' },
+} as const;
+
+export const FUSION_HELP = `  --fusion MODE       what the fusion block attends over: pooled (the paper: the video averaged
+                      over frames, with the audio), frames (per frame: its tokens with the audio
+                      tokens sounding during it, so sound can follow the picture in time), none
+                      (the paper's "w/o Fusion" ablation)
+  --no-fusion         the same as --fusion none`;
+
+/** --fusion / --no-fusion, else what a checkpoint's training args say, else `pooled`. */
+export function fusionFromFlags(flags: Flags, stored: { fusion?: string; noFusion?: boolean } = {}): FusionMode {
+  if (flags['no-fusion'] === true) {
+    if (flags.fusion !== undefined && flags.fusion !== 'none') throw new UsageError(`--no-fusion and --fusion ${String(flags.fusion)} contradict each other`);
+    return 'none';
+  }
+  const mode = (flags.fusion as string | undefined) ?? stored.fusion ?? (stored.noFusion ? 'none' : 'pooled');
+  if (!(FUSION_MODES as readonly string[]).includes(mode)) throw new UsageError(`--fusion must be one of ${FUSION_MODES.join(', ')}, got "${mode}"`);
+  return mode as FusionMode;
 }

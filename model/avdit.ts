@@ -4,7 +4,8 @@
  *   1. spatial attention (frozen; audio adds LoRA `audio_lora`),
  *   2. temporal adapter over frames (video; `temporal`, output projection starts at zero),
  *   3. fusion: attention over [mean-over-frames video tokens; audio tokens] (frozen + LoRA
- *      `fusion_lora`), added back through per-channel gates that start at zero,
+ *      `fusion_lora`), added back through per-channel gates that start at zero (or, beyond the
+ *      paper, per frame over [that frame's tokens; its audio tokens]: FusionMode),
  *   4. feed-forward (frozen; audio adds the bottleneck `audio_adapter` in parallel).
  * Shapes: B clips, M frames, Lv tokens per frame, La audio tokens, D hidden.
  */
@@ -51,9 +52,21 @@ export class AVDiTBlock extends DiTBlock {
   }
 }
 
+/**
+ * What the fusion step attends over:
+ * - `pooled` (the paper, DESIGN.md): [video averaged over frames; audio], once per clip;
+ * - `frames`: per video frame, [that frame's tokens; the audio tokens sounding during it] (the
+ *   audio's patch rows split evenly over the frames), so sound and picture meet at the same time
+ *   instead of the audio seeing a video with its timing averaged away;
+ * - `none`: no fusion (the paper's "w/o Fusion" ablation).
+ * All three use the same parameters, so one checkpoint holds any of them.
+ */
+export type FusionMode = 'pooled' | 'frames' | 'none';
+export const FUSION_MODES: readonly FusionMode[] = ['pooled', 'frames', 'none'];
+
 export interface AVDiTOptions {
-  /** Leave out the fusion step (the paper's "w/o Fusion" ablation). */
-  noFusion?: boolean;
+  /** Default `pooled` (DESIGN.md). */
+  fusion?: FusionMode;
   /** Recompute each block's activations in the backward pass instead of keeping them. */
   checkpoint?: boolean;
 }
@@ -112,6 +125,9 @@ export class AVDiT extends DiT {
   forwardAV(xv: Tensor, xa: Tensor, t: ArrayLike<number>, y: Tensor, opts: AVDiTOptions = {}): { video: Tensor; audio: Tensor } {
     const c = this.avConfig;
     const [B, M] = xv.shape as [number, number];
+    if (opts.fusion === 'frames' && (c.audioTime / c.patch) % M !== 0) {
+      throw new Error(`fusion 'frames' splits the audio's ${c.audioTime / c.patch} patch rows evenly over the ${M} frames; that needs a multiple of ${M} (use 'pooled')`);
+    }
     const cond = this.condition(t, y); // [B, D]
     let v = this.embed(A.reshape(xv, [B * M, c.videoChannels, c.videoHeight, c.videoWidth])); // [B·M, Lv, D]
     let a = A.add(this.audioEmbedder.forward(xa), this.audioPosEmbed); // [B, La, D]
@@ -163,15 +179,23 @@ export class AVDiT extends DiT {
     vt = A.add(vt, gated(mt.gateMsa, blk.temporal.forward(h)));
     v = A.reshape(A.permute(A.reshape(vt, [B, Lv, M, D]), [0, 2, 1, 3]), [B * M, Lv, D]);
 
-    // 3. fusion over [time-pooled video; audio]
-    if (!opts.noFusion) {
-      const pooled = A.mean(A.reshape(v, [B, M, Lv, D]), 1); // [B, Lv, D]
-      const z = A.concat([pooled, a], 1); // [B, Lv + La, D]
+    // 3. fusion
+    const fusion = opts.fusion ?? 'pooled';
+    if (fusion === 'pooled') {
+      // over [time-pooled video; audio]
+      const v4 = A.reshape(v, [B, M, Lv, D]);
+      const z = A.concat([A.mean(v4, 1), a], 1); // [B, Lv + La, D]
       const f = blk.attn.forward(normModulate(z, m.shiftMsa, m.scaleMsa), blk.fusionLora);
-      const fv = A.mul(A.narrow(f, 1, 0, Lv), blk.fusionGateVideo); // [B, Lv, D]
-      const fa = A.mul(A.narrow(f, 1, Lv, La), blk.fusionGateAudio); // [B, La, D]
-      v = A.reshape(A.add(A.reshape(v, [B, M, Lv, D]), A.reshape(fv, [B, 1, Lv, D])), [B * M, Lv, D]);
-      a = A.add(a, fa);
+      const fv = A.mul(A.narrow(f, 1, 0, Lv), blk.fusionGateVideo); // [B, Lv, D], the same for every frame
+      v = A.reshape(A.add(v4, A.reshape(fv, [B, 1, Lv, D])), [B * M, Lv, D]);
+      a = A.add(a, A.mul(A.narrow(f, 1, Lv, La), blk.fusionGateAudio));
+    } else if (fusion === 'frames') {
+      // per frame, over [the frame's tokens; the audio tokens sounding during it]
+      const Laf = La / M;
+      const z = A.concat([v, A.reshape(a, [B * M, Laf, D])], 1); // [B·M, Lv + La/M, D]
+      const f = blk.attn.forward(normModulate(z, mv.shiftMsa, mv.scaleMsa), blk.fusionLora);
+      v = A.add(v, A.mul(A.narrow(f, 1, 0, Lv), blk.fusionGateVideo));
+      a = A.add(a, A.mul(A.reshape(A.narrow(f, 1, Lv, Laf), [B, La, D]), blk.fusionGateAudio));
     }
 
     // 4. feed-forward (audio: plus the parallel adapter)

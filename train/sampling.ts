@@ -8,7 +8,7 @@ import { tensor } from '../engine/creation.ts';
 import { Generator } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { sampleLoopJoint, type GaussianDiffusion, type JointModel } from '../diffusion/index.ts';
-import type { AVDiT } from '../model/avdit.ts';
+import type { AVDiT, FusionMode } from '../model/avdit.ts';
 import { channelsToFrames, framesToChannels } from './objectives.ts';
 
 export interface SampleOptions {
@@ -24,7 +24,7 @@ export interface SampleOptions {
   /** The audio's own guidance scale (default: cfg). */
   cfgAudio?: number;
   clipDenoised: boolean;
-  noFusion?: boolean;
+  fusion?: FusionMode;
   onStep?: (done: number, total: number) => void;
 }
 
@@ -61,7 +61,7 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
     const joint: JointModel = (xs, t) => {
       const [xv, xa] = guided ? xs.map((x) => A.concat([x, x], 0)) as [Tensor, Tensor] : (xs as [Tensor, Tensor]);
       const tt = guided ? [...t, ...t] : t;
-      const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { noFusion: o.noFusion });
+      const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { fusion: o.fusion ?? 'pooled' });
       const outs = [framesToChannels(out.video), out.audio];
       return guided ? guide(outs, scales) : outs;
     };

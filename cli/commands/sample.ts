@@ -15,7 +15,7 @@ import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
 import { backendFlag, intFlag, parse, UsageError } from '../args.ts';
-import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 
 export const help = `avdit sample --ckpt FILE --out DIR [--n N] [--steps S] [--sampler ddpm|ddim] [--class K] [--cfg W] [--seed S]
 
@@ -31,16 +31,16 @@ Latent-space checkpoints (no decoder here) get samples.safetensors only.
   --cfg W          classifier-free guidance scale with --class (default 1: none)
   --cfg-audio W    the audio's own guidance scale (default: --cfg)
   --weights W      ema (default, if the checkpoint has them) or raw
-  --no-fusion      sample without the fusion block
   --seed S         the same seed gives the same samples (default 0)
   --backend cpu|webgpu|auto
+${FUSION_HELP} (default: as the model was trained)
 ${MODEL_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const flags = parse(argv, {
     ...MODEL_FLAGS, ckpt: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string' },
     steps: { type: 'string' }, sampler: { type: 'string' }, eta: { type: 'string' }, class: { type: 'string' }, cfg: { type: 'string' }, 'cfg-audio': { type: 'string' },
-    weights: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, precision: { type: 'string' }, 'no-fusion': { type: 'boolean' }, 'per-class': { type: 'boolean' },
+    weights: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, precision: { type: 'string' }, ...FUSION_FLAGS, 'per-class': { type: 'boolean' },
   });
   if (flags.help) {
     console.log(help);
@@ -69,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
   if (perClass && flags.n === undefined) n = config.classes;
   const labels = perClass ? Array.from({ length: n }, (_, i) => i % config.classes) : classId !== null ? Array<number>(n).fill(classId) : null;
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
-  const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { data?: DataSpec; noFusion?: boolean };
+  const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { data?: DataSpec; fusion?: string; noFusion?: boolean };
   const codec = args.data?.kind === 'synthetic' ? args.data.codec : null;
   const { weights, usedEma } = modelWeights(state.tensors, flags.weights !== 'raw');
 
@@ -87,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
   const progress = new Progress('sample', 1000);
   const started = performance.now();
   const res = await sampleClips(model, diffusion, {
-    n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, noFusion: flags['no-fusion'] === true || args.noFusion === true,
+    n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, fusion: fusionFromFlags(flags, args),
     onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
   });
   progress.done();

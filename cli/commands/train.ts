@@ -12,7 +12,7 @@ import { trainLoop } from '../../train/loop.ts';
 import { avditLoss } from '../../train/objectives.ts';
 import { ckptPath, prepareRunDir } from '../../train/run-dir.ts';
 import { backendFlag, parse, UsageError } from '../args.ts';
-import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit train --out DIR [--backbone FILE] [flags]
@@ -22,16 +22,16 @@ embed/final layer and the DiT's biases) on audio-video clips, with the DiT backb
   --backbone FILE     DiT weights: an \`avdit pretrain\` checkpoint (its EMA weights) or the
                       official DiT .pt state dict (default: a random backbone, with a warning)
   --conditional       train with class labels (default: unconditional, the paper's setting)
-  --no-fusion         leave out the fusion block (the paper's "w/o Fusion" ablation)
   --checkpoint        activation checkpointing per block (recompute in the backward pass: less
                       memory, about a third more time)
   --min-snr G         weight each step's ε-MSE by min(SNR, G)/SNR (Min-SNR-γ, Hang et al. 2023;
                       default: off, ADM's loss as the paper): the nearly clean steps count less
+${FUSION_HELP}
 ${MODEL_HELP}
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parse(argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, 'no-fusion': { type: 'boolean' }, checkpoint: { type: 'boolean' }, 'min-snr': { type: 'string' } });
+  const flags = parse(argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, ...FUSION_FLAGS, checkpoint: { type: 'boolean' }, 'min-snr': { type: 'string' } });
   if (flags.help) {
     console.log(help);
     return 0;
@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const conditional = flags.conditional === true;
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
-  const noFusion = flags['no-fusion'] === true;
+  const fusion = fusionFromFlags(flags);
   const minSnrGamma = flags['min-snr'] === undefined ? undefined : Number(flags['min-snr']);
   if (minSnrGamma !== undefined && !(minSnrGamma > 0)) throw new UsageError(`--min-snr must be a number > 0, got "${String(flags['min-snr'])}"`);
   const backend = await backendFlag(flags, 'auto');
@@ -61,13 +61,13 @@ export async function run(argv: string[]): Promise<number> {
   const ema = a.ema > 0 ? new EMA(params, a.ema) : null;
   const diffusion = createDiffusion('');
   const counts = model.count();
-  console.error(`training AV-DiT: ${(counts.trainable / 1e6).toFixed(3)}M trainable of ${(counts.total / 1e6).toFixed(2)}M parameters, ${data.n} clips, ${conditional ? 'class-conditional' : 'unconditional'}${noFusion ? ', without fusion' : ''}`);
+  console.error(`training AV-DiT: ${(counts.trainable / 1e6).toFixed(3)}M trainable of ${(counts.total / 1e6).toFixed(2)}M parameters, ${data.n} clips, ${conditional ? 'class-conditional' : 'unconditional'}${fusion === 'none' ? ', without fusion' : fusion === 'frames' ? ', fusion with frame tokens' : ''}`);
   const { lastStep } = await trainLoop({
     dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'train',
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
     ...(a.timeBudget !== undefined ? { deadline: performance.now() + a.timeBudget * 1000 } : {}),
-    meta: { kind: 'avdit', seed: a.seed, config, args: { ...a, data: data.spec, conditional, noFusion, ...(minSnrGamma !== undefined ? { minSnrGamma } : {}) } },
-    lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { noFusion, checkpoint: flags.checkpoint === true, minSnrGamma }),
+    meta: { kind: 'avdit', seed: a.seed, config, args: { ...a, data: data.spec, conditional, fusion, ...(minSnrGamma !== undefined ? { minSnrGamma } : {}) } },
+    lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { fusion, checkpoint: flags.checkpoint === true, minSnrGamma }),
   });
   console.log(`trained to step ${lastStep}: ${ckptPath(dir)} (sample with avdit sample --ckpt ${ckptPath(dir)} --out DIR)`);
   return 0;

@@ -48,23 +48,28 @@ export function inputs(backend: Backend = cpuBackend) {
   };
 }
 
-/** Forward + backward of the filled tiny AV-DiT on `backend`, checked against the fixture. */
-export async function checkAVDiTGolden(backend: Backend): Promise<void> {
+/**
+ * Forward + backward of the filled tiny AV-DiT on `backend`, checked against the fixture: with the
+ * paper's pooled fusion every trainable gradient, with the per-frame fusion the fusion parameters' ones
+ * (the rest of the model is the same code).
+ */
+export async function checkAVDiTGolden(backend: Backend, fusion: 'pooled' | 'frames' = 'pooled'): Promise<void> {
   const model = new AVDiT({ backend, gen: new Generator(0) }, makeConfig('tiny'));
   fillModule(model);
   const { xv, xa, t, y } = inputs(backend);
-  const out = model.forwardAV(xv, xa, t, y);
-  assert.ok(relErr(await out.video.toArray(), get('out_video').data) < 1e-4, 'video output');
-  assert.ok(relErr(await out.audio.toArray(), get('out_audio').data) < 1e-4, 'audio output');
+  const out = model.forwardAV(xv, xa, t, y, { fusion });
+  const suffix = fusion === 'frames' ? '_frames' : '', gradPrefix = fusion === 'frames' ? 'grad_frames.' : 'grad.';
+  assert.ok(relErr(await out.video.toArray(), get('out_video' + suffix).data) < 1e-4, 'video output');
+  assert.ok(relErr(await out.audio.toArray(), get('out_audio' + suffix).data) < 1e-4, 'audio output');
   const rv = hashTensor('proj.video', [...out.video.shape], 1, backend), ra = hashTensor('proj.audio', [...out.audio.shape], 1, backend);
   A.backward(A.add(A.sum(A.mul(out.video, rv)), A.sum(A.mul(out.audio, ra))));
-  const trainable = model.namedParameters().filter(([, p]) => p.requiresGrad);
-  const expected = [...golden.keys()].filter((k) => k.startsWith('grad.')).map((k) => k.slice(5)).sort();
-  assert.deepEqual(trainable.map(([k]) => k).sort(), expected, 'the trainable set equals the reference one');
-  const gradScale = Math.max(...expected.map((k) => Math.max(...Array.from(get('grad.' + k).data, Math.abs))));
-  for (const [k, p] of trainable) {
+  const checked = model.namedParameters().filter(([k, p]) => p.requiresGrad && (fusion === 'pooled' || k.includes('.fusion_')));
+  const expected = [...golden.keys()].filter((k) => k.startsWith(gradPrefix)).map((k) => k.slice(gradPrefix.length)).sort();
+  assert.deepEqual(checked.map(([k]) => k).sort(), expected, 'the trainable set equals the reference one');
+  const gradScale = Math.max(...expected.map((k) => Math.max(...Array.from(get(gradPrefix + k).data, Math.abs))));
+  for (const [k, p] of checked) {
     assert.ok(p.grad, `${k} has no gradient`);
-    const ref = get('grad.' + k).data;
+    const ref = get(gradPrefix + k).data;
     const zero = Math.max(...Array.from(ref, Math.abs)) < 1e-9 * gradScale;
     const e = relErr(await p.grad!.toArray(), ref, zero ? 1e-2 * gradScale : 1e-30);
     assert.ok(e < 1e-4, `grad ${k}: relative error ${e}`);
@@ -72,4 +77,3 @@ export async function checkAVDiTGolden(backend: Backend): Promise<void> {
   for (const [k, p] of model.namedParameters()) if (!p.requiresGrad) assert.equal(p.grad, null, `frozen ${k} got a gradient`);
   model.dispose();
 }
-

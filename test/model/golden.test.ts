@@ -21,9 +21,24 @@ test('the "w/o fusion" ablation matches PyTorch too', () => {
   const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny'));
   fillModule(model);
   const { xv, xa, t, y } = inputs();
-  const out = A.noGrad(() => model.forwardAV(xv, xa, t, y, { noFusion: true }));
+  const out = A.noGrad(() => model.forwardAV(xv, xa, t, y, { fusion: 'none' }));
   assert.ok(relErr(out.video.dataSync(), get('out_video_nofusion').data) < 1e-4);
   assert.ok(relErr(out.audio.dataSync(), get('out_audio_nofusion').data) < 1e-4);
+});
+
+test('per-frame fusion matches PyTorch: outputs and the fusion parameters\' gradients (CPU)', () => checkAVDiTGolden(cpuBackend, 'frames'));
+
+test('per-frame fusion differs from the pooled one, and refuses audio rows that do not split over the frames', () => {
+  const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny'));
+  fillModule(model);
+  const { xv, xa, t, y } = inputs();
+  const out = A.noGrad(() => model.forwardAV(xv, xa, t, y, { fusion: 'frames' }));
+  assert.ok(relErr(out.video.dataSync(), get('out_video').data) > 1e-3);
+  assert.ok(relErr(out.audio.dataSync(), get('out_audio').data) > 1e-3);
+  const odd = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny', { audioTime: 12 })); // 6 rows, 4 frames
+  const xa12 = tensor(new Float32Array(2 * 8 * 12 * 8), [2, 8, 12, 8]);
+  assert.throws(() => A.noGrad(() => odd.forwardAV(xv, xa12, t, y, { fusion: 'frames' })), /6 patch rows evenly over the 4 frames/);
+  A.noGrad(() => odd.forwardAV(xv, xa12, t, y, { fusion: 'pooled' })); // the paper's fusion takes any length
 });
 
 test('DiT class-conditional forward matches PyTorch', () => {

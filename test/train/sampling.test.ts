@@ -34,6 +34,15 @@ test('the same seed gives the same samples, whatever the batch size', async () =
   assert.notDeepEqual(Array.from(g.video), Array.from(a.video));
 });
 
+test('every fusion mode samples, and the modes give different clips from the same noise', async () => {
+  const o = { n: 2, batch: 2, seed: 3, method: 'ddim' as const, labels: null, cfg: 1, clipDenoised: false };
+  const runs = await Promise.all((['pooled', 'frames', 'none'] as const).map((fusion) => sampleClips(model, d, { ...o, fusion })));
+  for (const r of runs) assert.ok(r.audio.every(Number.isFinite));
+  assert.notDeepEqual(Array.from(runs[0]!.audio), Array.from(runs[1]!.audio));
+  assert.notDeepEqual(Array.from(runs[0]!.audio), Array.from(runs[2]!.audio));
+  assert.notDeepEqual(Array.from(runs[1]!.audio), Array.from(runs[2]!.audio));
+});
+
 test('avdit sample refuses bad requests before any work', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'avdit-sample-'));
   await saveModel(join(dir, 'm.safetensors'), model, config);

@@ -13,3 +13,5 @@ after(async () => {
 });
 
 test('tiny AV-DiT forward and trainable gradients match PyTorch (WebGPU)', () => checkAVDiTGolden(gpu));
+
+test('with the per-frame fusion too (WebGPU)', () => checkAVDiTGolden(gpu, 'frames'));
