@@ -66,11 +66,12 @@ export async function run(argv: string[]): Promise<number> {
   ]);
   if (code !== 0) return code;
 
+  // DDPM rather than DDIM: after minutes of training the deterministic sampler draws the average of
+  // what the model is unsure of (faint tones everywhere, blurred motion); the stochastic one commits.
   // Guidance: gentle on the pictures (the frozen backbone already draws the class), stronger on the
-  // sound, whose class signal is still weak after minutes of training; with the per-frame fusion,
-  // 3 on audio halved its Fréchet distance against 5 for the same pitch accuracy (bench/RESULTS.md).
-  say('sampling two clips per class (DDIM, 50 steps, guidance 1.5 on video and 3 on audio)');
-  const s = await sample(['--ckpt', join(trainDir, 'checkpoint.safetensors'), '--out', out, '--per-class', '--n', '16', '--steps', '50', '--sampler', 'ddim', '--cfg', '1.5', '--cfg-audio', '3', ...backendArg]);
+  // sound, whose class signal is still weak. Both chosen by measurement (bench/RESULTS.md).
+  say('sampling two clips per class (DDPM, 50 steps, guidance 1.5 on video and 3 on audio)');
+  const s = await sample(['--ckpt', join(trainDir, 'checkpoint.safetensors'), '--out', out, '--per-class', '--n', '16', '--steps', '50', '--sampler', 'ddpm', '--cfg', '1.5', '--cfg-audio', '3', ...backendArg]);
   if (s !== 0) return s;
   say('evaluating the samples against held-out real clips (avdit eval)');
   const e = await evaluate(['--samples', out, '--real', '64']);
