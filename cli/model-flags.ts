@@ -1,6 +1,6 @@
 /** Flags that pick a model configuration: --preset NAME and --set key=value overrides. */
 import { makeConfig, PRESETS, type AVDiTConfig } from '../model/config.ts';
-import { FUSION_MODES, type FusionMode } from '../model/avdit.ts';
+import { checkFusion, FUSION_MODES, type FusionMode } from '../model/avdit.ts';
 import { UsageError, type Flags } from './args.ts';
 
 export const MODEL_FLAGS = {
@@ -42,13 +42,23 @@ export const FUSION_HELP = `  --fusion MODE       what the fusion block attends 
                       (the paper's "w/o Fusion" ablation)
   --no-fusion         the same as --fusion none`;
 
-/** --fusion / --no-fusion, else what a checkpoint's training args say, else `pooled`. */
-export function fusionFromFlags(flags: Flags, stored: { fusion?: string; noFusion?: boolean } = {}): FusionMode {
+/**
+ * --fusion / --no-fusion, else what a checkpoint's training args say, else `pooled`; with a
+ * config, also checked against it (a usage error before any work).
+ */
+export function fusionFromFlags(flags: Flags, stored: { fusion?: string; noFusion?: boolean } = {}, config?: AVDiTConfig): FusionMode {
   if (flags['no-fusion'] === true) {
     if (flags.fusion !== undefined && flags.fusion !== 'none') throw new UsageError(`--no-fusion and --fusion ${String(flags.fusion)} contradict each other`);
     return 'none';
   }
   const mode = (flags.fusion as string | undefined) ?? stored.fusion ?? (stored.noFusion ? 'none' : 'pooled');
   if (!(FUSION_MODES as readonly string[]).includes(mode)) throw new UsageError(`--fusion must be one of ${FUSION_MODES.join(', ')}, got "${mode}"`);
+  if (config) {
+    try {
+      checkFusion(config, mode as FusionMode);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   return mode as FusionMode;
 }

@@ -64,6 +64,14 @@ export class AVDiTBlock extends DiTBlock {
 export type FusionMode = 'pooled' | 'frames' | 'none';
 export const FUSION_MODES: readonly FusionMode[] = ['pooled', 'frames', 'none'];
 
+/** Throws unless `mode` can run on config `c` (`frames` splits the audio's patch rows evenly over the frames). */
+export function checkFusion(c: AVDiTConfig, mode: FusionMode): void {
+  const rows = c.audioTime / c.patch;
+  if (mode === 'frames' && rows % c.frames !== 0) {
+    throw new Error(`fusion 'frames' splits the audio's ${rows} patch rows evenly over the ${c.frames} frames; that needs a multiple of ${c.frames} (use 'pooled')`);
+  }
+}
+
 export interface AVDiTOptions {
   /** Default `pooled` (DESIGN.md). */
   fusion?: FusionMode;
@@ -125,9 +133,7 @@ export class AVDiT extends DiT {
   forwardAV(xv: Tensor, xa: Tensor, t: ArrayLike<number>, y: Tensor, opts: AVDiTOptions = {}): { video: Tensor; audio: Tensor } {
     const c = this.avConfig;
     const [B, M] = xv.shape as [number, number];
-    if (opts.fusion === 'frames' && (c.audioTime / c.patch) % M !== 0) {
-      throw new Error(`fusion 'frames' splits the audio's ${c.audioTime / c.patch} patch rows evenly over the ${M} frames; that needs a multiple of ${M} (use 'pooled')`);
-    }
+    checkFusion(c, opts.fusion ?? 'pooled');
     const cond = this.condition(t, y); // [B, D]
     let v = this.embed(A.reshape(xv, [B * M, c.videoChannels, c.videoHeight, c.videoWidth])); // [B·M, Lv, D]
     let a = A.add(this.audioEmbedder.forward(xa), this.audioPosEmbed); // [B, La, D]

@@ -71,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
   const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { data?: DataSpec; fusion?: string; noFusion?: boolean };
   const codec = args.data?.kind === 'synthetic' ? args.data.codec : null;
+  const fusion = fusionFromFlags(flags, args, config);
   const { weights, usedEma } = modelWeights(state.tensors, flags.weights !== 'raw');
 
   const backend = await backendFlag(flags, 'auto');
@@ -87,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   const progress = new Progress('sample', 1000);
   const started = performance.now();
   const res = await sampleClips(model, diffusion, {
-    n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, fusion: fusionFromFlags(flags, args),
+    n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, fusion,
     onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
   });
   progress.done();

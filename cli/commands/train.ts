@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const conditional = flags.conditional === true;
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
-  const fusion = fusionFromFlags(flags);
+  const fusion = fusionFromFlags(flags, {}, config);
   const minSnrGamma = flags['min-snr'] === undefined ? undefined : Number(flags['min-snr']);
   if (minSnrGamma !== undefined && !(minSnrGamma > 0)) throw new UsageError(`--min-snr must be a number > 0, got "${String(flags['min-snr'])}"`);
   const backend = await backendFlag(flags, 'auto');
