@@ -18,7 +18,7 @@ import { createDiffusion } from '../diffusion/index.ts';
 import { AVDiT, type FusionMode } from '../model/avdit.ts';
 import { configFromMetadata, readStateFile, toEngine } from '../model/checkpoint.ts';
 import { modelWeights } from '../model/weights.ts';
-import { openData } from '../train/data-source.ts';
+import { clipTensors, openData } from '../train/data-source.ts';
 import { channelsToFrames, framesToChannels } from '../train/objectives.ts';
 import { fusionFromFlags } from '../cli/model-flags.ts';
 import { writeResult } from './results.ts';
@@ -42,12 +42,7 @@ const sameClass = own.map((i) => {
   for (let k = 1; k < pool; k++) if (labels[(i + k) % pool] === labels[i]) return (i + k) % pool;
   throw new Error(`no other clip of class ${labels[i]} among ${pool}`);
 });
-const pick = (src: Float32Array, per: number, idx: number[]) => {
-  const out = new Float32Array(idx.length * per);
-  idx.forEach((i, b) => out.set(src.subarray(i * per, (i + 1) * per), b * per));
-  return out;
-};
-const audio = tensor(pick(data.audio, data.clipAudio, own), [B, config.audioChannels, config.audioTime, config.audioFreq]);
+const { audio } = clipTensors(data, config, own, cpuBackend);
 const y = tensor(own.map((i) => labels[i]!), [B], { dtype: 'i32' });
 const diffusion = createDiffusion('');
 
@@ -56,7 +51,7 @@ for (const step of [50, 200, 400, 500, 600, 700, 800]) {
   const t = Array<number>(B).fill(step);
   const [ownVideo, otherVideo] = [own, sameClass].map((idx) => {
     const gen = new Generator(step); // the same noise for both pairings
-    const x0v = framesToChannels(tensor(pick(data.video, data.clipVideo, idx), [B, config.frames, config.videoChannels, config.videoHeight, config.videoWidth]));
+    const x0v = framesToChannels(clipTensors(data, config, idx, cpuBackend).video);
     const nv = randn([...x0v.shape], { generator: gen });
     const na = randn([...audio.shape], { generator: gen });
     const out = A.noGrad(() => model.forwardAV(channelsToFrames(diffusion.qSample(x0v, t, nv)), diffusion.qSample(audio, t, na), t, y, { fusion }));

@@ -11,6 +11,7 @@ import type { Backend } from '../engine/backend.ts';
 import { rand, tensor } from '../engine/creation.ts';
 import { cpuBackend } from '../engine/cpu/backend.ts';
 import type { Generator } from '../engine/rng.ts';
+import type { Tensor } from '../engine/tensor.ts';
 import type { AVDiTConfig } from '../model/config.ts';
 import type { AVBatch } from './objectives.ts';
 
@@ -91,25 +92,33 @@ export function openData(c: AVDiTConfig, data: string, n: number, seed: number):
   return data === 'synthetic' ? syntheticData(c, n, seed) : shardData(c, data);
 }
 
-/** B random clips (with replacement) drawn from `gen`. `conditional`: real labels, else the null class. */
 /** Share of labels replaced by the null class in conditional training. */
 export const LABEL_DROP = 0.1;
 
+/** Clips idx[0], idx[1], … as video [B, M, Cv, H, W] and audio [B, Ca, T, F] tensors. */
+export function clipTensors(d: AVData, c: AVDiTConfig, idx: readonly number[], backend: Backend): { video: Tensor; audio: Tensor } {
+  const B = idx.length;
+  const video = new Float32Array(B * d.clipVideo), audio = new Float32Array(B * d.clipAudio);
+  idx.forEach((i, b) => {
+    video.set(d.video.subarray(i * d.clipVideo, (i + 1) * d.clipVideo), b * d.clipVideo);
+    audio.set(d.audio.subarray(i * d.clipAudio, (i + 1) * d.clipAudio), b * d.clipAudio);
+  });
+  return {
+    video: tensor(video, [B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend }),
+    audio: tensor(audio, [B, c.audioChannels, c.audioTime, c.audioFreq], { backend }),
+  };
+}
+
+/** B random clips (with replacement) drawn from `gen`. `conditional`: real labels, else the null class. */
 export function drawBatch(d: AVData, c: AVDiTConfig, B: number, gen: Generator, backend: Backend, conditional: boolean): AVBatch & { indices: number[] } {
   const u = rand([B], { dtype: 'f64', backend: cpuBackend, generator: gen }).dataSync();
   const idx = Array.from(u, (v) => Math.min(d.n - 1, Math.floor(v * d.n)));
   // Conditional training drops a tenth of the labels to the null class (DiT's token_drop), so the
   // same model is also the unconditional one that classifier-free guidance needs.
   const drop = conditional ? rand([B], { dtype: 'f64', backend: cpuBackend, generator: gen }).dataSync() : null;
-  const video = new Float32Array(B * d.clipVideo), audio = new Float32Array(B * d.clipAudio);
-  idx.forEach((i, b) => {
-    video.set(d.video.subarray(i * d.clipVideo, (i + 1) * d.clipVideo), b * d.clipVideo);
-    audio.set(d.audio.subarray(i * d.clipAudio, (i + 1) * d.clipAudio), b * d.clipAudio);
-  });
   const labels = idx.map((i, b) => (drop && d.labels && drop[b]! >= LABEL_DROP ? d.labels[i]! : c.classes));
   return {
-    video: tensor(video, [B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend }),
-    audio: tensor(audio, [B, c.audioChannels, c.audioTime, c.audioFreq], { backend }),
+    ...clipTensors(d, c, idx, backend),
     labels: tensor(labels, [B], { dtype: 'i32', backend }),
     indices: idx,
   };

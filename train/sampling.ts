@@ -61,7 +61,7 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
     const joint: JointModel = (xs, t) => {
       const [xv, xa] = guided ? xs.map((x) => A.concat([x, x], 0)) as [Tensor, Tensor] : (xs as [Tensor, Tensor]);
       const tt = guided ? [...t, ...t] : t;
-      const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { fusion: o.fusion ?? 'pooled' });
+      const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { fusion: o.fusion });
       const outs = [framesToChannels(out.video), out.audio];
       return guided ? guide(outs, scales) : outs;
     };
