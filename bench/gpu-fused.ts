@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { AttentionDims, Backend, Storage } from '../engine/backend.ts';
 import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
+import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import { attentionTuning, tileCandidates, type AttentionKernel, type Tiles } from '../kernels/attention-tiles.ts';
 import { writeResult } from './results.ts';
 
@@ -49,6 +50,8 @@ const ADAMW_PER_TENSOR = quick ? 25_000 : 4_000_000;
 
 const be = (await openWebGpuBackend()) as WebGpuBackend;
 console.log(`device: ${be.device}${quick ? ' (quick)' : ''}, iters ${iters}`);
+// --quick on a device without subgroup matrices (lavapipe) checks the mixed rows with the emulation.
+if (quick) mixedAttentionTuning.emulate = true;
 
 /** Mean ms of `fn` (which returns storages to free) after one warm-up. */
 async function time(fn: () => Storage[]): Promise<number> {
@@ -93,6 +96,50 @@ async function maxRelDiff(a: Storage, b: Storage): Promise<number> {
     scale = Math.max(scale, Math.abs(y[i]!));
   }
   return worst / scale;
+}
+
+/**
+ * Mixed precision (kernels/attention-sgmat.ts, tensor cores): forward, forward+backward, the
+ * difference from the f32 kernels (relative to each output's scale), and with --variants each
+ * kernel's tile configs (fwd timed alone; dq / dkdv as the whole backward with that kernel's tiles).
+ */
+async function mixedAttention(q: Storage, k: Storage, v: Storage, dO: Storage, d: AttentionDims): Promise<Record<string, unknown>> {
+  if (!mixedAttentionOptions(be.ctx)) return { mixedError: 'no f16×f16→f32 16×16×16 subgroup matrices on this device' };
+  const fwd = () => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; };
+  const fwdBwd = () => { const r = be.attention(q, k, v, d); const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d); return [r.o, r.lse, g.dq, g.dk, g.dv]; };
+  const out: Record<string, unknown> = {};
+  be.setPrecision('mixed');
+  try {
+    out.mixedFwdMs = await time(fwd);
+    out.mixedFwdBwdMs = await time(fwdBwd);
+    const m = fwdBwd();
+    be.setPrecision('f32');
+    const f = fwdBwd();
+    out.mixedRelDiff = Object.fromEntries(await Promise.all(['o', 'lse', 'dq', 'dk', 'dv'].map(async (name, i) => [name, await maxRelDiff(m[i]!, f[i]!)])));
+    for (const s of [...m, ...f]) be.free(s);
+    if (sweep) {
+      be.setPrecision('mixed');
+      const limit = be.ctx.limits.maxComputeWorkgroupStorageSize;
+      const variants: Record<string, Record<string, number>> = {};
+      for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
+        variants[kind] = {};
+        for (const t of mixedTileCandidates(kind, kind === 'dkdv' ? d.s : d.l, d.dqk, d.dv, limit)) {
+          mixedAttentionTuning.tiles = { [kind]: t };
+          try {
+            variants[kind]![`o${t.bo}t${t.bt}`] = await time(kind === 'fwd' ? fwd : fwdBwd);
+          } finally {
+            mixedAttentionTuning.tiles = {};
+          }
+        }
+      }
+      out.mixedVariants = variants;
+    }
+  } catch (e) {
+    out.mixedError = (e as Error).message.slice(0, 300);
+  } finally {
+    be.setPrecision('f32');
+  }
+  return out;
 }
 
 const attention: Record<string, unknown>[] = [];
@@ -158,6 +205,7 @@ for (const c of CASES) {
   } catch (e) {
     row.unfusedError = (e as Error).message.slice(0, 300);
   }
+  row = { ...row, ...(await mixedAttention(q, k, v, dO, d)) };
   for (const s of [q, k, v, dO]) be.free(s);
   attention.push(row);
 }
@@ -233,6 +281,18 @@ for (const r of attention) {
   console.log(`${String(r.name).padEnd(10)} fwd ${f(r.fusedFwdMs).padStart(7)} | bwd ${f(r.fusedBwdMs).padStart(7)} = ${f(p.rowdot)} + ${f(p.dq)} + ${f(p.dkdv)}`);
   const vs = r.variants as Record<string, Record<string, number>> | undefined;
   if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t]) => `${k} ${f(t)}`).join('  ')}`);
+}
+console.log('\nmixed precision (f16 operands on tensor cores, f32 statistics; ms) vs PyTorch SDPA in half precision');
+console.log('case       mixed fwd  mixed f+b  torch f16 f+b  torch bf16 f+b  rel. diff from f32 (o lse dq dk dv)');
+for (const r of attention) {
+  const t = torchAtt(r.name as string);
+  const rd = r.mixedRelDiff as Record<string, number> | undefined;
+  console.log(
+    `${String(r.name).padEnd(10)} ${f(r.mixedFwdMs ?? r.mixedError).padStart(9)}  ${f(r.mixedFwdBwdMs).padStart(9)}  ${f(t.sdpa_f16_fwdbwd_ms).padStart(13)}  ${f(t.sdpa_bf16_fwdbwd_ms).padStart(14)}  ` +
+      (rd ? Object.values(rd).map((x) => x.toExponential(1)).join(' ') : ''),
+  );
+  const vs = r.mixedVariants as Record<string, Record<string, number>> | undefined;
+  if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t2]) => `${k} ${f(t2)}`).join('  ')}`);
 }
 if (!onlyAttention) console.log(
   `\nadamw: ${ADAMW_PARAMS / 1e6}M params in ${sizes.length} tensors (${adamw.tensorsPerDispatch} per dispatch): ${f(adamMs, 3)} ms, ` +

@@ -11,7 +11,7 @@ part() { local name=$1 secs=$2; shift 2; echo "=== $name (limit ${secs}s)"; loca
   tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
-TAILN=4 part golden 30 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts
+TAILN=6 part golden 60 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
 TAILN=40 part fused 120 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q

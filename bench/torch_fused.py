@@ -71,6 +71,22 @@ def attention(c):
             out[f"{name}_error"] = str(e)[:200]
             if dev == "cuda":
                 torch.cuda.empty_cache()
+    if has_sdpa and dev == "cuda":
+        # Half precision (the mixed-precision comparison): SDPA picks flash / efficient kernels.
+        for tag, dt in (("f16", torch.float16), ("bf16", torch.bfloat16)):
+            qh, kh, vh = (x.detach().to(dt).requires_grad_(True) for x in (q, k, v))
+            doh = do.to(dt)
+
+            def fbh():
+                qh.grad = kh.grad = vh.grad = None
+                F.scaled_dot_product_attention(qh[None], kh[None], vh[None])[0].backward(doh)
+
+            try:
+                out[f"sdpa_{tag}_fwd_ms"] = timeit(lambda: F.scaled_dot_product_attention(qh[None], kh[None], vh[None]))
+                out[f"sdpa_{tag}_fwdbwd_ms"] = timeit(fbh)
+            except Exception as e:
+                out[f"sdpa_{tag}_error"] = str(e)[:200]
+                torch.cuda.empty_cache()
     return out
 
 

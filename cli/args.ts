@@ -34,7 +34,7 @@ export async function backendFlag(flags: Flags, fallback: BackendName = 'auto'):
   if (precision !== 'f32' && precision !== 'mixed') throw new UsageError(`--precision must be f32 or mixed, got "${precision}"`);
   if (precision !== backend.precision) {
     backend.setPrecision(precision);
-    process.stderr.write(`precision: ${precision} (f16 matmul operands, f32 accumulation)\n`);
+    process.stderr.write(`precision: ${precision} (f16 matmul and attention operands, f32 accumulation)\n`);
   }
   return backend;
 }

@@ -32,7 +32,7 @@ export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual s
   --resume               continue the run in --out from its checkpoint
   --time-budget S        stop (with a checkpoint) after S seconds of training
   --backend cpu|webgpu|auto
-  --precision f32|mixed  mixed: f16 matmul operands with f32 accumulation (tensor cores on NVIDIA)`;
+  --precision f32|mixed  mixed: f16 matmul and attention operands, f32 accumulation (tensor cores on NVIDIA)`;
 
 export interface TrainArgs {
   data: string;

@@ -178,6 +178,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
+/** Pass 1 alone: D[r] = Σ_c dO[r,c]·o[r,c] over `rows` rows of `dv` (shared with the mixed kernels). */
+export function encodeRowDot(ctx: GpuContext, dO: GPUBuffer, o: GPUBuffer, D: GPUBuffer, rows: number, dv: number): void {
+  ctx.dispatch({
+    key: `attention/bwd-rowdot/${dv}`,
+    code: rowDotCode(dv),
+    buffers: [dO, o, D],
+    uniforms: uniforms([['u32', rows]]),
+    workgroups: gridFor(ctx, rows),
+  });
+}
+
 export interface AttentionBwdBuffers {
   dq: GPUBuffer;
   dk: GPUBuffer;
@@ -193,15 +204,7 @@ export function encodeAttentionBwd(
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   const passes = attentionTuning.bwdPasses ?? ['rowdot', 'dq', 'dkdv'];
   const D = ctx.scratch(n * l * 4);
-  if (passes.includes('rowdot')) {
-    ctx.dispatch({
-      key: `attention/bwd-rowdot/${dv}`,
-      code: rowDotCode(dv),
-      buffers: [dO, o, D],
-      uniforms: uniforms([['u32', n * l]]),
-      workgroups: gridFor(ctx, n * l),
-    });
-  }
+  if (passes.includes('rowdot')) encodeRowDot(ctx, dO, o, D, n * l, dv);
   const ins = [q, k, v, dO, lse, D];
   if (passes.includes('dq')) {
     const t = pickTiles('dq', l, s, dqk, dv, limit);

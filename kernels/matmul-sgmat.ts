@@ -50,6 +50,7 @@ import {
   operandTiles,
   tilePrologue,
 } from './matmul-common.ts';
+import { emulatedOps, FRAG, realOps, SUBGROUP, type SgSyntax } from './sgmat-ops.ts';
 
 export interface SgConfig {
   BM: number;
@@ -70,22 +71,15 @@ export function sgName(c: SgConfig): string {
   return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}`;
 }
 
-/**
- * Spelling of the subgroup-matrix builtins. 'new': majorness as a template argument,
- * `subgroupMatrixLoad<T, row_major>(&p, off, stride)`, `subgroupMatrixStore<row_major>(&p, off, v, stride)`
- * (current Dawn; the old form prints a deprecation warning). 'old': `subgroupMatrixLoad<T>(&p, off,
- * colMajor, stride)` (older Dawn). Set through MATMUL_DEFAULTS.sgSyntax (kernels/matmul.ts).
- */
-export type SgSyntax = 'new' | 'old';
+export type { SgSyntax } from './sgmat-ops.ts';
 
 export const SG_DEFAULT: SgConfig = { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4 };
 /** Small config (fits lavapipe's 32 KiB of workgroup memory); used by the emulation tests. */
 export const SG_SMALL: SgConfig = { BM: 64, BN: 64, BK: 32, SGM: 2, SGN: 2 };
 
 /** Fragment size (the f16×f16→f32 16×16×16 subgroup-matrix config). */
-const F = 16;
-/** Invocations per subgroup assumed by the workgroup size (NVIDIA). */
-export const SUBGROUP = 32;
+const F = FRAG;
+export { SUBGROUP };
 /** Row padding of the staged tiles, in halves (16 bytes). */
 const PAD = 8;
 
@@ -128,113 +122,8 @@ export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boole
   return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
 }
 
-/** How the kernel text spells subgroup-matrix types and builtins (real, or emulated). */
-interface SgOps {
-  header: string;
-  helpers: string;
-  left: string;
-  right: string;
-  acc: string;
-  /** Extra entry-point parameter(s) and the WGSL expression of this invocation's subgroup index. */
-  param: string;
-  sgIndex: string;
-  /** Statement run first in main. */
-  init: string;
-  loadLeft(arr: string, off: string, colMajor: boolean, stride: string): string;
-  loadRight(arr: string, off: string, colMajor: boolean, stride: string): string;
-  /** Statement: acc = a·b + acc. */
-  mma(a: string, b: string, acc: string): string;
-  /** Statement: store acc fragment. */
-  store(arr: string, off: string, v: string, stride: string): string;
-}
-
-function realOps(syntax: SgSyntax): SgOps {
-  const L = `subgroup_matrix_left<f16, ${F}, ${F}>`;
-  const R = `subgroup_matrix_right<f16, ${F}, ${F}>`;
-  const major = (cm: boolean) => (cm ? 'col_major' : 'row_major');
-  const load = (T: string) =>
-    syntax === 'new'
-      ? (arr: string, off: string, cm: boolean, stride: string) => `subgroupMatrixLoad<${T}, ${major(cm)}>(&${arr}, ${off}, ${stride})`
-      : (arr: string, off: string, cm: boolean, stride: string) => `subgroupMatrixLoad<${T}>(&${arr}, ${off}, ${cm}, ${stride})`;
-  return {
-    header: `enable f16;
-enable subgroups;
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);`,
-    helpers: '',
-    left: L,
-    right: R,
-    acc: `subgroup_matrix_result<f32, ${F}, ${F}>`,
-    param: `, @builtin(subgroup_id) sgId: u32`,
-    sgIndex: 'sgId',
-    init: '',
-    loadLeft: load(L),
-    loadRight: load(R),
-    mma: (a, b, acc) => `${acc} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${acc});`,
-    store: (arr, off, v, stride) =>
-      syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
-  };
-}
-
-/**
- * Plain-WGSL stand-ins. A "subgroup" is 32 consecutive invocations; lane l owns row l/2,
- * columns (l%2)·8 .. +8 of each result fragment, holds the matching row of each left fragment and
- * the whole right fragment, so each lane does 8·16 multiply-adds per MMA.
- */
-const EMU: SgOps = {
-  header: `enable f16;`,
-  helpers: /* wgsl */ `
-var<private> emuLane: u32;
-// Loop bound 16, read from a uniform (P.p0 is 0) so that lavapipe's compiler does not unroll the
-// emulation loops at every call site (which takes minutes to compile).
-var<private> emuN: u32;
-alias EmuL = array<f16, ${F}>;       // row emuLane/2 of a left fragment
-alias EmuR = array<f16, ${F * F}>;   // a whole right fragment, row-major [k][n]
-alias EmuC = array<f32, 8>;          // row emuLane/2, columns (emuLane%2)·8 .. +8
-// Element [r][c] of a fragment at off: row-major off + r·stride + c, column-major off + c·stride + r.
-fn emuIdx(off: u32, r: u32, c: u32, colMajor: bool, stride: u32) -> u32 {
-  return select(off + r * stride + c, off + c * stride + r, colMajor);
-}
-fn emuLoadAs(off: u32, colMajor: bool, stride: u32) -> EmuL {
-  var m: EmuL;
-  for (var c = 0u; c < emuN; c++) { m[c] = As[emuIdx(off, emuLane / 2u, c, colMajor, stride)]; }
-  return m;
-}
-fn emuLoadBs(off: u32, colMajor: bool, stride: u32) -> EmuR {
-  var m: EmuR;
-  for (var r = 0u; r < emuN; r++) { for (var c = 0u; c < emuN; c++) { m[r * ${F}u + c] = Bs[emuIdx(off, r, c, colMajor, stride)]; } }
-  return m;
-}
-fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
-  var m = acc;
-  let c0 = (emuLane % 2u) * 8u;
-  for (var j = 0u; j < emuN / 2u; j++) {
-    var s = m[j];
-    for (var k = 0u; k < emuN; k++) { s += f32(a[k]) * f32(b[k * ${F}u + c0 + j]); }
-    m[j] = s;
-  }
-  return m;
-}
-fn emuStoreOut(off: u32, v: EmuC, stride: u32) {
-  for (var j = 0u; j < emuN / 2u; j++) { out[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j] = v[j]; }
-}
-fn emuStoreCs(off: u32, v: EmuC, stride: u32) {
-  for (var j = 0u; j < emuN / 2u; j++) { Cs[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j] = v[j]; }
-}`,
-  left: 'EmuL',
-  right: 'EmuR',
-  acc: 'EmuC',
-  param: '',
-  sgIndex: `lidx / ${SUBGROUP}u`,
-  init: `emuLane = lidx % ${SUBGROUP}u; emuN = ${F}u | P.p0;`,
-  loadLeft: (arr, off, cm, stride) => `emuLoad${arr}(${off}, ${cm}, ${stride})`,
-  loadRight: (arr, off, cm, stride) => `emuLoad${arr}(${off}, ${cm}, ${stride})`,
-  mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
-  store: (arr, off, v, stride) => (arr === 'out' ? `emuStoreOut(${off}, ${v}, ${stride});` : `emuStoreCs(${off}, ${v}, ${stride});`),
-};
-
 export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new'): string {
-  const ops = emulate ? EMU : realOps(syntax);
+  const ops = emulate ? emulatedOps({ left: ['As'], right: ['Bs'], store: ['out', 'Cs'] }, 'P.p0') : realOps(syntax);
   const { TM, TN } = check(c);
   const { BM, BN, BK, SGM, SGN } = c;
   const ST = c.ST ?? 2;

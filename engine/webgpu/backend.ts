@@ -18,6 +18,7 @@ import { encodeMatmul } from '../../kernels/matmul.ts';
 import { encodeAdamW } from '../../kernels/adamw.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
+import { encodeAttentionBwdMixed, encodeAttentionMixed, mixedAttentionOptions, type MixedOptions } from '../../kernels/attention-sgmat.ts';
 import { encodeNormModulate, encodeNormModulateBwd } from '../../kernels/norm-modulate.ts';
 import { encodeLayerNorm, encodeLayerNormBwd } from '../../kernels/layernorm.ts';
 import { encodeCast, encodeFill, encodeGatherView, encodeScatterBox } from '../../kernels/movement.ts';
@@ -309,10 +310,17 @@ export class WebGpuBackend implements Backend {
 
   // ---- fused attention, norm + modulate, AdamW ----
 
+  /** Mixed precision runs attention on tensor cores where the device has them (kernels/attention-sgmat.ts). */
+  #mixedAttention(): MixedOptions | null {
+    return this.precision === 'mixed' ? mixedAttentionOptions(this.ctx) : null;
+  }
+
   attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
     const o = this.#alloc('attention', q.dtype, d.n * d.l * d.dv);
     const lse = this.#alloc('attention', q.dtype, d.n * d.l);
-    encodeAttention(this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), d);
+    const mixed = this.#mixedAttention();
+    if (mixed) encodeAttentionMixed(this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), d, mixed);
+    else encodeAttention(this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), d);
     return { o, lse };
   }
 
@@ -320,10 +328,11 @@ export class WebGpuBackend implements Backend {
     const dq = this.#alloc('attentionBwd', q.dtype, q.size);
     const dk = this.#alloc('attentionBwd', q.dtype, k.size);
     const dv = this.#alloc('attentionBwd', q.dtype, v.size);
-    encodeAttentionBwd(
-      this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), this.#buf(dO),
-      { dq: this.#buf(dq), dk: this.#buf(dk), dv: this.#buf(dv) }, d,
-    );
+    const bufs = [q, k, v, o, lse, dO].map((x) => this.#buf(x)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+    const out = { dq: this.#buf(dq), dk: this.#buf(dk), dv: this.#buf(dv) };
+    const mixed = this.#mixedAttention();
+    if (mixed) encodeAttentionBwdMixed(this.ctx, ...bufs, out, d, mixed);
+    else encodeAttentionBwd(this.ctx, ...bufs, out, d);
     return { dq, dk, dv };
   }
 

@@ -1,0 +1,448 @@
+/**
+ * Mixed-precision flash attention on subgroup matrices (tensor cores): Q, K, V, dO are rounded to
+ * f16 as they are staged in workgroup memory, every product (Q Kᵀ, P V, dO Vᵀ, dS K, Pᵀ dO,
+ * dSᵀ Q) is a 16×16×16 f16 fragment MMA accumulated in f32, and the softmax statistics (row max,
+ * row sum, lse, D) stay f32. Same contract as the f32 kernels (attention.ts, attention-bwd.ts):
+ * q [n,l,dqk], k [n,s,dqk], v [n,s,dv] f32 in, o [n,l,dv] and lse [n,l] f32 out; the l×s score
+ * matrix never exists in memory.
+ *
+ * Layout. A workgroup owns a block of rows (queries; keys for dK/dV), 16 per subgroup of 32
+ * invocations; subgroup g owns rows 16g .. 16g+15 and every fragment along them. Head dims are
+ * padded with zeros to a multiple of 16; f16 tiles are row-major [row][dim] with rows padded by
+ * 8 halves. The element-wise work (exp, masks, dS) is done by invocation pairs: invocation i
+ * handles row i/2 (a row of its own subgroup) and one half of the tile's columns; scores go
+ * through workgroup memory as f32 (fragment store), probabilities back as f16 (fragment load).
+ *
+ * Forward without rescaling. Fragment accumulators cannot be scaled row by row, so instead of the
+ * online softmax (attention.ts) the forward makes two passes over the keys: the first computes
+ * the row maxima m of S = (scale·Q) Kᵀ, the second P = e^{S−m} (≤ 1, safe in f16), ℓ = Σ P and
+ * O += P V in fragments; at the end o = O/ℓ, lse = m + log ℓ. The first pass is half the second's
+ * MMAs (no P V), so the forward costs 1.5× the MMAs of a one-pass kernel, all on tensor cores.
+ *
+ * Backward (FA2, Dao 2023, Alg. 2, with no atomics, as attention-bwd.ts): D = rowsum(dO∘O) by
+ * the f32 row-dot kernel; dQ: per query block, for each key tile S = Q̃Kᵀ (Q̃ = scale·Q),
+ * dP = dO Vᵀ, dS = P∘(dP − D) with P = e^{S − lse} (f16 into workgroup memory), dQ += dS K, and
+ * dQ·scale at the end; dK/dV: per key block, for each query tile Sᵀ = K Q̃ᵀ, dPᵀ = V dOᵀ, then
+ * dV += Pᵀ dO and dK += dSᵀ Q̃ (Q̃ carries the scale). Transposed operands are fragment loads in
+ * column-major order from the same row-major tiles.
+ *
+ * `emulate` swaps the builtins for plain WGSL (kernels/sgmat-ops.ts) so lavapipe runs the same
+ * tiling in CI.
+ */
+import { uniforms, type GpuContext } from './context.ts';
+import type { AttentionShape } from './attention.ts';
+import { encodeRowDot } from './attention-bwd.ts';
+import { grid, GROUP_INDEX_WGSL } from './grid.ts';
+import { MATMUL_DEFAULTS } from './matmul.ts';
+import { emulatedOps, FRAG as F, realOps, SUBGROUP, type SgOps, type SgSyntax } from './sgmat-ops.ts';
+
+export type MixedKernel = 'fwd' | 'dq' | 'dkdv';
+
+/** A block of `bo` owned rows (multiple of 16) streaming tiles of `bt` rows (multiple of 16). */
+export interface MixedTiles {
+  bo: number;
+  bt: number;
+}
+
+/** Row padding of f16 tiles (halves) and of f32 score tiles (floats). */
+const PADH = 8;
+const PADF = 4;
+
+const pad16 = (d: number): number => Math.ceil(d / F) * F;
+
+interface Dims {
+  /** Padded head dims and the row strides of their f16 tiles. */
+  Dq: number;
+  Dv: number;
+  ldQ: number;
+  ldV: number;
+  /** Row strides of the f32 score tiles and of the f16 probability tiles. */
+  SS: number;
+  LP: number;
+  NT: number;
+}
+
+function dimsOf(dqk: number, dv: number, t: MixedTiles): Dims {
+  const Dq = pad16(dqk), Dv = pad16(dv);
+  return { Dq, Dv, ldQ: Dq + PADH, ldV: Dv + PADH, SS: t.bt + PADF, LP: t.bt + PADH, NT: (t.bo / F) * SUBGROUP };
+}
+
+/** Workgroup bytes of a kernel at a tile config (must fit the device's limit). */
+export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv: number): number {
+  const { ldQ, ldV, SS, LP } = dimsOf(dqk, dv, t);
+  const f16 = (rows: number, ld: number) => 2 * rows * ld;
+  const f32 = (rows: number, ld: number) => 4 * rows * ld;
+  if (kind === 'fwd') return f16(t.bo, ldQ) + f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS) + f16(t.bo, LP) + 8 * t.bo;
+  if (kind === 'dq') return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 2 * f32(t.bo, SS) + f16(t.bo, LP);
+  return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 8 * t.bt + 2 * f32(t.bo, SS) + 2 * f16(t.bo, LP);
+}
+
+// Not measured on a GPU yet: bigger owned blocks first (fewer reloads of the streamed side).
+const PREFERENCE: Record<MixedKernel, [number, number][]> = {
+  fwd: [[64, 32], [64, 16], [32, 32], [32, 16], [16, 16]],
+  dq: [[64, 16], [32, 32], [32, 16], [16, 16]],
+  dkdv: [[64, 16], [32, 32], [32, 16], [16, 16]],
+};
+
+/**
+ * Test and benchmark hooks: forced tiles per kernel; `emulate` runs the plain-WGSL stand-ins
+ * where the device has no subgroup matrices (lavapipe); `off` keeps mixed precision's attention
+ * on the f32 kernels (to compare). Empty in normal use.
+ */
+export const mixedAttentionTuning: { tiles: Partial<Record<MixedKernel, MixedTiles>>; emulate?: boolean; off?: boolean } = { tiles: {} };
+
+/**
+ * How attention runs under mixed precision on this device: the tensor-core kernels when it has
+ * f16×f16→f32 16×16×16 subgroup matrices, the emulated ones when a test asks, else null (the
+ * f32 kernels run).
+ */
+export function mixedAttentionOptions(ctx: GpuContext): MixedOptions | null {
+  if (mixedAttentionTuning.off) return null;
+  const sm = ctx.features.subgroupMatrix;
+  if (sm && sm.M === F && sm.N === F && sm.K === F) return { emulate: false, syntax: MATMUL_DEFAULTS.sgSyntax };
+  if (mixedAttentionTuning.emulate && ctx.features.f16) return { emulate: true, syntax: MATMUL_DEFAULTS.sgSyntax };
+  return null;
+}
+
+/** Every config that fits `limitBytes`, best first: preferred order, blocks not much larger than the extent. */
+export function mixedTileCandidates(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number): MixedTiles[] {
+  const boMax = ownExtent <= 16 ? 16 : ownExtent <= 32 ? 32 : 64;
+  const fits = PREFERENCE[kind].map(([bo, bt]) => ({ bo, bt })).filter((t) => mixedTileBytes(kind, t, dqk, dv) <= limitBytes);
+  return [...fits.filter((t) => t.bo <= boMax), ...fits.filter((t) => t.bo > boMax)];
+}
+
+/** The tile config of a kernel: forced (mixedAttentionTuning), else the first candidate. */
+export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number): MixedTiles {
+  const forced = mixedAttentionTuning.tiles[kind];
+  if (forced) {
+    const bytes = mixedTileBytes(kind, forced, dqk, dv);
+    if (bytes > limitBytes) throw new Error(`mixed attention ${kind} tiles ${forced.bo}×${forced.bt} at ${dqk}/${dv} need ${bytes} bytes of workgroup memory (limit ${limitBytes})`);
+    return forced;
+  }
+  const c = mixedTileCandidates(kind, ownExtent, dqk, dv, limitBytes)[0];
+  if (!c) throw new Error(`mixed attention: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);
+  return c;
+}
+
+// Accumulators are declared with the zero-value constructor: a bare `var x: T;` inside a loop is
+// not reliably zeroed again on each iteration (seen on lavapipe).
+const rep = (n: number, f: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => f(i)).join(sep);
+
+/**
+ * WGSL: stage rows [first, first + valid) of a [*, d] f32 buffer into an f16 tile of `rows` rows
+ * (stride ld, Dp columns, zeros past d and past valid), times `mul`.
+ */
+function stage(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, first: string, valid: string, mul = ''): string {
+  return `for (var e = lidx; e < ${rows * Dp}u; e += ${NT}u) {
+    let r = e / ${Dp}u;
+    let c = e % ${Dp}u;
+    var x = 0.0;
+    if (r < ${valid} && c < ${d}u) { x = ${buf}[(${first} + r) * ${d}u + c]${mul}; }
+    ${dst}[r * ${ld}u + c] = f16(x);
+  }`;
+}
+
+/**
+ * WGSL: acc_j (j < nf) += A·B over `steps` 16-wide k slices, where A is a left fragment and B_j
+ * right fragments; aOff(c), bOff(c, j) give the offsets of slice c (a WGSL u32 `c`).
+ */
+function mmaLoop(ops: SgOps, acc: string, nf: number, steps: number, A: [string, (c: string) => string, boolean, number], B: [string, (c: string, j: number) => string, boolean, number]): string {
+  const [aArr, aOff, aCm, aLd] = A;
+  const [bArr, bOff, bCm, bLd] = B;
+  return `for (var c = 0u; c < ${steps}u; c++) {
+    let fa = ${ops.loadLeft(aArr, aOff('c'), aCm, `${aLd}u`)};
+    ${rep(nf, (j) => `{ let fb = ${ops.loadRight(bArr, bOff('c', j), bCm, `${bLd}u`)}; ${ops.mma('fa', 'fb', `${acc}${j}`)} }`, '\n    ')}
+  }`;
+}
+
+/** WGSL: store result fragments acc_j to an f32 tile at the subgroup's rows, column 16j. */
+const storeFrags = (ops: SgOps, acc: string, nf: number, arr: string, SS: number): string =>
+  rep(nf, (j) => ops.store(arr, `rowSg * ${SS}u + ${j * F}u`, `${acc}${j}`, `${SS}u`));
+
+/**
+ * WGSL: write result fragments acc_j (the block's [bo, dim] output) to global memory through the
+ * f32 tile `tmp`: fragment j of every subgroup is stored, then invocation pair (row, half) writes
+ * 8 columns of its row, times `mul` (a per-row WGSL expression).
+ */
+function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: number, out: string, d: number, rowValid: string, outRow: string, mul: string): string {
+  return rep(nf, (j) => `workgroupBarrier();
+  ${ops.store(tmp, `rowSg * ${SS}u`, `${acc}${j}`, `${SS}u`)}
+  workgroupBarrier();
+  if (${rowValid}) {
+    for (var t = 0u; t < 8u; t++) {
+      let col = ${j * F}u + half * 8u + t;
+      if (col < ${d}u) { ${out}[(${outRow}) * ${d}u + col] = ${tmp}[row * ${SS}u + half * 8u + t] * ${mul}; }
+    }
+  }`);
+}
+
+const PROLOGUE = (ops: SgOps): string => `${ops.init}
+  let g = groupIndex(wid, nwg);
+  let h = g / u.blocks;
+  if (h >= u.n) { return; }
+  let b0 = (g % u.blocks) * BO;
+  let rowSg = (${ops.sgIndex}) * ${F}u;
+  let row = lidx / 2u;   // the block row this invocation's element-wise work is on
+  let half = lidx % 2u;  // which half of the tile's columns`;
+
+const ENTRY = (ops: SgOps, NT: number): string => `@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lidx: u32${ops.param})`;
+
+const UNIFORMS = `struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32 }`;
+
+function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: string[], store: string[]): SgOps {
+  return emulate ? emulatedOps({ left, right, store }, 'u.zero') : realOps(syntax);
+}
+
+function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
+  const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
+  const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
+  const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
+  const scores = `${rep(NS, (j) => `var s${j} = ${ops.acc}();`)}
+    ${mmaLoop(ops, 's', NS, Dq / F, ['Qs', (c) => `rowSg * ${ldQ}u + ${c} * ${F}u`, false, ldQ], ['Ks', (c, j) => `${j * F * ldQ}u + ${c} * ${F}u`, true, ldQ])}
+    ${storeFrags(ops, 's', NS, 'Ss', SS)}`;
+  return /* wgsl */ `${ops.header}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+${UNIFORMS}
+@group(0) @binding(5) var<uniform> u: U;
+const NEG = -1e30;
+const BO = ${t.bo}u;
+var<workgroup> Qs: array<f16, ${t.bo * ldQ}>;
+var<workgroup> Ks: array<f16, ${t.bt * ldQ}>;
+var<workgroup> Vs: array<f16, ${t.bt * ldV}>;
+var<workgroup> Ss: array<f32, ${t.bo * SS}>;
+var<workgroup> Ps: array<f16, ${t.bo * LP}>;
+var<workgroup> red: array<f32, ${2 * t.bo}>;
+${ops.helpers}
+${GROUP_INDEX_WGSL}
+${ENTRY(ops, NT)} {
+  ${PROLOGUE(ops)}
+  ${stage('Qs', 'q', dqk, Dq, t.bo, ldQ, NT, 'h * u.l + b0', 'u.l - b0', ' * u.scale')}
+  // Pass 1: the row maxima (each invocation over its half of every tile, then pairs combined).
+  var m = NEG;
+  for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
+    let nk = min(${t.bt}u, u.s - kb);
+    workgroupBarrier();
+    ${stage('Ks', 'k', dqk, Dq, t.bt, ldQ, NT, 'h * u.s + kb', 'nk')}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    for (var j = 0u; j < ${HT}u; j++) {
+      let key = half * ${HT}u + j;
+      if (key < nk) { m = max(m, Ss[row * ${SS}u + key]); }
+    }
+  }
+  red[lidx] = m;
+  workgroupBarrier();
+  m = max(red[row * 2u], red[row * 2u + 1u]);
+  // Pass 2: P = e^{S − m} (f16), ℓ = Σ P, O += P V.
+  var den = 0.0;
+  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
+    let nk = min(${t.bt}u, u.s - kb);
+    workgroupBarrier();
+    ${stage('Ks', 'k', dqk, Dq, t.bt, ldQ, NT, 'h * u.s + kb', 'nk')}
+    ${stage('Vs', 'v', dv, Dv, t.bt, ldV, NT, 'h * u.s + kb', 'nk')}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    for (var j = 0u; j < ${HT}u; j++) {
+      let key = half * ${HT}u + j;
+      var p = f16(0.0);
+      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
+      den += f32(p);
+      Ps[row * ${LP}u + key] = p;
+    }
+    workgroupBarrier();
+    ${mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
+  }
+  workgroupBarrier();
+  red[lidx] = den;
+  workgroupBarrier();
+  let tot = red[row * 2u] + red[row * 2u + 1u];
+  let valid = b0 + row < u.l;
+  if (valid && half == 0u) { lse[h * u.l + b0 + row] = m + log(tot); }
+  let inv = 1.0 / tot;
+  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'h * u.l + b0 + row', 'inv')}
+}`;
+}
+
+const BWD_BINDINGS = `@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> dO: array<f32>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> D: array<f32>;`;
+
+function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
+  const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
+  const ops = opsFor(emulate, syntax, ['Qs', 'Gs', 'DSs'], ['Ks', 'Vs'], ['Ss', 'DPs']);
+  const NS = t.bt / F, NQ = Dq / F, HT = t.bt / 2;
+  return /* wgsl */ `${ops.header}
+${BWD_BINDINGS}
+@group(0) @binding(6) var<storage, read_write> dq: array<f32>;
+${UNIFORMS}
+@group(0) @binding(7) var<uniform> u: U;
+const BO = ${t.bo}u;
+var<workgroup> Qs: array<f16, ${t.bo * ldQ}>;
+var<workgroup> Gs: array<f16, ${t.bo * ldV}>;
+var<workgroup> Ks: array<f16, ${t.bt * ldQ}>;
+var<workgroup> Vs: array<f16, ${t.bt * ldV}>;
+var<workgroup> Ss: array<f32, ${t.bo * SS}>;
+var<workgroup> DPs: array<f32, ${t.bo * SS}>;
+var<workgroup> DSs: array<f16, ${t.bo * LP}>;
+${ops.helpers}
+${GROUP_INDEX_WGSL}
+${ENTRY(ops, NT)} {
+  ${PROLOGUE(ops)}
+  ${stage('Qs', 'q', dqk, Dq, t.bo, ldQ, NT, 'h * u.l + b0', 'u.l - b0', ' * u.scale')}
+  ${stage('Gs', 'dO', dv, Dv, t.bo, ldV, NT, 'h * u.l + b0', 'u.l - b0')}
+  let valid = b0 + row < u.l;
+  var lrow = 0.0;
+  var drow = 0.0;
+  if (valid) { lrow = lse[h * u.l + b0 + row]; drow = D[h * u.l + b0 + row]; }
+  ${rep(NQ, (j) => `var dq${j} = ${ops.acc}();`)}
+  for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
+    let nk = min(${t.bt}u, u.s - kb);
+    workgroupBarrier();
+    ${stage('Ks', 'k', dqk, Dq, t.bt, ldQ, NT, 'h * u.s + kb', 'nk')}
+    ${stage('Vs', 'v', dv, Dv, t.bt, ldV, NT, 'h * u.s + kb', 'nk')}
+    workgroupBarrier();
+    ${rep(NS, (j) => `var s${j} = ${ops.acc}();`)}
+    ${mmaLoop(ops, 's', NS, Dq / F, ['Qs', (c) => `rowSg * ${ldQ}u + ${c} * ${F}u`, false, ldQ], ['Ks', (c, j) => `${j * F * ldQ}u + ${c} * ${F}u`, true, ldQ])}
+    ${storeFrags(ops, 's', NS, 'Ss', SS)}
+    ${rep(NS, (j) => `var p${j} = ${ops.acc}();`)}
+    ${mmaLoop(ops, 'p', NS, Dv / F, ['Gs', (c) => `rowSg * ${ldV}u + ${c} * ${F}u`, false, ldV], ['Vs', (c, j) => `${j * F * ldV}u + ${c} * ${F}u`, true, ldV])}
+    ${storeFrags(ops, 'p', NS, 'DPs', SS)}
+    workgroupBarrier();
+    for (var j = 0u; j < ${HT}u; j++) {
+      let key = half * ${HT}u + j;
+      var ds = 0.0;
+      if (key < nk) { ds = exp(Ss[row * ${SS}u + key] - lrow) * (DPs[row * ${SS}u + key] - drow); }
+      DSs[row * ${LP}u + key] = f16(ds);
+    }
+    workgroupBarrier();
+    ${mmaLoop(ops, 'dq', NQ, NS, ['DSs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Ks', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}
+  }
+  ${writeOut(ops, 'dq', NQ, 'Ss', SS, 'dq', dqk, 'valid', 'h * u.l + b0 + row', 'u.scale')}
+}`;
+}
+
+function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
+  const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
+  const ops = opsFor(emulate, syntax, ['Ks', 'Vs', 'PTs', 'DSTs'], ['Qs', 'Gs'], ['STs', 'DPTs']);
+  const NS = t.bt / F, NQ = Dq / F, NV = Dv / F, HT = t.bt / 2;
+  return /* wgsl */ `${ops.header}
+${BWD_BINDINGS}
+@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dv: array<f32>;
+${UNIFORMS}
+@group(0) @binding(8) var<uniform> u: U;
+const BO = ${t.bo}u;
+var<workgroup> Ks: array<f16, ${t.bo * ldQ}>;
+var<workgroup> Vs: array<f16, ${t.bo * ldV}>;
+var<workgroup> Qs: array<f16, ${t.bt * ldQ}>;
+var<workgroup> Gs: array<f16, ${t.bt * ldV}>;
+var<workgroup> LDs: array<f32, ${2 * t.bt}>;  // lse, then D, of the query tile
+var<workgroup> STs: array<f32, ${t.bo * SS}>;
+var<workgroup> DPTs: array<f32, ${t.bo * SS}>;
+var<workgroup> PTs: array<f16, ${t.bo * LP}>;
+var<workgroup> DSTs: array<f16, ${t.bo * LP}>;
+${ops.helpers}
+${GROUP_INDEX_WGSL}
+${ENTRY(ops, NT)} {
+  ${PROLOGUE(ops)}
+  ${stage('Ks', 'k', dqk, Dq, t.bo, ldQ, NT, 'h * u.s + b0', 'u.s - b0')}
+  ${stage('Vs', 'v', dv, Dv, t.bo, ldV, NT, 'h * u.s + b0', 'u.s - b0')}
+  ${rep(NQ, (j) => `var dk${j} = ${ops.acc}();`)}
+  ${rep(NV, (j) => `var dv${j} = ${ops.acc}();`)}
+  for (var qb = 0u; qb < u.l; qb += ${t.bt}u) {
+    let nq = min(${t.bt}u, u.l - qb);
+    workgroupBarrier();
+    ${stage('Qs', 'q', dqk, Dq, t.bt, ldQ, NT, 'h * u.l + qb', 'nq', ' * u.scale')}
+    ${stage('Gs', 'dO', dv, Dv, t.bt, ldV, NT, 'h * u.l + qb', 'nq')}
+    for (var e = lidx; e < ${t.bt}u; e += ${NT}u) {
+      var a = 0.0;
+      var b = 0.0;
+      if (e < nq) { a = lse[h * u.l + qb + e]; b = D[h * u.l + qb + e]; }
+      LDs[e] = a;
+      LDs[${t.bt}u + e] = b;
+    }
+    workgroupBarrier();
+    ${rep(NS, (j) => `var s${j} = ${ops.acc}();`)}
+    ${mmaLoop(ops, 's', NS, Dq / F, ['Ks', (c) => `rowSg * ${ldQ}u + ${c} * ${F}u`, false, ldQ], ['Qs', (c, j) => `${j * F * ldQ}u + ${c} * ${F}u`, true, ldQ])}
+    ${storeFrags(ops, 's', NS, 'STs', SS)}
+    ${rep(NS, (j) => `var p${j} = ${ops.acc}();`)}
+    ${mmaLoop(ops, 'p', NS, Dv / F, ['Vs', (c) => `rowSg * ${ldV}u + ${c} * ${F}u`, false, ldV], ['Gs', (c, j) => `${j * F * ldV}u + ${c} * ${F}u`, true, ldV])}
+    ${storeFrags(ops, 'p', NS, 'DPTs', SS)}
+    workgroupBarrier();
+    for (var j = 0u; j < ${HT}u; j++) {
+      let qi = half * ${HT}u + j;
+      var p = 0.0;
+      var ds = 0.0;
+      if (qi < nq) {
+        p = exp(STs[row * ${SS}u + qi] - LDs[qi]);
+        ds = p * (DPTs[row * ${SS}u + qi] - LDs[${t.bt}u + qi]);
+      }
+      PTs[row * ${LP}u + qi] = f16(p);
+      DSTs[row * ${LP}u + qi] = f16(ds);
+    }
+    workgroupBarrier();
+    ${mmaLoop(ops, 'dv', NV, NS, ['PTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Gs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
+    ${mmaLoop(ops, 'dk', NQ, NS, ['DSTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Qs', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}
+  }
+  let valid = b0 + row < u.s;
+  ${writeOut(ops, 'dk', NQ, 'STs', SS, 'dk', dqk, 'valid', 'h * u.s + b0 + row', '1.0')}
+  ${writeOut(ops, 'dv', NV, 'STs', SS, 'dv', dv, 'valid', 'h * u.s + b0 + row', '1.0')}
+}`;
+}
+
+const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
+
+/** Pipeline key of a mixed kernel. */
+const keyOf = (kind: MixedKernel, dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string =>
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${dqk}x${dv}/o${t.bo}t${t.bt}`;
+
+function dispatchMixed(
+  ctx: GpuContext, kind: MixedKernel, d: AttentionShape, own: number, buffers: GPUBuffer[], emulate: boolean, syntax: SgSyntax,
+): void {
+  const t = pickMixedTiles(kind, own, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
+  const blocks = Math.ceil(own / t.bo);
+  ctx.dispatch({
+    key: keyOf(kind, d.dqk, d.dv, t, emulate, syntax),
+    code: CODE[kind](d.dqk, d.dv, t, emulate, syntax),
+    buffers,
+    uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', blocks], ['f32', d.scale], ['u32', 0]]),
+    workgroups: grid(ctx, d.n * blocks),
+  });
+}
+
+export interface MixedOptions {
+  /** Plain-WGSL stand-ins for the subgroup-matrix builtins (lavapipe; slow). */
+  emulate: boolean;
+  syntax: SgSyntax;
+}
+
+export function encodeAttentionMixed(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, o: GPUBuffer, lse: GPUBuffer, d: AttentionShape, opt: MixedOptions): void {
+  if (d.n === 0 || d.l === 0) return;
+  dispatchMixed(ctx, 'fwd', d, d.l, [q, k, v, o, lse], opt.emulate, opt.syntax);
+}
+
+export function encodeAttentionBwdMixed(
+  ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, o: GPUBuffer, lse: GPUBuffer, dO: GPUBuffer,
+  out: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, d: AttentionShape, opt: MixedOptions,
+): void {
+  if (d.n === 0 || d.l === 0 || d.s === 0) return;
+  const D = ctx.scratch(d.n * d.l * 4);
+  encodeRowDot(ctx, dO, o, D, d.n * d.l, d.dv);
+  const ins = [q, k, v, dO, lse, D];
+  dispatchMixed(ctx, 'dq', d, d.l, [...ins, out.dq], opt.emulate, opt.syntax);
+  dispatchMixed(ctx, 'dkdv', d, d.s, [...ins, out.dk, out.dv], opt.emulate, opt.syntax);
+}
+
+/** The WGSL of the mixed kernels (compile checks). */
+export const attentionMixedWgsl = CODE;

@@ -1,0 +1,144 @@
+/**
+ * How a kernel spells 16×16 subgroup-matrix fragments (f16 operands, f32 results): the real
+ * WGSL builtins (`chromium_experimental_subgroup_matrix`, tensor cores on NVIDIA), or a plain-WGSL
+ * emulation that runs anywhere with shader-f16 (lavapipe), so that the tiling, offsets, strides
+ * and majorness of every tensor-core kernel (matmul v4, mixed-precision attention) are tested in
+ * CI without an NVIDIA GPU.
+ *
+ * A fragment is read from / written to an array in workgroup or storage memory at an element
+ * offset with a row stride: row-major element [r][c] at off + r·stride + c, column-major at
+ * off + c·stride + r. Left fragments are M×K (16×16), right fragments K×N, results M×N f32.
+ *
+ * The emulation's "subgroup" is 32 consecutive invocations (local_invocation_index / 32); lane l
+ * holds row l/2 of each left fragment, the whole right fragment, and row l/2, columns (l%2)·8 .. +8
+ * of each result, so an MMA is 8·16 multiply-adds per lane. Load/store helpers are generated per
+ * array (WGSL cannot pass workgroup pointers to functions without an extension).
+ */
+
+/** Fragment side (the f16×f16→f32 16×16×16 configuration). */
+export const FRAG = 16;
+/** Invocations per subgroup the kernels assume (NVIDIA; the emulation uses the same). */
+export const SUBGROUP = 32;
+
+/**
+ * Spelling of the subgroup-matrix builtins. 'new': majorness as a template argument,
+ * `subgroupMatrixLoad<T, row_major>(&p, off, stride)`, `subgroupMatrixStore<row_major>(&p, off, v, stride)`
+ * (current Dawn; the old form prints a deprecation warning). 'old': `subgroupMatrixLoad<T>(&p, off,
+ * colMajor, stride)` (older Dawn). Set through MATMUL_DEFAULTS.sgSyntax (kernels/matmul.ts).
+ */
+export type SgSyntax = 'new' | 'old';
+
+/** The arrays a kernel loads left / right fragments from and stores results to. */
+export interface FragArrays {
+  left: readonly string[];
+  right: readonly string[];
+  store: readonly string[];
+}
+
+export interface SgOps {
+  /** `enable` lines and diagnostics. */
+  header: string;
+  /** Module-scope helper code (the emulation's functions; empty for the real builtins). */
+  helpers: string;
+  left: string;
+  right: string;
+  acc: string;
+  /** Extra entry-point parameter(s) and the WGSL expression of this invocation's subgroup index. */
+  param: string;
+  sgIndex: string;
+  /** Statement run first in main. */
+  init: string;
+  loadLeft(arr: string, off: string, colMajor: boolean, stride: string): string;
+  loadRight(arr: string, off: string, colMajor: boolean, stride: string): string;
+  /** Statement: acc = a·b + acc. */
+  mma(a: string, b: string, acc: string): string;
+  /** Statement: store an f32 result fragment row-major. */
+  store(arr: string, off: string, v: string, stride: string): string;
+}
+
+/** The real builtins (Dawn docs/dawn/features/subgroup_matrix.md). */
+export function realOps(syntax: SgSyntax): SgOps {
+  const L = `subgroup_matrix_left<f16, ${FRAG}, ${FRAG}>`;
+  const R = `subgroup_matrix_right<f16, ${FRAG}, ${FRAG}>`;
+  const major = (cm: boolean) => (cm ? 'col_major' : 'row_major');
+  const load = (T: string) =>
+    syntax === 'new'
+      ? (arr: string, off: string, cm: boolean, stride: string) => `subgroupMatrixLoad<${T}, ${major(cm)}>(&${arr}, ${off}, ${stride})`
+      : (arr: string, off: string, cm: boolean, stride: string) => `subgroupMatrixLoad<${T}>(&${arr}, ${off}, ${cm}, ${stride})`;
+  return {
+    header: `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);`,
+    helpers: '',
+    left: L,
+    right: R,
+    acc: `subgroup_matrix_result<f32, ${FRAG}, ${FRAG}>`,
+    param: `, @builtin(subgroup_id) sgId: u32`,
+    sgIndex: 'sgId',
+    init: '',
+    loadLeft: load(L),
+    loadRight: load(R),
+    mma: (a, b, acc) => `${acc} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${acc});`,
+    store: (arr, off, v, stride) =>
+      syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
+  };
+}
+
+/**
+ * Plain-WGSL stand-ins for the arrays named in `arrays`. `zero` is a WGSL expression equal to 0
+ * read from a uniform: the loop bound 16 | zero keeps lavapipe's compiler from unrolling the
+ * emulation loops at every call site (which takes minutes to compile). The entry point must name
+ * its local index `lidx`.
+ */
+export function emulatedOps(arrays: FragArrays, zero: string): SgOps {
+  const F = FRAG;
+  const left = arrays.left.map((a) => /* wgsl */ `
+fn emuLoadL_${a}(off: u32, colMajor: bool, stride: u32) -> EmuL {
+  var m: EmuL;
+  for (var c = 0u; c < emuN; c++) { m[c] = ${a}[emuIdx(off, emuLane / 2u, c, colMajor, stride)]; }
+  return m;
+}`);
+  const right = arrays.right.map((a) => /* wgsl */ `
+fn emuLoadR_${a}(off: u32, colMajor: bool, stride: u32) -> EmuR {
+  var m: EmuR;
+  for (var r = 0u; r < emuN; r++) { for (var c = 0u; c < emuN; c++) { m[r * ${F}u + c] = ${a}[emuIdx(off, r, c, colMajor, stride)]; } }
+  return m;
+}`);
+  const store = arrays.store.map((a) => /* wgsl */ `
+fn emuStore_${a}(off: u32, v: EmuC, stride: u32) {
+  for (var j = 0u; j < emuN / 2u; j++) { ${a}[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j] = v[j]; }
+}`);
+  return {
+    header: `enable f16;`,
+    helpers: /* wgsl */ `
+var<private> emuLane: u32;
+var<private> emuN: u32;
+alias EmuL = array<f16, ${F}>;       // row emuLane/2 of a left fragment
+alias EmuR = array<f16, ${F * F}>;   // a whole right fragment, row-major [k][n]
+alias EmuC = array<f32, 8>;          // row emuLane/2, columns (emuLane%2)·8 .. +8
+fn emuIdx(off: u32, r: u32, c: u32, colMajor: bool, stride: u32) -> u32 {
+  return select(off + r * stride + c, off + c * stride + r, colMajor);
+}
+fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
+  var m = acc;
+  let c0 = (emuLane % 2u) * 8u;
+  for (var j = 0u; j < emuN / 2u; j++) {
+    var s = m[j];
+    for (var k = 0u; k < emuN; k++) { s += f32(a[k]) * f32(b[k * ${F}u + c0 + j]); }
+    m[j] = s;
+  }
+  return m;
+}${left.join('')}${right.join('')}${store.join('')}`,
+    left: 'EmuL',
+    right: 'EmuR',
+    acc: 'EmuC',
+    param: '',
+    sgIndex: `lidx / ${SUBGROUP}u`,
+    init: `emuLane = lidx % ${SUBGROUP}u; emuN = ${F}u | ${zero};`,
+    loadLeft: (arr, off, cm, stride) => `emuLoadL_${arr}(${off}, ${cm}, ${stride})`,
+    loadRight: (arr, off, cm, stride) => `emuLoadR_${arr}(${off}, ${cm}, ${stride})`,
+    mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
+    store: (arr, off, v, stride) => `emuStore_${arr}(${off}, ${v}, ${stride});`,
+  };
+}

@@ -1,0 +1,82 @@
+// Mixed-precision attention (kernels/attention-sgmat.ts: f16 operands on subgroup-matrix
+// fragments, f32 accumulation and softmax statistics) against the CPU's f32 attention, forward
+// and backward. On lavapipe the subgroup-matrix builtins are emulated in plain WGSL (the same
+// tiling, offsets and majorness); on NVIDIA the tensor-core kernels run. f16 operands: errors
+// of ~1e-3 relative to each output's scale.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AttentionDims, Backend, Storage } from '../../engine/backend.ts';
+import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { mixedAttentionTuning, mixedTileBytes, pickMixedTiles } from '../../kernels/attention-sgmat.ts';
+import { both, cpu, randomData } from './helpers.ts';
+
+let gpu: Backend;
+before(async () => {
+  gpu = await openWebGpuBackend();
+  mixedAttentionTuning.emulate = true;
+  gpu.setPrecision('mixed');
+});
+after(async () => {
+  mixedAttentionTuning.emulate = false;
+  await gpu.destroy();
+});
+
+/** max |got − want| / max(max |want|, floor): the error relative to the output's scale. */
+async function relToScale(g: Storage, c: Storage, floor = 1e-30): Promise<number> {
+  const got = await gpu.read(g), want = await cpu.read(c);
+  let scale = floor, worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]!));
+    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  }
+  return worst / scale;
+}
+
+async function check(d: AttentionDims, seed: number, spread = 1.5, floor = 1e-30): Promise<string> {
+  const { n, l, s, dqk, dv } = d;
+  const [cq, gq] = both(gpu, randomData(n * l * dqk, seed, -spread, spread));
+  const [ck, gk] = both(gpu, randomData(n * s * dqk, seed + 1, -spread, spread));
+  const [cv, gv] = both(gpu, randomData(n * s * dv, seed + 2));
+  const [cg, gg] = both(gpu, randomData(n * l * dv, seed + 3));
+  const what = `n${n} l${l} s${s} ${dqk}/${dv}`;
+  const c = cpu.attention(cq, ck, cv, d), g = gpu.attention(gq, gk, gv, d);
+  const cb = cpu.attentionBwd(cq, ck, cv, c.o, c.lse, cg, d);
+  const gb = gpu.attentionBwd(gq, gk, gv, g.o, g.lse, gg, d);
+  const errs: Record<string, number> = {
+    o: await relToScale(g.o, c.o), lse: await relToScale(g.lse, c.lse),
+    dq: await relToScale(gb.dq, cb.dq, floor), dk: await relToScale(gb.dk, cb.dk, floor), dv: await relToScale(gb.dv, cb.dv),
+  };
+  for (const [name, e] of Object.entries(errs)) assert.ok(e < 6e-3 && e > 0, `${name} ${what}: ${e}`);
+  return `${what}: ${Object.entries(errs).map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')}`;
+}
+
+test('mixed attention (emulated subgroup matrices on lavapipe) matches f32 to ~1e-3', async (t) => {
+  // Several tiles both ways with ragged ends; dqk ≠ dv, dims not multiples of 16 (padding).
+  t.diagnostic(await check({ n: 2, l: 37, s: 45, dqk: 9, dv: 20, scale: 1 / 3 }, 1));
+  // l = s = 1 (one valid row and key in a 16-row block). With one key dQ = dK = 0 exactly, so
+  // theirs is an absolute error (floor 1: inputs and outputs are O(1)).
+  t.diagnostic(await check({ n: 3, l: 1, s: 1, dqk: 9, dv: 20, scale: 0.5 }, 2, 1.5, 1));
+  // The XL head dim (72 → 80 padded), two-subgroup blocks, larger logits.
+  t.diagnostic(await check({ n: 1, l: 50, s: 70, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 3, 3));
+});
+
+test('mixed attention with four-subgroup blocks (64 rows), 32-row tiles (forward), 16-row tiles (backward)', async (t) => {
+  mixedAttentionTuning.tiles = { fwd: { bo: 64, bt: 32 }, dq: { bo: 64, bt: 16 }, dkdv: { bo: 64, bt: 16 } };
+  try {
+    t.diagnostic(await check({ n: 2, l: 70, s: 67, dqk: 9, dv: 20, scale: 1 / 3 }, 4));
+  } finally {
+    mixedAttentionTuning.tiles = {};
+  }
+});
+
+test('mixed attention tiles fit the workgroup memory they are picked for', () => {
+  for (const [dqk, dv] of [[72, 72], [9, 72], [64, 64], [9, 20]]) {
+    for (const limit of [32768, 49152]) {
+      for (const kind of ['fwd', 'dq', 'dkdv'] as const) {
+        const t = pickMixedTiles(kind, 256, dqk!, dv!, limit);
+        assert.ok(mixedTileBytes(kind, t, dqk!, dv!) <= limit, `${kind} ${dqk}/${dv} at ${limit}`);
+        assert.ok(t.bo % 16 === 0 && t.bt % 16 === 0);
+      }
+    }
+  }
+});
