@@ -85,7 +85,7 @@ export class GpuHarness implements GpuContext {
       const c = configs.find((x) => x.M === 16 && x.N === 16 && x.K === 16) ?? configs[0];
       if (c) subgroupMatrix = { M: c.M, N: c.N, K: c.K };
     }
-    const features: GpuFeatures = { f16: has('shader-f16'), subgroups: has('subgroups'), subgroupMatrix };
+    const features: GpuFeatures = { f16: has('shader-f16'), subgroups: has('subgroups'), subgroupMatrix, timestamps: has('timestamp-query') };
     return new GpuHarness(gpu, device, info, features, has('timestamp-query'));
   }
 

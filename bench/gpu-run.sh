@@ -15,6 +15,6 @@ TAILN=6 part golden 60 node --import tsx --test test/webgpu/model-golden.test.ts
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
 TAILN=40 part fused 120 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
-TAILN=14 part xl 160 node --import tsx bench/gpu-xl.ts --budget 130 $q
+TAILN=60 part xl 170 node --import tsx bench/gpu-xl.ts --budget 130 --profile $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"

@@ -5,7 +5,9 @@
  * DDPM steps). Time (median of the timed runs, wall clock around read-back) and the backend's
  * allocated bytes (the pool never shrinks, so this is the peak).
  *
- *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed]
+ *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed] [--profile]
+ * --profile: first, one batch-2 training step with checkpointing under the kernel profiler
+ * (engine/webgpu/profiler.ts): GPU time per kernel, printed and kept in the JSON.
  * Writes $OUT/gpu-xl.json (or bench/results/).
  */
 import * as A from '../autograd/index.ts';
@@ -18,6 +20,7 @@ import { AVDiT } from '../model/avdit.ts';
 import { makeConfig } from '../model/config.ts';
 import { AdamW } from '../train/adamw.ts';
 import { avditLoss } from '../train/objectives.ts';
+import { formatProfile, type KernelTime } from '../engine/webgpu/profiler.ts';
 import { writeResult } from './results.ts';
 
 const argv = process.argv.slice(2);
@@ -101,6 +104,22 @@ const trainStep = (B: number, checkpoint: boolean) => async () => {
   });
 };
 
+if (argv.includes('--profile')) {
+  const ctx = (backend as unknown as { ctx?: { startProfile(): void; stopProfile(): Promise<KernelTime[]> } }).ctx;
+  try {
+    if (!ctx) throw new Error(`the ${backend.name} backend has no kernel profiler`);
+    await trainStep(2, true)(); // compile and grow the pool first
+    ctx.startProfile();
+    const s = performance.now();
+    await trainStep(2, true)();
+    const kernels = await ctx.stopProfile();
+    console.log(`profile of one training step, batch 2, checkpointing (${((performance.now() - s) / 1000).toFixed(2)} s with a pass per dispatch):`);
+    console.log(formatProfile(kernels, 40));
+    log({ what: 'profile: train step b2, checkpointing', kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(3)) })) });
+  } catch (e) {
+    log({ what: 'profile', error: String((e as Error).message).slice(0, 400) });
+  }
+}
 await timed('forward b1 (warm-up)', 1, forward(1));
 await timed('forward b1', 3, forward(1));
 await timed('train step b2 (warm-up)', 1, trainStep(2, false));

@@ -12,6 +12,8 @@ export interface GpuFeatures {
   subgroups: boolean;
   /** `chromium-experimental-subgroup-matrix` with an f16×f16→f32 M×N×K config (tensor cores). */
   subgroupMatrix: { M: number; N: number; K: number } | null;
+  /** `timestamp-query` was granted (per-kernel GPU times: engine/webgpu/profiler.ts). */
+  timestamps: boolean;
 }
 
 export interface Dispatch {

@@ -11,6 +11,7 @@
 import type { Dispatch, GpuContext, GpuFeatures } from '../../kernels/context.ts';
 import { BackendError } from '../errors.ts';
 import { BufferPool } from './pool.ts';
+import { KernelProfiler, type KernelTime } from './profiler.ts';
 
 const BATCH = 64;
 // Functions, not constants: GPUBufferUsage exists only once device.ts has installed the globals.
@@ -40,6 +41,7 @@ export class WebGpuContext implements GpuContext {
   #destroyed = false;
   /** The last kernel recorded, to name it in asynchronous errors. */
   #lastKey = '';
+  #profiler: KernelProfiler | null = null;
   /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
   dispatches = 0;
   submits = 0;
@@ -134,16 +136,37 @@ export class WebGpuContext implements GpuContext {
       return;
     }
     const enc = this.device.createCommandEncoder();
-    if (this.#recorded.length > 0) this.#encode(enc);
+    const afterSubmit = this.#recorded.length > 0 ? this.#encode(enc) : undefined;
     extra?.(enc);
     this.device.queue.submit([enc.finish()]);
+    afterSubmit?.();
     this.submits++;
     for (const b of this.#scratch) this.pool.release(b);
     this.#scratch = [];
     this.pool.afterSubmit();
   }
 
-  #encode(enc: GPUCommandEncoder): void {
+  /**
+   * Per-kernel GPU times from now until `stopProfile` (every dispatch in its own timestamped pass:
+   * engine/webgpu/profiler.ts). Needs the timestamp-query feature.
+   */
+  startProfile(): void {
+    if (!this.features.timestamps) throw new BackendError('webgpu: this device has no timestamp-query feature, so kernels cannot be profiled');
+    this.flush();
+    this.#profiler = new KernelProfiler(this.device);
+  }
+
+  /** Waits for the GPU and returns the GPU time per kernel key since `startProfile`, largest first. */
+  async stopProfile(): Promise<KernelTime[]> {
+    const p = this.#profiler;
+    if (!p) throw new BackendError('webgpu: stopProfile without startProfile');
+    await this.sync();
+    this.#profiler = null;
+    return p.results();
+  }
+
+  /** Encode the recorded dispatches; returns what to run once they are submitted (the profiler's read-back). */
+  #encode(enc: GPUCommandEncoder): (() => void) | undefined {
     const align = this.limits.minUniformBufferOffsetAlignment;
     const offsets: number[] = [];
     let total = 0;
@@ -158,8 +181,8 @@ export class WebGpuContext implements GpuContext {
       this.#recorded.forEach((r, i) => r.uniforms && packed.set(new Uint8Array(r.uniforms), offsets[i]!));
       this.device.queue.writeBuffer(ubuf, 0, packed);
     }
-    const pass = enc.beginComputePass();
-    this.#recorded.forEach((r, i) => {
+    const record = (pass: GPUComputePassEncoder, i: number): void => {
+      const r = this.#recorded[i]!;
       const entries: GPUBindGroupEntry[] = r.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
       if (r.uniforms && ubuf) {
         entries.push({ binding: r.buffers.length, resource: { buffer: ubuf, offset: offsets[i]!, size: r.uniforms.byteLength } });
@@ -168,10 +191,18 @@ export class WebGpuContext implements GpuContext {
       pass.setBindGroup(0, this.device.createBindGroup({ layout: r.layout, entries, label: r.key }));
       const [x, y = 1, z = 1] = r.workgroups;
       pass.dispatchWorkgroups(x, y, z);
-    });
-    pass.end();
+    };
+    let afterSubmit: (() => void) | undefined;
+    if (this.#profiler) {
+      afterSubmit = this.#profiler.encode(enc, this.#recorded.map((r) => r.key), record);
+    } else {
+      const pass = enc.beginComputePass();
+      for (let i = 0; i < this.#recorded.length; i++) record(pass, i);
+      pass.end();
+    }
     this.#recorded = [];
     if (ubuf) this.pool.release(ubuf);
+    return afterSubmit;
   }
 
   /** Submit everything and wait until the GPU is idle; throws errors seen on the way. */

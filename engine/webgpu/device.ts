@@ -1,7 +1,7 @@
 /**
  * Opening a Dawn device: pick the adapter (a hardware GPU first, else lavapipe), ask for its
  * real limits (the defaults are small) and the features kernels specialise on (f16, subgroups,
- * subgroup matrices).
+ * subgroup matrices), plus timestamp queries for the kernel profiler.
  */
 import { create, globals } from 'webgpu';
 import { isSoftwareAdapter } from './software-adapter.ts';
@@ -12,9 +12,9 @@ import { BackendError } from '../errors.ts';
  * Instance flags. On NVIDIA, shader-f16 and the f16 subgroup-matrix configs appear only with
  * these toggles (ANCHORS §9); elsewhere they change nothing.
  */
-const DAWN_FLAGS = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'];
+const DAWN_FLAGS = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia', 'disable-dawn-features=timestamp_quantization'];
 
-const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as const;
+const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'] as const;
 
 export interface OpenedDevice {
   gpu: GPU;
@@ -112,6 +112,7 @@ export async function openDevice(): Promise<OpenedDevice> {
       f16: has('shader-f16'),
       subgroups: has('subgroups'),
       subgroupMatrix: pickSubgroupMatrix(adapter, has('chromium-experimental-subgroup-matrix')),
+      timestamps: has('timestamp-query'),
     },
   };
 }
