@@ -5,6 +5,13 @@
  *
  * Maths is done in f32 (i32 inputs are converted; i32 results are exact while |x| < 2^24). WGSL
  * may assume no NaN/Inf, so exp arguments are clamped where they could overflow.
+ *
+ * Vector form: when the innermost merged dim is a multiple of 4 and every input either runs along
+ * it (stride 1) or is constant along it (stride 0), an invocation handles 4 consecutive outputs:
+ * one index computation, vec4 loads (a stride-0 input: one scalar, splat) and one vec4 store,
+ * so contiguous and bias-broadcast ops read and write memory as a vec4 copy does. The op's
+ * scalar expression is applied to each component. (Every buffer is a pool size class, a
+ * multiple of 16 bytes, so binding it as vec4s is valid.)
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { coalesce, entry, GROUP_INDEX_WGSL, gridFor, offsetsWgsl, shapeUniforms, WG } from './grid.ts';
@@ -88,6 +95,41 @@ ${entry(WG)}
 }`;
 }
 
+/** Per input, the vector form's load: 'v' runs along the innermost dim (stride 1), 's' is constant along it (stride 0). */
+type Lane = 'v' | 's';
+
+function vec4Code(expr: string, ins: readonly ElemType[], lanes: readonly Lane[], out: ElemType, rank: number): string {
+  const { fields } = shapeUniforms(new Array<number>(rank).fill(0), ins.map(() => new Array<number>(rank).fill(0)));
+  const bindings = ins.map((t, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<vec4<${t}>>;`);
+  const loads = ins.map((_, k) =>
+    lanes[k] === 'v' ? `let ${VARS[k]}v = vec4<f32>(in${k}[o${k} >> 2u]);` : `let ${VARS[k]}v = vec4<f32>(f32(in${k}[o${k} >> 2u][o${k} & 3u]));`,
+  );
+  const comps = [0, 1, 2, 3].map((c) => `{ ${ins.map((_, k) => `let ${VARS[k]} = ${VARS[k]}v[${c}];`).join(' ')} r[${c}] = ${expr}; }`);
+  return /* wgsl */ `
+${bindings.join('\n')}
+@group(0) @binding(${ins.length}) var<storage, read_write> out: array<vec4<${out}>>;
+struct U { n: u32, a: f32, b: f32, ${fields.join(', ')} }
+@group(0) @binding(${ins.length + 1}) var<uniform> u: U;
+${HELPERS}
+${GROUP_INDEX_WGSL}
+${entry(WG)}
+  if (gi >= u.n) { return; }
+  ${offsetsWgsl(rank, ins.length, 'gi * 4u')}
+  ${loads.join('\n  ')}
+  var r: vec4<f32>;
+  ${comps.join('\n  ')}
+  out[gi] = vec4<${out}>(r);
+}`;
+}
+
+/** The vector form's loads, or null when the op must run one element per invocation. */
+function vec4Lanes(shape: readonly number[], strides: readonly (readonly number[])[]): Lane[] | null {
+  const last = shape.length - 1;
+  if (last < 0 || shape[last]! % 4 !== 0) return null;
+  const lanes = strides.map((s) => (s[last] === 1 ? 'v' : s[last] === 0 ? 's' : null));
+  return lanes.every((l) => l !== null) ? (lanes as Lane[]) : null;
+}
+
 /** Launch one elementwise op over `outShape`; `a`, `b` are the unary scalars. */
 export function encodeElementwise(
   ctx: GpuContext, name: string, expr: string, inputs: readonly Input[], out: GPUBuffer, outType: ElemType,
@@ -99,12 +141,14 @@ export function encodeElementwise(
   const rank = merged.shape.length;
   const types = inputs.map((i) => i.type);
   const { values } = shapeUniforms(merged.shape, merged.strides);
+  const lanes = vec4Lanes(merged.shape, merged.strides);
+  const threads = lanes ? n / 4 : n;
   ctx.dispatch({
-    key: `elementwise/${name}/${types.join(',')}->${outType}/rank${rank}`,
-    code: shaderCode(expr, types, outType, rank),
+    key: `elementwise/${name}/${types.join(',')}->${outType}/rank${rank}${lanes ? `/v4${lanes.join('')}` : ''}`,
+    code: lanes ? vec4Code(expr, types, lanes, outType, rank) : shaderCode(expr, types, outType, rank),
     buffers: [...inputs.map((i) => i.buffer), out],
-    uniforms: uniforms([['u32', n], ['f32', a], ['f32', b], ...values]),
-    workgroups: gridFor(ctx, n),
+    uniforms: uniforms([['u32', threads], ['f32', a], ['f32', b], ...values]),
+    workgroups: gridFor(ctx, threads),
   });
 }
 

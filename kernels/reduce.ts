@@ -1,8 +1,16 @@
 /**
  * Sum / max over any set of axes. After merging dims, the input is seen as kept dims × reduced
- * dims; output element o reads base(o) + off(r) for r over the R reduced elements.
- *  - R small and many outputs: one thread per output loops over R.
- *  - otherwise: one workgroup per output; threads stride over R, then a shared-memory tree.
+ * dims; output element o reads base(o) + off(r) for r over the R reduced elements. Four layouts:
+ *  - columns: the reduced axes lie outside the last kept axis (bias gradients, Σ over rows of a
+ *    [rows, C] matrix): 64 consecutive invocations read 64 consecutive columns of a row
+ *    (coalesced), 4 such groups split the rows, and long reductions are cut into chunks of rows
+ *    written as partial results that a second (smaller) reduction adds up, so the GPU has enough
+ *    workgroups even when there are few columns.
+ *  - rows: the reduced elements are one contiguous run (softmax-like rows): a row gets T
+ *    invocations (a power of two near R/8) that read consecutive elements, 256/T rows per
+ *    workgroup, then a tree over each row's T partials.
+ *  - serial (anything else with short R and many outputs): one invocation per output.
+ *  - tree (anything else): one workgroup per output, threads stride over R, then a tree.
  * Max starts from the finite sentinel -3e38 (WGSL may assume no infinities).
  */
 import { uniforms, type GpuContext } from './context.ts';
@@ -18,6 +26,8 @@ const COMBINE: Record<ReduceKind, (a: string, b: string) => string> = {
 
 /** WGSL computing `name` = Σ coord·stride over dims `prefix0..` of flat index `idx`. */
 function offsetOf(name: string, idx: string, prefix: string, rank: number): string {
+  if (rank === 0) return `let ${name} = 0u;`;
+  if (rank === 1) return `let ${name} = ${idx} * u.${prefix}s0;`;
   const lines = [`var ${name} = 0u;`, `{ var rem = ${idx};`];
   for (let d = rank - 1; d >= 0; d--) {
     lines.push(`  { let c = rem % u.${prefix}d${d}; rem = rem / u.${prefix}d${d}; ${name} = ${name} + c * u.${prefix}s${d}; }`);
@@ -44,7 +54,7 @@ ${GROUP_INDEX_WGSL}`;
 
 function serialCode(kind: ReduceKind, type: string, kr: number, rr: number): string {
   const acc = type === 'f32' ? 'f32' : 'i32';
-  const init = type === 'f32' ? INIT[kind] : kind === 'sum' ? '0' : '-2147483647';
+  const init = initOf(kind, type);
   return /* wgsl */ `${header(type, kr, rr)}
 ${entry(WG)}
   if (gi >= u.nOut) { return; }
@@ -59,7 +69,7 @@ ${entry(WG)}
 }
 
 function treeCode(kind: ReduceKind, type: string, kr: number, rr: number): string {
-  const init = type === 'f32' ? INIT[kind] : kind === 'sum' ? '0' : '-2147483647';
+  const init = initOf(kind, type);
   return /* wgsl */ `${header(type, kr, rr)}
 var<workgroup> part: array<${type}, ${WG}>;
 @compute @workgroup_size(${WG})
@@ -84,21 +94,161 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
+const initOf = (kind: ReduceKind, type: string): string => (type === 'f32' ? INIT[kind] : kind === 'sum' ? '0' : '-2147483647');
+
+/** Columns layout: 64 columns × 4 row lanes per workgroup, rows [chunk·CH, +CH) of one batch. */
+const COLS = 64;
+const LANES = 4;
+
+function columnsCode(kind: ReduceKind, type: string, kr: number, rr: number): string {
+  const f = [`C: u32`, `colBlocks: u32`, `batches: u32`, `chunks: u32`, `R: u32`, `CH: u32`, ...fields('k', kr), ...fields('r', rr)];
+  const comb = COMBINE[kind];
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> x: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
+struct U { ${f.join(', ')} }
+@group(0) @binding(2) var<uniform> u: U;
+${GROUP_INDEX_WGSL}
+var<workgroup> part: array<${type}, ${COLS * LANES}>;
+@compute @workgroup_size(${COLS * LANES})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = groupIndex(wid, nwg);
+  let live = g < u.colBlocks * u.batches * u.chunks;
+  let cb = g % u.colBlocks;
+  let b = (g / u.colBlocks) % u.batches;
+  let chunk = g / (u.colBlocks * u.batches);
+  let col = cb * ${COLS}u + lid % ${COLS}u;
+  let lane = lid / ${COLS}u;
+  let ok = live && col < u.C;
+  ${offsetOf('base', 'b', 'k', kr)}
+  var acc: ${type} = ${initOf(kind, type)};
+  if (ok) {
+    let r1 = min(u.R, (chunk + 1u) * u.CH);
+    for (var r = chunk * u.CH + lane; r < r1; r += ${LANES}u) {
+      ${offsetOf('off', 'r', 'r', rr)}
+      acc = ${comb('acc', 'x[base + off + col]')};
+    }
+  }
+  part[lid] = acc;
+  workgroupBarrier();
+  if (lid < ${COLS * 2}u) { part[lid] = ${comb('part[lid]', `part[lid + ${COLS * 2}u]`)}; }
+  workgroupBarrier();
+  if (lid < ${COLS}u && ok) { out[(chunk * u.batches + b) * u.C + col] = ${comb('part[lid]', `part[lid + ${COLS}u]`)}; }
+}`;
+}
+
+/** Rows layout: T invocations per contiguous row of R, 256/T rows per workgroup. */
+const ROWS_WG = 256;
+
+export function rowThreads(R: number): number {
+  let t = 4;
+  while (t < 256 && t * 2 <= R / 8) t *= 2;
+  return t;
+}
+
+function rowsCode(kind: ReduceKind, type: string, kr: number, T: number): string {
+  const f = [`nOut: u32`, `R: u32`, ...fields('k', kr)];
+  const comb = COMBINE[kind];
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> x: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
+struct U { ${f.join(', ')} }
+@group(0) @binding(2) var<uniform> u: U;
+${GROUP_INDEX_WGSL}
+var<workgroup> part: array<${type}, ${ROWS_WG}>;
+@compute @workgroup_size(${ROWS_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = groupIndex(wid, nwg) * ${ROWS_WG / T}u + lid / ${T}u;
+  let t = lid % ${T}u;
+  let live = row < u.nOut;
+  ${offsetOf('base', 'row', 'k', kr)}
+  var acc: ${type} = ${initOf(kind, type)};
+  if (live) {
+    for (var r = t; r < u.R; r += ${T}u) { acc = ${comb('acc', 'x[base + r]')}; }
+  }
+  part[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
+    if (t < s) { part[lid] = ${comb('part[lid]', 'part[lid + s]')}; }
+    workgroupBarrier();
+  }
+  if (live && t == 0u) { out[row] = part[lid]; }
+}`;
+}
+
+interface Merged {
+  kept: { shape: number[]; strides: number[] };
+  red: { shape: number[]; strides: number[] };
+  nOut: number;
+  R: number;
+}
+
+function merge(shape: readonly number[], axes: readonly number[], strides: readonly number[]): Merged {
+  const keptAxes = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const k = coalesce(keptAxes.map((i) => shape[i]!), [keptAxes.map((i) => strides[i]!)]);
+  const r = coalesce(axes.map((i) => shape[i]!), [axes.map((i) => strides[i]!)]);
+  return {
+    kept: { shape: k.shape, strides: k.strides[0]! },
+    red: { shape: r.shape, strides: r.strides[0]! },
+    nOut: k.shape.reduce((p, d) => p * d, 1),
+    R: r.shape.reduce((p, d) => p * d, 1),
+  };
+}
+
+const dimVals = (m: { shape: number[]; strides: number[] }): ['u32', number][] => m.shape.flatMap((d, i) => [['u32', d], ['u32', m.strides[i]!]] as ['u32', number][]);
+
+/** Workgroups the columns layout aims for before it stops cutting the rows into chunks. */
+const COLUMN_TARGET_GROUPS = 2048;
+
+/**
+ * Columns layout for a kept innermost run of C contiguous elements (stride 1) and reduced dims
+ * that all skip it. More than one chunk: partials [chunks, nOut] in scratch, then reduced again.
+ */
+function encodeColumns(ctx: GpuContext, kind: ReduceKind, x: GPUBuffer, out: GPUBuffer, type: 'f32' | 'i32', m: Merged): void {
+  const C = m.kept.shape[m.kept.shape.length - 1]!;
+  const outer = { shape: m.kept.shape.slice(0, -1), strides: m.kept.strides.slice(0, -1) };
+  const batches = m.nOut / C, colBlocks = Math.ceil(C / COLS);
+  const wanted = Math.max(1, Math.floor(COLUMN_TARGET_GROUPS / (colBlocks * batches)));
+  // At least 64 rows per lane group: fewer would make the partials as big as the input.
+  const CH = Math.max(LANES * 64, Math.ceil(m.R / wanted / LANES) * LANES);
+  const chunks = Math.ceil(m.R / CH);
+  const dst = chunks === 1 ? out : ctx.scratch(chunks * m.nOut * 4);
+  const kr = outer.shape.length, rr = m.red.shape.length;
+  ctx.dispatch({
+    key: `reduce/${kind}/${type}/columns/k${kr}r${rr}`,
+    code: columnsCode(kind, type, kr, rr),
+    buffers: [x, dst],
+    uniforms: uniforms([['u32', C], ['u32', colBlocks], ['u32', batches], ['u32', chunks], ['u32', m.R], ['u32', CH], ...dimVals(outer), ...dimVals(m.red)]),
+    workgroups: grid(ctx, colBlocks * batches * chunks),
+  });
+  if (chunks > 1) encodeReduce(ctx, kind, dst, out, type, [chunks, m.nOut], [0]);
+}
+
 /** Reduce `axes` of x (shape) into out (the same shape with those axes set to 1). */
 export function encodeReduce(
   ctx: GpuContext, kind: ReduceKind, x: GPUBuffer, out: GPUBuffer, type: 'f32' | 'i32', shape: readonly number[], axes: readonly number[],
 ): void {
-  const strides = contiguousStrides(shape);
-  const keptAxes = shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const kept = coalesce(keptAxes.map((i) => shape[i]!), [keptAxes.map((i) => strides[i]!)]);
-  const red = coalesce(axes.map((i) => shape[i]!), [axes.map((i) => strides[i]!)]);
-  const nOut = kept.shape.reduce((p, d) => p * d, 1);
-  const R = red.shape.reduce((p, d) => p * d, 1);
+  const m = merge(shape, axes, contiguousStrides(shape));
+  const { kept, red, nOut, R } = m;
   if (nOut === 0) return;
   const kr = kept.shape.length, rr = red.shape.length;
-  const vals: ['u32', number][] = [['u32', nOut], ['u32', R]];
-  kept.shape.forEach((d, i) => vals.push(['u32', d], ['u32', kept.strides[0]![i]!]));
-  red.shape.forEach((d, i) => vals.push(['u32', d], ['u32', red.strides[0]![i]!]));
+  const lastKeptStride = kept.strides[kr - 1];
+  if (kr > 0 && lastKeptStride === 1 && kept.shape[kr - 1]! >= 16 && R > 1 && red.strides.every((st) => st !== 1)) {
+    encodeColumns(ctx, kind, x, out, type, m);
+    return;
+  }
+  if (rr === 1 && red.strides[0] === 1 && R >= 16) {
+    const T = rowThreads(R);
+    ctx.dispatch({
+      key: `reduce/${kind}/${type}/rows${T}/k${kr}`,
+      code: rowsCode(kind, type, kr, T),
+      buffers: [x, out],
+      uniforms: uniforms([['u32', nOut], ['u32', R], ...dimVals(kept)]),
+      workgroups: grid(ctx, Math.ceil(nOut / (ROWS_WG / T))),
+    });
+    return;
+  }
+  const vals: ['u32', number][] = [['u32', nOut], ['u32', R], ...dimVals(kept), ...dimVals(red)];
   // Few long rows want a workgroup each; many short rows want a thread each.
   const serial = R <= 64 && nOut >= 256;
   ctx.dispatch({

@@ -78,3 +78,26 @@ test('more than 65535 workgroups (folded grid)', async () => {
   const [cs, gs] = both(gpu(), new Float32Array([0.5]));
   await expectSame(gpu(), gpu().binary('mul', g, [n], gs, [1], [n]), cpu.binary('mul', c, [n], cs, [1], [n]), 0, 0, 'big mul');
 });
+
+test('the vector form (innermost dim a multiple of 4: vec4 loads, splat of stride-0 inputs) matches the CPU', async () => {
+  const pairs: [number[], number[]][] = [[[3, 8], [8]], [[5, 4], [5, 1]], [[2, 3, 12], []], [[4, 1, 8], [1, 6, 8]], [[16], [16]], [[2, 4], [3, 2, 1]]];
+  for (const [as, bs] of pairs) {
+    const out = broadcast(as, bs);
+    for (const op of ['add', 'mul', 'maximum', 'geluBwd', 'pow', 'lt'] as const) {
+      const xa = domain(op, randomData(sizeOf(as), 1)), xb = domain(op, randomData(sizeOf(bs), 2));
+      const [ca, ga] = both(gpu(), xa), [cb, gb] = both(gpu(), xb);
+      await expectSame(gpu(), gpu().binary(op, ga, as, gb, bs, out), cpu.binary(op, ca, as, cb, bs, out), 3e-5, 1e-6, `${op} ${as} ${bs}`);
+      await expectSame(gpu(), gpu().binary(op, gb, bs, ga, as, out), cpu.binary(op, cb, bs, ca, as, out), 3e-5, 1e-6, `${op} ${bs} ${as}`);
+    }
+  }
+  for (const op of UNARY_OPS) {
+    const x = domain(op, randomData(1024, 3, -4, 4));
+    const [c, g] = both(gpu(), x);
+    await expectSame(gpu(), gpu().unary(op, g, 1.5, -0.25), cpu.unary(op, c, 1.5, -0.25), 3e-5, 1e-6, `${op} [1024]`);
+  }
+  const [cc, gc] = both(gpu(), new Float32Array([1, 0, 1, 1, 0])), [ca, ga] = both(gpu(), randomData(20, 4)), [cb, gb] = both(gpu(), randomData(4, 5));
+  await expectSame(gpu(), gpu().where(gc, [5, 1], ga, [5, 4], gb, [4], [5, 4]), cpu.where(cc, [5, 1], ca, [5, 4], cb, [4], [5, 4]), 0, 0, 'where');
+  const ia = Int32Array.from({ length: 24 }, (_, i) => i * 7 - 80), ib = Int32Array.from({ length: 8 }, (_, i) => 3 - i);
+  const [cia, gia] = both(gpu(), ia, 'i32'), [cib, gib] = both(gpu(), ib, 'i32');
+  await expectSame(gpu(), gpu().binary('add', gia, [3, 8], gib, [8], [3, 8]), cpu.binary('add', cia, [3, 8], cib, [8], [3, 8]), 0, 0, 'i32 add');
+});

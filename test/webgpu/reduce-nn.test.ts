@@ -33,6 +33,25 @@ test('reduce: long rows (workgroup tree), many short rows (serial), negatives fo
   await expectSame(gpu(), gpu().reduce('sum', gi, [20, 30], [0]), cpu.reduce('sum', ci, [20, 30], [0]), 0, 0, 'i32 sum');
 });
 
+test('reduce layouts: columns (one pass and chunked into partials), batched and strided, contiguous rows', async () => {
+  // [shape, axes]: Σ over rows of [R, C] (5000 rows → 20 chunks of 256, then a second pass),
+  // a batch of column sums, reduced dims that merge, reduced dims that do not (two strides),
+  // contiguous rows short and long.
+  const cases: [number[], number[]][] = [
+    [[5000, 40], [0]], [[3, 700, 33], [1]], [[4, 300, 2, 20], [1, 2]], [[6, 20, 5, 17], [0, 2]],
+    [[300, 16], [0]], [[37, 16], [1]], [[9, 1200], [1]], [[2, 3, 100000], [2]],
+  ];
+  for (const [shape, axes] of cases) {
+    const [c, g] = both(gpu(), randomData(sizeOf(shape), 5, -3, 2));
+    await expectSame(gpu(), gpu().reduce('max', g, shape, axes), cpu.reduce('max', c, shape, axes), 0, 0, `max ${shape} ${axes}`);
+    await expectSame(gpu(), gpu().reduce('sum', g, shape, axes), cpu.reduce('sum', c, shape, axes), 1e-5, 2e-4, `sum ${shape} ${axes}`);
+  }
+  const xi = Int32Array.from({ length: 3000 * 20 }, (_, i) => (i % 17) - 8);
+  const [ci, gi] = both(gpu(), xi, 'i32');
+  await expectSame(gpu(), gpu().reduce('sum', gi, [3000, 20], [0]), cpu.reduce('sum', ci, [3000, 20], [0]), 0, 0, 'i32 sum, chunked columns');
+  await expectSame(gpu(), gpu().reduce('max', gi, [20, 3000], [1]), cpu.reduce('max', ci, [20, 3000], [1]), 0, 0, 'i32 max, rows');
+});
+
 const rowsArb = fc.tuple(fc.array(fc.integer({ min: 1, max: 4 }), { maxLength: 3 }), fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 250, max: 700 })));
 
 test('softmax and softmaxBwd over the last axis', async () => {
