@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # Every NVIDIA check and timing in one go (the lent GPU's time is scarce), from the repo root:
 #   source .devcarry/setup.sh && bash bench/gpu-run.sh        (QUICK=1: tiny sizes, for lavapipe)
+# PARTS="golden fused xl" runs only the named parts (default: all, in the order below). A session
+# has 15 minutes of device time and 10 per command, so split the parts over two calls, e.g.
+#   PARTS="gradcheck golden fused xl xl-mixed"   (correctness, attention f32 + mixed, XL with the kernel profile)
+#   PARTS="matmul bandwidth torch-xl"             (matmul and bandwidth tables, PyTorch's XL figures)
 # Each part has its own time limit so one failure cannot eat the rest; outputs go to $OUT.
 set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-part() { local name=$1 secs=$2; shift 2; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
+PARTS=${PARTS:-gradcheck golden matmul bandwidth fused xl xl-mixed torch-xl}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
   tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
-TAILN=6 part golden 60 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts
+TAILN=8 part golden 90 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/mixed-precision.test.ts
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
-TAILN=40 part fused 120 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
+TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
 TAILN=60 part xl 170 node --import tsx bench/gpu-xl.ts --budget 130 --profile $q
+TAILN=60 part xl-mixed 150 node --import tsx bench/gpu-xl.ts --budget 110 --mixed --profile $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"
