@@ -1,5 +1,5 @@
 /**
- * LayerNorm over the last axis (D), optional weight w and bias b, one workgroup per row.
+ * LayerNorm over the last axis (D), optional weight w and bias b, T invocations per row (kernels/row.ts).
  * Forward (two passes, as the CPU oracle): μ = mean(x), r = 1/sqrt(mean((x−μ)²) + eps),
  *   y = (x − μ)·r·w + b; μ and r are kept for the backward.
  * Backward, with x̂ = (x − μ)·r and g = dy ⊙ w:
@@ -7,8 +7,7 @@
  * dw/db are column sums: a workgroup takes 16 columns × 16 row lanes, then sums the lanes.
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { grid } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowMeanRstdWgsl, rowWorkgroup } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, threadsPerRow } from './row.ts';
 
 function fwdCode(wg: number, hasW: boolean, hasB: boolean): string {
   let k = 1;
@@ -98,14 +97,14 @@ export function encodeLayerNorm(
   ctx: GpuContext, x: GPUBuffer, w: GPUBuffer | null, b: GPUBuffer | null, out: LayerNormBuffers, rows: number, D: number, eps: number,
 ): void {
   if (rows === 0) return;
-  const wg = rowWorkgroup(D);
+  const wg = threadsPerRow(D);
   const ins = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
   ctx.dispatch({
-    key: `layernorm/fwd/wg${wg}/${w ? 'w' : ''}${b ? 'b' : ''}`,
+    key: `layernorm/fwd/t${wg}/${w ? 'w' : ''}${b ? 'b' : ''}`,
     code: fwdCode(wg, !!w, !!b),
     buffers: [...ins, out.y, out.mean, out.rstd],
     uniforms: uniforms([['u32', rows], ['u32', D], ['f32', eps]]),
-    workgroups: grid(ctx, rows),
+    workgroups: rowGrid(ctx, rows, wg),
   });
 }
 
@@ -114,15 +113,15 @@ export function encodeLayerNormBwd(
   out: { dx: GPUBuffer; dw: GPUBuffer | null; db: GPUBuffer | null }, rows: number, D: number,
 ): void {
   if (D === 0) return;
-  const wg = rowWorkgroup(D);
+  const wg = threadsPerRow(D);
   const u = uniforms([['u32', rows], ['u32', D]]);
   if (rows > 0) {
     ctx.dispatch({
-      key: `layernorm/bwd-dx/wg${wg}/${w ? 'w' : ''}`,
+      key: `layernorm/bwd-dx/t${wg}/${w ? 'w' : ''}`,
       code: bwdDxCode(wg, !!w),
       buffers: [dy, x, mean, rstd, ...(w ? [w] : []), out.dx],
       uniforms: u,
-      workgroups: grid(ctx, rows),
+      workgroups: rowGrid(ctx, rows, wg),
     });
   }
   if (out.dw || out.db) {

@@ -1,7 +1,7 @@
 /**
  * LayerNorm (no affine) fused with DiT's adaLN modulate, x [N, L, D], shift/scale [N, D]:
  *   y = x̂ · (1 + scale_n) + shift_n,   x̂ = (x − μ)·r,  r = 1/√(mean((x−μ)²) + eps).
- * One workgroup per row (as kernels/layernorm.ts); μ and r are saved for the backward.
+ * T invocations per row (kernels/row.ts, as kernels/layernorm.ts); μ and r are saved for the backward.
  * Backward: the LayerNorm sees g = dy ⊙ (1 + scale_n), so
  *   dx = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)),
  * and the modulation's gradients are sums over the L tokens of each sample:
@@ -10,7 +10,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowMeanRstdWgsl, rowWorkgroup } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, threadsPerRow } from './row.ts';
 
 function fwdCode(wg: number): string {
   return /* wgsl */ `
@@ -100,13 +100,13 @@ export function encodeNormModulate(
 ): void {
   const rows = d.N * d.L;
   if (rows === 0 || d.D === 0) return;
-  const wg = rowWorkgroup(d.D);
+  const wg = threadsPerRow(d.D);
   ctx.dispatch({
-    key: `norm-modulate/fwd/wg${wg}`,
+    key: `norm-modulate/fwd/t${wg}`,
     code: fwdCode(wg),
     buffers: [x, shift, scale, out.y, out.mean, out.rstd],
     uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L], ['f32', eps]]),
-    workgroups: grid(ctx, rows),
+    workgroups: rowGrid(ctx, rows, wg),
   });
 }
 
@@ -116,14 +116,14 @@ export function encodeNormModulateBwd(
 ): void {
   const rows = d.N * d.L;
   if (d.N === 0 || d.D === 0) return;
-  const wg = rowWorkgroup(d.D);
+  const wg = threadsPerRow(d.D);
   if (rows > 0) {
     ctx.dispatch({
-      key: `norm-modulate/bwd-dx/wg${wg}`,
+      key: `norm-modulate/bwd-dx/t${wg}`,
       code: bwdDxCode(wg),
       buffers: [dy, x, mean, rstd, scale, out.dx],
       uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L]]),
-      workgroups: grid(ctx, rows),
+      workgroups: rowGrid(ctx, rows, wg),
     });
   }
   const colBlocks = Math.ceil(d.D / COLS);

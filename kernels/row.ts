@@ -1,50 +1,68 @@
 /**
- * Building blocks of row kernels (softmax, layernorm): one workgroup per row of the last axis,
- * threads stride over the row, and workgroup-wide sum / max through shared memory.
+ * Building blocks of row kernels (softmax, layernorm, norm-modulate): T invocations per row of the
+ * last axis (T a power of two near D/8), 256/T rows per workgroup, invocations striding over
+ * their row, and sum / max over a row's T invocations through workgroup memory. Short rows
+ * (the tiny model's 64) share a workgroup instead of leaving most of it idle; long ones (1152)
+ * get 128 invocations, 9 elements each.
  */
-import { GROUP_INDEX_WGSL } from './grid.ts';
+import type { GpuContext } from './context.ts';
+import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 
-/** Threads per row: small rows do not need 256. */
-export function rowWorkgroup(D: number): number {
-  return D <= 256 ? 64 : 256;
+/** Invocations per workgroup of a row kernel. */
+export const ROW_WG = 256;
+
+/** Invocations per row: a power of two, about D/8, between 8 and 256. */
+export function threadsPerRow(D: number): number {
+  let t = 8;
+  while (t < ROW_WG && t * 2 <= D / 8) t *= 2;
+  return t;
 }
 
-/** WGSL: `wgSum(v, lid)` and `wgMax(v, lid)` over the workgroup (call from uniform control flow). */
-export function rowHelpers(wg: number): string {
+/** Workgroups for `rows` rows of T invocations each. */
+export function rowGrid(ctx: GpuContext, rows: number, T: number): [number, number] {
+  return grid(ctx, Math.ceil(rows / (ROW_WG / T)));
+}
+
+/**
+ * WGSL: `wgSum(v, lid)` and `wgMax(v, lid)` over the T invocations of the caller's row (`lid` is
+ * the index within the row; call from uniform control flow: they contain barriers).
+ */
+export function rowHelpers(T: number): string {
+  const tree = (op: (a: string, b: string) => string): string => `red[segBase + lid] = v;
+  workgroupBarrier();
+  for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[segBase + lid] = ${op('red[segBase + lid]', 'red[segBase + lid + s]')}; }
+    workgroupBarrier();
+  }
+  let r = red[segBase];
+  workgroupBarrier();
+  return r;`;
   return /* wgsl */ `
 ${GROUP_INDEX_WGSL}
-var<workgroup> red: array<f32, ${wg}>;
+var<workgroup> red: array<f32, ${ROW_WG}>;
+// First slot of this invocation's row in red.
+var<private> segBase: u32;
 fn wgSum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
+  ${tree((a, b) => `${a} + ${b}`)}
 }
 fn wgMax(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
+  ${tree((a, b) => `max(${a}, ${b})`)}
 }`;
 }
 
-/** The entry point header of a row kernel: `row`, `lid`; rows past `u.rows` compute but do not write. */
-export function rowEntry(wg: number): string {
+/**
+ * The entry point header of a row kernel: `row`, `lid` (index within the row, 0 … T−1), `o` (the
+ * row's first element); rows past `u.rows` compute on the last row but must not write (`live`).
+ */
+export function rowEntry(T: number): string {
   return /* wgsl */ `
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = min(groupIndex(wid, nwg), u.rows - 1u);
-  let live = groupIndex(wid, nwg) < u.rows;
+@compute @workgroup_size(${ROW_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lix: u32) {
+  let lid = lix % ${T}u;
+  segBase = lix - lid;
+  let rowRaw = groupIndex(wid, nwg) * ${ROW_WG / T}u + lix / ${T}u;
+  let row = min(rowRaw, u.rows - 1u);
+  let live = rowRaw < u.rows;
   let o = row * u.D;`;
 }
 

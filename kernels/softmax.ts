@@ -1,10 +1,9 @@
 /**
- * Softmax over the last axis and its backward, one workgroup per row.
+ * Softmax over the last axis and its backward, T invocations per row (kernels/row.ts).
  *   y = exp(x − max) / Σ exp(x − max)          dx = y ⊙ (dy − Σ dy ⊙ y)
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { grid } from './grid.ts';
-import { rowEntry, rowHelpers, rowWorkgroup } from './row.ts';
+import { rowEntry, rowGrid, rowHelpers, threadsPerRow } from './row.ts';
 
 function fwdCode(wg: number): string {
   return /* wgsl */ `
@@ -45,12 +44,12 @@ ${rowEntry(wg)}
 
 export function encodeSoftmax(ctx: GpuContext, x: GPUBuffer, y: GPUBuffer, rows: number, D: number): void {
   if (rows === 0 || D === 0) return;
-  const wg = rowWorkgroup(D);
-  ctx.dispatch({ key: `softmax/fwd/wg${wg}`, code: fwdCode(wg), buffers: [x, y], uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: grid(ctx, rows) });
+  const wg = threadsPerRow(D);
+  ctx.dispatch({ key: `softmax/fwd/t${wg}`, code: fwdCode(wg), buffers: [x, y], uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, wg) });
 }
 
 export function encodeSoftmaxBwd(ctx: GpuContext, y: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, rows: number, D: number): void {
   if (rows === 0 || D === 0) return;
-  const wg = rowWorkgroup(D);
-  ctx.dispatch({ key: `softmax/bwd/wg${wg}`, code: bwdCode(wg), buffers: [y, dy, dx], uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: grid(ctx, rows) });
+  const wg = threadsPerRow(D);
+  ctx.dispatch({ key: `softmax/bwd/t${wg}`, code: bwdCode(wg), buffers: [y, dy, dx], uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, wg) });
 }
