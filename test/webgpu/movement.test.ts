@@ -55,6 +55,25 @@ test('concat along any axis, expand', async () => {
   );
 });
 
+test('copies 4 words at a time where the layout allows (head splits, aligned slices, concat, expand), else 1', async () => {
+  const x = randomData(2 * 3 * 4 * 8, 9);
+  const [c, g] = both(gpu(), x);
+  for (const perm of [[0, 2, 1, 3], [2, 0, 1, 3], [0, 1, 3, 2]]) {
+    await expectSame(gpu(), gpu().permute(g, [2, 3, 4, 8], perm), cpu.permute(c, [2, 3, 4, 8], perm), 0, 0, `permute ${perm}`);
+  }
+  const [c2, g2] = both(gpu(), randomData(4 * 12, 10));
+  for (const [begin, size] of [[[1, 4], [2, 8]], [[1, 2], [2, 8]], [[0, 0], [4, 12]], [[2, 4], [2, 4]]]) {
+    await expectSame(gpu(), gpu().slice(g2, [4, 12], begin!, size!), cpu.slice(c2, [4, 12], begin!, size!), 0, 0, `slice ${begin} ${size}`);
+    const [cs, gs] = both(gpu(), randomData(size![0]! * size![1]!, 11));
+    await expectSame(gpu(), gpu().padSlice(gs, size!, [4, 12], begin!), cpu.padSlice(cs, size!, [4, 12], begin!), 0, 0, `padSlice ${begin} ${size}`);
+  }
+  const [ca, ga] = both(gpu(), randomData(24, 12)), [cb, gb] = both(gpu(), randomData(12, 13));
+  await expectSame(gpu(), gpu().concat([ga, gb], [[3, 8], [3, 4]], 1), cpu.concat([ca, cb], [[3, 8], [3, 4]], 1), 0, 0, 'concat axis 1');
+  await expectSame(gpu(), gpu().concat([gb, ga], [[3, 4], [6, 4]], 0), cpu.concat([cb, ca], [[3, 4], [6, 4]], 0), 0, 0, 'concat axis 0');
+  const [ce, ge] = both(gpu(), randomData(8, 14));
+  await expectSame(gpu(), gpu().expand(ge, [1, 8], [3, 8]), cpu.expand(ce, [1, 8], [3, 8]), 0, 0, 'expand');
+});
+
 test('cast, fill', async () => {
   const x = new Float32Array([0, 1.7, -1.7, 2.5, -2.5, 1e6 + 0.5, -123.99]);
   const [c, g] = both(gpu(), x);
