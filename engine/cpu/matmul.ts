@@ -6,8 +6,10 @@
  * sums in registers (locals) and reads 4 values of A and 4 of Bt per k: 8 loads for 16
  * multiply-adds, instead of 2 loads per multiply-add in the triple loop. Columns are walked in
  * panels of NB so the panel of Bt in use stays in cache while every row block reuses it.
+ * gemmABt hands f32 products that are big enough to a WebAssembly SIMD kernel (wasm/gemm.wat).
  */
 import { allocArray, type DType, type TypedArray } from '../dtype.ts';
+import { gemmABtWasm } from './wasm/gemm.ts';
 
 const NB = 64;
 
@@ -24,8 +26,28 @@ function dtypeOf(x: TypedArray): DType {
   return x instanceof Float64Array ? 'f64' : x instanceof Int32Array ? 'i32' : 'f32';
 }
 
-/** C[M,N] += A[M,K]·Bt[N,K]ᵀ with 4×4 register blocks. */
+/**
+ * C[M,N] += A[M,K]·Bt[N,K]ᵀ. f32 operands with N·K ≥ WASM_MIN_NK go to the WebAssembly SIMD
+ * kernel (wasm/gemm.ts), the rest (f64, i32, small f32) to the JS kernel below. The choice
+ * depends on N and K only, never on M: thread parts (parallel-kernels.ts) are row ranges of one
+ * product, and every part must take the same kernel for results to be bit-identical for any
+ * thread count.
+ */
 export function gemmABt(A: TypedArray, aOff: number, Bt: TypedArray, btOff: number, C: TypedArray, cOff: number, M: number, K: number, N: number): void {
+  if (N * K >= WASM_MIN_NK && A instanceof Float32Array && Bt instanceof Float32Array && C instanceof Float32Array
+    && gemmABtWasm(A, aOff, Bt, btOff, C, cOff, M, K, N)) return;
+  gemmABtJs(A, aOff, Bt, btOff, C, cOff, M, K, N);
+}
+
+/**
+ * Below this N·K the JS kernel goes first: the WebAssembly call's fixed cost (~0.4 µs) and its
+ * copies lose to it on small products when M is small too. At N·K = 256 the two tie for M = 1 and
+ * the kernel wins from M = 2 (bench/RESULTS.md, 2026-11-26).
+ */
+export const WASM_MIN_NK = 256;
+
+/** C[M,N] += A[M,K]·Bt[N,K]ᵀ with 4×4 register blocks, in JS (any typed array). */
+export function gemmABtJs(A: TypedArray, aOff: number, Bt: TypedArray, btOff: number, C: TypedArray, cOff: number, M: number, K: number, N: number): void {
   const M4 = M - (M % 4), N4 = N - (N % 4);
   for (let j0 = 0; j0 < N; j0 += NB) {
     const jEnd = Math.min(N, j0 + NB), jEnd4 = Math.min(jEnd, N4);
