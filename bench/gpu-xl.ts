@@ -34,7 +34,7 @@ const log = (r: Record<string, unknown>) => {
   console.log(JSON.stringify(r));
 };
 
-const backend = await useBackend(quick ? 'auto' : 'webgpu', (m) => console.log(m));
+const backend = await useBackend('webgpu', (m) => console.log(m));
 const precision = argv.includes('--mixed') ? 'mixed' : 'f32';
 if (precision === 'mixed') backend.setPrecision('mixed');
 const config = makeConfig(preset);
