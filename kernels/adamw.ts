@@ -13,6 +13,10 @@
  * (p, m, v read + written, g read), the whole optimizer state in ⌈#tensors / T⌉ dispatches.
  * A flat arena (all parameters in one buffer) would need tensors with offsets, which the engine
  * does not have (DESIGN.md: no strides/views), so tensors are grouped instead.
+ *
+ * Tensors whose size is a multiple of 4 (nearly all: weight matrices, most biases) are updated 4
+ * elements per invocation with vec4 loads and stores, in dispatches of their own; the rest one
+ * element per invocation. The arithmetic per element is the same either way.
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL, WG } from './grid.ts';
@@ -39,16 +43,17 @@ export function tensorsPerDispatch(ctx: GpuContext): number {
   return Math.max(1, Math.min(4, Math.floor(ctx.limits.maxStorageBuffersPerShaderStage / 4)));
 }
 
-function code(T: number): string {
+function code(T: number, vec4: boolean): string {
+  const E = vec4 ? 'vec4<f32>' : 'f32';
   const binds: string[] = [];
   const fields: string[] = [];
   const branches: string[] = [];
   for (let t = 0; t < T; t++) {
     binds.push(
-      `@group(0) @binding(${4 * t}) var<storage, read_write> p${t}: array<f32>;`,
-      `@group(0) @binding(${4 * t + 1}) var<storage, read> g${t}: array<f32>;`,
-      `@group(0) @binding(${4 * t + 2}) var<storage, read_write> m${t}: array<f32>;`,
-      `@group(0) @binding(${4 * t + 3}) var<storage, read_write> v${t}: array<f32>;`,
+      `@group(0) @binding(${4 * t}) var<storage, read_write> p${t}: array<${E}>;`,
+      `@group(0) @binding(${4 * t + 1}) var<storage, read> g${t}: array<${E}>;`,
+      `@group(0) @binding(${4 * t + 2}) var<storage, read_write> m${t}: array<${E}>;`,
+      `@group(0) @binding(${4 * t + 3}) var<storage, read_write> v${t}: array<${E}>;`,
     );
     fields.push(`size${t}: u32`, `start${t}: u32`);
     const cond = t === T - 1 ? '' : `if (wg < u.start${t + 1}) `;
@@ -86,24 +91,26 @@ export function encodeAdamW(ctx: GpuContext, tensors: readonly AdamWTensor[], hp
     ['f32', 1 - hp.lr * hp.weightDecay], ['f32', hp.beta1], ['f32', hp.beta2], ['f32', 1 - hp.beta1], ['f32', 1 - hp.beta2],
     ['f32', hp.lr / bc1], ['f32', bc2sqrt], ['f32', hp.eps],
   ];
-  const live = tensors.filter((t) => t.size > 0);
   const T = tensorsPerDispatch(ctx);
-  for (let at = 0; at < live.length; at += T) {
-    const chunk = live.slice(at, at + T);
-    // A short last chunk gets its own pipeline (a buffer may not be bound writable twice).
-    const slots = chunk;
-    const per: ['u32', number][] = [];
-    let groups = 0;
-    for (const s of slots) {
-      per.push(['u32', s.size], ['u32', groups]);
-      groups += Math.ceil(s.size / WG);
+  for (const vec4 of [true, false]) {
+    const live = tensors.filter((t) => t.size > 0 && (t.size % 4 === 0) === vec4);
+    for (let at = 0; at < live.length; at += T) {
+      // A short last chunk gets its own pipeline (a buffer may not be bound writable twice).
+      const slots = live.slice(at, at + T);
+      const per: ['u32', number][] = [];
+      let groups = 0;
+      for (const s of slots) {
+        const n = vec4 ? s.size / 4 : s.size;
+        per.push(['u32', n], ['u32', groups]);
+        groups += Math.ceil(n / WG);
+      }
+      ctx.dispatch({
+        key: `adamw/t${slots.length}${vec4 ? '/v4' : ''}`,
+        code: code(slots.length, vec4),
+        buffers: slots.flatMap((s) => [s.p, s.g, s.m, s.v]),
+        uniforms: uniforms([...scalars, ['u32', groups], ...per]),
+        workgroups: grid(ctx, groups),
+      });
     }
-    ctx.dispatch({
-      key: `adamw/t${slots.length}`,
-      code: code(slots.length),
-      buffers: slots.flatMap((s) => [s.p, s.g, s.m, s.v]),
-      uniforms: uniforms([...scalars, ['u32', groups], ...per]),
-      workgroups: grid(ctx, groups),
-    });
   }
 }
