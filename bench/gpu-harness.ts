@@ -18,7 +18,7 @@
  * writes (when `timestamp-query` was granted) and returns GPU nanoseconds, else the wall time of
  * submit → onSubmittedWorkDone.
  */
-import type { SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
+import { dawnFlags, type SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
 import { create, globals } from 'webgpu';
 import type { Dispatch, GpuContext, GpuFeatures } from '../kernels/context.ts';
 
@@ -31,10 +31,8 @@ export interface HarnessOptions {
   timestamps?: boolean;
 }
 
-export const DEFAULT_FLAGS = [
-  'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia',
-  'disable-dawn-features=timestamp_quantization',
-];
+/** The backend's instance flags (engine/webgpu/device.ts), AVDIT_DAWN_ENABLE included. */
+export const DEFAULT_FLAGS = dawnFlags();
 
 export class GpuHarness implements GpuContext {
   readonly device: GPUDevice;

@@ -5,6 +5,8 @@
 # has 15 minutes of device time and 10 per command, so split the parts over two calls, e.g.
 #   PARTS="gradcheck golden fused xl xl-mixed"   (correctness, attention f32 + mixed, XL with the kernel profile)
 #   PARTS="matmul bandwidth torch-xl"             (matmul and bandwidth tables, PyTorch's XL figures)
+# AVDIT_DAWN_ENABLE=disable_robustness (any Dawn toggles, comma-separated) measures what Tint's
+# index clamping costs, e.g. PARTS=matmul with and without it.
 # Each part has its own time limit so one failure cannot eat the rest; outputs go to $OUT.
 set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}

@@ -12,7 +12,17 @@ import { BackendError } from '../errors.ts';
  * Instance flags. On NVIDIA, shader-f16 and the f16 subgroup-matrix configs appear only with
  * these toggles (ANCHORS §9); elsewhere they change nothing.
  */
-const DAWN_FLAGS = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia', 'disable-dawn-features=timestamp_quantization'];
+const DAWN_ENABLE = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
+
+/**
+ * The instance flags, plus Dawn toggles named in AVDIT_DAWN_ENABLE (comma-separated), for
+ * experiments such as `disable_robustness` (no index clamping in shaders: faster, but an
+ * out-of-bounds access is then undefined behaviour instead of a clamped read).
+ */
+export function dawnFlags(env: string | undefined = process.env.AVDIT_DAWN_ENABLE): string[] {
+  const extra = (env ?? '').split(',').map((t) => t.trim()).filter((t) => /^[a-z0-9_]+$/.test(t));
+  return [`enable-dawn-features=${[...DAWN_ENABLE, ...extra].join(',')}`, 'disable-dawn-features=timestamp_quantization'];
+}
 
 const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'] as const;
 
@@ -93,7 +103,7 @@ function pickSubgroupMatrix(a: GPUAdapter, granted: boolean): GpuFeatures['subgr
 export async function openDevice(): Promise<OpenedDevice> {
   // WebGPU's enums (GPUBufferUsage, GPUMapMode, ...) are globals in a browser; the package ships them.
   Object.assign(globalThis, globals);
-  const gpu = create(DAWN_FLAGS);
+  const gpu = create(dawnFlags());
   const adapter = await pickAdapter(gpu);
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   let device: GPUDevice;
