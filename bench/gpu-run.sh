@@ -7,6 +7,8 @@
 #   PARTS="matmul bandwidth torch-xl"             (matmul and bandwidth tables, PyTorch's XL figures)
 # AVDIT_DAWN_ENABLE=disable_robustness (any Dawn toggles, comma-separated) measures what Tint's
 # index clamping costs, e.g. PARTS=matmul with and without it.
+# AVDIT_ATTENTION=composed PARTS=xl times the XL step with attention as matmul + softmax + matmul
+# (the L×L probabilities stored) instead of the fused kernels.
 # Each part has its own time limit so one failure cannot eat the rest; outputs go to $OUT.
 set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}

@@ -26,10 +26,20 @@ export function mergeHeads(x: Tensor): Tensor {
 /**
  * Scaled dot-product attention on [B, H, L, d] tensors (q, k of one width, v of another), through
  * the fused flash-style op (no L×L matrix on the GPU). `sdpaComposed` is the same maths from
- * matmul + softmax + matmul, kept as the reference the fused op is tested against.
+ * matmul + softmax + matmul, kept as the reference the fused op is tested against; with
+ * AVDIT_ATTENTION=composed the model runs it instead (to time one against the other end to end:
+ * it stores the L×L probabilities for the backward, so it needs more memory).
  */
 export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
+  if (attentionPath() === 'composed') return sdpaComposed(q, k, v);
   return A.attention(q, k, v, 1 / Math.sqrt(q.shape.at(-1)!));
+}
+
+/** AVDIT_ATTENTION: 'fused' (default) or 'composed'; anything else is an error naming both. */
+export function attentionPath(env: string | undefined = process.env.AVDIT_ATTENTION): 'fused' | 'composed' {
+  if (env === undefined || env === '' || env === 'fused') return 'fused';
+  if (env === 'composed') return 'composed';
+  throw new Error(`AVDIT_ATTENTION must be fused or composed, got "${env}"`);
 }
 
 /**

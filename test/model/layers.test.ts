@@ -8,7 +8,7 @@ import * as A from '../../autograd/index.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { tensor, zeros } from '../../engine/creation.ts';
 import { Generator } from '../../engine/rng.ts';
-import { Attention } from '../../model/layers/attention.ts';
+import { Attention, attentionPath } from '../../model/layers/attention.ts';
 import { PatchEmbed, TimestepEmbedder } from '../../model/layers/embed.ts';
 import { LoRA } from '../../model/layers/linear.ts';
 import { sincos1d, sincos2d } from '../../model/layers/posembed.ts';
@@ -36,7 +36,21 @@ test('PatchEmbed equals Conv2d(stride p) flattened to tokens', () => {
   assertClose(pe.forward(tensor(g('conv_x').data, [2, 3, 4, 6])).dataSync(), g('conv_out').data, 1e-5, 1e-6, 'patch embed');
 });
 
-test('Attention with LoRA: output and every gradient match PyTorch', () => {
+test('Attention with LoRA: output and every gradient match PyTorch', () => checkAttentionGolden());
+
+test('AVDIT_ATTENTION=composed (matmul + softmax + matmul) matches the same PyTorch golden; junk is refused', async () => {
+  process.env.AVDIT_ATTENTION = 'composed';
+  try {
+    assert.equal(attentionPath(), 'composed');
+    await checkAttentionGolden();
+  } finally {
+    delete process.env.AVDIT_ATTENTION;
+  }
+  assert.equal(attentionPath(), 'fused');
+  assert.throws(() => attentionPath('flash'), /AVDIT_ATTENTION must be fused or composed, got "flash"/);
+});
+
+function checkAttentionGolden(): Promise<void> {
   const attn = new Attention(ctx(), 16, 2);
   const lora = new (class extends Module {
     readonly qkv = this.child('qkv', new LoRA(ctx(), 16, 48, 4));
@@ -56,7 +70,7 @@ test('Attention with LoRA: output and every gradient match PyTorch', () => {
     assertClose(x.grad!.dataSync(), g('attn_dx').data, 1e-4, 1e-5, 'dx');
     for (const [k, p] of params) assertClose(p.grad!.dataSync(), g('attn_grad.' + k).data, 1e-4, 1e-5, `grad ${k}`);
   });
-});
+}
 
 test('loadStateDict lists missing, unexpected and mis-shaped keys', () => {
   const attn = new Attention(ctx(), 16, 2);
