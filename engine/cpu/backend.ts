@@ -31,8 +31,19 @@ export class CpuStorage implements Storage {
 
 const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
 
-/** Attention heads per thread part: at least ~2^18 multiply-adds. */
-const headsPerPart = (d: AttentionDims): number => Math.ceil(2 ** 18 / (d.l * d.s * (d.dqk + d.dv)));
+/*
+ * Thread parts. A worker idle for a few ms starts ~0.2 ms after a job is posted, and a split job
+ * copies its operands to shared memory, so a job pays to split from ~0.5 ms of one-thread work
+ * (bench/RESULTS.md, 2026-11-26). Matmul parts are at least 2^23 multiply-adds (~0.5 ms in the
+ * WebAssembly kernel): products of 2^24 and up are split. Attention parts are at least 2^18 of
+ * l·s·(dqk + dv) (~0.25 ms on the matrix kernels, which spend as long again on the softmax's exps):
+ * calls of 2^19 and up are split.
+ */
+const MATMUL_PART = 2 ** 23;
+const ATTENTION_PART = 2 ** 18;
+
+/** Attention heads per thread part. */
+const headsPerPart = (d: AttentionDims): number => Math.ceil(ATTENTION_PART / (d.l * d.s * (d.dqk + d.dv)));
 
 class CpuBackend implements Backend {
   readonly name = 'cpu';
@@ -179,8 +190,8 @@ class CpuBackend implements Backend {
       let Am: TypedArray = A, am = aOff, Bm: TypedArray = B, bm = bOff;
       if (aT) { transpose2d(A, aOff, aT, 0, K, M); Am = aT; am = 0; }
       if (bT) { transpose2d(B, bOff, bT, 0, K, N); Bm = bT; bm = 0; }
-      // Threads take 4-row blocks of C, each part at least ~2^18 multiply-adds.
-      pool.run('gemmABt', [Am, Bm, out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(2 ** 16 / (K * N)), KERNELS.gemmABt, [2]);
+      // Threads take 4-row blocks of C, each part at least MATMUL_PART multiply-adds.
+      pool.run('gemmABt', [Am, Bm, out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(MATMUL_PART / (4 * K * N)), KERNELS.gemmABt, [2]);
     });
     if (aT) this.#freeArrays.give(a.dtype, aT);
     if (bT) this.#freeArrays.give(b.dtype, bT);

@@ -1,16 +1,23 @@
 /**
  * CPU references of the fused ops (attention, LayerNorm + adaLN modulate, AdamW): plain loops
- * over typed arrays, the oracle the WGSL kernels are tested against. Scores are materialised
- * one row at a time (fine on the CPU). Outputs are written into arrays the caller allocated.
+ * over typed arrays, the oracle the WGSL kernels are tested against. Outputs are written into
+ * arrays the caller allocated. f32 attention on heads that are big enough runs its products per
+ * head through gemmABt (the WebAssembly SIMD kernel) on an l×s scratch of scores; f64 (the
+ * gradient checks) and small heads keep the row-at-a-time loops.
  */
 import type { AdamWHyper, AttentionDims, NormModulateDims } from '../backend.ts';
 import type { TypedArray } from '../dtype.ts';
+import { gemmABt, transpose2d } from './matmul.ts';
 
 /**
  * o_i = Σ_j p_ij v_j with p_ij = exp(s_ij − lse_i), s_ij = scale·q_i·k_j, lse_i = log Σ_j exp(s_ij)
  * (computed as m + log Σ exp(s − m), m = max_j s_ij). Heads h0 … h1 − 1 only (default: all).
  */
 export function attentionFwd(Q: TypedArray, K: TypedArray, V: TypedArray, d: AttentionDims, O: TypedArray, LSE: TypedArray, h0 = 0, h1 = d.n): void {
+  if (Q instanceof Float32Array && attentionUsesGemm(d)) {
+    attentionFwdGemm(Q, K as Float32Array, V as Float32Array, d, O as Float32Array, LSE as Float32Array, h0, h1);
+    return;
+  }
   const { l, s, dqk, dv, scale } = d;
   const row = new Float64Array(s);
   for (let h = h0; h < h1; h++) {
@@ -47,6 +54,11 @@ export function attentionBwd(
   Q: TypedArray, K: TypedArray, V: TypedArray, O: TypedArray, LSE: TypedArray, dO: TypedArray, d: AttentionDims,
   dQ: TypedArray, dK: TypedArray, dV: TypedArray, h0 = 0, h1 = d.n,
 ): void {
+  if (Q instanceof Float32Array && attentionUsesGemm(d)) {
+    const f32 = (x: TypedArray) => x as Float32Array;
+    attentionBwdGemm(Q, f32(K), f32(V), f32(O), f32(LSE), f32(dO), d, f32(dQ), f32(dK), f32(dV), h0, h1);
+    return;
+  }
   const { l, s, dqk, dv, scale } = d;
   dQ.fill(0, h0 * l * dqk, h1 * l * dqk); dK.fill(0, h0 * s * dqk, h1 * s * dqk); dV.fill(0, h0 * s * dv, h1 * s * dv);
   for (let h = h0; h < h1; h++) {
@@ -72,6 +84,99 @@ export function attentionBwd(
         }
       }
     }
+  }
+}
+
+/**
+ * Whether f32 attention of these sizes runs on gemmABt (else the loops above): l, s ≥ 4 and
+ * l·s·(dqk + dv) ≥ 256 multiply-adds per head. Below that the calls and transposes cost more than
+ * the loops (l = 1 or s = 1 is a matrix-vector product; bench/RESULTS.md, 2026-11-26). A choice
+ * on the sizes alone, so that every thread computes every head the same way.
+ */
+export function attentionUsesGemm(d: AttentionDims): boolean {
+  return d.l >= 4 && d.s >= 4 && d.l * d.s * (d.dqk + d.dv) >= 256;
+}
+
+/** This thread's scratch (each worker has its own copy of this module), grown on demand and kept. */
+let scratch = new Float32Array(0);
+const scratchOf = (n: number): Float32Array => (scratch.length >= n ? scratch : (scratch = new Float32Array(Math.max(n, 2 * scratch.length))));
+let rowScratch = new Float64Array(0);
+const rowsOf = (n: number): Float64Array => (rowScratch.length >= n ? rowScratch : (rowScratch = new Float64Array(Math.max(n, 2 * rowScratch.length))));
+
+/**
+ * attentionFwd in f32 on gemmABt, head by head, with W = [P: l×s | Vᵀ: dv×s] in scratch:
+ *   S = Q Kᵀ (into P),  P_ij = e_ij / Σ_j e_ij with e_ij = exp(scale·S_ij − m_i), m_i = max_j scale·S_ij,
+ *   lse_i = m_i + log Σ_j e_ij,  O = P V (as P·(Vᵀ)ᵀ).
+ */
+export function attentionFwdGemm(Q: Float32Array, K: Float32Array, V: Float32Array, d: AttentionDims, O: Float32Array, LSE: Float32Array, h0: number, h1: number): void {
+  const { l, s, dqk, dv, scale } = d;
+  const ls = l * s;
+  const W = scratchOf(ls + dv * s);
+  for (let h = h0; h < h1; h++) {
+    const qo = h * l * dqk, ko = h * s * dqk, vo = h * s * dv, oo = h * l * dv;
+    W.fill(0, 0, ls);
+    gemmABt(Q, qo, K, ko, W, 0, l, dqk, s);
+    for (let i = 0, r = 0; i < l; i++, r += s) {
+      let m = -Infinity;
+      for (let j = 0; j < s; j++) {
+        const x = W[r + j]! * scale;
+        if (x > m) m = x;
+      }
+      let sum = 0;
+      for (let j = 0; j < s; j++) sum += W[r + j] = Math.exp(W[r + j]! * scale - m);
+      const inv = 1 / sum;
+      for (let j = 0; j < s; j++) W[r + j]! *= inv;
+      LSE[h * l + i] = m + Math.log(sum);
+    }
+    transpose2d(V, vo, W, ls, s, dv);
+    O.fill(0, oo, oo + l * dv);
+    gemmABt(W, 0, W, ls, O, oo, l, s, dv);
+  }
+}
+
+/**
+ * attentionBwd in f32 on gemmABt, head by head. The scores are kept transposed, [s, l], so that
+ * Pᵀ and dSᵀ are the left operands of dV and dK as they stand; scratch W = [Pᵀ (then dS): s×l |
+ * dSᵀ: s×l | an operand transposed: max(l, s)×max(dqk, dv)], and the row sums D_i in f64:
+ *   D_i = Σ_c dO_ic O_ic,  Sᵀ = K Qᵀ,  Pᵀ_ji = exp(scale·Sᵀ_ji − lse_i),  dPᵀ = V dOᵀ,
+ *   dSᵀ_ji = scale · Pᵀ_ji (dPᵀ_ji − D_i)  (the scale of dQ and dK folded in),
+ *   dV = Pᵀ dO,  dK = dSᵀ Q,  dQ = dS K.
+ */
+export function attentionBwdGemm(
+  Q: Float32Array, K: Float32Array, V: Float32Array, O: Float32Array, LSE: Float32Array, dO: Float32Array, d: AttentionDims,
+  dQ: Float32Array, dK: Float32Array, dV: Float32Array, h0: number, h1: number,
+): void {
+  const { l, s, dqk, dv, scale } = d;
+  const ls = l * s, t = 2 * ls;
+  const W = scratchOf(t + Math.max(l, s) * Math.max(dqk, dv));
+  const D = rowsOf(l);
+  for (let h = h0; h < h1; h++) {
+    const qo = h * l * dqk, ko = h * s * dqk, vo = h * s * dv, oo = h * l * dv, lo = h * l;
+    for (let i = 0; i < l; i++) {
+      let acc = 0;
+      for (let c = 0; c < dv; c++) acc += dO[oo + i * dv + c]! * O[oo + i * dv + c]!;
+      D[i] = acc;
+    }
+    W.fill(0, 0, t);
+    gemmABt(K, ko, Q, qo, W, 0, s, dqk, l);
+    gemmABt(V, vo, dO, oo, W, ls, s, dv, l);
+    for (let j = 0, r = 0; j < s; j++, r += l) {
+      for (let i = 0; i < l; i++) {
+        const p = Math.exp(W[r + i]! * scale - LSE[lo + i]!);
+        W[r + i] = p;
+        W[ls + r + i] = scale * p * (W[ls + r + i]! - D[i]!);
+      }
+    }
+    transpose2d(dO, oo, W, t, l, dv);
+    dV.fill(0, vo, vo + s * dv);
+    gemmABt(W, 0, W, t, dV, vo, s, l, dv);
+    transpose2d(Q, qo, W, t, l, dqk);
+    dK.fill(0, ko, ko + s * dqk);
+    gemmABt(W, ls, W, t, dK, ko, s, l, dqk);
+    transpose2d(W, ls, W, 0, s, l);
+    transpose2d(K, ko, W, t, s, dqk);
+    dQ.fill(0, qo, qo + l * dqk);
+    gemmABt(W, 0, W, t, dQ, qo, l, s, dqk);
   }
 }
 

@@ -24,8 +24,9 @@ async function values(ts: Tensor[]): Promise<Float32Array[]> {
 }
 
 test('matmul (NN, NT, TN, batched) gives the same bits with 1 and 3 threads', async () => {
-  const a = randn([2, 203, 96], { backend: cpuBackend, generator: new Generator(1) }), b = randn([96, 150], { backend: cpuBackend, generator: new Generator(2) });
-  const bt = randn([150, 96], { backend: cpuBackend, generator: new Generator(3) }), at = randn([96, 203], { backend: cpuBackend, generator: new Generator(4) });
+  // 1021·128·256 ≈ 2^25 multiply-adds per product: above the split size (parts of 2^23, engine/cpu/backend.ts).
+  const a = randn([2, 1021, 128], { backend: cpuBackend, generator: new Generator(1) }), b = randn([128, 256], { backend: cpuBackend, generator: new Generator(2) });
+  const bt = randn([256, 128], { backend: cpuBackend, generator: new Generator(3) }), at = randn([128, 1021], { backend: cpuBackend, generator: new Generator(4) });
   const run = async () => values([ops.matmul(a, b), ops.matmul(a, bt, false, true), ops.matmul(at, b, true, false)]);
   const one = await withThreads(1, run);
   const three = await withThreads(3, run);
