@@ -160,6 +160,17 @@ const storeFrags = (ops: SgOps, acc: string, nf: number, arr: string, SS: number
   rep(nf, (j) => ops.store(arr, `rowSg * ${SS}u + ${j * F}u`, `${acc}${j}`, `${SS}u`));
 
 /**
+ * WGSL: the scores-like product of the block's rows with the tile's rows, own · tileᵀ (both f16
+ * tiles row-major with stride ld, `steps` 16-wide slices of the shared dim; the tile read
+ * column-major), NS fresh fragments `acc_j` stored to the f32 tile `out` (row stride SS).
+ */
+function ownTimesTileT(ops: SgOps, acc: string, NS: number, steps: number, own: string, tile: string, ld: number, out: string, SS: number): string {
+  return `${rep(NS, (j) => `var ${acc}${j} = ${ops.acc}();`)}
+    ${mmaLoop(ops, acc, NS, steps, [own, (c) => `rowSg * ${ld}u + ${c} * ${F}u`, false, ld], [tile, (c, j) => `${j * F * ld}u + ${c} * ${F}u`, true, ld])}
+    ${storeFrags(ops, acc, NS, out, SS)}`;
+}
+
+/**
  * WGSL: write result fragments acc_j (the block's [bo, dim] output) to global memory through the
  * f32 tile `tmp`: fragment j of every subgroup is stored, then invocation pair (row, half) writes
  * 8 columns of its row, times `mul` (a per-row WGSL expression).
@@ -198,9 +209,7 @@ function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, synta
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
   const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
-  const scores = `${rep(NS, (j) => `var s${j} = ${ops.acc}();`)}
-    ${mmaLoop(ops, 's', NS, Dq / F, ['Qs', (c) => `rowSg * ${ldQ}u + ${c} * ${F}u`, false, ldQ], ['Ks', (c, j) => `${j * F * ldQ}u + ${c} * ${F}u`, true, ldQ])}
-    ${storeFrags(ops, 's', NS, 'Ss', SS)}`;
+  const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
   return /* wgsl */ `${ops.header}
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -312,12 +321,8 @@ ${ENTRY(ops, NT)} {
     ${stage('Ks', 'k', dqk, Dq, t.bt, ldQ, NT, 'h * u.s + kb', 'nk')}
     ${stage('Vs', 'v', dv, Dv, t.bt, ldV, NT, 'h * u.s + kb', 'nk')}
     workgroupBarrier();
-    ${rep(NS, (j) => `var s${j} = ${ops.acc}();`)}
-    ${mmaLoop(ops, 's', NS, Dq / F, ['Qs', (c) => `rowSg * ${ldQ}u + ${c} * ${F}u`, false, ldQ], ['Ks', (c, j) => `${j * F * ldQ}u + ${c} * ${F}u`, true, ldQ])}
-    ${storeFrags(ops, 's', NS, 'Ss', SS)}
-    ${rep(NS, (j) => `var p${j} = ${ops.acc}();`)}
-    ${mmaLoop(ops, 'p', NS, Dv / F, ['Gs', (c) => `rowSg * ${ldV}u + ${c} * ${F}u`, false, ldV], ['Vs', (c, j) => `${j * F * ldV}u + ${c} * ${F}u`, true, ldV])}
-    ${storeFrags(ops, 'p', NS, 'DPs', SS)}
+    ${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS)}
+    ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS)}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
@@ -373,12 +378,8 @@ ${ENTRY(ops, NT)} {
       LDs[${t.bt}u + e] = b;
     }
     workgroupBarrier();
-    ${rep(NS, (j) => `var s${j} = ${ops.acc}();`)}
-    ${mmaLoop(ops, 's', NS, Dq / F, ['Ks', (c) => `rowSg * ${ldQ}u + ${c} * ${F}u`, false, ldQ], ['Qs', (c, j) => `${j * F * ldQ}u + ${c} * ${F}u`, true, ldQ])}
-    ${storeFrags(ops, 's', NS, 'STs', SS)}
-    ${rep(NS, (j) => `var p${j} = ${ops.acc}();`)}
-    ${mmaLoop(ops, 'p', NS, Dv / F, ['Vs', (c) => `rowSg * ${ldV}u + ${c} * ${F}u`, false, ldV], ['Gs', (c, j) => `${j * F * ldV}u + ${c} * ${F}u`, true, ldV])}
-    ${storeFrags(ops, 'p', NS, 'DPTs', SS)}
+    ${ownTimesTileT(ops, 's', NS, Dq / F, 'Ks', 'Qs', ldQ, 'STs', SS)}
+    ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Vs', 'Gs', ldV, 'DPTs', SS)}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
       let qi = half * ${HT}u + j;

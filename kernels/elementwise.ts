@@ -76,20 +76,28 @@ interface Input {
 
 const VARS = ['x', 'y', 'z'];
 
-function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank: number): string {
+/**
+ * WGSL up to the offsets: bindings (element type `elem(t)`), uniforms, helpers, the entry point
+ * with its bounds check, and o0, o1, … of the element at flat index `idx`.
+ */
+function head(ins: readonly ElemType[], out: ElemType, rank: number, elem: (t: ElemType) => string, idx: string): string {
   const { fields } = shapeUniforms(new Array<number>(rank).fill(0), ins.map(() => new Array<number>(rank).fill(0)));
-  const bindings = ins.map((t, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${t}>;`);
-  const loads = ins.map((_, k) => `let ${VARS[k]} = f32(in${k}[o${k}]);`);
+  const bindings = ins.map((t, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${elem(t)}>;`);
   return /* wgsl */ `
 ${bindings.join('\n')}
-@group(0) @binding(${ins.length}) var<storage, read_write> out: array<${out}>;
+@group(0) @binding(${ins.length}) var<storage, read_write> out: array<${elem(out)}>;
 struct U { n: u32, a: f32, b: f32, ${fields.join(', ')} }
 @group(0) @binding(${ins.length + 1}) var<uniform> u: U;
 ${HELPERS}
 ${GROUP_INDEX_WGSL}
 ${entry(WG)}
   if (gi >= u.n) { return; }
-  ${offsetsWgsl(rank, ins.length)}
+  ${offsetsWgsl(rank, ins.length, idx)}`;
+}
+
+function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank: number): string {
+  const loads = ins.map((_, k) => `let ${VARS[k]} = f32(in${k}[o${k}]);`);
+  return /* wgsl */ `${head(ins, out, rank, (t) => t, 'gi')}
   ${loads.join('\n  ')}
   out[gi] = ${out}(${expr});
 }`;
@@ -99,22 +107,11 @@ ${entry(WG)}
 type Lane = 'v' | 's';
 
 function vec4Code(expr: string, ins: readonly ElemType[], lanes: readonly Lane[], out: ElemType, rank: number): string {
-  const { fields } = shapeUniforms(new Array<number>(rank).fill(0), ins.map(() => new Array<number>(rank).fill(0)));
-  const bindings = ins.map((t, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<vec4<${t}>>;`);
   const loads = ins.map((_, k) =>
     lanes[k] === 'v' ? `let ${VARS[k]}v = vec4<f32>(in${k}[o${k} >> 2u]);` : `let ${VARS[k]}v = vec4<f32>(f32(in${k}[o${k} >> 2u][o${k} & 3u]));`,
   );
   const comps = [0, 1, 2, 3].map((c) => `{ ${ins.map((_, k) => `let ${VARS[k]} = ${VARS[k]}v[${c}];`).join(' ')} r[${c}] = ${expr}; }`);
-  return /* wgsl */ `
-${bindings.join('\n')}
-@group(0) @binding(${ins.length}) var<storage, read_write> out: array<vec4<${out}>>;
-struct U { n: u32, a: f32, b: f32, ${fields.join(', ')} }
-@group(0) @binding(${ins.length + 1}) var<uniform> u: U;
-${HELPERS}
-${GROUP_INDEX_WGSL}
-${entry(WG)}
-  if (gi >= u.n) { return; }
-  ${offsetsWgsl(rank, ins.length, 'gi * 4u')}
+  return /* wgsl */ `${head(ins, out, rank, (t) => `vec4<${t}>`, 'gi * 4u')}
   ${loads.join('\n  ')}
   var r: vec4<f32>;
   ${comps.join('\n  ')}

@@ -42,8 +42,8 @@ function fields(prefix: string, rank: number): string[] {
   return f;
 }
 
-function header(type: string, keptRank: number, redRank: number): string {
-  const f = [`nOut: u32`, `R: u32`, ...fields('k', keptRank), ...fields('r', redRank)];
+/** Bindings x, out and the uniform struct with `f` (default: nOut, R and the kept / reduced dims). */
+function header(type: string, keptRank: number, redRank: number, f = [`nOut: u32`, `R: u32`, ...fields('k', keptRank), ...fields('r', redRank)]): string {
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> x: array<${type}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${type}>;
@@ -103,12 +103,7 @@ const LANES = 4;
 function columnsCode(kind: ReduceKind, type: string, kr: number, rr: number): string {
   const f = [`C: u32`, `colBlocks: u32`, `batches: u32`, `chunks: u32`, `R: u32`, `CH: u32`, ...fields('k', kr), ...fields('r', rr)];
   const comb = COMBINE[kind];
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<${type}>;
-@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
-struct U { ${f.join(', ')} }
-@group(0) @binding(2) var<uniform> u: U;
-${GROUP_INDEX_WGSL}
+  return /* wgsl */ `${header(type, kr, rr, f)}
 var<workgroup> part: array<${type}, ${COLS * LANES}>;
 @compute @workgroup_size(${COLS * LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -147,14 +142,8 @@ export function rowThreads(R: number): number {
 }
 
 function rowsCode(kind: ReduceKind, type: string, kr: number, T: number): string {
-  const f = [`nOut: u32`, `R: u32`, ...fields('k', kr)];
   const comb = COMBINE[kind];
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<${type}>;
-@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
-struct U { ${f.join(', ')} }
-@group(0) @binding(2) var<uniform> u: U;
-${GROUP_INDEX_WGSL}
+  return /* wgsl */ `${header(type, kr, 0)}
 var<workgroup> part: array<${type}, ${ROWS_WG}>;
 @compute @workgroup_size(${ROWS_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -7,9 +7,10 @@ import { cpuBackend, CpuStorage } from '../../engine/cpu/backend.ts';
 import { randn } from '../../engine/creation.ts';
 import { Generator } from '../../engine/rng.ts';
 import * as ops from '../../engine/ops.ts';
-import { pool, type PartRunner } from '../../engine/cpu/threads.ts';
+import { pool } from '../../engine/cpu/threads.ts';
 import { KERNELS } from '../../engine/cpu/parallel-kernels.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { runUntilWorkerTakesPart } from './worker-parts.ts';
 
 const before = pool.threads;
 after(() => pool.setThreads(before));
@@ -53,20 +54,8 @@ test('attention forward and backward give the same bits with 1 and 2 threads', a
 test('a worker thread takes parts of a job', async () => {
   pool.setThreads(2);
   const M = 512, K = 64, N = 64;
-  const A = new Float32Array(M * K), B = new Float32Array(N * K), C = new Float32Array(M * N);
-  const parts = 4;
-  let workerTook = 0;
-  // The worker starts in the background (loading the kernels takes a moment): try for up to ~10 s.
-  for (let attempt = 0; attempt < 100 && workerTook === 0; attempt++) {
-    let mainRan = 0;
-    const local: PartRunner = (m, lo, hi) => {
-      mainRan++;
-      KERNELS.gemmABt(m, lo, hi);
-    };
-    pool.run('gemmABt', [A, B, C], { aOff: 0, btOff: 0, cOff: 0, M, K, N }, M / 4, M / 4 / parts, local, [2]);
-    workerTook = parts - mainRan;
-    if (workerTook === 0) await new Promise((r) => setTimeout(r, 100));
-  }
+  const A = new Float32Array(M * K), B = new Float32Array(N * K);
+  const workerTook = await runUntilWorkerTakesPart(A, B, M, K, N, 4);
   assert.ok(workerTook > 0, 'the worker never took a part');
 });
 

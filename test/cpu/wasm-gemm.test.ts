@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { seeded } from '../../autograd/op-cases.ts';
 import { gemmABt, gemmABtJs, WASM_MIN_NK } from '../../engine/cpu/matmul.ts';
-import { KERNELS } from '../../engine/cpu/parallel-kernels.ts';
-import { pool, type PartRunner } from '../../engine/cpu/threads.ts';
+import { pool } from '../../engine/cpu/threads.ts';
 import { gemmWasmBytes } from '../../engine/cpu/wasm/gemm-wasm.ts';
 import { gemmABtWasm, wasmGemmAvailable } from '../../engine/cpu/wasm/gemm.ts';
+import { runUntilWorkerTakesPart } from './worker-parts.ts';
 
 const RUNS = { numRuns: 60, seed: 11 };
 /** The tests that need the kernel: skipped when AVDIT_CPU_WASM=0 turns it off. */
@@ -176,20 +176,7 @@ test('a worker thread runs the WebAssembly kernel: its parts give the same bits 
   gemmABtWasm(A, 0, Bt, 0, one, 0, M, K, N);
   gemmABtJs(A, 0, Bt, 0, js, 0, M, K, N);
   assert.notDeepEqual(one, js, 'the JS kernel gives the same bits, so the test tells nothing');
-  let workerTook = 0;
-  // The worker starts in the background: try for up to ~10 s until it has taken a part.
-  for (let attempt = 0; attempt < 100 && workerTook === 0; attempt++) {
-    let mainRan = 0;
-    const local: PartRunner = (m, lo, hi) => {
-      mainRan++;
-      KERNELS.gemmABt(m, lo, hi);
-    };
-    const C = new Float32Array(M * N);
-    pool.run('gemmABt', [A, Bt, C], { aOff: 0, btOff: 0, cOff: 0, M, K, N }, M / 4, M / 4 / parts, local, [2]);
-    assert.deepEqual(C, one, 'a split product differs from one thread');
-    workerTook = parts - mainRan;
-    if (workerTook === 0) await new Promise((r) => setTimeout(r, 100));
-  }
+  const workerTook = await runUntilWorkerTakesPart(A, Bt, M, K, N, parts, (C) => assert.deepEqual(C, one, 'a split product differs from one thread'));
   assert.ok(workerTook > 0, 'the worker never took a part');
 });
 
