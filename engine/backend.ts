@@ -86,7 +86,7 @@ export type AdamWHyper = AdamWScalars;
 export interface Backend {
   /** 'cpu' or 'webgpu'. */
   readonly name: string;
-  /** What runs the kernels (the adapter's name, or "TypeScript loops"). */
+  /** What runs the kernels (the adapter's name, or the CPU backend's "TypeScript loops, WebAssembly SIMD matmul"). */
   readonly device: string;
   supportsDtype(dtype: DType): boolean;
 

@@ -1,6 +1,7 @@
 /**
- * The CPU backend: plain TypeScript loops over typed arrays, in f32 and f64. It is the oracle
- * every WebGPU kernel is tested against and where gradient checks run in f64.
+ * The CPU backend: TypeScript loops over typed arrays, in f32 and f64, with f32 matmuls (and
+ * through them f32 attention) in a WebAssembly SIMD kernel (cpu/wasm/gemm.wat). It is the oracle
+ * every WebGPU kernel is tested against and where gradient checks run in f64 (plain loops).
  */
 import type {
   Precision,
@@ -47,7 +48,7 @@ const headsPerPart = (d: AttentionDims): number => Math.ceil(ATTENTION_PART / (d
 
 class CpuBackend implements Backend {
   readonly name = 'cpu';
-  readonly device = 'TypeScript loops';
+  readonly device = 'TypeScript loops, WebAssembly SIMD matmul';
   readonly precision = 'f32' as const;
 
   /** The CPU computes in the tensors' own dtype; mixed precision is a GPU option. */
