@@ -6,6 +6,7 @@
 import { GradError } from '../engine/errors.ts';
 import { binary } from '../engine/ops.ts';
 import { full } from '../engine/creation.ts';
+import { scope } from '../engine/scope.ts';
 import { fmt, sameShape } from '../engine/shape.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { isRecording, noGrad } from './grad-mode.ts';
@@ -52,7 +53,8 @@ export interface BackwardOptions {
 
 /**
  * Back-propagate from `root`. A non-scalar root needs `grad` (its shape). Leaf gradients are
- * added into `.grad` (kept past any scope); intermediate gradients are freed as soon as used.
+ * added into `.grad` (kept past any scope); intermediate gradients are freed as soon as used, and
+ * what a rule makes on the way to its gradients as soon as it returns.
  */
 export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) throw new GradError('backward: the tensor does not require grad (no input of it has requiresGrad = true)');
@@ -77,7 +79,9 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
         if (g !== grad) g.dispose();
         continue;
       }
-      const gs = node.backward(g);
+      // The rule's own temporaries (products before a reduction, transposes, …) die with this
+      // scope; only the gradients it returns live on, until they are added up.
+      const gs = scope(() => node.backward(g));
       node.inputs.forEach((x, i) => {
         const gi = gs[i];
         if (!gi || !x.requiresGrad) return;

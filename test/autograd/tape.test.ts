@@ -7,6 +7,7 @@ import { GradError } from '../../engine/errors.ts';
 import { randn, tensor } from '../../engine/creation.ts';
 import { manualSeed } from '../../engine/rng.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
 
 const f64 = { dtype: 'f64' as const, requiresGrad: true };
 
@@ -69,4 +70,17 @@ test('a gradient rule giving the wrong shape is reported with the op name', () =
   const x = tensor([1, 2], undefined, f64);
   const bad = A.record('bad', [x], A.noGrad(() => A.sum(x)), (g) => [g]);
   assert.throws(() => A.backward(bad), /rule of bad gave a gradient of shape \[\]/);
+});
+
+test('backward frees what a rule makes on the way to its gradients as soon as the rule returns', () => {
+  // mul with a broadcast input: its rule forms g·a ([4096]) and sums it to b's shape ([1]).
+  const a = tensor(new Float32Array(4096).fill(1.5), [4096], { requiresGrad: true });
+  const b = tensor([2], [1], { requiresGrad: true });
+  const y = A.sum(A.mul(a, b));
+  const before = cpuBackend.memory().liveBytes;
+  A.backward(y);
+  // Left alive by backward: a.grad and b.grad (4096 + 1 floats) and nothing of the g·a product.
+  const grown = cpuBackend.memory().liveBytes - before;
+  assert.ok(grown <= 4 * (4096 + 1) + 64, `backward left ${grown} bytes alive`);
+  assert.deepEqual([...b.grad!.dataSync()], [1.5 * 4096]);
 });
