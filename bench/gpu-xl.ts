@@ -5,7 +5,7 @@
  * DDPM steps). Time (median of the timed runs, wall clock around read-back) and the backend's
  * allocated bytes (the pool never shrinks, so this is the peak).
  *
- *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed] [--profile]
+ *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed] [--profile] [--backend cpu]
  * --profile: first, one batch-2 training step with checkpointing under the kernel profiler
  * (engine/webgpu/profiler.ts): GPU time per kernel, printed and kept in the JSON.
  * Writes $OUT/gpu-xl.json (or bench/results/).
@@ -34,7 +34,8 @@ const log = (r: Record<string, unknown>) => {
   console.log(JSON.stringify(r));
 };
 
-const backend = await useBackend('webgpu', (m) => console.log(m));
+const backendName = argv.includes('--backend') ? argv[argv.indexOf('--backend') + 1]! : 'webgpu';
+const backend = await useBackend(backendName as 'webgpu' | 'cpu' | 'auto', (m) => console.log(m));
 const precision = argv.includes('--mixed') ? 'mixed' : 'f32';
 if (precision === 'mixed') backend.setPrecision('mixed');
 const config = makeConfig(preset);
@@ -129,5 +130,5 @@ await timed('denoising step b8 (forward)', 3, forward(8), { note: 'samples/s for
 await timed('train step b16, checkpointing', 2, trainStep(16, true));
 const sampleRow = rows.find((r) => r.what === 'denoising step b8 (forward)' && typeof r.seconds === 'number');
 if (sampleRow) log({ what: 'sampling throughput (250 DDPM steps, batch 8)', samplesPerSecond: 8 / (250 * (sampleRow.seconds as number)) });
-writeResult(`gpu-xl${precision === 'mixed' ? '-mixed' : ''}${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, rows });
+writeResult(`gpu-xl${backendName === 'cpu' ? '-cpu' : ''}${precision === 'mixed' ? '-mixed' : ''}${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, rows });
 await closeBackends();
