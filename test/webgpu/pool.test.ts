@@ -25,3 +25,19 @@ test('the pool trims idle buffers to stay within its budget, then refuses clearl
   for (const x of [a, c]) pool.release(x);
   pool.destroyAll();
 });
+
+test('size classes: quarter-octave steps, never below the request, at most a quarter more, multiples of 64', async () => {
+  const { sizeClass } = await import('../../engine/webgpu/pool.ts');
+  assert.equal(sizeClass(1), 256);
+  assert.equal(sizeClass(256), 256);
+  assert.equal(sizeClass(257), 320);
+  assert.equal(sizeClass(512), 512);
+  assert.equal(sizeClass(513), 640);
+  // XL's activations: 1152 and 4608 floats × 65536 tokens round up by 11%, not a third.
+  assert.equal(sizeClass(1152 * 65536 * 4), 1.25 * 2 ** 28);
+  assert.equal(sizeClass(4608 * 65536 * 4), 1.25 * 2 ** 30);
+  for (let b = 1; b < 1e7; b = Math.ceil(b * 1.37) + 3) {
+    const c = sizeClass(b);
+    assert.ok(c >= b && c % 64 === 0 && (b <= 256 || c <= 1.25 * b), `${b} → ${c}`);
+  }
+});

@@ -1,0 +1,88 @@
+/**
+ * Peak GPU memory of AV-DiT steps computed without a GPU: the model runs on the memory-accounting
+ * backend (engine/meta/memory-backend.ts: every op makes outputs of the right sizes, no data), which
+ * counts bytes in use as the WebGPU buffer pool would (size classes included). The same steps and
+ * the same scopes as bench/gpu-xl.ts, so its figures can be set beside that script's peakInUseGiB
+ * measured on a GPU.
+ *
+ *   node --import tsx bench/memory-xl.ts [--preset XL] [--old-classes]
+ * --old-classes: the pool's previous size classes (2^k and 1.5·2^k), to see what the finer
+ * classes save. Writes $OUT/memory-xl.json (or bench/results/).
+ */
+import * as A from '../autograd/index.ts';
+import { createDiffusion } from '../diffusion/index.ts';
+import { randn, tensor } from '../engine/creation.ts';
+import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
+import { Generator } from '../engine/rng.ts';
+import { scopeAsync } from '../engine/scope.ts';
+import { sizeClass } from '../engine/webgpu/pool.ts';
+import { AVDiT } from '../model/avdit.ts';
+import { makeConfig } from '../model/config.ts';
+import { AdamW } from '../train/adamw.ts';
+import { avditLoss } from '../train/objectives.ts';
+import { writeResult } from './results.ts';
+
+const argv = process.argv.slice(2);
+const preset = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1]! : 'XL';
+const oldClasses = argv.includes('--old-classes');
+
+/** The pool's size classes before 2026-11-26: 2^k or 1.5·2^k. */
+function oldSizeClass(bytes: number): number {
+  if (bytes <= 256) return 256;
+  const p = 2 ** Math.ceil(Math.log2(bytes));
+  return bytes <= (p / 4) * 3 ? (p / 4) * 3 : p;
+}
+
+const backend = createMemoryBackend(oldClasses ? oldSizeClass : sizeClass);
+const config = makeConfig(preset);
+const gen = new Generator(0);
+const model = new AVDiT({ backend, gen }, config);
+const params = model.parameters({ trainable: true });
+const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
+const diffusion = createDiffusion('');
+const gib = (b: number): number => Number((b / 2 ** 30).toFixed(4));
+
+function inputs(B: number) {
+  const c = config;
+  return {
+    video: randn([B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend, generator: gen }),
+    audio: randn([B, c.audioChannels, c.audioTime, c.audioFreq], { backend, generator: gen }),
+    labels: tensor(Array<number>(B).fill(c.classes), [B], { dtype: 'i32', backend }),
+  };
+}
+
+const rows: Record<string, unknown>[] = [];
+async function measure(what: string, fn: () => Promise<void>): Promise<void> {
+  // Twice, as gpu-xl.ts reports a step after a warm-up: the optimizer state exists from the first.
+  await fn();
+  backend.resetPeak();
+  const before = backend.memory().liveBytes;
+  await fn();
+  const row = { what, peakGiB: gib(backend.memory().peakBytes), heldBeforeGiB: gib(before) };
+  rows.push(row);
+  console.log(JSON.stringify(row));
+}
+
+const forward = (B: number) => () =>
+  scopeAsync(async () => {
+    const x = inputs(B);
+    const out = A.noGrad(() => model.forwardAV(x.video, x.audio, Array<number>(B).fill(500), x.labels));
+    await out.video.toArray();
+  });
+
+const trainStep = (B: number, checkpoint: boolean) => () =>
+  scopeAsync(async () => {
+    const { loss } = avditLoss(model, diffusion, inputs(B), new Generator(1), { checkpoint });
+    A.backward(loss);
+    opt.step();
+    A.zeroGrad(params);
+    await loss.item();
+  });
+
+console.log(`preset ${preset}, size classes: ${oldClasses ? 'old (2^k, 1.5·2^k)' : 'quarter octaves'}; parameters ${JSON.stringify(model.count())}`);
+await measure('forward b1', forward(1));
+await measure('train step b2, no checkpointing', trainStep(2, false));
+await measure('train step b2, checkpointing', trainStep(2, true));
+await measure('denoising step b8 (forward)', forward(8));
+await measure('train step b16, checkpointing', trainStep(16, true));
+writeResult(`memory-xl${preset === 'XL' ? '' : `-${preset}`}${oldClasses ? '-old-classes' : ''}`, { preset, oldClasses, rows });
