@@ -34,6 +34,7 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
         if (y.requiresGrad) backward(y, g);
         return fresh.map((d) => d.grad);
       }),
+    inputs,
     true,
   );
 }

@@ -7,5 +7,6 @@ export * from './ops/nn.ts';
 export * from './ops/attention.ts';
 export * from './ops/fused.ts';
 export { backward, zeroGrad, record } from './tape.ts';
+export { releaseUnsaved } from './release.ts';
 export { noGrad, enableGrad, isRecording } from './grad-mode.ts';
 export { checkpoint } from './checkpoint.ts';

@@ -13,11 +13,15 @@ import { isRecording, noGrad } from './grad-mode.ts';
 
 export type GradRule = (grad: Tensor) => (Tensor | null)[];
 
-/** Attach `rule` to `out` if recording and some input requires a gradient. Returns out. */
-export function record(op: string, inputs: readonly Tensor[], out: Tensor, rule: GradRule, force = false): Tensor {
+/**
+ * Attach `rule` to `out` if recording and some input requires a gradient. Returns out. `saves`:
+ * every tensor the rule will read (its data, not just its shape); ops that give it let
+ * `releaseUnsaved` free the rest of a block's intermediates at once.
+ */
+export function record(op: string, inputs: readonly Tensor[], out: Tensor, rule: GradRule, saves?: readonly Tensor[], force = false): Tensor {
   if (isRecording() && (force || inputs.some((t) => t.requiresGrad))) {
     out.requiresGrad = true;
-    out.node = { op, inputs, backward: rule };
+    out.node = { op, inputs, backward: rule, saves };
   }
   return out;
 }

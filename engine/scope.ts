@@ -69,12 +69,34 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
-function release(mine: Set<Disposable>, result: unknown): void {
-  const kept = new Set<Disposable>();
+/**
+ * `scope(fn)` that also lets `alsoKeep` pick, from the tensors `fn` created, more to hand to the
+ * outer scope (autograd's releaseUnsaved keeps what the recorded gradient rules will read).
+ */
+export function scopeKeeping<T>(
+  fn: () => T, alsoKeep: (created: ReadonlySet<Disposable>) => Iterable<Disposable>, drop: (t: Disposable) => void = (t) => t.dispose(),
+): T {
+  const mine = new Set<Disposable>();
+  stack.push(mine);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    stack.pop();
+    for (const t of mine) if (!t.disposed) t.dispose();
+    throw e;
+  }
+  stack.pop();
+  release(mine, result, alsoKeep(mine), drop);
+  return result;
+}
+
+function release(mine: Set<Disposable>, result: unknown, alsoKeep: Iterable<Disposable> = [], drop = (t: Disposable) => t.dispose()): void {
+  const kept = new Set<Disposable>(alsoKeep);
   collect(result, kept);
   const parent = stack[stack.length - 1];
   for (const t of mine) {
     if (kept.has(t)) parent?.add(t);
-    else if (!t.disposed) t.dispose();
+    else if (!t.disposed) drop(t);
   }
 }

@@ -17,6 +17,11 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   /** Gradients for each input (null where an input needs none). Runs with recording off. */
   backward(grad: Tensor): (Tensor | null)[];
+  /**
+   * Every tensor the rule reads (inputs, the output, side results such as saved statistics), when
+   * the op says so; undefined means "unknown". autograd's releaseUnsaved frees what no rule reads.
+   */
+  readonly saves?: readonly Tensor[];
 }
 
 let nextId = 1;
@@ -73,12 +78,20 @@ export class Tensor {
     return this.#storage;
   }
 
-  /** Give the storage back (when no other tensor shares it). Idempotent. */
+  /** Give the storage back (when no other tensor shares it) and drop the autograd node. Idempotent. */
   dispose(): void {
+    this.releaseData();
+    this.node = null;
+  }
+
+  /**
+   * Give the storage back but keep the shape and the autograd node: the graph still walks through
+   * this tensor, and its rule reads only what it saved (autograd's releaseUnsaved). Idempotent.
+   */
+  releaseData(): void {
     const s = this.#storage;
     if (s === null) return;
     this.#storage = null;
-    this.node = null;
     if (--s.refs === 0) s.backend.free(s);
   }
 

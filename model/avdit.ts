@@ -151,13 +151,15 @@ export class AVDiT extends DiT {
         // (the block input v, a is all that is kept per block, plus this packed output).
         const nv = v.size, vs = v.shape, as = a.shape;
         const outp = A.checkpoint((vi: Tensor, ai: Tensor, cnd: Tensor) => {
-          const r = this.block(blk, vi, ai, cnd, B, M, opts);
+          const r = A.releaseUnsaved(() => this.block(blk, vi, ai, cnd, B, M, opts));
           return A.concat([A.reshape(r.v, [-1]), A.reshape(r.a, [-1])]);
         }, v, a, cond);
         v = A.reshape(A.narrow(outp, 0, 0, nv), vs);
         a = A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as);
       } else {
-        ({ v, a } = this.block(blk, v, a, cond, B, M, opts));
+        // What no gradient rule reads is freed as soon as the block is done (autograd/release.ts).
+        const vIn = v, aIn = a;
+        ({ v, a } = A.releaseUnsaved(() => this.block(blk, vIn, aIn, cond, B, M, opts)));
       }
     }
 

@@ -136,8 +136,8 @@ export class DiT extends Module {
     let h = this.embed(x);
     for (const b of this.blocks) {
       const hIn = h;
-      // Inference: free each block's intermediates as soon as it is done.
-      if (A.isRecording()) h = b.forward(hIn, c);
+      // Training: free what no gradient rule reads as soon as the block is done; inference: all.
+      if (A.isRecording()) h = A.releaseUnsaved(() => b.forward(hIn, c));
       else {
         h = scope(() => b.forward(hIn, c));
         hIn.dispose(); // made in this function, so ours to free

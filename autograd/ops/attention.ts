@@ -29,5 +29,5 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
   return record('attention', [q, k, v], y, (g) => {
     const r = raw.attentionBwd(q3, k3, v3, o, lse, raw.reshape(g, [dims.n, dims.l, dims.dv]), dims);
     return [r.dq.view(q.shape), r.dk.view(k.shape), r.dv.view(v.shape)];
-  });
+  }, [q3, k3, v3, o, lse]);
 }

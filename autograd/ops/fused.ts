@@ -14,5 +14,5 @@ export function normModulate(x: Tensor, shift: Tensor, scale: Tensor, eps = 1e-6
   return record('normModulate', [x, shift, scale], y, (g) => {
     const r = raw.normModulateBwd(g, x, mean, rstd, scale, dims);
     return [r.dx, r.dshift, r.dscale];
-  });
+  }, [x, scale, mean, rstd]);
 }

@@ -39,7 +39,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
       db = unbroadcastBatch(gb, b.shape);
     }
     return [da, db];
-  });
+  }, [...(a.requiresGrad ? [b] : []), ...(b.requiresGrad ? [a] : [])]);
 }
 
 function unbroadcastBatch(g: Tensor, shape: readonly number[]): Tensor {
@@ -48,5 +48,5 @@ function unbroadcastBatch(g: Tensor, shape: readonly number[]): Tensor {
 
 /** Differentiable reshape (local, to avoid an import cycle with shape.ts). */
 function reshapeD(x: Tensor, shape: readonly number[]): Tensor {
-  return record('reshape', [x], raw.reshape(x, shape), (g) => [g.view(x.shape)]);
+  return record('reshape', [x], raw.reshape(x, shape), (g) => [g.view(x.shape)], []);
 }

@@ -11,13 +11,13 @@ import { reshape } from './shape.ts';
 /** Rows of `table` [V, D] at integer indices → [...idx.shape, D]; the gradient scatter-adds back. */
 export function gather(table: Tensor, idx: Tensor): Tensor {
   const V = table.shape[0]!;
-  return record('gather', [table, idx], raw.gather(table, idx), (g) => [raw.scatterAdd(g, idx, V), null]);
+  return record('gather', [table, idx], raw.gather(table, idx), (g) => [raw.scatterAdd(g, idx, V), null], [idx]);
 }
 
 /** Softmax over the last axis; backward dx = y ⊙ (dy − Σ dy ⊙ y) as one fused kernel. */
 export function softmax(x: Tensor): Tensor {
   const y = raw.softmax(x);
-  return record('softmax', [x], y, (g) => [raw.softmaxBwd(y, g)]);
+  return record('softmax', [x], y, (g) => [raw.softmaxBwd(y, g)], [y]);
 }
 
 /**
@@ -41,7 +41,7 @@ export function layerNorm(x: Tensor, w: Tensor | null = null, b: Tensor | null =
     if (w) out.push(new Tensor(r.dw!, w.shape));
     if (b) out.push(new Tensor(r.db!, b.shape));
     return out;
-  });
+  }, [x, mean, rstd, ...(w ? [w] : [])]);
 }
 
 /** y = x Wᵀ + b with W [out, in] (PyTorch's Linear layout). */

@@ -10,7 +10,7 @@ type Axes = number | readonly number[] | undefined;
 export function sum(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const ax = normAxes('sum', axes, x.rank);
   const kept = reducedShape(x.shape, ax, true);
-  return record('sum', [x], raw.reduce('sum', x, ax, keepdim), (g) => [raw.expand(g.view(kept), x.shape)]);
+  return record('sum', [x], raw.reduce('sum', x, ax, keepdim), (g) => [raw.expand(g.view(kept), x.shape)], []);
 }
 
 /** Mean over axes = Σ / count. */
@@ -19,7 +19,7 @@ export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const count = ax.reduce((n, a) => n * x.shape[a]!, 1);
   const kept = reducedShape(x.shape, ax, true);
   const y = raw.unary('affine', raw.reduce('sum', x, ax, keepdim), 1 / count, 0);
-  return record('mean', [x], y, (g) => [raw.expand(raw.unary('affine', g, 1 / count, 0).view(kept), x.shape)]);
+  return record('mean', [x], y, (g) => [raw.expand(raw.unary('affine', g, 1 / count, 0).view(kept), x.shape)], []);
 }
 
 /**
@@ -35,5 +35,5 @@ export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
     const hit = raw.binary('eq', x, m);
     const count = raw.reduce('sum', hit, ax, true);
     return [raw.binary('mul', hit, raw.binary('div', g.view(kept), count))];
-  });
+  }, [x, m]);
 }

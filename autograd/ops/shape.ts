@@ -12,7 +12,7 @@ import { unbroadcast } from './broadcast.ts';
 
 /** The same elements in a new shape (one dim may be −1); free: shares the storage. */
 export function reshape(x: Tensor, shape: Shape): Tensor {
-  return record('reshape', [x], raw.reshape(x, shape), (g) => [g.view(x.shape)]);
+  return record('reshape', [x], raw.reshape(x, shape), (g) => [g.view(x.shape)], []);
 }
 
 export const flatten = (x: Tensor): Tensor => reshape(x, [x.size]);
@@ -31,7 +31,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const p = perm.map((a) => normAxis('permute', a, x.rank));
   const inverse = new Array<number>(p.length);
   p.forEach((a, i) => (inverse[a] = i));
-  return record('permute', [x], y, (g) => [raw.permute(g, inverse)]);
+  return record('permute', [x], y, (g) => [raw.permute(g, inverse)], []);
 }
 
 /** Swap axes d0 and d1 (default the last two; negative axes count from the end). */
@@ -46,7 +46,7 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
     const v = begin[i] ?? 0;
     return v < 0 ? v + d : v;
   });
-  return record('slice', [x], y, (g) => [raw.padSlice(g, x.shape, b)]);
+  return record('slice', [x], y, (g) => [raw.padSlice(g, x.shape, b)], []);
 }
 
 /** Take [start, start + length) along one axis. */
@@ -68,7 +68,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
       at += x.shape[a]!;
       return x.requiresGrad ? raw.slice(g, begin, x.shape) : null;
     });
-  });
+  }, []);
 }
 
 /** Split into `n` equal parts along an axis (as torch.chunk with equal sizes). */
@@ -81,7 +81,7 @@ export function chunk(x: Tensor, n: number, axis = -1): Tensor[] {
 
 /** Broadcast x to `shape` (size-1 dims repeat); the gradient sums over the expanded dims. */
 export function expand(x: Tensor, shape: Shape): Tensor {
-  return record('expand', [x], raw.expand(x, shape), (g) => [unbroadcast(g, x.shape)]);
+  return record('expand', [x], raw.expand(x, shape), (g) => [unbroadcast(g, x.shape)], []);
 }
 
 /**

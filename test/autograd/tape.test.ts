@@ -84,3 +84,34 @@ test('backward frees what a rule makes on the way to its gradients as soon as th
   assert.ok(grown <= 4 * (4096 + 1) + 64, `backward left ${grown} bytes alive`);
   assert.deepEqual([...b.grad!.dataSync()], [1.5 * 4096]);
 });
+
+test('releaseUnsaved frees what no rule reads, keeps the gradients identical, and keeps all when a rule does not say', () => {
+  const run = (release: boolean) => {
+    const w1 = tensor(Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) / 8), [64, 64], { requiresGrad: true });
+    const w2 = tensor(Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) / 8), [64, 64]); // frozen
+    const x = tensor(Float32Array.from({ length: 32 * 64 }, (_, i) => Math.sin(i * 0.3)), [32, 64]);
+    const block = () => {
+      const h = A.gelu(A.matmul(x, w1)); // gelu saves its input; matmul (x frozen side) saves x
+      const y = A.matmul(h, w2); // w2 frozen: dH = dY·W2ᵀ needs only w2, so h is not saved
+      return A.add(y, A.mul(h, 0.5)); // affine saves nothing; add saves nothing
+    };
+    const before = cpuBackend.memory().liveBytes;
+    const out = release ? A.releaseUnsaved(block) : block();
+    const held = cpuBackend.memory().liveBytes - before;
+    A.backward(A.sum(A.mul(out, out)));
+    return { held, grad: [...w1.grad!.dataSync()] };
+  };
+  const kept = run(false), released = run(true);
+  assert.deepEqual(released.grad, kept.grad);
+  assert.ok(released.held < kept.held, `released ${released.held} bytes vs ${kept.held}`);
+  // A rule recorded without `saves` may read anything: nothing is freed.
+  const x = tensor([1, 2, 3], [3], { requiresGrad: true });
+  const before = cpuBackend.memory().liveBytes;
+  const y = A.releaseUnsaved(() => {
+    const t = A.affine(x, 2, 0);
+    return A.record('custom', [t], A.noGrad(() => A.affine(t, 1, 0)), (g) => [A.mul(g, t)]); // no `saves`: t must stay
+  });
+  assert.ok(cpuBackend.memory().liveBytes - before >= 2 * 3 * 4, 'the custom rule\'s input was freed');
+  A.backward(A.sum(y));
+  assert.deepEqual([...x.grad!.dataSync()], [4, 8, 12]);
+});
