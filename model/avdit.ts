@@ -148,14 +148,16 @@ export class AVDiT extends DiT {
       } else if (opts.checkpoint) {
         // Activation checkpointing: the block's activations are recomputed in the backward pass.
         // checkpoint() returns one tensor, so the block's two outputs travel packed end to end
-        // (the block input v, a is all that is kept per block, plus this packed output).
-        const nv = v.size, vs = v.shape, as = a.shape;
-        const outp = A.checkpoint((vi: Tensor, ai: Tensor, cnd: Tensor) => {
-          const r = A.releaseUnsaved(() => this.block(blk, vi, ai, cnd, B, M, opts));
-          return A.concat([A.reshape(r.v, [-1]), A.reshape(r.a, [-1])]);
-        }, v, a, cond);
-        v = A.reshape(A.narrow(outp, 0, 0, nv), vs);
-        a = A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as);
+        // (the block input v, a is all that is kept per block).
+        // The packed output itself is freed once v and a are cut from it (releaseUnsaved).
+        const vIn = v, aIn = a, nv = v.size, vs = v.shape, as = a.shape;
+        ({ v, a } = A.releaseUnsaved(() => {
+          const outp = A.checkpoint((vi: Tensor, ai: Tensor, cnd: Tensor) => {
+            const r = A.releaseUnsaved(() => this.block(blk, vi, ai, cnd, B, M, opts));
+            return A.concat([A.reshape(r.v, [-1]), A.reshape(r.a, [-1])]);
+          }, vIn, aIn, cond);
+          return { v: A.reshape(A.narrow(outp, 0, 0, nv), vs), a: A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as) };
+        }));
       } else {
         // What no gradient rule reads is freed as soon as the block is done (autograd/release.ts).
         const vIn = v, aIn = a;
