@@ -12,7 +12,6 @@
  */
 import * as A from '../autograd/index.ts';
 import { createDiffusion } from '../diffusion/index.ts';
-import { randn, tensor } from '../engine/creation.ts';
 import { useBackend, closeBackends } from '../engine/registry.ts';
 import { Generator } from '../engine/rng.ts';
 import { scopeAsync } from '../engine/scope.ts';
@@ -22,6 +21,7 @@ import { AdamW } from '../train/adamw.ts';
 import { avditLoss } from '../train/objectives.ts';
 import { formatProfile, type KernelTime } from '../engine/webgpu/profiler.ts';
 import { writeResult } from './results.ts';
+import { stepInputs } from './step-inputs.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -51,14 +51,7 @@ const pool = (backend as unknown as { ctx?: { pool: { trim(): number; resetPeak(
 const gib = () => backend.memory().pooledBytes / 2 ** 30;
 const peakGiB = () => (pool ? pool.peakInUseBytes / 2 ** 30 : NaN);
 
-function inputs(B: number) {
-  const c = config;
-  return {
-    video: randn([B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend, generator: gen }),
-    audio: randn([B, c.audioChannels, c.audioTime, c.audioFreq], { backend, generator: gen }),
-    labels: tensor(Array<number>(B).fill(c.classes), [B], { dtype: 'i32', backend }),
-  };
-}
+const inputs = (B: number) => stepInputs(config, backend, gen, B);
 
 async function timed(label: string, reps: number, fn: () => Promise<void>, extra: Record<string, unknown> = {}): Promise<void> {
   if (performance.now() - t0 > budget) {

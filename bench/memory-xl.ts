@@ -11,7 +11,6 @@
  */
 import * as A from '../autograd/index.ts';
 import { createDiffusion } from '../diffusion/index.ts';
-import { randn, tensor } from '../engine/creation.ts';
 import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
 import { Generator } from '../engine/rng.ts';
 import { scopeAsync } from '../engine/scope.ts';
@@ -21,6 +20,7 @@ import { makeConfig } from '../model/config.ts';
 import { AdamW } from '../train/adamw.ts';
 import { avditLoss } from '../train/objectives.ts';
 import { writeResult } from './results.ts';
+import { stepInputs } from './step-inputs.ts';
 
 const argv = process.argv.slice(2);
 const preset = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1]! : 'XL';
@@ -42,14 +42,7 @@ const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
 const diffusion = createDiffusion('');
 const gib = (b: number): number => Number((b / 2 ** 30).toFixed(4));
 
-function inputs(B: number) {
-  const c = config;
-  return {
-    video: randn([B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend, generator: gen }),
-    audio: randn([B, c.audioChannels, c.audioTime, c.audioFreq], { backend, generator: gen }),
-    labels: tensor(Array<number>(B).fill(c.classes), [B], { dtype: 'i32', backend }),
-  };
-}
+const inputs = (B: number) => stepInputs(config, backend, gen, B);
 
 const rows: Record<string, unknown>[] = [];
 async function measure(what: string, fn: () => Promise<void>): Promise<void> {

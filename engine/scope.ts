@@ -36,22 +36,7 @@ function collect(value: unknown, out: Set<Disposable>, seen = new Set<unknown>()
  * arrays, maps and plain objects included) nor `keep()`-ed.
  */
 export function scope<T>(fn: () => T): T {
-  const mine = new Set<Disposable>();
-  stack.push(mine);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    stack.pop();
-    for (const t of mine) if (!t.disposed) t.dispose();
-    throw e;
-  }
-  stack.pop();
-  if (result instanceof Promise) {
-    throw new Error('scope(fn): fn returned a Promise; use scopeAsync for async work');
-  }
-  release(mine, result);
-  return result;
+  return scopeKeeping(fn, () => []);
 }
 
 /** The same for async functions (tensors made across awaits are tracked until fn settles). */
@@ -87,6 +72,9 @@ export function scopeKeeping<T>(
     throw e;
   }
   stack.pop();
+  if (result instanceof Promise) {
+    throw new Error('scope(fn): fn returned a Promise; use scopeAsync for async work');
+  }
   release(mine, result, alsoKeep(mine), drop);
   return result;
 }
