@@ -7,6 +7,8 @@
 #   PARTS="matmul bandwidth torch-xl"             (matmul and bandwidth tables, PyTorch's XL figures)
 # AVDIT_DAWN_ENABLE=disable_robustness (any Dawn toggles, comma-separated) measures what Tint's
 # index clamping costs, e.g. PARTS=matmul with and without it.
+# AVDIT_MIXED_ATTENTION=0 keeps --precision mixed's attention on the f32 kernels (if the tensor-core
+# attention fails on the card, or to measure what it brings).
 # AVDIT_ATTENTION=composed PARTS=xl times the XL step with attention as matmul + softmax + matmul
 # (the L×L probabilities stored) instead of the fused kernels.
 # Each part has its own time limit so one failure cannot eat the rest; outputs go to $OUT.

@@ -94,10 +94,10 @@ export const mixedAttentionTuning: { tiles: Partial<Record<MixedKernel, MixedTil
 /**
  * How attention runs under mixed precision on this device: the tensor-core kernels when it has
  * f16×f16→f32 16×16×16 subgroup matrices, the emulated ones when a test asks, else null (the
- * f32 kernels run).
+ * f32 kernels run). AVDIT_MIXED_ATTENTION=0 keeps mixed precision's attention in f32.
  */
 export function mixedAttentionOptions(ctx: GpuContext): MixedOptions | null {
-  if (mixedAttentionTuning.off) return null;
+  if (mixedAttentionTuning.off || process.env.AVDIT_MIXED_ATTENTION === '0') return null;
   const sm = ctx.features.subgroupMatrix;
   if (sm && sm.M === F && sm.N === F && sm.K === F) return { emulate: false, syntax: MATMUL_DEFAULTS.sgSyntax };
   if (mixedAttentionTuning.emulate && ctx.features.f16) return { emulate: true, syntax: MATMUL_DEFAULTS.sgSyntax };
