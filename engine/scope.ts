@@ -56,11 +56,12 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
 
 /**
  * `scope(fn)` that also lets `alsoKeep` pick, from the tensors `fn` created, more to hand to the
- * outer scope (autograd's releaseUnsaved keeps what the recorded gradient rules will read).
+ * outer scope (autograd's releaseUnsaved keeps what the recorded gradient rules will read), and
+ * `drop` say how the rest go. With a `drop` that keeps the object usable (releaseData), the
+ * dropped ones are handed to the outer scope too, so an enclosing releaseUnsaved still sees
+ * their autograd nodes.
  */
-export function scopeKeeping<T>(
-  fn: () => T, alsoKeep: (created: ReadonlySet<Disposable>) => Iterable<Disposable>, drop: (t: Disposable) => void = (t) => t.dispose(),
-): T {
+export function scopeKeeping<T>(fn: () => T, alsoKeep: (created: ReadonlySet<Disposable>) => Iterable<Disposable>, drop?: (t: Disposable) => void): T {
   const mine = new Set<Disposable>();
   stack.push(mine);
   let result: T;
@@ -79,12 +80,15 @@ export function scopeKeeping<T>(
   return result;
 }
 
-function release(mine: Set<Disposable>, result: unknown, alsoKeep: Iterable<Disposable> = [], drop = (t: Disposable) => t.dispose()): void {
+function release(mine: Set<Disposable>, result: unknown, alsoKeep: Iterable<Disposable> = [], drop?: (t: Disposable) => void): void {
   const kept = new Set<Disposable>(alsoKeep);
   collect(result, kept);
   const parent = stack[stack.length - 1];
   for (const t of mine) {
     if (kept.has(t)) parent?.add(t);
-    else if (!t.disposed) drop(t);
+    else if (drop) {
+      if (!t.disposed) drop(t);
+      parent?.add(t);
+    } else if (!t.disposed) t.dispose();
   }
 }

@@ -115,3 +115,15 @@ test('releaseUnsaved frees what no rule reads, keeps the gradients identical, an
   A.backward(A.sum(y));
   assert.deepEqual([...x.grad!.dataSync()], [4, 8, 12]);
 });
+
+test('nested releaseUnsaved: what an inner block keeps for a rule it freed the output of stays kept outside', () => {
+  const run = (release: <T>(f: () => T) => T) => {
+    const w = tensor(Float32Array.from({ length: 16 * 16 }, (_, i) => Math.sin(i) / 4), [16, 16], { requiresGrad: true });
+    const x = tensor(Float32Array.from({ length: 8 * 16 }, (_, i) => Math.cos(i)), [8, 16]);
+    // Inner: gelu saves its input a; its own output h is not saved by the affine after it.
+    const out = release(() => A.mul(release(() => A.affine(A.gelu(A.matmul(x, w)), 2, 0)), 3));
+    A.backward(A.sum(A.mul(out, out)));
+    return [...w.grad!.dataSync()];
+  };
+  assert.deepEqual(run(A.releaseUnsaved), run((f) => f()));
+});
