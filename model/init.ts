@@ -15,7 +15,14 @@ export interface InitContext {
 
 /** U(−b, b). */
 export function uniform(ctx: InitContext, shape: number[], bound: number): Tensor {
-  return A.noGrad(() => A.affine(rand(shape, { backend: ctx.backend, generator: ctx.gen }), 2 * bound, -bound));
+  return scaled(rand(shape, { backend: ctx.backend, generator: ctx.gen }), 2 * bound, -bound);
+}
+
+/** a·x + b, freeing the draws x at once (a model is usually built outside any scope, where they would live on). */
+function scaled(x: Tensor, a: number, b: number): Tensor {
+  const y = A.noGrad(() => A.affine(x, a, b));
+  x.dispose();
+  return y;
 }
 
 /** Xavier/Glorot uniform for a [out, in, ...] weight: b = √(6 / (fan_in + fan_out)). */
@@ -33,7 +40,7 @@ export function kaimingUniform(ctx: InitContext, shape: number[]): Tensor {
 
 /** N(0, std²) draws of `shape` from the context generator. */
 export function normal(ctx: InitContext, shape: number[], std: number): Tensor {
-  return A.noGrad(() => A.affine(randn(shape, { backend: ctx.backend, generator: ctx.gen }), std, 0));
+  return scaled(randn(shape, { backend: ctx.backend, generator: ctx.gen }), std, 0);
 }
 
 /** Zeros of `shape` on the context backend. */
