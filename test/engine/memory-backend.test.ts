@@ -67,3 +67,12 @@ test('the memory backend counts the pool\'s size classes and frees what scopes d
   assert.equal(mem.memory().liveBytes, 0);
   assert.equal(mem.memory().peakBytes, sizeClass(4000) * 2 + sizeClass(40));
 });
+
+test('building a model holds its parameters and nothing else (no initialiser temporaries left behind)', () => {
+  const mem = createMemoryBackend();
+  const model = new AVDiT({ backend: mem, gen: new Generator(0) }, makeConfig('tiny'));
+  const params = [...model.stateDict().values()].reduce((n, p) => n + sizeClass(p.size * 4), 0);
+  const held = mem.memory().liveBytes;
+  // Beyond the parameters only non-parameter tables (position embeddings) may be held.
+  assert.ok(held >= params && held <= params * 1.1, `held ${held} bytes for ${params} of parameters`);
+});
