@@ -2,7 +2,10 @@
  * Activation checkpointing: run `fn` without recording (its activations are freed), and in the
  * backward pass run it again with recording on and back-propagate through the recomputation.
  * Parameters `fn` closes over get their gradients from that inner backward, as in PyTorch.
- * `fn` must be deterministic (draw no random numbers).
+ * `fn` must be deterministic (draw no random numbers), and take as `inputs` every tensor it reads
+ * other than parameters and other kept tensors: the recomputation needs them, and they are what
+ * the checkpoint declares it saves (a temporary it merely closed over may have been freed by
+ * releaseUnsaved by then).
  */
 import type { Tensor } from '../engine/tensor.ts';
 import { scope } from '../engine/scope.ts';

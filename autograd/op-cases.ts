@@ -276,7 +276,7 @@ const checkpointCase: OpCase = {
   op: 'checkpoint',
   arb: fc.tuple(dimArb, dimArb, seedArb).map(([n, d, seed]) => ({
     inputs: [input([n, d], 'any', seed), input([d, d], 'any', seed + 1)],
-    fn: (x: Tensor, w: Tensor) => A.checkpoint((u: Tensor) => A.gelu(A.matmul(A.tanh(u), w)), x),
+    fn: (x: Tensor, w: Tensor) => A.checkpoint((u: Tensor, v: Tensor) => A.gelu(A.matmul(A.tanh(u), v)), x, w),
     note: `[${n},${d}]`,
   })),
 };
