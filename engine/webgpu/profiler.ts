@@ -21,11 +21,36 @@ export interface KernelTime {
 const QUERY_USAGE = (): number => GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC;
 const READ_USAGE = (): number => GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
 
+/** One batch's query set and the buffers its timestamps pass through; reused, never churned. */
+interface Slot {
+  querySet: GPUQuerySet;
+  resolved: GPUBuffer;
+  readable: GPUBuffer;
+  capacity: number;
+}
+
 export class KernelProfiler {
   readonly #totals = new Map<string, { dispatches: number; ns: number }>();
   readonly #pending: Promise<void>[] = [];
+  /** Slots whose read-back finished (Dawn on the H200 dislikes creating and destroying objects per batch). */
+  readonly #free: Slot[] = [];
+  readonly #all: Slot[] = [];
 
   constructor(readonly device: GPUDevice) {}
+
+  #slot(n: number): Slot {
+    const i = this.#free.findIndex((s) => s.capacity >= n);
+    if (i >= 0) return this.#free.splice(i, 1)[0]!;
+    const capacity = Math.max(n, 64);
+    const slot = {
+      querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }),
+      resolved: this.device.createBuffer({ size: 16 * capacity, usage: QUERY_USAGE() }),
+      readable: this.device.createBuffer({ size: 16 * capacity, usage: READ_USAGE() }),
+      capacity,
+    };
+    this.#all.push(slot);
+    return slot;
+  }
 
   /**
    * Encode `n` dispatches, pass by pass, with timestamps; `record(pass, i)` sets the pipeline,
@@ -34,21 +59,18 @@ export class KernelProfiler {
    */
   encode(enc: GPUCommandEncoder, keys: readonly string[], record: (pass: GPUComputePassEncoder, i: number) => void): () => void {
     const n = keys.length;
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * n });
+    const slot = this.#slot(n);
     for (let i = 0; i < n; i++) {
-      const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: slot.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
       record(pass, i);
       pass.end();
     }
-    const bytes = 16 * n;
-    const resolved = this.device.createBuffer({ size: bytes, usage: QUERY_USAGE() });
-    const readable = this.device.createBuffer({ size: bytes, usage: READ_USAGE() });
-    enc.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
-    enc.copyBufferToBuffer(resolved, 0, readable, 0, bytes);
+    enc.resolveQuerySet(slot.querySet, 0, 2 * n, slot.resolved, 0);
+    enc.copyBufferToBuffer(slot.resolved, 0, slot.readable, 0, 16 * n);
     return () => {
       this.#pending.push(
-        readable.mapAsync(GPUMapMode.READ).then(() => {
-          const t = new BigInt64Array(readable.getMappedRange());
+        slot.readable.mapAsync(GPUMapMode.READ, 0, 16 * n).then(() => {
+          const t = new BigInt64Array(slot.readable.getMappedRange(0, 16 * n));
           for (let i = 0; i < n; i++) {
             const ns = Number(t[2 * i + 1]! - t[2 * i]!);
             const e = this.#totals.get(keys[i]!) ?? { dispatches: 0, ns: 0 };
@@ -57,18 +79,23 @@ export class KernelProfiler {
             if (ns > 0 && ns < 60e9) e.ns += ns;
             this.#totals.set(keys[i]!, e);
           }
-          readable.unmap();
-          readable.destroy();
-          resolved.destroy();
-          querySet.destroy();
+          slot.readable.unmap();
+          this.#free.push(slot);
         }),
       );
     };
   }
 
-  /** Wait for every batch submitted so far, then the totals per key, largest first. */
+  /** Wait for every batch submitted so far, then the totals per key, largest first; the profiler's GPU objects are destroyed. */
   async results(): Promise<KernelTime[]> {
     await Promise.all(this.#pending.splice(0));
+    for (const s of this.#all) {
+      s.querySet.destroy();
+      s.resolved.destroy();
+      s.readable.destroy();
+    }
+    this.#all.length = 0;
+    this.#free.length = 0;
     return [...this.#totals].map(([key, v]) => ({ key, dispatches: v.dispatches, ms: v.ns / 1e6 })).sort((a, b) => b.ms - a.ms);
   }
 }
