@@ -145,6 +145,12 @@ export interface Backend {
   normModulate(x: Storage, shift: Storage, scale: Storage, dims: NormModulateDims, eps: number): LayerNormOut;
   normModulateBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, scale: Storage, dims: NormModulateDims): NormModulateGrads;
 
+  /**
+   * In place: x[r, c] += bias[c] for a fresh [rows, cols] result nothing else reads yet (a linear
+   * layer's product: the bias goes in without a second activation-sized tensor).
+   */
+  addRowsInPlace(x: Storage, bias: Storage, rows: number, cols: number): void;
+
   // ---- optimizer ----
   /** One AdamW step, updating params, m and v in place (lists of equal-size storages). */
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void;

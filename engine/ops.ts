@@ -271,6 +271,19 @@ export function normModulateBwd(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tenso
 }
 
 /** One AdamW step, in place on params, m, v (all float, same backend; grads/m/v shaped as their param). */
+/**
+ * In place, x [M, N] += bias [N] on every row. Only for a tensor no one else holds yet (a fresh
+ * matmul product inside one op); every other op makes a new tensor.
+ */
+export function addRowsInPlace(x: Tensor, bias: Tensor): void {
+  const op = 'addRowsInPlace';
+  if (x.rank !== 2 || bias.rank !== 1 || bias.shape[0] !== x.shape[1]) throw new ShapeError(`${op}: x ${fmt(x.shape)} and bias ${fmt(bias.shape)} must be [M, N] and [N]`);
+  sameBackend(op, [x, bias]);
+  sameDtype(op, x, bias);
+  floatOnly(op, x);
+  x.backend.addRowsInPlace(x.storage(op), bias.storage(op), x.shape[0]!, x.shape[1]!);
+}
+
 export function adamw(params: readonly Tensor[], grads: readonly Tensor[], m: readonly Tensor[], v: readonly Tensor[], hp: AdamWHyper): void {
   const op = 'adamw';
   if (grads.length !== params.length || m.length !== params.length || v.length !== params.length) {

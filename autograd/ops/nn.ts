@@ -3,11 +3,7 @@ import * as raw from '../../engine/ops.ts';
 import { ShapeError } from '../../engine/errors.ts';
 import { fmt } from '../../engine/shape.ts';
 import { Tensor } from '../../engine/tensor.ts';
-import { releaseUnsaved } from '../release.ts';
 import { record } from '../tape.ts';
-import { add } from './elementwise.ts';
-import { matmul } from './matmul.ts';
-import { reshape } from './shape.ts';
 
 /** Rows of `table` [V, D] at integer indices → [...idx.shape, D]; the gradient scatter-adds back. */
 export function gather(table: Tensor, idx: Tensor): Tensor {
@@ -45,18 +41,30 @@ export function layerNorm(x: Tensor, w: Tensor | null = null, b: Tensor | null =
   }, [x, mean, rstd, ...(w ? [w] : [])]);
 }
 
-/** y = x Wᵀ + b with W [out, in] (PyTorch's Linear layout). */
+/**
+ * y = x Wᵀ + b with W [out, in] (PyTorch's Linear layout), as one op: x's leading dims are
+ * flattened (a view) so the product is one [M, in]·[out, in]ᵀ matmul, and the bias is added into
+ * that fresh product in place (no second activation-sized tensor). Gradients, with g [M, out]:
+ *   dx = g W,   dW = gᵀ x,   db = Σ_rows g.
+ * The rule reads W (for dx) and x (for dW), each only when the other side needs a gradient.
+ */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   if (w.rank !== 2 || x.shape.at(-1) !== w.shape[1]) {
     throw new ShapeError(`linear: input ${fmt(x.shape)} does not fit weight ${fmt(w.shape)} (expected last dim ${w.shape[1]})`);
   }
-  // Flatten leading dims so the weight gradient is one matmul, not a batch summed afterwards.
-  // In a scope that frees the product before the bias as soon as the sum exists (releaseUnsaved:
-  // no rule reads it), one activation less per layer while a block runs.
-  return releaseUnsaved(() => {
-    const lead = x.shape.slice(0, -1);
-    const y = matmul(reshape(x, [-1, w.shape[1]!]), w, false, true);
-    const yb = b ? add(y, b) : y;
-    return reshape(yb, [...lead, w.shape[0]!]);
-  });
+  const [N, K] = w.shape as [number, number];
+  const M = x.size / K;
+  const x2 = raw.reshape(x, [M, K]);
+  const y2 = raw.matmul(x2, w, false, true);
+  if (b) raw.addRowsInPlace(y2, b);
+  const y = y2.view([...x.shape.slice(0, -1), N]);
+  const inputs = b ? [x, w, b] : [x, w];
+  return record('linear', inputs, y, (g) => {
+    const g2 = g.view([M, N]);
+    const dx = x.requiresGrad ? raw.matmul(g2, w).view(x.shape) : null;
+    const dw = w.requiresGrad ? raw.matmul(g2, x2, true, false) : null;
+    const out: (Tensor | null)[] = [dx, dw];
+    if (b) out.push(b.requiresGrad ? raw.reduce('sum', g2, [0], false) : null);
+    return out;
+  }, [...(x.requiresGrad ? [w] : []), ...(w.requiresGrad ? [x2] : [])]);
 }

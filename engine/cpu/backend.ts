@@ -396,6 +396,11 @@ class CpuBackend implements Backend {
     params.forEach((p, i) => fused.adamwStep(arr(p), arr(grads[i]!), arr(m[i]!), arr(v[i]!), hp));
   }
 
+  addRowsInPlace(x: Storage, bias: Storage, rows: number, cols: number): void {
+    const X = arr(x), B = arr(bias);
+    for (let r = 0, o = 0; r < rows; r++, o += cols) for (let c = 0; c < cols; c++) X[o + c]! += B[c]!;
+  }
+
   async sync(): Promise<void> {}
   memory(): { liveBytes: number; pooledBytes: number; peakBytes: number } {
     return { liveBytes: this.#live, pooledBytes: this.#freeArrays.bytes, peakBytes: this.#peak };

@@ -17,6 +17,7 @@ import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } fro
 import { encodeMatmul } from '../../kernels/matmul.ts';
 import { encodeAdamW } from '../../kernels/adamw.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
+import { encodeAddRowsInPlace } from '../../kernels/elementwise.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
 import { encodeAttentionBwdMixed, encodeAttentionMixed, mixedAttentionOptions, type MixedOptions } from '../../kernels/attention-sgmat.ts';
 import { encodeNormModulate, encodeNormModulateBwd } from '../../kernels/norm-modulate.ts';
@@ -358,6 +359,10 @@ export class WebGpuBackend implements Backend {
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {
     const tensors = params.map((p, i) => ({ p: this.#buf(p), g: this.#buf(grads[i]!), m: this.#buf(m[i]!), v: this.#buf(v[i]!), size: p.size }));
     encodeAdamW(this.ctx, tensors, hp);
+  }
+
+  addRowsInPlace(x: Storage, bias: Storage, rows: number, cols: number): void {
+    encodeAddRowsInPlace(this.ctx, this.#buf(x), this.#buf(bias), rows, cols);
   }
 
   // ---- lifetime ----
