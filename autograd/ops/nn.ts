@@ -53,6 +53,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
     throw new ShapeError(`linear: input ${fmt(x.shape)} does not fit weight ${fmt(w.shape)} (expected last dim ${w.shape[1]})`);
   }
   const [N, K] = w.shape as [number, number];
+  if (b && (b.rank !== 1 || b.shape[0] !== N)) throw new ShapeError(`linear: bias ${fmt(b.shape)} does not fit weight ${fmt(w.shape)} (expected [${N}])`);
   const M = x.size / K;
   const x2 = raw.reshape(x, [M, K]);
   const y2 = raw.matmul(x2, w, false, true);

@@ -127,3 +127,9 @@ test('nested releaseUnsaved: what an inner block keeps for a rule it freed the o
   };
   assert.deepEqual(run(A.releaseUnsaved), run((f) => f()));
 });
+
+test('linear refuses a bias that does not fit its weight, naming both shapes', () => {
+  const x = tensor(new Float32Array(6), [2, 3]), w = tensor(new Float32Array(12), [4, 3]);
+  assert.throws(() => A.linear(x, w, tensor(new Float32Array(3), [3])), /linear: bias \[3\] does not fit weight \[4, 3\] \(expected \[4\]\)/);
+  assert.deepEqual(A.linear(x, w, tensor(new Float32Array(4), [4])).shape, [2, 4]);
+});
