@@ -142,6 +142,37 @@ function stage(dst: string, buf: string, d: number, Dp: number, rows: number, ld
   }`;
 }
 
+interface StageDims {
+  dqk: number;
+  dv: number;
+  Dq: number;
+  Dv: number;
+  ldQ: number;
+  ldV: number;
+  NT: number;
+}
+
+/** WGSL: stage the key side of rows [first, first + valid), K (and V) tiles of `rows` rows. */
+function stageKV(d: StageDims, rows: number, first: string, valid: string, withV = true): string {
+  const k = stage('Ks', 'k', d.dqk, d.Dq, rows, d.ldQ, d.NT, first, valid);
+  return withV ? `${k}\n  ${stage('Vs', 'v', d.dv, d.Dv, rows, d.ldV, d.NT, first, valid)}` : k;
+}
+
+/** WGSL: stage the query side of rows [first, first + valid), Q·scale (and dO) tiles of `rows` rows. */
+function stageQG(d: StageDims, rows: number, first: string, valid: string, withG = true): string {
+  const q = stage('Qs', 'q', d.dqk, d.Dq, rows, d.ldQ, d.NT, first, valid, ' * u.scale');
+  return withG ? `${q}\n  ${stage('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT, first, valid)}` : q;
+}
+
+/** WGSL: the backward kernels' f16 tiles, the owned side (`own`: queries or keys) of bo rows, the streamed side of bt. */
+function bwdTiles(own: 'q' | 'k', t: MixedTiles, ldQ: number, ldV: number): string {
+  const rows = (side: 'q' | 'k') => (side === own ? t.bo : t.bt);
+  return `var<workgroup> Qs: array<f16, ${rows('q') * ldQ}>;
+var<workgroup> Gs: array<f16, ${rows('q') * ldV}>;
+var<workgroup> Ks: array<f16, ${rows('k') * ldQ}>;
+var<workgroup> Vs: array<f16, ${rows('k') * ldV}>;`;
+}
+
 /**
  * WGSL: acc_j (j < nf) += A·B over `steps` 16-wide k slices, where A is a left fragment and B_j
  * right fragments; aOff(c), bOff(c, j) give the offsets of slice c (a WGSL u32 `c`).
@@ -207,6 +238,7 @@ function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: strin
 
 function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT };
   const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
@@ -230,13 +262,13 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stage('Qs', 'q', dqk, Dq, t.bo, ldQ, NT, 'h * u.l + b0', 'u.l - b0', ' * u.scale')}
+  ${stageQG(sd, t.bo, 'h * u.l + b0', 'u.l - b0', false)}
   // Pass 1: the row maxima (each invocation over its half of every tile, then pairs combined).
   var m = NEG;
   for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
     let nk = min(${t.bt}u, u.s - kb);
     workgroupBarrier();
-    ${stage('Ks', 'k', dqk, Dq, t.bt, ldQ, NT, 'h * u.s + kb', 'nk')}
+    ${stageKV(sd, t.bt, 'h * u.s + kb', 'nk', false)}
     workgroupBarrier();
     ${scores}
     workgroupBarrier();
@@ -254,8 +286,7 @@ ${ENTRY(ops, NT)} {
   for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
     let nk = min(${t.bt}u, u.s - kb);
     workgroupBarrier();
-    ${stage('Ks', 'k', dqk, Dq, t.bt, ldQ, NT, 'h * u.s + kb', 'nk')}
-    ${stage('Vs', 'v', dv, Dv, t.bt, ldV, NT, 'h * u.s + kb', 'nk')}
+    ${stageKV(sd, t.bt, 'h * u.s + kb', 'nk')}
     workgroupBarrier();
     ${scores}
     workgroupBarrier();
@@ -289,6 +320,7 @@ const BWD_BINDINGS = `@group(0) @binding(0) var<storage, read> q: array<f32>;
 
 function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT };
   const ops = opsFor(emulate, syntax, ['Qs', 'Gs', 'DSs'], ['Ks', 'Vs'], ['Ss', 'DPs']);
   const NS = t.bt / F, NQ = Dq / F, HT = t.bt / 2;
   return /* wgsl */ `${ops.header}
@@ -297,10 +329,7 @@ ${BWD_BINDINGS}
 ${UNIFORMS}
 @group(0) @binding(7) var<uniform> u: U;
 const BO = ${t.bo}u;
-var<workgroup> Qs: array<f16, ${t.bo * ldQ}>;
-var<workgroup> Gs: array<f16, ${t.bo * ldV}>;
-var<workgroup> Ks: array<f16, ${t.bt * ldQ}>;
-var<workgroup> Vs: array<f16, ${t.bt * ldV}>;
+${bwdTiles('q', t, ldQ, ldV)}
 var<workgroup> Ss: array<f32, ${t.bo * SS}>;
 var<workgroup> DPs: array<f32, ${t.bo * SS}>;
 var<workgroup> DSs: array<f16, ${t.bo * LP}>;
@@ -308,8 +337,7 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stage('Qs', 'q', dqk, Dq, t.bo, ldQ, NT, 'h * u.l + b0', 'u.l - b0', ' * u.scale')}
-  ${stage('Gs', 'dO', dv, Dv, t.bo, ldV, NT, 'h * u.l + b0', 'u.l - b0')}
+  ${stageQG(sd, t.bo, 'h * u.l + b0', 'u.l - b0')}
   let valid = b0 + row < u.l;
   var lrow = 0.0;
   var drow = 0.0;
@@ -318,8 +346,7 @@ ${ENTRY(ops, NT)} {
   for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
     let nk = min(${t.bt}u, u.s - kb);
     workgroupBarrier();
-    ${stage('Ks', 'k', dqk, Dq, t.bt, ldQ, NT, 'h * u.s + kb', 'nk')}
-    ${stage('Vs', 'v', dv, Dv, t.bt, ldV, NT, 'h * u.s + kb', 'nk')}
+    ${stageKV(sd, t.bt, 'h * u.s + kb', 'nk')}
     workgroupBarrier();
     ${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS)}
     ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS)}
@@ -339,6 +366,7 @@ ${ENTRY(ops, NT)} {
 
 function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT };
   const ops = opsFor(emulate, syntax, ['Ks', 'Vs', 'PTs', 'DSTs'], ['Qs', 'Gs'], ['STs', 'DPTs']);
   const NS = t.bt / F, NQ = Dq / F, NV = Dv / F, HT = t.bt / 2;
   return /* wgsl */ `${ops.header}
@@ -348,10 +376,7 @@ ${BWD_BINDINGS}
 ${UNIFORMS}
 @group(0) @binding(8) var<uniform> u: U;
 const BO = ${t.bo}u;
-var<workgroup> Ks: array<f16, ${t.bo * ldQ}>;
-var<workgroup> Vs: array<f16, ${t.bo * ldV}>;
-var<workgroup> Qs: array<f16, ${t.bt * ldQ}>;
-var<workgroup> Gs: array<f16, ${t.bt * ldV}>;
+${bwdTiles('k', t, ldQ, ldV)}
 var<workgroup> LDs: array<f32, ${2 * t.bt}>;  // lse, then D, of the query tile
 var<workgroup> STs: array<f32, ${t.bo * SS}>;
 var<workgroup> DPTs: array<f32, ${t.bo * SS}>;
@@ -361,15 +386,13 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stage('Ks', 'k', dqk, Dq, t.bo, ldQ, NT, 'h * u.s + b0', 'u.s - b0')}
-  ${stage('Vs', 'v', dv, Dv, t.bo, ldV, NT, 'h * u.s + b0', 'u.s - b0')}
+  ${stageKV(sd, t.bo, 'h * u.s + b0', 'u.s - b0')}
   ${rep(NQ, (j) => `var dk${j} = ${ops.acc}();`)}
   ${rep(NV, (j) => `var dv${j} = ${ops.acc}();`)}
   for (var qb = 0u; qb < u.l; qb += ${t.bt}u) {
     let nq = min(${t.bt}u, u.l - qb);
     workgroupBarrier();
-    ${stage('Qs', 'q', dqk, Dq, t.bt, ldQ, NT, 'h * u.l + qb', 'nq', ' * u.scale')}
-    ${stage('Gs', 'dO', dv, Dv, t.bt, ldV, NT, 'h * u.l + qb', 'nq')}
+    ${stageQG(sd, t.bt, 'h * u.l + qb', 'nq')}
     for (var e = lidx; e < ${t.bt}u; e += ${NT}u) {
       var a = 0.0;
       var b = 0.0;

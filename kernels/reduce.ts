@@ -14,6 +14,7 @@
  * Max starts from the finite sentinel -3e38 (WGSL may assume no infinities).
  */
 import { uniforms, type GpuContext } from './context.ts';
+import { ROW_WG, threadsPerRow } from './row.ts';
 import { coalesce, contiguousStrides, entry, grid, GROUP_INDEX_WGSL, gridFor, WG } from './grid.ts';
 
 export type ReduceKind = 'sum' | 'max';
@@ -132,22 +133,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
-/** Rows layout: T invocations per contiguous row of R, 256/T rows per workgroup. */
-const ROWS_WG = 256;
-
-export function rowThreads(R: number): number {
-  let t = 4;
-  while (t < 256 && t * 2 <= R / 8) t *= 2;
-  return t;
-}
-
+/** Rows layout: T invocations per contiguous row of R (threadsPerRow, at least 4), 256/T rows per workgroup. */
 function rowsCode(kind: ReduceKind, type: string, kr: number, T: number): string {
   const comb = COMBINE[kind];
   return /* wgsl */ `${header(type, kr, 0)}
-var<workgroup> part: array<${type}, ${ROWS_WG}>;
-@compute @workgroup_size(${ROWS_WG})
+var<workgroup> part: array<${type}, ${ROW_WG}>;
+@compute @workgroup_size(${ROW_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = groupIndex(wid, nwg) * ${ROWS_WG / T}u + lid / ${T}u;
+  let row = groupIndex(wid, nwg) * ${ROW_WG / T}u + lid / ${T}u;
   let t = lid % ${T}u;
   let live = row < u.nOut;
   ${offsetOf('base', 'row', 'k', kr)}
@@ -227,13 +220,13 @@ export function encodeReduce(
     return;
   }
   if (rr === 1 && red.strides[0] === 1 && R >= 16) {
-    const T = rowThreads(R);
+    const T = threadsPerRow(R, 4);
     ctx.dispatch({
       key: `reduce/${kind}/${type}/rows${T}/k${kr}`,
       code: rowsCode(kind, type, kr, T),
       buffers: [x, out],
       uniforms: uniforms([['u32', nOut], ['u32', R], ...dimVals(kept)]),
-      workgroups: grid(ctx, Math.ceil(nOut / (ROWS_WG / T))),
+      workgroups: grid(ctx, Math.ceil(nOut / (ROW_WG / T))),
     });
     return;
   }

@@ -11,9 +11,9 @@ import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 /** Invocations per workgroup of a row kernel. */
 export const ROW_WG = 256;
 
-/** Invocations per row: a power of two, about D/8, between 8 and 256. */
-export function threadsPerRow(D: number): number {
-  let t = 8;
+/** Invocations per row: a power of two, about D/8, between `min` and 256 (also the rows layout of kernels/reduce.ts). */
+export function threadsPerRow(D: number, min = 8): number {
+  let t = min;
   while (t < ROW_WG && t * 2 <= D / 8) t *= 2;
   return t;
 }

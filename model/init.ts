@@ -5,6 +5,7 @@
 import * as A from '../autograd/index.ts';
 import type { Backend } from '../engine/backend.ts';
 import { rand, randn, zeros as zerosOn } from '../engine/creation.ts';
+import { scope } from '../engine/scope.ts';
 import type { Generator } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
 
@@ -15,14 +16,15 @@ export interface InitContext {
 
 /** U(−b, b). */
 export function uniform(ctx: InitContext, shape: number[], bound: number): Tensor {
-  return scaled(rand(shape, { backend: ctx.backend, generator: ctx.gen }), 2 * bound, -bound);
+  return scaled(() => rand(shape, { backend: ctx.backend, generator: ctx.gen }), 2 * bound, -bound);
 }
 
-/** a·x + b, freeing the draws x at once (a model is usually built outside any scope, where they would live on). */
-function scaled(x: Tensor, a: number, b: number): Tensor {
-  const y = A.noGrad(() => A.affine(x, a, b));
-  x.dispose();
-  return y;
+/**
+ * a·x + b of fresh draws `draw()`, in a scope so the draws are freed at once (a model is usually
+ * built outside any scope, where they would live on).
+ */
+function scaled(draw: () => Tensor, a: number, b: number): Tensor {
+  return scope(() => A.noGrad(() => A.affine(draw(), a, b)));
 }
 
 /** Xavier/Glorot uniform for a [out, in, ...] weight: b = √(6 / (fan_in + fan_out)). */
@@ -40,7 +42,7 @@ export function kaimingUniform(ctx: InitContext, shape: number[]): Tensor {
 
 /** N(0, std²) draws of `shape` from the context generator. */
 export function normal(ctx: InitContext, shape: number[], std: number): Tensor {
-  return scaled(randn(shape, { backend: ctx.backend, generator: ctx.gen }), std, 0);
+  return scaled(() => randn(shape, { backend: ctx.backend, generator: ctx.gen }), std, 0);
 }
 
 /** Zeros of `shape` on the context backend. */

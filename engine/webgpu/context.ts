@@ -12,12 +12,9 @@ import type { Dispatch, GpuContext, GpuFeatures } from '../../kernels/context.ts
 import { BackendError } from '../errors.ts';
 import { BufferPool } from './pool.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
+import { STAGING_USAGE, STORAGE_USAGE, UNIFORM_USAGE } from './usage.ts';
 
 const BATCH = 64;
-// Functions, not constants: GPUBufferUsage exists only once device.ts has installed the globals.
-const STORAGE_USAGE = (): number => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-const UNIFORM_USAGE = (): number => GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
-const STAGING_USAGE = (): number => GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
 
 interface Recorded {
   key: string;

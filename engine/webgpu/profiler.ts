@@ -12,14 +12,14 @@
  * with `disable-dawn-features=timestamp_quantization` (engine/webgpu/device.ts does).
  */
 
+import { QUERY_USAGE, STAGING_USAGE } from './usage.ts';
+
 export interface KernelTime {
   key: string;
   dispatches: number;
   ms: number;
 }
 
-const QUERY_USAGE = (): number => GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC;
-const READ_USAGE = (): number => GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
 
 /** One batch's query set and the buffers its timestamps pass through; reused, never churned. */
 interface Slot {
@@ -45,7 +45,7 @@ export class KernelProfiler {
     const slot = {
       querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }),
       resolved: this.device.createBuffer({ size: 16 * capacity, usage: QUERY_USAGE() }),
-      readable: this.device.createBuffer({ size: 16 * capacity, usage: READ_USAGE() }),
+      readable: this.device.createBuffer({ size: 16 * capacity, usage: STAGING_USAGE() }),
       capacity,
     };
     this.#all.push(slot);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { AttentionDims, Backend, Storage } from '../../engine/backend.ts';
 import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { mixedAttentionTuning, mixedTileBytes, pickMixedTiles } from '../../kernels/attention-sgmat.ts';
+import { relErr } from '../model/golden-check.ts';
 import { both, cpu, randomData } from './helpers.ts';
 
 let gpu: Backend;
@@ -21,15 +22,9 @@ after(async () => {
   await gpu.destroy();
 });
 
-/** max |got − want| / max(max |want|, floor): the error relative to the output's scale. */
+/** The error relative to the output's scale (relErr: max |got − want| / max(max |want|, floor)). */
 async function relToScale(g: Storage, c: Storage, floor = 1e-30): Promise<number> {
-  const got = await gpu.read(g), want = await cpu.read(c);
-  let scale = floor, worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
+  return relErr(await gpu.read(g), await cpu.read(c), floor);
 }
 
 async function check(d: AttentionDims, seed: number, spread = 1.5, floor = 1e-30): Promise<string> {
