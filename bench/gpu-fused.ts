@@ -53,10 +53,17 @@ console.log(`device: ${be.device}${quick ? ' (quick)' : ''}, iters ${iters}`);
 // --quick on a device without subgroup matrices (lavapipe) checks the mixed rows with the emulation.
 if (quick) mixedAttentionTuning.emulate = true;
 
-/** Mean ms of `fn` (which returns storages to free) after one warm-up. */
+/**
+ * Mean ms of `fn` (which returns storages to free) after a warm-up of at least 200 ms of the same
+ * work: after one warm-up run only, short kernels read several times slower on the H200 than the
+ * same kernels inside a training step (clocks still low, presumably).
+ */
 async function time(fn: () => Storage[]): Promise<number> {
-  for (const s of fn()) be.free(s);
-  await be.sync();
+  const w0 = performance.now();
+  do {
+    for (const s of fn()) be.free(s);
+    await be.sync();
+  } while (performance.now() - w0 < 200);
   const t0 = performance.now();
   for (let i = 0; i < iters; i++) for (const s of fn()) be.free(s);
   await be.sync();

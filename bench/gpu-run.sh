@@ -11,16 +11,19 @@
 # attention fails on the card, or to measure what it brings).
 # AVDIT_ATTENTION=composed PARTS=xl times the XL step with attention as matmul + softmax + matmul
 # (the L×L probabilities stored) instead of the fused kernels.
+# BUNDLE=FILE.tgz packs $OUT into one archive after every part (the device tool returns at most 8
+# files, and what was packed before a time-out still comes back).
 # Each part has its own time limit so one failure cannot eat the rest; outputs go to $OUT.
 set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-PARTS=${PARTS:-gradcheck golden matmul bandwidth fused xl xl-mixed torch-xl}
+PARTS=${PARTS:-gradcheck golden matmul bandwidth attention-mixed fused xl xl-mixed torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
-  tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"; }
+  tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"
+  [ -z "${BUNDLE:-}" ] || tar -czf "$BUNDLE" -C "$OUT" .; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
 TAILN=8 part golden 90 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/mixed-precision.test.ts
@@ -31,8 +34,9 @@ if want golden && grep -q "^not ok .*mixed attention" "$OUT/golden.txt" 2>/dev/n
 fi
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
+TAILN=20 part attention-mixed 120 node --import tsx bench/gpu-attention-mixed.ts $q
 TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
-TAILN=60 part xl 170 node --import tsx bench/gpu-xl.ts --budget 130 --profile $q
-TAILN=60 part xl-mixed 150 node --import tsx bench/gpu-xl.ts --budget 110 --mixed --profile $q
+TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
+TAILN=60 part xl-mixed ${XL_LIMIT:-150} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"

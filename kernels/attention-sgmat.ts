@@ -29,7 +29,7 @@
  * `emulate` swaps the builtins for plain WGSL (kernels/sgmat-ops.ts) so lavapipe runs the same
  * tiling in CI.
  */
-import { uniforms, type GpuContext } from './context.ts';
+import { uniforms, type Dispatch, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import { encodeRowDot } from './attention-bwd.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
@@ -87,9 +87,10 @@ const PREFERENCE: Record<MixedKernel, [number, number][]> = {
 /**
  * Test and benchmark hooks: forced tiles per kernel; `emulate` runs the plain-WGSL stand-ins
  * where the device has no subgroup matrices (lavapipe); `off` keeps mixed precision's attention
- * on the f32 kernels (to compare). Empty in normal use.
+ * on the f32 kernels (to compare); `scalarStaging` reads every operand one f32 at a time (the first
+ * version, to measure what vec4 staging brings). Empty in normal use.
  */
-export const mixedAttentionTuning: { tiles: Partial<Record<MixedKernel, MixedTiles>>; emulate?: boolean; off?: boolean } = { tiles: {} };
+export const mixedAttentionTuning: { tiles: Partial<Record<MixedKernel, MixedTiles>>; emulate?: boolean; off?: boolean; scalarStaging?: boolean } = { tiles: {} };
 
 /**
  * How attention runs under mixed precision on this device: the tensor-core kernels when it has
@@ -128,17 +129,79 @@ export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number
 // not reliably zeroed again on each iteration (seen on lavapipe).
 const rep = (n: number, f: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => f(i)).join(sep);
 
+/** Whether a kernel reads the rows of a d-wide f32 operand as vec4 (d a multiple of 4, unless a benchmark asks for scalars). */
+const vecRows = (d: number): boolean => d % 4 === 0 && !mixedAttentionTuning.scalarStaging;
+/** WGSL element type of a d-wide operand's binding. */
+const rowElem = (d: number): string => (vecRows(d) ? 'vec4<f32>' : 'f32');
+
 /**
- * WGSL: stage rows [first, first + valid) of a [*, d] f32 buffer into an f16 tile of `rows` rows
- * (stride ld, Dp columns, zeros past d and past valid), times `mul`.
+ * Staging of one operand: rows [first, first + valid) of a [*, d] f32 buffer into an f16 tile of
+ * `rows` rows (stride ld, Dp columns, zeros past d and past valid), times `mul`. Each invocation
+ * holds its share in registers `<buf>R<i>` (vec4 where the rows allow): `load` issues all its global
+ * loads at once, `store` converts them and writes the tile. Split so that a loop can issue the next
+ * tile's loads before computing on the current one (streamLoop).
  */
-function stage(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, first: string, valid: string, mul = ''): string {
-  return `for (var e = lidx; e < ${rows * Dp}u; e += ${NT}u) {
-    let r = e / ${Dp}u;
-    let c = e % ${Dp}u;
-    var x = 0.0;
-    if (r < ${valid} && c < ${d}u) { x = ${buf}[(${first} + r) * ${d}u + c]${mul}; }
-    ${dst}[r * ${ld}u + c] = f16(x);
+interface Staged {
+  decl: string;
+  load(first: string, valid: string): string;
+  store: string;
+}
+
+function staged(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, mul = ''): Staged {
+  const W = vecRows(d) ? 4 : 1;
+  const perRow = Dp / W;
+  const slots = rows * perRow;
+  const n = Math.ceil(slots / NT);
+  const zero = W === 4 ? 'vec4<f32>()' : '0.0';
+  const reg = (i: number) => `${buf}R${i}`;
+  const slot = (i: number) => `lidx + ${i * NT}u`;
+  const inRange = (i: number) => ((i + 1) * NT > slots ? `${slot(i)} < ${slots}u` : '');
+  const rowOf = (i: number) => `(${slot(i)}) / ${perRow}u`;
+  const colOf = (i: number) => `(${slot(i)}) % ${perRow}u`; // in units of W
+  return {
+    decl: rep(n, (i) => `var ${reg(i)} = ${zero};`),
+    load: (first, valid) =>
+      rep(n, (i) => {
+        const cond = [inRange(i), `${rowOf(i)} < ${valid}`, `${colOf(i)} < ${d / W}u`].filter(Boolean).join(' && ');
+        return `${reg(i)} = ${zero};
+    if (${cond}) { ${reg(i)} = ${buf}[((${first}) + ${rowOf(i)}) * ${d / W}u + ${colOf(i)}]${mul}; }`;
+      }, '\n    '),
+    store: rep(n, (i) => {
+      const at = `(${rowOf(i)}) * ${ld}u + (${colOf(i)}) * ${W}u`;
+      const body = W === 4 ? `let hv = vec4<f16>(${reg(i)}); let a = ${at}; ${rep(4, (j) => `${dst}[a + ${j}u] = hv.${'xyzw'[j]};`, ' ')}` : `${dst}[${at}] = f16(${reg(i)});`;
+      return inRange(i) ? `if (${inRange(i)}) { ${body} }` : `{ ${body} }`;
+    }, '\n    '),
+  };
+}
+
+/** WGSL: stage the operands once (the block a workgroup owns). */
+const stageOnce = (parts: Staged[], first: string, valid: string): string =>
+  `{
+    ${parts.map((p) => p.decl).join('\n    ')}
+    ${parts.map((p) => p.load(first, valid)).join('\n    ')}
+    ${parts.map((p) => p.store).join('\n    ')}
+  }`;
+
+/**
+ * WGSL: for (var <v> = 0; v < extent; v += bt), the tile of rows [base + v, base + v + count)
+ * (count = min(bt, extent − v), a `let` named `count`) staged into workgroup memory, then `body`.
+ * The next tile's global loads are issued before `body` runs, so they are in flight during its
+ * MMAs (software pipelining; the registers hold one tile per invocation).
+ */
+function streamLoop(parts: Staged[], v: string, count: string, extent: string, bt: number, base: string, body: string): string {
+  return `{
+    ${parts.map((p) => p.decl).join('\n    ')}
+    ${parts.map((p) => p.load(base, `min(${bt}u, ${extent})`)).join('\n    ')}
+    for (var ${v} = 0u; ${v} < ${extent}; ${v} += ${bt}u) {
+      let ${count} = min(${bt}u, ${extent} - ${v});
+      workgroupBarrier();
+      ${parts.map((p) => p.store).join('\n      ')}
+      workgroupBarrier();
+      if (${v} + ${bt}u < ${extent}) {
+        ${parts.map((p) => p.load(`${base} + ${v} + ${bt}u`, `min(${bt}u, ${extent} - ${v} - ${bt}u)`)).join('\n        ')}
+      }
+      ${body}
+    }
   }`;
 }
 
@@ -152,16 +215,16 @@ interface StageDims {
   NT: number;
 }
 
-/** WGSL: stage the key side of rows [first, first + valid), K (and V) tiles of `rows` rows. */
-function stageKV(d: StageDims, rows: number, first: string, valid: string, withV = true): string {
-  const k = stage('Ks', 'k', d.dqk, d.Dq, rows, d.ldQ, d.NT, first, valid);
-  return withV ? `${k}\n  ${stage('Vs', 'v', d.dv, d.Dv, rows, d.ldV, d.NT, first, valid)}` : k;
+/** The key side's staging, K (and V) tiles of `rows` rows. */
+function kvParts(d: StageDims, rows: number, withV = true): Staged[] {
+  const k = staged('Ks', 'k', d.dqk, d.Dq, rows, d.ldQ, d.NT);
+  return withV ? [k, staged('Vs', 'v', d.dv, d.Dv, rows, d.ldV, d.NT)] : [k];
 }
 
-/** WGSL: stage the query side of rows [first, first + valid), Q·scale (and dO) tiles of `rows` rows. */
-function stageQG(d: StageDims, rows: number, first: string, valid: string, withG = true): string {
-  const q = stage('Qs', 'q', d.dqk, d.Dq, rows, d.ldQ, d.NT, first, valid, ' * u.scale');
-  return withG ? `${q}\n  ${stage('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT, first, valid)}` : q;
+/** The query side's staging, Q·scale (and dO) tiles of `rows` rows. */
+function qgParts(d: StageDims, rows: number, withG = true): Staged[] {
+  const q = staged('Qs', 'q', d.dqk, d.Dq, rows, d.ldQ, d.NT, ' * u.scale');
+  return withG ? [q, staged('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT)] : [q];
 }
 
 /** WGSL: the backward kernels' f16 tiles, the owned side (`own`: queries or keys) of bo rows, the streamed side of bt. */
@@ -243,9 +306,9 @@ function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, synta
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
   return /* wgsl */ `${ops.header}
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<${rowElem(dqk)}>;
+@group(0) @binding(1) var<storage, read> k: array<${rowElem(dqk)}>;
+@group(0) @binding(2) var<storage, read> v: array<${rowElem(dv)}>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 ${UNIFORMS}
@@ -262,33 +325,22 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stageQG(sd, t.bo, 'h * u.l + b0', 'u.l - b0', false)}
+  ${stageOnce(qgParts(sd, t.bo, false), 'h * u.l + b0', 'u.l - b0')}
   // Pass 1: the row maxima (each invocation over its half of every tile, then pairs combined).
   var m = NEG;
-  for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
-    let nk = min(${t.bt}u, u.s - kb);
-    workgroupBarrier();
-    ${stageKV(sd, t.bt, 'h * u.s + kb', 'nk', false)}
-    workgroupBarrier();
-    ${scores}
+  ${streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, 'h * u.s', `${scores}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
       if (key < nk) { m = max(m, Ss[row * ${SS}u + key]); }
-    }
-  }
+    }`)}
   red[lidx] = m;
   workgroupBarrier();
   m = max(red[row * 2u], red[row * 2u + 1u]);
   // Pass 2: P = e^{S − m} (f16), ℓ = Σ P, O += P V.
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
-  for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
-    let nk = min(${t.bt}u, u.s - kb);
-    workgroupBarrier();
-    ${stageKV(sd, t.bt, 'h * u.s + kb', 'nk')}
-    workgroupBarrier();
-    ${scores}
+  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, 'h * u.s', `${scores}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
@@ -298,8 +350,7 @@ ${ENTRY(ops, NT)} {
       Ps[row * ${LP}u + key] = p;
     }
     workgroupBarrier();
-    ${mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
-  }
+    ${mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}`)}
   workgroupBarrier();
   red[lidx] = den;
   workgroupBarrier();
@@ -311,10 +362,10 @@ ${ENTRY(ops, NT)} {
 }`;
 }
 
-const BWD_BINDINGS = `@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> dO: array<f32>;
+const bwdBindings = (dqk: number, dv: number): string => `@group(0) @binding(0) var<storage, read> q: array<${rowElem(dqk)}>;
+@group(0) @binding(1) var<storage, read> k: array<${rowElem(dqk)}>;
+@group(0) @binding(2) var<storage, read> v: array<${rowElem(dv)}>;
+@group(0) @binding(3) var<storage, read> dO: array<${rowElem(dv)}>;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> D: array<f32>;`;
 
@@ -324,7 +375,7 @@ function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax
   const ops = opsFor(emulate, syntax, ['Qs', 'Gs', 'DSs'], ['Ks', 'Vs'], ['Ss', 'DPs']);
   const NS = t.bt / F, NQ = Dq / F, HT = t.bt / 2;
   return /* wgsl */ `${ops.header}
-${BWD_BINDINGS}
+${bwdBindings(dqk, dv)}
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 ${UNIFORMS}
 @group(0) @binding(7) var<uniform> u: U;
@@ -337,18 +388,13 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stageQG(sd, t.bo, 'h * u.l + b0', 'u.l - b0')}
+  ${stageOnce(qgParts(sd, t.bo), 'h * u.l + b0', 'u.l - b0')}
   let valid = b0 + row < u.l;
   var lrow = 0.0;
   var drow = 0.0;
   if (valid) { lrow = lse[h * u.l + b0 + row]; drow = D[h * u.l + b0 + row]; }
   ${rep(NQ, (j) => `var dq${j} = ${ops.acc}();`)}
-  for (var kb = 0u; kb < u.s; kb += ${t.bt}u) {
-    let nk = min(${t.bt}u, u.s - kb);
-    workgroupBarrier();
-    ${stageKV(sd, t.bt, 'h * u.s + kb', 'nk')}
-    workgroupBarrier();
-    ${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS)}
+  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, 'h * u.s', `${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS)}
     ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS)}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
@@ -358,8 +404,7 @@ ${ENTRY(ops, NT)} {
       DSs[row * ${LP}u + key] = f16(ds);
     }
     workgroupBarrier();
-    ${mmaLoop(ops, 'dq', NQ, NS, ['DSs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Ks', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}
-  }
+    ${mmaLoop(ops, 'dq', NQ, NS, ['DSs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Ks', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`)}
   ${writeOut(ops, 'dq', NQ, 'Ss', SS, 'dq', dqk, 'valid', 'h * u.l + b0 + row', 'u.scale')}
 }`;
 }
@@ -370,7 +415,7 @@ function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, synt
   const ops = opsFor(emulate, syntax, ['Ks', 'Vs', 'PTs', 'DSTs'], ['Qs', 'Gs'], ['STs', 'DPTs']);
   const NS = t.bt / F, NQ = Dq / F, NV = Dv / F, HT = t.bt / 2;
   return /* wgsl */ `${ops.header}
-${BWD_BINDINGS}
+${bwdBindings(dqk, dv)}
 @group(0) @binding(6) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dv: array<f32>;
 ${UNIFORMS}
@@ -386,14 +431,10 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stageKV(sd, t.bo, 'h * u.s + b0', 'u.s - b0')}
+  ${stageOnce(kvParts(sd, t.bo), 'h * u.s + b0', 'u.s - b0')}
   ${rep(NQ, (j) => `var dk${j} = ${ops.acc}();`)}
   ${rep(NV, (j) => `var dv${j} = ${ops.acc}();`)}
-  for (var qb = 0u; qb < u.l; qb += ${t.bt}u) {
-    let nq = min(${t.bt}u, u.l - qb);
-    workgroupBarrier();
-    ${stageQG(sd, t.bt, 'h * u.l + qb', 'nq')}
-    for (var e = lidx; e < ${t.bt}u; e += ${NT}u) {
+  ${streamLoop(qgParts(sd, t.bt), 'qb', 'nq', 'u.l', t.bt, 'h * u.l', `for (var e = lidx; e < ${t.bt}u; e += ${NT}u) {
       var a = 0.0;
       var b = 0.0;
       if (e < nq) { a = lse[h * u.l + qb + e]; b = D[h * u.l + qb + e]; }
@@ -417,8 +458,7 @@ ${ENTRY(ops, NT)} {
     }
     workgroupBarrier();
     ${mmaLoop(ops, 'dv', NV, NS, ['PTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Gs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
-    ${mmaLoop(ops, 'dk', NQ, NS, ['DSTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Qs', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}
-  }
+    ${mmaLoop(ops, 'dk', NQ, NS, ['DSTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Qs', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`)}
   let valid = b0 + row < u.s;
   ${writeOut(ops, 'dk', NQ, 'STs', SS, 'dk', dqk, 'valid', 'h * u.s + b0 + row', '1.0')}
   ${writeOut(ops, 'dv', NV, 'STs', SS, 'dv', dv, 'valid', 'h * u.s + b0 + row', '1.0')}
@@ -429,20 +469,22 @@ const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
 
 /** Pipeline key of a mixed kernel. */
 const keyOf = (kind: MixedKernel, dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${dqk}x${dv}/o${t.bo}t${t.bt}`;
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${dqk}x${dv}/o${t.bo}t${t.bt}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}`;
 
-function dispatchMixed(
-  ctx: GpuContext, kind: MixedKernel, d: AttentionShape, own: number, buffers: GPUBuffer[], emulate: boolean, syntax: SgSyntax,
-): void {
+/** The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL. */
+export function mixedDispatch(
+  ctx: GpuContext, kind: MixedKernel, d: AttentionShape, buffers: GPUBuffer[], emulate: boolean, syntax: SgSyntax,
+): Dispatch {
+  const own = kind === 'dkdv' ? d.s : d.l;
   const t = pickMixedTiles(kind, own, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
   const blocks = Math.ceil(own / t.bo);
-  ctx.dispatch({
+  return {
     key: keyOf(kind, d.dqk, d.dv, t, emulate, syntax),
     code: CODE[kind](d.dqk, d.dv, t, emulate, syntax),
     buffers,
     uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', blocks], ['f32', d.scale], ['u32', 0]]),
     workgroups: grid(ctx, d.n * blocks),
-  });
+  };
 }
 
 export interface MixedOptions {
@@ -453,7 +495,7 @@ export interface MixedOptions {
 
 export function encodeAttentionMixed(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, o: GPUBuffer, lse: GPUBuffer, d: AttentionShape, opt: MixedOptions): void {
   if (d.n === 0 || d.l === 0) return;
-  dispatchMixed(ctx, 'fwd', d, d.l, [q, k, v, o, lse], opt.emulate, opt.syntax);
+  ctx.dispatch(mixedDispatch(ctx, 'fwd', d, [q, k, v, o, lse], opt.emulate, opt.syntax));
 }
 
 export function encodeAttentionBwdMixed(
@@ -464,8 +506,8 @@ export function encodeAttentionBwdMixed(
   const D = ctx.scratch(d.n * d.l * 4);
   encodeRowDot(ctx, dO, o, D, d.n * d.l, d.dv);
   const ins = [q, k, v, dO, lse, D];
-  dispatchMixed(ctx, 'dq', d, d.l, [...ins, out.dq], opt.emulate, opt.syntax);
-  dispatchMixed(ctx, 'dkdv', d, d.s, [...ins, out.dk, out.dv], opt.emulate, opt.syntax);
+  ctx.dispatch(mixedDispatch(ctx, 'dq', d, [...ins, out.dq], opt.emulate, opt.syntax));
+  ctx.dispatch(mixedDispatch(ctx, 'dkdv', d, [...ins, out.dk, out.dv], opt.emulate, opt.syntax));
 }
 
 /** The WGSL of the mixed kernels (compile checks). */

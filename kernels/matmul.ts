@@ -31,6 +31,7 @@
 import { fold1d, type GpuContext } from './context.ts';
 import { MATMUL_UNIFORMS_WGSL, type MatmulShape, bindings, uniformsFor, vec4Aligned } from './matmul-common.ts';
 import { SG_SMALL, type SgConfig, type SgSyntax, sgKey, sgSharedBytes, sgWgsl } from './matmul-sgmat.ts';
+import { FRAG } from './sgmat-ops.ts';
 import { TILED_SMALL, type TiledConfig, tiledConfigError, tiledKey, tiledSharedBytes, tiledThreads, tiledWgsl } from './matmul-tiled.ts';
 
 /**
@@ -153,12 +154,19 @@ export function variantSupport(ctx: GpuContext, v: ParsedVariant): string | null
   }
 }
 
-/** The variant encodeMatmul will run for these parameters. */
-export function chooseVariant(ctx: GpuContext, p: MatmulParams): ParsedVariant {
+/**
+ * v4 stores whole 16×16 f32 fragments straight into its output, and Dawn then requires the output
+ * binding to hold at least one fragment (on NVIDIA: "Binding size (512) … is smaller than the minimum
+ * binding size (1024)"). Outputs in smaller buffers go to v3.
+ */
+export const V4_MIN_OUT_BYTES = FRAG * FRAG * 4;
+
+/** The variant encodeMatmul will run for these parameters, writing into a buffer of `outBytes`. */
+export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infinity): ParsedVariant {
   const forced = p.variant ?? (typeof process !== 'undefined' ? process.env['AVDIT_MATMUL'] : undefined);
   if (forced) {
     const v = parseVariant(forced);
-    const why = variantSupport(ctx, v);
+    const why = variantSupport(ctx, v) ?? (v.name === 'v4' && outBytes < V4_MIN_OUT_BYTES ? `its output buffer must hold at least ${V4_MIN_OUT_BYTES} bytes (has ${outBytes})` : null);
     if (why) throw new Error(`matmul variant '${forced}' is not available here: ${why}`);
     return v;
   }
@@ -183,7 +191,7 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams): ParsedVariant {
     return big;
   };
   if (p.precision === 'mixed') {
-    const v = pick('v4') ?? pick('v3');
+    const v = (outBytes >= V4_MIN_OUT_BYTES ? pick('v4') : null) ?? pick('v3');
     if (v) return v;
   }
   return pick('v2') ?? { name: 'v2', cfg: TILED_SMALL };
@@ -196,7 +204,7 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
     if (!Number.isInteger(v) || v < 0) throw new Error(`encodeMatmul: ${k} = ${v} is not a non-negative integer`);
   }
   if (batch === 0 || M === 0 || N === 0) return;
-  const v = chooseVariant(ctx, p);
+  const v = chooseVariant(ctx, p, out.size);
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
   const vec4 = vec4Aligned(p);
   const buffers = [a, b, out];

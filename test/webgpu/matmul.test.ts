@@ -11,7 +11,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuHarness } from '../../bench/gpu-harness.ts';
-import { chooseVariant, encodeMatmul, parseVariant, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
+import { chooseVariant, encodeMatmul, parseVariant, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 
 // Opened at load time: which variants get a test depends on what the device offers.
 const h: GpuHarness = await GpuHarness.open();
@@ -163,6 +163,13 @@ test('matmul automatic choice', async () => {
   const mixed = chooseVariant(h, { ...p, precision: 'mixed' }).name;
   assert.equal(mixed, h.features.subgroupMatrix ? 'v4' : h.features.f16 ? 'v3' : 'v2');
   assert.ok((await run(undefined, [2, 40, 24, 16, false, false, 'none'], 'mixed')) < 2e-3);
+  // On a card with tensor cores, an output buffer smaller than one f32 fragment goes to v3 (Dawn
+  // refuses v4's fragment stores into it: seen on the H200).
+  const tensorCores = { limits: h.limits, features: { ...h.features, f16: true, subgroupMatrix: { M: 16, N: 16, K: 16 } } } as unknown as typeof h;
+  const small = { ...p, M: 8, N: 8, precision: 'mixed' as const };
+  assert.equal(chooseVariant(tensorCores, small, 512).name, 'v3');
+  assert.equal(chooseVariant(tensorCores, small, V4_MIN_OUT_BYTES).name, 'v4');
+  assert.throws(() => chooseVariant(tensorCores, { ...small, variant: 'v4:64x64x32:2x2' }, 512), /at least 1024 bytes/);
   assert.throws(() => parseVariant('v9'));
   assert.throws(() => parseVariant('v2:128x128x16:6x8'));
   assert.throws(() => parseVariant('v4:128x128x32:2x4:s3'));

@@ -35,9 +35,18 @@ async function run(precision: 'f32' | 'mixed'): Promise<Float32Array[]> {
   return res as Float32Array[];
 }
 
-test('mixed precision agrees with f32 to ~1e-2 on outputs and gradients', async (t) => {
+test('mixed precision (matmuls; attention kept in f32) agrees with f32 to ~1e-2 on outputs and gradients', async (t) => {
+  const { mixedAttentionTuning } = await import('../../kernels/attention-sgmat.ts');
   const ref = await run('f32');
-  const mixed = await run('mixed');
+  // Attention stays on the f32 kernels here on every device (on NVIDIA mixed precision would
+  // otherwise move it to tensor cores: the next test covers that).
+  mixedAttentionTuning.off = true;
+  let mixed: Float32Array[];
+  try {
+    mixed = await run('mixed');
+  } finally {
+    mixedAttentionTuning.off = false;
+  }
   const scale = Math.max(...ref.slice(2).map((g) => Math.max(...Array.from(g, Math.abs))));
   let worst = 0;
   ref.forEach((r, i) => {
@@ -67,7 +76,7 @@ test('mixed precision with tensor-core attention (emulated on lavapipe) agrees w
     worst = Math.max(worst, relErr(mixed[i]!, r, floor));
   });
   t.diagnostic(`worst relative difference mixed (attention on subgroup-matrix kernels) vs f32: ${worst.toExponential(2)}`);
-  // 2.9e-2 on lavapipe, against 1.5e-2 with f32 attention: the worst are the temporal adapter's
+  // 2.9e-2 on lavapipe, 3.6e-2 on the H200 (tensor cores), against 1.5e-2 with f32 attention: the worst are the temporal adapter's
   // q/k gradients (f16 Q, K and dO feed dS = P∘(dP − D), a difference of nearly equal terms).
   // The kernels alone agree with f32 to ~1e-3 (attention-mixed.test.ts); a wrong kernel is O(1).
   assert.ok(worst < 4e-2, `worst relative difference ${worst}`);

@@ -1,0 +1,143 @@
+/**
+ * The mixed-precision attention kernels alone (kernels/attention-sgmat.ts), for tuning them: at
+ * each AV-DiT-XL shape and for each kernel (forward, dQ, dK/dV), every tile config that fits, with
+ * the operands staged as vec4 (the default where the head dim allows), and for the preferred config
+ * also one f32 at a time (the first version); then two ablations of the default spatial kernels that say where the time goes:
+ * the MMAs removed (fragment loads and products), and the global loads removed (staging writes
+ * constants). Ablated kernels compute garbage: only their times mean anything.
+ *
+ *   node --import tsx bench/gpu-attention-mixed.ts [--quick] [--iters N]
+ * --quick: tiny shapes with the subgroup-matrix builtins emulated (lavapipe; checks the script).
+ * GPU time from timestamp queries, median of the iterations; writes gpu-attention-mixed.json to $OUT,
+ * else bench/results/.
+ */
+import type { AttentionShape } from '../kernels/attention.ts';
+import { encodeRowDot } from '../kernels/attention-bwd.ts';
+import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
+import type { Dispatch } from '../kernels/context.ts';
+import { GpuHarness } from './gpu-harness.ts';
+import { writeResult } from './results.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const iters = Number(args[args.indexOf('--iters') + 1]) || (quick ? 2 : 7);
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+interface Case { name: string; n: number; l: number; s: number; dqk: number; dv: number }
+const CASES: Case[] = quick
+  ? [
+      { name: 'spatial', n: 2, l: 48, s: 48, dqk: 72, dv: 72 },
+    ]
+  : [
+      { name: 'spatial', n: 4096, l: 256, s: 256, dqk: 72, dv: 72 },
+      { name: 'temporal', n: 65536, l: 16, s: 16, dqk: 9, dv: 72 },
+      { name: 'fusion', n: 256, l: 416, s: 416, dqk: 72, dv: 72 },
+    ];
+
+const h = await GpuHarness.open();
+if (quick) mixedAttentionTuning.emulate = true;
+const opt = mixedAttentionOptions(h);
+if (!opt) {
+  console.error('gpu-attention-mixed: this device has no f16×f16→f32 16×16×16 subgroup matrices (try --quick for the emulation)');
+  process.exit(1);
+}
+console.log(`device: ${h.adapterInfo.vendor} ${h.adapterInfo.architecture} ${h.adapterInfo.description}, iters ${iters}`);
+const limit = h.limits.maxComputeWorkgroupStorageSize;
+
+function randomBuffer(count: number, seed: number): GPUBuffer {
+  const a = new Float32Array(count);
+  let x = seed * 2654435761 >>> 0;
+  for (let i = 0; i < count; i++) {
+    x = (x * 1664525 + 1013904223) >>> 0;
+    a[i] = x / 2 ** 31 - 1;
+  }
+  return h.upload(a);
+}
+
+/**
+ * Median ms per dispatch. Each timing covers REPS back-to-back dispatches in one pass: timed one
+ * at a time with the GPU idle in between, the same kernel read 2–8× slower and swung from run to
+ * run on the H200 (clocks dropping while idle, presumably).
+ */
+const REPS = quick ? 1 : 10;
+async function median(d: Dispatch): Promise<number> {
+  const batch = () => {
+    for (let r = 0; r < REPS; r++) h.dispatch(d);
+  };
+  await h.time(batch); // compile and warm up
+  await h.checkErrors();
+  const ms: number[] = [];
+  for (let i = 0; i < iters; i++) ms.push((await h.time(batch)).ns / 1e6 / REPS);
+  return ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)]!;
+}
+
+/** Nominal FLOPs of each kernel's products (2 per multiply-add, the forward's second pass only). */
+function flops(kind: MixedKernel, c: Case): number {
+  const base = 2 * c.n * c.l * c.s;
+  return kind === 'fwd' ? base * (c.dqk + c.dv) : kind === 'dq' ? base * (2 * c.dqk + c.dv) : base * (2 * c.dqk + 2 * c.dv);
+}
+
+const ABLATIONS: Record<string, (code: string) => string> = {
+  'no MMAs': (code) => code.replace(/\w+ = subgroupMatrixMultiplyAccumulate\([^;]*\);/g, '').replace(/\w+ = emuMma\([^;]*\);/g, ''),
+  // Every load reads one of the first 8 elements (cached): the bindings stay in use.
+  'no global loads': (code) => code.replace(/(\w+R\d+) = (q|k|v|dO)\[.*?\]( \* u\.scale)?;/g, '$1 = $2[lidx % 8u]$3;'),
+};
+
+const rows: Record<string, unknown>[] = [];
+for (const c of CASES) {
+  const d: AttentionShape = { n: c.n, l: c.l, s: c.s, dqk: c.dqk, dv: c.dv, scale: 1 / Math.sqrt(c.dqk) };
+  const q = randomBuffer(c.n * c.l * c.dqk, 1), k = randomBuffer(c.n * c.s * c.dqk, 2), v = randomBuffer(c.n * c.s * c.dv, 3);
+  const dO = randomBuffer(c.n * c.l * c.dv, 4);
+  const o = h.buffer(c.n * c.l * c.dv * 4), lse = h.buffer(c.n * c.l * 4), D = h.buffer(c.n * c.l * 4);
+  const dq = h.buffer(c.n * c.l * c.dqk * 4), dk = h.buffer(c.n * c.s * c.dqk * 4), dv = h.buffer(c.n * c.s * c.dv * 4);
+  const buffers: Record<MixedKernel, GPUBuffer[]> = { fwd: [q, k, v, o, lse], dq: [q, k, v, dO, lse, D, dq], dkdv: [q, k, v, dO, lse, D, dk, dv] };
+  const outputs: Record<MixedKernel, GPUBuffer[]> = { fwd: [o], dq: [dq], dkdv: [dk, dv] };
+  // The backward kernels read the forward's lse and D = rowsum(dO∘O).
+  mixedAttentionTuning.tiles = {};
+  h.dispatch(mixedDispatch(h, 'fwd', d, buffers.fwd, opt.emulate, opt.syntax));
+  encodeRowDot(h, dO, o, D, c.n * c.l, c.dv);
+  await h.read(D, 1);
+
+  for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
+    const line: string[] = [];
+    // --quick (emulated, slow to compile) checks the script with one config per kernel.
+    const cands = mixedTileCandidates(kind, kind === 'dkdv' ? c.s : c.l, c.dqk, c.dv, limit).slice(0, quick ? 1 : undefined);
+    for (const t of cands) {
+      mixedAttentionTuning.tiles = { [kind]: t };
+      const got: Record<string, number> = {};
+      const results: Float32Array[][] = [];
+      for (const staging of (t === cands[0] ? ['vec4', 'scalar'] : ['vec4']) as ('vec4' | 'scalar')[]) {
+        mixedAttentionTuning.scalarStaging = staging === 'scalar';
+        const disp = mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax);
+        got[staging] = await median(disp);
+        results.push(await Promise.all(outputs[kind].map((b) => h.read(b))));
+      }
+      mixedAttentionTuning.scalarStaging = false;
+      // Staging changes how operands are read, not the arithmetic: the outputs must be identical.
+      let diff = 0;
+      if (results.length > 1) results[0]!.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - results[1]![i]![j]!)))));
+      const row = { case: c.name, kind, tiles: `o${t.bo}t${t.bt}`, vec4Ms: got.vec4, scalarMs: got.scalar, tflops: flops(kind, c) / (got.vec4! * 1e9), vec4VsScalarMaxDiff: diff };
+      rows.push(row);
+      line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${got.scalar === undefined ? '' : ` (scalar ${got.scalar.toFixed(3)})`}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
+    }
+    console.log(`${c.name.padEnd(9)} ${kind.padEnd(5)} ms: ${line.join('  ')}`);
+  }
+  mixedAttentionTuning.tiles = {};
+  if (c.name === 'spatial') {
+    for (const kind of ['fwd', 'dq'] as MixedKernel[]) {
+      const base = mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax);
+      const line = [`default ${(await median(base)).toFixed(2)}`];
+      for (const [what, edit] of Object.entries(ABLATIONS)) {
+        const code = edit(base.code);
+        if (code === base.code) throw new Error(`ablation '${what}' changed nothing in ${base.key}`);
+        const ms = await median({ ...base, key: `${base.key}/ablated:${what}`, code });
+        rows.push({ case: c.name, kind, ablation: what, ms });
+        line.push(`${what} ${ms.toFixed(2)}`);
+      }
+      console.log(`${c.name.padEnd(9)} ${kind.padEnd(5)} ablations (ms): ${line.join('  ')}`);
+    }
+  }
+  for (const b of [q, k, v, dO, o, lse, D, dq, dk, dv]) b.destroy();
+}
+writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows });
+h.destroy();
