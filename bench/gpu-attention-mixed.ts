@@ -1,6 +1,7 @@
 /**
  * The mixed-precision attention kernels alone (kernels/attention-sgmat.ts), for tuning them: at
- * each AV-DiT-XL shape and for each kernel (forward, dQ, dK/dV), every tile config that fits, with
+ * each AV-DiT-XL shape (video spatial 256 tokens, audio spatial 160, temporal 16 with q/k dim 9,
+ * fusion 416) and for each kernel (forward, dQ, dK/dV), every tile config that fits, with
  * the operands staged as vec4 (the default where the head dim allows), and for the preferred config
  * also one f32 at a time (the first version); then two ablations of the default spatial kernels that say where the time goes:
  * the MMAs removed (fragment loads and products), and the global loads removed (staging writes
@@ -8,12 +9,15 @@
  *
  *   node --import tsx bench/gpu-attention-mixed.ts [--quick] [--iters N]
  * --quick: tiny shapes with the subgroup-matrix builtins emulated (lavapipe; checks the script).
- * GPU time from timestamp queries, median of the iterations; writes gpu-attention-mixed.json to $OUT,
- * else bench/results/.
+ * GPU time from timestamp queries, median of the iterations; writes gpu-attention-mixed.json and the
+ * fastest tiles per kernel and shape as mixed-tiles.json (the AVDIT_MIXED_TILES format, which
+ * pickMixedTiles reads) to $OUT, else bench/results/.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AttentionShape } from '../kernels/attention.ts';
 import { encodeRowDot } from '../kernels/attention-bwd.ts';
-import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
+import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileCandidates, tunedKey, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import type { Dispatch } from '../kernels/context.ts';
 import { GpuHarness } from './gpu-harness.ts';
 import { writeResult } from './results.ts';
@@ -30,6 +34,7 @@ const CASES: Case[] = quick
     ]
   : [
       { name: 'spatial', n: 4096, l: 256, s: 256, dqk: 72, dv: 72 },
+      { name: 'audio', n: 4096, l: 160, s: 160, dqk: 72, dv: 72 },
       { name: 'temporal', n: 65536, l: 16, s: 16, dqk: 9, dv: 72 },
       { name: 'fusion', n: 256, l: 416, s: 416, dqk: 72, dv: 72 },
     ];
@@ -84,6 +89,8 @@ const ABLATIONS: Record<string, (code: string) => string> = {
 };
 
 const rows: Record<string, unknown>[] = [];
+/** The fastest tiles per kernel and shape (AVDIT_MIXED_TILES format). */
+const best: Record<string, string> = {};
 for (const c of CASES) {
   const d: AttentionShape = { n: c.n, l: c.l, s: c.s, dqk: c.dqk, dv: c.dv, scale: 1 / Math.sqrt(c.dqk) };
   const q = randomBuffer(c.n * c.l * c.dqk, 1), k = randomBuffer(c.n * c.s * c.dqk, 2), v = randomBuffer(c.n * c.s * c.dv, 3);
@@ -100,6 +107,7 @@ for (const c of CASES) {
 
   for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
     const line: string[] = [];
+    let fastest = Infinity;
     // --quick (emulated, slow to compile) checks the script with one config per kernel.
     const cands = mixedTileCandidates(kind, kind === 'dkdv' ? c.s : c.l, c.dqk, c.dv, limit).slice(0, quick ? 1 : undefined);
     for (const t of cands) {
@@ -118,6 +126,10 @@ for (const c of CASES) {
       if (results.length > 1) results[0]!.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - results[1]![i]![j]!)))));
       const row = { case: c.name, kind, tiles: `o${t.bo}t${t.bt}`, vec4Ms: got.vec4, scalarMs: got.scalar, tflops: flops(kind, c) / (got.vec4! * 1e9), vec4VsScalarMaxDiff: diff };
       rows.push(row);
+      if (got.vec4! < fastest) {
+        fastest = got.vec4!;
+        best[tunedKey(kind, c.dqk, c.dv, kind === 'dkdv' ? c.s : c.l)] = `${t.bo}x${t.bt}`;
+      }
       line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${got.scalar === undefined ? '' : ` (scalar ${got.scalar.toFixed(3)})`}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
     }
     console.log(`${c.name.padEnd(9)} ${kind.padEnd(5)} ms: ${line.join('  ')}`);
@@ -139,5 +151,7 @@ for (const c of CASES) {
   }
   for (const b of [q, k, v, dO, o, lse, D, dq, dk, dv]) b.destroy();
 }
-writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows });
+console.log(`fastest tiles: AVDIT_MIXED_TILES='${JSON.stringify(best)}'`);
+writeFileSync(join(process.env.OUT ?? join(import.meta.dirname, 'results'), `mixed-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(best));
+writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best });
 h.destroy();

@@ -18,7 +18,7 @@ set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-PARTS=${PARTS:-gradcheck golden matmul bandwidth attention-mixed fused xl xl-mixed torch-xl}
+PARTS=${PARTS:-gradcheck golden matmul bandwidth attention-mixed fused xl-mixed xl torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
@@ -35,8 +35,12 @@ fi
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
 TAILN=20 part attention-mixed 120 node --import tsx bench/gpu-attention-mixed.ts $q
+# The later parts run the mixed attention with the tiles this sweep found fastest per shape.
+if want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] && [ -z "$q" ]; then
+  export AVDIT_MIXED_TILES="$(cat "$OUT/mixed-tiles.json")"; echo "=== AVDIT_MIXED_TILES=$AVDIT_MIXED_TILES"
+fi
 TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
-TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
 TAILN=60 part xl-mixed ${XL_LIMIT:-150} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
+TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"

@@ -6,8 +6,8 @@
  * allocated bytes (the pool never shrinks, so this is the peak).
  *
  *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed] [--profile] [--backend cpu]
- * --profile: first, one batch-2 training step with checkpointing under the kernel profiler
- * (engine/webgpu/profiler.ts): GPU time per kernel, printed and kept in the JSON.
+ * --profile: first, one batch-2 training step with checkpointing and one denoising step at batch 8
+ * under the kernel profiler (engine/webgpu/profiler.ts): GPU time per kernel, printed and kept in the JSON.
  * Writes $OUT/gpu-xl.json (or bench/results/).
  */
 import * as A from '../autograd/index.ts';
@@ -98,21 +98,27 @@ const trainStep = (B: number, checkpoint: boolean) => async () => {
   });
 };
 
-if (argv.includes('--profile')) {
+/** GPU time per kernel of one run of `fn` (after one unprofiled run that compiles and grows the pool). */
+async function profile(label: string, fn: () => Promise<void>): Promise<void> {
   const ctx = (backend as unknown as { ctx?: { startProfile(): void; stopProfile(): Promise<KernelTime[]> } }).ctx;
   try {
     if (!ctx) throw new Error(`the ${backend.name} backend has no kernel profiler`);
-    await trainStep(2, true)(); // compile and grow the pool first
+    await fn();
     ctx.startProfile();
     const s = performance.now();
-    await trainStep(2, true)();
+    await fn();
     const kernels = await ctx.stopProfile();
-    console.log(`profile of one training step, batch 2, checkpointing (${((performance.now() - s) / 1000).toFixed(2)} s with a pass per dispatch):`);
+    console.log(`profile of one ${label} (${((performance.now() - s) / 1000).toFixed(2)} s with a pass per dispatch):`);
     console.log(formatProfile(kernels, 40));
-    log({ what: 'profile: train step b2, checkpointing', kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(3)) })) });
+    log({ what: `profile: ${label}`, kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(3)) })) });
   } catch (e) {
-    log({ what: 'profile', error: String((e as Error).message).slice(0, 400) });
+    log({ what: `profile: ${label}`, error: String((e as Error).message).slice(0, 400) });
   }
+}
+
+if (argv.includes('--profile')) {
+  await profile('training step, batch 2, checkpointing', trainStep(2, true));
+  await profile('denoising step, batch 8', forward(8));
 }
 await timed('forward b1 (warm-up)', 1, forward(1));
 await timed('forward b1', 3, forward(1));

@@ -112,7 +112,36 @@ export function mixedTileCandidates(kind: MixedKernel, ownExtent: number, dqk: n
   return [...fits.filter((t) => t.bo <= boMax), ...fits.filter((t) => t.bo > boMax)];
 }
 
-/** The tile config of a kernel: forced (mixedAttentionTuning), else the first candidate. */
+/** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtent`. */
+export const tunedKey = (kind: MixedKernel, dqk: number, dv: number, ownExtent: number): string => `${kind}:${dqk}x${dv}:${ownExtent}`;
+
+let tunedCache: { src: string; table: Record<string, MixedTiles> } | null = null;
+/**
+ * Measured tiles from AVDIT_MIXED_TILES, a JSON object {"fwd:72x72:256": "64x16", …} that
+ * bench/gpu-attention-mixed.ts writes from its sweep (gpu-run.sh hands it to the later parts).
+ */
+function envTiles(): Record<string, MixedTiles> {
+  const src = typeof process !== 'undefined' ? (process.env.AVDIT_MIXED_TILES ?? '') : '';
+  if (tunedCache?.src === src) return tunedCache.table;
+  const table: Record<string, MixedTiles> = {};
+  if (src) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(src);
+    } catch {
+      throw new Error(`AVDIT_MIXED_TILES is not JSON: ${src.slice(0, 80)}`);
+    }
+    for (const [key, v] of Object.entries(parsed as Record<string, unknown>)) {
+      const m = /^(\d+)x(\d+)$/.exec(String(v));
+      if (!m) throw new Error(`AVDIT_MIXED_TILES: ${key} → '${String(v)}' is not BOxBT`);
+      table[key] = { bo: Number(m[1]), bt: Number(m[2]) };
+    }
+  }
+  tunedCache = { src, table };
+  return table;
+}
+
+/** The tile config of a kernel: forced (mixedAttentionTuning), else measured (AVDIT_MIXED_TILES) if it fits, else the first candidate. */
 export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number): MixedTiles {
   const forced = mixedAttentionTuning.tiles[kind];
   if (forced) {
@@ -120,6 +149,8 @@ export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number
     if (bytes > limitBytes) throw new Error(`mixed attention ${kind} tiles ${forced.bo}×${forced.bt} at ${dqk}/${dv} need ${bytes} bytes of workgroup memory (limit ${limitBytes})`);
     return forced;
   }
+  const tuned = envTiles()[tunedKey(kind, dqk, dv, ownExtent)];
+  if (tuned && mixedTileBytes(kind, tuned, dqk, dv) <= limitBytes) return tuned;
   const c = mixedTileCandidates(kind, ownExtent, dqk, dv, limitBytes)[0];
   if (!c) throw new Error(`mixed attention: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);
   return c;

@@ -1,8 +1,10 @@
 /**
  * The GpuContext kernels record into. Dispatches are kept as plain records and encoded into one
  * command encoder / compute pass when the batch is submitted (every BATCH dispatches, or before a
- * read). At submit time the batch's uniforms are packed into one pooled uniform buffer at aligned
- * offsets and written once, and a bind group is made per dispatch.
+ * read). At submit time the batch's uniforms are packed into the context's uniform ring at aligned
+ * offsets and written once (queue order makes reuse safe: the write lands after the previous
+ * batch ran); each dispatch's bind group comes from a cache (bind-groups.ts) and takes its uniform
+ * offset dynamically.
  *
  * Errors: pipeline creation runs inside an error scope, so a WGSL compile error becomes a
  * BackendError naming the kernel key; uncaptured errors and device loss are kept and thrown at
@@ -10,6 +12,7 @@
  */
 import type { Dispatch, GpuContext, GpuFeatures } from '../../kernels/context.ts';
 import { BackendError } from '../errors.ts';
+import { BindGroupCache, layoutEntries } from './bind-groups.ts';
 import { BufferPool } from './pool.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { STAGING_USAGE, STORAGE_USAGE, UNIFORM_USAGE } from './usage.ts';
@@ -39,6 +42,9 @@ export class WebGpuContext implements GpuContext {
   /** The last kernel recorded, to name it in asynchronous errors. */
   #lastKey = '';
   #profiler: KernelProfiler | null = null;
+  readonly bindGroups: BindGroupCache;
+  /** Uniforms of the batch being encoded (the ring: one buffer, rewritten each submit). */
+  #ring: GPUBuffer | null = null;
   /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
   dispatches = 0;
   submits = 0;
@@ -49,6 +55,8 @@ export class WebGpuContext implements GpuContext {
     memoryBudgetBytes = Infinity,
   ) {
     this.pool = new BufferPool(device, memoryBudgetBytes);
+    this.bindGroups = new BindGroupCache(device);
+    this.pool.onDestroy = (b) => this.bindGroups.forget(b);
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       // Fallout of a kernel that failed to compile (already reported with its compiler message).
@@ -83,8 +91,10 @@ export class WebGpuContext implements GpuContext {
     if (p) return p;
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: key });
-    const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-    p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    const layout = this.device.createBindGroupLayout({ entries: layoutEntries(code), label: key });
+    const pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: key });
+    const pipeline = this.device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: 'main' }, label: key });
+    p = { pipeline, layout };
     this.#pipelines.set(key, p);
     this.#compileChecks.push(
       this.device.popErrorScope().then((err) => {
@@ -171,21 +181,24 @@ export class WebGpuContext implements GpuContext {
       offsets.push(total);
       if (r.uniforms) total += Math.ceil(r.uniforms.byteLength / align) * align;
     }
-    let ubuf: GPUBuffer | null = null;
     if (total > 0) {
-      ubuf = this.pool.acquire(total, UNIFORM_USAGE(), 'uniforms');
+      if (!this.#ring || this.#ring.size < total) {
+        if (this.#ring) {
+          this.bindGroups.forget(this.#ring);
+          this.#ring.destroy();
+        }
+        this.#ring = this.device.createBuffer({ size: Math.max(total, BATCH * align), usage: UNIFORM_USAGE(), label: 'uniforms' });
+      }
       const packed = new Uint8Array(total);
       this.#recorded.forEach((r, i) => r.uniforms && packed.set(new Uint8Array(r.uniforms), offsets[i]!));
-      this.device.queue.writeBuffer(ubuf, 0, packed);
+      this.device.queue.writeBuffer(this.#ring, 0, packed);
     }
+    const ring = this.#ring;
     const record = (pass: GPUComputePassEncoder, i: number): void => {
       const r = this.#recorded[i]!;
-      const entries: GPUBindGroupEntry[] = r.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-      if (r.uniforms && ubuf) {
-        entries.push({ binding: r.buffers.length, resource: { buffer: ubuf, offset: offsets[i]!, size: r.uniforms.byteLength } });
-      }
+      const uniform = r.uniforms && ring ? { buffer: ring, size: r.uniforms.byteLength } : null;
       pass.setPipeline(r.pipeline);
-      pass.setBindGroup(0, this.device.createBindGroup({ layout: r.layout, entries, label: r.key }));
+      pass.setBindGroup(0, this.bindGroups.get(r.layout, r.buffers, uniform, r.key), uniform ? [offsets[i]!] : []);
       const [x, y = 1, z = 1] = r.workgroups;
       pass.dispatchWorkgroups(x, y, z);
     };
@@ -198,7 +211,6 @@ export class WebGpuContext implements GpuContext {
       pass.end();
     }
     this.#recorded = [];
-    if (ubuf) this.pool.release(ubuf);
     return afterSubmit;
   }
 

@@ -27,7 +27,15 @@ export function sizeClass(bytes: number): number {
 }
 
 export class BufferPool {
+  /**
+   * Idle buffers per size class and usage, each list in descending creation order: acquire takes
+   * the oldest. So the buffer a request gets depends only on which buffers are idle, not on the
+   * order they were released in, and a step that repeats the previous one gets the same buffers
+   * for the same tensors (the context's bind-group cache then hits every time).
+   */
   readonly #free = new Map<string, GPUBuffer[]>();
+  readonly #serial = new WeakMap<GPUBuffer, number>();
+  #created = 0;
   #quarantine: { key: string; buf: GPUBuffer }[] = [];
   /** Bytes of every buffer this pool has created and not destroyed. */
   allocatedBytes = 0;
@@ -35,6 +43,8 @@ export class BufferPool {
   idleBytes = 0;
   /** The most bytes in use (allocated − idle) at once since the last resetPeak(). */
   peakInUseBytes = 0;
+  /** Called with each buffer just before the pool destroys it (the context drops its cached bind groups). */
+  onDestroy: ((buf: GPUBuffer) => void) | null = null;
 
   /**
    * `budgetBytes`: how much device memory the pool may hold. Dawn reports running out only
@@ -63,6 +73,7 @@ export class BufferPool {
     }
     this.allocatedBytes += size;
     const buf = this.device.createBuffer({ size, usage, label });
+    this.#serial.set(buf, this.#created++);
     this.#notePeak();
     return buf;
   }
@@ -83,6 +94,7 @@ export class BufferPool {
       if (freed >= bytes) break;
       const list = this.#free.get(key)!;
       list.splice(list.indexOf(b), 1);
+      this.onDestroy?.(b);
       b.destroy();
       freed += b.size;
     }
@@ -101,7 +113,15 @@ export class BufferPool {
     for (const { key, buf } of this.#quarantine) {
       let list = this.#free.get(key);
       if (!list) this.#free.set(key, (list = []));
-      list.push(buf);
+      // Insert keeping descending serials (binary search; the oldest buffer stays last).
+      const serial = this.#serial.get(buf) ?? -1;
+      let lo = 0, hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((this.#serial.get(list[mid]!) ?? -1) > serial) lo = mid + 1;
+        else hi = mid;
+      }
+      list.splice(lo, 0, buf);
       this.idleBytes += buf.size;
     }
     this.#quarantine = [];
@@ -110,7 +130,12 @@ export class BufferPool {
   /** Destroy every pooled buffer (at teardown). */
   destroyAll(): void {
     this.afterSubmit();
-    for (const list of this.#free.values()) for (const b of list) b.destroy();
+    for (const list of this.#free.values()) {
+      for (const b of list) {
+        this.onDestroy?.(b);
+        b.destroy();
+      }
+    }
     this.#free.clear();
     this.allocatedBytes = 0;
     this.idleBytes = 0;
