@@ -3,8 +3,8 @@
  * each AV-DiT-XL shape (video spatial 256 tokens, audio spatial 160, temporal 16 with q/k dim 9,
  * fusion 416) and for each kernel (forward, dQ, dK/dV), every tile config that fits, with
  * the operands staged as vec4 (the default where the head dim allows), and for the preferred config
- * also one f32 at a time (the first version); then two ablations of the default spatial kernels that say where the time goes:
- * the MMAs removed (fragment loads and products), and the global loads removed (staging writes
+ * also staged one f32 at a time and with the next tile prefetched (mixedAttentionTuning); then two
+ * ablations of the default spatial kernels that say where the time goes: the MMAs removed (fragment loads and products), and the global loads removed (staging writes
  * constants). Ablated kernels compute garbage: only their times mean anything.
  *
  *   node --import tsx bench/gpu-attention-mixed.ts [--quick] [--iters N]
@@ -69,7 +69,11 @@ async function median(d: Dispatch): Promise<number> {
   const batch = () => {
     for (let r = 0; r < REPS; r++) h.dispatch(d);
   };
-  await h.time(batch); // compile and warm up
+  // Compile, then warm up for 100 ms: the first config timed after the inputs were made on the CPU
+  // (GPU idle for seconds) read up to 4× slow with a single warm-up batch (run 8).
+  const w0 = performance.now();
+  do await h.time(batch);
+  while (performance.now() - w0 < (quick ? 0 : 100));
   await h.checkErrors();
   const ms: number[] = [];
   for (let i = 0; i < iters; i++) ms.push((await h.time(batch)).ns / 1e6 / REPS);
@@ -114,23 +118,26 @@ for (const c of CASES) {
       mixedAttentionTuning.tiles = { [kind]: t };
       const got: Record<string, number> = {};
       const results: Float32Array[][] = [];
-      for (const staging of (t === cands[0] ? ['vec4', 'scalar'] : ['vec4']) as ('vec4' | 'scalar')[]) {
+      for (const staging of (t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']) as ('vec4' | 'scalar' | 'prefetch')[]) {
         mixedAttentionTuning.scalarStaging = staging === 'scalar';
+        mixedAttentionTuning.prefetch = staging === 'prefetch';
         const disp = mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax);
         got[staging] = await median(disp);
         results.push(await Promise.all(outputs[kind].map((b) => h.read(b))));
       }
       mixedAttentionTuning.scalarStaging = false;
+      mixedAttentionTuning.prefetch = false;
       // Staging changes how operands are read, not the arithmetic: the outputs must be identical.
       let diff = 0;
-      if (results.length > 1) results[0]!.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - results[1]![i]![j]!)))));
-      const row = { case: c.name, kind, tiles: `o${t.bo}t${t.bt}`, vec4Ms: got.vec4, scalarMs: got.scalar, tflops: flops(kind, c) / (got.vec4! * 1e9), vec4VsScalarMaxDiff: diff };
+      for (const other of results.slice(1)) results[0]!.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - other[i]![j]!)))));
+      const row = { case: c.name, kind, tiles: `o${t.bo}t${t.bt}`, vec4Ms: got.vec4, scalarMs: got.scalar, prefetchMs: got.prefetch, tflops: flops(kind, c) / (got.vec4! * 1e9), stagingsMaxDiff: diff };
       rows.push(row);
       if (got.vec4! < fastest) {
         fastest = got.vec4!;
         best[tunedKey(kind, c.dqk, c.dv, kind === 'dkdv' ? c.s : c.l)] = `${t.bo}x${t.bt}`;
       }
-      line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${got.scalar === undefined ? '' : ` (scalar ${got.scalar.toFixed(3)})`}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
+      const alt = got.scalar === undefined ? '' : ` (scalar ${got.scalar.toFixed(3)}, prefetch ${got.prefetch!.toFixed(3)})`;
+      line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${alt}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
     }
     console.log(`${c.name.padEnd(9)} ${kind.padEnd(5)} ms: ${line.join('  ')}`);
   }

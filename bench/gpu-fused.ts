@@ -54,19 +54,23 @@ console.log(`device: ${be.device}${quick ? ' (quick)' : ''}, iters ${iters}`);
 if (quick) mixedAttentionTuning.emulate = true;
 
 /**
- * Mean ms of `fn` (which returns storages to free) after a warm-up of at least 200 ms of the same
- * work: after one warm-up run only, short kernels read several times slower on the H200 than the
- * same kernels inside a training step (clocks still low, presumably).
+ * Mean ms of `fn` (which returns storages to free) over `iters` back-to-back runs, after warming up
+ * with the same loop for at least 200 ms. The warm-up must be the same loop: its frees wait in the
+ * pool's quarantine until the next submit, so `iters` runs without a submit hold `iters` sets of
+ * outputs, and a pool holding fewer makes new buffers inside the timed loop (a 302 MB attention
+ * output at the spatial shape: creation and Dawn's zero-fill were timed with the kernel up to run 8,
+ * which read 2–4× slower than the same kernels inside a training step's profile).
  */
 async function time(fn: () => Storage[]): Promise<number> {
-  const w0 = performance.now();
-  do {
-    for (const s of fn()) be.free(s);
+  const loop = async () => {
+    for (let i = 0; i < iters; i++) for (const s of fn()) be.free(s);
     await be.sync();
-  } while (performance.now() - w0 < 200);
+  };
+  const w0 = performance.now();
+  do await loop();
+  while (performance.now() - w0 < 200);
   const t0 = performance.now();
-  for (let i = 0; i < iters; i++) for (const s of fn()) be.free(s);
-  await be.sync();
+  await loop();
   return (performance.now() - t0) / iters;
 }
 

@@ -35,8 +35,9 @@ fi
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
 TAILN=20 part attention-mixed 120 node --import tsx bench/gpu-attention-mixed.ts $q
-# The later parts run the mixed attention with the tiles this sweep found fastest per shape.
-if want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] && [ -z "$q" ]; then
+# TUNE=1: the later parts run the mixed attention with the tiles this sweep found fastest per shape
+# (else with the committed defaults; in run 8 the sweep's picks made the XL step's attention slower).
+if [ -n "${TUNE:-}" ] && want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] && [ -z "$q" ]; then
   export AVDIT_MIXED_TILES="$(cat "$OUT/mixed-tiles.json")"; echo "=== AVDIT_MIXED_TILES=$AVDIT_MIXED_TILES"
 fi
 TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q

@@ -77,7 +77,9 @@ export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv
   return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 8 * t.bt + 2 * f32(t.bo, SS) + 2 * f16(t.bo, LP);
 }
 
-// Not measured on a GPU yet: bigger owned blocks first (fewer reloads of the streamed side).
+// Bigger owned blocks first (fewer reloads of the streamed side). On the H200 (bench/RESULTS.md,
+// runs 7–8) these first picks made the XL training step's attention 11% faster than the tiles the
+// kernel-alone sweep found fastest, which differed from them by less than the sweep's noise.
 const PREFERENCE: Record<MixedKernel, [number, number][]> = {
   fwd: [[64, 32], [64, 16], [32, 32], [32, 16], [16, 16]],
   dq: [[64, 16], [32, 32], [32, 16], [16, 16]],
@@ -87,10 +89,17 @@ const PREFERENCE: Record<MixedKernel, [number, number][]> = {
 /**
  * Test and benchmark hooks: forced tiles per kernel; `emulate` runs the plain-WGSL stand-ins
  * where the device has no subgroup matrices (lavapipe); `off` keeps mixed precision's attention
- * on the f32 kernels (to compare); `scalarStaging` reads every operand one f32 at a time (the first
- * version, to measure what vec4 staging brings). Empty in normal use.
+ * on the f32 kernels (to compare); `scalarStaging` reads every operand one f32 at a time instead of
+ * as vec4; `prefetch` issues the next streamed tile's loads before the current tile's MMAs
+ * (streamLoop). Empty in normal use.
  */
-export const mixedAttentionTuning: { tiles: Partial<Record<MixedKernel, MixedTiles>>; emulate?: boolean; off?: boolean; scalarStaging?: boolean } = { tiles: {} };
+export const mixedAttentionTuning: {
+  tiles: Partial<Record<MixedKernel, MixedTiles>>;
+  emulate?: boolean;
+  off?: boolean;
+  scalarStaging?: boolean;
+  prefetch?: boolean;
+} = { tiles: {} };
 
 /**
  * How attention runs under mixed precision on this device: the tensor-core kernels when it has
@@ -216,17 +225,34 @@ const stageOnce = (parts: Staged[], first: string, valid: string): string =>
 /**
  * WGSL: for (var <v> = 0; v < extent; v += bt), the tile of rows [base + v, base + v + count)
  * (count = min(bt, extent − v), a `let` named `count`) staged into workgroup memory, then `body`.
- * The next tile's global loads are issued before `body` runs, so they are in flight during its
- * MMAs (software pipelining; the registers hold one tile per invocation).
+ * With `mixedAttentionTuning.prefetch` the next tile's global loads are issued before `body` runs
+ * (software pipelining: in flight during its MMAs). Measured on the H200 it was not faster inside
+ * the XL training step (the forward and dK/dV slower by about a fifth, dQ 5% faster; bench/RESULTS.md,
+ * run 8), so it is off: each tile's loads are issued together at the top of its iteration.
  */
 function streamLoop(parts: Staged[], v: string, count: string, extent: string, bt: number, base: string, body: string): string {
+  const stores = parts.map((p) => p.store).join('\n      ');
+  const decls = parts.map((p) => p.decl).join('\n    ');
+  if (!mixedAttentionTuning.prefetch) {
+    return `{
+    ${decls}
+    for (var ${v} = 0u; ${v} < ${extent}; ${v} += ${bt}u) {
+      let ${count} = min(${bt}u, ${extent} - ${v});
+      ${parts.map((p) => p.load(`${base} + ${v}`, count)).join('\n      ')}
+      workgroupBarrier();
+      ${stores}
+      workgroupBarrier();
+      ${body}
+    }
+  }`;
+  }
   return `{
-    ${parts.map((p) => p.decl).join('\n    ')}
+    ${decls}
     ${parts.map((p) => p.load(base, `min(${bt}u, ${extent})`)).join('\n    ')}
     for (var ${v} = 0u; ${v} < ${extent}; ${v} += ${bt}u) {
       let ${count} = min(${bt}u, ${extent} - ${v});
       workgroupBarrier();
-      ${parts.map((p) => p.store).join('\n      ')}
+      ${stores}
       workgroupBarrier();
       if (${v} + ${bt}u < ${extent}) {
         ${parts.map((p) => p.load(`${base} + ${v} + ${bt}u`, `min(${bt}u, ${extent} - ${v} - ${bt}u)`)).join('\n        ')}
@@ -500,7 +526,7 @@ const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
 
 /** Pipeline key of a mixed kernel. */
 const keyOf = (kind: MixedKernel, dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${dqk}x${dv}/o${t.bo}t${t.bt}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}`;
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${dqk}x${dv}/o${t.bo}t${t.bt}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}`;
 
 /** The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL. */
 export function mixedDispatch(
