@@ -20,6 +20,7 @@ import { encodeRowDot } from '../kernels/attention-bwd.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileCandidates, tunedKey, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import type { Dispatch } from '../kernels/context.ts';
 import { GpuHarness } from './gpu-harness.ts';
+import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
 
 const args = process.argv.slice(2);
@@ -27,17 +28,7 @@ const quick = args.includes('--quick');
 const iters = Number(args[args.indexOf('--iters') + 1]) || (quick ? 2 : 7);
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
-interface Case { name: string; n: number; l: number; s: number; dqk: number; dv: number }
-const CASES: Case[] = quick
-  ? [
-      { name: 'spatial', n: 2, l: 48, s: 48, dqk: 72, dv: 72 },
-    ]
-  : [
-      { name: 'spatial', n: 4096, l: 256, s: 256, dqk: 72, dv: 72 },
-      { name: 'audio', n: 4096, l: 160, s: 160, dqk: 72, dv: 72 },
-      { name: 'temporal', n: 65536, l: 16, s: 16, dqk: 9, dv: 72 },
-      { name: 'fusion', n: 256, l: 416, s: 416, dqk: 72, dv: 72 },
-    ];
+const CASES: AttentionCase[] = quick ? [{ name: 'spatial', n: 2, l: 48, s: 48, dqk: 72, dv: 72 }] : Object.values(XL_ATTENTION);
 
 const h = await GpuHarness.open();
 if (quick) mixedAttentionTuning.emulate = true;
@@ -81,7 +72,7 @@ async function median(d: Dispatch): Promise<number> {
 }
 
 /** Nominal FLOPs of each kernel's products (2 per multiply-add, the forward's second pass only). */
-function flops(kind: MixedKernel, c: Case): number {
+function flops(kind: MixedKernel, c: AttentionCase): number {
   const base = 2 * c.n * c.l * c.s;
   return kind === 'fwd' ? base * (c.dqk + c.dv) : kind === 'dq' ? base * (2 * c.dqk + c.dv) : base * (2 * c.dqk + 2 * c.dv);
 }

@@ -23,6 +23,7 @@ import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import { attentionTuning, tileCandidates, type AttentionKernel, type Tiles } from '../kernels/attention-tiles.ts';
+import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
 
 const args = process.argv.slice(2);
@@ -33,18 +34,13 @@ const sweep = args.includes('--variants');
 const onlyAttention = args.includes('--only-attention');
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
-interface Case { name: string; n: number; l: number; s: number; dqk: number; dv: number }
-const CASES: Case[] = quick
+const CASES: AttentionCase[] = quick
   ? [
       { name: 'spatial', n: 2, l: 64, s: 64, dqk: 72, dv: 72 },
       { name: 'temporal', n: 64, l: 16, s: 16, dqk: 9, dv: 72 },
       { name: 'fusion', n: 2, l: 52, s: 52, dqk: 72, dv: 72 },
     ]
-  : [
-      { name: 'spatial', n: 256 * 16, l: 256, s: 256, dqk: 72, dv: 72 },
-      { name: 'temporal', n: 4096 * 16, l: 16, s: 16, dqk: 9, dv: 72 },
-      { name: 'fusion', n: 16 * 16, l: 416, s: 416, dqk: 72, dv: 72 },
-    ];
+  : [XL_ATTENTION.spatial, XL_ATTENTION.temporal, XL_ATTENTION.fusion];
 const ADAMW_PARAMS = quick ? 1_000_000 : 160_000_000;
 const ADAMW_PER_TENSOR = quick ? 25_000 : 4_000_000;
 
