@@ -13,7 +13,7 @@
  * fastest tiles per kernel and shape as mixed-tiles.json (the AVDIT_MIXED_TILES format, which
  * pickMixedTiles reads) to $OUT, else bench/results/.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttentionShape } from '../kernels/attention.ts';
 import { encodeRowDot } from '../kernels/attention-bwd.ts';
@@ -60,8 +60,8 @@ async function median(d: Dispatch): Promise<number> {
   const batch = () => {
     for (let r = 0; r < REPS; r++) h.dispatch(d);
   };
-  // Compile, then warm up for 100 ms: the first config timed after the inputs were made on the CPU
-  // (GPU idle for seconds) read up to 4× slow with a single warm-up batch (run 8).
+  // Warm up for 100 ms: the first config timed after the inputs were made on the CPU (GPU idle
+  // for seconds) read up to 4× slow with a single warm-up batch (run 8).
   const w0 = performance.now();
   do await h.time(batch);
   while (performance.now() - w0 < (quick ? 0 : 100));
@@ -105,19 +105,30 @@ for (const c of CASES) {
     let fastest = Infinity;
     // --quick (emulated, slow to compile) checks the script with one config per kernel.
     const cands = mixedTileCandidates(kind, kind === 'dkdv' ? c.s : c.l, c.dqk, c.dv, limit).slice(0, quick ? 1 : undefined);
-    for (const t of cands) {
-      mixedAttentionTuning.tiles = { [kind]: t };
-      const got: Record<string, number> = {};
-      const results: Float32Array[][] = [];
-      for (const staging of (t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']) as ('vec4' | 'scalar' | 'prefetch')[]) {
+    // Every config's dispatch first, then one pass that compiles them all, so that the timings
+    // below follow each other with the GPU busy (a compile between two timings idles it).
+    type Staging = 'vec4' | 'scalar' | 'prefetch';
+    const configs = cands.map((t) => ({
+      t,
+      disp: Object.fromEntries(((t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']) as Staging[]).map((staging) => {
+        mixedAttentionTuning.tiles = { [kind]: t };
         mixedAttentionTuning.scalarStaging = staging === 'scalar';
         mixedAttentionTuning.prefetch = staging === 'prefetch';
-        const disp = mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax);
-        got[staging] = await median(disp);
+        return [staging, mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax)];
+      })) as Partial<Record<Staging, Dispatch>>,
+    }));
+    mixedAttentionTuning.tiles = {};
+    mixedAttentionTuning.scalarStaging = false;
+    mixedAttentionTuning.prefetch = false;
+    for (const { disp } of configs) for (const x of Object.values(disp)) h.dispatch(x!);
+    await h.read(outputs[kind][0]!, 1);
+    for (const { t, disp } of configs) {
+      const got: Partial<Record<Staging, number>> = {};
+      const results: Float32Array[][] = [];
+      for (const [staging, x] of Object.entries(disp) as [Staging, Dispatch][]) {
+        got[staging] = await median(x);
         results.push(await Promise.all(outputs[kind].map((b) => h.read(b))));
       }
-      mixedAttentionTuning.scalarStaging = false;
-      mixedAttentionTuning.prefetch = false;
       // Staging changes how operands are read, not the arithmetic: the outputs must be identical.
       let diff = 0;
       for (const other of results.slice(1)) results[0]!.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - other[i]![j]!)))));
@@ -150,6 +161,8 @@ for (const c of CASES) {
   for (const b of [q, k, v, dO, o, lse, D, dq, dk, dv]) b.destroy();
 }
 console.log(`fastest tiles: AVDIT_MIXED_TILES='${JSON.stringify(best)}'`);
-writeFileSync(join(process.env.OUT ?? join(import.meta.dirname, 'results'), `mixed-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(best));
+const outDir = process.env.OUT ?? join(import.meta.dirname, 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, `mixed-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(best));
 writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best });
 h.destroy();
