@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { AttentionShape } from '../kernels/attention.ts';
 import { encodeRowDot } from '../kernels/attention-bwd.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileCandidates, tunedKey, type MixedKernel } from '../kernels/attention-sgmat.ts';
-import type { Dispatch } from '../kernels/context.ts';
+import { type Dispatch, wgslOf } from '../kernels/context.ts';
 import { GpuHarness } from './gpu-harness.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
@@ -149,8 +149,8 @@ for (const c of CASES) {
       const base = mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax);
       const line = [`default ${(await median(base)).toFixed(2)}`];
       for (const [what, edit] of Object.entries(ABLATIONS)) {
-        const code = edit(base.code);
-        if (code === base.code) throw new Error(`ablation '${what}' changed nothing in ${base.key}`);
+        const code = edit(wgslOf(base));
+        if (code === wgslOf(base)) throw new Error(`ablation '${what}' changed nothing in ${base.key}`);
         const ms = await median({ ...base, key: `${base.key}/ablated:${what}`, code });
         rows.push({ case: c.name, kind, ablation: what, ms });
         line.push(`${what} ${ms.toFixed(2)}`);

@@ -20,7 +20,7 @@
  */
 import { dawnFlags, type SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
 import { create, globals } from 'webgpu';
-import type { Dispatch, GpuContext, GpuFeatures } from '../kernels/context.ts';
+import { type Dispatch, type GpuContext, type GpuFeatures, wgslOf } from '../kernels/context.ts';
 
 Object.assign(globalThis, globals);
 
@@ -118,7 +118,7 @@ export class GpuHarness implements GpuContext {
     if (!p) {
       this.#lastKey = d.key;
       p = this.#scope(() => {
-        const module = this.device.createShaderModule({ code: d.code, label: d.key });
+        const module = this.device.createShaderModule({ code: wgslOf(d), label: d.key });
         return this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: d.key });
       });
       this.#pipelines.set(d.key, p);

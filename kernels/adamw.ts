@@ -106,7 +106,7 @@ export function encodeAdamW(ctx: GpuContext, tensors: readonly AdamWTensor[], hp
       }
       ctx.dispatch({
         key: `adamw/t${slots.length}${vec4 ? '/v4' : ''}`,
-        code: code(slots.length, vec4),
+        code: () => code(slots.length, vec4),
         buffers: slots.flatMap((s) => [s.p, s.g, s.m, s.v]),
         uniforms: uniforms([...scalars, ['u32', groups], ...per]),
         workgroups: grid(ctx, groups),

@@ -182,7 +182,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 export function encodeRowDot(ctx: GpuContext, dO: GPUBuffer, o: GPUBuffer, D: GPUBuffer, rows: number, dv: number): void {
   ctx.dispatch({
     key: `attention/bwd-rowdot/${dv}`,
-    code: rowDotCode(dv),
+    code: () => rowDotCode(dv),
     buffers: [dO, o, D],
     uniforms: uniforms([['u32', rows]]),
     workgroups: gridFor(ctx, rows),
@@ -211,7 +211,7 @@ export function encodeAttentionBwd(
     const blocks = Math.ceil(l / t.bq);
     ctx.dispatch({
       key: `attention/bwd-dq/${dqk}x${dv}/q${t.bq}k${t.bk}`,
-      code: dqCode(dqk, dv, t),
+      code: () => dqCode(dqk, dv, t),
       buffers: [...ins, out.dq],
       uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale]]),
       workgroups: grid(ctx, n * blocks),
@@ -222,7 +222,7 @@ export function encodeAttentionBwd(
     const blocks = Math.ceil(s / t.bq);
     ctx.dispatch({
       key: `attention/bwd-dkdv/${dqk}x${dv}/q${t.bq}k${t.bk}`,
-      code: dkdvCode(dqk, dv, t),
+      code: () => dkdvCode(dqk, dv, t),
       buffers: [...ins, out.dk, out.dv],
       uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale]]),
       workgroups: grid(ctx, n * blocks),

@@ -117,7 +117,7 @@ export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: 
   const qBlocks = Math.ceil(d.l / t.bq);
   ctx.dispatch({
     key: `attention/fwd/${d.dqk}x${d.dv}/q${t.bq}k${t.bk}`,
-    code: fwdCode(d.dqk, d.dv, t),
+    code: () => fwdCode(d.dqk, d.dv, t),
     buffers: [q, k, v, o, lse],
     uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale]]),
     workgroups: grid(ctx, d.n * qBlocks),

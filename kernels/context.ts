@@ -19,8 +19,11 @@ export interface GpuFeatures {
 export interface Dispatch {
   /** Cache key of the pipeline: equal keys must mean equal WGSL (sizes go in uniforms, not keys). */
   key: string;
-  /** WGSL source (read only on a cache miss). */
-  code: string;
+  /**
+   * WGSL source, read only on a cache miss: a function is called only then (generating a kernel's
+   * source costs several µs, a cached dispatch's whole recording about twenty).
+   */
+  code: string | (() => string);
   /** Storage buffers at @group(0) @binding(0..n-1), in order. */
   buffers: readonly GPUBuffer[];
   /**
@@ -31,6 +34,9 @@ export interface Dispatch {
   /** Workgroup counts. Each must be ≤ limits.maxComputeWorkgroupsPerDimension (fold larger grids). */
   workgroups: readonly [number, number?, number?];
 }
+
+/** The WGSL of a dispatch (calls its generator if it has one). */
+export const wgslOf = (d: Pick<Dispatch, 'code'>): string => (typeof d.code === 'function' ? d.code() : d.code);
 
 export interface GpuContext {
   readonly device: GPUDevice;

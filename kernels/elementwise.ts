@@ -142,7 +142,7 @@ export function encodeElementwise(
   const threads = lanes ? n / 4 : n;
   ctx.dispatch({
     key: `elementwise/${name}/${types.join(',')}->${outType}/rank${rank}${lanes ? `/v4${lanes.join('')}` : ''}`,
-    code: lanes ? vec4Code(expr, types, lanes, outType, rank) : shaderCode(expr, types, outType, rank),
+    code: () => (lanes ? vec4Code(expr, types, lanes, outType, rank) : shaderCode(expr, types, outType, rank)),
     buffers: [...inputs.map((i) => i.buffer), out],
     uniforms: uniforms([['u32', threads], ['f32', a], ['f32', b], ...values]),
     workgroups: gridFor(ctx, threads),

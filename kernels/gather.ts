@@ -74,7 +74,7 @@ export function encodeScatterAdd(
   if (rows * D === 0) return;
   ctx.dispatch({
     key: `gather/scatter-add/${type}`,
-    code: scatterCode(type),
+    code: () => scatterCode(type),
     buffers: [src, idx, out, flags],
     uniforms: uniforms([['u32', n], ['u32', rows], ['u32', D]]),
     workgroups: gridFor(ctx, rows * D),

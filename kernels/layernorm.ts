@@ -101,7 +101,7 @@ export function encodeLayerNorm(
   const ins = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
   ctx.dispatch({
     key: `layernorm/fwd/t${wg}/${w ? 'w' : ''}${b ? 'b' : ''}`,
-    code: fwdCode(wg, !!w, !!b),
+    code: () => fwdCode(wg, !!w, !!b),
     buffers: [...ins, out.y, out.mean, out.rstd],
     uniforms: uniforms([['u32', rows], ['u32', D], ['f32', eps]]),
     workgroups: rowGrid(ctx, rows, wg),
@@ -118,7 +118,7 @@ export function encodeLayerNormBwd(
   if (rows > 0) {
     ctx.dispatch({
       key: `layernorm/bwd-dx/t${wg}/${w ? 'w' : ''}`,
-      code: bwdDxCode(wg, !!w),
+      code: () => bwdDxCode(wg, !!w),
       buffers: [dy, x, mean, rstd, ...(w ? [w] : []), out.dx],
       uniforms: u,
       workgroups: rowGrid(ctx, rows, wg),
@@ -127,7 +127,7 @@ export function encodeLayerNormBwd(
   if (out.dw || out.db) {
     ctx.dispatch({
       key: `layernorm/bwd-params/${out.dw ? 'w' : ''}${out.db ? 'b' : ''}`,
-      code: bwdParamCode(!!out.dw, !!out.db),
+      code: () => bwdParamCode(!!out.dw, !!out.db),
       buffers: [dy, x, mean, rstd, ...(out.dw ? [out.dw] : []), ...(out.db ? [out.db] : [])],
       uniforms: u,
       workgroups: [Math.ceil(D / COLS)],

@@ -213,7 +213,7 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
       const tiles = Math.ceil(M / 16) * Math.ceil(N / 16) * batch;
       ctx.dispatch({
         key: `matmul/v1/${p.transA ? 'T' : 'N'}${p.transB ? 'T' : 'N'}`,
-        code: naiveWgsl(p.transA, p.transB),
+        code: () => naiveWgsl(p.transA, p.transB),
         buffers,
         uniforms: uniformsFor(p, 16, 16),
         workgroups: fold1d(tiles, maxDim),
@@ -227,7 +227,7 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
       const tiles = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
       ctx.dispatch({
         key: tiledKey(v.cfg, f16, p.transA, p.transB, vec4),
-        code: tiledWgsl(v.cfg, f16, p.transA, p.transB, vec4),
+        code: () => tiledWgsl(v.cfg, f16, p.transA, p.transB, vec4),
         buffers,
         uniforms: uniformsFor(p, BM, BN),
         workgroups: fold1d(tiles, maxDim),
@@ -241,7 +241,7 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
       const tiles = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
       ctx.dispatch({
         key: sgKey(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax),
-        code: sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax),
+        code: () => sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax),
         buffers,
         uniforms: uniformsFor(p, BM, BN, N % 4 === 0 ? 1 : 0),
         workgroups: fold1d(tiles, maxDim),

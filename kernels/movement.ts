@@ -47,7 +47,7 @@ export function encodeStridedCopy(
   const threads = vec4 ? n / 4 : n;
   ctx.dispatch({
     key: `movement/copy/rank${rank}${vec4 ? '/v4' : ''}`,
-    code: copyCode(rank, vec4),
+    code: () => copyCode(rank, vec4),
     buffers: [src, dst],
     uniforms: uniforms([['u32', threads], ['u32', srcBase], ['u32', dstBase], ...values]),
     workgroups: gridFor(ctx, threads),

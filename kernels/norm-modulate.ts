@@ -103,7 +103,7 @@ export function encodeNormModulate(
   const wg = threadsPerRow(d.D);
   ctx.dispatch({
     key: `norm-modulate/fwd/t${wg}`,
-    code: fwdCode(wg),
+    code: () => fwdCode(wg),
     buffers: [x, shift, scale, out.y, out.mean, out.rstd],
     uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L], ['f32', eps]]),
     workgroups: rowGrid(ctx, rows, wg),
@@ -120,7 +120,7 @@ export function encodeNormModulateBwd(
   if (rows > 0) {
     ctx.dispatch({
       key: `norm-modulate/bwd-dx/t${wg}`,
-      code: bwdDxCode(wg),
+      code: () => bwdDxCode(wg),
       buffers: [dy, x, mean, rstd, scale, out.dx],
       uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L]]),
       workgroups: rowGrid(ctx, rows, wg),
@@ -129,7 +129,7 @@ export function encodeNormModulateBwd(
   const colBlocks = Math.ceil(d.D / COLS);
   ctx.dispatch({
     key: 'norm-modulate/bwd-params',
-    code: bwdParamCode(),
+    code: () => bwdParamCode(),
     buffers: [dy, x, mean, rstd, out.dshift, out.dscale],
     uniforms: uniforms([['u32', d.N], ['u32', d.D], ['u32', d.L], ['u32', colBlocks]]),
     workgroups: grid(ctx, d.N * colBlocks),

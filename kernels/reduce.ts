@@ -198,7 +198,7 @@ function encodeColumns(ctx: GpuContext, kind: ReduceKind, x: GPUBuffer, out: GPU
   const kr = outer.shape.length, rr = m.red.shape.length;
   ctx.dispatch({
     key: `reduce/${kind}/${type}/columns/k${kr}r${rr}`,
-    code: columnsCode(kind, type, kr, rr),
+    code: () => columnsCode(kind, type, kr, rr),
     buffers: [x, dst],
     uniforms: uniforms([['u32', C], ['u32', colBlocks], ['u32', batches], ['u32', chunks], ['u32', m.R], ['u32', CH], ...dimVals(outer), ...dimVals(m.red)]),
     workgroups: grid(ctx, colBlocks * batches * chunks),
@@ -223,7 +223,7 @@ export function encodeReduce(
     const T = threadsPerRow(R, 4);
     ctx.dispatch({
       key: `reduce/${kind}/${type}/rows${T}/k${kr}`,
-      code: rowsCode(kind, type, kr, T),
+      code: () => rowsCode(kind, type, kr, T),
       buffers: [x, out],
       uniforms: uniforms([['u32', nOut], ['u32', R], ...dimVals(kept)]),
       workgroups: grid(ctx, Math.ceil(nOut / (ROW_WG / T))),

@@ -84,7 +84,7 @@ export function encodeRandom(ctx: GpuContext, out: GPUBuffer, dist: 'uniform' | 
   const [o0, o1] = split64(offset);
   ctx.dispatch({
     key: `rng/philox/${dist}`,
-    code: code(dist),
+    code: () => code(dist),
     buffers: [out],
     uniforms: uniforms([['u32', n], ['u32', k0], ['u32', k1], ['u32', o0], ['u32', o1]]),
     workgroups: gridFor(ctx, n),

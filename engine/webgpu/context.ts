@@ -10,7 +10,7 @@
  * BackendError naming the kernel key; uncaptured errors and device loss are kept and thrown at
  * the next dispatch or read. Objects are labelled with the kernel key so Dawn's messages name it.
  */
-import type { Dispatch, GpuContext, GpuFeatures } from '../../kernels/context.ts';
+import { type Dispatch, type GpuContext, type GpuFeatures, wgslOf } from '../../kernels/context.ts';
 import { BackendError } from '../errors.ts';
 import { BindGroupCache, layoutEntries } from './bind-groups.ts';
 import { BufferPool } from './pool.ts';
@@ -86,9 +86,10 @@ export class WebGpuContext implements GpuContext {
     if (this.#lost) throw new BackendError('webgpu: the device was lost');
   }
 
-  #pipeline(key: string, code: string): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+  #pipeline(key: string, source: Dispatch['code']): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
     let p = this.#pipelines.get(key);
     if (p) return p;
+    const code = wgslOf({ code: source });
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: key });
     const layout = this.device.createBindGroupLayout({ entries: layoutEntries(code), label: key });
