@@ -95,20 +95,32 @@ await measure('sum over first axis ([N/1024, 1024] → [1024])', 4 * N + 4096, (
   x.dispose();
 }
 
-// Launch cost: many tiny ops.
+// Launch cost: many tiny ops, each making a new tensor (every output a new buffer and bind group),
+// then the same ops freeing as they go, as a repeated training step does (buffers and bind groups
+// reused: engine/webgpu/bind-groups.ts). Wall time from the first record to completion.
 const tiny = randn([4], { backend, generator: gen }).keep();
 const K = quick ? 200 : 2000;
-await backend.sync();
-const d0 = ctx.dispatches, s0 = ctx.submits;
-const t0 = performance.now();
-scope(() => {
-  let x = tiny;
-  for (let i = 0; i < K; i++) x = raw.binary('add', x, tiny);
-});
-await backend.sync();
-const us = ((performance.now() - t0) * 1000) / K;
-const launch = { ops: K, dispatches: ctx.dispatches - d0, submits: ctx.submits - s0, usPerOp: us };
-console.log(`tiny adds: ${K} ops, ${launch.dispatches} dispatches, ${launch.submits} submits, ${us.toFixed(2)} µs per op (record + encode + GPU)`);
+async function launchCost(reuse: boolean): Promise<Record<string, number>> {
+  await backend.sync();
+  const d0 = ctx.dispatches, s0 = ctx.submits, h0 = ctx.bindGroups.hits;
+  const t0 = performance.now();
+  scope(() => {
+    let x = tiny;
+    for (let i = 0; i < K; i++) {
+      const y = raw.binary('add', x, tiny);
+      if (reuse && x !== tiny) x.dispose();
+      x = y;
+    }
+  });
+  await backend.sync();
+  const us = ((performance.now() - t0) * 1000) / K;
+  return { ops: K, dispatches: ctx.dispatches - d0, submits: ctx.submits - s0, bindGroupHits: ctx.bindGroups.hits - h0, usPerOp: us };
+}
+await launchCost(true); // warm: pipelines, pool, bind groups
+const launch = { fresh: await launchCost(false), reused: await launchCost(true) };
+for (const [what, l] of Object.entries(launch)) {
+  console.log(`tiny adds, ${what} outputs: ${l.ops} ops, ${l.dispatches} dispatches, ${l.submits} submits, ${l.bindGroupHits} bind groups reused, ${l.usPerOp!.toFixed(2)} µs per op (record + encode + GPU)`);
+}
 // Baseline: the faster of the two copies measured here.
 const copyBw = Math.max(rows[0]!.GBps as number, rows[1]!.GBps as number);
 for (const r of rows.slice(2)) r.fractionOfCopy = (r.GBps as number) / copyBw;
