@@ -3,8 +3,10 @@
 #   source .devcarry/setup.sh && bash bench/gpu-run.sh        (QUICK=1: tiny sizes, for lavapipe)
 # PARTS="golden fused xl" runs only the named parts (default: all, in the order below). A session
 # has 15 minutes of device time and 10 per command, so split the parts over two calls, e.g.
-#   PARTS="gradcheck golden fused xl xl-mixed"   (correctness, attention f32 + mixed, XL with the kernel profile)
-#   PARTS="matmul bandwidth torch-xl"             (matmul and bandwidth tables, PyTorch's XL figures)
+#   PARTS="gradcheck golden bandwidth attention-mixed fused xl-mixed xl"   (~4 minutes on the H200, run 8)
+#   PARTS="matmul torch-xl"                                              (matmul tables, PyTorch's XL figures)
+# XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweep's fastest tiles to the
+# later parts (AVDIT_MIXED_TILES).
 # AVDIT_DAWN_ENABLE=disable_robustness (any Dawn toggles, comma-separated) measures what Tint's
 # index clamping costs, e.g. PARTS=matmul with and without it.
 # AVDIT_MIXED_ATTENTION=0 keeps --precision mixed's attention on the f32 kernels (if the tensor-core
