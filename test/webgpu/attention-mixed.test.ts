@@ -75,3 +75,34 @@ test('mixed attention tiles fit the workgroup memory they are picked for', () =>
     }
   }
 });
+
+test('AVDIT_MIXED_TILES: measured tiles per kernel and shape, used where they fit, clear errors otherwise', () => {
+  const saved = process.env.AVDIT_MIXED_TILES;
+  try {
+    process.env.AVDIT_MIXED_TILES = JSON.stringify({ 'fwd:72x72:256': '32x16', 'dq:72x72:256': '64x64' });
+    assert.deepEqual(pickMixedTiles('fwd', 256, 72, 72, 49152), { bo: 32, bt: 16 });
+    // A shape the table does not name gets the default.
+    assert.deepEqual(pickMixedTiles('fwd', 160, 72, 72, 49152), pickMixedTilesDefault('fwd', 160));
+    // A measured config that does not fit this device's workgroup memory falls back to the defaults.
+    const dq = pickMixedTiles('dq', 256, 72, 72, 32768);
+    assert.ok(mixedTileBytes('dq', dq, 72, 72) <= 32768 && !(dq.bo === 64 && dq.bt === 64));
+    process.env.AVDIT_MIXED_TILES = '{"fwd:72x72:256": "big"}';
+    assert.throws(() => pickMixedTiles('fwd', 256, 72, 72, 49152), /'big' is not BOxBT/);
+    process.env.AVDIT_MIXED_TILES = 'not json';
+    assert.throws(() => pickMixedTiles('fwd', 256, 72, 72, 49152), /AVDIT_MIXED_TILES is not JSON/);
+  } finally {
+    if (saved === undefined) delete process.env.AVDIT_MIXED_TILES;
+    else process.env.AVDIT_MIXED_TILES = saved;
+  }
+});
+
+/** The tiles picked with no measured table. */
+function pickMixedTilesDefault(kind: 'fwd' | 'dq' | 'dkdv', own: number): { bo: number; bt: number } {
+  const saved = process.env.AVDIT_MIXED_TILES;
+  delete process.env.AVDIT_MIXED_TILES;
+  try {
+    return pickMixedTiles(kind, own, 72, 72, 49152);
+  } finally {
+    if (saved !== undefined) process.env.AVDIT_MIXED_TILES = saved;
+  }
+}
