@@ -5,9 +5,11 @@
  * the same scopes as bench/gpu-xl.ts, so its figures can be set beside that script's peakInUseGiB
  * measured on a GPU.
  *
- *   node --import tsx bench/memory-xl.ts [--preset XL] [--old-classes]
+ *   node --import tsx bench/memory-xl.ts [--preset XL] [--old-classes] [--quarantine MB]
  * --old-classes: the pool's previous size classes (2^k and 1.5·2^k), to see what the finer
- * classes save. Writes $OUT/memory-xl.json (or bench/results/).
+ * classes save. --quarantine MB: model freed buffers waiting for a submit (every 64 dispatches, or
+ * once MB wait; `inf`: only every 64, as before the context submitted early). Writes
+ * $OUT/memory-xl.json (or bench/results/).
  */
 import * as A from '../autograd/index.ts';
 import { createDiffusion } from '../diffusion/index.ts';
@@ -33,7 +35,9 @@ function oldSizeClass(bytes: number): number {
   return bytes <= (p / 4) * 3 ? (p / 4) * 3 : p;
 }
 
-const backend = createMemoryBackend(oldClasses ? oldSizeClass : sizeClass);
+const q = argv.includes('--quarantine') ? argv[argv.indexOf('--quarantine') + 1]! : null;
+const quarantine = q === null ? undefined : { batch: 64, flushBytes: q === 'inf' ? Infinity : Number(q) * 2 ** 20 };
+const backend = createMemoryBackend(oldClasses ? oldSizeClass : sizeClass, quarantine);
 const config = makeConfig(preset);
 const gen = new Generator(0);
 const model = new AVDiT({ backend, gen }, config);
@@ -78,4 +82,4 @@ await measure('train step b2, no checkpointing', trainStep(2, false));
 await measure('train step b2, checkpointing', trainStep(2, true));
 await measure('denoising step b8 (forward)', forward(8));
 await measure('train step b16, checkpointing', trainStep(16, true));
-writeResult(`memory-xl${preset === 'XL' ? '' : `-${preset}`}${oldClasses ? '-old-classes' : ''}`, { preset, oldClasses, rows });
+writeResult(`memory-xl${preset === 'XL' ? '' : `-${preset}`}${oldClasses ? '-old-classes' : ''}${q === null ? '' : `-quarantine-${q}`}`, { preset, oldClasses, quarantine: q, rows });

@@ -23,9 +23,28 @@ export interface MemoryBackend extends Backend {
   readonly allocations: number;
 }
 
-/** A fresh memory-accounting backend; `roundUp` maps requested bytes to held bytes (default: the pool's size classes). */
-export function createMemoryBackend(roundUp: (bytes: number) => number = sizeClass): MemoryBackend {
+/**
+ * The WebGPU context's quarantine (engine/webgpu/context.ts): a freed buffer stays in use until the
+ * recorded work is submitted, every `batch` dispatches (modelled as one per output made) or once
+ * `flushBytes` wait.
+ */
+export interface QuarantineModel {
+  batch: number;
+  flushBytes: number;
+}
+
+/**
+ * A fresh memory-accounting backend; `roundUp` maps requested bytes to held bytes (default: the
+ * pool's size classes); `quarantine` models buffers waiting for a submit (default: freed at once).
+ */
+export function createMemoryBackend(roundUp: (bytes: number) => number = sizeClass, quarantine?: QuarantineModel): MemoryBackend {
   let live = 0, peak = 0, allocations = 0;
+  let waiting = 0, recorded = 0;
+  const submit = (): void => {
+    live -= waiting;
+    waiting = 0;
+    recorded = 0;
+  };
   const b: MemoryBackend = {
     name: 'memory',
     device: 'shapes and byte counts only',
@@ -38,9 +57,18 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
       this.precision = p;
     },
     fromArray: (data, dtype) => make(dtype, data.length),
-    read: async (s) => allocArray(s.dtype, s.size) as TypedArray,
+    read: async (s) => {
+      submit();
+      return allocArray(s.dtype, s.size) as TypedArray;
+    },
     free(s) {
-      live -= (s as SizedStorage).bytes;
+      const bytes = (s as SizedStorage).bytes;
+      if (!quarantine) {
+        live -= bytes;
+        return;
+      }
+      waiting += bytes;
+      if (waiting >= quarantine.flushBytes) submit();
     },
     fill: (size, dtype) => make(dtype, size),
     cast: (x, to) => make(to, x.size),
@@ -76,7 +104,7 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     normModulateBwd: (_dy, x, _m, _r, _sc, d: NormModulateDims) => ({ dx: make(x.dtype, x.size), dshift: make(x.dtype, d.N * d.D), dscale: make(x.dtype, d.N * d.D) }),
     adamw() {},
     addRowsInPlace() {},
-    sync: async () => {},
+    sync: async () => submit(),
     memory: () => ({ liveBytes: live, pooledBytes: live, peakBytes: peak }),
     resetPeak() {
       peak = live;
@@ -84,6 +112,7 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     destroy: async () => {},
   };
   function make(dtype: DType, size: number): Storage {
+    if (quarantine && ++recorded >= quarantine.batch) submit();
     const bytes = roundUp(size * BYTES_PER_ELEMENT[dtype]);
     live += bytes;
     peak = Math.max(peak, live);

@@ -123,7 +123,7 @@ export class WebGpuBackend implements Backend {
     const g = s as GpuStorage;
     if (!g.buffer) return;
     this.#live -= g.size * BYTES_PER_ELEMENT[g.dtype];
-    this.ctx.pool.release(g.buffer);
+    this.ctx.release(g.buffer);
     g.buffer = null;
   }
 

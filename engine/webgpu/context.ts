@@ -45,6 +45,8 @@ export class WebGpuContext implements GpuContext {
   readonly bindGroups: BindGroupCache;
   /** Uniforms of the batch being encoded (the ring: one buffer, rewritten each submit). */
   #ring: GPUBuffer | null = null;
+  /** Released bytes waiting for a submit that make `release` submit at once (256 MiB). */
+  quarantineFlushBytes = 256 * 2 ** 20;
   /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
   dispatches = 0;
   submits = 0;
@@ -128,6 +130,17 @@ export class WebGpuContext implements GpuContext {
     const b = this.pool.acquire(bytes, STORAGE_USAGE(), 'scratch');
     this.#scratch.push(b);
     return b;
+  }
+
+  /**
+   * Give a tensor's buffer back to the pool. Released buffers wait for the next submit before
+   * reuse (commands recorded before may still read them), so when large ones pile up (a block's
+   * activations freed in the backward) the recorded work is submitted at once: otherwise the next
+   * allocations make new buffers while gigabytes sit in quarantine.
+   */
+  release(buf: GPUBuffer): void {
+    this.pool.release(buf);
+    if (this.pool.quarantinedBytes >= this.quarantineFlushBytes) this.flush();
   }
 
   /** A pooled storage buffer (for tensors). */

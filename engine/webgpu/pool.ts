@@ -43,6 +43,8 @@ export class BufferPool {
   idleBytes = 0;
   /** The most bytes in use (allocated − idle) at once since the last resetPeak(). */
   peakInUseBytes = 0;
+  /** Bytes released and waiting for the next submit before they can be reused. */
+  quarantinedBytes = 0;
   /** Called with each buffer just before the pool destroys it (the context drops its cached bind groups). */
   onDestroy: ((buf: GPUBuffer) => void) | null = null;
 
@@ -106,6 +108,7 @@ export class BufferPool {
   /** Give a buffer back; reusable after the next submit. */
   release(buf: GPUBuffer): void {
     this.#quarantine.push({ key: `${buf.size}:${buf.usage}`, buf });
+    this.quarantinedBytes += buf.size;
   }
 
   /** The current batch was submitted: quarantined buffers may be reused now. */
@@ -125,6 +128,7 @@ export class BufferPool {
       this.idleBytes += buf.size;
     }
     this.#quarantine = [];
+    this.quarantinedBytes = 0;
   }
 
   /** Destroy every pooled buffer (at teardown). */

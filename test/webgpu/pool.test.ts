@@ -41,3 +41,34 @@ test('size classes: quarter-octave steps, never below the request, at most a qua
     assert.ok(c >= b && c % 64 === 0 && (b <= 256 || c <= 1.25 * b), `${b} → ${c}`);
   }
 });
+
+test('released buffers past the quarantine threshold are submitted at once and reused by the next allocation', async () => {
+  const { openWebGpuBackend } = await import('../../engine/webgpu/backend.ts');
+  const be = (await openWebGpuBackend()) as import('../../engine/webgpu/backend.ts').WebGpuBackend;
+  try {
+    const { ctx } = be;
+    ctx.quarantineFlushBytes = 8192;
+    const a = be.fill(1024, 'f32', 1); // 4 KiB, its fill recorded, not submitted
+    const small = be.fill(16, 'f32', 1);
+    const s0 = ctx.submits, allocated = ctx.pool.allocatedBytes;
+    be.free(small); // under the threshold: waits
+    assert.equal(ctx.submits, s0);
+    be.free(a);
+    const b = be.fill(1024, 'f32', 2);
+    // 4 KiB + 256 B waiting is still under 8 KiB: b is a new buffer
+    assert.ok(ctx.pool.allocatedBytes > allocated);
+    be.free(b);
+    const c = be.fill(1024, 'f32', 3);
+    // now past 8 KiB: the recorded work went out, and c reuses a released buffer
+    assert.ok(ctx.submits > s0, 'no submit when the quarantine passed its threshold');
+    assert.equal(ctx.pool.quarantinedBytes, 0);
+    const grown = ctx.pool.allocatedBytes;
+    be.free(c);
+    const d = be.fill(1024, 'f32', 4);
+    assert.equal(ctx.pool.allocatedBytes, grown);
+    assert.deepEqual(Array.from((await be.read(d)).slice(0, 3)), [4, 4, 4]);
+    be.free(d);
+  } finally {
+    await be.destroy();
+  }
+});
