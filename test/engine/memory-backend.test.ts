@@ -76,3 +76,22 @@ test('building a model holds its parameters and nothing else (no initialiser tem
   // Beyond the parameters only non-parameter tables (position embeddings) may be held.
   assert.ok(held >= params && held <= params * 1.1, `held ${held} bytes for ${params} of parameters`);
 });
+
+test('the quarantine model: freed bytes stay in use until a submit (every batch outputs, past flushBytes, or a read)', async () => {
+  const mem = createMemoryBackend(sizeClass, { batch: 4, flushBytes: 3 * sizeClass(4000) });
+  const a = mem.fill(1000, 'f32', 0), b = mem.fill(1000, 'f32', 0);
+  const one = sizeClass(4000);
+  mem.free(a);
+  assert.equal(mem.memory().liveBytes, 2 * one, 'a waits for the submit');
+  mem.fill(1000, 'f32', 0); // the third output: no submit yet
+  assert.equal(mem.memory().liveBytes, 3 * one);
+  mem.fill(1000, 'f32', 0); // the fourth: the batch is submitted first, a's bytes return
+  assert.equal(mem.memory().liveBytes, 3 * one);
+  assert.equal(mem.memory().peakBytes, 3 * one);
+  mem.free(b);
+  await mem.read(b); // a read submits
+  assert.equal(mem.memory().liveBytes, 2 * one);
+  const early = createMemoryBackend(sizeClass, { batch: 64, flushBytes: one });
+  early.free(early.fill(1000, 'f32', 0)); // past flushBytes: submitted at once
+  assert.equal(early.memory().liveBytes, 0);
+});
