@@ -32,7 +32,15 @@ export class WebGpuContext implements GpuContext {
   readonly pool: BufferPool;
   readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   #recorded: Recorded[] = [];
+  /**
+   * Scratch buffers of the batch being recorded, and of the one submitted before it. A kernel's
+   * dispatches may straddle a submit (a batch fills up between the row-dot and the dQ pass of the
+   * attention backward), so a scratch buffer is released one submit late: released at the submit
+   * that cut its op in two, it could be handed to an upload whose queue write lands before the rest
+   * of that op runs.
+   */
   #scratch: GPUBuffer[] = [];
+  #scratchSubmitted: GPUBuffer[] = [];
   /** Error-scope results of pipelines created since the last check. */
   #compileChecks: Promise<void>[] = [];
   #error: Error | null = null;
@@ -162,7 +170,8 @@ export class WebGpuContext implements GpuContext {
     this.device.queue.submit([enc.finish()]);
     afterSubmit?.();
     this.submits++;
-    for (const b of this.#scratch) this.pool.release(b);
+    for (const b of this.#scratchSubmitted) this.pool.release(b);
+    this.#scratchSubmitted = this.#scratch;
     this.#scratch = [];
     this.pool.afterSubmit();
   }
