@@ -17,7 +17,8 @@ import { BufferPool } from './pool.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { STAGING_USAGE, STORAGE_USAGE, UNIFORM_USAGE } from './usage.ts';
 
-const BATCH = 64;
+/** Dispatches per submit. */
+export const BATCH = 64;
 
 interface Recorded {
   key: string;

@@ -72,3 +72,39 @@ test('released buffers past the quarantine threshold are submitted at once and r
     await be.destroy();
   }
 });
+
+test('a scratch buffer outlives the submit that cuts its op in two (an upload cannot take it)', async () => {
+  const { openWebGpuBackend } = await import('../../engine/webgpu/backend.ts');
+  const { BATCH } = await import('../../engine/webgpu/context.ts');
+  const { cpuBackend: cpu } = await import('../../engine/cpu/backend.ts');
+  const be = (await openWebGpuBackend()) as import('../../engine/webgpu/backend.ts').WebGpuBackend;
+  try {
+    // n·l = 111 rows: the attention backward's scratch row sums D take 444 bytes, a size class
+    // (448) nothing else here uses.
+    const d = { n: 3, l: 37, s: 37, dqk: 8, dv: 8, scale: 0.35 };
+    const data = (size: number, seed: number) => Float32Array.from({ length: size }, (_, i) => Math.sin(seed * 97 + i * 1.3));
+    const ins = [data(d.n * d.l * d.dqk, 1), data(d.n * d.s * d.dqk, 2), data(d.n * d.s * d.dv, 3), data(d.n * d.l * d.dv, 4)];
+    const [q, k, v, dO] = ins.map((x) => be.fromArray(x, 'f32'));
+    const [cq, ck, cv, cdO] = ins.map((x) => cpu.fromArray(x, 'f32'));
+    const f = be.attention(q!, k!, v!, d);
+    const cf = cpu.attention(cq!, ck!, cv!, d);
+    await be.sync();
+    // BATCH − 1 dispatches recorded, so the backward's first dispatch (the row sums into D) fills
+    // the batch and is submitted alone; dQ and dK/dV are recorded after that submit.
+    const one = be.fromArray(new Float32Array(1024), 'f32');
+    await be.sync();
+    for (let i = 0; i < BATCH - 1; i++) be.free(be.unary('affine', one, 1, 0));
+    const g = be.attentionBwd(q!, k!, v!, f.o, f.lse, dO!, d);
+    // An upload of D's size: with D released at that submit it would take D and overwrite it
+    // before dQ and dK/dV run.
+    const junk = be.fromArray(new Float32Array(d.n * d.l).fill(1e6), 'f32');
+    const want = cpu.attentionBwd(cq!, ck!, cv!, cf.o, cf.lse, cdO!, d);
+    const got = await be.read(g.dq), ref = await cpu.read(want.dq);
+    let worst = 0;
+    got.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - ref[i]!))));
+    assert.ok(worst < 1e-4, `dq differs from the CPU by ${worst}`);
+    be.free(junk);
+  } finally {
+    await be.destroy();
+  }
+});
