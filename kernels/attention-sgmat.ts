@@ -231,32 +231,19 @@ const stageOnce = (parts: Staged[], first: string, valid: string): string =>
  * run 8), so it is off: each tile's loads are issued together at the top of its iteration.
  */
 function streamLoop(parts: Staged[], v: string, count: string, extent: string, bt: number, base: string, body: string): string {
-  const stores = parts.map((p) => p.store).join('\n      ');
-  const decls = parts.map((p) => p.decl).join('\n    ');
-  if (!mixedAttentionTuning.prefetch) {
-    return `{
-    ${decls}
-    for (var ${v} = 0u; ${v} < ${extent}; ${v} += ${bt}u) {
-      let ${count} = min(${bt}u, ${extent} - ${v});
-      ${parts.map((p) => p.load(`${base} + ${v}`, count)).join('\n      ')}
-      workgroupBarrier();
-      ${stores}
-      workgroupBarrier();
-      ${body}
-    }
-  }`;
-  }
+  const prefetch = !!mixedAttentionTuning.prefetch;
+  const loads = (first: string, valid: string) => parts.map((p) => p.load(first, valid)).join('\n      ');
+  const next = `${v} + ${bt}u`;
   return `{
-    ${decls}
-    ${parts.map((p) => p.load(base, `min(${bt}u, ${extent})`)).join('\n    ')}
+    ${parts.map((p) => p.decl).join('\n    ')}
+    ${prefetch ? loads(base, `min(${bt}u, ${extent})`) : ''}
     for (var ${v} = 0u; ${v} < ${extent}; ${v} += ${bt}u) {
       let ${count} = min(${bt}u, ${extent} - ${v});
+      ${prefetch ? '' : loads(`${base} + ${v}`, count)}
       workgroupBarrier();
-      ${stores}
+      ${parts.map((p) => p.store).join('\n      ')}
       workgroupBarrier();
-      if (${v} + ${bt}u < ${extent}) {
-        ${parts.map((p) => p.load(`${base} + ${v} + ${bt}u`, `min(${bt}u, ${extent} - ${v} - ${bt}u)`)).join('\n        ')}
-      }
+      ${prefetch ? `if (${next} < ${extent}) { ${loads(`${base} + ${next}`, `min(${bt}u, ${extent} - ${next})`)} }` : ''}
       ${body}
     }
   }`;

@@ -34,9 +34,10 @@ export interface UniformSlot {
 export class BindGroupCache {
   readonly #ids = new WeakMap<object, number>();
   #next = 1;
-  readonly #groups = new Map<string, GPUBindGroup>();
+  /** Each cached group with the ids of the buffers it names. */
+  readonly #groups = new Map<string, { group: GPUBindGroup; ids: number[] }>();
   /** Keys of the cached groups that name each buffer (by id). */
-  readonly #byBuffer = new Map<number, string[]>();
+  readonly #byBuffer = new Map<number, Set<string>>();
   hits = 0;
   misses = 0;
 
@@ -57,27 +58,30 @@ export class BindGroupCache {
     const hit = this.#groups.get(key);
     if (hit) {
       this.hits++;
-      return hit;
+      return hit.group;
     }
     this.misses++;
     if (this.#groups.size >= this.cap) this.clear();
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
     if (uniform) entries.push({ binding: buffers.length, resource: { buffer: uniform.buffer, offset: 0, size: uniform.size } });
     const group = this.device.createBindGroup({ layout, entries, label });
-    this.#groups.set(key, group);
-    for (const id of new Set(ids)) {
+    this.#groups.set(key, { group, ids });
+    for (const id of ids) {
       const keys = this.#byBuffer.get(id);
-      if (keys) keys.push(key);
-      else this.#byBuffer.set(id, [key]);
+      if (keys) keys.add(key);
+      else this.#byBuffer.set(id, new Set([key]));
     }
     return group;
   }
 
-  /** Drop every group that names `buffer` (call before destroying it). */
+  /** Drop every group that names `buffer` (call before destroying it), from every buffer's list too. */
   forget(buffer: GPUBuffer): void {
     const id = this.#ids.get(buffer);
     if (id === undefined) return;
-    for (const key of this.#byBuffer.get(id) ?? []) this.#groups.delete(key);
+    for (const key of this.#byBuffer.get(id) ?? []) {
+      for (const other of this.#groups.get(key)?.ids ?? []) this.#byBuffer.get(other)?.delete(key);
+      this.#groups.delete(key);
+    }
     this.#byBuffer.delete(id);
   }
 

@@ -2,6 +2,9 @@
 // still does not fit fails at once with the figures (Dawn would only report it asynchronously).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpuBackend as cpu } from '../../engine/cpu/backend.ts';
+import { openWebGpuBackend, type WebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { BATCH } from '../../engine/webgpu/context.ts';
 import { openDevice } from '../../engine/webgpu/device.ts';
 import { BufferPool, OutOfMemoryError } from '../../engine/webgpu/pool.ts';
 
@@ -43,8 +46,7 @@ test('size classes: quarter-octave steps, never below the request, at most a qua
 });
 
 test('released buffers past the quarantine threshold are submitted at once and reused by the next allocation', async () => {
-  const { openWebGpuBackend } = await import('../../engine/webgpu/backend.ts');
-  const be = (await openWebGpuBackend()) as import('../../engine/webgpu/backend.ts').WebGpuBackend;
+  const be = (await openWebGpuBackend()) as WebGpuBackend;
   try {
     const { ctx } = be;
     ctx.quarantineFlushBytes = 8192;
@@ -74,10 +76,7 @@ test('released buffers past the quarantine threshold are submitted at once and r
 });
 
 test('a scratch buffer outlives the submit that cuts its op in two (an upload cannot take it)', async () => {
-  const { openWebGpuBackend } = await import('../../engine/webgpu/backend.ts');
-  const { BATCH } = await import('../../engine/webgpu/context.ts');
-  const { cpuBackend: cpu } = await import('../../engine/cpu/backend.ts');
-  const be = (await openWebGpuBackend()) as import('../../engine/webgpu/backend.ts').WebGpuBackend;
+  const be = (await openWebGpuBackend()) as WebGpuBackend;
   try {
     // n·l = 111 rows: the attention backward's scratch row sums D take 444 bytes, a size class
     // (448) nothing else here uses.
