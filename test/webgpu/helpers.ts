@@ -33,20 +33,49 @@ export function both(gpu: Backend, data: TypedArray, dtype: DType = 'f32'): [Sto
   return [cpu.fromArray(data, dtype), gpu.fromArray(data, dtype)];
 }
 
-/** Throws with the first mismatch when |g − c| > atol + rtol·|c|. */
-export function assertClose(got: TypedArray, want: TypedArray, rtol = 1e-5, atol = 1e-6, what = ''): void {
+/** Throws with the first mismatch when |g − c| > atol + rtol·|c| (atol may be given per element). */
+export function assertClose(got: TypedArray, want: TypedArray, rtol = 1e-5, atol: number | ArrayLike<number> = 1e-6, what = ''): void {
   if (got.length !== want.length) throw new Error(`${what}: length ${got.length} vs ${want.length}`);
   for (let i = 0; i < got.length; i++) {
     const g = got[i]!, w = want[i]!;
-    if (!(Math.abs(g - w) <= atol + rtol * Math.abs(w))) {
+    const a = typeof atol === 'number' ? atol : atol[i]!;
+    if (!(Math.abs(g - w) <= a + rtol * Math.abs(w))) {
       throw new Error(`${what}: element ${i} of ${got.length}: gpu ${g} vs cpu ${w} (|diff| ${Math.abs(g - w)})`);
     }
   }
 }
 
 /** Read both and compare. */
-export async function expectSame(gpu: Backend, g: Storage, c: Storage, rtol = 1e-5, atol = 1e-6, what = ''): Promise<void> {
+export async function expectSame(
+  gpu: Backend, g: Storage, c: Storage, rtol = 1e-5, atol: number | ArrayLike<number> = 1e-6, what = '',
+): Promise<void> {
   assertClose(await gpu.read(g), cpu.readSync!(c), rtol, atol, what);
+}
+
+/** The spacing of f32 numbers at |v| (one unit in the last place). */
+export const ulp32 = (v: number): number => 2 ** (Math.floor(Math.log2(Math.max(Math.abs(v), 2 ** -126))) - 23);
+
+/**
+ * How far f32 can move a normalised row: rounding x − μ costs about one ulp of the row's largest
+ * |x|, which x̂ = (x − μ)·r multiplies by r. A row whose values nearly agree has a huge r, so x̂ (and
+ * everything made from it) is ill-conditioned in f32 however it is computed: tests must allow
+ * k·κ on top of their usual tolerance. Returns κ per row.
+ */
+export function normConditioning(x: TypedArray, rstd: TypedArray, D: number): Float64Array {
+  const rows = rstd.length, out = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let j = 0; j < D; j++) m = Math.max(m, Math.abs(x[r * D + j]!));
+    out[r] = ulp32(m) * rstd[r]!;
+  }
+  return out;
+}
+
+/** A per-element tolerance base + k·κ_row for [rows, D] outputs. */
+export function perRowAtol(kappa: Float64Array, D: number, base: number, k: number): Float64Array {
+  const out = new Float64Array(kappa.length * D);
+  for (let r = 0; r < kappa.length; r++) out.fill(base + k * kappa[r]!, r * D, (r + 1) * D);
+  return out;
 }
 
 /** A deterministic f32 array of n values in [lo, hi). */

@@ -2,7 +2,7 @@
 // per-sample column sums dshift / dscale, incl. one token, one sample, long rows.
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { both, cpu, expectSame, randomData, RUNS, useGpu } from './helpers.ts';
+import { both, cpu, expectSame, normConditioning, perRowAtol, randomData, RUNS, useGpu } from './helpers.ts';
 
 const gpu = useGpu();
 
@@ -17,15 +17,18 @@ test('normModulate forward and backward match the CPU', async () => {
         const [csh, gsh] = both(gpu(), randomData(N * D, seed + 1));
         const [csc, gsc] = both(gpu(), randomData(N * D, seed + 2, -1, 1));
         const c = cpu.normModulate(cx, csh, csc, d, 1e-6), g = gpu().normModulate(gx, gsh, gsc, d, 1e-6);
-        await expectSame(gpu(), g.y, c.y, 1e-4, 1e-5, 'y');
+        // Rows whose values nearly agree are ill-conditioned in f32 (helpers.normConditioning).
+        const rs = cpu.readSync!(c.rstd), kappa = normConditioning(cpu.readSync!(cx), rs, D);
+        await expectSame(gpu(), g.y, c.y, 1e-4, perRowAtol(kappa, D, 1e-5, 16), 'y');
         await expectSame(gpu(), g.mean, c.mean, 1e-5, 1e-6, 'mean');
-        await expectSame(gpu(), g.rstd, c.rstd, 1e-4, 1e-5, 'rstd');
+        await expectSame(gpu(), g.rstd, c.rstd, 1e-4, kappa.map((k, r) => 1e-5 + 8 * k * rs[r]!), 'rstd');
         const [cdy, gdy] = both(gpu(), randomData(N * L * D, seed + 3));
         const cb = cpu.normModulateBwd(cdy, cx, c.mean, c.rstd, csc, d);
         const gb = gpu().normModulateBwd(gdy, gx, g.mean, g.rstd, gsc, d);
-        await expectSame(gpu(), gb.dx, cb.dx, 1e-3, 1e-4, 'dx');
+        await expectSame(gpu(), gb.dx, cb.dx, 1e-3, perRowAtol(kappa.map((k, r) => k * rs[r]!), D, 1e-4, 64), 'dx');
         await expectSame(gpu(), gb.dshift, cb.dshift, 1e-4, 1e-4, 'dshift');
-        await expectSame(gpu(), gb.dscale, cb.dscale, 1e-4, 1e-4, 'dscale');
+        const sampleKappa = Float64Array.from({ length: N }, (_, b) => kappa.slice(b * L, (b + 1) * L).reduce((s, k) => s + k, 0));
+        await expectSame(gpu(), gb.dscale, cb.dscale, 1e-4, perRowAtol(sampleKappa, D, 1e-4, 16), 'dscale');
       },
     ),
     RUNS,
