@@ -7,13 +7,14 @@
  * dw/db are column sums: a workgroup takes 16 columns × 16 row lanes, then sums the lanes.
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, threadsPerRow } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, type RowShape } from './row.ts';
 
-function fwdCode(wg: number, hasW: boolean, hasB: boolean): string {
+function fwdCode(shape: RowShape, hasW: boolean, hasB: boolean): string {
   let k = 1;
   const wBind = hasW ? `@group(0) @binding(${k++}) var<storage, read> w: array<f32>;` : '';
   const bBind = hasB ? `@group(0) @binding(${k++}) var<storage, read> b: array<f32>;` : '';
-  const yExpr = `(x[o + j] - mu) * rs${hasW ? ' * w[j]' : ''}${hasB ? ' + b[j]' : ''}`;
+  const yExpr = `(xv - mu) * rs${hasW ? ' * w[j]' : ''}${hasB ? ' + b[j]' : ''}`;
+  const el = rowElements(shape, { xv: 'x[o + j]' });
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 ${wBind}
@@ -23,17 +24,18 @@ ${bBind}
 @group(0) @binding(${k + 2}) var<storage, read_write> rstd: array<f32>;
 struct U { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(${k + 3}) var<uniform> u: U;
-${rowHelpers(wg)}
-${rowEntry(wg)}
-${rowMeanRstdWgsl(wg)}
+${rowHelpers(shape.T)}
+${rowEntry(shape.T)}
+${el.read}
+${rowMeanRstdWgsl(el)}
   if (!live) { return; }
   if (lid == 0u) { mean[row] = mu; rstd[row] = rs; }
-  for (var j = lid; j < u.D; j += ${wg}u) { y[o + j] = ${yExpr}; }
+${el.pass(`y[o + j] = ${yExpr};`)}
 }`;
 }
 
-function bwdDxCode(wg: number, hasW: boolean): string {
-  const g = hasW ? 'dy[o + j] * w[j]' : 'dy[o + j]';
+function bwdDxCode(shape: RowShape, hasW: boolean): string {
+  const g = hasW ? 'dyv * w[j]' : 'dyv';
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -43,9 +45,9 @@ ${hasW ? '@group(0) @binding(4) var<storage, read> w: array<f32>;' : ''}
 @group(0) @binding(${hasW ? 5 : 4}) var<storage, read_write> dx: array<f32>;
 struct U { rows: u32, D: u32 }
 @group(0) @binding(${hasW ? 6 : 5}) var<uniform> u: U;
-${rowHelpers(wg)}
-${rowEntry(wg)}
-${rowLayerNormDxWgsl(wg, g)}
+${rowHelpers(shape.T)}
+${rowEntry(shape.T)}
+${rowLayerNormDxWgsl(shape, g)}
 }`;
 }
 
@@ -97,14 +99,14 @@ export function encodeLayerNorm(
   ctx: GpuContext, x: GPUBuffer, w: GPUBuffer | null, b: GPUBuffer | null, out: LayerNormBuffers, rows: number, D: number, eps: number,
 ): void {
   if (rows === 0) return;
-  const wg = threadsPerRow(D);
+  const shape = rowShape(D);
   const ins = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
   ctx.dispatch({
-    key: `layernorm/fwd/t${wg}/${w ? 'w' : ''}${b ? 'b' : ''}`,
-    code: () => fwdCode(wg, !!w, !!b),
+    key: `layernorm/fwd/${rowKey(shape)}/${w ? 'w' : ''}${b ? 'b' : ''}`,
+    code: () => fwdCode(shape, !!w, !!b),
     buffers: [...ins, out.y, out.mean, out.rstd],
     uniforms: uniforms([['u32', rows], ['u32', D], ['f32', eps]]),
-    workgroups: rowGrid(ctx, rows, wg),
+    workgroups: rowGrid(ctx, rows, shape.T),
   });
 }
 
@@ -113,15 +115,15 @@ export function encodeLayerNormBwd(
   out: { dx: GPUBuffer; dw: GPUBuffer | null; db: GPUBuffer | null }, rows: number, D: number,
 ): void {
   if (D === 0) return;
-  const wg = threadsPerRow(D);
+  const shape = rowShape(D);
   const u = uniforms([['u32', rows], ['u32', D]]);
   if (rows > 0) {
     ctx.dispatch({
-      key: `layernorm/bwd-dx/t${wg}/${w ? 'w' : ''}`,
-      code: () => bwdDxCode(wg, !!w),
+      key: `layernorm/bwd-dx/${rowKey(shape)}/${w ? 'w' : ''}`,
+      code: () => bwdDxCode(shape, !!w),
       buffers: [dy, x, mean, rstd, ...(w ? [w] : []), out.dx],
       uniforms: u,
-      workgroups: rowGrid(ctx, rows, wg),
+      workgroups: rowGrid(ctx, rows, shape.T),
     });
   }
   if (out.dw || out.db) {

@@ -10,9 +10,10 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowEntry, rowHelpers, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, threadsPerRow } from './row.ts';
+import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, type RowShape } from './row.ts';
 
-function fwdCode(wg: number): string {
+function fwdCode(shape: RowShape): string {
+  const el = rowElements(shape, { xv: 'x[o + j]' });
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> shift: array<f32>;
@@ -22,17 +23,18 @@ function fwdCode(wg: number): string {
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 struct U { rows: u32, D: u32, L: u32, eps: f32 }
 @group(0) @binding(6) var<uniform> u: U;
-${rowHelpers(wg)}
-${rowEntry(wg)}
+${rowHelpers(shape.T)}
+${rowEntry(shape.T)}
   let so = (row / u.L) * u.D;
-${rowMeanRstdWgsl(wg)}
+${el.read}
+${rowMeanRstdWgsl(el)}
   if (!live) { return; }
   if (lid == 0u) { mean[row] = mu; rstd[row] = rs; }
-  for (var j = lid; j < u.D; j += ${wg}u) { y[o + j] = (x[o + j] - mu) * rs * (1.0 + scale[so + j]) + shift[so + j]; }
+${el.pass('y[o + j] = (xv - mu) * rs * (1.0 + scale[so + j]) + shift[so + j];')}
 }`;
 }
 
-function bwdDxCode(wg: number): string {
+function bwdDxCode(shape: RowShape): string {
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -42,10 +44,10 @@ function bwdDxCode(wg: number): string {
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 struct U { rows: u32, D: u32, L: u32 }
 @group(0) @binding(6) var<uniform> u: U;
-${rowHelpers(wg)}
-${rowEntry(wg)}
+${rowHelpers(shape.T)}
+${rowEntry(shape.T)}
   let so = (row / u.L) * u.D;
-${rowLayerNormDxWgsl(wg, 'dy[o + j] * (1.0 + scale[so + j])')}
+${rowLayerNormDxWgsl(shape, 'dyv * (1.0 + scale[so + j])')}
 }`;
 }
 
@@ -100,13 +102,13 @@ export function encodeNormModulate(
 ): void {
   const rows = d.N * d.L;
   if (rows === 0 || d.D === 0) return;
-  const wg = threadsPerRow(d.D);
+  const shape = rowShape(d.D);
   ctx.dispatch({
-    key: `norm-modulate/fwd/t${wg}`,
-    code: () => fwdCode(wg),
+    key: `norm-modulate/fwd/${rowKey(shape)}`,
+    code: () => fwdCode(shape),
     buffers: [x, shift, scale, out.y, out.mean, out.rstd],
     uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L], ['f32', eps]]),
-    workgroups: rowGrid(ctx, rows, wg),
+    workgroups: rowGrid(ctx, rows, shape.T),
   });
 }
 
@@ -116,14 +118,14 @@ export function encodeNormModulateBwd(
 ): void {
   const rows = d.N * d.L;
   if (d.N === 0 || d.D === 0) return;
-  const wg = threadsPerRow(d.D);
+  const shape = rowShape(d.D);
   if (rows > 0) {
     ctx.dispatch({
-      key: `norm-modulate/bwd-dx/t${wg}`,
-      code: () => bwdDxCode(wg),
+      key: `norm-modulate/bwd-dx/${rowKey(shape)}`,
+      code: () => bwdDxCode(shape),
       buffers: [dy, x, mean, rstd, scale, out.dx],
       uniforms: uniforms([['u32', rows], ['u32', d.D], ['u32', d.L]]),
-      workgroups: rowGrid(ctx, rows, wg),
+      workgroups: rowGrid(ctx, rows, shape.T),
     });
   }
   const colBlocks = Math.ceil(d.D / COLS);

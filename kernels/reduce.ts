@@ -117,15 +117,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let lane = lid / ${COLS}u;
   let ok = live && col < u.C;
   ${offsetOf('base', 'b', 'k', kr)}
-  var acc: ${type} = ${initOf(kind, type)};
+  // Four independent accumulators (rows r, r + LANES, …): four loads in flight per invocation.
+  var a0: ${type} = ${initOf(kind, type)};
+  var a1 = a0;
+  var a2 = a0;
+  var a3 = a0;
   if (ok) {
     let r1 = min(u.R, (chunk + 1u) * u.CH);
-    for (var r = chunk * u.CH + lane; r < r1; r += ${LANES}u) {
+    var r = chunk * u.CH + lane;
+    for (; r + ${3 * LANES}u < r1; r += ${4 * LANES}u) {
+      ${[0, 1, 2, 3].map((q) => `{ let rq = r + ${q * LANES}u; ${offsetOf('off', 'rq', 'r', rr)} a${q} = ${comb(`a${q}`, 'x[base + off + col]')}; }`).join('\n      ')}
+    }
+    for (; r < r1; r += ${LANES}u) {
       ${offsetOf('off', 'r', 'r', rr)}
-      acc = ${comb('acc', 'x[base + off + col]')};
+      a0 = ${comb('a0', 'x[base + off + col]')};
     }
   }
-  part[lid] = acc;
+  part[lid] = ${comb(comb('a0', 'a1'), comb('a2', 'a3'))};
   workgroupBarrier();
   if (lid < ${COLS * 2}u) { part[lid] = ${comb('part[lid]', `part[lid + ${COLS * 2}u]`)}; }
   workgroupBarrier();
@@ -144,11 +152,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let t = lid % ${T}u;
   let live = row < u.nOut;
   ${offsetOf('base', 'row', 'k', kr)}
-  var acc: ${type} = ${initOf(kind, type)};
+  // Four independent accumulators: four loads in flight per invocation, not one.
+  var a0: ${type} = ${initOf(kind, type)};
+  var a1 = a0;
+  var a2 = a0;
+  var a3 = a0;
   if (live) {
-    for (var r = t; r < u.R; r += ${T}u) { acc = ${comb('acc', 'x[base + r]')}; }
+    var r = t;
+    for (; r + ${3 * T}u < u.R; r += ${4 * T}u) {
+      a0 = ${comb('a0', 'x[base + r]')};
+      a1 = ${comb('a1', `x[base + r + ${T}u]`)};
+      a2 = ${comb('a2', `x[base + r + ${2 * T}u]`)};
+      a3 = ${comb('a3', `x[base + r + ${3 * T}u]`)};
+    }
+    for (; r < u.R; r += ${T}u) { a0 = ${comb('a0', 'x[base + r]')}; }
   }
-  part[lid] = acc;
+  part[lid] = ${comb(comb('a0', 'a1'), comb('a2', 'a3'))};
   workgroupBarrier();
   for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
     if (t < s) { part[lid] = ${comb('part[lid]', 'part[lid + s]')}; }

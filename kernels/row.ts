@@ -4,6 +4,11 @@
  * their row, and sum / max over a row's T invocations through workgroup memory. Short rows
  * (the tiny model's 64) share a workgroup instead of leaving most of it idle; long ones (1152)
  * get 128 invocations, 9 elements each.
+ *
+ * Each invocation keeps its E = ⌈D/T⌉ elements in registers (rowElements): the row is read from
+ * memory once however many passes the kernel makes over it (softmax: max, Σexp, write; layerNorm:
+ * mean, variance, write), and the E loads are issued back to back, so an invocation has E reads in
+ * flight rather than one. Rows longer than ROW_CACHE_MAX·256 are read again in every pass.
  */
 import type { GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
@@ -16,6 +21,47 @@ export function threadsPerRow(D: number, min = 8): number {
   let t = min;
   while (t < ROW_WG && t * 2 <= D / 8) t *= 2;
   return t;
+}
+
+/** Most elements per invocation kept in registers (rows up to 16·256 = 4096 long). */
+export const ROW_CACHE_MAX = 16;
+
+/** A row kernel's layout: T invocations per row, each keeping E elements in registers (E = 0: re-read each pass). */
+export interface RowShape {
+  T: number;
+  E: number;
+}
+
+export function rowShape(D: number): RowShape {
+  const T = threadsPerRow(D);
+  const E = Math.ceil(D / T);
+  return { T, E: E <= ROW_CACHE_MAX ? E : 0 };
+}
+
+/** The part of a pipeline key that the layout decides. */
+export const rowKey = (s: RowShape): string => `t${s.T}e${s.E}`;
+
+/**
+ * An invocation's elements j = lid, lid + T, … < u.D of a row. `loads` names WGSL expressions of
+ * `j` (e.g. { xv: 'x[o + j]' }). `read` declares them: with E > 0 it loads all E of each into
+ * registers (name0 … name{E−1}; 0 past the row's end); with E = 0 it is empty. `pass(body)` runs
+ * `body` once per element with `j` and every name bound (with E = 0, read from memory again).
+ */
+export function rowElements(s: RowShape, loads: Record<string, string>): { read: string; pass(body: string): string } {
+  const names = Object.keys(loads);
+  if (s.E === 0) {
+    const bind = names.map((n) => `let ${n} = ${loads[n]};`).join(' ');
+    return { read: '', pass: (body) => `  for (var j = lid; j < u.D; j += ${s.T}u) { ${bind} ${body} }` };
+  }
+  const idx = (e: number): string => `lid + ${e * s.T}u`;
+  const each = (f: (e: number) => string): string => Array.from({ length: s.E }, (_, e) => f(e)).join('\n');
+  const read = [
+    ...names.map((n) => each((e) => `  var ${n}${e} = 0.0;`)),
+    each((e) => `  if (${idx(e)} < u.D) { let j = ${idx(e)}; ${names.map((n) => `${n}${e} = ${loads[n]};`).join(' ')} }`),
+  ];
+  const pass = (body: string): string =>
+    each((e) => `  if (${idx(e)} < u.D) { let j = ${idx(e)}; ${names.map((n) => `let ${n} = ${n}${e};`).join(' ')} ${body} }`);
+  return { read: read.join('\n'), pass };
 }
 
 /** Workgroups for `rows` rows of T invocations each. */
@@ -92,37 +138,34 @@ fn colPairSum(a: f32, b: f32, l: vec3u) -> vec2f {
 
 /**
  * WGSL lines (inside a row kernel, after rowEntry) that leave `mu` and `rs` = 1/√(var + eps) of
- * the row x[o … o + D): two passes over the row, as the CPU oracle, for accuracy.
+ * the row, reading it through `el` (rowElements with `xv` = x[o + j], already `read`): two passes
+ * over the row, as the CPU oracle, for accuracy (from registers when the row is cached).
  */
-export function rowMeanRstdWgsl(wg: number): string {
+export function rowMeanRstdWgsl(el: ReturnType<typeof rowElements>): string {
   return `  var s = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) { s += x[o + j]; }
+${el.pass('s += xv;')}
   let mu = wgSum(s, lid) / f32(u.D);
   var v = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) { let d = x[o + j] - mu; v += d * d; }
+${el.pass('let d = xv - mu; v += d * d;')}
   let rs = 1.0 / sqrt(wgSum(v, lid) / f32(u.D) + u.eps);`;
 }
 
 /**
  * WGSL lines of the LayerNorm input gradient for one row, given the expression `g` of the
- * gradient arriving at x̂ for element j (dy·w for LayerNorm, dy·(1 + scale) for norm-modulate):
+ * gradient arriving at x̂ for element j (dyv·w[j] for LayerNorm, dyv·(1 + scale) for norm-modulate),
+ * with dy and x read once per element (rowElements with `dyv` and `xv`):
  *   dx = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)),  x̂ = (x − μ)·r,  with μ = mean[row], r = rstd[row].
  */
-export function rowLayerNormDxWgsl(wg: number, g: string): string {
+export function rowLayerNormDxWgsl(s: RowShape, g: string): string {
+  const el = rowElements(s, { dyv: 'dy[o + j]', xv: 'x[o + j]' });
   return `  let mu = mean[row];
   let rs = rstd[row];
+${el.read}
   var sg = 0.0;
   var sgx = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) {
-    let g = ${g};
-    sg += g;
-    sgx += g * (x[o + j] - mu) * rs;
-  }
+${el.pass(`let g = ${g}; sg += g; sgx += g * (xv - mu) * rs;`)}
   let mg = wgSum(sg, lid) / f32(u.D);
   let mgx = wgSum(sgx, lid) / f32(u.D);
   if (!live) { return; }
-  for (var j = lid; j < u.D; j += ${wg}u) {
-    let g = ${g};
-    dx[o + j] = rs * (g - mg - (x[o + j] - mu) * rs * mgx);
-  }`;
+${el.pass(`let g = ${g}; dx[o + j] = rs * (g - mg - (xv - mu) * rs * mgx);`)}`;
 }

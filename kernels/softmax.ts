@@ -3,53 +3,63 @@
  *   y = exp(x − max) / Σ exp(x − max)          dx = y ⊙ (dy − Σ dy ⊙ y)
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { rowEntry, rowGrid, rowHelpers, threadsPerRow } from './row.ts';
+import { rowElements, rowEntry, rowGrid, rowHelpers, rowKey, rowShape, type RowShape } from './row.ts';
 
-function fwdCode(wg: number): string {
+function fwdCode(shape: RowShape): string {
+  const el = rowElements(shape, { xv: 'x[o + j]' });
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 struct U { rows: u32, D: u32 }
 @group(0) @binding(2) var<uniform> u: U;
-${rowHelpers(wg)}
-${rowEntry(wg)}
+${rowHelpers(shape.T)}
+${rowEntry(shape.T)}
+${el.read}
   var m = -3.0e38;
-  for (var j = lid; j < u.D; j += ${wg}u) { m = max(m, x[o + j]); }
+${el.pass('m = max(m, xv);')}
   m = wgMax(m, lid);
   var s = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) { s += exp(x[o + j] - m); }
+${el.pass('s += exp(xv - m);')}
   s = wgSum(s, lid);
   if (!live) { return; }
   let inv = 1.0 / s;
-  for (var j = lid; j < u.D; j += ${wg}u) { y[o + j] = exp(x[o + j] - m) * inv; }
+${el.pass('y[o + j] = exp(xv - m) * inv;')}
 }`;
 }
 
-function bwdCode(wg: number): string {
+function bwdCode(shape: RowShape): string {
+  const el = rowElements(shape, { yv: 'y[o + j]', dyv: 'dy[o + j]' });
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> y: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 struct U { rows: u32, D: u32 }
 @group(0) @binding(3) var<uniform> u: U;
-${rowHelpers(wg)}
-${rowEntry(wg)}
+${rowHelpers(shape.T)}
+${rowEntry(shape.T)}
+${el.read}
   var s = 0.0;
-  for (var j = lid; j < u.D; j += ${wg}u) { s += dy[o + j] * y[o + j]; }
+${el.pass('s += dyv * yv;')}
   s = wgSum(s, lid);
   if (!live) { return; }
-  for (var j = lid; j < u.D; j += ${wg}u) { dx[o + j] = y[o + j] * (dy[o + j] - s); }
+${el.pass('dx[o + j] = yv * (dyv - s);')}
 }`;
 }
 
 export function encodeSoftmax(ctx: GpuContext, x: GPUBuffer, y: GPUBuffer, rows: number, D: number): void {
   if (rows === 0 || D === 0) return;
-  const wg = threadsPerRow(D);
-  ctx.dispatch({ key: `softmax/fwd/t${wg}`, code: fwdCode(wg), buffers: [x, y], uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, wg) });
+  const shape = rowShape(D);
+  ctx.dispatch({
+    key: `softmax/fwd/${rowKey(shape)}`, code: () => fwdCode(shape), buffers: [x, y],
+    uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, shape.T),
+  });
 }
 
 export function encodeSoftmaxBwd(ctx: GpuContext, y: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, rows: number, D: number): void {
   if (rows === 0 || D === 0) return;
-  const wg = threadsPerRow(D);
-  ctx.dispatch({ key: `softmax/bwd/t${wg}`, code: bwdCode(wg), buffers: [y, dy, dx], uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, wg) });
+  const shape = rowShape(D);
+  ctx.dispatch({
+    key: `softmax/bwd/${rowKey(shape)}`, code: () => bwdCode(shape), buffers: [y, dy, dx],
+    uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, shape.T),
+  });
 }
