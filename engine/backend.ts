@@ -112,7 +112,8 @@ export interface Backend {
   reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly number[]): Storage;
 
   // ---- matmul: a [...batchA, M, K] (or [..., K, M] when transA), b [...batchB, K, N] (or [..., N, K]) ----
-  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage;
+  /** With `bias` [N], added to every row of the product in the same pass (a linear layer's bias). */
+  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape, bias?: Storage | null): Storage;
 
   // ---- data movement ----
   permute(x: Storage, shape: Shape, perm: readonly number[]): Storage;
@@ -145,11 +146,6 @@ export interface Backend {
   normModulate(x: Storage, shift: Storage, scale: Storage, dims: NormModulateDims, eps: number): LayerNormOut;
   normModulateBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, scale: Storage, dims: NormModulateDims): NormModulateGrads;
 
-  /**
-   * In place: x[r, c] += bias[c] for a fresh [rows, cols] result nothing else reads yet (a linear
-   * layer's product: the bias goes in without a second activation-sized tensor).
-   */
-  addRowsInPlace(x: Storage, bias: Storage, rows: number, cols: number): void;
 
   // ---- optimizer ----
   /** One AdamW step, updating params, m and v in place (lists of equal-size storages). */

@@ -67,12 +67,18 @@ export function matmulShape(a: Shape, b: Shape, transA: boolean, transB: boolean
   return [...batch, m, n];
 }
 
-export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
-  sameBackend('matmul', [a, b]);
-  sameDtype('matmul', a, b);
-  floatOnly('matmul', a);
+/** op(a)·op(b), batched with broadcasting; with `bias` [N], plus bias on every row (one pass). */
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false, bias: Tensor | null = null): Tensor {
+  const op = 'matmul';
+  sameBackend(op, bias ? [a, b, bias] : [a, b]);
+  sameDtype(op, a, b);
+  floatOnly(op, a);
   const out = matmulShape(a.shape, b.shape, transA, transB);
-  return new Tensor(a.backend.matmul(a.storage('matmul'), a.shape, b.storage('matmul'), b.shape, transA, transB, out), out);
+  if (bias) {
+    sameDtype(op, a, bias);
+    if (bias.rank !== 1 || bias.shape[0] !== out.at(-1)) throw new ShapeError(`${op}: bias ${fmt(bias.shape)} does not fit the product ${fmt(out)} (expected [${out.at(-1)}])`);
+  }
+  return new Tensor(a.backend.matmul(a.storage(op), a.shape, b.storage(op), b.shape, transA, transB, out, bias?.storage(op) ?? null), out);
 }
 
 /** Free reshape; one dim may be -1. */
@@ -271,19 +277,6 @@ export function normModulateBwd(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tenso
 }
 
 /** One AdamW step, in place on params, m, v (all float, same backend; grads/m/v shaped as their param). */
-/**
- * In place, x [M, N] += bias [N] on every row. Only for a tensor no one else holds yet (a fresh
- * matmul product inside one op); every other op makes a new tensor.
- */
-export function addRowsInPlace(x: Tensor, bias: Tensor): void {
-  const op = 'addRowsInPlace';
-  if (x.rank !== 2 || bias.rank !== 1 || bias.shape[0] !== x.shape[1]) throw new ShapeError(`${op}: x ${fmt(x.shape)} and bias ${fmt(bias.shape)} must be [M, N] and [N]`);
-  sameBackend(op, [x, bias]);
-  sameDtype(op, x, bias);
-  floatOnly(op, x);
-  x.backend.addRowsInPlace(x.storage(op), bias.storage(op), x.shape[0]!, x.shape[1]!);
-}
-
 export function adamw(params: readonly Tensor[], grads: readonly Tensor[], m: readonly Tensor[], v: readonly Tensor[], hp: AdamWHyper): void {
   const op = 'adamw';
   if (grads.length !== params.length || m.length !== params.length || v.length !== params.length) {

@@ -149,32 +149,6 @@ export function encodeElementwise(
   });
 }
 
-/**
- * In place x[r, c] += bias[c] over [rows, cols] (a linear layer's bias into its fresh product: no
- * second activation-sized buffer). vec4 when cols is a multiple of 4. f32.
- */
-export function encodeAddRowsInPlace(ctx: GpuContext, x: GPUBuffer, bias: GPUBuffer, rows: number, cols: number): void {
-  const v4 = cols % 4 === 0;
-  const T = v4 ? 'vec4<f32>' : 'f32';
-  const n = (rows * cols) / (v4 ? 4 : 1);
-  if (n === 0) return;
-  ctx.dispatch({
-    key: `elementwise/addRowsInPlace${v4 ? '/v4' : ''}`,
-    code: /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> x: array<${T}>;
-@group(0) @binding(1) var<storage, read> b: array<${T}>;
-struct U { n: u32, cols: u32 }
-@group(0) @binding(2) var<uniform> u: U;
-${GROUP_INDEX_WGSL}
-${entry(WG)}
-  if (gi >= u.n) { return; }
-  x[gi] = x[gi] + b[gi % u.cols];
-}`,
-    buffers: [x, bias],
-    uniforms: uniforms([['u32', n], ['u32', v4 ? cols / 4 : cols]]),
-    workgroups: gridFor(ctx, n),
-  });
-}
 
 /** A unary op over n contiguous elements. */
 export function encodeUnary(ctx: GpuContext, op: string, x: GPUBuffer, out: GPUBuffer, type: ElemType, n: number, a: number, b: number): void {

@@ -203,13 +203,17 @@ export function operandTiles(transA: boolean, transB: boolean, BM: number, BN: n
   return { a, b };
 }
 
-/** Binding declarations shared by all variants: A, B (read), out (read_write), P (uniform). */
-export function bindings(vec4: boolean, outVec4 = vec4): string {
+/**
+ * Binding declarations shared by all variants: A, B (read), out (read_write), with `bias` a
+ * bias [N] (read) added to every row of out, then P (uniform).
+ */
+export function bindings(vec4: boolean, outVec4 = vec4, bias = false): string {
   const inT = vec4 ? 'vec4<f32>' : 'f32';
   const outT = outVec4 ? 'vec4<f32>' : 'f32';
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> A: array<${inT}>;
 @group(0) @binding(1) var<storage, read> B: array<${inT}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${outT}>;
-@group(0) @binding(3) var<uniform> P: Params;`;
+${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;\n' : ''}@group(0) @binding(${bias ? 4 : 3}) var<uniform> P: Params;
+${bias ? '// Bias of column n (0 past the last column).\nfn biasAt(n: u32) -> f32 { return select(0.0, bias[min(n, P.N - 1u)], n < P.N); }' : ''}`;
 }

@@ -106,24 +106,33 @@ function stageSizes(c: SgConfig, transA: boolean, transB: boolean): { stA: numbe
   return { stA: rowsA * ldA, stB: rowsB * ldB, ldA, ldB };
 }
 
-/** Workgroup memory bytes (worst case over transposes). */
+/**
+ * Floats of the f32 block Cs: one 16×16 fragment per subgroup for the edge write-back, and with a
+ * bias the 16 × BN bias rows the accumulators start from.
+ */
+function csFloats(c: SgConfig, bias: boolean): number {
+  return Math.max(c.SGM * c.SGN * F * F, bias ? F * c.BN : 0);
+}
+
+/** Workgroup memory bytes (worst case over transposes and bias). */
 export function sgSharedBytes(c: SgConfig): number {
   let worst = 0;
   for (const tA of [false, true]) {
     for (const tB of [false, true]) {
       const { stA, stB } = stageSizes(c, tA, tB);
-      worst = Math.max(worst, (c.ST ?? 2) * (stA + stB) * 2 + c.SGM * c.SGN * F * F * 4);
+      worst = Math.max(worst, (c.ST ?? 2) * (stA + stB) * 2 + csFloats(c, true) * 4);
     }
   }
   return worst;
 }
 
-export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new'): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
+export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
-export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new'): string {
-  const ops = emulate ? emulatedOps({ left: ['As'], right: ['Bs'], store: ['out', 'Cs'] }, 'P.p0') : realOps(syntax);
+/** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
+export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
+  const ops = emulate ? emulatedOps({ left: ['As'], right: ['Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0') : realOps(syntax);
   const { TM, TN } = check(c);
   const { BM, BN, BK, SGM, SGN } = c;
   const ST = c.ST ?? 2;
@@ -162,8 +171,18 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     body.push(`    }`);
   }
 
+  // Accumulators start at zero or, with a bias, at 16 copies of the bias of their columns: the
+  // workgroup writes bias[n0 .. n0 + BN) into 16 rows of Cs and each fragment is loaded from there.
   const accDecl: string[] = [];
-  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) accDecl.push(`  var acc${i}_${j}: ${ops.acc};`);
+  if (bias) {
+    accDecl.push(`  for (var e = lidx; e < ${F * BN}u; e += ${T}u) { Cs[e] = biasAt(n0 + e % ${BN}u); }`);
+    accDecl.push(`  workgroupBarrier();`);
+  }
+  for (let i = 0; i < TM; i++) {
+    for (let j = 0; j < TN; j++) {
+      accDecl.push(bias ? `  var acc${i}_${j} = ${ops.loadAcc('Cs', `colSg + ${j * F}u`, `${BN}u`)};` : `  var acc${i}_${j}: ${ops.acc};`);
+    }
+  }
 
   // Direct stores (interior workgroups).
   const direct: string[] = [];
@@ -193,15 +212,15 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   }
 
   return /* wgsl */ `${ops.header}
-// ${sgKey(c, transA, transB, vec4, emulate, syntax)}: see kernels/matmul-sgmat.ts for the tiling.
+// ${sgKey(c, transA, transB, vec4, emulate, syntax, bias)}: see kernels/matmul-sgmat.ts for the tiling.
 ${MATMUL_UNIFORMS_WGSL}
-${bindings(vec4, false)}
+${bindings(vec4, false, bias)}
 
 // ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves.
 var<workgroup> As: array<f16, ${ST * stA}>;
 var<workgroup> Bs: array<f16, ${ST * stB}>;
-// Edge write-back: one 16×16 f32 block per subgroup.
-var<workgroup> Cs: array<f32, ${NSG * F * F}>;
+// Edge write-back: one 16×16 f32 block per subgroup (first, with a bias: the bias rows).
+var<workgroup> Cs: array<f32, ${csFloats(c, bias)}>;
 ${ops.helpers}
 
 @compute @workgroup_size(${T})

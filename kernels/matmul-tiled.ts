@@ -75,11 +75,12 @@ export function tiledSharedBytes(c: TiledConfig, f16: boolean): number {
   return 2 * c.BK * (c.BM + c.BN) * (f16 ? 2 : 4);
 }
 
-export function tiledKey(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean): string {
-  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}x${c.TM ?? 8}x${c.TN ?? 8}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}`;
+export function tiledKey(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean, bias = false): string {
+  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}x${c.TM ?? 8}x${c.TN ?? 8}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
-export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean): string {
+/** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias). */
+export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean, bias = false): string {
   const { BM, BN, BK } = c;
   const TM = c.TM ?? 8;
   const TN = c.TN ?? 8;
@@ -151,15 +152,23 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
     write.push(`  }`);
   }
 
+  // Accumulators start at zero, or at the bias of their four columns.
   const accDecl: string[] = [];
+  const init = (h: number) => (bias ? `bias${h}` : 'vec4<f32>(0.0)');
+  if (bias) {
+    for (let h = 0; h < QN; h++) {
+      const gc = `n0 + ${h * stepN * 4}u + tx * 4u`;
+      accDecl.push(`  let bias${h} = vec4<f32>(${[0, 1, 2, 3].map((q) => `biasAt(${gc} + ${q}u)`).join(', ')});`);
+    }
+  }
   for (let r = 0; r < TM; r++) {
-    accDecl.push(`  ${Array.from({ length: QN }, (_, h) => `var acc${r}_${h} = vec4<f32>(0.0);`).join(' ')}`);
+    accDecl.push(`  ${Array.from({ length: QN }, (_, h) => `var acc${r}_${h} = ${init(h)};`).join(' ')}`);
   }
 
   return /* wgsl */ `${f16 ? 'enable f16;\n' : ''}
-// ${tiledKey(c, f16, transA, transB, vec4)}: see kernels/matmul-tiled.ts for the tiling.
+// ${tiledKey(c, f16, transA, transB, vec4, bias)}: see kernels/matmul-tiled.ts for the tiling.
 ${MATMUL_UNIFORMS_WGSL}
-${bindings(vec4)}
+${bindings(vec4, vec4, bias)}
 
 // Two stages of k-major tiles, as vec4 along m (As) and n (Bs).
 var<workgroup> As: array<vec4<${ST}>, ${2 * stageA}>;

@@ -197,8 +197,12 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
   return pick('v2') ?? { name: 'v2', cfg: TILED_SMALL };
 }
 
-/** Record out = op(A)·op(B) (batched) into the context's current batch. */
-export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, p: MatmulParams): void {
+/**
+ * Record out = op(A)·op(B) (batched) into the context's current batch; with `bias` [N], out =
+ * op(A)·op(B) + bias on every row (every variant starts its accumulators at the bias: a Linear's
+ * bias costs no pass of its own over the output).
+ */
+export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, p: MatmulParams, bias: GPUBuffer | null = null): void {
   const { batch, M, N, K } = p;
   for (const [k, v] of Object.entries({ batch, M, N, K, strideA: p.strideA, strideB: p.strideB })) {
     if (!Number.isInteger(v) || v < 0) throw new Error(`encodeMatmul: ${k} = ${v} is not a non-negative integer`);
@@ -207,13 +211,14 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
   const v = chooseVariant(ctx, p, out.size);
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
   const vec4 = vec4Aligned(p);
-  const buffers = [a, b, out];
+  const buffers = bias ? [a, b, out, bias] : [a, b, out];
+  const hasBias = bias !== null;
   switch (v.name) {
     case 'v1': {
       const tiles = Math.ceil(M / 16) * Math.ceil(N / 16) * batch;
       ctx.dispatch({
-        key: `matmul/v1/${p.transA ? 'T' : 'N'}${p.transB ? 'T' : 'N'}`,
-        code: () => naiveWgsl(p.transA, p.transB),
+        key: `matmul/v1/${p.transA ? 'T' : 'N'}${p.transB ? 'T' : 'N'}${hasBias ? '/bias' : ''}`,
+        code: () => naiveWgsl(p.transA, p.transB, hasBias),
         buffers,
         uniforms: uniformsFor(p, 16, 16),
         workgroups: fold1d(tiles, maxDim),
@@ -226,8 +231,8 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
       const { BM, BN } = v.cfg;
       const tiles = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
       ctx.dispatch({
-        key: tiledKey(v.cfg, f16, p.transA, p.transB, vec4),
-        code: () => tiledWgsl(v.cfg, f16, p.transA, p.transB, vec4),
+        key: tiledKey(v.cfg, f16, p.transA, p.transB, vec4, hasBias),
+        code: () => tiledWgsl(v.cfg, f16, p.transA, p.transB, vec4, hasBias),
         buffers,
         uniforms: uniformsFor(p, BM, BN),
         workgroups: fold1d(tiles, maxDim),
@@ -240,8 +245,8 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
       const { BM, BN } = v.cfg;
       const tiles = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
       ctx.dispatch({
-        key: sgKey(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax),
-        code: () => sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax),
+        key: sgKey(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax, hasBias),
+        code: () => sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax, hasBias),
         buffers,
         uniforms: uniformsFor(p, BM, BN, N % 4 === 0 ? 1 : 0),
         workgroups: fold1d(tiles, maxDim),
@@ -255,10 +260,10 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
  * v1: the reference kernel. A 16×16 workgroup covers a 16×16 block of out (one output per
  * invocation); each invocation walks K reading A and B from global memory.
  */
-export function naiveWgsl(transA: boolean, transB: boolean): string {
+export function naiveWgsl(transA: boolean, transB: boolean, bias = false): string {
   return /* wgsl */ `
 ${MATMUL_UNIFORMS_WGSL}
-${bindings(false)}
+${bindings(false, false, bias)}
 
 // Element (m, k) of A and (k, n) of B of this batch entry.
 fn aAt(off: u32, m: u32, k: u32) -> f32 { return A[off + ${transA ? 'k * P.M + m' : 'm * P.K + k'}]; }
@@ -277,7 +282,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (m >= P.M || n >= P.N) { return; }
   let offA = batch * P.strideA;
   let offB = batch * P.strideB;
-  var acc = 0.0;
+  var acc = ${bias ? 'bias[n]' : '0.0'};
   for (var k = 0u; k < P.K; k++) {
     acc = fma(aAt(offA, m, k), bAt(offB, k, n), acc);
   }

@@ -33,6 +33,8 @@ export interface FragArrays {
   left: readonly string[];
   right: readonly string[];
   store: readonly string[];
+  /** Arrays result fragments are loaded from (initial accumulators). */
+  acc?: readonly string[];
 }
 
 export interface SgOps {
@@ -54,6 +56,8 @@ export interface SgOps {
   mma(a: string, b: string, acc: string): string;
   /** Statement: store an f32 result fragment row-major. */
   store(arr: string, off: string, v: string, stride: string): string;
+  /** Expression: an f32 result fragment loaded row-major. */
+  loadAcc(arr: string, off: string, stride: string): string;
 }
 
 /** The real builtins (Dawn docs/dawn/features/subgroup_matrix.md). */
@@ -61,6 +65,7 @@ export function realOps(syntax: SgSyntax): SgOps {
   const L = `subgroup_matrix_left<f16, ${FRAG}, ${FRAG}>`;
   const R = `subgroup_matrix_right<f16, ${FRAG}, ${FRAG}>`;
   const major = (cm: boolean) => (cm ? 'col_major' : 'row_major');
+  const A = `subgroup_matrix_result<f32, ${FRAG}, ${FRAG}>`;
   const load = (T: string) =>
     syntax === 'new'
       ? (arr: string, off: string, cm: boolean, stride: string) => `subgroupMatrixLoad<${T}, ${major(cm)}>(&${arr}, ${off}, ${stride})`
@@ -73,7 +78,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);`,
     helpers: '',
     left: L,
     right: R,
-    acc: `subgroup_matrix_result<f32, ${FRAG}, ${FRAG}>`,
+    acc: A,
     param: `, @builtin(subgroup_id) sgId: u32`,
     sgIndex: 'sgId',
     init: '',
@@ -82,6 +87,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);`,
     mma: (a, b, acc) => `${acc} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${acc});`,
     store: (arr, off, v, stride) =>
       syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
+    loadAcc: (arr, off, stride) => load(A)(arr, off, false, stride),
   };
 }
 
@@ -109,6 +115,12 @@ fn emuLoadR_${a}(off: u32, colMajor: bool, stride: u32) -> EmuR {
 fn emuStore_${a}(off: u32, v: EmuC, stride: u32) {
   for (var j = 0u; j < emuN / 2u; j++) { ${a}[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j] = v[j]; }
 }`);
+  const loadAcc = (arrays.acc ?? []).map((a) => /* wgsl */ `
+fn emuLoadC_${a}(off: u32, stride: u32) -> EmuC {
+  var m: EmuC;
+  for (var j = 0u; j < emuN / 2u; j++) { m[j] = ${a}[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j]; }
+  return m;
+}`);
   return {
     header: `enable f16;`,
     helpers: /* wgsl */ `
@@ -129,7 +141,7 @@ fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
     m[j] = s;
   }
   return m;
-}${left.join('')}${right.join('')}${store.join('')}`,
+}${left.join('')}${right.join('')}${store.join('')}${loadAcc.join('')}`,
     left: 'EmuL',
     right: 'EmuR',
     acc: 'EmuC',
@@ -140,5 +152,6 @@ fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
     loadRight: (arr, off, cm, stride) => `emuLoadR_${arr}(${off}, ${cm}, ${stride})`,
     mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
     store: (arr, off, v, stride) => `emuStore_${arr}(${off}, ${v}, ${stride});`,
+    loadAcc: (arr, off, stride) => `emuLoadC_${arr}(${off}, ${stride})`,
   };
 }

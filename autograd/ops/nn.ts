@@ -43,8 +43,8 @@ export function layerNorm(x: Tensor, w: Tensor | null = null, b: Tensor | null =
 
 /**
  * y = x Wᵀ + b with W [out, in] (PyTorch's Linear layout), as one op: x's leading dims are
- * flattened (a view) so the product is one [M, in]·[out, in]ᵀ matmul, and the bias is added into
- * that fresh product in place (no second activation-sized tensor). Gradients, with g [M, out]:
+ * flattened (a view) so the product is one [M, in]·[out, in]ᵀ matmul, whose accumulators start at
+ * the bias (no second pass over the output). Gradients, with g [M, out]:
  *   dx = g W,   dW = gᵀ x,   db = Σ_rows g.
  * The rule reads W (for dx) and x (for dW), each only when the other side needs a gradient.
  */
@@ -56,8 +56,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   if (b && (b.rank !== 1 || b.shape[0] !== N)) throw new ShapeError(`linear: bias ${fmt(b.shape)} does not fit weight ${fmt(w.shape)} (expected [${N}])`);
   const M = x.size / K;
   const x2 = raw.reshape(x, [M, K]);
-  const y2 = raw.matmul(x2, w, false, true);
-  if (b) raw.addRowsInPlace(y2, b);
+  const y2 = raw.matmul(x2, w, false, true, b);
   const y = y2.view([...x.shape.slice(0, -1), N]);
   const inputs = b ? [x, w, b] : [x, w];
   return record('linear', inputs, y, (g) => {

@@ -177,7 +177,7 @@ class CpuBackend implements Backend {
     return out;
   }
 
-  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
+  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape, bias: Storage | null = null): Storage {
     const { M, N, K, batchShape } = matmulDims(aShape, outShape, transA);
     const out = this.#alloc(a.dtype, sizeOf(outShape));
     const A = arr(a), B = arr(b);
@@ -196,6 +196,10 @@ class CpuBackend implements Backend {
     });
     if (aT) this.#freeArrays.give(a.dtype, aT);
     if (bT) this.#freeArrays.give(b.dtype, bT);
+    if (bias) {
+      const C = out.data, Bv = arr(bias);
+      for (let o = 0; o < C.length; o += N) for (let c = 0; c < N; c++) C[o + c]! += Bv[c]!;
+    }
     return out;
   }
 
@@ -394,11 +398,6 @@ class CpuBackend implements Backend {
 
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {
     params.forEach((p, i) => fused.adamwStep(arr(p), arr(grads[i]!), arr(m[i]!), arr(v[i]!), hp));
-  }
-
-  addRowsInPlace(x: Storage, bias: Storage, rows: number, cols: number): void {
-    const X = arr(x), B = arr(bias);
-    for (let r = 0, o = 0; r < rows; r++, o += cols) for (let c = 0; c < cols; c++) X[o + c]! += B[c]!;
   }
 
   async sync(): Promise<void> {}

@@ -51,7 +51,6 @@ export const metaBackend: Backend = {
   normModulate: () => noData('normModulate'),
   normModulateBwd: () => noData('normModulateBwd'),
   adamw: () => noData('adamw'),
-  addRowsInPlace: () => noData('addRowsInPlace'),
   sync: async () => {},
   memory: () => ({ liveBytes: 0, pooledBytes: 0, peakBytes: 0 }),
   resetPeak() {},

@@ -103,7 +103,6 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     normModulate: (x, _sh, _sc, d: NormModulateDims) => ({ y: make(x.dtype, x.size), mean: make(x.dtype, d.N * d.L), rstd: make(x.dtype, d.N * d.L) }),
     normModulateBwd: (_dy, x, _m, _r, _sc, d: NormModulateDims) => ({ dx: make(x.dtype, x.size), dshift: make(x.dtype, d.N * d.D), dscale: make(x.dtype, d.N * d.D) }),
     adamw() {},
-    addRowsInPlace() {},
     sync: async () => submit(),
     memory: () => ({ liveBytes: live, pooledBytes: live, peakBytes: peak }),
     resetPeak() {

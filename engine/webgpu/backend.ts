@@ -17,7 +17,6 @@ import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } fro
 import { encodeMatmul } from '../../kernels/matmul.ts';
 import { encodeAdamW } from '../../kernels/adamw.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
-import { encodeAddRowsInPlace } from '../../kernels/elementwise.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
 import { encodeAttentionBwdMixed, encodeAttentionMixed, mixedAttentionOptions, type MixedOptions } from '../../kernels/attention-sgmat.ts';
 import { encodeNormModulate, encodeNormModulateBwd } from '../../kernels/norm-modulate.ts';
@@ -189,7 +188,7 @@ export class WebGpuBackend implements Backend {
    * with a single matrix uses stride 0; any other broadcast (e.g. [B,1] against [1,H]) is first
    * expanded to the full batch shape.
    */
-  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): Storage {
+  matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape, bias: Storage | null = null): Storage {
     const { M, N, K, batchShape } = matmulDims(aShape, outShape, transA);
     const batch = sizeOf(batchShape);
     const out = this.#alloc('matmul', 'f32', sizeOf(outShape));
@@ -206,7 +205,8 @@ export class WebGpuBackend implements Backend {
       return { buf: this.#buf(e), stride: per };
     };
     const A = operand(a, aShape), B = operand(b, bShape);
-    encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), { batch, M, N, K, transA, transB, strideA: A.stride, strideB: B.stride, precision: this.precision });
+    const p = { batch, M, N, K, transA, transB, strideA: A.stride, strideB: B.stride, precision: this.precision };
+    encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), p, bias ? this.#buf(bias) : null);
     for (const t of temps) this.free(t);
     return out;
   }
@@ -359,10 +359,6 @@ export class WebGpuBackend implements Backend {
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {
     const tensors = params.map((p, i) => ({ p: this.#buf(p), g: this.#buf(grads[i]!), m: this.#buf(m[i]!), v: this.#buf(v[i]!), size: p.size }));
     encodeAdamW(this.ctx, tensors, hp);
-  }
-
-  addRowsInPlace(x: Storage, bias: Storage, rows: number, cols: number): void {
-    encodeAddRowsInPlace(this.ctx, this.#buf(x), this.#buf(bias), rows, cols);
   }
 
   // ---- lifetime ----

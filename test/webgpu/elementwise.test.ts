@@ -101,16 +101,3 @@ test('the vector form (innermost dim a multiple of 4: vec4 loads, splat of strid
   const [cia, gia] = both(gpu(), ia, 'i32'), [cib, gib] = both(gpu(), ib, 'i32');
   await expectSame(gpu(), gpu().binary('add', gia, [3, 8], gib, [8], [3, 8]), cpu.binary('add', cia, [3, 8], cib, [8], [3, 8]), 0, 0, 'i32 add');
 });
-
-test('addRowsInPlace: x [M, N] += bias [N] in place, vec4 and scalar forms, like the CPU', async () => {
-  const { addRowsInPlace } = await import('../../engine/ops.ts');
-  const { tensor } = await import('../../engine/creation.ts');
-  for (const [M, N] of [[3, 8], [5, 7], [1, 1], [300, 1152]] as [number, number][]) {
-    const x = randomData(M * N, M + N), b = randomData(N, N);
-    const [cx, gx] = [tensor(x, [M, N], { backend: cpu }), tensor(x, [M, N], { backend: gpu() })];
-    const [cb, gb] = [tensor(b, [N], { backend: cpu }), tensor(b, [N], { backend: gpu() })];
-    addRowsInPlace(cx, cb);
-    addRowsInPlace(gx, gb);
-    await expectSame(gpu(), gx.storage(), cx.storage(), 0, 0, `${M}x${N}`);
-  }
-});

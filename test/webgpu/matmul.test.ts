@@ -30,16 +30,16 @@ function rand(n: number, seed: number): Float32Array {
   return out;
 }
 
-/** Reference in f64: values and Σ|a·b| per output. */
-function reference(a: Float32Array, b: Float32Array, p: MatmulParams): { val: Float64Array; mag: Float64Array } {
+/** Reference in f64: values and Σ|a·b| per output (+ bias[n] and its magnitude). */
+function reference(a: Float32Array, b: Float32Array, p: MatmulParams, bias: Float32Array | null): { val: Float64Array; mag: Float64Array } {
   const { batch, M, N, K, transA, transB, strideA, strideB } = p;
   const val = new Float64Array(batch * M * N);
   const mag = new Float64Array(batch * M * N);
   for (let i = 0; i < batch; i++) {
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
-        let s = 0;
-        let g = 0;
+        let s = bias ? bias[n]! : 0;
+        let g = Math.abs(s);
         for (let k = 0; k < K; k++) {
           const x = a[i * strideA + (transA ? k * M + m : m * K + k)]!;
           const y = b[i * strideB + (transB ? n * K + k : k * N + n)]!;
@@ -56,7 +56,7 @@ function reference(a: Float32Array, b: Float32Array, p: MatmulParams): { val: Fl
 
 type Case = [batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, broadcast: 'none' | 'A' | 'B'];
 
-async function run(variant: string | undefined, c: Case, precision?: 'f32' | 'mixed'): Promise<number> {
+async function run(variant: string | undefined, c: Case, precision?: 'f32' | 'mixed', withBias = false): Promise<number> {
   const [batch, M, N, K, transA, transB, bc] = c;
   const p: MatmulParams = {
     batch, M, N, K, transA, transB,
@@ -69,14 +69,16 @@ async function run(variant: string | undefined, c: Case, precision?: 'f32' | 'mi
   const b = rand(Math.max(1, (bc === 'B' ? 1 : batch) * K * N), 2 + N * 13 + K);
   const ga = h.upload(a);
   const gb = h.upload(b);
+  const bias = withBias ? rand(N, 3 + N).map((x) => 4 * x) : null;
+  const gbias = bias ? h.upload(bias) : null;
   const go = h.buffer(batch * M * N * 4);
   // Poison the output so unwritten elements show.
   h.device.queue.writeBuffer(go, 0, new Float32Array(batch * M * N).fill(12345));
   try {
-    encodeMatmul(h, ga, gb, go, p);
+    encodeMatmul(h, ga, gb, go, p, gbias);
     await h.checkErrors();
     const got = await h.read(go, batch * M * N);
-    const { val, mag } = reference(a, b, p);
+    const { val, mag } = reference(a, b, p, bias);
     let err = 0;
     for (let i = 0; i < got.length; i++) {
       const e = Math.abs(got[i]! - val[i]!) / (mag[i]! + 1e-6);
@@ -86,6 +88,7 @@ async function run(variant: string | undefined, c: Case, precision?: 'f32' | 'mi
   } finally {
     ga.destroy();
     gb.destroy();
+    gbias?.destroy();
     go.destroy();
   }
 }
@@ -141,6 +144,26 @@ for (const [variant, tol, cases] of RUNS) {
     for (const c of cases) {
       const err = await run(variant, c);
       assert.ok(err < tol, `${variant} ${JSON.stringify(c)}: error ${err} ≥ ${tol}`);
+    }
+  });
+}
+
+// A bias [N] added to every row (a Linear's): each variant's accumulators start at it. Cases with
+// edge tiles (columns past N must read no bias), scalar and vec4 paths, and K = 0 (out = bias).
+const BIAS_RUNS: [string, number, Case[]][] = [
+  ['v1', 1e-5, [CASES[0]!, CASES[4]!]],
+  ['v2:32x32x8', 1e-5, [CASES[0]!, CASES[4]!, CASES[6]!]],
+  ['v2', 1e-5, [CASES[0]!]],
+  ['v3:32x32x8', 2e-3, [CASES[0]!, CASES[4]!]],
+  ['v4emu', 2e-3, [EMU_CASES[0]!]],
+  ['v4', 2e-3, [CASES[0]!, CASES[4]!, CASES[6]!]],
+];
+for (const [variant, tol, cases] of BIAS_RUNS) {
+  if (variantSupport(h, parseVariant(variant))) continue; // refused with a reason above
+  test(`matmul ${variant} with a bias`, async () => {
+    for (const c of cases) {
+      const err = await run(variant, c, undefined, true);
+      assert.ok(err < tol, `${variant} + bias ${JSON.stringify(c)}: error ${err} ≥ ${tol}`);
     }
   });
 }
