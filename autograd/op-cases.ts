@@ -230,6 +230,26 @@ const layerNormCase: OpCase = {
   }),
 };
 
+/** DiT's fused adaLN input: LayerNorm (no affine) of x [N, L, D], then ·(1 + scale) + shift ([N, D]); D ≥ 3 as layerNorm. */
+const normModulateCase: OpCase = {
+  op: 'normModulate',
+  arb: fc.tuple(dimArb, dimArb, fc.integer({ min: 3, max: 6 }), seedArb).map(([n, l, d, seed]) => ({
+    inputs: [input([n, l, d], 'any', seed), input([n, d], 'any', seed + 1), input([n, d], 'any', seed + 2)],
+    fn: (x: Tensor, sh: Tensor, sc: Tensor) => A.normModulate(x, sh, sc, 1e-5),
+    note: `[${n},${l},${d}]`,
+  })),
+};
+
+/** DiT's gated residual x + gate ⊙ y: x, y [N, L, D], gate [N, D]. */
+const addGatedCase: OpCase = {
+  op: 'addGated',
+  arb: fc.tuple(dimArb, dimArb, dimArb, seedArb).map(([n, l, d, seed]) => ({
+    inputs: [input([n, l, d], 'any', seed), input([n, d], 'any', seed + 1), input([n, l, d], 'any', seed + 2)],
+    fn: (x: Tensor, g: Tensor, y: Tensor) => A.addGated(x, g, y),
+    note: `[${n},${l},${d}]`,
+  })),
+};
+
 const patchCase: OpCase = {
   op: 'patchify',
   arb: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.constantFrom(1, 2), seedArb).map(([n, c, h, w, p, seed]) => {
@@ -322,6 +342,8 @@ export const OP_CASES: readonly OpCase[] = [
   gatherCase,
   unaryCase('softmax', (x) => (x.rank === 0 ? A.softmax(A.reshape(x, [1])) : A.softmax(x))),
   layerNormCase,
+  normModulateCase,
+  addGatedCase,
   patchCase,
   unpatchCase,
   checkpointCase,

@@ -80,6 +80,13 @@ export interface NormModulateGrads {
   dscale: Storage;
 }
 
+/** Gradients of the gated residual out = x + gate ⊙ y (the one of x is the incoming gradient itself). */
+export interface GatedAddGrads {
+  /** null when not asked for (a frozen gate). */
+  dgate: Storage | null;
+  dy: Storage;
+}
+
 /** torch.optim.AdamW's hyper-parameters for one step; `step` is t ≥ 1 (after incrementing). */
 export type AdamWHyper = AdamWScalars;
 
@@ -146,6 +153,10 @@ export interface Backend {
   normModulate(x: Storage, shift: Storage, scale: Storage, dims: NormModulateDims, eps: number): LayerNormOut;
   normModulateBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, scale: Storage, dims: NormModulateDims): NormModulateGrads;
 
+  // ---- DiT's gated residual: out = x + gate ⊙ y, x and y [N, L, D], gate [N, D] over the L tokens ----
+  gatedAdd(x: Storage, gate: Storage, y: Storage, dims: NormModulateDims): Storage;
+  /** dgate_n = Σ_t g ⊙ y (when `wantDgate`), dy = gate_n ⊙ g. */
+  gatedAddBwd(g: Storage, gate: Storage, y: Storage, dims: NormModulateDims, wantDgate: boolean): GatedAddGrads;
 
   // ---- optimizer ----
   /** One AdamW step, updating params, m and v in place (lists of equal-size storages). */

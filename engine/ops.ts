@@ -276,6 +276,31 @@ export function normModulateBwd(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tenso
   return { dx: new Tensor(r.dx, x.shape), dshift: new Tensor(r.dshift, scale.shape), dscale: new Tensor(r.dscale, scale.shape) };
 }
 
+/**
+ * DiT's gated residual x + gate ⊙ y: x, y [N, L, D], gate [N, D] broadcast over the L tokens
+ * (one kernel instead of a mul and an add).
+ */
+export function gatedAdd(x: Tensor, gate: Tensor, y: Tensor): { out: Tensor; dims: NormModulateDims } {
+  const op = 'gatedAdd';
+  if (x.rank !== 3 || y.shape.join() !== x.shape.join() || gate.rank !== 2 || gate.shape[0] !== x.shape[0] || gate.shape[1] !== x.shape[2]) {
+    throw new ShapeError(`${op}: x ${fmt(x.shape)}, gate ${fmt(gate.shape)}, y ${fmt(y.shape)} must be [N, L, D], [N, D], [N, L, D]`);
+  }
+  sameBackend(op, [x, gate, y]);
+  sameDtype(op, x, gate);
+  sameDtype(op, x, y);
+  floatOnly(op, x);
+  const [N, L, D] = x.shape as [number, number, number];
+  const dims = { N, L, D };
+  return { out: new Tensor(x.backend.gatedAdd(x.storage(op), gate.storage(op), y.storage(op), dims), x.shape), dims };
+}
+
+/** Its backward: dgate [N, D] = Σ_t g ⊙ y (null unless `wantDgate`), dy = gate ⊙ g (dx is g). */
+export function gatedAddBwd(g: Tensor, gate: Tensor, y: Tensor, d: NormModulateDims, wantDgate = true): { dgate: Tensor | null; dy: Tensor } {
+  const s = (t: Tensor) => t.storage('gatedAddBwd');
+  const r = g.backend.gatedAddBwd(s(g), s(gate), s(y), d, wantDgate);
+  return { dgate: r.dgate ? new Tensor(r.dgate, gate.shape) : null, dy: new Tensor(r.dy, y.shape) };
+}
+
 /** One AdamW step, in place on params, m, v (all float, same backend; grads/m/v shaped as their param). */
 export function adamw(params: readonly Tensor[], grads: readonly Tensor[], m: readonly Tensor[], v: readonly Tensor[], hp: AdamWHyper): void {
   const op = 'adamw';

@@ -16,7 +16,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import { audioTokens, type AVDiTConfig, videoTokens } from './config.ts';
 import { DiT, DiTBlock, type BlockModulation } from './dit.ts';
 import { type InitContext, zeros } from './init.ts';
-import { gated, modulate, norm, normModulate } from './layers/adaln.ts';
+import { modulate, norm, normModulate } from './layers/adaln.ts';
 import { TemporalAttention, type AttentionLoRA } from './layers/attention.ts';
 import { PatchEmbed } from './layers/embed.ts';
 import { Linear, LoRA } from './layers/linear.ts';
@@ -179,14 +179,14 @@ export class AVDiT extends DiT {
     const mv = repeatModulation(m, M); // each [B·M, D]
 
     // 1. spatial attention
-    v = A.add(v, gated(mv.gateMsa, blk.attn.forward(normModulate(v, mv.shiftMsa, mv.scaleMsa))));
-    a = A.add(a, gated(m.gateMsa, blk.attn.forward(normModulate(a, m.shiftMsa, m.scaleMsa), blk.audioLora)));
+    v = A.addGated(v, mv.gateMsa, blk.attn.forward(normModulate(v, mv.shiftMsa, mv.scaleMsa)));
+    a = A.addGated(a, m.gateMsa, blk.attn.forward(normModulate(a, m.shiftMsa, m.scaleMsa), blk.audioLora));
 
     // 2. temporal adapter: [B·M, Lv, D] → [B·Lv, M, D]
     let vt = A.reshape(A.permute(A.reshape(v, [B, M, Lv, D]), [0, 2, 1, 3]), [B * Lv, M, D]);
     const mt = repeatModulation(m, Lv);
     const h = A.add(normModulate(vt, mt.shiftMsa, mt.scaleMsa), this.temporalPos);
-    vt = A.add(vt, gated(mt.gateMsa, blk.temporal.forward(h)));
+    vt = A.addGated(vt, mt.gateMsa, blk.temporal.forward(h));
     v = A.reshape(A.permute(A.reshape(vt, [B, Lv, M, D]), [0, 2, 1, 3]), [B * M, Lv, D]);
 
     // 3. fusion
@@ -209,9 +209,9 @@ export class AVDiT extends DiT {
     }
 
     // 4. feed-forward (audio: plus the parallel adapter)
-    v = A.add(v, gated(mv.gateMlp, blk.mlp.forward(normModulate(v, mv.shiftMlp, mv.scaleMlp))));
+    v = A.addGated(v, mv.gateMlp, blk.mlp.forward(normModulate(v, mv.shiftMlp, mv.scaleMlp)));
     const ha = normModulate(a, m.shiftMlp, m.scaleMlp);
-    a = A.add(a, gated(m.gateMlp, A.add(blk.mlp.forward(ha), blk.audioAdapter.forward(ha))));
+    a = A.addGated(a, m.gateMlp, A.add(blk.mlp.forward(ha), blk.audioAdapter.forward(ha)));
     return { v, a };
   }
 

@@ -11,7 +11,7 @@ import { scope } from '../engine/scope.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { AVDiTConfig } from './config.ts';
 import { type InitContext } from './init.ts';
-import { gated, norm, normModulate } from './layers/adaln.ts';
+import { norm, normModulate } from './layers/adaln.ts';
 import { Attention } from './layers/attention.ts';
 import { LabelEmbedder, PatchEmbed, TimestepEmbedder } from './layers/embed.ts';
 import { Linear } from './layers/linear.ts';
@@ -59,8 +59,8 @@ export class DiTBlock extends Module {
   /** x [N, L, D], c [N, D]. */
   forward(x: Tensor, c: Tensor): Tensor {
     const m = this.modulation(c);
-    const h = A.add(x, gated(m.gateMsa, this.attn.forward(normModulate(x, m.shiftMsa, m.scaleMsa))));
-    return A.add(h, gated(m.gateMlp, this.mlp.forward(normModulate(h, m.shiftMlp, m.scaleMlp))));
+    const h = A.addGated(x, m.gateMsa, this.attn.forward(normModulate(x, m.shiftMsa, m.scaleMsa)));
+    return A.addGated(h, m.gateMlp, this.mlp.forward(normModulate(h, m.shiftMlp, m.scaleMlp)));
   }
 }
 

@@ -8,6 +8,19 @@ import * as raw from '../../engine/ops.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { record } from '../tape.ts';
 
+/**
+ * DiT's gated residual x + gate ⊙ y (adaLN-Zero), x and y [N, L, D], gate [N, D] broadcast over
+ * the L tokens: one op (kernels/gated-add.ts) instead of mul + add. Gradients: dx = g,
+ * dgate = Σ_t g ⊙ y, dy = gate ⊙ g.
+ */
+export function addGated(x: Tensor, gate: Tensor, y: Tensor): Tensor {
+  const { out, dims } = raw.gatedAdd(x, gate, y);
+  return record('addGated', [x, gate, y], out, (g) => {
+    const r = raw.gatedAddBwd(g, gate, y, dims, gate.requiresGrad);
+    return [g, r.dgate, r.dy];
+  }, [gate, y]);
+}
+
 /** x [N, L, D], shift [N, D], scale [N, D] → [N, L, D]; DiT uses eps = 1e-6. */
 export function normModulate(x: Tensor, shift: Tensor, scale: Tensor, eps = 1e-6): Tensor {
   const { y, mean, rstd, dims } = raw.normModulate(x, shift, scale, eps);

@@ -6,7 +6,7 @@
 import type {
   Precision,
   AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
-  NormModulateGrads, ReduceOp, Storage, UnaryOp,
+  GatedAddGrads, NormModulateGrads, ReduceOp, Storage, UnaryOp,
 } from '../backend.ts';
 import { BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, ShapeError } from '../errors.ts';
@@ -394,6 +394,18 @@ class CpuBackend implements Backend {
     const dx = this.#alloc(x.dtype, x.size), dshift = this.#alloc(x.dtype, d.N * d.D), dscale = this.#alloc(x.dtype, d.N * d.D);
     fused.normModulateBwd(arr(dy), arr(x), arr(mean), arr(rstd), arr(scale), d, dx.data, dshift.data, dscale.data);
     return { dx, dshift, dscale };
+  }
+
+  gatedAdd(x: Storage, gate: Storage, y: Storage, d: NormModulateDims): Storage {
+    const out = this.#alloc(x.dtype, x.size);
+    fused.gatedAddFwd(arr(x), arr(gate), arr(y), d, out.data);
+    return out;
+  }
+
+  gatedAddBwd(g: Storage, gate: Storage, y: Storage, d: NormModulateDims, wantDgate: boolean): GatedAddGrads {
+    const dgate = wantDgate ? this.#alloc(g.dtype, d.N * d.D) : null, dy = this.#alloc(g.dtype, g.size);
+    fused.gatedAddBwd(arr(g), arr(gate), arr(y), d, dgate?.data ?? null, dy.data);
+    return { dgate, dy };
   }
 
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {

@@ -238,6 +238,28 @@ export function normModulateBwd(
   }
 }
 
+/** DiT's gated residual out = x + gate_n ⊙ y over the L tokens of each sample n. */
+export function gatedAddFwd(X: TypedArray, G: TypedArray, Y: TypedArray, d: NormModulateDims, O: TypedArray): void {
+  const { N, L, D } = d;
+  for (let b = 0; b < N; b++) {
+    for (let t = 0, o = b * L * D; t < L; t++, o += D) for (let j = 0; j < D; j++) O[o + j] = X[o + j]! + G[b * D + j]! * Y[o + j]!;
+  }
+}
+
+/** Its backward from the incoming gradient g: dgate_n = Σ_t g ⊙ y (DG null: not wanted), dy = gate_n ⊙ g (dx = g). */
+export function gatedAddBwd(Gr: TypedArray, G: TypedArray, Y: TypedArray, d: NormModulateDims, DG: TypedArray | null, DY: TypedArray): void {
+  const { N, L, D } = d;
+  DG?.fill(0);
+  for (let b = 0; b < N; b++) {
+    for (let t = 0, o = b * L * D; t < L; t++, o += D) {
+      for (let j = 0; j < D; j++) {
+        if (DG) DG[b * D + j]! += Gr[o + j]! * Y[o + j]!;
+        DY[o + j] = G[b * D + j]! * Gr[o + j]!;
+      }
+    }
+  }
+}
+
 /**
  * One AdamW step (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization"), in the
  * order of torch.optim.AdamW (single-tensor path):

@@ -6,7 +6,7 @@
 import { memoryBudget } from './memory-budget.ts';
 import type {
   AdamWHyper, AttentionDims, AttentionGrads, AttentionOut, Backend, BinaryOp, LayerNormGrads, LayerNormOut, NormModulateDims,
-  NormModulateGrads, ReduceOp, Storage, UnaryOp,
+  GatedAddGrads, NormModulateGrads, ReduceOp, Storage, UnaryOp,
   Precision,
 } from '../backend.ts';
 import { BYTES_PER_ELEMENT, toTypedArray, type DType, type TypedArray } from '../dtype.ts';
@@ -20,6 +20,7 @@ import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
 import { encodeAttentionBwdMixed, encodeAttentionMixed, mixedAttentionOptions, type MixedOptions } from '../../kernels/attention-sgmat.ts';
 import { encodeNormModulate, encodeNormModulateBwd } from '../../kernels/norm-modulate.ts';
+import { encodeGatedAdd, encodeGatedAddBwd } from '../../kernels/gated-add.ts';
 import { encodeLayerNorm, encodeLayerNormBwd } from '../../kernels/layernorm.ts';
 import { encodeCast, encodeFill, encodeGatherView, encodeScatterBox } from '../../kernels/movement.ts';
 import { encodeReduce } from '../../kernels/reduce.ts';
@@ -354,6 +355,19 @@ export class WebGpuBackend implements Backend {
       { dx: this.#buf(dx), dshift: this.#buf(dshift), dscale: this.#buf(dscale) }, d,
     );
     return { dx, dshift, dscale };
+  }
+
+  gatedAdd(x: Storage, gate: Storage, y: Storage, d: NormModulateDims): Storage {
+    const out = this.#alloc('gatedAdd', x.dtype, x.size);
+    encodeGatedAdd(this.ctx, this.#buf(x), this.#buf(gate), this.#buf(y), this.#buf(out), d);
+    return out;
+  }
+
+  gatedAddBwd(g: Storage, gate: Storage, y: Storage, d: NormModulateDims, wantDgate: boolean): GatedAddGrads {
+    const dgate = wantDgate ? this.#alloc('gatedAddBwd', g.dtype, d.N * d.D) : null;
+    const dy = this.#alloc('gatedAddBwd', g.dtype, g.size);
+    encodeGatedAddBwd(this.ctx, this.#buf(g), this.#buf(gate), this.#buf(y), { dgate: dgate ? this.#buf(dgate) : null, dy: this.#buf(dy) }, d);
+    return { dgate, dy };
   }
 
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {

@@ -22,8 +22,3 @@ export function modulate(x: Tensor, shift: Tensor, scale: Tensor): Tensor {
 export function normModulate(x: Tensor, shift: Tensor, scale: Tensor): Tensor {
   return A.normModulate(x, shift, scale, NORM_EPS);
 }
-
-/** gate [N, D] broadcast over tokens: gate ⊙ y. */
-export function gated(gate: Tensor, y: Tensor): Tensor {
-  return A.mul(A.reshape(gate, [gate.shape[0]!, 1, gate.shape[1]!]), y);
-}
