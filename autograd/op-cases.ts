@@ -250,6 +250,34 @@ const addGatedCase: OpCase = {
   })),
 };
 
+/** Fused attention on [n, len, d] tensors, and with the heads read in place (packed qkv; separate q, k, v). */
+const attentionCase: OpCase = {
+  op: 'attention',
+  arb: fc.tuple(dimArb, dimArb, dimArb, dimArb, dimArb, seedArb).map(([n, l, s, dqk, dv, seed]) => ({
+    inputs: [input([n, l, dqk], 'any', seed), input([n, s, dqk], 'any', seed + 1), input([n, s, dv], 'any', seed + 2)],
+    fn: (q: Tensor, k: Tensor, v: Tensor) => A.attention(q, k, v),
+    note: `q [${n},${l},${dqk}] k [${n},${s},${dqk}] v [${n},${s},${dv}]`,
+  })),
+};
+
+const attentionPackedCase: OpCase = {
+  op: 'attentionPacked',
+  arb: fc.tuple(dimArb, fc.integer({ min: 1, max: 2 }), dimArb, dimArb, seedArb).map(([b, h, l, d, seed]) => ({
+    inputs: [input([b, l, 3 * h * d], 'any', seed)],
+    fn: (qkv: Tensor) => A.attentionPacked(qkv, h),
+    note: `qkv [${b},${l},${3 * h * d}], ${h} heads`,
+  })),
+};
+
+const attentionHeadsCase: OpCase = {
+  op: 'attentionHeads',
+  arb: fc.tuple(dimArb, fc.integer({ min: 1, max: 2 }), dimArb, dimArb, dimArb, dimArb, seedArb).map(([b, h, l, s, dqk, dv, seed]) => ({
+    inputs: [input([b, l, h * dqk], 'any', seed), input([b, s, h * dqk], 'any', seed + 1), input([b, s, h * dv], 'any', seed + 2)],
+    fn: (q: Tensor, k: Tensor, v: Tensor) => A.attentionHeads(q, k, v, h),
+    note: `${h} heads, l ${l}, s ${s}, ${dqk}/${dv}`,
+  })),
+};
+
 const patchCase: OpCase = {
   op: 'patchify',
   arb: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.constantFrom(1, 2), seedArb).map(([n, c, h, w, p, seed]) => {
@@ -344,6 +372,9 @@ export const OP_CASES: readonly OpCase[] = [
   layerNormCase,
   normModulateCase,
   addGatedCase,
+  attentionCase,
+  attentionPackedCase,
+  attentionHeadsCase,
   patchCase,
   unpatchCase,
   checkpointCase,

@@ -97,7 +97,7 @@ for (const c of CASES) {
   // The backward kernels read the forward's lse and D = rowsum(dO∘O).
   mixedAttentionTuning.tiles = {};
   h.dispatch(mixedDispatch(h, 'fwd', d, buffers.fwd, opt.emulate, opt.syntax));
-  encodeRowDot(h, dO, o, D, c.n * c.l, c.dv);
+  encodeRowDot(h, dO, o, D, d);
   await h.read(D, 1);
 
   for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {

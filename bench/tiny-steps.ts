@@ -70,7 +70,16 @@ async function measure(backend: Backend, label: string): Promise<void> {
     A.zeroGrad(optimizer.params);
     await loss.item();
   });
-  const row = { backend: label, device: backend.device, preset, trainBatch, denoiseStepB1Ms: await median(10, denoise), trainStepMs: await median(10, train) };
+  const row: Record<string, unknown> = { backend: label, device: backend.device, preset, trainBatch, denoiseStepB1Ms: await median(10, denoise), trainStepMs: await median(10, train) };
+  // WebGPU: dispatches per step (after the warm-up inside median, so no one-off work is counted).
+  const ctx = (backend as { ctx?: { dispatches: number } }).ctx;
+  if (ctx) {
+    for (const [name, fn] of [['denoiseDispatches', denoise], ['trainDispatches', train]] as const) {
+      const d0 = ctx.dispatches;
+      await fn();
+      row[name] = ctx.dispatches - d0;
+    }
+  }
   rows.push(row);
   console.log(JSON.stringify(row));
   model.dispose();

@@ -8,6 +8,7 @@ import { isFloat, type DType } from './dtype.ts';
 import { DTypeError, ShapeError } from './errors.ts';
 import { broadcastShapes, checkShape, fmt, normAxes, normAxis, reducedShape, sameShape, sizeOf, transposePerm, type Shape } from './shape.ts';
 import { Tensor } from './tensor.ts';
+import { layoutError } from '../kernels/attention-layout.ts';
 
 function sameBackend(op: string, ts: readonly Tensor[]): void {
   const b = ts[0]!.backend;
@@ -241,11 +242,36 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): { o:
   return { o: new Tensor(r.o, [d.n, d.l, d.dv]), lse: new Tensor(r.lse, [d.n, d.l]), dims: d };
 }
 
+/**
+ * Fused attention on operands in a strided layout `d.layout` (kernels/attention-layout.ts: rows
+ * read in place, e.g. heads out of a packed qkv projection): o has `oShape` (n·l·dv elements,
+ * laid out as layout.o), lse [n, l].
+ */
+export function attentionStrided(q: Tensor, k: Tensor, v: Tensor, d: AttentionDims, oShape: Shape): { o: Tensor; lse: Tensor } {
+  const op = 'attention';
+  sameBackend(op, [q, k, v]);
+  sameDtype(op, q, k);
+  sameDtype(op, q, v);
+  floatOnly(op, q);
+  if (!d.layout) throw new ShapeError(`${op}: attentionStrided needs a layout`);
+  if (d.n === 0 || d.l === 0 || d.s === 0 || d.dqk === 0 || d.dv === 0) throw new ShapeError(`${op}: empty sequence or head dim (${JSON.stringify({ ...d, layout: undefined })})`);
+  if (d.layout.packed && !(q === k && k === v)) throw new ShapeError(`${op}: a packed layout needs q, k and v to be one tensor`);
+  const bad = layoutError(d, { q: q.size, k: k.size, v: v.size, o: sizeOf(oShape) });
+  if (bad || sizeOf(oShape) !== d.n * d.l * d.dv) throw new ShapeError(`${op}: layout does not fit q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}, o ${fmt(oShape)}: ${bad ?? 'o size'}`);
+  const r = q.backend.attention(q.storage(op), k.storage(op), v.storage(op), d);
+  return { o: new Tensor(r.o, oShape), lse: new Tensor(r.lse, [d.n, d.l]) };
+}
+
+/** With a packed layout the three gradients are one tensor (dq = dk = dv, shaped as q). */
 export function attentionBwd(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor, dO: Tensor, d: AttentionDims): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const op = 'attentionBwd';
   if (!sameShape(dO.shape, o.shape)) throw new ShapeError(`${op}: dO ${fmt(dO.shape)} does not match o ${fmt(o.shape)}`);
   const s = (t: Tensor) => t.storage(op);
   const r = q.backend.attentionBwd(s(q), s(k), s(v), s(o), s(lse), s(dO), d);
+  if (d.layout?.packed) {
+    const dqkv = new Tensor(r.dq, q.shape);
+    return { dq: dqkv, dk: dqkv, dv: dqkv };
+  }
   return { dq: new Tensor(r.dq, q.shape), dk: new Tensor(r.dk, k.shape), dv: new Tensor(r.dv, v.shape) };
 }
 

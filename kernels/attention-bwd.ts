@@ -17,38 +17,49 @@ import type { AttentionShape } from './attention.ts';
 import {
   attentionTuning, colGuard, elemType, KG, loaderWgsl, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
 } from './attention-tiles.ts';
+import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, gridFor, GROUP_INDEX_WGSL, WG } from './grid.ts';
 
-function rowDotCode(dv: number): string {
-  const T = elemType(dv), N = dv % 4 === 0 ? dv / 4 : dv;
+/** D[r] = Σ_c dO[r, c]·o[r, c] over the rows of o's layout (one invocation per row). */
+function rowDotCode(dv: number, io: RowIO): string {
+  const T = elemType(io.vv), N = io.vv ? dv / 4 : dv, W = io.vv ? 4 : 1;
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> dO: array<${T}>;
 @group(0) @binding(1) var<storage, read> o: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> D: array<f32>;
-struct U { rows: u32 }
+struct U { rows: u32, l: u32, ${LAYOUT_FIELDS} }
 @group(0) @binding(3) var<uniform> u: U;
+${rowAtWgsl('dO', 'o', 'u.l', dv, W, io.strided)}
+${rowAtWgsl('o', 'o', 'u.l', dv, W, io.strided)}
 ${GROUP_INDEX_WGSL}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let r = groupIndex(wid, nwg) * ${WG}u + lid;
   if (r >= u.rows) { return; }
+  let bg = at_dO(r);
+  let bo = at_o(r);
   var a = ${T}(0.0);
-  for (var c = 0u; c < ${N}u; c++) { a += dO[r * ${N}u + c] * o[r * ${N}u + c]; }
-  D[r] = ${dv % 4 === 0 ? 'dot(a, vec4<f32>(1.0))' : 'a'};
+  for (var c = 0u; c < ${N}u; c++) { a += dO[bg + c] * o[bo + c]; }
+  D[r] = ${io.vv ? 'dot(a, vec4<f32>(1.0))' : 'a'};
 }`;
 }
 
-const HEADER = (dqk: number, dv: number): string => /* wgsl */ `
-@group(0) @binding(0) var<storage, read> q: array<${elemType(dqk)}>;
-@group(0) @binding(1) var<storage, read> k: array<${elemType(dqk)}>;
-@group(0) @binding(2) var<storage, read> v: array<${elemType(dv)}>;
-@group(0) @binding(3) var<storage, read> dO: array<${elemType(dv)}>;
+/** Bindings, row addressing and loaders shared by the dQ and dK/dV kernels. */
+const HEADER = (dqk: number, dv: number, io: RowIO): string => /* wgsl */ `
+@group(0) @binding(0) var<storage, read> q: array<${elemType(io.vq)}>;
+@group(0) @binding(1) var<storage, read> k: array<${elemType(io.vq)}>;
+@group(0) @binding(2) var<storage, read> v: array<${elemType(io.vv)}>;
+@group(0) @binding(3) var<storage, read> dO: array<${elemType(io.vv)}>;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> D: array<f32>;
-${loaderWgsl('q', dqk)}
-${loaderWgsl('k', dqk)}
-${loaderWgsl('v', dv)}
-${loaderWgsl('dO', dv)}
+${rowAtWgsl('q', 'q', 'u.l', dqk, io.vq ? 4 : 1, io.strided)}
+${rowAtWgsl('k', 'k', 'u.s', dqk, io.vq ? 4 : 1, io.strided)}
+${rowAtWgsl('v', 'v', 'u.s', dv, io.vv ? 4 : 1, io.strided)}
+${rowAtWgsl('dO', 'o', 'u.l', dv, io.vv ? 4 : 1, io.strided)}
+${loaderWgsl('q', dqk, io.vq)}
+${loaderWgsl('k', dqk, io.vq)}
+${loaderWgsl('v', dv, io.vv)}
+${loaderWgsl('dO', dv, io.vv)}
 ${GROUP_INDEX_WGSL}`;
 
 /**
@@ -64,19 +75,20 @@ function dots(out: string, own: string, tile: string, d4: number, ts: number, RG
 }
 
 /** Pass 2: dQ, bq queries per workgroup, key tiles of bk. */
-function dqCode(dqk: number, dv: number, { bq, bk }: Tiles): string {
+function dqCode(dqk: number, dv: number, { bq, bk }: Tiles, io: RowIO): string {
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), VS = oddStride(V4), PS = scoreStride(bq);
   const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NC = Math.ceil(Q4 / KG);
-  return /* wgsl */ `${HEADER(dqk, dv)}
-@group(0) @binding(6) var<storage, read_write> dq: array<${elemType(dqk)}>;
-struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32 }
+  return /* wgsl */ `${HEADER(dqk, dv, io)}
+@group(0) @binding(6) var<storage, read_write> dq: array<${elemType(io.vq)}>;
+struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, ${LAYOUT_FIELDS} }
 @group(0) @binding(7) var<uniform> u: U;
+${rowAtWgsl('dq', 'q', 'u.l', dqk, io.vq ? 4 : 1, io.strided)}
 var<workgroup> qs: array<vec4<f32>, ${bq * Q4}>;
 var<workgroup> gs: array<vec4<f32>, ${bq * V4}>;
 var<workgroup> ks: array<vec4<f32>, ${bk * KS}>;
 var<workgroup> vs: array<vec4<f32>, ${bk * VS}>;
 var<workgroup> ps: array<f32, ${bk * PS}>;
-${storerWgsl('dq', dqk)}
+${storerWgsl('dq', dqk, io.vq)}
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = groupIndex(wid, nwg);
@@ -113,15 +125,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
-/** Pass 3: dK and dV, bq keys per workgroup, query tiles of bk. */
-function dkdvCode(dqk: number, dv: number, { bq, bk }: Tiles): string {
+/**
+ * Pass 3: dK and dV, bq keys per workgroup, query tiles of bk. `packed`: dk and dv are columns of
+ * one buffer (a packed dqkv), bound once as `dkv` (WebGPU forbids two writable bindings of it).
+ */
+function dkdvCode(dqk: number, dv: number, { bq, bk }: Tiles, io: RowIO, packed: boolean): string {
   const Q4 = vec4s(dqk), V4 = vec4s(dv), QS = oddStride(Q4), GS = oddStride(V4), PS = scoreStride(bq);
   const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NCK = Math.ceil(Q4 / KG), NCV = Math.ceil(V4 / KG);
-  return /* wgsl */ `${HEADER(dqk, dv)}
-@group(0) @binding(6) var<storage, read_write> dk: array<${elemType(dqk)}>;
-@group(0) @binding(7) var<storage, read_write> dvo: array<${elemType(dv)}>;
-struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32 }
-@group(0) @binding(8) var<uniform> u: U;
+  if (packed && io.vq !== io.vv) throw new Error('attention: packed q, k, v need one row layout for dk and dv');
+  const outs = packed
+    ? `@group(0) @binding(6) var<storage, read_write> dkv: array<${elemType(io.vq)}>;`
+    : `@group(0) @binding(6) var<storage, read_write> dk: array<${elemType(io.vq)}>;
+@group(0) @binding(7) var<storage, read_write> dvo: array<${elemType(io.vv)}>;`;
+  return /* wgsl */ `${HEADER(dqk, dv, io)}
+${outs}
+struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, ${LAYOUT_FIELDS} }
+@group(0) @binding(${packed ? 7 : 8}) var<uniform> u: U;
+${rowAtWgsl('dk', 'k', 'u.s', dqk, io.vq ? 4 : 1, io.strided)}
+${rowAtWgsl('dvo', 'v', 'u.s', dv, io.vv ? 4 : 1, io.strided)}
 var<workgroup> kso: array<vec4<f32>, ${bq * Q4}>;
 var<workgroup> vso: array<vec4<f32>, ${bq * V4}>;
 var<workgroup> qt: array<vec4<f32>, ${bk * QS}>;
@@ -130,8 +151,8 @@ var<workgroup> lt: array<f32, ${bk}>;
 var<workgroup> dt: array<f32, ${bk}>;
 var<workgroup> ps: array<f32, ${bk * PS}>;
 var<workgroup> dss: array<f32, ${bk * PS}>;
-${storerWgsl('dk', dqk)}
-${storerWgsl('dvo', dv)}
+${storerWgsl('dk', dqk, io.vq, packed ? 'dkv' : 'dk')}
+${storerWgsl('dvo', dv, io.vv, packed ? 'dkv' : 'dvo')}
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = groupIndex(wid, nwg);
@@ -178,13 +199,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
-/** Pass 1 alone: D[r] = Σ_c dO[r,c]·o[r,c] over `rows` rows of `dv` (shared with the mixed kernels). */
-export function encodeRowDot(ctx: GpuContext, dO: GPUBuffer, o: GPUBuffer, D: GPUBuffer, rows: number, dv: number): void {
+/** Pass 1 alone: D[r] = Σ_c dO[r,c]·o[r,c] over the n·l rows of o (shared with the mixed kernels). */
+export function encodeRowDot(ctx: GpuContext, dO: GPUBuffer, o: GPUBuffer, D: GPUBuffer, d: AttentionShape): void {
+  const rows = d.n * d.l;
+  const io = rowIO(d);
   ctx.dispatch({
-    key: `attention/bwd-rowdot/${dv}`,
-    code: () => rowDotCode(dv),
+    key: `attention/bwd-rowdot/${d.dv}${rowIOKey(io)}`,
+    code: () => rowDotCode(d.dv, io),
     buffers: [dO, o, D],
-    uniforms: uniforms([['u32', rows]]),
+    uniforms: uniforms([['u32', rows], ['u32', d.l], ...layoutUniforms(d)]),
     workgroups: gridFor(ctx, rows),
   });
 }
@@ -204,16 +227,18 @@ export function encodeAttentionBwd(
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   const passes = attentionTuning.bwdPasses ?? ['rowdot', 'dq', 'dkdv'];
   const D = ctx.scratch(n * l * 4);
-  if (passes.includes('rowdot')) encodeRowDot(ctx, dO, o, D, n * l, dv);
+  if (passes.includes('rowdot')) encodeRowDot(ctx, dO, o, D, d);
   const ins = [q, k, v, dO, lse, D];
+  const io = rowIO(d);
+  const packed = d.layout?.packed ?? false;
   if (passes.includes('dq')) {
     const t = pickTiles('dq', l, s, dqk, dv, limit);
     const blocks = Math.ceil(l / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dq/${dqk}x${dv}/q${t.bq}k${t.bk}`,
-      code: () => dqCode(dqk, dv, t),
+      key: `attention/bwd-dq/${dqk}x${dv}/q${t.bq}k${t.bk}${rowIOKey(io)}`,
+      code: () => dqCode(dqk, dv, t, io),
       buffers: [...ins, out.dq],
-      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale]]),
+      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ...layoutUniforms(d)]),
       workgroups: grid(ctx, n * blocks),
     });
   }
@@ -221,10 +246,10 @@ export function encodeAttentionBwd(
     const t = pickTiles('dkdv', s, l, dqk, dv, limit);
     const blocks = Math.ceil(s / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dkdv/${dqk}x${dv}/q${t.bq}k${t.bk}`,
-      code: () => dkdvCode(dqk, dv, t),
-      buffers: [...ins, out.dk, out.dv],
-      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale]]),
+      key: `attention/bwd-dkdv/${dqk}x${dv}/q${t.bq}k${t.bk}${rowIOKey(io)}${packed ? '/packed' : ''}`,
+      code: () => dkdvCode(dqk, dv, t, io, packed),
+      buffers: packed ? [...ins, out.dk] : [...ins, out.dk, out.dv],
+      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ...layoutUniforms(d)]),
       workgroups: grid(ctx, n * blocks),
     });
   }

@@ -32,6 +32,7 @@
 import { uniforms, type Dispatch, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import { encodeRowDot } from './attention-bwd.ts';
+import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 import { MATMUL_DEFAULTS } from './matmul.ts';
 import { emulatedOps, FRAG as F, realOps, SUBGROUP, type SgOps, type SgSyntax } from './sgmat-ops.ts';
@@ -169,10 +170,22 @@ export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number
 // not reliably zeroed again on each iteration (seen on lavapipe).
 const rep = (n: number, f: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => f(i)).join(sep);
 
-/** Whether a kernel reads the rows of a d-wide f32 operand as vec4 (d a multiple of 4, unless a benchmark asks for scalars). */
-const vecRows = (d: number): boolean => d % 4 === 0 && !mixedAttentionTuning.scalarStaging;
-/** WGSL element type of a d-wide operand's binding. */
-const rowElem = (d: number): string => (vecRows(d) ? 'vec4<f32>' : 'f32');
+/**
+ * How the kernels read q/k (`vq`) and v/dO (`vv`) rows: vec4 where the layout allows
+ * (attention-layout.ts), unless a benchmark asks for scalars.
+ */
+function ioOf(d: AttentionShape): RowIO {
+  const io = rowIO(d);
+  return mixedAttentionTuning.scalarStaging ? { ...io, vq: false, vv: false } : io;
+}
+/** WGSL element type of an operand's binding. */
+const rowElem = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
+
+/** WGSL row addressing of the inputs (q, k, v and, for the backward, dO): attention-layout.ts. */
+function inputRows(dqk: number, dv: number, io: RowIO, withG: boolean): string {
+  const at = (buf: string, op: 'q' | 'k' | 'v' | 'o', len: string, d: number, vec: boolean) => rowAtWgsl(buf, op, len, d, vec ? 4 : 1, io.strided);
+  return [at('q', 'q', 'u.l', dqk, io.vq), at('k', 'k', 'u.s', dqk, io.vq), at('v', 'v', 'u.s', dv, io.vv), ...(withG ? [at('dO', 'o', 'u.l', dv, io.vv)] : [])].join('\n');
+}
 
 /**
  * Staging of one operand: rows [first, first + valid) of a [*, d] f32 buffer into an f16 tile of
@@ -187,8 +200,8 @@ interface Staged {
   store: string;
 }
 
-function staged(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, mul = ''): Staged {
-  const W = vecRows(d) ? 4 : 1;
+function staged(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, vec: boolean, mul = ''): Staged {
+  const W = vec ? 4 : 1;
   const perRow = Dp / W;
   const slots = rows * perRow;
   const n = Math.ceil(slots / NT);
@@ -204,7 +217,7 @@ function staged(dst: string, buf: string, d: number, Dp: number, rows: number, l
       rep(n, (i) => {
         const cond = [inRange(i), `${rowOf(i)} < ${valid}`, `${colOf(i)} < ${d / W}u`].filter(Boolean).join(' && ');
         return `${reg(i)} = ${zero};
-    if (${cond}) { ${reg(i)} = ${buf}[((${first}) + ${rowOf(i)}) * ${d / W}u + ${colOf(i)}]${mul}; }`;
+    if (${cond}) { ${reg(i)} = ${buf}[at_${buf}((${first}) + ${rowOf(i)}) + ${colOf(i)}]${mul}; }`;
       }, '\n    '),
     store: rep(n, (i) => {
       const at = `(${rowOf(i)}) * ${ld}u + (${colOf(i)}) * ${W}u`;
@@ -257,18 +270,19 @@ interface StageDims {
   ldQ: number;
   ldV: number;
   NT: number;
+  io: RowIO;
 }
 
 /** The key side's staging, K (and V) tiles of `rows` rows. */
 function kvParts(d: StageDims, rows: number, withV = true): Staged[] {
-  const k = staged('Ks', 'k', d.dqk, d.Dq, rows, d.ldQ, d.NT);
-  return withV ? [k, staged('Vs', 'v', d.dv, d.Dv, rows, d.ldV, d.NT)] : [k];
+  const k = staged('Ks', 'k', d.dqk, d.Dq, rows, d.ldQ, d.NT, d.io.vq);
+  return withV ? [k, staged('Vs', 'v', d.dv, d.Dv, rows, d.ldV, d.NT, d.io.vv)] : [k];
 }
 
 /** The query side's staging, Q·scale (and dO) tiles of `rows` rows. */
 function qgParts(d: StageDims, rows: number, withG = true): Staged[] {
-  const q = staged('Qs', 'q', d.dqk, d.Dq, rows, d.ldQ, d.NT, ' * u.scale');
-  return withG ? [q, staged('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT)] : [q];
+  const q = staged('Qs', 'q', d.dqk, d.Dq, rows, d.ldQ, d.NT, d.io.vq, ' * u.scale');
+  return withG ? [q, staged('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT, d.io.vv)] : [q];
 }
 
 /** WGSL: the backward kernels' f16 tiles, the owned side (`own`: queries or keys) of bo rows, the streamed side of bt. */
@@ -313,14 +327,15 @@ function ownTimesTileT(ops: SgOps, acc: string, NS: number, steps: number, own: 
  * f32 tile `tmp`: fragment j of every subgroup is stored, then invocation pair (row, half) writes
  * 8 columns of its row, times `mul` (a per-row WGSL expression).
  */
-function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: number, out: string, d: number, rowValid: string, outRow: string, mul: string): string {
+function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: number, out: string, d: number, rowValid: string, outRow: string, mul: string, arr = out): string {
   return rep(nf, (j) => `workgroupBarrier();
   ${ops.store(tmp, `rowSg * ${SS}u`, `${acc}${j}`, `${SS}u`)}
   workgroupBarrier();
   if (${rowValid}) {
+    let ob = at_${out}(${outRow});
     for (var t = 0u; t < 8u; t++) {
       let col = ${j * F}u + half * 8u + t;
-      if (col < ${d}u) { ${out}[(${outRow}) * ${d}u + col] = ${tmp}[row * ${SS}u + half * 8u + t] * ${mul}; }
+      if (col < ${d}u) { ${arr}[ob + col] = ${tmp}[row * ${SS}u + half * 8u + t] * ${mul}; }
     }
   }`);
 }
@@ -337,26 +352,28 @@ const PROLOGUE = (ops: SgOps): string => `${ops.init}
 const ENTRY = (ops: SgOps, NT: number): string => `@compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lidx: u32${ops.param})`;
 
-const UNIFORMS = `struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32 }`;
+const UNIFORMS = `struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }`;
 
 function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: string[], store: string[]): SgOps {
   return emulate ? emulatedOps({ left, right, store }, 'u.zero') : realOps(syntax);
 }
 
-function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
+function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
-  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT };
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
   const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
   return /* wgsl */ `${ops.header}
-@group(0) @binding(0) var<storage, read> q: array<${rowElem(dqk)}>;
-@group(0) @binding(1) var<storage, read> k: array<${rowElem(dqk)}>;
-@group(0) @binding(2) var<storage, read> v: array<${rowElem(dv)}>;
+@group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;
+@group(0) @binding(1) var<storage, read> k: array<${rowElem(io.vq)}>;
+@group(0) @binding(2) var<storage, read> v: array<${rowElem(io.vv)}>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 ${UNIFORMS}
 @group(0) @binding(5) var<uniform> u: U;
+${inputRows(dqk, dv, io, false)}
+${rowAtWgsl('o', 'o', 'u.l', dv, 1, io.strided)}
 const NEG = -1e30;
 const BO = ${t.bo}u;
 var<workgroup> Qs: array<f16, ${t.bo * ldQ}>;
@@ -406,23 +423,25 @@ ${ENTRY(ops, NT)} {
 }`;
 }
 
-const bwdBindings = (dqk: number, dv: number): string => `@group(0) @binding(0) var<storage, read> q: array<${rowElem(dqk)}>;
-@group(0) @binding(1) var<storage, read> k: array<${rowElem(dqk)}>;
-@group(0) @binding(2) var<storage, read> v: array<${rowElem(dv)}>;
-@group(0) @binding(3) var<storage, read> dO: array<${rowElem(dv)}>;
+const bwdBindings = (dqk: number, dv: number, io: RowIO): string => `@group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;
+@group(0) @binding(1) var<storage, read> k: array<${rowElem(io.vq)}>;
+@group(0) @binding(2) var<storage, read> v: array<${rowElem(io.vv)}>;
+@group(0) @binding(3) var<storage, read> dO: array<${rowElem(io.vv)}>;
+${inputRows(dqk, dv, io, true)}
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> D: array<f32>;`;
 
-function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
+function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
-  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT };
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
   const ops = opsFor(emulate, syntax, ['Qs', 'Gs', 'DSs'], ['Ks', 'Vs'], ['Ss', 'DPs']);
   const NS = t.bt / F, NQ = Dq / F, HT = t.bt / 2;
   return /* wgsl */ `${ops.header}
-${bwdBindings(dqk, dv)}
+${bwdBindings(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 ${UNIFORMS}
 @group(0) @binding(7) var<uniform> u: U;
+${rowAtWgsl('dq', 'q', 'u.l', dqk, 1, io.strided)}
 const BO = ${t.bo}u;
 ${bwdTiles('q', t, ldQ, ldV)}
 var<workgroup> Ss: array<f32, ${t.bo * SS}>;
@@ -453,17 +472,20 @@ ${ENTRY(ops, NT)} {
 }`;
 }
 
-function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string {
+/** `packed`: dk and dv are columns of one buffer, bound once as `dkv` (two writable bindings of one buffer are invalid). */
+function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed = false): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
-  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT };
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
   const ops = opsFor(emulate, syntax, ['Ks', 'Vs', 'PTs', 'DSTs'], ['Qs', 'Gs'], ['STs', 'DPTs']);
   const NS = t.bt / F, NQ = Dq / F, NV = Dv / F, HT = t.bt / 2;
   return /* wgsl */ `${ops.header}
-${bwdBindings(dqk, dv)}
-@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dv: array<f32>;
+${bwdBindings(dqk, dv, io)}
+${packed ? '@group(0) @binding(6) var<storage, read_write> dkv: array<f32>;' : `@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dv: array<f32>;`}
 ${UNIFORMS}
-@group(0) @binding(8) var<uniform> u: U;
+@group(0) @binding(${packed ? 7 : 8}) var<uniform> u: U;
+${rowAtWgsl('dk', 'k', 'u.s', dqk, 1, io.strided)}
+${rowAtWgsl('dv', 'v', 'u.s', dv, 1, io.strided)}
 const BO = ${t.bo}u;
 ${bwdTiles('k', t, ldQ, ldV)}
 var<workgroup> LDs: array<f32, ${2 * t.bt}>;  // lse, then D, of the query tile
@@ -504,16 +526,16 @@ ${ENTRY(ops, NT)} {
     ${mmaLoop(ops, 'dv', NV, NS, ['PTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Gs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
     ${mmaLoop(ops, 'dk', NQ, NS, ['DSTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Qs', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`)}
   let valid = b0 + row < u.s;
-  ${writeOut(ops, 'dk', NQ, 'STs', SS, 'dk', dqk, 'valid', 'h * u.s + b0 + row', '1.0')}
-  ${writeOut(ops, 'dv', NV, 'STs', SS, 'dv', dv, 'valid', 'h * u.s + b0 + row', '1.0')}
+  ${writeOut(ops, 'dk', NQ, 'STs', SS, 'dk', dqk, 'valid', 'h * u.s + b0 + row', '1.0', packed ? 'dkv' : 'dk')}
+  ${writeOut(ops, 'dv', NV, 'STs', SS, 'dv', dv, 'valid', 'h * u.s + b0 + row', '1.0', packed ? 'dkv' : 'dv')}
 }`;
 }
 
 const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
 
 /** Pipeline key of a mixed kernel. */
-const keyOf = (kind: MixedKernel, dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${dqk}x${dv}/o${t.bo}t${t.bt}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}`;
+const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean): string =>
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}`;
 
 /** The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL. */
 export function mixedDispatch(
@@ -522,11 +544,13 @@ export function mixedDispatch(
   const own = kind === 'dkdv' ? d.s : d.l;
   const t = pickMixedTiles(kind, own, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
   const blocks = Math.ceil(own / t.bo);
+  const io = ioOf(d);
+  const packed = kind === 'dkdv' && (d.layout?.packed ?? false);
   return {
-    key: keyOf(kind, d.dqk, d.dv, t, emulate, syntax),
-    code: CODE[kind](d.dqk, d.dv, t, emulate, syntax),
+    key: keyOf(kind, d, t, emulate, syntax, io, packed),
+    code: CODE[kind](d.dqk, d.dv, t, emulate, syntax, io, packed),
     buffers,
-    uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', blocks], ['f32', d.scale], ['u32', 0]]),
+    uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', blocks], ['f32', d.scale], ['u32', 0], ...layoutUniforms(d)]),
     workgroups: grid(ctx, d.n * blocks),
   };
 }
@@ -548,10 +572,10 @@ export function encodeAttentionBwdMixed(
 ): void {
   if (d.n === 0 || d.l === 0 || d.s === 0) return;
   const D = ctx.scratch(d.n * d.l * 4);
-  encodeRowDot(ctx, dO, o, D, d.n * d.l, d.dv);
+  encodeRowDot(ctx, dO, o, D, d);
   const ins = [q, k, v, dO, lse, D];
   ctx.dispatch(mixedDispatch(ctx, 'dq', d, [...ins, out.dq], opt.emulate, opt.syntax));
-  ctx.dispatch(mixedDispatch(ctx, 'dkdv', d, [...ins, out.dk, out.dv], opt.emulate, opt.syntax));
+  ctx.dispatch(mixedDispatch(ctx, 'dkdv', d, d.layout?.packed ? [...ins, out.dk] : [...ins, out.dk, out.dv], opt.emulate, opt.syntax));
 }
 
 /** The WGSL of the mixed kernels (compile checks). */

@@ -86,26 +86,29 @@ export const rep = (n: number, f: (i: number) => string, sep = '\n  '): string =
 /** WGSL max of several expressions. */
 export const maxOf = (xs: string[]): string => xs.reduce((a, b) => `max(${a}, ${b})`);
 
-/** WGSL element type of a head-dim buffer: vec4 when the dim divides by 4, else f32. */
-export const elemType = (d: number): string => (d % 4 === 0 ? 'vec4<f32>' : 'f32');
+/** WGSL element type of a head-dim buffer read as vec4 or not (attention-layout.ts `rowIO`). */
+export const elemType = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
 
-/** WGSL `fn ld_<buf>(row, c) -> vec4<f32>`: vec4 number c of a row, zero past the dim. */
-export function loaderWgsl(buf: string, d: number): string {
-  if (d % 4 === 0) return `fn ld_${buf}(row: u32, c: u32) -> vec4<f32> { return ${buf}[row * ${d / 4}u + c]; }`;
+/**
+ * WGSL `fn ld_<buf>(row, c) -> vec4<f32>`: vec4 number c of global row `row`, zero past the dim;
+ * the row starts at `at_<buf>(row)` (attention-layout.ts `rowAtWgsl`, in units of the element type).
+ */
+export function loaderWgsl(buf: string, d: number, vec: boolean): string {
+  if (vec) return `fn ld_${buf}(row: u32, c: u32) -> vec4<f32> { return ${buf}[at_${buf}(row) + c]; }`;
   return `fn ld_${buf}(row: u32, c: u32) -> vec4<f32> {
-  let b = row * ${d}u + c * 4u;
+  let b = at_${buf}(row) + c * 4u;
   var x = vec4<f32>(0.0);
   ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { x[${t}] = ${buf}[b + ${t}u]; }`, ' ')}
   return x;
 }`;
 }
 
-/** WGSL `fn st_<buf>(row, c, x)`: store vec4 number c of a row (components past the dim dropped). */
-export function storerWgsl(buf: string, d: number): string {
-  if (d % 4 === 0) return `fn st_${buf}(row: u32, c: u32, x: vec4<f32>) { ${buf}[row * ${d / 4}u + c] = x; }`;
+/** WGSL `fn st_<buf>(row, c, x)`: store vec4 number c of a row (components past the dim dropped); `arr` the binding written. */
+export function storerWgsl(buf: string, d: number, vec: boolean, arr = buf): string {
+  if (vec) return `fn st_${buf}(row: u32, c: u32, x: vec4<f32>) { ${arr}[at_${buf}(row) + c] = x; }`;
   return `fn st_${buf}(row: u32, c: u32, x: vec4<f32>) {
-  let b = row * ${d}u + c * 4u;
-  ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { ${buf}[b + ${t}u] = x[${t}]; }`, ' ')}
+  let b = at_${buf}(row) + c * 4u;
+  ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { ${arr}[b + ${t}u] = x[${t}]; }`, ' ')}
 }`;
 }
 

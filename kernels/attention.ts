@@ -18,6 +18,7 @@ import { uniforms, type GpuContext } from './context.ts';
 import {
   colGuard, elemType, KG, loaderWgsl, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
 } from './attention-tiles.ts';
+import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 
 export interface AttentionShape {
@@ -27,20 +28,22 @@ export interface AttentionShape {
   dqk: number;
   dv: number;
   scale: number;
+  /** Where the operands' rows lie (attention-layout.ts); absent: contiguous [n, len, d]. */
+  layout?: AttentionLayout;
 }
 
-function fwdCode(dqk: number, dv: number, { bq, bk }: Tiles): string {
+function fwdCode(dqk: number, dv: number, { bq, bk }: Tiles, io: RowIO): string {
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), PS = scoreStride(bq);
   const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NCV = Math.ceil(V4 / KG);
   const S = (i: number, j: number): string => `s${i * KPT + j}`;
   const A = (i: number, jj: number): string => `a${i * NCV + jj}`;
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> q: array<${elemType(dqk)}>;
-@group(0) @binding(1) var<storage, read> k: array<${elemType(dqk)}>;
-@group(0) @binding(2) var<storage, read> v: array<${elemType(dv)}>;
-@group(0) @binding(3) var<storage, read_write> o: array<${elemType(dv)}>;
+@group(0) @binding(0) var<storage, read> q: array<${elemType(io.vq)}>;
+@group(0) @binding(1) var<storage, read> k: array<${elemType(io.vq)}>;
+@group(0) @binding(2) var<storage, read> v: array<${elemType(io.vv)}>;
+@group(0) @binding(3) var<storage, read_write> o: array<${elemType(io.vv)}>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-struct U { n: u32, l: u32, s: u32, qBlocks: u32, scale: f32 }
+struct U { n: u32, l: u32, s: u32, qBlocks: u32, scale: f32, ${LAYOUT_FIELDS} }
 @group(0) @binding(5) var<uniform> u: U;
 const NEG = -1e30;
 var<workgroup> qs: array<vec4<f32>, ${bq * Q4}>;
@@ -48,10 +51,14 @@ var<workgroup> ks: array<vec4<f32>, ${bk * KS}>;
 var<workgroup> vs: array<vec4<f32>, ${bk * V4}>;
 var<workgroup> ps: array<f32, ${bk * PS}>;
 var<workgroup> red: array<f32, ${KG * PS}>;
-${loaderWgsl('q', dqk)}
-${loaderWgsl('k', dqk)}
-${loaderWgsl('v', dv)}
-${storerWgsl('o', dv)}
+${rowAtWgsl('q', 'q', 'u.l', dqk, io.vq ? 4 : 1, io.strided)}
+${rowAtWgsl('k', 'k', 'u.s', dqk, io.vq ? 4 : 1, io.strided)}
+${rowAtWgsl('v', 'v', 'u.s', dv, io.vv ? 4 : 1, io.strided)}
+${rowAtWgsl('o', 'o', 'u.l', dv, io.vv ? 4 : 1, io.strided)}
+${loaderWgsl('q', dqk, io.vq)}
+${loaderWgsl('k', dqk, io.vq)}
+${loaderWgsl('v', dv, io.vv)}
+${storerWgsl('o', dv, io.vv)}
 ${GROUP_INDEX_WGSL}
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -115,11 +122,12 @@ export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: 
   if (d.n === 0 || d.l === 0) return;
   const t = pickTiles('fwd', d.l, d.s, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
   const qBlocks = Math.ceil(d.l / t.bq);
+  const io = rowIO(d);
   ctx.dispatch({
-    key: `attention/fwd/${d.dqk}x${d.dv}/q${t.bq}k${t.bk}`,
-    code: () => fwdCode(d.dqk, d.dv, t),
+    key: `attention/fwd/${d.dqk}x${d.dv}/q${t.bq}k${t.bk}${rowIOKey(io)}`,
+    code: () => fwdCode(d.dqk, d.dv, t, io),
     buffers: [q, k, v, o, lse],
-    uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale]]),
+    uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale], ...layoutUniforms(d)]),
     workgroups: grid(ctx, d.n * qBlocks),
   });
 }

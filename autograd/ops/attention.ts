@@ -9,6 +9,7 @@ import * as raw from '../../engine/ops.ts';
 import { ShapeError } from '../../engine/errors.ts';
 import { fmt } from '../../engine/shape.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import type { AttentionLayout, RowLayout } from '../../kernels/attention-layout.ts';
 import { record } from '../tape.ts';
 
 /** q [..., L, dqk], k [..., S, dqk], v [..., S, dv] → [..., L, dv]; scale defaults to 1/√dqk. */
@@ -30,4 +31,53 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
     const r = raw.attentionBwd(q3, k3, v3, o, lse, raw.reshape(g, [dims.n, dims.l, dims.dv]), dims);
     return [r.dq.view(q.shape), r.dk.view(k.shape), r.dv.view(v.shape)];
   }, [q3, k3, v3, o, lse]);
+}
+
+/** Row layout of [B, len, W] rows holding H heads of width d at column `col` (kernels/attention-layout.ts). */
+const headRows = (len: number, W: number, d: number, col: number): RowLayout => ({ off: col, sB: len * W, sH: d, sL: W });
+
+/**
+ * Multi-head attention on DiT's packed projection: qkv [B, L, 3·H·d] (columns q, k, v, each H heads
+ * of d) → [B, L, H·d]. The same as splitting the heads ([B, H, L, d] permutes), `attention`, and
+ * merging them back, but the kernels read the heads where the projection wrote them and write the
+ * merged output (kernels/attention-layout.ts): no permute copies, forward or backward. The gradient
+ * is one packed dqkv [B, L, 3·H·d].
+ */
+export function attentionPacked(qkv: Tensor, heads: number, scale?: number): Tensor {
+  const op = 'attentionPacked';
+  if (qkv.rank !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2]! % (3 * heads) !== 0) {
+    throw new ShapeError(`${op}: qkv ${fmt(qkv.shape)} must be [B, L, 3·H·d] with H = ${heads} heads`);
+  }
+  const [B, L, W] = qkv.shape as [number, number, number];
+  const D = W / 3, d = D / heads;
+  const layout: AttentionLayout = {
+    H: heads, q: headRows(L, W, d, 0), k: headRows(L, W, d, D), v: headRows(L, W, d, 2 * D), o: headRows(L, D, d, 0), packed: true,
+  };
+  const dims = { n: B * heads, l: L, s: L, dqk: d, dv: d, scale: scale ?? 1 / Math.sqrt(d), layout };
+  const { o, lse } = raw.attentionStrided(qkv, qkv, qkv, dims, [B, L, D]);
+  return record(op, [qkv], o, (g) => [raw.attentionBwd(qkv, qkv, qkv, o, lse, g, dims).dq], [qkv, o, lse]);
+}
+
+/**
+ * Multi-head attention on per-projection tensors q [B, L, H·dqk], k [B, S, H·dqk], v [B, S, H·dv]
+ * → [B, L, H·dv] (AV-DiT's temporal adapter, whose q, k are narrower than v), heads read and the
+ * output written in place as attentionPacked.
+ */
+export function attentionHeads(q: Tensor, k: Tensor, v: Tensor, heads: number, scale?: number): Tensor {
+  const op = 'attentionHeads';
+  const ok = [q, k, v].every((t) => t.rank === 3 && t.shape[2]! % heads === 0) && Number.isInteger(heads) && heads >= 1
+    && k.shape[0] === q.shape[0] && v.shape[0] === q.shape[0] && v.shape[1] === k.shape[1] && k.shape[2] === q.shape[2];
+  if (!ok) throw new ShapeError(`${op}: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must be [B, L, H·dqk], [B, S, H·dqk], [B, S, H·dv] with H = ${heads}`);
+  const [B, L, Wq] = q.shape as [number, number, number];
+  const S = k.shape[1]!, Wv = v.shape[2]!;
+  const dqk = Wq / heads, dv = Wv / heads;
+  const layout: AttentionLayout = {
+    H: heads, q: headRows(L, Wq, dqk, 0), k: headRows(S, Wq, dqk, 0), v: headRows(S, Wv, dv, 0), o: headRows(L, Wv, dv, 0), packed: false,
+  };
+  const dims = { n: B * heads, l: L, s: S, dqk, dv, scale: scale ?? 1 / Math.sqrt(dqk), layout };
+  const { o, lse } = raw.attentionStrided(q, k, v, dims, [B, L, Wv]);
+  return record(op, [q, k, v], o, (g) => {
+    const r = raw.attentionBwd(q, k, v, o, lse, g, dims);
+    return [r.dq, r.dk, r.dv];
+  }, [q, k, v, o, lse]);
 }

@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   const json = flags.json === true;
   if (!json) {
     console.log(`gradcheck on ${backend.name} (${backend.device}): ${backend === cpuBackend ? 'f64 finite differences' : 'f32 vs cpu'}`);
-    console.log(`${'op'.padEnd(12)} ${'cases'.padStart(5)}  ${'max rel err'.padStart(11)}  result`);
+    console.log(`${'op'.padEnd(15)} ${'cases'.padStart(5)}  ${'max rel err'.padStart(11)}  result`);
   }
   const started = performance.now();
   const rows: SuiteRow[] = await runSuite({
@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     seed: intFlag(flags, 'seed', 42, 0),
     ...(flags.op ? { only: flags.op as string[] } : {}),
     onRow: (r) => {
-      if (!json) console.log(`${r.op.padEnd(12)} ${String(r.cases).padStart(5)}  ${r.maxRelError.toExponential(2).padStart(11)}  ${r.pass ? 'pass' : `FAIL (worst: ${r.worst})`}`);
+      if (!json) console.log(`${r.op.padEnd(15)} ${String(r.cases).padStart(5)}  ${r.maxRelError.toExponential(2).padStart(11)}  ${r.pass ? 'pass' : `FAIL (worst: ${r.worst})`}`);
     },
   });
   const failed = rows.filter((r) => !r.pass);

@@ -15,6 +15,8 @@ import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../
 import { forEachBroadcast, forEachRow, forEachStridedRow } from './indexing.ts';
 import * as fused from './fused.ts';
 import { transpose2d } from './matmul.ts';
+import { gatherRows, scatterRows } from './attention-layout.ts';
+import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
 import { ArrayPool } from './array-pool.ts';
@@ -370,16 +372,38 @@ class CpuBackend implements Backend {
 
   // ---- fused ops: references in fused.ts ----
 
+  /** Operands in a strided layout (kernels/attention-layout.ts) are gathered to contiguous rows, results scattered back. */
   attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
+    const { layout: L, ...dims } = d;
     const o = this.#alloc(q.dtype, d.n * d.l * d.dv), lse = this.#alloc(q.dtype, d.n * d.l);
-    pool.run('attentionFwd', [arr(q), arr(k), arr(v), o.data, lse.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionFwd, [3, 4]);
+    const ins = L
+      ? [gatherRows(arr(q), L.q, L.H, d.n, d.l, d.dqk), gatherRows(arr(k), L.k, L.H, d.n, d.s, d.dqk), gatherRows(arr(v), L.v, L.H, d.n, d.s, d.dv)]
+      : [arr(q), arr(k), arr(v)];
+    const oc = L ? new (o.data.constructor as new (n: number) => TypedArray)(o.size) : o.data;
+    pool.run('attentionFwd', [...ins, oc, lse.data], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionFwd, [3, 4]);
+    if (L) scatterRows(oc, o.data, L.o, L.H, d.n, d.l, d.dv);
     return { o, lse };
   }
 
+  /** With a packed layout (q, k, v one buffer) dq, dk and dv are one storage too. */
   attentionBwd(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, d: AttentionDims): AttentionGrads {
-    const dq = this.#alloc(q.dtype, q.size), dk = this.#alloc(q.dtype, k.size), dv = this.#alloc(q.dtype, v.size);
-    const arrays = [q, k, v, o, lse, dO].map(arr);
-    pool.run('attentionBwd', [...arrays, dq.data, dk.data, dv.data], { ...d }, d.n, headsPerPart(d), KERNELS.attentionBwd, [6, 7, 8]);
+    const { layout: L, ...dims } = d;
+    if (!L) {
+      const dq = this.#alloc(q.dtype, q.size), dk = this.#alloc(q.dtype, k.size), dv = this.#alloc(q.dtype, v.size);
+      const arrays = [q, k, v, o, lse, dO].map(arr);
+      pool.run('attentionBwd', [...arrays, dq.data, dk.data, dv.data], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionBwd, [6, 7, 8]);
+      return { dq, dk, dv };
+    }
+    const g = (s: Storage, r: RowLayout, len: number, w: number) => gatherRows(arr(s), r, L.H, d.n, len, w);
+    const ins = [g(q, L.q, d.l, d.dqk), g(k, L.k, d.s, d.dqk), g(v, L.v, d.s, d.dv), g(o, L.o, d.l, d.dv), arr(lse), g(dO, L.o, d.l, d.dv)];
+    const mk = (size: number) => new (arr(q).constructor as new (n: number) => TypedArray)(size);
+    const [dqc, dkc, dvc] = [mk(d.n * d.l * d.dqk), mk(d.n * d.s * d.dqk), mk(d.n * d.s * d.dv)];
+    pool.run('attentionBwd', [...ins, dqc, dkc, dvc], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionBwd, [6, 7, 8]);
+    const dq = this.#alloc(q.dtype, q.size);
+    const dk = L.packed ? dq : this.#alloc(q.dtype, k.size), dv = L.packed ? dq : this.#alloc(q.dtype, v.size);
+    scatterRows(dqc, dq.data, L.q, L.H, d.n, d.l, d.dqk);
+    scatterRows(dkc, dk.data, L.k, L.H, d.n, d.s, d.dqk);
+    scatterRows(dvc, dv.data, L.v, L.H, d.n, d.s, d.dv);
     return { dq, dk, dv };
   }
 

@@ -98,6 +98,10 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     attention: (q, _k, _v, d: AttentionDims) => ({ o: make(q.dtype, d.n * d.l * d.dv), lse: make(q.dtype, d.n * d.l) }),
     attentionBwd(q, k, v, _o, _lse, _dO, d: AttentionDims) {
       transient(q.dtype, d.n * d.l); // the row sums D (a scratch buffer on the GPU)
+      if (d.layout?.packed) {
+        const dqkv = make(q.dtype, q.size); // one gradient buffer for a packed q, k, v
+        return { dq: dqkv, dk: dqkv, dv: dqkv };
+      }
       return { dq: make(q.dtype, q.size), dk: make(k.dtype, k.size), dv: make(v.dtype, v.size) };
     },
     normModulate: (x, _sh, _sc, d: NormModulateDims) => ({ y: make(x.dtype, x.size), mean: make(x.dtype, d.N * d.L), rstd: make(x.dtype, d.N * d.L) }),

@@ -327,9 +327,11 @@ export class WebGpuBackend implements Backend {
   }
 
   attentionBwd(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, d: AttentionDims): AttentionGrads {
+    // A packed q, k, v (one buffer, kernels/attention-layout.ts) gets one packed gradient buffer.
+    const packed = d.layout?.packed ?? false;
     const dq = this.#alloc('attentionBwd', q.dtype, q.size);
-    const dk = this.#alloc('attentionBwd', q.dtype, k.size);
-    const dv = this.#alloc('attentionBwd', q.dtype, v.size);
+    const dk = packed ? dq : this.#alloc('attentionBwd', q.dtype, k.size);
+    const dv = packed ? dq : this.#alloc('attentionBwd', q.dtype, v.size);
     const bufs = [q, k, v, o, lse, dO].map((x) => this.#buf(x)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
     const out = { dq: this.#buf(dq), dk: this.#buf(dk), dv: this.#buf(dv) };
     const mixed = this.#mixedAttention();

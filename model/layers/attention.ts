@@ -17,6 +17,14 @@ export function splitHeads(x: Tensor, heads: number): Tensor {
   return A.permute(A.reshape(x, [b, l, heads, hd / heads]), [0, 2, 1, 3]);
 }
 
+/** A packed projection [B, L, 3·H·d] → q, k, v [B, H, L, d] (copies; the fused path needs none). */
+export function splitPacked(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
+  const [b, l, w] = qkv.shape as [number, number, number];
+  const hd = w / 3 / heads;
+  const t = A.permute(A.reshape(qkv, [b, l, 3, heads, hd]), [2, 0, 3, 1, 4]); // [3, B, H, L, hd]
+  return A.chunk(t, 3, 0).map((u) => A.reshape(u, [b, heads, l, hd])) as [Tensor, Tensor, Tensor];
+}
+
 /** [B, H, L, d] → [B, L, H·d]. */
 export function mergeHeads(x: Tensor): Tensor {
   const [b, h, l, d] = x.shape as [number, number, number, number];
@@ -72,12 +80,9 @@ export class Attention extends Module {
 
   /** x [B, L, D] → [B, L, D]; with `lora`, the frozen projections get its low-rank updates. */
   forward(x: Tensor, lora?: AttentionLoRA): Tensor {
-    const [b, l, d] = x.shape as [number, number, number];
     const qkv = lora ? lora.qkv.apply(this.qkv, x) : this.qkv.forward(x); // [B, L, 3D]
-    const hd = d / this.heads;
-    const t = A.permute(A.reshape(qkv, [b, l, 3, this.heads, hd]), [2, 0, 3, 1, 4]); // [3, B, H, L, hd]
-    const [q, k, v] = A.chunk(t, 3, 0).map((u) => A.reshape(u, [b, this.heads, l, hd])) as [Tensor, Tensor, Tensor];
-    const o = mergeHeads(sdpa(q, k, v));
+    // The fused path reads the heads where qkv holds them and writes o merged (no permutes).
+    const o = attentionPath() === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...splitPacked(qkv, this.heads)));
     return lora ? lora.proj.apply(this.proj, o) : this.proj.forward(o);
   }
 }
@@ -100,9 +105,10 @@ export class TemporalAttention extends Module {
   }
   /** x [N, M, D] (N = B·Lv sequences of M frames) → [N, M, D]. */
   forward(x: Tensor): Tensor {
-    const q = splitHeads(this.q.forward(x), this.heads);
-    const k = splitHeads(this.k.forward(x), this.heads);
-    const v = splitHeads(this.v.forward(x), this.heads);
-    return this.proj.forward(mergeHeads(sdpa(q, k, v)));
+    const [q, k, v] = [this.q.forward(x), this.k.forward(x), this.v.forward(x)];
+    const o = attentionPath() === 'fused'
+      ? A.attentionHeads(q, k, v, this.heads)
+      : mergeHeads(sdpa(splitHeads(q, this.heads), splitHeads(k, this.heads), splitHeads(v, this.heads)));
+    return this.proj.forward(o);
   }
 }

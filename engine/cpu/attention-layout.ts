@@ -1,0 +1,34 @@
+/**
+ * The CPU backend's side of strided attention operands (kernels/attention-layout.ts): its
+ * reference kernels read contiguous [n, len, w] rows, so operands in a layout are gathered into
+ * that form first and results scattered back. Row (n, i) of operand X starts at
+ *   X.off + (n / H)·X.sB + (n mod H)·X.sH + i·X.sL.
+ */
+import type { RowLayout } from '../../kernels/attention-layout.ts';
+import type { TypedArray } from '../dtype.ts';
+
+function rowStart(r: RowLayout, H: number, n: number, i: number): number {
+  return r.off + Math.floor(n / H) * r.sB + (n % H) * r.sH + i * r.sL;
+}
+
+/** Contiguous [n, len, w] copy of the rows of `src` laid out as `r`. */
+export function gatherRows(src: TypedArray, r: RowLayout, H: number, n: number, len: number, w: number): TypedArray {
+  const out = new (src.constructor as new (size: number) => TypedArray)(n * len * w);
+  for (let h = 0; h < n; h++) {
+    for (let i = 0; i < len; i++) {
+      const s = rowStart(r, H, h, i), o = (h * len + i) * w;
+      for (let c = 0; c < w; c++) out[o + c] = src[s + c]!;
+    }
+  }
+  return out;
+}
+
+/** Write contiguous [n, len, w] rows `src` into `dst` laid out as `r`. */
+export function scatterRows(src: TypedArray, dst: TypedArray, r: RowLayout, H: number, n: number, len: number, w: number): void {
+  for (let h = 0; h < n; h++) {
+    for (let i = 0; i < len; i++) {
+      const s = (h * len + i) * w, o = rowStart(r, H, h, i);
+      for (let c = 0; c < w; c++) dst[o + c] = src[s + c]!;
+    }
+  }
+}

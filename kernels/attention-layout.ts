@@ -1,0 +1,104 @@
+/**
+ * Where the attention kernels find their operands' rows. Every kernel (f32: attention.ts,
+ * attention-bwd.ts; tensor cores: attention-sgmat.ts) addresses a row of q, k, v, o (and dO, dq,
+ * dk, dv, which share the layout of their operand) by its global row index r = n·len + i
+ * (n = batch·heads + head, i the position, len = l or s) through a WGSL function `at_<buf>(r)`.
+ *
+ * Contiguous (no layout): [n, len, d], row r at r·d. Strided (an AttentionLayout): element c of
+ * row (n, i) of operand X at
+ *     X.off + (n / H)·X.sB + (n mod H)·X.sH + i·X.sL + c,
+ * which reads q, k, v straight out of a packed qkv projection [B, L, 3, H, d] (sL = 3·H·d,
+ * sH = d, offsets 0, H·d, 2·H·d) and writes o as [B, L, H, d], i.e. already merged back to
+ * [B, L, H·d]: the head split and merge copies (a permute each way, forward and backward) vanish.
+ */
+import type { AttentionShape } from './attention.ts';
+
+/** Element offsets of one operand's rows (see the file comment). */
+export interface RowLayout {
+  off: number;
+  sB: number;
+  sH: number;
+  sL: number;
+}
+
+export interface AttentionLayout {
+  /** Heads per batch entry: n = b·H + h. */
+  H: number;
+  q: RowLayout;
+  k: RowLayout;
+  v: RowLayout;
+  o: RowLayout;
+  /** q, k and v are one buffer (a packed qkv): dq, dk, dv are then one buffer laid out the same. */
+  packed: boolean;
+}
+
+export type Operand = 'q' | 'k' | 'v' | 'o';
+const OPERANDS: readonly Operand[] = ['q', 'k', 'v', 'o'];
+
+/** The layout of plain [n, len, d] tensors. */
+export function contiguousLayout(d: AttentionShape): AttentionLayout {
+  const c = (len: number, w: number): RowLayout => ({ off: 0, sB: len * w, sH: 0, sL: w });
+  return { H: 1, q: c(d.l, d.dqk), k: c(d.s, d.dqk), v: c(d.s, d.dv), o: c(d.l, d.dv), packed: false };
+}
+
+/** Uniform fields appended to every attention kernel's struct U (all u32). */
+export const LAYOUT_FIELDS = ['H', ...OPERANDS.flatMap((x) => [`${x}Off`, `${x}B`, `${x}H`, `${x}L`])].map((f) => `${f}: u32`).join(', ');
+
+/** The values of LAYOUT_FIELDS, in order. */
+export function layoutUniforms(d: AttentionShape): ['u32', number][] {
+  const L = d.layout ?? contiguousLayout(d);
+  return [['u32', L.H], ...OPERANDS.flatMap((x) => [L[x].off, L[x].sB, L[x].sH, L[x].sL].map((v) => ['u32', v] as ['u32', number]))];
+}
+
+/** Whether operand rows can be read as vec4: the width and every offset and stride divide by 4. */
+export function vec4Rows(d: AttentionShape, ops: readonly Operand[], width: number): boolean {
+  if (width % 4 !== 0) return false;
+  const L = d.layout;
+  return !L || ops.every((x) => [L[x].off, L[x].sB, L[x].sH, L[x].sL].every((v) => v % 4 === 0));
+}
+
+/** The pipeline-key part the layout decides. */
+export const layoutKey = (d: AttentionShape): string => (d.layout ? `/strided${d.layout.packed ? '-packed' : ''}` : '');
+
+/**
+ * WGSL `fn at_<buf>(r: u32) -> u32`: where global row r of `buf` starts, in units of W elements
+ * (buf laid out as operand `op`, rows of `d` elements, `len` = 'u.l' or 'u.s' rows per head).
+ */
+export function rowAtWgsl(buf: string, op: Operand, len: string, d: number, W: 1 | 4, strided: boolean): string {
+  if (!strided) return `fn at_${buf}(r: u32) -> u32 { return r * ${d / W}u; }`;
+  return `fn at_${buf}(r: u32) -> u32 {
+  let n = r / ${len};
+  let i = r - n * ${len};
+  return (u.${op}Off + (n / u.H) * u.${op}B + (n % u.H) * u.${op}H + i * u.${op}L)${W === 4 ? ' / 4u' : ''};
+}`;
+}
+
+/** Problems with a layout for these sizes (null when fine): every row must lie inside its buffer. */
+export function layoutError(d: AttentionShape, sizes: Record<Operand, number>): string | null {
+  const L = d.layout;
+  if (!L) return null;
+  if (!Number.isInteger(L.H) || L.H < 1 || d.n % L.H !== 0) return `heads ${L.H} do not divide n = ${d.n}`;
+  const B = d.n / L.H;
+  const ext: Record<Operand, [number, number]> = { q: [d.l, d.dqk], k: [d.s, d.dqk], v: [d.s, d.dv], o: [d.l, d.dv] };
+  for (const x of OPERANDS) {
+    const r = L[x], [len, w] = ext[x];
+    const last = r.off + (B - 1) * r.sB + (L.H - 1) * r.sH + (len - 1) * r.sL + w;
+    if ([r.off, r.sB, r.sH, r.sL].some((v) => !Number.isInteger(v) || v < 0)) return `${x}: offsets and strides must be non-negative integers`;
+    if (last > sizes[x]) return `${x}: rows reach element ${last} of a ${sizes[x]}-element buffer`;
+  }
+  return null;
+}
+
+/** How a kernel reads its rows: vec4 for q/k (width dqk) and for v/o (width dv), and whether strided. */
+export interface RowIO {
+  vq: boolean;
+  vv: boolean;
+  strided: boolean;
+}
+
+export function rowIO(d: AttentionShape): RowIO {
+  return { vq: vec4Rows(d, ['q', 'k'], d.dqk), vv: vec4Rows(d, ['v', 'o'], d.dv), strided: d.layout !== undefined };
+}
+
+/** Pipeline-key part of a RowIO. */
+export const rowIOKey = (io: RowIO): string => `${io.vq ? '' : '/sq'}${io.vv ? '' : '/sv'}${io.strided ? '/strided' : ''}`;

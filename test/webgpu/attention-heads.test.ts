@@ -1,0 +1,58 @@
+// Attention with heads read in place (kernels/attention-layout.ts) on the GPU against the CPU:
+// attentionPacked on a packed qkv and attentionHeads on separate q, k, v, output and gradients,
+// through the f32 kernels (vec4 rows at d = 72, scalar at 9 and 5) and the tensor-core kernels
+// (emulated on lavapipe), including the packed dK/dV write into one gradient buffer.
+import { test } from 'node:test';
+import * as A from '../../autograd/index.ts';
+import type { Backend } from '../../engine/backend.ts';
+import { tensor } from '../../engine/creation.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+import { mixedAttentionTuning } from '../../kernels/attention-sgmat.ts';
+import { relErr } from '../model/golden-check.ts';
+import { assertClose, cpu, randomData, useGpu } from './helpers.ts';
+
+const gpu = useGpu();
+
+type Case = { what: string; shapes: number[][]; fn: (...xs: Tensor[]) => Tensor };
+
+/** Output and input gradients (against a fixed random cotangent) on one backend. */
+async function run(backend: Backend, c: Case): Promise<Float32Array[]> {
+  const xs = c.shapes.map((s, i) => tensor(randomData(s.reduce((a, b) => a * b, 1), 7 + i), s, { backend, requiresGrad: true }));
+  const y = c.fn(...xs);
+  A.backward(A.sum(A.mul(y, tensor(randomData(y.size, 3), y.shape, { backend }))));
+  return [await y.toArray(), ...(await Promise.all(xs.map((x) => x.grad!.toArray())))] as Float32Array[];
+}
+
+// Few cases on purpose: each layout variant is a new pipeline, and lavapipe compiles slowly.
+const CASES: Case[] = [
+  // one packed buffer: q, k, v column blocks, vec4 rows, dK/dV through one writable binding
+  { what: 'packed, d 72', shapes: [[2, 19, 3 * 2 * 72]], fn: (qkv) => A.attentionPacked(qkv!, 2) },
+  // separate q, k, v: l ≠ s, scalar q/k rows (d 9) beside vec4 v rows (72), as the temporal adapter
+  { what: 'heads, 9/72, l 16, s 21', shapes: [[3, 16, 2 * 9], [3, 21, 2 * 9], [3, 21, 2 * 72]], fn: (q, k, v) => A.attentionHeads(q!, k!, v!, 2) },
+];
+
+test('attentionPacked / attentionHeads on the GPU (f32 kernels) match the CPU', async () => {
+  for (const c of CASES) {
+    const [want, got] = [await run(cpu, c), await run(gpu(), c)];
+    want.forEach((w, i) => assertClose(got[i]!, w, 2e-3, 2e-4, `${c.what}: ${i === 0 ? 'output' : `gradient ${i - 1}`}`));
+  }
+});
+
+test('the same on the tensor-core kernels (emulated on lavapipe), packed and separate heads', async () => {
+  const g = gpu();
+  mixedAttentionTuning.emulate = true;
+  g.setPrecision('mixed');
+  try {
+    for (const c of CASES) {
+      const [want, got] = [await run(cpu, c), await run(g, c)];
+      // f16 operands: ~1e-3 of each output's scale (as attention-mixed.test.ts).
+      want.forEach((w, i) => {
+        const e = relErr(got[i]!, w, 1e-30);
+        if (!(e < 6e-3)) throw new Error(`${c.what}: ${i === 0 ? 'output' : `gradient ${i - 1}`} off by ${e} of its scale`);
+      });
+    }
+  } finally {
+    g.setPrecision('f32');
+    mixedAttentionTuning.emulate = false;
+  }
+});
