@@ -15,7 +15,7 @@
 import { uniforms, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import {
-  attentionTuning, colGuard, elemType, KG, loaderWgsl, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
+  attentionTuning, colGuard, elemType, inputLoadersWgsl, KG, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, gridFor, GROUP_INDEX_WGSL, WG } from './grid.ts';
@@ -52,14 +52,7 @@ const HEADER = (dqk: number, dv: number, io: RowIO): string => /* wgsl */ `
 @group(0) @binding(3) var<storage, read> dO: array<${elemType(io.vv)}>;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> D: array<f32>;
-${rowAtWgsl('q', 'q', 'u.l', dqk, io.vq ? 4 : 1, io.strided)}
-${rowAtWgsl('k', 'k', 'u.s', dqk, io.vq ? 4 : 1, io.strided)}
-${rowAtWgsl('v', 'v', 'u.s', dv, io.vv ? 4 : 1, io.strided)}
-${rowAtWgsl('dO', 'o', 'u.l', dv, io.vv ? 4 : 1, io.strided)}
-${loaderWgsl('q', dqk, io.vq)}
-${loaderWgsl('k', dqk, io.vq)}
-${loaderWgsl('v', dv, io.vv)}
-${loaderWgsl('dO', dv, io.vv)}
+${inputLoadersWgsl(dqk, dv, io, true)}
 ${GROUP_INDEX_WGSL}`;
 
 /**

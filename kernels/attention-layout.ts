@@ -102,3 +102,9 @@ export function rowIO(d: AttentionShape): RowIO {
 
 /** Pipeline-key part of a RowIO. */
 export const rowIOKey = (io: RowIO): string => `${io.vq ? '' : '/sq'}${io.vv ? '' : '/sv'}${io.strided ? '/strided' : ''}`;
+
+/** WGSL row addressing of a kernel's inputs q, k, v (and dO when `withG`), each as vec4 rows where `io` says. */
+export function inputRowsWgsl(dqk: number, dv: number, io: RowIO, withG: boolean): string {
+  const at = (buf: string, op: Operand, len: string, d: number, vec: boolean) => rowAtWgsl(buf, op, len, d, vec ? 4 : 1, io.strided);
+  return [at('q', 'q', 'u.l', dqk, io.vq), at('k', 'k', 'u.s', dqk, io.vq), at('v', 'v', 'u.s', dv, io.vv), ...(withG ? [at('dO', 'o', 'u.l', dv, io.vv)] : [])].join('\n');
+}

@@ -32,7 +32,7 @@
 import { uniforms, type Dispatch, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import { encodeRowDot } from './attention-bwd.ts';
-import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
+import { inputRowsWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 import { MATMUL_DEFAULTS } from './matmul.ts';
 import { emulatedOps, FRAG as F, realOps, SUBGROUP, type SgOps, type SgSyntax } from './sgmat-ops.ts';
@@ -181,11 +181,6 @@ function ioOf(d: AttentionShape): RowIO {
 /** WGSL element type of an operand's binding. */
 const rowElem = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
 
-/** WGSL row addressing of the inputs (q, k, v and, for the backward, dO): attention-layout.ts. */
-function inputRows(dqk: number, dv: number, io: RowIO, withG: boolean): string {
-  const at = (buf: string, op: 'q' | 'k' | 'v' | 'o', len: string, d: number, vec: boolean) => rowAtWgsl(buf, op, len, d, vec ? 4 : 1, io.strided);
-  return [at('q', 'q', 'u.l', dqk, io.vq), at('k', 'k', 'u.s', dqk, io.vq), at('v', 'v', 'u.s', dv, io.vv), ...(withG ? [at('dO', 'o', 'u.l', dv, io.vv)] : [])].join('\n');
-}
 
 /**
  * Staging of one operand: rows [first, first + valid) of a [*, d] f32 buffer into an f16 tile of
@@ -372,7 +367,7 @@ function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, synta
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 ${UNIFORMS}
 @group(0) @binding(5) var<uniform> u: U;
-${inputRows(dqk, dv, io, false)}
+${inputRowsWgsl(dqk, dv, io, false)}
 ${rowAtWgsl('o', 'o', 'u.l', dv, 1, io.strided)}
 const NEG = -1e30;
 const BO = ${t.bo}u;
@@ -427,7 +422,7 @@ const bwdBindings = (dqk: number, dv: number, io: RowIO): string => `@group(0) @
 @group(0) @binding(1) var<storage, read> k: array<${rowElem(io.vq)}>;
 @group(0) @binding(2) var<storage, read> v: array<${rowElem(io.vv)}>;
 @group(0) @binding(3) var<storage, read> dO: array<${rowElem(io.vv)}>;
-${inputRows(dqk, dv, io, true)}
+${inputRowsWgsl(dqk, dv, io, true)}
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> D: array<f32>;`;
 

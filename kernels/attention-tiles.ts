@@ -15,6 +15,8 @@
  * ANCHORS §8) and the head dims, which are compile-time constants of each pipeline.
  */
 
+import { inputRowsWgsl, type RowIO } from './attention-layout.ts';
+
 /** Rows of the owned block per invocation. */
 export const TR = 4;
 /** Invocations sharing one group of rows (they split the tile's rows, then the output columns). */
@@ -110,6 +112,15 @@ export function storerWgsl(buf: string, d: number, vec: boolean, arr = buf): str
   let b = at_${buf}(row) + c * 4u;
   ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { ${arr}[b + ${t}u] = x[${t}]; }`, ' ')}
 }`;
+}
+
+/** WGSL row addressing and loaders `ld_q`, `ld_k`, `ld_v` (and `ld_dO` when `withG`) of the f32 kernels. */
+export function inputLoadersWgsl(dqk: number, dv: number, io: RowIO, withG: boolean): string {
+  return [
+    inputRowsWgsl(dqk, dv, io, withG),
+    loaderWgsl('q', dqk, io.vq), loaderWgsl('k', dqk, io.vq), loaderWgsl('v', dv, io.vv),
+    ...(withG ? [loaderWgsl('dO', dv, io.vv)] : []),
+  ].join('\n');
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import {
-  colGuard, elemType, KG, loaderWgsl, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
+  colGuard, elemType, inputLoadersWgsl, KG, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
@@ -51,13 +51,8 @@ var<workgroup> ks: array<vec4<f32>, ${bk * KS}>;
 var<workgroup> vs: array<vec4<f32>, ${bk * V4}>;
 var<workgroup> ps: array<f32, ${bk * PS}>;
 var<workgroup> red: array<f32, ${KG * PS}>;
-${rowAtWgsl('q', 'q', 'u.l', dqk, io.vq ? 4 : 1, io.strided)}
-${rowAtWgsl('k', 'k', 'u.s', dqk, io.vq ? 4 : 1, io.strided)}
-${rowAtWgsl('v', 'v', 'u.s', dv, io.vv ? 4 : 1, io.strided)}
+${inputLoadersWgsl(dqk, dv, io, false)}
 ${rowAtWgsl('o', 'o', 'u.l', dv, io.vv ? 4 : 1, io.strided)}
-${loaderWgsl('q', dqk, io.vq)}
-${loaderWgsl('k', dqk, io.vq)}
-${loaderWgsl('v', dv, io.vv)}
 ${storerWgsl('o', dv, io.vv)}
 ${GROUP_INDEX_WGSL}
 @compute @workgroup_size(${NT})

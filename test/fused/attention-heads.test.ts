@@ -10,7 +10,7 @@ import { gradcheck } from '../../autograd/gradcheck.ts';
 import { tensor } from '../../engine/creation.ts';
 import { ShapeError } from '../../engine/errors.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { randomData } from '../webgpu/helpers.ts';
+import { maxAbsDiff as maxAbs, randomData } from '../webgpu/helpers.ts';
 
 const leaf = (shape: number[], seed: number): Tensor =>
   tensor(Float64Array.from(randomData(shape.reduce((a, b) => a * b, 1), seed, -1.5, 1.5)), shape, { dtype: 'f64', requiresGrad: true });
@@ -24,12 +24,6 @@ const merge = (x: Tensor): Tensor => {
   const [b, h, l, d] = x.shape as [number, number, number, number];
   return A.reshape(A.permute(x, [0, 2, 1, 3]), [b, l, h * d]);
 };
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-}
 
 /** Output and gradients of `f` and `g` on the same leaves, against one random cotangent. */
 function sameAs(leaves: Tensor[], f: () => Tensor, g: () => Tensor, what: string): void {

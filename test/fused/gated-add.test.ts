@@ -9,16 +9,10 @@ import { gradcheck } from '../../autograd/gradcheck.ts';
 import { tensor } from '../../engine/creation.ts';
 import { ShapeError } from '../../engine/errors.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { randomData } from '../webgpu/helpers.ts';
+import { maxAbsDiff as maxAbs, randomData } from '../webgpu/helpers.ts';
 
 const leaf = (shape: number[], seed: number, requiresGrad = true): Tensor =>
   tensor(Float64Array.from(randomData(shape.reduce((a, b) => a * b, 1), seed, -2, 3)), shape, { dtype: 'f64', requiresGrad });
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-}
 
 test('addGated equals x + gate·y composed: out, dx, dgate, dy (f64), with the gate trainable or frozen', () => {
   fc.assert(

@@ -8,7 +8,7 @@ import { gradcheck } from '../../autograd/gradcheck.ts';
 import { tensor } from '../../engine/creation.ts';
 import { ShapeError } from '../../engine/errors.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { randomData } from '../webgpu/helpers.ts';
+import { maxAbsDiff as maxAbs, randomData } from '../webgpu/helpers.ts';
 
 /** DiT's modulate(norm(x), shift, scale) as the model composes it. */
 export function composedNormModulate(x: Tensor, shift: Tensor, scale: Tensor, eps: number): Tensor {
@@ -19,12 +19,6 @@ export function composedNormModulate(x: Tensor, shift: Tensor, scale: Tensor, ep
 
 const leaf = (shape: number[], seed: number, lo = -2, hi = 3): Tensor =>
   tensor(Float64Array.from(randomData(shape.reduce((a, b) => a * b, 1), seed, lo, hi)), shape, { dtype: 'f64', requiresGrad: true });
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-}
 
 test('normModulate equals layerNorm·(1 + scale) + shift: y, dx, dshift, dscale (f64)', () => {
   fc.assert(

@@ -52,6 +52,13 @@ export async function expectSame(
   assertClose(await gpu.read(g), cpu.readSync!(c), rtol, atol, what);
 }
 
+/** max |a_i − b_i|. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
 /** The spacing of f32 numbers at |v| (one unit in the last place). */
 export const ulp32 = (v: number): number => 2 ** (Math.floor(Math.log2(Math.max(Math.abs(v), 2 ** -126))) - 23);
 
