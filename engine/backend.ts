@@ -51,8 +51,12 @@ export interface LayerNormGrads {
   db: Storage | null;
 }
 
-/** Sizes of a fused attention call: n = batch·heads, l queries, s keys, head dims, softmax scale. */
+/**
+ * Sizes of a fused attention call: n = batch·heads, l queries, s keys, head dims, softmax scale,
+ * and optionally where the operands' rows lie inside their (contiguous) tensors.
+ */
 export type AttentionDims = AttentionShape;
+export type { AttentionLayout, RowLayout } from '../kernels/attention-layout.ts';
 
 export interface AttentionOut {
   /** [n, l, dv] */

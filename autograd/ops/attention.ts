@@ -9,7 +9,7 @@ import * as raw from '../../engine/ops.ts';
 import { ShapeError } from '../../engine/errors.ts';
 import { fmt } from '../../engine/shape.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import type { AttentionLayout, RowLayout } from '../../kernels/attention-layout.ts';
+import type { AttentionLayout, RowLayout } from '../../engine/backend.ts';
 import { record } from '../tape.ts';
 
 /** q [..., L, dqk], k [..., S, dqk], v [..., S, dv] → [..., L, dv]; scale defaults to 1/√dqk. */
