@@ -3,8 +3,9 @@
  * f16 as they are staged in workgroup memory, every product (Q Kᵀ, P V, dO Vᵀ, dS K, Pᵀ dO,
  * dSᵀ Q) is a 16×16×16 f16 fragment MMA accumulated in f32, and the softmax statistics (row max,
  * row sum, lse, D) stay f32. Same contract as the f32 kernels (attention.ts, attention-bwd.ts):
- * q [n,l,dqk], k [n,s,dqk], v [n,s,dv] f32 in, o [n,l,dv] and lse [n,l] f32 out; the l×s score
- * matrix never exists in memory.
+ * q [n,l,dqk], k [n,s,dqk], v [n,s,dv] f32 in, o [n,l,dv] and lse [n,l] f32 out (rows found through
+ * attention-layout.ts, so the operands may also be heads inside a packed projection); the l×s
+ * score matrix never exists in memory.
  *
  * Layout. A workgroup owns a block of rows (queries; keys for dK/dV), 16 per subgroup of 32
  * invocations; subgroup g owns rows 16g .. 16g+15 and every fragment along them. Head dims are

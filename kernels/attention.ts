@@ -1,7 +1,7 @@
 /**
  * Flash attention, forward (Dao et al. 2022, "FlashAttention"; FA2, Dao 2023, Alg. 1), f32.
  * q [n,l,dqk], k [n,s,dqk], v [n,s,dv] → o [n,l,dv] and lse [n,l]; the l×s score matrix never
- * exists in memory.
+ * exists in memory. Rows are found through attention-layout.ts (contiguous, or heads read in place).
  *
  * A workgroup owns bq query rows of one head (q·scale staged in workgroup memory) and walks the
  * keys in tiles of bk (K and V staged cooperatively, vec4). Layout and register blocking as in
