@@ -182,7 +182,6 @@ function ioOf(d: AttentionShape): RowIO {
 /** WGSL element type of an operand's binding. */
 const rowElem = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
 
-
 /**
  * Staging of one operand: rows [first, first + valid) of a [*, d] f32 buffer into an f16 tile of
  * `rows` rows (stride ld, Dp columns, zeros past d and past valid), times `mul`. Each invocation
