@@ -11,9 +11,8 @@ function rowStart(r: RowLayout, H: number, n: number, i: number): number {
   return r.off + Math.floor(n / H) * r.sB + (n % H) * r.sH + i * r.sL;
 }
 
-/** Contiguous [n, len, w] copy of the rows of `src` laid out as `r`. */
-export function gatherRows(src: TypedArray, r: RowLayout, H: number, n: number, len: number, w: number): TypedArray {
-  const out = new (src.constructor as new (size: number) => TypedArray)(n * len * w);
+/** Copy the rows of `src` laid out as `r` into `out`, contiguous [n, len, w]. */
+export function gatherRows(src: TypedArray, r: RowLayout, H: number, n: number, len: number, w: number, out: TypedArray): TypedArray {
   for (let h = 0; h < n; h++) {
     for (let i = 0; i < len; i++) {
       const s = rowStart(r, H, h, i), o = (h * len + i) * w;

@@ -372,16 +372,23 @@ class CpuBackend implements Backend {
 
   // ---- fused ops: references in fused.ts ----
 
-  /** Operands in a strided layout (kernels/attention-layout.ts) are gathered to contiguous rows, results scattered back. */
+  /**
+   * Operands in a strided layout (kernels/attention-layout.ts) are gathered to contiguous rows in
+   * scratch arrays from the pool, and results scattered back.
+   */
   attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
     const { layout: L, ...dims } = d;
     const o = this.#alloc(q.dtype, d.n * d.l * d.dv), lse = this.#alloc(q.dtype, d.n * d.l);
-    const ins = L
-      ? [gatherRows(arr(q), L.q, L.H, d.n, d.l, d.dqk), gatherRows(arr(k), L.k, L.H, d.n, d.s, d.dqk), gatherRows(arr(v), L.v, L.H, d.n, d.s, d.dv)]
-      : [arr(q), arr(k), arr(v)];
-    const oc = L ? new (o.data.constructor as new (n: number) => TypedArray)(o.size) : o.data;
+    if (!L) {
+      pool.run('attentionFwd', [arr(q), arr(k), arr(v), o.data, lse.data], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionFwd, [3, 4]);
+      return { o, lse };
+    }
+    const scratch = this.#scratch(q.dtype);
+    const ins = [scratch.rows(q, L.q, L.H, d.n, d.l, d.dqk), scratch.rows(k, L.k, L.H, d.n, d.s, d.dqk), scratch.rows(v, L.v, L.H, d.n, d.s, d.dv)];
+    const oc = scratch.take(o.size);
     pool.run('attentionFwd', [...ins, oc, lse.data], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionFwd, [3, 4]);
-    if (L) scatterRows(oc, o.data, L.o, L.H, d.n, d.l, d.dv);
+    scatterRows(oc, o.data, L.o, L.H, d.n, d.l, d.dv);
+    scratch.giveAll();
     return { o, lse };
   }
 
@@ -394,17 +401,35 @@ class CpuBackend implements Backend {
       pool.run('attentionBwd', [...arrays, dq.data, dk.data, dv.data], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionBwd, [6, 7, 8]);
       return { dq, dk, dv };
     }
-    const g = (s: Storage, r: RowLayout, len: number, w: number) => gatherRows(arr(s), r, L.H, d.n, len, w);
-    const ins = [g(q, L.q, d.l, d.dqk), g(k, L.k, d.s, d.dqk), g(v, L.v, d.s, d.dv), g(o, L.o, d.l, d.dv), arr(lse), g(dO, L.o, d.l, d.dv)];
-    const mk = (size: number) => new (arr(q).constructor as new (n: number) => TypedArray)(size);
-    const [dqc, dkc, dvc] = [mk(d.n * d.l * d.dqk), mk(d.n * d.s * d.dqk), mk(d.n * d.s * d.dv)];
+    const scratch = this.#scratch(q.dtype);
+    const ins = [
+      scratch.rows(q, L.q, L.H, d.n, d.l, d.dqk), scratch.rows(k, L.k, L.H, d.n, d.s, d.dqk), scratch.rows(v, L.v, L.H, d.n, d.s, d.dv),
+      scratch.rows(o, L.o, L.H, d.n, d.l, d.dv), arr(lse), scratch.rows(dO, L.o, L.H, d.n, d.l, d.dv),
+    ];
+    const [dqc, dkc, dvc] = [scratch.take(d.n * d.l * d.dqk), scratch.take(d.n * d.s * d.dqk), scratch.take(d.n * d.s * d.dv)];
     pool.run('attentionBwd', [...ins, dqc, dkc, dvc], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionBwd, [6, 7, 8]);
     const dq = this.#alloc(q.dtype, q.size);
     const dk = L.packed ? dq : this.#alloc(q.dtype, k.size), dv = L.packed ? dq : this.#alloc(q.dtype, v.size);
     scatterRows(dqc, dq.data, L.q, L.H, d.n, d.l, d.dqk);
     scatterRows(dkc, dk.data, L.k, L.H, d.n, d.s, d.dqk);
     scatterRows(dvc, dv.data, L.v, L.H, d.n, d.s, d.dv);
+    scratch.giveAll();
     return { dq, dk, dv };
+  }
+
+  /** Scratch arrays of one dtype from the array pool, all handed back by giveAll(). */
+  #scratch(dtype: DType): { take(n: number): TypedArray; rows(s: Storage, r: RowLayout, H: number, n: number, len: number, w: number): TypedArray; giveAll(): void } {
+    const taken: TypedArray[] = [];
+    const take = (n: number): TypedArray => {
+      const a = this.#freeArrays.take(dtype, n);
+      taken.push(a);
+      return a;
+    };
+    return {
+      take,
+      rows: (s, r, H, n, len, w) => gatherRows(arr(s), r, H, n, len, w, take(n * len * w)),
+      giveAll: () => taken.forEach((a) => this.#freeArrays.give(dtype, a)),
+    };
   }
 
   normModulate(x: Storage, shift: Storage, scale: Storage, d: NormModulateDims, eps: number): LayerNormOut {
