@@ -43,11 +43,16 @@ function fields(prefix: string, rank: number): string[] {
   return f;
 }
 
-/** Bindings x, out and the uniform struct with `f` (default: nOut, R and the kept / reduced dims). */
-function header(type: string, keptRank: number, redRank: number, f = [`nOut: u32`, `R: u32`, ...fields('k', keptRank), ...fields('r', redRank)]): string {
+/**
+ * Bindings x, out (of `xType`, `outType`: the element type or its vec4) and the uniform struct with
+ * `f` (default: nOut, R and the kept / reduced dims).
+ */
+function header(
+  type: string, keptRank: number, redRank: number, f = [`nOut: u32`, `R: u32`, ...fields('k', keptRank), ...fields('r', redRank)], xType = type, outType = type,
+): string {
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<${type}>;
-@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
+@group(0) @binding(0) var<storage, read> x: array<${xType}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${outType}>;
 struct U { ${f.join(', ')} }
 @group(0) @binding(2) var<uniform> u: U;
 ${GROUP_INDEX_WGSL}`;
@@ -97,15 +102,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 const initOf = (kind: ReduceKind, type: string): string => (type === 'f32' ? INIT[kind] : kind === 'sum' ? '0' : '-2147483647');
 
+/** The element type read W at a time: itself or its vec4. */
+const vecOf = (type: string, W: 1 | 4): string => (W === 4 ? `vec4<${type}>` : type);
+/** WGSL folding a vec4 partial `v` into one value. */
+const fold4 = (kind: ReduceKind, v: string): string => (kind === 'sum' ? `(${v}.x + ${v}.y + ${v}.z + ${v}.w)` : `max(max(${v}.x, ${v}.y), max(${v}.z, ${v}.w))`);
+/** Whether element offsets with these strides stay multiples of 4 (vec4 reads of a run of `run` elements). */
+const vec4Ok = (run: number, strides: readonly number[]): boolean => run % 4 === 0 && strides.every((st) => st % 4 === 0);
+
 /** Columns layout: 64 columns × 4 row lanes per workgroup, rows [chunk·CH, +CH) of one batch. */
 const COLS = 64;
 const LANES = 4;
 
-function columnsCode(kind: ReduceKind, type: string, kr: number, rr: number): string {
+/** W = 4: each invocation owns four adjacent columns (vec4 reads and writes; u.C counts vec4s). */
+function columnsCode(kind: ReduceKind, type: string, kr: number, rr: number, W: 1 | 4): string {
   const f = [`C: u32`, `colBlocks: u32`, `batches: u32`, `chunks: u32`, `R: u32`, `CH: u32`, ...fields('k', kr), ...fields('r', rr)];
   const comb = COMBINE[kind];
-  return /* wgsl */ `${header(type, kr, rr, f)}
-var<workgroup> part: array<${type}, ${COLS * LANES}>;
+  const T = vecOf(type, W);
+  const at = W === 4 ? '(base + off) / 4u + col' : 'base + off + col';
+  return /* wgsl */ `${header(type, kr, rr, f, T, T)}
+var<workgroup> part: array<${T}, ${COLS * LANES}>;
 @compute @workgroup_size(${COLS * LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = groupIndex(wid, nwg);
@@ -118,7 +133,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let ok = live && col < u.C;
   ${offsetOf('base', 'b', 'k', kr)}
   // Four independent accumulators (rows r, r + LANES, …): four loads in flight per invocation.
-  var a0: ${type} = ${initOf(kind, type)};
+  var a0 = ${T}(${initOf(kind, type)});
   var a1 = a0;
   var a2 = a0;
   var a3 = a0;
@@ -126,11 +141,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let r1 = min(u.R, (chunk + 1u) * u.CH);
     var r = chunk * u.CH + lane;
     for (; r + ${3 * LANES}u < r1; r += ${4 * LANES}u) {
-      ${[0, 1, 2, 3].map((q) => `{ let rq = r + ${q * LANES}u; ${offsetOf('off', 'rq', 'r', rr)} a${q} = ${comb(`a${q}`, 'x[base + off + col]')}; }`).join('\n      ')}
+      ${[0, 1, 2, 3].map((q) => `{ let rq = r + ${q * LANES}u; ${offsetOf('off', 'rq', 'r', rr)} a${q} = ${comb(`a${q}`, `x[${at}]`)}; }`).join('\n      ')}
     }
     for (; r < r1; r += ${LANES}u) {
       ${offsetOf('off', 'r', 'r', rr)}
-      a0 = ${comb('a0', 'x[base + off + col]')};
+      a0 = ${comb('a0', `x[${at}]`)};
     }
   }
   part[lid] = ${comb(comb('a0', 'a1'), comb('a2', 'a3'))};
@@ -141,10 +156,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
-/** Rows layout: T invocations per contiguous row of R (threadsPerRow, at least 4), 256/T rows per workgroup. */
-function rowsCode(kind: ReduceKind, type: string, kr: number, T: number): string {
+/**
+ * Rows layout: T invocations per contiguous row of R (threadsPerRow, at least 4), 256/T rows per
+ * workgroup. W = 4: the row is read as vec4 (u.R counts vec4s), folded to one value at the end.
+ */
+function rowsCode(kind: ReduceKind, type: string, kr: number, T: number, W: 1 | 4): string {
   const comb = COMBINE[kind];
-  return /* wgsl */ `${header(type, kr, 0)}
+  const V = vecOf(type, W);
+  const b = W === 4 ? 'base / 4u' : 'base';
+  return /* wgsl */ `${header(type, kr, 0, undefined, V, type)}
 var<workgroup> part: array<${type}, ${ROW_WG}>;
 @compute @workgroup_size(${ROW_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -153,21 +173,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let live = row < u.nOut;
   ${offsetOf('base', 'row', 'k', kr)}
   // Four independent accumulators: four loads in flight per invocation, not one.
-  var a0: ${type} = ${initOf(kind, type)};
+  var a0 = ${V}(${initOf(kind, type)});
   var a1 = a0;
   var a2 = a0;
   var a3 = a0;
   if (live) {
+    let x0 = ${b};
     var r = t;
     for (; r + ${3 * T}u < u.R; r += ${4 * T}u) {
-      a0 = ${comb('a0', 'x[base + r]')};
-      a1 = ${comb('a1', `x[base + r + ${T}u]`)};
-      a2 = ${comb('a2', `x[base + r + ${2 * T}u]`)};
-      a3 = ${comb('a3', `x[base + r + ${3 * T}u]`)};
+      a0 = ${comb('a0', 'x[x0 + r]')};
+      a1 = ${comb('a1', `x[x0 + r + ${T}u]`)};
+      a2 = ${comb('a2', `x[x0 + r + ${2 * T}u]`)};
+      a3 = ${comb('a3', `x[x0 + r + ${3 * T}u]`)};
     }
-    for (; r < u.R; r += ${T}u) { a0 = ${comb('a0', 'x[base + r]')}; }
+    for (; r < u.R; r += ${T}u) { a0 = ${comb('a0', 'x[x0 + r]')}; }
   }
-  part[lid] = ${comb(comb('a0', 'a1'), comb('a2', 'a3'))};
+  let all = ${comb(comb('a0', 'a1'), comb('a2', 'a3'))};
+  part[lid] = ${W === 4 ? fold4(kind, 'all') : 'all'};
   workgroupBarrier();
   for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
     if (t < s) { part[lid] = ${comb('part[lid]', 'part[lid + s]')}; }
@@ -208,7 +230,8 @@ const COLUMN_TARGET_GROUPS = 2048;
 function encodeColumns(ctx: GpuContext, kind: ReduceKind, x: GPUBuffer, out: GPUBuffer, type: 'f32' | 'i32', m: Merged): void {
   const C = m.kept.shape[m.kept.shape.length - 1]!;
   const outer = { shape: m.kept.shape.slice(0, -1), strides: m.kept.strides.slice(0, -1) };
-  const batches = m.nOut / C, colBlocks = Math.ceil(C / COLS);
+  const W = vec4Ok(C, [...outer.strides, ...m.red.strides]) ? 4 : 1;
+  const batches = m.nOut / C, colBlocks = Math.ceil(C / W / COLS);
   const wanted = Math.max(1, Math.floor(COLUMN_TARGET_GROUPS / (colBlocks * batches)));
   // At least 64 rows per lane group: fewer would make the partials as big as the input.
   const CH = Math.max(LANES * 64, Math.ceil(m.R / wanted / LANES) * LANES);
@@ -216,10 +239,10 @@ function encodeColumns(ctx: GpuContext, kind: ReduceKind, x: GPUBuffer, out: GPU
   const dst = chunks === 1 ? out : ctx.scratch(chunks * m.nOut * 4);
   const kr = outer.shape.length, rr = m.red.shape.length;
   ctx.dispatch({
-    key: `reduce/${kind}/${type}/columns/k${kr}r${rr}`,
-    code: () => columnsCode(kind, type, kr, rr),
+    key: `reduce/${kind}/${type}/columns/k${kr}r${rr}${W === 4 ? '/v4' : ''}`,
+    code: () => columnsCode(kind, type, kr, rr, W),
     buffers: [x, dst],
-    uniforms: uniforms([['u32', C], ['u32', colBlocks], ['u32', batches], ['u32', chunks], ['u32', m.R], ['u32', CH], ...dimVals(outer), ...dimVals(m.red)]),
+    uniforms: uniforms([['u32', C / W], ['u32', colBlocks], ['u32', batches], ['u32', chunks], ['u32', m.R], ['u32', CH], ...dimVals(outer), ...dimVals(m.red)]),
     workgroups: grid(ctx, colBlocks * batches * chunks),
   });
   if (chunks > 1) encodeReduce(ctx, kind, dst, out, type, [chunks, m.nOut], [0]);
@@ -239,12 +262,13 @@ export function encodeReduce(
     return;
   }
   if (rr === 1 && red.strides[0] === 1 && R >= 16) {
-    const T = threadsPerRow(R, 4);
+    const W = vec4Ok(R, kept.strides) ? 4 : 1;
+    const T = threadsPerRow(R / W, 4);
     ctx.dispatch({
-      key: `reduce/${kind}/${type}/rows${T}/k${kr}`,
-      code: () => rowsCode(kind, type, kr, T),
+      key: `reduce/${kind}/${type}/rows${T}/k${kr}${W === 4 ? '/v4' : ''}`,
+      code: () => rowsCode(kind, type, kr, T, W),
       buffers: [x, out],
-      uniforms: uniforms([['u32', nOut], ['u32', R], ...dimVals(kept)]),
+      uniforms: uniforms([['u32', nOut], ['u32', R / W], ...dimVals(kept)]),
       workgroups: grid(ctx, Math.ceil(nOut / (ROW_WG / T))),
     });
     return;
