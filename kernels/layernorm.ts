@@ -11,21 +11,21 @@ import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowElements, rowEntry, rowHelpe
 
 function fwdCode(shape: RowShape, hasW: boolean, hasB: boolean): string {
   let k = 1;
-  const wBind = hasW ? `@group(0) @binding(${k++}) var<storage, read> w: array<f32>;` : '';
-  const bBind = hasB ? `@group(0) @binding(${k++}) var<storage, read> b: array<f32>;` : '';
+  const wBind = hasW ? `@group(0) @binding(${k++}) var<storage, read> w: array<RV>;` : '';
+  const bBind = hasB ? `@group(0) @binding(${k++}) var<storage, read> b: array<RV>;` : '';
   const yExpr = `(xv - mu) * rs${hasW ? ' * w[j]' : ''}${hasB ? ' + b[j]' : ''}`;
   const el = rowElements(shape, { xv: 'x[o + j]' });
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<RV>;
 ${wBind}
 ${bBind}
-@group(0) @binding(${k}) var<storage, read_write> y: array<f32>;
+@group(0) @binding(${k}) var<storage, read_write> y: array<RV>;
 @group(0) @binding(${k + 1}) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(${k + 2}) var<storage, read_write> rstd: array<f32>;
 struct U { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(${k + 3}) var<uniform> u: U;
-${rowHelpers(shape.T)}
-${rowEntry(shape.T)}
+${rowHelpers(shape)}
+${rowEntry(shape)}
 ${el.read}
 ${rowMeanRstdWgsl(el)}
   if (!live) { return; }
@@ -37,16 +37,16 @@ ${el.pass(`y[o + j] = ${yExpr};`)}
 function bwdDxCode(shape: RowShape, hasW: boolean): string {
   const g = hasW ? 'dyv * w[j]' : 'dyv';
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> dy: array<RV>;
+@group(0) @binding(1) var<storage, read> x: array<RV>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
-${hasW ? '@group(0) @binding(4) var<storage, read> w: array<f32>;' : ''}
-@group(0) @binding(${hasW ? 5 : 4}) var<storage, read_write> dx: array<f32>;
+${hasW ? '@group(0) @binding(4) var<storage, read> w: array<RV>;' : ''}
+@group(0) @binding(${hasW ? 5 : 4}) var<storage, read_write> dx: array<RV>;
 struct U { rows: u32, D: u32 }
 @group(0) @binding(${hasW ? 6 : 5}) var<uniform> u: U;
-${rowHelpers(shape.T)}
-${rowEntry(shape.T)}
+${rowHelpers(shape)}
+${rowEntry(shape)}
 ${rowLayerNormDxWgsl(shape, g)}
 }`;
 }

@@ -15,17 +15,17 @@ import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowElements, rowEntry, rowHelpe
 function fwdCode(shape: RowShape): string {
   const el = rowElements(shape, { xv: 'x[o + j]' });
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> shift: array<f32>;
-@group(0) @binding(2) var<storage, read> scale: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<RV>;
+@group(0) @binding(1) var<storage, read> shift: array<RV>;
+@group(0) @binding(2) var<storage, read> scale: array<RV>;
+@group(0) @binding(3) var<storage, read_write> y: array<RV>;
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 struct U { rows: u32, D: u32, L: u32, eps: f32 }
 @group(0) @binding(6) var<uniform> u: U;
-${rowHelpers(shape.T)}
-${rowEntry(shape.T)}
-  let so = (row / u.L) * u.D;
+${rowHelpers(shape)}
+${rowEntry(shape)}
+  let so = (row / u.L) * DW;
 ${el.read}
 ${rowMeanRstdWgsl(el)}
   if (!live) { return; }
@@ -36,17 +36,17 @@ ${el.pass('y[o + j] = (xv - mu) * rs * (1.0 + scale[so + j]) + shift[so + j];')}
 
 function bwdDxCode(shape: RowShape): string {
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> dy: array<RV>;
+@group(0) @binding(1) var<storage, read> x: array<RV>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read> scale: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<storage, read> scale: array<RV>;
+@group(0) @binding(5) var<storage, read_write> dx: array<RV>;
 struct U { rows: u32, D: u32, L: u32 }
 @group(0) @binding(6) var<uniform> u: U;
-${rowHelpers(shape.T)}
-${rowEntry(shape.T)}
-  let so = (row / u.L) * u.D;
+${rowHelpers(shape)}
+${rowEntry(shape)}
+  let so = (row / u.L) * DW;
 ${rowLayerNormDxWgsl(shape, 'dyv * (1.0 + scale[so + j])')}
 }`;
 }

@@ -5,10 +5,12 @@
  * (the tiny model's 64) share a workgroup instead of leaving most of it idle; long ones (1152)
  * get 128 invocations, 9 elements each.
  *
- * Each invocation keeps its E = ⌈D/T⌉ elements in registers (rowElements): the row is read from
+ * Each invocation keeps its ⌈D/T⌉ elements in registers (rowElements): the row is read from
  * memory once however many passes the kernel makes over it (softmax: max, Σexp, write; layerNorm:
- * mean, variance, write), and the E loads are issued back to back, so an invocation has E reads in
- * flight rather than one. Rows longer than ROW_CACHE_MAX·256 are read again in every pass.
+ * mean, variance, write), and the loads are issued back to back, so an invocation has several
+ * reads in flight rather than one. Rows whose length divides by 4 are read and written as vec4
+ * (`RV`, accumulators folded by hsum/hmax). Rows longer than ROW_CACHE_MAX·256 are read again in
+ * every pass.
  */
 import type { GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
@@ -26,41 +28,62 @@ export function threadsPerRow(D: number, min = 8): number {
 /** Most elements per invocation kept in registers (rows up to 16·256 = 4096 long). */
 export const ROW_CACHE_MAX = 16;
 
-/** A row kernel's layout: T invocations per row, each keeping E elements in registers (E = 0: re-read each pass). */
+/**
+ * A row kernel's layout: T invocations per row, rows read W = 4 elements at a time (vec4, when D
+ * is a multiple of 4) or one, each invocation keeping E such values in registers (E = 0: rows too
+ * long, re-read each pass).
+ */
 export interface RowShape {
   T: number;
   E: number;
+  W: 1 | 4;
 }
 
 export function rowShape(D: number): RowShape {
   const T = threadsPerRow(D);
-  const E = Math.ceil(D / T);
-  return { T, E: E <= ROW_CACHE_MAX ? E : 0 };
+  const W = D % 4 === 0 ? 4 : 1;
+  const E = Math.ceil(D / W / T);
+  return { T, E: E * W <= ROW_CACHE_MAX ? E : 0, W };
 }
 
 /** The part of a pipeline key that the layout decides. */
-export const rowKey = (s: RowShape): string => `t${s.T}e${s.E}`;
+export const rowKey = (s: RowShape): string => `t${s.T}e${s.E}${s.W === 4 ? 'v4' : ''}`;
 
 /**
- * An invocation's elements j = lid, lid + T, … < u.D of a row. `loads` names WGSL expressions of
- * `j` (e.g. { xv: 'x[o + j]' }). `read` declares them: with E > 0 it loads all E of each into
- * registers (name0 … name{E−1}; 0 past the row's end); with E = 0 it is empty. `pass(body)` runs
- * `body` once per element with `j` and every name bound (with E = 0, read from memory again).
+ * WGSL for a row kernel's width W: `RV` the type a row is read as (f32 or vec4<f32>; row-shaped
+ * bindings use it, accumulators too), `hsum` / `hmax` folding an RV to one f32.
+ */
+export function rowTypesWgsl(s: RowShape): string {
+  return s.W === 4
+    ? `alias RV = vec4<f32>;
+fn hsum(v: RV) -> f32 { return dot(v, vec4<f32>(1.0)); }
+fn hmax(v: RV) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }`
+    : `alias RV = f32;
+fn hsum(v: RV) -> f32 { return v; }
+fn hmax(v: RV) -> f32 { return v; }`;
+}
+
+/**
+ * An invocation's values j = lid, lid + T, … < DW of a row (DW = D/W, values of W elements, `o`
+ * and `j` in those units). `loads` names WGSL expressions of `j` (e.g. { xv: 'x[o + j]' }). `read`
+ * declares them: with E > 0 it loads all E of each into registers (name0 … name{E−1}; 0 past the
+ * row's end); with E = 0 it is empty. `pass(body)` runs `body` once per value with `j` and every
+ * name bound (with E = 0, read from memory again).
  */
 export function rowElements(s: RowShape, loads: Record<string, string>): { read: string; pass(body: string): string } {
   const names = Object.keys(loads);
   if (s.E === 0) {
     const bind = names.map((n) => `let ${n} = ${loads[n]};`).join(' ');
-    return { read: '', pass: (body) => `  for (var j = lid; j < u.D; j += ${s.T}u) { ${bind} ${body} }` };
+    return { read: '', pass: (body) => `  for (var j = lid; j < DW; j += ${s.T}u) { ${bind} ${body} }` };
   }
   const idx = (e: number): string => `lid + ${e * s.T}u`;
   const each = (f: (e: number) => string): string => Array.from({ length: s.E }, (_, e) => f(e)).join('\n');
   const read = [
-    ...names.map((n) => each((e) => `  var ${n}${e} = 0.0;`)),
-    each((e) => `  if (${idx(e)} < u.D) { let j = ${idx(e)}; ${names.map((n) => `${n}${e} = ${loads[n]};`).join(' ')} }`),
+    ...names.map((n) => each((e) => `  var ${n}${e} = RV(0.0);`)),
+    each((e) => `  if (${idx(e)} < DW) { let j = ${idx(e)}; ${names.map((n) => `${n}${e} = ${loads[n]};`).join(' ')} }`),
   ];
   const pass = (body: string): string =>
-    each((e) => `  if (${idx(e)} < u.D) { let j = ${idx(e)}; ${names.map((n) => `let ${n} = ${n}${e};`).join(' ')} ${body} }`);
+    each((e) => `  if (${idx(e)} < DW) { let j = ${idx(e)}; ${names.map((n) => `let ${n} = ${n}${e};`).join(' ')} ${body} }`);
   return { read: read.join('\n'), pass };
 }
 
@@ -73,7 +96,8 @@ export function rowGrid(ctx: GpuContext, rows: number, T: number): [number, numb
  * WGSL: `wgSum(v, lid)` and `wgMax(v, lid)` over the T invocations of the caller's row (`lid` is
  * the index within the row; call from uniform control flow: they contain barriers).
  */
-export function rowHelpers(T: number): string {
+export function rowHelpers(shape: RowShape): string {
+  const T = shape.T;
   const tree = (op: (a: string, b: string) => string): string => `red[segBase + lid] = v;
   workgroupBarrier();
   for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
@@ -84,6 +108,7 @@ export function rowHelpers(T: number): string {
   workgroupBarrier();
   return r;`;
   return /* wgsl */ `
+${rowTypesWgsl(shape)}
 ${GROUP_INDEX_WGSL}
 var<workgroup> red: array<f32, ${ROW_WG}>;
 // First slot of this invocation's row in red.
@@ -100,16 +125,17 @@ fn wgMax(v: f32, lid: u32) -> f32 {
  * The entry point header of a row kernel: `row`, `lid` (index within the row, 0 … T−1), `o` (the
  * row's first element); rows past `u.rows` compute on the last row but must not write (`live`).
  */
-export function rowEntry(T: number): string {
+export function rowEntry(s: RowShape): string {
   return /* wgsl */ `
 @compute @workgroup_size(${ROW_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lix: u32) {
-  let lid = lix % ${T}u;
+  let lid = lix % ${s.T}u;
   segBase = lix - lid;
-  let rowRaw = groupIndex(wid, nwg) * ${ROW_WG / T}u + lix / ${T}u;
+  let rowRaw = groupIndex(wid, nwg) * ${ROW_WG / s.T}u + lix / ${s.T}u;
   let row = min(rowRaw, u.rows - 1u);
   let live = rowRaw < u.rows;
-  let o = row * u.D;`;
+  let DW = u.D / ${s.W}u;  // the row's length in values of W elements
+  let o = row * DW;`;
 }
 
 /**
@@ -142,12 +168,12 @@ fn colPairSum(a: f32, b: f32, l: vec3u) -> vec2f {
  * over the row, as the CPU oracle, for accuracy (from registers when the row is cached).
  */
 export function rowMeanRstdWgsl(el: ReturnType<typeof rowElements>): string {
-  return `  var s = 0.0;
+  return `  var s = RV(0.0);
 ${el.pass('s += xv;')}
-  let mu = wgSum(s, lid) / f32(u.D);
-  var v = 0.0;
+  let mu = wgSum(hsum(s), lid) / f32(u.D);
+  var v = RV(0.0);
 ${el.pass('let d = xv - mu; v += d * d;')}
-  let rs = 1.0 / sqrt(wgSum(v, lid) / f32(u.D) + u.eps);`;
+  let rs = 1.0 / sqrt(wgSum(hsum(v), lid) / f32(u.D) + u.eps);`;
 }
 
 /**
@@ -161,11 +187,11 @@ export function rowLayerNormDxWgsl(s: RowShape, g: string): string {
   return `  let mu = mean[row];
   let rs = rstd[row];
 ${el.read}
-  var sg = 0.0;
-  var sgx = 0.0;
+  var sg = RV(0.0);
+  var sgx = RV(0.0);
 ${el.pass(`let g = ${g}; sg += g; sgx += g * (xv - mu) * rs;`)}
-  let mg = wgSum(sg, lid) / f32(u.D);
-  let mgx = wgSum(sgx, lid) / f32(u.D);
+  let mg = wgSum(hsum(sg), lid) / f32(u.D);
+  let mgx = wgSum(hsum(sgx), lid) / f32(u.D);
   if (!live) { return; }
 ${el.pass(`let g = ${g}; dx[o + j] = rs * (g - mg - (xv - mu) * rs * mgx);`)}`;
 }

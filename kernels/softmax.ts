@@ -8,19 +8,19 @@ import { rowElements, rowEntry, rowGrid, rowHelpers, rowKey, rowShape, type RowS
 function fwdCode(shape: RowShape): string {
   const el = rowElements(shape, { xv: 'x[o + j]' });
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<RV>;
+@group(0) @binding(1) var<storage, read_write> y: array<RV>;
 struct U { rows: u32, D: u32 }
 @group(0) @binding(2) var<uniform> u: U;
-${rowHelpers(shape.T)}
-${rowEntry(shape.T)}
+${rowHelpers(shape)}
+${rowEntry(shape)}
 ${el.read}
-  var m = -3.0e38;
-${el.pass('m = max(m, xv);')}
-  m = wgMax(m, lid);
-  var s = 0.0;
-${el.pass('s += exp(xv - m);')}
-  s = wgSum(s, lid);
+  var mv = RV(-3.0e38);
+${el.pass('mv = max(mv, xv);')}
+  let m = wgMax(hmax(mv), lid);
+  var sv = RV(0.0);
+${el.pass('sv += exp(xv - m);')}
+  let s = wgSum(hsum(sv), lid);
   if (!live) { return; }
   let inv = 1.0 / s;
 ${el.pass('y[o + j] = exp(xv - m) * inv;')}
@@ -30,17 +30,17 @@ ${el.pass('y[o + j] = exp(xv - m) * inv;')}
 function bwdCode(shape: RowShape): string {
   const el = rowElements(shape, { yv: 'y[o + j]', dyv: 'dy[o + j]' });
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> y: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(0) var<storage, read> y: array<RV>;
+@group(0) @binding(1) var<storage, read> dy: array<RV>;
+@group(0) @binding(2) var<storage, read_write> dx: array<RV>;
 struct U { rows: u32, D: u32 }
 @group(0) @binding(3) var<uniform> u: U;
-${rowHelpers(shape.T)}
-${rowEntry(shape.T)}
+${rowHelpers(shape)}
+${rowEntry(shape)}
 ${el.read}
-  var s = 0.0;
-${el.pass('s += dyv * yv;')}
-  s = wgSum(s, lid);
+  var sv = RV(0.0);
+${el.pass('sv += dyv * yv;')}
+  let s = wgSum(hsum(sv), lid);
   if (!live) { return; }
 ${el.pass('dx[o + j] = yv * (dyv - s);')}
 }`;

@@ -71,9 +71,12 @@ test('mixed precision (matmuls; attention kept in f32) agrees with f32 to ~1e-2 
 test('mixed precision with tensor-core attention (emulated on lavapipe) agrees with f32 to ~1e-2', async (t) => {
   const worst = await worstMixedVsF32('emulate');
   t.diagnostic(`worst relative difference mixed (attention on subgroup-matrix kernels) vs f32: ${worst.toExponential(2)}`);
-  // 2.9e-2 on lavapipe, 3.6e-2 on the H200 (tensor cores), against 1.5e-2 with f32 attention: the
-  // worst are the temporal adapter's q/k gradients (f16 Q, K and dO feed dS = P∘(dP − D), a
-  // difference of nearly equal terms). The kernels alone agree with f32 to ~1e-3
-  // (attention-mixed.test.ts); a wrong kernel is O(1).
-  assert.ok(worst < 4e-2, `worst relative difference ${worst}`);
+  // With f16 attention the gradients that pass back through several attention backwards differ
+  // from f32 by a few percent: f16 Q, K, V and dO feed dS = P∘(dP − D), a difference of nearly equal
+  // terms. How much depends on chance more than on the code: over five cotangent projections (the
+  // `proj.*` seeds) the worst tensor ranged 2.9e-2 … 7.6e-2 on lavapipe, before and after changes
+  // that only reorder f32 sums (3.6e-2 on the H200 with this seed in session 5); with attention in f32
+  // it stays under 1.6e-2 (the test above). The kernels alone agree with f32 to ~1e-3
+  // (attention-mixed.test.ts, attention-heads.test.ts); a wrong kernel is O(1) here.
+  assert.ok(worst < 1e-1, `worst relative difference ${worst}`);
 });
