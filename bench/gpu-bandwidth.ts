@@ -92,6 +92,18 @@ await measure('sum over first axis ([N/1024, 1024] → [1024])', 4 * N + 4096, (
     const o = backend.layerNorm(x.storage(), x.shape, null, null, 1e-6);
     for (const st of [o.y, o.mean, o.rstd]) backend.free(st);
   });
+  // DiT's fused adaLN input and gated residual, as XL runs them: x [N, L, 1152], per-sample
+  // shift/scale/gate [N, 1152] (N = 16 samples).
+  const rows = x.shape[0]!, d = { N: 16, L: Math.floor(rows / 16), D: 1152 };
+  const used = d.N * d.L * d.D;
+  const perSample = randn([d.N, d.D], { backend, generator: gen }).keep();
+  await measure('norm-modulate (rows of 1152)', 8 * used, () => {
+    const o = backend.normModulate(x.storage(), perSample.storage(), perSample.storage(), d, 1e-6);
+    for (const st of [o.y, o.mean, o.rstd]) backend.free(st);
+  });
+  await measure('softmax backward (rows of 1152)', 12 * x.size, () => void backend.free(backend.softmaxBwd(x.storage(), x.storage(), x.shape)));
+  await measure('gated residual x + gate ⊙ y', 12 * used, () => void backend.free(backend.gatedAdd(x.storage(), perSample.storage(), x.storage(), d)));
+  perSample.dispose();
   x.dispose();
 }
 
