@@ -86,7 +86,7 @@ export interface NormModulateGrads {
 
 /** Gradients of the gated residual out = x + gate ⊙ y (the one of x is the incoming gradient itself). */
 export interface GatedAddGrads {
-  /** null when not asked for (a frozen gate). */
+  /** null when y was not given (a frozen gate). */
   dgate: Storage | null;
   dy: Storage;
 }
@@ -159,8 +159,8 @@ export interface Backend {
 
   // ---- DiT's gated residual: out = x + gate ⊙ y, x and y [N, L, D], gate [N, D] over the L tokens ----
   gatedAdd(x: Storage, gate: Storage, y: Storage, dims: NormModulateDims): Storage;
-  /** dgate_n = Σ_t g ⊙ y (when `wantDgate`), dy = gate_n ⊙ g. */
-  gatedAddBwd(g: Storage, gate: Storage, y: Storage, dims: NormModulateDims, wantDgate: boolean): GatedAddGrads;
+  /** dy = gate_n ⊙ g, and dgate_n = Σ_t g ⊙ y unless y is null (a frozen gate: y need not be kept). */
+  gatedAddBwd(g: Storage, gate: Storage, y: Storage | null, dims: NormModulateDims): GatedAddGrads;
 
   // ---- optimizer ----
   /** One AdamW step, updating params, m and v in place (lists of equal-size storages). */

@@ -320,11 +320,11 @@ export function gatedAdd(x: Tensor, gate: Tensor, y: Tensor): { out: Tensor; dim
   return { out: new Tensor(x.backend.gatedAdd(x.storage(op), gate.storage(op), y.storage(op), dims), x.shape), dims };
 }
 
-/** Its backward: dgate [N, D] = Σ_t g ⊙ y (null unless `wantDgate`), dy = gate ⊙ g (dx is g). */
-export function gatedAddBwd(g: Tensor, gate: Tensor, y: Tensor, d: NormModulateDims, wantDgate = true): { dgate: Tensor | null; dy: Tensor } {
+/** Its backward: dy = gate ⊙ g, dgate [N, D] = Σ_t g ⊙ y (null when y is: a frozen gate); dx is g. */
+export function gatedAddBwd(g: Tensor, gate: Tensor, y: Tensor | null, d: NormModulateDims): { dgate: Tensor | null; dy: Tensor } {
   const s = (t: Tensor) => t.storage('gatedAddBwd');
-  const r = g.backend.gatedAddBwd(s(g), s(gate), s(y), d, wantDgate);
-  return { dgate: r.dgate ? new Tensor(r.dgate, gate.shape) : null, dy: new Tensor(r.dy, y.shape) };
+  const r = g.backend.gatedAddBwd(s(g), s(gate), y ? s(y) : null, d);
+  return { dgate: r.dgate ? new Tensor(r.dgate, gate.shape) : null, dy: new Tensor(r.dy, g.shape) };
 }
 
 /** One AdamW step, in place on params, m, v (all float, same backend; grads/m/v shaped as their param). */

@@ -5,18 +5,13 @@
  * Unfused it was a mul (writing gate ⊙ y) and an add (reading it back): two passes over an
  * activation-sized tensor more. Backward, from the incoming gradient g:
  *   dx = g (the caller's own tensor),  dy = gate_n ⊙ g  (the forward kernel without x),
- *   dgate_n = Σ_t g ⊙ y  (16 columns × 16 token lanes of one sample per workgroup, as norm-modulate).
+ *   dgate_n = Σ_t g ⊙ y  (per-sample column sums, row.ts sampleColumnSumsWgsl, as norm-modulate).
  * vec4 along D when D is a multiple of 4.
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { entry, grid, GROUP_INDEX_WGSL, gridFor, WG } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL } from './row.ts';
-
-export interface GatedSizes {
-  N: number;
-  L: number;
-  D: number;
-}
+import { entry, GROUP_INDEX_WGSL, gridFor, WG } from './grid.ts';
+import type { NormModulateSizes as GatedSizes } from './norm-modulate.ts';
+import { sampleColumnGrid, sampleColumnSumsWgsl } from './row.ts';
 
 /** out = (x +) gate_n ⊙ y, element-wise (W = 4: vec4 along D). */
 function scaleCode(withX: boolean, W: 1 | 4): string {
@@ -39,31 +34,13 @@ ${entry(WG)}
 }`;
 }
 
+/** dgate_n = Σ_t g ⊙ y (row.ts sampleColumnSumsWgsl; its second sum is unused, 0). */
 function dgateCode(): string {
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> g: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dgate: array<f32>;
-struct U { N: u32, D: u32, L: u32, colBlocks: u32 }
-@group(0) @binding(3) var<uniform> u: U;
-${COL_PAIR_SUM_WGSL}
-${GROUP_INDEX_WGSL}
-@compute @workgroup_size(${COL_COLS}, ${COL_LANES})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let gi = groupIndex(wid, nwg);
-  let b = gi / u.colBlocks;
-  if (b >= u.N) { return; }
-  let j = (gi % u.colBlocks) * ${COL_COLS}u + l.x;
-  var s = 0.0;
-  if (j < u.D) {
-    for (var t = l.y; t < u.L; t += ${COL_LANES}u) {
-      let e = (b * u.L + t) * u.D + j;
-      s += g[e] * y[e];
-    }
-  }
-  let tot = colPairSum(s, 0.0, l);
-  if (l.y == 0u && j < u.D) { dgate[b * u.D + j] = tot.x; }
-}`;
+${sampleColumnSumsWgsl(3, 'g[e] * y[e]', '0.0', 'dgate[b * u.D + j] = tot.x;')}`;
 }
 
 /** out = (x +) gate ⊙ y; `x` null for dy = gate ⊙ g. */
@@ -85,16 +62,16 @@ export function encodeGatedAdd(ctx: GpuContext, x: GPUBuffer, gate: GPUBuffer, y
 }
 
 export function encodeGatedAddBwd(
-  ctx: GpuContext, g: GPUBuffer, gate: GPUBuffer, y: GPUBuffer, out: { dgate: GPUBuffer | null; dy: GPUBuffer }, d: GatedSizes,
+  ctx: GpuContext, g: GPUBuffer, gate: GPUBuffer, y: GPUBuffer | null, out: { dgate: GPUBuffer | null; dy: GPUBuffer }, d: GatedSizes,
 ): void {
   encodeScale(ctx, null, gate, g, out.dy, d);
-  if (!out.dgate || d.N === 0 || d.D === 0) return;
-  const colBlocks = Math.ceil(d.D / COL_COLS);
+  if (!y || !out.dgate || d.N === 0 || d.D === 0) return;
+  const { colBlocks, workgroups } = sampleColumnGrid(ctx, d.N, d.D);
   ctx.dispatch({
     key: 'gated-add/dgate',
     code: dgateCode,
     buffers: [g, y, out.dgate],
     uniforms: uniforms([['u32', d.N], ['u32', d.D], ['u32', d.L], ['u32', colBlocks]]),
-    workgroups: grid(ctx, d.N * colBlocks),
+    workgroups,
   });
 }

@@ -7,7 +7,10 @@
  * dw/db are column sums: a workgroup takes 16 columns × 16 row lanes, then sums the lanes.
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, type RowShape } from './row.ts';
+import {
+  rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, sampleColumnGrid, sampleColumnSumsWgsl,
+  type RowShape,
+} from './row.ts';
 
 function fwdCode(shape: RowShape, hasW: boolean, hasB: boolean): string {
   let k = 1;
@@ -51,10 +54,8 @@ ${rowLayerNormDxWgsl(shape, g)}
 }`;
 }
 
-const COLS = COL_COLS;
-const LANES = COL_LANES;
 
-/** Column sums Σ_rows dy·x̂ (dw) and/or Σ_rows dy (db). */
+/** Column sums Σ_rows dy·x̂ (dw) and/or Σ_rows dy (db): row.ts sampleColumnSumsWgsl with one sample of all rows. */
 function bwdParamCode(hasW: boolean, hasB: boolean): string {
   let k = 4;
   const dwBind = hasW ? `@group(0) @binding(${k++}) var<storage, read_write> dw: array<f32>;` : '';
@@ -66,27 +67,7 @@ function bwdParamCode(hasW: boolean, hasB: boolean): string {
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
 ${dwBind}
 ${dbBind}
-struct U { rows: u32, D: u32 }
-@group(0) @binding(${k}) var<uniform> u: U;
-${COL_PAIR_SUM_WGSL}
-@compute @workgroup_size(${COLS}, ${LANES})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let j = wid.x * ${COLS}u + l.x;
-  var sw = 0.0;
-  var sb = 0.0;
-  if (j < u.D) {
-    for (var r = l.y; r < u.rows; r += ${LANES}u) {
-      let g = dy[r * u.D + j];
-      sw += g * (x[r * u.D + j] - mean[r]) * rstd[r];
-      sb += g;
-    }
-  }
-  let tot = colPairSum(sw, sb, l);
-  if (l.y == 0u && j < u.D) {
-    ${hasW ? 'dw[j] = tot.x;' : ''}
-    ${hasB ? 'db[j] = tot.y;' : ''}
-  }
-}`;
+${sampleColumnSumsWgsl(k, 'dy[e] * (x[e] - mean[r]) * rstd[r]', 'dy[e]', `${hasW ? 'dw[j] = tot.x;' : ''} ${hasB ? 'db[j] = tot.y;' : ''}`)}`;
 }
 
 export interface LayerNormBuffers {
@@ -127,12 +108,13 @@ export function encodeLayerNormBwd(
     });
   }
   if (out.dw || out.db) {
+    const cols = sampleColumnGrid(ctx, 1, D);
     ctx.dispatch({
       key: `layernorm/bwd-params/${out.dw ? 'w' : ''}${out.db ? 'b' : ''}`,
       code: () => bwdParamCode(!!out.dw, !!out.db),
       buffers: [dy, x, mean, rstd, ...(out.dw ? [out.dw] : []), ...(out.db ? [out.db] : [])],
-      uniforms: u,
-      workgroups: [Math.ceil(D / COLS)],
+      uniforms: uniforms([['u32', 1], ['u32', D], ['u32', rows], ['u32', cols.colBlocks]]),
+      workgroups: cols.workgroups,
     });
   }
 }

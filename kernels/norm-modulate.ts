@@ -9,8 +9,10 @@
  * (a workgroup takes 16 columns × 16 token lanes of one sample, then sums the lanes).
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { grid, GROUP_INDEX_WGSL } from './grid.ts';
-import { COL_COLS, COL_LANES, COL_PAIR_SUM_WGSL, rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, type RowShape } from './row.ts';
+import {
+  rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, sampleColumnGrid, sampleColumnSumsWgsl,
+  type RowShape,
+} from './row.ts';
 
 function fwdCode(shape: RowShape): string {
   const el = rowElements(shape, { xv: 'x[o + j]' });
@@ -51,9 +53,7 @@ ${rowLayerNormDxWgsl(shape, 'dyv * (1.0 + scale[so + j])')}
 }`;
 }
 
-const COLS = COL_COLS;
-const LANES = COL_LANES;
-
+/** dshift_n = Σ_t dy, dscale_n = Σ_t dy ⊙ x̂ (row.ts sampleColumnSumsWgsl). */
 function bwdParamCode(): string {
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -62,32 +62,7 @@ function bwdParamCode(): string {
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dshift: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dscale: array<f32>;
-struct U { N: u32, D: u32, L: u32, colBlocks: u32 }
-@group(0) @binding(6) var<uniform> u: U;
-${COL_PAIR_SUM_WGSL}
-${GROUP_INDEX_WGSL}
-@compute @workgroup_size(${COLS}, ${LANES})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let gi = groupIndex(wid, nwg);
-  let b = gi / u.colBlocks;
-  if (b >= u.N) { return; }
-  let j = (gi % u.colBlocks) * ${COLS}u + l.x;
-  var sh = 0.0;
-  var sc = 0.0;
-  if (j < u.D) {
-    for (var t = l.y; t < u.L; t += ${LANES}u) {
-      let r = b * u.L + t;
-      let g = dy[r * u.D + j];
-      sh += g;
-      sc += g * (x[r * u.D + j] - mean[r]) * rstd[r];
-    }
-  }
-  let tot = colPairSum(sh, sc, l);
-  if (l.y == 0u && j < u.D) {
-    dshift[b * u.D + j] = tot.x;
-    dscale[b * u.D + j] = tot.y;
-  }
-}`;
+${sampleColumnSumsWgsl(6, 'dy[e]', 'dy[e] * (x[e] - mean[r]) * rstd[r]', 'dshift[b * u.D + j] = tot.x; dscale[b * u.D + j] = tot.y;')}`;
 }
 
 export interface NormModulateSizes {
@@ -128,12 +103,12 @@ export function encodeNormModulateBwd(
       workgroups: rowGrid(ctx, rows, shape.T),
     });
   }
-  const colBlocks = Math.ceil(d.D / COLS);
+  const { colBlocks, workgroups } = sampleColumnGrid(ctx, d.N, d.D);
   ctx.dispatch({
     key: 'norm-modulate/bwd-params',
     code: () => bwdParamCode(),
     buffers: [dy, x, mean, rstd, out.dshift, out.dscale],
     uniforms: uniforms([['u32', d.N], ['u32', d.D], ['u32', d.L], ['u32', colBlocks]]),
-    workgroups: grid(ctx, d.N * colBlocks),
+    workgroups,
   });
 }

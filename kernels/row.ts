@@ -145,9 +145,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * workgroup memory and returns the two totals (valid in every lane; lane 0 writes them).
  * Call it from uniform control flow (it has barriers).
  */
-export const COL_COLS = 16;
-export const COL_LANES = 16;
-export const COL_PAIR_SUM_WGSL = /* wgsl */ `
+const COL_COLS = 16;
+const COL_LANES = 16;
+const COL_PAIR_SUM_WGSL = /* wgsl */ `
 var<workgroup> colA: array<f32, ${COL_COLS * COL_LANES}>;
 var<workgroup> colB: array<f32, ${COL_COLS * COL_LANES}>;
 fn colPairSum(a: f32, b: f32, l: vec3u) -> vec2f {
@@ -161,6 +161,45 @@ fn colPairSum(a: f32, b: f32, l: vec3u) -> vec2f {
   }
   return vec2f(colA[l.x], colB[l.x]);
 }`;
+
+/**
+ * WGSL entry point of per-sample column sums over [N, L, D] tensors (adaLN's parameter gradients):
+ * a workgroup takes sample b and COL_COLS columns j, its COL_LANES lanes stride over the L tokens
+ * summing the expressions `a` and `b` (WGSL of r = b·L + t, the token's row, and e = r·D + j), then
+ * `store` runs in lane 0 with the totals tot.x, tot.y for element b·D + j. Declares the uniforms
+ * (N, D, L, colBlocks at @binding(uBinding)) and its helpers; dispatch `sampleColumnGrid` workgroups.
+ */
+export function sampleColumnSumsWgsl(uBinding: number, a: string, b: string, store: string): string {
+  return /* wgsl */ `struct U { N: u32, D: u32, L: u32, colBlocks: u32 }
+@group(0) @binding(${uBinding}) var<uniform> u: U;
+${COL_PAIR_SUM_WGSL}
+${GROUP_INDEX_WGSL}
+@compute @workgroup_size(${COL_COLS}, ${COL_LANES})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let gi = groupIndex(wid, nwg);
+  let b = gi / u.colBlocks;
+  if (b >= u.N) { return; }
+  let j = (gi % u.colBlocks) * ${COL_COLS}u + l.x;
+  var sa = 0.0;
+  var sb = 0.0;
+  if (j < u.D) {
+    for (var t = l.y; t < u.L; t += ${COL_LANES}u) {
+      let r = b * u.L + t;
+      let e = r * u.D + j;
+      sa += ${a};
+      sb += ${b};
+    }
+  }
+  let tot = colPairSum(sa, sb, l);
+  if (l.y == 0u && j < u.D) { ${store} }
+}`;
+}
+
+/** The column blocks and workgroups of sampleColumnSumsWgsl for N samples of width D. */
+export function sampleColumnGrid(ctx: GpuContext, N: number, D: number): { colBlocks: number; workgroups: [number, number] } {
+  const colBlocks = Math.ceil(D / COL_COLS);
+  return { colBlocks, workgroups: grid(ctx, N * colBlocks) };
+}
 
 /**
  * WGSL lines (inside a row kernel, after rowEntry) that leave `mu` and `rs` = 1/√(var + eps) of

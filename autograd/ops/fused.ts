@@ -16,9 +16,9 @@ import { record } from '../tape.ts';
 export function addGated(x: Tensor, gate: Tensor, y: Tensor): Tensor {
   const { out, dims } = raw.gatedAdd(x, gate, y);
   return record('addGated', [x, gate, y], out, (g) => {
-    const r = raw.gatedAddBwd(g, gate, y, dims, gate.requiresGrad);
+    const r = raw.gatedAddBwd(g, gate, gate.requiresGrad ? y : null, dims);
     return [g, r.dgate, r.dy];
-  }, [gate, y]);
+  }, gate.requiresGrad ? [gate, y] : [gate]); // y only feeds dgate: a frozen gate lets it go
 }
 
 /** x [N, L, D], shift [N, D], scale [N, D] → [N, L, D]; DiT uses eps = 1e-6. */

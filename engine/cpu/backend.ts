@@ -451,9 +451,9 @@ class CpuBackend implements Backend {
     return out;
   }
 
-  gatedAddBwd(g: Storage, gate: Storage, y: Storage, d: NormModulateDims, wantDgate: boolean): GatedAddGrads {
-    const dgate = wantDgate ? this.#alloc(g.dtype, d.N * d.D) : null, dy = this.#alloc(g.dtype, g.size);
-    fused.gatedAddBwd(arr(g), arr(gate), arr(y), d, dgate?.data ?? null, dy.data);
+  gatedAddBwd(g: Storage, gate: Storage, y: Storage | null, d: NormModulateDims): GatedAddGrads {
+    const dgate = y ? this.#alloc(g.dtype, d.N * d.D) : null, dy = this.#alloc(g.dtype, g.size);
+    fused.gatedAddBwd(arr(g), arr(gate), y ? arr(y) : null, d, dgate?.data ?? null, dy.data);
     return { dgate, dy };
   }
 

@@ -246,14 +246,14 @@ export function gatedAddFwd(X: TypedArray, G: TypedArray, Y: TypedArray, d: Norm
   }
 }
 
-/** Its backward from the incoming gradient g: dgate_n = Σ_t g ⊙ y (DG null: not wanted), dy = gate_n ⊙ g (dx = g). */
-export function gatedAddBwd(Gr: TypedArray, G: TypedArray, Y: TypedArray, d: NormModulateDims, DG: TypedArray | null, DY: TypedArray): void {
+/** Its backward from the incoming gradient g: dgate_n = Σ_t g ⊙ y (Y, DG null: not wanted), dy = gate_n ⊙ g (dx = g). */
+export function gatedAddBwd(Gr: TypedArray, G: TypedArray, Y: TypedArray | null, d: NormModulateDims, DG: TypedArray | null, DY: TypedArray): void {
   const { N, L, D } = d;
   DG?.fill(0);
   for (let b = 0; b < N; b++) {
     for (let t = 0, o = b * L * D; t < L; t++, o += D) {
       for (let j = 0; j < D; j++) {
-        if (DG) DG[b * D + j]! += Gr[o + j]! * Y[o + j]!;
+        if (DG && Y) DG[b * D + j]! += Gr[o + j]! * Y[o + j]!;
         DY[o + j] = G[b * D + j]! * Gr[o + j]!;
       }
     }

@@ -107,7 +107,7 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     normModulate: (x, _sh, _sc, d: NormModulateDims) => ({ y: make(x.dtype, x.size), mean: make(x.dtype, d.N * d.L), rstd: make(x.dtype, d.N * d.L) }),
     normModulateBwd: (_dy, x, _m, _r, _sc, d: NormModulateDims) => ({ dx: make(x.dtype, x.size), dshift: make(x.dtype, d.N * d.D), dscale: make(x.dtype, d.N * d.D) }),
     gatedAdd: (x) => make(x.dtype, x.size),
-    gatedAddBwd: (g, _gate, _y, d: NormModulateDims, wantDgate: boolean) => ({ dgate: wantDgate ? make(g.dtype, d.N * d.D) : null, dy: make(g.dtype, g.size) }),
+    gatedAddBwd: (g, _gate, y, d: NormModulateDims) => ({ dgate: y ? make(g.dtype, d.N * d.D) : null, dy: make(g.dtype, g.size) }),
     adamw() {},
     sync: async () => submit(),
     memory: () => ({ liveBytes: live, pooledBytes: live, peakBytes: peak }),

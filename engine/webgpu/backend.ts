@@ -365,10 +365,10 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  gatedAddBwd(g: Storage, gate: Storage, y: Storage, d: NormModulateDims, wantDgate: boolean): GatedAddGrads {
-    const dgate = wantDgate ? this.#alloc('gatedAddBwd', g.dtype, d.N * d.D) : null;
+  gatedAddBwd(g: Storage, gate: Storage, y: Storage | null, d: NormModulateDims): GatedAddGrads {
+    const dgate = y ? this.#alloc('gatedAddBwd', g.dtype, d.N * d.D) : null;
     const dy = this.#alloc('gatedAddBwd', g.dtype, g.size);
-    encodeGatedAddBwd(this.ctx, this.#buf(g), this.#buf(gate), this.#buf(y), { dgate: dgate ? this.#buf(dgate) : null, dy: this.#buf(dy) }, d);
+    encodeGatedAddBwd(this.ctx, this.#buf(g), this.#buf(gate), y ? this.#buf(y) : null, { dgate: dgate ? this.#buf(dgate) : null, dy: this.#buf(dy) }, d);
     return { dgate, dy };
   }
 
