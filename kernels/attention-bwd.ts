@@ -247,6 +247,3 @@ export function encodeAttentionBwd(
     });
   }
 }
-
-/** The WGSL of the backward kernels (for tests and compile checks). */
-export const attentionBwdWgsl = { rowDot: rowDotCode, dq: dqCode, dkdv: dkdvCode };

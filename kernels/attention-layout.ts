@@ -57,8 +57,6 @@ export function vec4Rows(d: AttentionShape, ops: readonly Operand[], width: numb
   return !L || ops.every((x) => [L[x].off, L[x].sB, L[x].sH, L[x].sL].every((v) => v % 4 === 0));
 }
 
-/** The pipeline-key part the layout decides. */
-export const layoutKey = (d: AttentionShape): string => (d.layout ? `/strided${d.layout.packed ? '-packed' : ''}` : '');
 
 /**
  * WGSL `fn at_<buf>(r: u32) -> u32`: where global row r of `buf` starts, in units of W elements

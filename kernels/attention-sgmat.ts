@@ -572,6 +572,3 @@ export function encodeAttentionBwdMixed(
   ctx.dispatch(mixedDispatch(ctx, 'dq', d, [...ins, out.dq], opt.emulate, opt.syntax));
   ctx.dispatch(mixedDispatch(ctx, 'dkdv', d, d.layout?.packed ? [...ins, out.dk] : [...ins, out.dk, out.dv], opt.emulate, opt.syntax));
 }
-
-/** The WGSL of the mixed kernels (compile checks). */
-export const attentionMixedWgsl = CODE;

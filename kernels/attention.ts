@@ -126,6 +126,3 @@ export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: 
     workgroups: grid(ctx, d.n * qBlocks),
   });
 }
-
-/** The WGSL of the forward kernel (for tests and compile checks). */
-export const attentionFwdWgsl = fwdCode;
