@@ -1,0 +1,129 @@
+/**
+ * What an AV-DiT step asks of the backend, computed without a GPU: the model runs on the
+ * memory-accounting backend (engine/meta/memory-backend.ts) wrapped in a census that counts, per
+ * backend op (and its variant: the unary/binary/reduce op, the matmul's transposes), the calls,
+ * the bytes of the storages it reads and writes, and the matmul FLOPs. A call is about one
+ * dispatch (attention's backward and a few others are two or three), so this says where a step's
+ * dispatches and memory traffic go before a GPU is at hand, and what a fusion would save.
+ *
+ *   node --import tsx bench/census-xl.ts [--preset XL] [--top 25]
+ *
+ * Traffic is a lower bound of what the kernels move (each input read once, each output written
+ * once); "ms at 3.6 TB/s" prices it at the element-wise kernels' measured H200 rate (run 8: 83–98%
+ * of 4018 GB/s). Writes $OUT/census-xl.json (or bench/results/).
+ */
+import * as A from '../autograd/index.ts';
+import { createDiffusion } from '../diffusion/index.ts';
+import type { Backend, Storage } from '../engine/backend.ts';
+import { BYTES_PER_ELEMENT } from '../engine/dtype.ts';
+import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
+import { Generator } from '../engine/rng.ts';
+import { scopeAsync } from '../engine/scope.ts';
+import { AVDiT } from '../model/avdit.ts';
+import { makeConfig } from '../model/config.ts';
+import { AdamW } from '../train/adamw.ts';
+import { avditLoss } from '../train/objectives.ts';
+import { writeResult } from './results.ts';
+import { stepInputs } from './step-inputs.ts';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : dflt);
+const preset = opt('--preset', 'XL');
+const top = Number(opt('--top', '25'));
+
+interface Tally {
+  calls: number;
+  bytes: number;
+  flops: number;
+}
+
+const isStorage = (v: unknown): v is Storage => typeof v === 'object' && v !== null && 'dtype' in v && 'size' in v && 'backend' in v;
+const bytesOf = (s: Storage): number => s.size * BYTES_PER_ELEMENT[s.dtype];
+/** Storages inside a result (a storage, or an object of storages; shared ones counted once). */
+function outputs(r: unknown): Storage[] {
+  if (isStorage(r)) return [r];
+  if (typeof r !== 'object' || r === null) return [];
+  return [...new Set(Object.values(r).filter(isStorage))];
+}
+
+const NOT_OPS = new Set(['name', 'device', 'precision', 'allocations', 'supportsDtype', 'setPrecision', 'read', 'free', 'sync', 'memory', 'resetPeak', 'destroy']);
+
+/**
+ * Count every op of `b` into `tallies` (keyed op or op/variant). The methods are wrapped in place:
+ * storages name the backend that made them, and ops reach it through them.
+ */
+function addCensus(b: Backend, tallies: Map<string, Tally>): Backend {
+  const methods = b as unknown as Record<string, unknown>;
+  for (const prop of Object.keys(b)) {
+    const v = methods[prop];
+    if (typeof v !== 'function' || NOT_OPS.has(prop)) continue;
+    methods[prop] = (...args: unknown[]) => {
+      const r = (v as (...a: unknown[]) => unknown).apply(b, args);
+      let key = prop;
+      let flops = 0;
+      if (typeof args[0] === 'string') key += `/${args[0]}`;
+      if (prop === 'matmul') {
+        const [, aShape, , , transA, transB, outShape, bias] = args as [Storage, number[], Storage, number[], boolean, boolean, number[], Storage | null];
+        const K = transA ? aShape[aShape.length - 2]! : aShape[aShape.length - 1]!;
+        flops = 2 * K * outShape.reduce((p, d) => p * d, 1);
+        key += `/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bias ? '+bias' : ''}`;
+      }
+      const ins = args.filter(isStorage);
+      const bytes = [...ins, ...outputs(r)].reduce((n, s) => n + bytesOf(s), 0);
+      const t = tallies.get(key) ?? { calls: 0, bytes: 0, flops: 0 };
+      t.calls++;
+      t.bytes += bytes;
+      t.flops += flops;
+      tallies.set(key, t);
+      return r;
+    };
+  }
+  return b;
+}
+
+const tallies = new Map<string, Tally>();
+const backend = addCensus(createMemoryBackend(), tallies);
+const config = makeConfig(preset);
+const gen = new Generator(0);
+const model = new AVDiT({ backend, gen }, config);
+const params = model.parameters({ trainable: true });
+const adamw = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
+const diffusion = createDiffusion('');
+
+const rows: Record<string, unknown>[] = [];
+async function census(what: string, fn: () => Promise<void>): Promise<void> {
+  await fn(); // once so the optimizer state exists, then counted
+  tallies.clear();
+  await fn();
+  const list = [...tallies.entries()].map(([op, t]) => ({ op, ...t })).sort((a, b) => b.bytes - a.bytes);
+  const calls = list.reduce((n, t) => n + t.calls, 0);
+  const bytes = list.reduce((n, t) => n + t.bytes, 0);
+  const flops = list.reduce((n, t) => n + t.flops, 0);
+  console.log(`\n${what}: ${calls} backend calls, ${(bytes / 1e9).toFixed(1)} GB read + written, ${(flops / 1e12).toFixed(1)} TFLOP of matmul`);
+  console.log(`${'op'.padEnd(34)} ${'calls'.padStart(6)} ${'GB'.padStart(8)} ${'ms at 3.6 TB/s'.padStart(15)} ${'TFLOP'.padStart(7)}`);
+  for (const t of list.slice(0, top)) {
+    console.log(`${t.op.padEnd(34)} ${String(t.calls).padStart(6)} ${(t.bytes / 1e9).toFixed(2).padStart(8)} ${(t.bytes / 3.6e9).toFixed(1).padStart(15)} ${t.flops ? (t.flops / 1e12).toFixed(2).padStart(7) : ''}`);
+  }
+  if (list.length > top) console.log(`(${list.length - top} more)`);
+  rows.push({ what, calls, bytes, flops, ops: list });
+}
+
+const forward = (B: number) => () =>
+  scopeAsync(async () => {
+    const x = stepInputs(config, backend, gen, B);
+    const out = A.noGrad(() => model.forwardAV(x.video, x.audio, Array<number>(B).fill(500), x.labels));
+    await out.video.toArray();
+  });
+
+const trainStep = (B: number, checkpoint: boolean) => () =>
+  scopeAsync(async () => {
+    const { loss } = avditLoss(model, diffusion, stepInputs(config, backend, gen, B), new Generator(1), { checkpoint });
+    A.backward(loss);
+    adamw.step();
+    A.zeroGrad(params);
+    await loss.item();
+  });
+
+await census('train step b2, checkpointing', trainStep(2, true));
+await census('denoising step b8 (forward)', forward(8));
+writeResult(`census-xl${preset === 'XL' ? '' : `-${preset}`}`, { preset, rows });
