@@ -11,18 +11,20 @@
  *
  *   node --import tsx bench/gpu-fused.ts            # XL shapes (an NVIDIA GPU)
  *   node --import tsx bench/gpu-fused.ts --quick    # tiny shapes (lavapipe), checks the script
- *   node --import tsx bench/gpu-fused.ts --variants # + sweep the flash tile configs per kernel
+ *   node --import tsx bench/gpu-fused.ts --variants # + sweep the flash tile configs and thread layouts per kernel
+ *                                                   (the fastest: attention-tiles.json, for AVDIT_ATTENTION_TILES)
  * Options: --iters N, --no-torch, --only-attention (skip AdamW). PyTorch: $PYTHON, else python3, else /usr/bin/python3.
  * Prints a table; writes gpu-fused.json (gpu-fused-quick.json) to $OUT, else bench/results/.
  * Timings: wall clock from submit to onSubmittedWorkDone, averaged over iters after a warm-up.
  */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttentionDims, Backend, Storage } from '../engine/backend.ts';
 import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
-import { attentionTuning, tileCandidates, type AttentionKernel, type Tiles } from '../kernels/attention-tiles.ts';
+import { attentionTilesKey, attentionTuning, LAYOUTS, tileCandidates, tilesName, type AttentionKernel } from '../kernels/attention-tiles.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
 
@@ -150,6 +152,8 @@ async function mixedAttention(q: Storage, k: Storage, v: Storage, dO: Storage, d
 }
 
 const attention: Record<string, unknown>[] = [];
+/** --variants: the fastest f32 tiles per kernel and shape (the AVDIT_ATTENTION_TILES format). */
+const fastestTiles: Record<string, string> = {};
 for (const c of CASES) {
   const d: AttentionDims = { ...c, scale: 1 / Math.sqrt(c.dqk) };
   const q = randn(d.n * d.l * d.dqk, 1), k = randn(d.n * d.s * d.dqk, 2), v = randn(d.n * d.s * d.dv, 3), dO = randn(d.n * d.l * d.dv, 4);
@@ -173,23 +177,30 @@ for (const c of CASES) {
   };
   const fusedBwd = await bwdOnly();
   const perPass = { rowdot: await bwdOnly(['rowdot']), dq: await bwdOnly(['dq']), dkdv: await bwdOnly(['dkdv']) };
-  // --variants: every tile config that fits, per kernel (the default is the first listed).
+  // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS; the
+  // default is the first listed), each pass timed alone; the fastest go to attention-tiles.json.
   const variants: Record<string, Record<string, number>> = {};
   if (sweep) {
     const limit = be.ctx.limits.maxComputeWorkgroupStorageSize;
     const ext: Record<AttentionKernel, [number, number]> = { fwd: [d.l, d.s], dq: [d.l, d.s], dkdv: [d.s, d.l] };
     for (const kind of ['fwd', 'dq', 'dkdv'] as AttentionKernel[]) {
       variants[kind] = {};
-      for (const t of tileCandidates(kind, ...ext[kind], d.dqk, d.dv, limit).slice(0, 4) as Tiles[]) {
+      const all = tileCandidates(kind, ...ext[kind], d.dqk, d.dv, limit, LAYOUTS);
+      const sizes = [...new Set(all.map((t) => `${t.bq}x${t.bk}`))].slice(0, 2);
+      let best: [string, number] | null = null;
+      for (const t of all.filter((t) => sizes.includes(`${t.bq}x${t.bk}`))) {
         attentionTuning.tiles = { [kind]: t };
         try {
-          variants[kind]![`q${t.bq}k${t.bk}`] = kind === 'fwd'
-            ? await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; })
-            : await bwdOnly([kind]);
+          const ms = kind === 'fwd' ? await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; }) : await bwdOnly([kind]);
+          variants[kind]![tilesName(t)] = ms;
+          if (!best || ms < best[1]) best = [tilesName(t), ms];
+        } catch (e) {
+          variants[kind]![`${tilesName(t)} failed: ${(e as Error).message.slice(0, 120)}`] = NaN;
         } finally {
           attentionTuning.tiles = {};
         }
       }
+      if (best) fastestTiles[attentionTilesKey(kind, d.dqk, d.dv, ...ext[kind])] = best[0];
     }
   }
   be.free(fo.o);
@@ -307,5 +318,9 @@ if (!onlyAttention) console.log(
     (torch?.adamw ? `; torch ${JSON.stringify(torch.adamw)}` : ''),
 );
 if (torch && 'error' in torch) console.log(`torch: ${String(torch.error)}`);
-writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, attention, adamw, torch });
+writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, attention, adamw, torch, ...(sweep ? { fastestTiles } : {}) });
+if (sweep) {
+  console.log(`fastest f32 attention tiles: AVDIT_ATTENTION_TILES='${JSON.stringify(fastestTiles)}'`);
+  writeFileSync(join(process.env.OUT ?? join(import.meta.dirname, 'results'), `attention-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(fastestTiles));
+}
 await be.destroy();

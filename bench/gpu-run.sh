@@ -5,8 +5,8 @@
 # has 15 minutes of device time and 10 per command, so split the parts over two calls, e.g.
 #   PARTS="gradcheck golden bandwidth attention-mixed fused xl-mixed xl"   (~4 minutes on the H200, run 8)
 #   PARTS="matmul torch-xl"                                              (matmul tables, PyTorch's XL figures)
-# XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweep's fastest tiles to the
-# later parts (AVDIT_MIXED_TILES).
+# XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweeps' fastest tiles to the
+# later parts (AVDIT_MIXED_TILES; with SWEEP=1 also the f32 kernels' AVDIT_ATTENTION_TILES).
 # AVDIT_DAWN_ENABLE=disable_robustness (any Dawn toggles, comma-separated) measures what Tint's
 # index clamping costs, e.g. PARTS=matmul with and without it.
 # AVDIT_MIXED_ATTENTION=0 keeps --precision mixed's attention on the f32 kernels (if the tensor-core
@@ -49,6 +49,11 @@ if [ -n "${TUNE:-}" ] && want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] 
   export AVDIT_MIXED_TILES="$(cat "$OUT/mixed-tiles.json")"; echo "=== AVDIT_MIXED_TILES=$AVDIT_MIXED_TILES"
 fi
 TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
+# TUNE=1 with SWEEP=1: the XL parts run the f32 attention with the thread layouts and tiles the fused
+# sweep found fastest per shape (AVDIT_ATTENTION_TILES).
+if [ -n "${TUNE:-}" ] && want fused && [ -s "$OUT/attention-tiles.json" ] && [ -z "$q" ]; then
+  export AVDIT_ATTENTION_TILES="$(cat "$OUT/attention-tiles.json")"; echo "=== AVDIT_ATTENTION_TILES=$AVDIT_ATTENTION_TILES"
+fi
 TAILN=60 part xl-mixed ${XL_LIMIT:-150} env ${MIXED_MATMUL:+AVDIT_MATMUL=$MIXED_MATMUL} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
 TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py

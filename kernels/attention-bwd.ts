@@ -15,7 +15,7 @@
 import { uniforms, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import {
-  attentionTuning, colGuard, elemType, inputLoadersWgsl, KG, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
+  attentionTuning, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, gridFor, GROUP_INDEX_WGSL, WG } from './grid.ts';
@@ -59,7 +59,7 @@ ${GROUP_INDEX_WGSL}`;
  * Score phase shared by both passes: s_ij = A_i·B_j over `d4` vec4s, for the invocation's 4 block
  * rows (array `own`, stride d4) × its bk/8 tile rows (array `tile`, stride `ts`).
  */
-function dots(out: string, own: string, tile: string, d4: number, ts: number, RG: number, KPT: number): string {
+function dots(out: string, own: string, tile: string, d4: number, ts: number, { TR, KG, RG }: ReturnType<typeof layoutOf>, KPT: number): string {
   return `${rep(TR * KPT, (x) => `var ${out}${x} = 0.0;`)}
   for (var c = 0u; c < ${d4}u; c++) {
     ${rep(TR, (i) => `let x${i} = ${own}[(rg + ${RG * i}u) * ${d4}u + c];`, '\n    ')}
@@ -68,9 +68,11 @@ function dots(out: string, own: string, tile: string, d4: number, ts: number, RG
 }
 
 /** Pass 2: dQ, bq queries per workgroup, key tiles of bk. */
-function dqCode(dqk: number, dv: number, { bq, bk }: Tiles, io: RowIO): string {
+function dqCode(dqk: number, dv: number, tiles: Tiles, io: RowIO): string {
+  const { bq, bk } = tiles;
+  const lay = layoutOf(tiles), { TR, KG, RG, NT } = lay;
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), VS = oddStride(V4), PS = scoreStride(bq);
-  const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NC = Math.ceil(Q4 / KG);
+  const KPT = bk / KG, NC = Math.ceil(Q4 / KG);
   return /* wgsl */ `${HEADER(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<${elemType(io.vq)}>;
 struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, ${LAYOUT_FIELDS} }
@@ -100,8 +102,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'h * u.s + kb', 'nk')}
     ${stageWgsl('vs', 'v', dv, bk, VS, NT, 'h * u.s + kb', 'nk')}
     workgroupBarrier();
-    ${dots('s', 'qs', 'ks', Q4, KS, RG, KPT)}
-    ${dots('p', 'gs', 'vs', V4, VS, RG, KPT)}
+    ${dots('s', 'qs', 'ks', Q4, KS, lay, KPT)}
+    ${dots('p', 'gs', 'vs', V4, VS, lay, KPT)}
     ${rep(KPT, (j) => `{
       let ok = kg + ${KG * j}u < nk;
       ${rep(TR, (i) => `ps[(kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u] = select(0.0, exp(s${i * KPT + j} * u.scale - l${i}) * (p${i * KPT + j} - d${i}), ok);`, '\n      ')}
@@ -109,11 +111,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
     for (var t = 0u; t < nk; t++) {
       ${rep(TR, (i) => `let e${i} = ps[t * ${PS}u + rg + ${RG * i}u];`, '\n      ')}
-      ${rep(NC, (jj) => `${colGuard(jj, Q4)}{ let y = ks[t * ${KS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NC + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
+      ${rep(NC, (jj) => `${colGuard(jj, Q4, KG)}{ let y = ks[t * ${KS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NC + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
     }
   }
   ${rep(TR, (i) => `if (q0 + rg + ${RG * i}u < u.l) {
-    ${rep(NC, (jj) => `${colGuard(jj, Q4)}{ st_dq(r${i}, kg + ${KG * jj}u, a${i * NC + jj} * u.scale); }`, '\n    ')}
+    ${rep(NC, (jj) => `${colGuard(jj, Q4, KG)}{ st_dq(r${i}, kg + ${KG * jj}u, a${i * NC + jj} * u.scale); }`, '\n    ')}
   }`)}
 }`;
 }
@@ -122,9 +124,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * Pass 3: dK and dV, bq keys per workgroup, query tiles of bk. `packed`: dk and dv are columns of
  * one buffer (a packed dqkv), bound once as `dkv` (WebGPU forbids two writable bindings of it).
  */
-function dkdvCode(dqk: number, dv: number, { bq, bk }: Tiles, io: RowIO, packed: boolean): string {
+function dkdvCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, packed: boolean): string {
+  const { bq, bk } = tiles;
+  const lay = layoutOf(tiles), { TR, KG, RG, NT } = lay;
   const Q4 = vec4s(dqk), V4 = vec4s(dv), QS = oddStride(Q4), GS = oddStride(V4), PS = scoreStride(bq);
-  const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NCK = Math.ceil(Q4 / KG), NCV = Math.ceil(V4 / KG);
+  const KPT = bk / KG, NCK = Math.ceil(Q4 / KG), NCV = Math.ceil(V4 / KG);
   if (packed && io.vq !== io.vv) throw new Error('attention: packed q, k, v need one row layout for dk and dv');
   const outs = packed
     ? `@group(0) @binding(6) var<storage, read_write> dkv: array<${elemType(io.vq)}>;`
@@ -169,8 +173,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       dt[e] = D[r];
     }
     workgroupBarrier();
-    ${dots('s', 'kso', 'qt', Q4, QS, RG, KPT)}
-    ${dots('p', 'vso', 'gt', V4, GS, RG, KPT)}
+    ${dots('s', 'kso', 'qt', Q4, QS, lay, KPT)}
+    ${dots('p', 'vso', 'gt', V4, GS, lay, KPT)}
     ${rep(KPT, (j) => `{
       let ok = kg + ${KG * j}u < nq;
       let lj = lt[kg + ${KG * j}u];
@@ -180,14 +184,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
     for (var t = 0u; t < nq; t++) {
       ${rep(TR, (i) => `let e${i} = ps[t * ${PS}u + rg + ${RG * i}u]; let f${i} = dss[t * ${PS}u + rg + ${RG * i}u];`, '\n      ')}
-      ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ let y = gt[t * ${GS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `b${i * NCV + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
-      ${rep(NCK, (jj) => `${colGuard(jj, Q4)}{ let y = qt[t * ${QS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NCK + jj} += f${i} * y;`, ' ')} }`, '\n      ')}
+      ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ let y = gt[t * ${GS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `b${i * NCV + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
+      ${rep(NCK, (jj) => `${colGuard(jj, Q4, KG)}{ let y = qt[t * ${QS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NCK + jj} += f${i} * y;`, ' ')} }`, '\n      ')}
     }
   }
   ${rep(TR, (i) => `if (k0 + rg + ${RG * i}u < u.s) {
     let r = h * u.s + k0 + rg + ${RG * i}u;
-    ${rep(NCK, (jj) => `${colGuard(jj, Q4)}{ st_dk(r, kg + ${KG * jj}u, a${i * NCK + jj} * u.scale); }`, '\n    ')}
-    ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ st_dvo(r, kg + ${KG * jj}u, b${i * NCV + jj}); }`, '\n    ')}
+    ${rep(NCK, (jj) => `${colGuard(jj, Q4, KG)}{ st_dk(r, kg + ${KG * jj}u, a${i * NCK + jj} * u.scale); }`, '\n    ')}
+    ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ st_dvo(r, kg + ${KG * jj}u, b${i * NCV + jj}); }`, '\n    ')}
   }`)}
 }`;
 }
@@ -228,7 +232,7 @@ export function encodeAttentionBwd(
     const t = pickTiles('dq', l, s, dqk, dv, limit);
     const blocks = Math.ceil(l / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dq/${dqk}x${dv}/q${t.bq}k${t.bk}${rowIOKey(io)}`,
+      key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}`,
       code: () => dqCode(dqk, dv, t, io),
       buffers: [...ins, out.dq],
       uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ...layoutUniforms(d)]),
@@ -239,7 +243,7 @@ export function encodeAttentionBwd(
     const t = pickTiles('dkdv', s, l, dqk, dv, limit);
     const blocks = Math.ceil(s / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dkdv/${dqk}x${dv}/q${t.bq}k${t.bk}${rowIOKey(io)}${packed ? '/packed' : ''}`,
+      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${packed ? '/packed' : ''}`,
       code: () => dkdvCode(dqk, dv, t, io, packed),
       buffers: packed ? [...ins, out.dk] : [...ins, out.dk, out.dv],
       uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ...layoutUniforms(d)]),

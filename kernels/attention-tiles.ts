@@ -17,16 +17,52 @@
 
 import { inputRowsWgsl, type RowIO } from './attention-layout.ts';
 
-/** Rows of the owned block per invocation. */
+/** Rows of the owned block per invocation, by default. */
 export const TR = 4;
-/** Invocations sharing one group of rows (they split the tile's rows, then the output columns). */
+/** Invocations sharing one group of rows (they split the tile's rows, then the output columns), by default. */
 export const KG = 8;
 
 export interface Tiles {
-  /** Rows of the owned block (multiple of 4; bq/4·8 invocations). */
+  /** Rows of the owned block (multiple of tr; bq/tr·kg invocations). */
   bq: number;
-  /** Rows per streamed tile (multiple of 8). */
+  /** Rows per streamed tile (multiple of kg). */
   bk: number;
+  /**
+   * Thread layout: each invocation owns `tr` rows of the block (default TR = 4) and is one of `kg`
+   * invocations sharing them (default KG = 8). Fewer rows or more sharers per row group mean more
+   * invocations for the same workgroup memory (more warps resident per SM), at less register reuse.
+   */
+  tr?: number;
+  kg?: number;
+}
+
+/** The thread layout of a tile config, defaults filled in. */
+export function layoutOf(t: Tiles): { TR: number; KG: number; RG: number; NT: number } {
+  const tr = t.tr ?? TR, kg = t.kg ?? KG;
+  return { TR: tr, KG: kg, RG: t.bq / tr, NT: (t.bq / tr) * kg };
+}
+
+/** Why a tile config cannot be built (null when it can). */
+export function tilesError(t: Tiles): string | null {
+  const { TR: tr, KG: kg, NT } = layoutOf(t);
+  if (![1, 2, 4].includes(tr) || ![4, 8, 16].includes(kg)) return `rows per invocation must be 1, 2 or 4 and sharers 4, 8 or 16 (got ${tr}, ${kg})`;
+  if (t.bq % tr !== 0 || t.bk % kg !== 0) return `the block (${t.bq}) must divide by ${tr} and the tile (${t.bk}) by ${kg}`;
+  if (NT > 256) return `${NT} invocations per workgroup (at most 256)`;
+  return null;
+}
+
+/** A tile config as written in keys and tables: BQxBK, then :TRxKG when not the default layout. */
+export function tilesName(t: Tiles): string {
+  const { TR: tr, KG: kg } = layoutOf(t);
+  return `${t.bq}x${t.bk}${tr === TR && kg === KG ? '' : `:${tr}x${kg}`}`;
+}
+
+/** Parse `BQxBK[:TRxKG]` (tilesName's form); null when it is not one. */
+export function parseTiles(s: string): Tiles | null {
+  const m = /^(\d+)x(\d+)(?::(\d+)x(\d+))?$/.exec(s.trim());
+  if (!m) return null;
+  const t: Tiles = { bq: Number(m[1]), bk: Number(m[2]), ...(m[3] ? { tr: Number(m[3]), kg: Number(m[4]) } : {}) };
+  return tilesError(t) ? null : t;
 }
 
 export type AttentionKernel = 'fwd' | 'dq' | 'dkdv';
@@ -47,7 +83,7 @@ export const scoreStride = (bq: number): number => bq + 4;
 /** Workgroup bytes of a kernel at a tile config. */
 export function tileBytes(kind: AttentionKernel, t: Tiles, dqk: number, dv: number): number {
   const q4 = vec4s(dqk), v4 = vec4s(dv), ps = scoreStride(t.bq);
-  if (kind === 'fwd') return 16 * (t.bq * q4 + t.bk * oddStride(q4) + t.bk * v4) + 4 * (t.bk * ps + KG * ps);
+  if (kind === 'fwd') return 16 * (t.bq * q4 + t.bk * oddStride(q4) + t.bk * v4) + 4 * (t.bk * ps + layoutOf(t).KG * ps);
   if (kind === 'dq') return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * t.bk * ps;
   return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * (2 * t.bk + 2 * t.bk * ps);
 }
@@ -60,23 +96,73 @@ const PREFERENCE: Record<AttentionKernel, [number, number][]> = {
   dkdv: [[64, 32], [32, 32], [64, 16], [32, 16], [16, 8], [16, 16], [8, 8]],
 };
 
-/** Every config a kernel may use for these extents, best first (fitting `limitBytes`). */
-export function tileCandidates(kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number): Tiles[] {
+/** Thread layouts a sweep tries beside the default (bench/gpu-fused.ts --variants). */
+export const LAYOUTS: readonly { tr: number; kg: number }[] = [
+  { tr: TR, kg: KG },
+  { tr: 2, kg: KG },
+  { tr: TR, kg: 16 },
+  { tr: 2, kg: 16 },
+];
+
+/**
+ * Every config a kernel may use for these extents, best first (fitting `limitBytes`); with
+ * `layouts`, each tile size in each of those thread layouts (default: the default layout only).
+ */
+export function tileCandidates(
+  kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number,
+  layouts: readonly { tr: number; kg: number }[] = [{ tr: TR, kg: KG }],
+): Tiles[] {
   const bqMax = ownExtent <= 16 ? 16 : ownExtent <= 32 ? 32 : 64;
   const bkMax = otherExtent <= 8 ? 8 : otherExtent <= 16 ? 16 : 32;
   return PREFERENCE[kind]
     .filter(([bq, bk]) => bq <= bqMax && bk <= bkMax)
-    .map(([bq, bk]) => ({ bq, bk }))
-    .filter((t) => tileBytes(kind, t, dqk, dv) <= limitBytes);
+    .flatMap(([bq, bk]) => layouts.map(({ tr, kg }): Tiles => (tr === TR && kg === KG ? { bq, bk } : { bq, bk, tr, kg })))
+    .filter((t) => !tilesError(t) && tileBytes(kind, t, dqk, dv) <= limitBytes);
+}
+
+/** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtentxotherExtent`. */
+export const attentionTilesKey = (kind: AttentionKernel, dqk: number, dv: number, own: number, other: number): string => `${kind}:${dqk}x${dv}:${own}x${other}`;
+
+let envCache: { src: string; table: Record<string, Tiles> } | null = null;
+/**
+ * Measured tiles from AVDIT_ATTENTION_TILES, a JSON object {"dq:72x72:256x256": "32x32:2x8", …}
+ * that bench/gpu-fused.ts --variants writes from its sweep (gpu-run.sh hands it on with TUNE=1).
+ */
+function envTiles(): Record<string, Tiles> {
+  const src = typeof process !== 'undefined' ? (process.env.AVDIT_ATTENTION_TILES ?? '') : '';
+  if (envCache?.src === src) return envCache.table;
+  const table: Record<string, Tiles> = {};
+  if (src) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(src);
+    } catch {
+      throw new Error(`AVDIT_ATTENTION_TILES is not JSON: ${src.slice(0, 80)}`);
+    }
+    for (const [key, v] of Object.entries(parsed as Record<string, unknown>)) {
+      const t = parseTiles(String(v));
+      if (!t) throw new Error(`AVDIT_ATTENTION_TILES: ${key} → '${String(v)}' is not BQxBK[:TRxKG] (rows per invocation 1/2/4, sharers 4/8/16, at most 256 invocations)`);
+      table[key] = t;
+    }
+  }
+  envCache = { src, table };
+  return table;
 }
 
 /**
- * The tile config of a kernel: the forced one (attentionTuning), else the first candidate. Few
- * variants on purpose (each costs a compile, seconds on lavapipe).
+ * The tile config of a kernel: the forced one (attentionTuning), else the measured one
+ * (AVDIT_ATTENTION_TILES) if it fits, else the first candidate. Few variants on purpose (each
+ * costs a compile, seconds on lavapipe).
  */
 export function pickTiles(kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number): Tiles {
   const forced = attentionTuning.tiles[kind];
-  if (forced) return forced;
+  if (forced) {
+    const bad = tilesError(forced) ?? (tileBytes(kind, forced, dqk, dv) > limitBytes ? `needs ${tileBytes(kind, forced, dqk, dv)} bytes of workgroup memory (limit ${limitBytes})` : null);
+    if (bad) throw new Error(`attention ${kind} tiles ${tilesName(forced)} at ${dqk}/${dv}: ${bad}`);
+    return forced;
+  }
+  const tuned = envTiles()[attentionTilesKey(kind, dqk, dv, ownExtent, otherExtent)];
+  if (tuned && tileBytes(kind, tuned, dqk, dv) <= limitBytes) return tuned;
   const c = tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes)[0];
   if (!c) throw new Error(`attention: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);
   return c;
@@ -138,5 +224,5 @@ export function stageWgsl(dst: string, buf: string, d: number, rows: number, str
   }`;
 }
 
-/** Guard of output vec4 column group jj when the dim's vec4 count is not a multiple of KG. */
-export const colGuard = (jj: number, d4: number): string => ((jj + 1) * KG > d4 ? `if (kg + ${KG * jj}u < ${d4}u) ` : '');
+/** Guard of output vec4 column group jj when the dim's vec4 count is not a multiple of kg (the sharers). */
+export const colGuard = (jj: number, d4: number, kg: number): string => ((jj + 1) * kg > d4 ? `if (kg + ${kg * jj}u < ${d4}u) ` : '');

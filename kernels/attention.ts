@@ -16,7 +16,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import {
-  colGuard, elemType, inputLoadersWgsl, KG, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, TR, vec4s, type Tiles,
+  colGuard, elemType, inputLoadersWgsl, layoutOf, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
@@ -32,9 +32,11 @@ export interface AttentionShape {
   layout?: AttentionLayout;
 }
 
-function fwdCode(dqk: number, dv: number, { bq, bk }: Tiles, io: RowIO): string {
+function fwdCode(dqk: number, dv: number, tiles: Tiles, io: RowIO): string {
+  const { bq, bk } = tiles;
+  const { TR, KG, RG, NT } = layoutOf(tiles);
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), PS = scoreStride(bq);
-  const RG = bq / TR, NT = RG * KG, KPT = bk / KG, NCV = Math.ceil(V4 / KG);
+  const KPT = bk / KG, NCV = Math.ceil(V4 / KG);
   const S = (i: number, j: number): string => `s${i * KPT + j}`;
   const A = (i: number, jj: number): string => `a${i * NCV + jj}`;
   return /* wgsl */ `
@@ -93,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
     for (var t = 0u; t < nk; t++) {
       ${rep(TR, (i) => `let p${i} = ps[t * ${PS}u + rg + ${RG * i}u];`)}
-      ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ let y = vs[t * ${V4}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `${A(i, jj)} += p${i} * y;`, ' ')} }`, '\n      ')}
+      ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ let y = vs[t * ${V4}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `${A(i, jj)} += p${i} * y;`, ' ')} }`, '\n      ')}
     }
   }
   workgroupBarrier();
@@ -106,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       for (var g2 = 0u; g2 < ${KG}u; g2++) { tot += red[g2 * ${PS}u + row]; }
       let inv = 1.0 / tot;
       let orow = h * u.l + q0 + row;
-      ${rep(NCV, (jj) => `${colGuard(jj, V4)}{ st_o(orow, kg + ${KG * jj}u, ${A(i, jj)} * inv); }`, '\n      ')}
+      ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ st_o(orow, kg + ${KG * jj}u, ${A(i, jj)} * inv); }`, '\n      ')}
       if (kg == 0u) { lse[orow] = m${i} + log(tot); }
     }
   }`)}
@@ -119,7 +121,7 @@ export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: 
   const qBlocks = Math.ceil(d.l / t.bq);
   const io = rowIO(d);
   ctx.dispatch({
-    key: `attention/fwd/${d.dqk}x${d.dv}/q${t.bq}k${t.bk}${rowIOKey(io)}`,
+    key: `attention/fwd/${d.dqk}x${d.dv}/${tilesName(t)}${rowIOKey(io)}`,
     code: () => fwdCode(d.dqk, d.dv, t, io),
     buffers: [q, k, v, o, lse],
     uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale], ...layoutUniforms(d)]),

@@ -1,11 +1,13 @@
 // The flash-attention kernels against the CPU oracle (f32), forward and backward: random shapes
 // (l = 1, odd l and s, dqk ≠ dv incl. 9 / 72, several key tiles), one longer sequence (300),
 // large logits, and the autograd op on the GPU. Shapes stay small: lavapipe runs on the CPU.
+import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import * as A from '../../autograd/index.ts';
 import type { AttentionDims } from '../../engine/backend.ts';
 import { tensor } from '../../engine/creation.ts';
+import { attentionTuning, parseTiles, pickTiles, tileBytes, tilesError, tilesName } from '../../kernels/attention-tiles.ts';
 import { both, cpu, expectSame, randomData, useGpu, assertClose } from './helpers.ts';
 
 const gpu = useGpu();
@@ -64,4 +66,39 @@ test('the autograd attention op on the GPU matches the CPU (values and gradients
   };
   const [c, g] = [await run('cpu'), await run('gpu')];
   ['y', 'dq', 'dk', 'dv'].forEach((w, i) => assertClose(g[i]!, c[i]!, 2e-3, 2e-4, w));
+});
+
+test('attention in every thread layout (rows per invocation × sharers) matches the CPU, ragged tiles both ways', async () => {
+  // Forced on all three kernels; column groups that do not divide the head dim (18 vec4 over 16
+  // sharers, 3 over 4) and tiles that do not divide the sequences.
+  try {
+    // (Each layout is three pipelines to compile, seconds each on lavapipe: two layouts cover both knobs.)
+    attentionTuning.tiles = { fwd: { bq: 16, bk: 16, tr: 2, kg: 16 }, dq: { bq: 16, bk: 16, tr: 2, kg: 16 }, dkdv: { bq: 16, bk: 16, tr: 2, kg: 16 } };
+    await check({ n: 2, l: 37, s: 21, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 10);
+    attentionTuning.tiles = { fwd: { bq: 8, bk: 8, tr: 1, kg: 4 }, dq: { bq: 8, bk: 8, tr: 1, kg: 4 }, dkdv: { bq: 8, bk: 8, tr: 1, kg: 4 } };
+    await check({ n: 3, l: 19, s: 13, dqk: 9, dv: 12, scale: 1 / 3 }, 20);
+  } finally {
+    attentionTuning.tiles = {};
+  }
+});
+
+test('attention tiles: names round-trip, bad layouts and AVDIT_ATTENTION_TILES entries are clear errors', () => {
+  assert.deepEqual(parseTiles('32x32:2x16'), { bq: 32, bk: 32, tr: 2, kg: 16 });
+  assert.equal(tilesName({ bq: 32, bk: 32, tr: 2, kg: 16 }), '32x32:2x16');
+  assert.equal(tilesName({ bq: 64, bk: 32 }), '64x32');
+  assert.equal(parseTiles('64x32:3x8'), null);
+  assert.match(tilesError({ bq: 64, bk: 32, tr: 1, kg: 16 })!, /1024 invocations/);
+  const old = process.env.AVDIT_ATTENTION_TILES;
+  try {
+    process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dq:72x72:256x256': '32x32:2x16' });
+    assert.deepEqual(pickTiles('dq', 256, 256, 72, 72, 49152), { bq: 32, bk: 32, tr: 2, kg: 16 });
+    // A measured config that does not fit this device's workgroup memory falls back to the candidates.
+    const small = pickTiles('dq', 256, 256, 72, 72, tileBytes('dq', { bq: 32, bk: 32 }, 72, 72) - 1);
+    assert.ok(tileBytes('dq', small, 72, 72) < tileBytes('dq', { bq: 32, bk: 32 }, 72, 72));
+    process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dq:72x72:256x256': '32x32:3x8' });
+    assert.throws(() => pickTiles('dq', 256, 256, 72, 72, 49152), /AVDIT_ATTENTION_TILES: dq:72x72:256x256 → '32x32:3x8'/);
+  } finally {
+    if (old === undefined) delete process.env.AVDIT_ATTENTION_TILES;
+    else process.env.AVDIT_ATTENTION_TILES = old;
+  }
 });
