@@ -48,8 +48,11 @@ const sweepTargetMs = quick ? 3 : 10;
 
 /**
  * The tile-config grid of --sweep (configs a device cannot run are reported and skipped).
- * v2: BMxBNxBK:TMxTN (outputs per thread); v4: BMxBNxBK:SGMxSGN[:s1] (s1 = one workgroup-memory
- * stage). Fragments per subgroup in v4 = (BM/16/SGM)·(BN/16/SGN).
+ * v2: BMxBNxBK:TMxTN (outputs per thread); v4: BMxBNxBK:SGMxSGN[:s1][:h][:np] (s1 = one
+ * workgroup-memory stage; h = f16 prefetch registers; np = no register prefetch). Fragments per
+ * subgroup in v4 = (BM/16/SGM)·(BN/16/SGN). Run 2 (H200) dropped 256x256x16:4x4:s1, 128x128x16:2x2
+ * and 128x64x32:2x2 (7–9 TFLOP/s at 4096³); the h / np configs test whether register pressure
+ * (accumulators + f32 prefetch registers) is what held 64×64-per-subgroup tiles back.
  */
 const SWEEP: string[] = [
   'v2:128x128x16:8x8',
@@ -66,16 +69,22 @@ const SWEEP: string[] = [
   'v4:128x128x32:2x4',
   'v4:128x128x16:2x4',
   'v4:128x128x32:2x2',
-  'v4:128x128x16:2x2',
   'v4:128x128x64:2x4:s1',
   'v4:256x128x16:4x2',
   'v4:128x256x16:2x4',
   'v4:256x128x32:4x2:s1',
   'v4:128x256x32:2x4:s1',
   'v4:256x128x32:2x4:s1',
-  'v4:256x256x16:4x4:s1',
-  'v4:128x64x32:2x2',
   'v4:64x64x32:2x2',
+  'v4:128x128x64:2x4:s1:h',
+  'v4:128x128x64:2x4:s1:np',
+  'v4:128x128x32:2x4:h',
+  'v4:128x128x32:2x4:np',
+  'v4:128x128x32:2x2:h',
+  'v4:128x128x32:2x2:h:np',
+  'v4:128x256x32:2x4:s1:h',
+  'v4:256x128x32:4x2:s1:h',
+  'v4:64x64x32:2x2:h',
 ];
 
 interface Shape {
@@ -101,13 +110,15 @@ function shapes(): Shape[] {
     for (const M of Ms) for (const K of KN) for (const N of KN) out.push({ M, N, K, transA: false, transB: false, tag: 'XL' });
   }
   if (flag('sweep') || shapeSets.includes('sweep')) {
-    // 4096³ NN (shared with the square set when it runs) and two XL shapes: the narrow one
-    // (K = N = 1152, the weakest) and the wide MLP one (N = 4608).
+    // 4096³ NN (shared with the square set when it runs) and three XL shapes: the narrow one
+    // (K = N = 1152, the weakest), the wide MLP one (N = 4608), and a forward projection as the
+    // model runs it (x·Wᵀ, NT: every Linear's forward, so all of a denoising step).
     if (!shapeSets.includes('square')) out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'square NN' });
     const M = quick ? 512 : 16384;
     const [n1, n4] = quick ? [72, 288] : [1152, 4608];
     out.push({ M, N: n1, K: n1, transA: false, transB: false, tag: 'sweep XL' });
     out.push({ M, N: n4, K: n1, transA: false, transB: false, tag: 'sweep XL' });
+    out.push({ M, N: quick ? 216 : 3456, K: n1, transA: false, transB: true, tag: 'sweep XL' });
   }
   return out;
 }

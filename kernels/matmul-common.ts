@@ -114,10 +114,16 @@ export function loaderGeometry(t: TileLoad, threads: number): { perThread: numbe
   return { perThread: vecs / threads, rowVecs: t.innerT / 4 };
 }
 
+/**
+ * Element type of the prefetch registers: f32, or f16 (operands converted as they arrive, for
+ * kernels that stage f16 anyway: half the registers, so more resident warps or bigger tiles).
+ */
+export type RegType = 'f32' | 'f16';
+
 /** WGSL: `var` declarations of the prefetch registers. */
-export function loaderDecl(t: TileLoad, threads: number): string {
+export function loaderDecl(t: TileLoad, threads: number, reg: RegType = 'f32'): string {
   const { perThread } = loaderGeometry(t, threads);
-  return Array.from({ length: perThread }, (_, j) => `  var ${t.reg}${j} = vec4<f32>(0.0);`).join('\n');
+  return Array.from({ length: perThread }, (_, j) => `  var ${t.reg}${j} = vec4<${reg}>(0.0);`).join('\n');
 }
 
 /**
@@ -128,8 +134,10 @@ export function loaderDecl(t: TileLoad, threads: number): string {
  * `vec4` mode reads array<vec4<f32>> (the launcher checked alignment); scalar mode checks each
  * of the four elements.
  */
-export function loaderLoad(t: TileLoad, threads: number, k0: string, vec4: boolean): string {
+export function loaderLoad(t: TileLoad, threads: number, k0: string, vec4: boolean, reg: RegType = 'f32'): string {
   const { perThread, rowVecs } = loaderGeometry(t, threads);
+  const cv = (x: string) => (reg === 'f16' ? `vec4<f16>(${x})` : x);
+  const c1 = (x: string) => (reg === 'f16' ? `f16(${x})` : x);
   const lines: string[] = [];
   for (let j = 0; j < perThread; j++) {
     const v = `(lidx + ${j * threads}u)`;
@@ -138,11 +146,11 @@ export function loaderLoad(t: TileLoad, threads: number, k0: string, vec4: boole
     lines.push(`    let i = ${t.inner0(k0)} + (${v} % ${rowVecs}u) * 4u;`);
     lines.push(`    let base = ${t.offset} + o * ${t.innerSize} + i;`);
     if (vec4) {
-      lines.push(`    if (o < ${t.outerSize} && i < ${t.innerSize}) { ${t.reg}${j} = ${t.src}[base / 4u]; } else { ${t.reg}${j} = vec4<f32>(0.0); }`);
+      lines.push(`    if (o < ${t.outerSize} && i < ${t.innerSize}) { ${t.reg}${j} = ${cv(`${t.src}[base / 4u]`)}; } else { ${t.reg}${j} = vec4<${reg}>(0.0); }`);
     } else {
       lines.push(`    let rowOk = o < ${t.outerSize};`);
       for (let c = 0; c < 4; c++) {
-        lines.push(`    if (rowOk && i + ${c}u < ${t.innerSize}) { ${t.reg}${j}[${c}] = ${t.src}[base + ${c}u]; } else { ${t.reg}${j}[${c}] = 0.0; }`);
+        lines.push(`    if (rowOk && i + ${c}u < ${t.innerSize}) { ${t.reg}${j}[${c}] = ${c1(`${t.src}[base + ${c}u]`)}; } else { ${t.reg}${j}[${c}] = 0.0; }`);
       }
     }
     lines.push(`  }`);
@@ -178,12 +186,13 @@ export function loaderStore(t: TileLoad, threads: number, store: (o: string, i: 
 export function kStaging(
   a: TileLoad, b: TileLoad, threads: number, BK: number, vec4: boolean,
   storeA: (o: string, i: string, reg: string) => string, storeB: (o: string, i: string, reg: string) => string,
+  reg: RegType = 'f32',
 ): { prefetch: string; store: string } {
   return {
     prefetch: `    if (more) {
       let k0 = (t + 1u) * ${BK}u;
-${loaderLoad(a, threads, 'k0', vec4)}
-${loaderLoad(b, threads, 'k0', vec4)}
+${loaderLoad(a, threads, 'k0', vec4, reg)}
+${loaderLoad(b, threads, 'k0', vec4, reg)}
     }`,
     store: `    if (more) {
 ${loaderStore(a, threads, storeA)}

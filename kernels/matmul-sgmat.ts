@@ -64,11 +64,18 @@ export interface SgConfig {
    * buffer, two barriers per K-step, half the memory (room for bigger tiles / BK).
    */
   ST?: number;
+  /** Prefetch registers hold f16 (operands converted as they arrive: half the registers). Flag `h`. */
+  H?: boolean;
+  /**
+   * No register prefetch: each K-step's tile is loaded and stored right before the MMAs (its
+   * registers live briefly; latency is hidden by other resident warps, not by this warp's MMAs). Flag `np`.
+   */
+  NP?: boolean;
 }
 
-/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:sST]. */
+/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np]. */
 export function sgName(c: SgConfig): string {
-  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}`;
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}`;
 }
 
 export type { SgSyntax } from './sgmat-ops.ts';
@@ -127,7 +134,7 @@ export function sgSharedBytes(c: SgConfig): number {
 }
 
 export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
@@ -141,17 +148,18 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   const NSG = SGM * SGN;
   const { stA, stB, ldA, ldB } = stageSizes(c, transA, transB);
   const { a, b } = operandTiles(transA, transB, BM, BN, BK);
+  const reg = c.H ? 'f16' : 'f32';
 
   // Registers → f16 workgroup memory, in the operand's own (outer, inner) layout.
   const stage = (arr: string, nxt: string, ld: number) => (o: string, i: string, r: string) =>
     [
       `    {`,
-      `      let hv = vec4<f16>(${r});`, // one vector conversion, then four 16-bit stores
+      `      let hv = ${c.H ? r : `vec4<f16>(${r})`};`, // one vector conversion (unless the registers are f16), then four 16-bit stores
       `      let d = ${nxt} + ${o} * ${ld}u + ${i};`,
       ...[0, 1, 2, 3].map((q) => `      ${arr}[d + ${q}u] = hv.${'xyzw'[q]};`),
       `    }`,
     ].join('\n');
-  const k = kStaging(a, b, T, BK, vec4, stage('As', 'nxtA', ldA), stage('Bs', 'nxtB', ldB));
+  const k = kStaging(a, b, T, BK, vec4, stage('As', 'nxtA', ldA), stage('Bs', 'nxtB', ldB), reg);
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
   const body: string[] = [];
@@ -232,15 +240,15 @@ ${tilePrologue(BM, BN)}
   let rowSg = (sg % ${SGM}u) * ${BM / SGM}u;  // this subgroup's first row / column in the tile
   let colSg = (sg / ${SGM}u) * ${BN / SGN}u;
 ${accDecl.join('\n')}
-${loaderDecl(a, T)}
-${loaderDecl(b, T)}
+${loaderDecl(a, T, reg)}
+${loaderDecl(b, T, reg)}
   let nT = (P.K + ${BK - 1}u) / ${BK}u;
 
   {
     let nxtA = 0u;
     let nxtB = 0u;
-${loaderLoad(a, T, '0u', vec4)}
-${loaderLoad(b, T, '0u', vec4)}
+${loaderLoad(a, T, '0u', vec4, reg)}
+${loaderLoad(b, T, '0u', vec4, reg)}
 ${loaderStore(a, T, stage('As', 'nxtA', ldA))}
 ${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
   }
@@ -254,21 +262,29 @@ ${
     let nxtA = ${stA}u - curA;
     let nxtB = ${stB}u - curB;
     let more = t + 1u < nT;
+${
+  c.NP
+    ? `    // No prefetch: K-step t+1 goes straight to the other stage (read last in step t−1, before the barrier).
 ${k.prefetch}
-${body.join('\n')}
 ${k.store}
+${body.join('\n')}`
+    : `${k.prefetch}
+${body.join('\n')}
+${k.store}`
+}
     workgroupBarrier();
   }`
-    : `  // One stage: prefetch K-step t+1 into registers, compute on t, barrier, overwrite, barrier.
+    : `  // One stage: ${c.NP ? 'compute on t, barrier, load and overwrite with t+1' : 'prefetch K-step t+1 into registers, compute on t, barrier, overwrite'}, barrier.
   let curA = 0u;
   let curB = 0u;
   let nxtA = 0u;
   let nxtB = 0u;
   for (var t = 0u; t < nT; t++) {
     let more = t + 1u < nT;
-${k.prefetch}
+${c.NP ? '' : k.prefetch}
 ${body.join('\n')}
     workgroupBarrier();
+${c.NP ? k.prefetch : ''}
 ${k.store}
     workgroupBarrier();
   }`

@@ -15,7 +15,8 @@
  *          memory, vec4 loads when aligned.
  *   v3     the same with f16 workgroup memory (f16 operands, f32 accumulation); needs shader-f16.
  *   v4     f16 subgroup matrices (tensor cores) with f32 accumulation (kernels/matmul-sgmat.ts),
- *          `v4:BMxBNxBK:SGMxSGN[:s1]`; needs chromium-experimental-subgroup-matrix with an
+ *          `v4:BMxBNxBK:SGMxSGN[:s1][:h][:np]` (one stage; f16 prefetch registers; no register
+ *          prefetch); needs chromium-experimental-subgroup-matrix with an
  *          f16×f16→f32 16×16×16 config.
  *   v4emu  v4's kernel with the subgroup-matrix builtins emulated in plain WGSL (slow; tests v4's
  *          tiling on hardware without tensor cores). Never chosen automatically.
@@ -39,7 +40,7 @@ import { TILED_SMALL, type TiledConfig, tiledConfigError, tiledKey, tiledSharedB
  * ranked table and a suggested version of this object). Per variant:
  *   big    the config for large problems (also what the bare name, e.g. `v2`, means);
  *   small  the config when `big` would launch fewer than `minBigTiles` workgroups (GPU mostly idle).
- * Config syntax as in variant strings: v2/v3 `BMxBNxBK:TMxTN`, v4 `BMxBNxBK:SGMxSGN[:s1]`.
+ * Config syntax as in variant strings: v2/v3 `BMxBNxBK:TMxTN`, v4 `BMxBNxBK:SGMxSGN[:s1][:h][:np]`.
  * A config the device cannot run (workgroup memory, threads) falls back to the next choice.
  */
 export const MATMUL_DEFAULTS: {
@@ -79,7 +80,7 @@ export type ParsedVariant =
  * "v4emu:64x64x32:2x2". A bare name means its MATMUL_DEFAULTS big config (v4emu: SG_SMALL).
  */
 export function parseVariant(s: string): ParsedVariant {
-  const [name, tile, grid, extra] = s.trim().split(':');
+  const [name, tile, grid, ...extras] = s.trim().split(':');
   const dims = (t: string | undefined, n: number): number[] | null => {
     if (t === undefined || t === '') return null;
     const d = t.split('x').map(Number);
@@ -104,13 +105,17 @@ export function parseVariant(s: string): ParsedVariant {
       if (name === 'v4' && (tile === undefined || tile === '')) return parseVariant(`v4:${MATMUL_DEFAULTS.v4.big}`);
       const d = dims(tile, 3);
       const g = dims(grid, 2);
-      let ST = 2;
-      if (extra !== undefined) {
-        if (!/^s[12]$/.test(extra)) throw new Error(`matmul variant '${s}': bad stage count '${extra}' (s1 or s2)`);
-        ST = Number(extra.slice(1));
+      let ST = 2, H = false, NP = false;
+      for (const extra of extras) {
+        if (/^s[12]$/.test(extra)) ST = Number(extra.slice(1));
+        else if (extra === 'h') H = true;
+        else if (extra === 'np') NP = true;
+        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch)`);
       }
       const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
-      const cfg: SgConfig = d ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST } : base;
+      const cfg: SgConfig = d
+        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}) }
+        : base;
       const TM = cfg.BM / (16 * cfg.SGM);
       const TN = cfg.BN / (16 * cfg.SGN);
       if (!Number.isInteger(TM) || !Number.isInteger(TN) || cfg.BK % 16 !== 0) {

@@ -128,6 +128,8 @@ const RUNS: [string, number, Case[]][] = [
   ['v4emu', 2e-3, EMU_CASES],
   ['v4emu:128x128x32:2x4', 2e-3, [[1, 136, 132, 40, false, false, 'none']]],
   ['v4emu:64x64x32:2x2:s1', 2e-3, [[2, 72, 136, 72, false, true, 'B']]], // one workgroup-memory stage
+  ['v4emu:64x64x32:2x2:h:np', 2e-3, [[1, 33, 65, 70, false, true, 'none']]], // f16 registers (scalar loads), no prefetch
+  ['v4emu:64x64x32:2x2:s1:h:np', 2e-3, [[2, 132, 68, 72, true, false, 'A']]], // the same with one stage, vec4 loads
   ['v4', 2e-3, CASES],
 ];
 
@@ -197,4 +199,6 @@ test('matmul automatic choice', async () => {
   assert.throws(() => parseVariant('v2:128x128x16:6x8'));
   assert.throws(() => parseVariant('v4:128x128x32:2x4:s3'));
   assert.deepEqual(parseVariant('v4:256x128x32:4x2:s1'), { name: 'v4', cfg: { BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2, ST: 1 } });
+  assert.deepEqual(parseVariant('v4:128x128x32:2x2:h:np'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 2, ST: 2, H: true, NP: true } });
+  assert.throws(() => parseVariant('v4:128x128x32:2x2:hh'), /bad option 'hh'/);
 });
