@@ -106,3 +106,13 @@ function pickMixedTilesDefault(kind: 'fwd' | 'dq' | 'dkdv', own: number): { bo: 
     if (saved !== undefined) process.env.AVDIT_MIXED_TILES = saved;
   }
 }
+
+test('mixed attention forward with eight-subgroup blocks (128 rows, 256 invocations)', async (t) => {
+  // At d = 72 this block needs 45.5 KiB (NVIDIA's 48 KiB, not lavapipe's 32): small dims here.
+  mixedAttentionTuning.tiles = { fwd: { bo: 128, bt: 16 } };
+  try {
+    t.diagnostic(await check({ n: 2, l: 150, s: 37, dqk: 9, dv: 12, scale: 1 / 3 }, 5));
+  } finally {
+    mixedAttentionTuning.tiles = {};
+  }
+});
