@@ -1,8 +1,9 @@
 /**
  * Where the attention kernels find their operands' rows. Every kernel (f32: attention.ts,
  * attention-bwd.ts; tensor cores: attention-sgmat.ts) addresses a row of q, k, v, o (and dO, dq,
- * dk, dv, which share the layout of their operand) by its global row index r = n·len + i
- * (n = batch·heads + head, i the position, len = l or s) through a WGSL function `at_<buf>(r)`.
+ * dk, dv, which share the layout of their operand) by head n = batch·heads + head and position i
+ * (global row r = n·len + i, len = l or s) through WGSL functions `head_<buf>(n)`, `row_<buf>(base, i)`
+ * and `at_<buf>(r)` (rowAtWgsl).
  *
  * Contiguous (no layout): [n, len, d], row r at r·d. Strided (an AttentionLayout): element c of
  * row (n, i) of operand X at
@@ -59,15 +60,26 @@ export function vec4Rows(d: AttentionShape, ops: readonly Operand[], width: numb
 
 
 /**
- * WGSL `fn at_<buf>(r: u32) -> u32`: where global row r of `buf` starts, in units of W elements
- * (buf laid out as operand `op`, rows of `d` elements, `len` = 'u.l' or 'u.s' rows per head).
+ * WGSL row addressing of `buf` (laid out as operand `op`, rows of `d` elements, `len` = 'u.l' or
+ * 'u.s' rows per head), in units of W elements:
+ *   `head_<buf>(n)`: where row 0 of head n starts; `row_<buf>(base, i)`: row i of the head whose
+ *   row 0 starts at `base`; `at_<buf>(r)`: global row r = n·len + i.
+ * A kernel that works on one head computes head_ once and steps rows with row_ (a multiply-add):
+ * the strided form's divisions (by len and by H) then happen once per workgroup, not per load.
+ * With W = 4 every offset and stride divides by 4 (vec4Rows), so base/4 + i·(sL/4) is exact.
  */
 export function rowAtWgsl(buf: string, op: Operand, len: string, d: number, W: 1 | 4, strided: boolean): string {
-  if (!strided) return `fn at_${buf}(r: u32) -> u32 { return r * ${d / W}u; }`;
-  return `fn at_${buf}(r: u32) -> u32 {
+  if (!strided) {
+    return `fn head_${buf}(n: u32) -> u32 { return n * ${len} * ${d / W}u; }
+fn row_${buf}(base: u32, i: u32) -> u32 { return base + i * ${d / W}u; }
+fn at_${buf}(r: u32) -> u32 { return r * ${d / W}u; }`;
+  }
+  const w = W === 4 ? ' / 4u' : '';
+  return `fn head_${buf}(n: u32) -> u32 { return (u.${op}Off + (n / u.H) * u.${op}B + (n % u.H) * u.${op}H)${w}; }
+fn row_${buf}(base: u32, i: u32) -> u32 { return base + i * (u.${op}L${w}); }
+fn at_${buf}(r: u32) -> u32 {
   let n = r / ${len};
-  let i = r - n * ${len};
-  return (u.${op}Off + (n / u.H) * u.${op}B + (n % u.H) * u.${op}H + i * u.${op}L)${W === 4 ? ' / 4u' : ''};
+  return row_${buf}(head_${buf}(n), r - n * ${len});
 }`;
 }
 

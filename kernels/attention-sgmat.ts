@@ -185,7 +185,8 @@ function ioOf(d: AttentionShape): RowIO {
 const rowElem = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
 
 /**
- * Staging of one operand: rows [first, first + valid) of a [*, d] f32 buffer into an f16 tile of
+ * Staging of one operand: rows [first, first + valid) of head h (from `<buf>Base`, see `bases`) of
+ * an f32 buffer with rows of d into an f16 tile of
  * `rows` rows (stride ld, Dp columns, zeros past d and past valid), times `mul`. Each invocation
  * holds its share in registers `<buf>R<i>` (vec4 where the rows allow): `load` issues all its global
  * loads at once, `store` converts them and writes the tile. Split so that a loop can issue the next
@@ -214,7 +215,7 @@ function staged(dst: string, buf: string, d: number, Dp: number, rows: number, l
       rep(n, (i) => {
         const cond = [inRange(i), `${rowOf(i)} < ${valid}`, `${colOf(i)} < ${d / W}u`].filter(Boolean).join(' && ');
         return `${reg(i)} = ${zero};
-    if (${cond}) { ${reg(i)} = ${buf}[at_${buf}((${first}) + ${rowOf(i)}) + ${colOf(i)}]${mul}; }`;
+    if (${cond}) { ${reg(i)} = ${buf}[row_${buf}(${buf}Base, (${first}) + ${rowOf(i)}) + ${colOf(i)}]${mul}; }`;
       }, '\n    '),
     store: rep(n, (i) => {
       const at = `(${rowOf(i)}) * ${ld}u + (${colOf(i)}) * ${W}u`;
@@ -233,27 +234,27 @@ const stageOnce = (parts: Staged[], first: string, valid: string): string =>
   }`;
 
 /**
- * WGSL: for (var <v> = 0; v < extent; v += bt), the tile of rows [base + v, base + v + count)
+ * WGSL: for (var <v> = 0; v < extent; v += bt), the tile of rows [v, v + count) of head h
  * (count = min(bt, extent − v), a `let` named `count`) staged into workgroup memory, then `body`.
  * With `mixedAttentionTuning.prefetch` the next tile's global loads are issued before `body` runs
  * (software pipelining: in flight during its MMAs). Measured on the H200 it was not faster inside
  * the XL training step (the forward and dK/dV slower by about a fifth, dQ 5% faster; bench/RESULTS.md,
  * run 8), so it is off: each tile's loads are issued together at the top of its iteration.
  */
-function streamLoop(parts: Staged[], v: string, count: string, extent: string, bt: number, base: string, body: string): string {
+function streamLoop(parts: Staged[], v: string, count: string, extent: string, bt: number, body: string): string {
   const prefetch = !!mixedAttentionTuning.prefetch;
   const loads = (first: string, valid: string) => parts.map((p) => p.load(first, valid)).join('\n      ');
   const next = `${v} + ${bt}u`;
   return `{
     ${parts.map((p) => p.decl).join('\n    ')}
-    ${prefetch ? loads(base, `min(${bt}u, ${extent})`) : ''}
+    ${prefetch ? loads('0u', `min(${bt}u, ${extent})`) : ''}
     for (var ${v} = 0u; ${v} < ${extent}; ${v} += ${bt}u) {
       let ${count} = min(${bt}u, ${extent} - ${v});
-      ${prefetch ? '' : loads(`${base} + ${v}`, count)}
+      ${prefetch ? '' : loads(v, count)}
       workgroupBarrier();
       ${parts.map((p) => p.store).join('\n      ')}
       workgroupBarrier();
-      ${prefetch ? `if (${next} < ${extent}) { ${loads(`${base} + ${next}`, `min(${bt}u, ${extent} - ${next})`)} }` : ''}
+      ${prefetch ? `if (${next} < ${extent}) { ${loads(next, `min(${bt}u, ${extent} - ${next})`)} }` : ''}
       ${body}
     }
   }`;
@@ -329,7 +330,7 @@ function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: number, 
   ${ops.store(tmp, `rowSg * ${SS}u`, `${acc}${j}`, `${SS}u`)}
   workgroupBarrier();
   if (${rowValid}) {
-    let ob = at_${out}(${outRow});
+    let ob = row_${out}(${out}Base, ${outRow});
     for (var t = 0u; t < 8u; t++) {
       let col = ${j * F}u + half * 8u + t;
       if (col < ${d}u) { ${arr}[ob + col] = ${tmp}[row * ${SS}u + half * 8u + t] * ${mul}; }
@@ -345,6 +346,9 @@ const PROLOGUE = (ops: SgOps): string => `${ops.init}
   let rowSg = (${ops.sgIndex}) * ${F}u;
   let row = lidx / 2u;   // the block row this invocation's element-wise work is on
   let half = lidx % 2u;  // which half of the tile's columns`;
+
+/** WGSL: where head h's rows start in each of `bufs` (`<buf>Base`; the layout's divisions happen here, once). */
+const bases = (bufs: string[]): string => bufs.map((b) => `let ${b}Base = head_${b}(h);`).join('\n  ');
 
 const ENTRY = (ops: SgOps, NT: number): string => `@compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lidx: u32${ops.param})`;
@@ -383,10 +387,11 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stageOnce(qgParts(sd, t.bo, false), 'h * u.l + b0', 'u.l - b0')}
+  ${bases(['q', 'k', 'v', 'o'])}
+  ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
   // Pass 1: the row maxima (each invocation over its half of every tile, then pairs combined).
   var m = NEG;
-  ${streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, 'h * u.s', `${scores}
+  ${streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, `${scores}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
@@ -398,7 +403,7 @@ ${ENTRY(ops, NT)} {
   // Pass 2: P = e^{S − m} (f16), ℓ = Σ P, O += P V.
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
-  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, 'h * u.s', `${scores}
+  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
@@ -416,7 +421,7 @@ ${ENTRY(ops, NT)} {
   let valid = b0 + row < u.l;
   if (valid && half == 0u) { lse[h * u.l + b0 + row] = m + log(tot); }
   let inv = 1.0 / tot;
-  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'h * u.l + b0 + row', 'inv')}
+  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'b0 + row', 'inv')}
 }`;
 }
 
@@ -448,13 +453,14 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stageOnce(qgParts(sd, t.bo), 'h * u.l + b0', 'u.l - b0')}
+  ${bases(['q', 'dO', 'k', 'v', 'dq'])}
+  ${stageOnce(qgParts(sd, t.bo), 'b0', 'u.l - b0')}
   let valid = b0 + row < u.l;
   var lrow = 0.0;
   var drow = 0.0;
   if (valid) { lrow = lse[h * u.l + b0 + row]; drow = D[h * u.l + b0 + row]; }
   ${rep(NQ, (j) => `var dq${j} = ${ops.acc}();`)}
-  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, 'h * u.s', `${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS)}
+  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS)}
     ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS)}
     workgroupBarrier();
     for (var j = 0u; j < ${HT}u; j++) {
@@ -465,7 +471,7 @@ ${ENTRY(ops, NT)} {
     }
     workgroupBarrier();
     ${mmaLoop(ops, 'dq', NQ, NS, ['DSs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Ks', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`)}
-  ${writeOut(ops, 'dq', NQ, 'Ss', SS, 'dq', dqk, 'valid', 'h * u.l + b0 + row', 'u.scale')}
+  ${writeOut(ops, 'dq', NQ, 'Ss', SS, 'dq', dqk, 'valid', 'b0 + row', 'u.scale')}
 }`;
 }
 
@@ -494,10 +500,11 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${stageOnce(kvParts(sd, t.bo), 'h * u.s + b0', 'u.s - b0')}
+  ${bases(['q', 'dO', 'k', 'v', 'dk', 'dv'])}
+  ${stageOnce(kvParts(sd, t.bo), 'b0', 'u.s - b0')}
   ${rep(NQ, (j) => `var dk${j} = ${ops.acc}();`)}
   ${rep(NV, (j) => `var dv${j} = ${ops.acc}();`)}
-  ${streamLoop(qgParts(sd, t.bt), 'qb', 'nq', 'u.l', t.bt, 'h * u.l', `for (var e = lidx; e < ${t.bt}u; e += ${NT}u) {
+  ${streamLoop(qgParts(sd, t.bt), 'qb', 'nq', 'u.l', t.bt, `for (var e = lidx; e < ${t.bt}u; e += ${NT}u) {
       var a = 0.0;
       var b = 0.0;
       if (e < nq) { a = lse[h * u.l + qb + e]; b = D[h * u.l + qb + e]; }
@@ -523,8 +530,8 @@ ${ENTRY(ops, NT)} {
     ${mmaLoop(ops, 'dv', NV, NS, ['PTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Gs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
     ${mmaLoop(ops, 'dk', NQ, NS, ['DSTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Qs', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`)}
   let valid = b0 + row < u.s;
-  ${writeOut(ops, 'dk', NQ, 'STs', SS, 'dk', dqk, 'valid', 'h * u.s + b0 + row', '1.0', packed ? 'dkv' : 'dk')}
-  ${writeOut(ops, 'dv', NV, 'STs', SS, 'dv', dv, 'valid', 'h * u.s + b0 + row', '1.0', packed ? 'dkv' : 'dv')}
+  ${writeOut(ops, 'dk', NQ, 'STs', SS, 'dk', dqk, 'valid', 'b0 + row', '1.0', packed ? 'dkv' : 'dk')}
+  ${writeOut(ops, 'dv', NV, 'STs', SS, 'dv', dv, 'valid', 'b0 + row', '1.0', packed ? 'dkv' : 'dv')}
 }`;
 }
 

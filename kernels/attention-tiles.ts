@@ -178,24 +178,24 @@ export const maxOf = (xs: string[]): string => xs.reduce((a, b) => `max(${a}, ${
 export const elemType = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
 
 /**
- * WGSL `fn ld_<buf>(row, c) -> vec4<f32>`: vec4 number c of global row `row`, zero past the dim;
- * the row starts at `at_<buf>(row)` (attention-layout.ts `rowAtWgsl`, in units of the element type).
+ * WGSL `fn ld_<buf>(at, c) -> vec4<f32>`: vec4 number c of the row starting at element (or vec4)
+ * `at` (from `row_<buf>`, attention-layout.ts), zero past the dim.
  */
 export function loaderWgsl(buf: string, d: number, vec: boolean): string {
-  if (vec) return `fn ld_${buf}(row: u32, c: u32) -> vec4<f32> { return ${buf}[at_${buf}(row) + c]; }`;
-  return `fn ld_${buf}(row: u32, c: u32) -> vec4<f32> {
-  let b = at_${buf}(row) + c * 4u;
+  if (vec) return `fn ld_${buf}(at: u32, c: u32) -> vec4<f32> { return ${buf}[at + c]; }`;
+  return `fn ld_${buf}(at: u32, c: u32) -> vec4<f32> {
+  let b = at + c * 4u;
   var x = vec4<f32>(0.0);
   ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { x[${t}] = ${buf}[b + ${t}u]; }`, ' ')}
   return x;
 }`;
 }
 
-/** WGSL `fn st_<buf>(row, c, x)`: store vec4 number c of a row (components past the dim dropped); `arr` the binding written. */
+/** WGSL `fn st_<buf>(at, c, x)`: store vec4 number c of the row starting at `at` (components past the dim dropped); `arr` the binding written. */
 export function storerWgsl(buf: string, d: number, vec: boolean, arr = buf): string {
-  if (vec) return `fn st_${buf}(row: u32, c: u32, x: vec4<f32>) { ${arr}[at_${buf}(row) + c] = x; }`;
-  return `fn st_${buf}(row: u32, c: u32, x: vec4<f32>) {
-  let b = at_${buf}(row) + c * 4u;
+  if (vec) return `fn st_${buf}(at: u32, c: u32, x: vec4<f32>) { ${arr}[at + c] = x; }`;
+  return `fn st_${buf}(at: u32, c: u32, x: vec4<f32>) {
+  let b = at + c * 4u;
   ${rep(4, (t) => `if (c * 4u + ${t}u < ${d}u) { ${arr}[b + ${t}u] = x[${t}]; }`, ' ')}
 }`;
 }
@@ -210,16 +210,17 @@ export function inputLoadersWgsl(dqk: number, dv: number, io: RowIO, withG: bool
 }
 
 /**
- * WGSL: stage `rows` rows (of which `valid` exist; the rest zero) starting at global row `first`
- * of buffer `buf` into workgroup array `dst` with vec4 row stride `stride`; `mul` scales (or '').
+ * WGSL: stage `rows` rows (of which `valid` exist; the rest zero) starting at row `first` of the
+ * head whose row 0 is at `base` (a `head_<buf>` value) of buffer `buf` into workgroup array `dst`
+ * with vec4 row stride `stride`; `mul` scales (or '').
  */
-export function stageWgsl(dst: string, buf: string, d: number, rows: number, stride: number, nt: number, first: string, valid: string, mul = ''): string {
+export function stageWgsl(dst: string, buf: string, d: number, rows: number, stride: number, nt: number, base: string, first: string, valid: string, mul = ''): string {
   const d4 = vec4s(d);
   return `for (var e = lid; e < ${rows * d4}u; e += ${nt}u) {
     let r = e / ${d4}u;
     let c = e % ${d4}u;
     var x = vec4<f32>(0.0);
-    if (r < ${valid}) { x = ld_${buf}(${first} + r, c)${mul}; }
+    if (r < ${valid}) { x = ld_${buf}(row_${buf}(${base}, ${first} + r), c)${mul}; }
     ${dst}[r * ${stride}u + c] = x;
   }`;
 }

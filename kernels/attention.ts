@@ -65,14 +65,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let q0 = (g % u.qBlocks) * ${bq}u;
   let kg = lid % ${KG}u;
   let rg = lid / ${KG}u;
-  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'h * u.l + q0', 'u.l - q0', ' * u.scale')}
+  // Where this head's rows start (the strided layouts divide here once, not per load).
+  let qBase = head_q(h);
+  let kBase = head_k(h);
+  let vBase = head_v(h);
+  let oBase = head_o(h);
+  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'qBase', 'q0', 'u.l - q0', ' * u.scale')}
   ${rep(TR, (i) => `var m${i} = NEG; var den${i} = 0.0;`)}
   ${rep(TR * NCV, (x) => `var a${x} = vec4<f32>(0.0);`)}
   for (var kb = 0u; kb < u.s; kb += ${bk}u) {
     let nk = min(${bk}u, u.s - kb);
     workgroupBarrier();
-    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'h * u.s + kb', 'nk')}
-    ${stageWgsl('vs', 'v', dv, bk, V4, NT, 'h * u.s + kb', 'nk')}
+    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kBase', 'kb', 'nk')}
+    ${stageWgsl('vs', 'v', dv, bk, V4, NT, 'vBase', 'kb', 'nk')}
     workgroupBarrier();
     ${rep(TR * KPT, (x) => `var s${x} = 0.0;`)}
     for (var c = 0u; c < ${Q4}u; c++) {
@@ -108,7 +113,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       for (var g2 = 0u; g2 < ${KG}u; g2++) { tot += red[g2 * ${PS}u + row]; }
       let inv = 1.0 / tot;
       let orow = h * u.l + q0 + row;
-      ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ st_o(orow, kg + ${KG * jj}u, ${A(i, jj)} * inv); }`, '\n      ')}
+      let oat = row_o(oBase, q0 + row);
+      ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ st_o(oat, kg + ${KG * jj}u, ${A(i, jj)} * inv); }`, '\n      ')}
       if (kg == 0u) { lse[orow] = m${i} + log(tot); }
     }
   }`)}
