@@ -17,7 +17,7 @@ import type { AttentionShape } from './attention.ts';
 import {
   attentionTuning, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
-import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
+import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, gridFor, GROUP_INDEX_WGSL, WG } from './grid.ts';
 
 /** D[r] = Σ_c dO[r, c]·o[r, c] over the rows of o's layout (one invocation per row). */
@@ -92,20 +92,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let q0 = (g % u.blocks) * ${bq}u;
   let kg = lid % ${KG}u;
   let rg = lid / ${KG}u;
-  let qBase = head_q(h);
-  let gBase = head_dO(h);
-  let kBase = head_k(h);
-  let vBase = head_v(h);
-  let dqBase = head_dq(h);
-  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'qBase', 'q0', 'u.l - q0')}
-  ${stageWgsl('gs', 'dO', dv, bq, V4, NT, 'gBase', 'q0', 'u.l - q0')}
+  ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dq'])}
+  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'q0', 'u.l - q0')}
+  ${stageWgsl('gs', 'dO', dv, bq, V4, NT, 'q0', 'u.l - q0')}
   ${rep(TR, (i) => `let r${i} = h * u.l + min(q0 + rg + ${RG * i}u, u.l - 1u); let l${i} = lse[r${i}]; let d${i} = D[r${i}];`)}
   ${rep(TR * NC, (x) => `var a${x} = vec4<f32>(0.0);`)}
   for (var kb = 0u; kb < u.s; kb += ${bk}u) {
     let nk = min(${bk}u, u.s - kb);
     workgroupBarrier();
-    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kBase', 'kb', 'nk')}
-    ${stageWgsl('vs', 'v', dv, bk, VS, NT, 'vBase', 'kb', 'nk')}
+    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kb', 'nk')}
+    ${stageWgsl('vs', 'v', dv, bk, VS, NT, 'kb', 'nk')}
     workgroupBarrier();
     ${dots('s', 'qs', 'ks', Q4, KS, lay, KPT)}
     ${dots('p', 'gs', 'vs', V4, VS, lay, KPT)}
@@ -164,21 +160,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let k0 = (g % u.blocks) * ${bq}u;
   let kg = lid % ${KG}u;
   let rg = lid / ${KG}u;
-  let qBase = head_q(h);
-  let gBase = head_dO(h);
-  let kBase = head_k(h);
-  let vBase = head_v(h);
-  let dkBase = head_dk(h);
-  let dvBase = head_dvo(h);
-  ${stageWgsl('kso', 'k', dqk, bq, Q4, NT, 'kBase', 'k0', 'u.s - k0')}
-  ${stageWgsl('vso', 'v', dv, bq, V4, NT, 'vBase', 'k0', 'u.s - k0')}
+  ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dk', 'dvo'])}
+  ${stageWgsl('kso', 'k', dqk, bq, Q4, NT, 'k0', 'u.s - k0')}
+  ${stageWgsl('vso', 'v', dv, bq, V4, NT, 'k0', 'u.s - k0')}
   ${rep(TR * NCK, (x) => `var a${x} = vec4<f32>(0.0);`)}
   ${rep(TR * NCV, (x) => `var b${x} = vec4<f32>(0.0);`)}
   for (var qb = 0u; qb < u.l; qb += ${bk}u) {
     let nq = min(${bk}u, u.l - qb);
     workgroupBarrier();
-    ${stageWgsl('qt', 'q', dqk, bk, QS, NT, 'qBase', 'qb', 'nq')}
-    ${stageWgsl('gt', 'dO', dv, bk, GS, NT, 'gBase', 'qb', 'nq')}
+    ${stageWgsl('qt', 'q', dqk, bk, QS, NT, 'qb', 'nq')}
+    ${stageWgsl('gt', 'dO', dv, bk, GS, NT, 'qb', 'nq')}
     for (var e = lid; e < ${bk}u; e += ${NT}u) {
       let r = h * u.l + qb + min(e, nq - 1u);
       lt[e] = lse[r];
@@ -203,7 +194,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   ${rep(TR, (i) => `if (k0 + rg + ${RG * i}u < u.s) {
     let r = k0 + rg + ${RG * i}u;
     let ak = row_dk(dkBase, r);
-    let av = row_dvo(dvBase, r);
+    let av = row_dvo(dvoBase, r);
     ${rep(NCK, (jj) => `${colGuard(jj, Q4, KG)}{ st_dk(ak, kg + ${KG * jj}u, a${i * NCK + jj} * u.scale); }`, '\n    ')}
     ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ st_dvo(av, kg + ${KG * jj}u, b${i * NCV + jj}); }`, '\n    ')}
   }`)}

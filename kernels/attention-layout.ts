@@ -83,6 +83,9 @@ fn at_${buf}(r: u32) -> u32 {
 }`;
 }
 
+/** WGSL: `let <buf>Base = head_<buf>(h);` for each buffer, where head h's rows start (the layout's divisions, once per workgroup). */
+export const headBasesWgsl = (bufs: readonly string[]): string => bufs.map((b) => `let ${b}Base = head_${b}(h);`).join('\n  ');
+
 /** Problems with a layout for these sizes (null when fine): every row must lie inside its buffer. */
 export function layoutError(d: AttentionShape, sizes: Record<Operand, number>): string | null {
   const L = d.layout;

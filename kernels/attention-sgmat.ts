@@ -33,7 +33,8 @@
 import { uniforms, type Dispatch, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import { encodeRowDot } from './attention-bwd.ts';
-import { inputRowsWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
+import { headBasesWgsl, inputRowsWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
+import { envTable } from './env-table.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 import { MATMUL_DEFAULTS } from './matmul.ts';
 import { emulatedOps, FRAG as F, realOps, SUBGROUP, type SgOps, type SgSyntax } from './sgmat-ops.ts';
@@ -128,31 +129,15 @@ export function mixedTileCandidates(kind: MixedKernel, ownExtent: number, dqk: n
 /** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtent`. */
 export const tunedKey = (kind: MixedKernel, dqk: number, dv: number, ownExtent: number): string => `${kind}:${dqk}x${dv}:${ownExtent}`;
 
-let tunedCache: { src: string; table: Record<string, MixedTiles> } | null = null;
 /**
  * Measured tiles from AVDIT_MIXED_TILES, a JSON object {"fwd:72x72:256": "64x16", …} that
  * bench/gpu-attention-mixed.ts writes from its sweep (gpu-run.sh hands it to the later parts).
  */
-function envTiles(): Record<string, MixedTiles> {
-  const src = typeof process !== 'undefined' ? (process.env.AVDIT_MIXED_TILES ?? '') : '';
-  if (tunedCache?.src === src) return tunedCache.table;
-  const table: Record<string, MixedTiles> = {};
-  if (src) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(src);
-    } catch {
-      throw new Error(`AVDIT_MIXED_TILES is not JSON: ${src.slice(0, 80)}`);
-    }
-    for (const [key, v] of Object.entries(parsed as Record<string, unknown>)) {
-      const m = /^(\d+)x(\d+)$/.exec(String(v));
-      if (!m) throw new Error(`AVDIT_MIXED_TILES: ${key} → '${String(v)}' is not BOxBT`);
-      table[key] = { bo: Number(m[1]), bt: Number(m[2]) };
-    }
-  }
-  tunedCache = { src, table };
-  return table;
-}
+const envTiles = (): Record<string, MixedTiles> =>
+  envTable('AVDIT_MIXED_TILES', (s) => {
+    const m = /^(\d+)x(\d+)$/.exec(s);
+    return m ? { bo: Number(m[1]), bt: Number(m[2]) } : null;
+  }, 'BOxBT');
 
 /** The tile config of a kernel: forced (mixedAttentionTuning), else measured (AVDIT_MIXED_TILES) if it fits, else the first candidate. */
 export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number): MixedTiles {
@@ -185,7 +170,7 @@ function ioOf(d: AttentionShape): RowIO {
 const rowElem = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
 
 /**
- * Staging of one operand: rows [first, first + valid) of head h (from `<buf>Base`, see `bases`) of
+ * Staging of one operand: rows [first, first + valid) of head h (from `<buf>Base`, see headBasesWgsl) of
  * an f32 buffer with rows of d into an f16 tile of
  * `rows` rows (stride ld, Dp columns, zeros past d and past valid), times `mul`. Each invocation
  * holds its share in registers `<buf>R<i>` (vec4 where the rows allow): `load` issues all its global
@@ -347,9 +332,6 @@ const PROLOGUE = (ops: SgOps): string => `${ops.init}
   let row = lidx / 2u;   // the block row this invocation's element-wise work is on
   let half = lidx % 2u;  // which half of the tile's columns`;
 
-/** WGSL: where head h's rows start in each of `bufs` (`<buf>Base`; the layout's divisions happen here, once). */
-const bases = (bufs: string[]): string => bufs.map((b) => `let ${b}Base = head_${b}(h);`).join('\n  ');
-
 const ENTRY = (ops: SgOps, NT: number): string => `@compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lidx: u32${ops.param})`;
 
@@ -387,7 +369,7 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${bases(['q', 'k', 'v', 'o'])}
+  ${headBasesWgsl(['q', 'k', 'v', 'o'])}
   ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
   // Pass 1: the row maxima (each invocation over its half of every tile, then pairs combined).
   var m = NEG;
@@ -453,7 +435,7 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${bases(['q', 'dO', 'k', 'v', 'dq'])}
+  ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dq'])}
   ${stageOnce(qgParts(sd, t.bo), 'b0', 'u.l - b0')}
   let valid = b0 + row < u.l;
   var lrow = 0.0;
@@ -500,7 +482,7 @@ ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
-  ${bases(['q', 'dO', 'k', 'v', 'dk', 'dv'])}
+  ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dk', 'dv'])}
   ${stageOnce(kvParts(sd, t.bo), 'b0', 'u.s - b0')}
   ${rep(NQ, (j) => `var dk${j} = ${ops.acc}();`)}
   ${rep(NV, (j) => `var dv${j} = ${ops.acc}();`)}

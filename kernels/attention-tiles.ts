@@ -16,6 +16,7 @@
  */
 
 import { inputRowsWgsl, type RowIO } from './attention-layout.ts';
+import { envTable } from './env-table.ts';
 
 /** Rows of the owned block per invocation, by default. */
 export const TR = 4;
@@ -123,31 +124,12 @@ export function tileCandidates(
 /** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtentxotherExtent`. */
 export const attentionTilesKey = (kind: AttentionKernel, dqk: number, dv: number, own: number, other: number): string => `${kind}:${dqk}x${dv}:${own}x${other}`;
 
-let envCache: { src: string; table: Record<string, Tiles> } | null = null;
 /**
  * Measured tiles from AVDIT_ATTENTION_TILES, a JSON object {"dq:72x72:256x256": "32x32:2x8", …}
  * that bench/gpu-fused.ts --variants writes from its sweep (gpu-run.sh hands it on with TUNE=1).
  */
-function envTiles(): Record<string, Tiles> {
-  const src = typeof process !== 'undefined' ? (process.env.AVDIT_ATTENTION_TILES ?? '') : '';
-  if (envCache?.src === src) return envCache.table;
-  const table: Record<string, Tiles> = {};
-  if (src) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(src);
-    } catch {
-      throw new Error(`AVDIT_ATTENTION_TILES is not JSON: ${src.slice(0, 80)}`);
-    }
-    for (const [key, v] of Object.entries(parsed as Record<string, unknown>)) {
-      const t = parseTiles(String(v));
-      if (!t) throw new Error(`AVDIT_ATTENTION_TILES: ${key} → '${String(v)}' is not BQxBK[:TRxKG] (rows per invocation 1/2/4, sharers 4/8/16, at most 256 invocations)`);
-      table[key] = t;
-    }
-  }
-  envCache = { src, table };
-  return table;
-}
+const envTiles = (): Record<string, Tiles> =>
+  envTable('AVDIT_ATTENTION_TILES', parseTiles, 'BQxBK[:TRxKG] (rows per invocation 1/2/4, sharers 4/8/16, at most 256 invocations)');
 
 /**
  * The tile config of a kernel: the forced one (attentionTuning), else the measured one
@@ -210,17 +192,17 @@ export function inputLoadersWgsl(dqk: number, dv: number, io: RowIO, withG: bool
 }
 
 /**
- * WGSL: stage `rows` rows (of which `valid` exist; the rest zero) starting at row `first` of the
- * head whose row 0 is at `base` (a `head_<buf>` value) of buffer `buf` into workgroup array `dst`
- * with vec4 row stride `stride`; `mul` scales (or '').
+ * WGSL: stage `rows` rows (of which `valid` exist; the rest zero) starting at row `first` of head h
+ * of buffer `buf` (whose row 0 is at `<buf>Base`: attention-layout.ts headBasesWgsl) into workgroup
+ * array `dst` with vec4 row stride `stride`; `mul` scales (or '').
  */
-export function stageWgsl(dst: string, buf: string, d: number, rows: number, stride: number, nt: number, base: string, first: string, valid: string, mul = ''): string {
+export function stageWgsl(dst: string, buf: string, d: number, rows: number, stride: number, nt: number, first: string, valid: string, mul = ''): string {
   const d4 = vec4s(d);
   return `for (var e = lid; e < ${rows * d4}u; e += ${nt}u) {
     let r = e / ${d4}u;
     let c = e % ${d4}u;
     var x = vec4<f32>(0.0);
-    if (r < ${valid}) { x = ld_${buf}(row_${buf}(${base}, ${first} + r), c)${mul}; }
+    if (r < ${valid}) { x = ld_${buf}(row_${buf}(${buf}Base, ${first} + r), c)${mul}; }
     ${dst}[r * ${stride}u + c] = x;
   }`;
 }

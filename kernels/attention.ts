@@ -18,7 +18,7 @@ import { uniforms, type GpuContext } from './context.ts';
 import {
   colGuard, elemType, inputLoadersWgsl, layoutOf, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
-import { layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
+import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
 
 export interface AttentionShape {
@@ -66,18 +66,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kg = lid % ${KG}u;
   let rg = lid / ${KG}u;
   // Where this head's rows start (the strided layouts divide here once, not per load).
-  let qBase = head_q(h);
-  let kBase = head_k(h);
-  let vBase = head_v(h);
-  let oBase = head_o(h);
-  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'qBase', 'q0', 'u.l - q0', ' * u.scale')}
+  ${headBasesWgsl(['q', 'k', 'v', 'o'])}
+  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'q0', 'u.l - q0', ' * u.scale')}
   ${rep(TR, (i) => `var m${i} = NEG; var den${i} = 0.0;`)}
   ${rep(TR * NCV, (x) => `var a${x} = vec4<f32>(0.0);`)}
   for (var kb = 0u; kb < u.s; kb += ${bk}u) {
     let nk = min(${bk}u, u.s - kb);
     workgroupBarrier();
-    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kBase', 'kb', 'nk')}
-    ${stageWgsl('vs', 'v', dv, bk, V4, NT, 'vBase', 'kb', 'nk')}
+    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kb', 'nk')}
+    ${stageWgsl('vs', 'v', dv, bk, V4, NT, 'kb', 'nk')}
     workgroupBarrier();
     ${rep(TR * KPT, (x) => `var s${x} = 0.0;`)}
     for (var c = 0u; c < ${Q4}u; c++) {
