@@ -12,19 +12,14 @@
  * once); "ms at 3.6 TB/s" prices it at the element-wise kernels' measured H200 rate (run 8: 83–98%
  * of 4018 GB/s). Writes $OUT/census-xl.json (or bench/results/).
  */
-import * as A from '../autograd/index.ts';
-import { createDiffusion } from '../diffusion/index.ts';
 import type { Backend, Storage } from '../engine/backend.ts';
 import { BYTES_PER_ELEMENT } from '../engine/dtype.ts';
 import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
 import { Generator } from '../engine/rng.ts';
-import { scopeAsync } from '../engine/scope.ts';
 import { AVDiT } from '../model/avdit.ts';
 import { makeConfig } from '../model/config.ts';
-import { AdamW } from '../train/adamw.ts';
-import { avditLoss } from '../train/objectives.ts';
 import { writeResult } from './results.ts';
-import { stepInputs } from './step-inputs.ts';
+import { modelSteps } from './step-inputs.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : dflt);
@@ -86,9 +81,6 @@ const backend = addCensus(createMemoryBackend(), tallies);
 const config = makeConfig(preset);
 const gen = new Generator(0);
 const model = new AVDiT({ backend, gen }, config);
-const params = model.parameters({ trainable: true });
-const adamw = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
-const diffusion = createDiffusion('');
 
 const rows: Record<string, unknown>[] = [];
 async function census(what: string, fn: () => Promise<void>): Promise<void> {
@@ -108,21 +100,7 @@ async function census(what: string, fn: () => Promise<void>): Promise<void> {
   rows.push({ what, calls, bytes, flops, ops: list });
 }
 
-const forward = (B: number) => () =>
-  scopeAsync(async () => {
-    const x = stepInputs(config, backend, gen, B);
-    const out = A.noGrad(() => model.forwardAV(x.video, x.audio, Array<number>(B).fill(500), x.labels));
-    await out.video.toArray();
-  });
-
-const trainStep = (B: number, checkpoint: boolean) => () =>
-  scopeAsync(async () => {
-    const { loss } = avditLoss(model, diffusion, stepInputs(config, backend, gen, B), new Generator(1), { checkpoint });
-    A.backward(loss);
-    adamw.step();
-    A.zeroGrad(params);
-    await loss.item();
-  });
+const { forward, trainStep } = modelSteps(model, config, backend, gen);
 
 await census('train step b2, checkpointing', trainStep(2, true));
 await census('denoising step b8 (forward)', forward(8));

@@ -10,18 +10,13 @@
  * under the kernel profiler (engine/webgpu/profiler.ts): GPU time per kernel, printed and kept in the JSON.
  * Writes $OUT/gpu-xl.json (or bench/results/).
  */
-import * as A from '../autograd/index.ts';
-import { createDiffusion } from '../diffusion/index.ts';
 import { useBackend, closeBackends } from '../engine/registry.ts';
 import { Generator } from '../engine/rng.ts';
-import { scopeAsync } from '../engine/scope.ts';
 import { AVDiT } from '../model/avdit.ts';
 import { makeConfig } from '../model/config.ts';
-import { AdamW } from '../train/adamw.ts';
-import { avditLoss } from '../train/objectives.ts';
 import { formatProfile, type KernelTime } from '../engine/webgpu/profiler.ts';
 import { writeResult } from './results.ts';
-import { stepInputs } from './step-inputs.ts';
+import { modelSteps } from './step-inputs.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -44,14 +39,10 @@ let t = performance.now();
 const model = new AVDiT({ backend, gen }, config);
 await backend.sync();
 log({ what: 'build', preset, precision, seconds: (performance.now() - t) / 1000, params: model.count() });
-const params = model.parameters({ trainable: true });
-const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
-const diffusion = createDiffusion('');
 const pool = (backend as unknown as { ctx?: { pool: { trim(): number; resetPeak(): void; peakInUseBytes: number } } }).ctx?.pool;
 const gib = () => backend.memory().pooledBytes / 2 ** 30;
 const peakGiB = () => (pool ? pool.peakInUseBytes / 2 ** 30 : NaN);
 
-const inputs = (B: number) => stepInputs(config, backend, gen, B);
 
 async function timed(label: string, reps: number, fn: () => Promise<void>, extra: Record<string, unknown> = {}): Promise<void> {
   if (performance.now() - t0 > budget) {
@@ -79,24 +70,7 @@ async function timed(label: string, reps: number, fn: () => Promise<void>, extra
   }
 }
 
-const forward = (B: number) => async () => {
-  await scopeAsync(async () => {
-    const x = inputs(B);
-    const out = A.noGrad(() => model.forwardAV(x.video, x.audio, Array<number>(B).fill(500), x.labels));
-    await out.video.toArray();
-  });
-};
-
-const trainStep = (B: number, checkpoint: boolean) => async () => {
-  await scopeAsync(async () => {
-    const g = new Generator(1);
-    const { loss } = avditLoss(model, diffusion, inputs(B), g, { checkpoint });
-    A.backward(loss);
-    opt.step();
-    A.zeroGrad(params);
-    await loss.item();
-  });
-};
+const { forward, trainStep } = modelSteps(model, config, backend, gen);
 
 /** GPU time per kernel of one run of `fn` (after one unprofiled run that compiles and grows the pool). */
 async function profile(label: string, fn: () => Promise<void>): Promise<void> {

@@ -11,18 +11,13 @@
  * once MB wait; `inf`: only every 64, as before the context submitted early). Writes
  * $OUT/memory-xl.json (or bench/results/).
  */
-import * as A from '../autograd/index.ts';
-import { createDiffusion } from '../diffusion/index.ts';
 import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
 import { Generator } from '../engine/rng.ts';
-import { scopeAsync } from '../engine/scope.ts';
 import { sizeClass } from '../engine/webgpu/pool.ts';
 import { AVDiT } from '../model/avdit.ts';
 import { makeConfig } from '../model/config.ts';
-import { AdamW } from '../train/adamw.ts';
-import { avditLoss } from '../train/objectives.ts';
 import { writeResult } from './results.ts';
-import { stepInputs } from './step-inputs.ts';
+import { modelSteps } from './step-inputs.ts';
 
 const argv = process.argv.slice(2);
 const preset = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1]! : 'XL';
@@ -41,12 +36,8 @@ const backend = createMemoryBackend(oldClasses ? oldSizeClass : sizeClass, quara
 const config = makeConfig(preset);
 const gen = new Generator(0);
 const model = new AVDiT({ backend, gen }, config);
-const params = model.parameters({ trainable: true });
-const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
-const diffusion = createDiffusion('');
 const gib = (b: number): number => Number((b / 2 ** 30).toFixed(4));
 
-const inputs = (B: number) => stepInputs(config, backend, gen, B);
 
 const rows: Record<string, unknown>[] = [];
 async function measure(what: string, fn: () => Promise<void>): Promise<void> {
@@ -60,21 +51,7 @@ async function measure(what: string, fn: () => Promise<void>): Promise<void> {
   console.log(JSON.stringify(row));
 }
 
-const forward = (B: number) => () =>
-  scopeAsync(async () => {
-    const x = inputs(B);
-    const out = A.noGrad(() => model.forwardAV(x.video, x.audio, Array<number>(B).fill(500), x.labels));
-    await out.video.toArray();
-  });
-
-const trainStep = (B: number, checkpoint: boolean) => () =>
-  scopeAsync(async () => {
-    const { loss } = avditLoss(model, diffusion, inputs(B), new Generator(1), { checkpoint });
-    A.backward(loss);
-    opt.step();
-    A.zeroGrad(params);
-    await loss.item();
-  });
+const { forward, trainStep } = modelSteps(model, config, backend, gen);
 
 console.log(`preset ${preset}, size classes: ${oldClasses ? 'old (2^k, 1.5·2^k)' : 'quarter octaves'}; parameters ${JSON.stringify(model.count())}`);
 await measure('forward b1', forward(1));
