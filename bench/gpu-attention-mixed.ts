@@ -3,7 +3,9 @@
  * each AV-DiT-XL shape (video spatial 256 tokens, audio spatial 160, temporal 16 with q/k dim 9,
  * fusion 416) and for each kernel (forward, dQ, dK/dV), every tile config that fits, with
  * the operands staged as vec4 (the default where the head dim allows), and for the preferred config
- * also staged one f32 at a time and with the next tile prefetched (mixedAttentionTuning); then two
+ * also staged one f32 at a time and with the next tile prefetched (mixedAttentionTuning), and every
+ * forward config also in its one-pass form (lazy rescaling, `onePass`: its time and its difference
+ * from the default); then two
  * ablations of the default spatial kernels that say where the time goes: the MMAs removed (fragment loads and products), and the global loads removed (staging writes
  * constants). Ablated kernels compute garbage: only their times mean anything.
  *
@@ -86,6 +88,8 @@ const ABLATIONS: Record<string, (code: string) => string> = {
 const rows: Record<string, unknown>[] = [];
 /** The fastest tiles per kernel and shape (AVDIT_MIXED_TILES format). */
 const best: Record<string, string> = {};
+/** Per case, the fastest forward over tile configs: default (two passes) and one-pass. */
+const fwdFastest = { twoPass: 0, onePass: 0 };
 for (const c of CASES) {
   const d: AttentionShape = { n: c.n, l: c.l, s: c.s, dqk: c.dqk, dv: c.dv, scale: 1 / Math.sqrt(c.dqk) };
   const q = randomBuffer(c.n * c.l * c.dqk, 1), k = randomBuffer(c.n * c.s * c.dqk, 2), v = randomBuffer(c.n * c.s * c.dv, 3);
@@ -103,45 +107,73 @@ for (const c of CASES) {
   for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
     const line: string[] = [];
     let fastest = Infinity;
+    const fwdMin = { twoPass: Infinity, onePass: Infinity };
     // --quick (emulated, slow to compile) checks the script with one config per kernel.
     const cands = mixedTileCandidates(kind, kind === 'dkdv' ? c.s : c.l, c.dqk, c.dv, limit).slice(0, quick ? 1 : undefined);
     // Every config's dispatch first, then one pass that compiles them all, so that the timings
     // below follow each other with the GPU busy (a compile between two timings idles it).
-    type Staging = 'vec4' | 'scalar' | 'prefetch';
+    // 'onepass' (the forward's lazy-rescaling form, every tile config) computes the same o up to
+    // rounding, not bit for bit: it is compared with the default separately.
+    type Staging = 'vec4' | 'scalar' | 'prefetch' | 'onepass';
     const configs = cands.map((t) => ({
       t,
-      disp: Object.fromEntries(((t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']) as Staging[]).map((staging) => {
+      disp: Object.fromEntries(([...(t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']), ...(kind === 'fwd' ? ['onepass'] : [])] as Staging[]).map((staging) => {
         mixedAttentionTuning.tiles = { [kind]: t };
         mixedAttentionTuning.scalarStaging = staging === 'scalar';
         mixedAttentionTuning.prefetch = staging === 'prefetch';
+        mixedAttentionTuning.onePass = staging === 'onepass';
         return [staging, mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax)];
       })) as Partial<Record<Staging, Dispatch>>,
     }));
     mixedAttentionTuning.tiles = {};
     mixedAttentionTuning.scalarStaging = false;
     mixedAttentionTuning.prefetch = false;
+    mixedAttentionTuning.onePass = false;
     for (const { disp } of configs) for (const x of Object.values(disp)) h.dispatch(x!);
     await h.read(outputs[kind][0]!, 1);
     for (const { t, disp } of configs) {
       const got: Partial<Record<Staging, number>> = {};
       const results: Float32Array[][] = [];
+      let onePass: Float32Array[] | null = null;
       for (const [staging, x] of Object.entries(disp) as [Staging, Dispatch][]) {
         got[staging] = await median(x);
-        results.push(await Promise.all(outputs[kind].map((b) => h.read(b))));
+        const out = await Promise.all(outputs[kind].map((b) => h.read(b)));
+        if (staging === 'onepass') onePass = out;
+        else results.push(out);
       }
       // Staging changes how operands are read, not the arithmetic: the outputs must be identical.
       let diff = 0;
       for (const other of results.slice(1)) results[0]!.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - other[i]![j]!)))));
-      const row = { case: c.name, kind, tiles: `o${t.bo}t${t.bt}`, vec4Ms: got.vec4, scalarMs: got.scalar, prefetchMs: got.prefetch, tflops: flops(kind, c) / (got.vec4! * 1e9), stagingsMaxDiff: diff };
+      // The one-pass forward against the default, relative to o's scale.
+      let onePassDiff: number | undefined;
+      if (onePass) {
+        const ref = results[0]![0]!, got1 = (onePass as Float32Array[])[0]!;
+        let worst = 0, scale = 1e-30;
+        ref.forEach((x, j) => { worst = Math.max(worst, Math.abs(x - got1[j]!)); scale = Math.max(scale, Math.abs(x)); });
+        onePassDiff = worst / scale;
+      }
+      const row = {
+        case: c.name, kind, tiles: `o${t.bo}t${t.bt}`, vec4Ms: got.vec4, scalarMs: got.scalar, prefetchMs: got.prefetch, onePassMs: got.onepass, onePassRelDiff: onePassDiff,
+        tflops: flops(kind, c) / (got.vec4! * 1e9), stagingsMaxDiff: diff,
+      };
       rows.push(row);
+      if (got.onepass !== undefined) {
+        fwdMin.twoPass = Math.min(fwdMin.twoPass, got.vec4!);
+        fwdMin.onePass = Math.min(fwdMin.onePass, got.onepass);
+      }
       if (got.vec4! < fastest) {
         fastest = got.vec4!;
         best[tunedKey(kind, c.dqk, c.dv, kind === 'dkdv' ? c.s : c.l)] = `${t.bo}x${t.bt}`;
       }
       const alt = got.scalar === undefined ? '' : ` (scalar ${got.scalar.toFixed(3)}, prefetch ${got.prefetch!.toFixed(3)})`;
-      line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${alt}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
+      const one = got.onepass === undefined ? '' : ` [1-pass ${got.onepass.toFixed(3)}, Δ ${onePassDiff!.toExponential(1)}]`;
+      line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${alt}${one}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
     }
     console.log(`${c.name.padEnd(9)} ${kind.padEnd(5)} ms: ${line.join('  ')}`);
+    if (fwdMin.onePass < Infinity) {
+      fwdFastest.twoPass += fwdMin.twoPass;
+      fwdFastest.onePass += fwdMin.onePass;
+    }
   }
   mixedAttentionTuning.tiles = {};
   if (c.name === 'spatial') {
@@ -164,5 +196,10 @@ console.log(`fastest tiles: AVDIT_MIXED_TILES='${JSON.stringify(best)}'`);
 const outDir = process.env.OUT ?? join(import.meta.dirname, 'results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `mixed-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(best));
-writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best });
+// Whether the one-pass forward won over all cases (each at its fastest tiles): gpu-run.sh's TUNE=1
+// then sets AVDIT_MIXED_ONEPASS for the later parts.
+const onePassWins = fwdFastest.onePass < fwdFastest.twoPass;
+console.log(`forward, sum over cases at the fastest tiles: two passes ${fwdFastest.twoPass.toFixed(3)} ms, one pass ${fwdFastest.onePass.toFixed(3)} ms${onePassWins ? ' (one pass wins)' : ''}`);
+writeFileSync(join(outDir, `mixed-onepass${quick ? '-quick' : ''}.txt`), onePassWins ? '1' : '0');
+writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best, fwdFastest });
 h.destroy();

@@ -47,6 +47,8 @@ TAILN=20 part attention-mixed 120 node --import tsx bench/gpu-attention-mixed.ts
 # (else with the committed defaults; in run 8 the sweep's picks made the XL step's attention slower).
 if [ -n "${TUNE:-}" ] && want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] && [ -z "$q" ]; then
   export AVDIT_MIXED_TILES="$(cat "$OUT/mixed-tiles.json")"; echo "=== AVDIT_MIXED_TILES=$AVDIT_MIXED_TILES"
+  # and the one-pass forward (lazy rescaling) if the sweep found it faster
+  if [ "$(cat "$OUT/mixed-onepass.txt" 2>/dev/null)" = 1 ]; then export AVDIT_MIXED_ONEPASS=1; echo "=== AVDIT_MIXED_ONEPASS=1"; fi
 fi
 TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
 # TUNE=1 with SWEEP=1: the XL parts run the f32 attention with the thread layouts and tiles the fused

@@ -19,6 +19,7 @@
  * the row maxima m of S = (scale·Q) Kᵀ, the second P = e^{S−m} (≤ 1, safe in f16), ℓ = Σ P and
  * O += P V in fragments; at the end o = O/ℓ, lse = m + log ℓ. The first pass is half the second's
  * MMAs (no P V), so the forward costs 1.5× the MMAs of a one-pass kernel, all on tensor cores.
+ * A one-pass form with lazy rescaling (onePassLoop) is an option for the GPU sweep, not yet measured.
  *
  * Backward (FA2, Dao 2023, Alg. 2, with no atomics, as attention-bwd.ts): D = rowsum(dO∘O) by
  * the f32 row-dot kernel; dQ: per query block, for each key tile S = Q̃Kᵀ (Q̃ = scale·Q),
@@ -75,7 +76,7 @@ export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv
   const { ldQ, ldV, SS, LP } = dimsOf(dqk, dv, t);
   const f16 = (rows: number, ld: number) => 2 * rows * ld;
   const f32 = (rows: number, ld: number) => 4 * rows * ld;
-  if (kind === 'fwd') return f16(t.bo, ldQ) + f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS) + f16(t.bo, LP) + 8 * t.bo;
+  if (kind === 'fwd') return f16(t.bo, ldQ) + f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS) + f16(t.bo, LP) + 8 * t.bo + 8; // + the one-pass flags
   if (kind === 'dq') return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 2 * f32(t.bo, SS) + f16(t.bo, LP);
   return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 8 * t.bt + 2 * f32(t.bo, SS) + 2 * f16(t.bo, LP);
 }
@@ -104,7 +105,11 @@ export const mixedAttentionTuning: {
   off?: boolean;
   scalarStaging?: boolean;
   prefetch?: boolean;
+  onePass?: boolean;
 } = { tiles: {} };
+
+/** Whether the forward runs its one-pass form (onePassLoop): `mixedAttentionTuning.onePass` or AVDIT_MIXED_ONEPASS=1. */
+const onePassOn = (): boolean => !!mixedAttentionTuning.onePass || (typeof process !== 'undefined' && process.env.AVDIT_MIXED_ONEPASS === '1');
 
 /**
  * How attention runs under mixed precision on this device: the tensor-core kernels when it has
@@ -337,16 +342,109 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 const UNIFORMS = `struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }`;
 
-function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: string[], store: string[]): SgOps {
-  return emulate ? emulatedOps({ left, right, store }, 'u.zero') : realOps(syntax);
+function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: string[], store: string[], acc: string[] = []): SgOps {
+  return emulate ? emulatedOps({ left, right, store, acc }, 'u.zero') : realOps(syntax);
+}
+
+/**
+ * WGSL of the forward's key loops, two passes (the default): the row maxima m over all keys
+ * first (each invocation over its half of every tile, then pairs combined), then P = e^{S − m}
+ * (≤ 1, f16), ℓ = Σ P, O += P V. Declares m, den (this invocation's part of ℓ) and o<j>.
+ */
+function twoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  return `var m = NEG;
+  ${streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, `${scores}
+    workgroupBarrier();
+    for (var j = 0u; j < ${HT}u; j++) {
+      let key = half * ${HT}u + j;
+      if (key < nk) { m = max(m, Ss[row * ${SS}u + key]); }
+    }`)}
+  red[lidx] = m;
+  workgroupBarrier();
+  m = max(red[row * 2u], red[row * 2u + 1u]);
+  var den = 0.0;
+  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
+    workgroupBarrier();
+    for (var j = 0u; j < ${HT}u; j++) {
+      let key = half * ${HT}u + j;
+      var p = f16(0.0);
+      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
+      den += f32(p);
+      Ps[row * ${LP}u + key] = p;
+    }
+    workgroupBarrier();
+    ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
+}
+
+/** WGSL: O (fragments o<j>) += P V for the current tile (P in Ps, V in Vs). */
+const accumulatePV = (ops: SgOps, NO: number, NS: number, LP: number, ldV: number): string =>
+  mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV]);
+
+/** How far a row's running maximum may lag behind its scores before the one-pass forward rebases (P ≤ e^8 ≈ 2981, well inside f16). */
+const LAG = 8;
+
+/**
+ * WGSL of the forward's key loop in one pass (`mixedAttentionTuning.onePass`, or AVDIT_MIXED_ONEPASS=1),
+ * an online softmax with lazy rescaling. Fragment accumulators cannot be scaled row by row, so a
+ * row keeps its running maximum m as long as the tile's maximum exceeds it by at most LAG:
+ * P = e^{S − m} ≤ e^{LAG} is still exact enough in f16 (its relative precision does not depend on
+ * the magnitude) and ℓ, O accumulate in f32. When some row of the block would pass that, the whole
+ * workgroup rebases (a uniform decision, through `workgroupUniformLoad`): every row takes its new
+ * maximum m', ℓ·e^{m − m'}, and the O fragments go through workgroup memory to be scaled row by
+ * row. The first tile sets m directly. For scores that do not keep climbing, that happens rarely:
+ * one pass over K and V instead of two, no second Q Kᵀ.
+ */
+function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  const rescale = rep(NO, (j) => `workgroupBarrier();
+        ${ops.store('Ss', `rowSg * ${SS}u`, `o${j}`, `${SS}u`)}
+        workgroupBarrier();
+        for (var e = 0u; e < 8u; e++) { Ss[row * ${SS}u + half * 8u + e] *= c; }
+        workgroupBarrier();
+        o${j} = ${ops.loadAcc('Ss', `rowSg * ${SS}u`, `${SS}u`)};`, '\n        ');
+  return `var m = NEG;
+  var den = 0.0;
+  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
+    // Flag slot kb/bt % 2 collects this tile's "rebase" votes; the other slot, read last tile, is cleared.
+    let slot = (kb / ${t.bt}u) & 1u;
+    if (lidx == 0u) { rebase[1u - slot] = 0u; }
+    workgroupBarrier();
+    var tm = NEG;
+    for (var j = 0u; j < ${HT}u; j++) {
+      let key = half * ${HT}u + j;
+      if (key < nk) { tm = max(tm, Ss[row * ${SS}u + key]); }
+    }
+    red[lidx] = tm;
+    workgroupBarrier();
+    let mNew = max(m, max(red[row * 2u], red[row * 2u + 1u]));
+    if (kb == 0u) { m = mNew; }
+    if (mNew > m + ${LAG}.0) { rebase[slot] = 1u; }
+    let any = workgroupUniformLoad(&rebase[slot]);
+    var c = 1.0;
+    if (any != 0u) { c = exp(m - mNew); m = mNew; den *= c; }
+    for (var j = 0u; j < ${HT}u; j++) {
+      let key = half * ${HT}u + j;
+      var p = f16(0.0);
+      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
+      den += f32(p);
+      Ps[row * ${LP}u + key] = p;
+    }
+    if (any != 0u) {
+      // Scale each O fragment's rows by c, through Ss (its scores are in Ps by now).
+      ${rescale}
+    }
+    workgroupBarrier();
+    ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
 }
 
 function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
   const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
-  const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
+  const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss'], ['Ss']);
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
+  const onePass = onePassOn();
   return /* wgsl */ `${ops.header}
 @group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;
 @group(0) @binding(1) var<storage, read> k: array<${rowElem(io.vq)}>;
@@ -365,37 +463,14 @@ var<workgroup> Vs: array<f16, ${t.bt * ldV}>;
 var<workgroup> Ss: array<f32, ${t.bo * SS}>;
 var<workgroup> Ps: array<f16, ${t.bo * LP}>;
 var<workgroup> red: array<f32, ${2 * t.bo}>;
+${onePass ? 'var<workgroup> rebase: array<u32, 2>;' : ''}
 ${ops.helpers}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
   ${headBasesWgsl(['q', 'k', 'v', 'o'])}
   ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
-  // Pass 1: the row maxima (each invocation over its half of every tile, then pairs combined).
-  var m = NEG;
-  ${streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, `${scores}
-    workgroupBarrier();
-    for (var j = 0u; j < ${HT}u; j++) {
-      let key = half * ${HT}u + j;
-      if (key < nk) { m = max(m, Ss[row * ${SS}u + key]); }
-    }`)}
-  red[lidx] = m;
-  workgroupBarrier();
-  m = max(red[row * 2u], red[row * 2u + 1u]);
-  // Pass 2: P = e^{S − m} (f16), ℓ = Σ P, O += P V.
-  var den = 0.0;
-  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
-  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
-    workgroupBarrier();
-    for (var j = 0u; j < ${HT}u; j++) {
-      let key = half * ${HT}u + j;
-      var p = f16(0.0);
-      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
-      den += f32(p);
-      Ps[row * ${LP}u + key] = p;
-    }
-    workgroupBarrier();
-    ${mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}`)}
+  ${(onePass ? onePassLoop : twoPassLoop)(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT)}
   workgroupBarrier();
   red[lidx] = den;
   workgroupBarrier();
@@ -521,7 +596,7 @@ const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
 
 /** Pipeline key of a mixed kernel. */
 const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}`;
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() ? '/1p' : ''}`;
 
 /** The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL. */
 export function mixedDispatch(

@@ -116,3 +116,24 @@ test('mixed attention forward with eight-subgroup blocks (128 rows, 256 invocati
     mixedAttentionTuning.tiles = {};
   }
 });
+
+test('mixed attention forward in one pass (lazy rescaling): scores that climb tile after tile, and random ones', async (t) => {
+  // Keys whose scores grow by 24 per 16-key tile force a rebase (O through workgroup memory) at every
+  // tile; random scores exercise the common path. Ragged tiles, several query blocks.
+  mixedAttentionTuning.onePass = true;
+  try {
+    const d: AttentionDims = { n: 2, l: 37, s: 70, dqk: 9, dv: 20, scale: 1 / 3 };
+    const q = new Float32Array(d.n * d.l * d.dqk).fill(1);
+    const k = Float32Array.from({ length: d.n * d.s * d.dqk }, (_, i) => 0.5 * (Math.floor(i / d.dqk) % d.s));
+    const [cq, gq] = both(gpu, q), [ck, gk] = both(gpu, k);
+    const [cv, gv] = both(gpu, randomData(d.n * d.s * d.dv, 7));
+    const c = cpu.attention(cq, ck, cv, d), g = gpu.attention(gq, gk, gv, d);
+    const eo = await relToScale(g.o, c.o), el = await relToScale(g.lse, c.lse);
+    t.diagnostic(`climbing scores: o ${eo.toExponential(1)}, lse ${el.toExponential(1)}`);
+    assert.ok(eo < 6e-3 && el < 6e-3, `o ${eo}, lse ${el}`);
+    t.diagnostic(await check({ n: 2, l: 50, s: 70, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 6, 3));
+    t.diagnostic(await check({ n: 3, l: 1, s: 1, dqk: 9, dv: 20, scale: 0.5 }, 8, 1.5, 1));
+  } finally {
+    mixedAttentionTuning.onePass = false;
+  }
+});
