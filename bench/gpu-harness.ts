@@ -19,6 +19,7 @@
  * submit → onSubmittedWorkDone.
  */
 import { dawnFlags, type SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
+import { isSoftwareAdapter } from '../engine/webgpu/software-adapter.ts';
 import { create, globals } from 'webgpu';
 import { type Dispatch, type GpuContext, type GpuFeatures, wgslOf } from '../kernels/context.ts';
 
@@ -83,7 +84,10 @@ export class GpuHarness implements GpuContext {
       const c = configs.find((x) => x.M === 16 && x.N === 16 && x.K === 16) ?? configs[0];
       if (c) subgroupMatrix = { M: c.M, N: c.N, K: c.K };
     }
-    const features: GpuFeatures = { f16: has('shader-f16'), subgroups: has('subgroups'), subgroupMatrix, timestamps: has('timestamp-query') };
+    const features: GpuFeatures = {
+      f16: has('shader-f16'), subgroups: has('subgroups'), subgroupMatrix, timestamps: has('timestamp-query'),
+      software: isSoftwareAdapter(`${info.vendor} ${info.description}`),
+    };
     return new GpuHarness(gpu, device, info, features, has('timestamp-query'));
   }
 

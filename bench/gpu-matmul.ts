@@ -1,9 +1,10 @@
 /**
  * GPU matmul benchmark: every available variant at 4096³ (NN, and the backward-pass transposes
- * NT / TN) and at AV-DiT-XL shapes (M ∈ {4096, 16384, 65536} × K, N ∈ {1152, 3456, 4608}),
+ * NT / TN), at AV-DiT-XL shapes (M ∈ {4096, 16384, 65536} × K, N ∈ {1152, 3456, 4608}) and at
+ * XL's weight-gradient shapes (TN, long K) with and without split-K,
  * next to PyTorch (f32 with TF32 off, TF32, f16) run from the same script.
  *
- *   node --import tsx bench/gpu-matmul.ts [--quick] [--variants v2,v3,v4] [--shapes square,xl]
+ *   node --import tsx bench/gpu-matmul.ts [--quick] [--variants v2,v3,v4] [--shapes square,xl,dw]
  *        [--sweep] [--runs 5] [--no-torch] [--no-check]
  *
  *   --quick     tiny sizes (checks the script on lavapipe in seconds)
@@ -40,7 +41,7 @@ const opt = (name: string, def: string) => {
 };
 const quick = flag('quick');
 const runs = Number(opt('runs', quick ? '3' : '5'));
-const shapeSets = opt('shapes', 'square,xl').split(',');
+const shapeSets = opt('shapes', 'square,xl,dw').split(',');
 const targetMs = quick ? 5 : 30;
 // Sweep configs are timed with fewer, shorter runs (the grid has to fit in about a minute).
 const sweepRuns = Math.min(runs, 3);
@@ -108,6 +109,17 @@ function shapes(): Shape[] {
     const Ms = quick ? [64, 256] : [4096, 16384, 65536];
     const KN = quick ? [72, 216] : [1152, 3456, 4608];
     for (const M of Ms) for (const K of KN) for (const N of KN) out.push({ M, N, K, transA: false, transB: false, tag: 'XL' });
+  }
+  if (shapeSets.includes('dw')) {
+    // Weight gradients dW = dYᵀ·X (TN) as XL's training step makes them, M = out features, N = in,
+    // K = tokens (batch 2 and 16 video): each timed with split-K (splitKFor, the default) and without.
+    const Ks = quick ? [512, 2048] : [8192, 65536];
+    const MN: [number, number][] = quick ? [[72, 72], [8, 72], [72, 8]] : [[1152, 1152], [96, 1152], [1152, 96], [144, 1152]];
+    for (const K of Ks) {
+      for (const [M, N] of MN) {
+        for (const tag of ['dW split-K', 'dW no split']) out.push({ M, N, K, transA: true, transB: false, tag });
+      }
+    }
   }
   if (flag('sweep') || shapeSets.includes('sweep')) {
     // 4096³ NN (shared with the square set when it runs) and three XL shapes: the narrow one
@@ -313,6 +325,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const broken = new Set<string>();
   for (const s of all) {
+    if (s.tag === 'dW no split') process.env['AVDIT_MATMUL_SPLITK'] = '0';
+    else delete process.env['AVDIT_MATMUL_SPLITK'];
     for (const v of variants) {
       if (broken.has(v)) continue;
       if (v === 'v1' && s.M * s.N * s.K > 4096 ** 3) continue; // the naive kernel only at 4096³

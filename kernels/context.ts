@@ -14,6 +14,11 @@ export interface GpuFeatures {
   subgroupMatrix: { M: number; N: number; K: number } | null;
   /** `timestamp-query` was granted (per-kernel GPU times: engine/webgpu/profiler.ts). */
   timestamps: boolean;
+  /**
+   * The adapter runs on the CPU (lavapipe): the same WGSL, but tricks that buy a big GPU more
+   * parallelism (matmul split-K) only cost it work.
+   */
+  software: boolean;
 }
 
 export interface Dispatch {

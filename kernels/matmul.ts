@@ -23,13 +23,15 @@
  *
  * Automatic choice (configs from MATMUL_DEFAULTS, below): precision 'f32' (default) → v2 (the
  * small config when the big one would leave the GPU mostly idle); 'mixed' → v4 if available,
- * else v3 if f16 is, else v2.
+ * else v3 if f16 is, else v2. A weight gradient (A transposed, few output tiles, long K) is split
+ * along K into a batched matmul of partial products and a column-sum (`splitKFor`).
  *
  * Pipeline keys name the variant, its tile config, the transposes and whether loads are vec4
  * (every contiguous dimension a multiple of 4); sizes are uniforms. Grids are linear over
  * (batch, tile) and folded into 2-D beyond 65535 workgroups.
  */
 import { fold1d, type GpuContext } from './context.ts';
+import { encodeReduce } from './reduce.ts';
 import { MATMUL_UNIFORMS_WGSL, type MatmulShape, bindings, uniformsFor, vec4Aligned } from './matmul-common.ts';
 import { SG_SMALL, type SgConfig, type SgSyntax, sgKey, sgSharedBytes, sgWgsl } from './matmul-sgmat.ts';
 import { FRAG } from './sgmat-ops.ts';
@@ -48,6 +50,7 @@ export const MATMUL_DEFAULTS: {
   v3: { big: string; small: string };
   v4: { big: string; small: string };
   minBigTiles: number;
+  splitK: { target: number; minChunk: number; max: number; onSoftware: boolean };
   sgSyntax: SgSyntax;
 } = {
   // From the H200 sweep of 2026-11-26 (bench/results/h200-run2/gpu-matmul.json).
@@ -56,6 +59,9 @@ export const MATMUL_DEFAULTS: {
   v4: { big: '128x128x64:2x4:s1', small: '64x64x32:2x2' },
   // ~2 waves of 132 SMs.
   minBigTiles: 264,
+  // Split-K of weight gradients (see splitKFor): aim at `target` workgroups, chunks of at least
+  // `minChunk` rows of K, at most `max` chunks; not on software adapters (lavapipe: two cores).
+  splitK: { target: 528, minChunk: 512, max: 16, onSoftware: false },
   // Spelling of subgroupMatrixLoad/Store (see SgSyntax in kernels/matmul-sgmat.ts).
   sgSyntax: 'new',
 };
@@ -202,6 +208,33 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
   return pick('v2') ?? { name: 'v2', cfg: TILED_SMALL };
 }
 
+/** Workgroups a variant launches for these parameters. */
+function tilesOf(v: ParsedVariant, p: MatmulParams): number {
+  const [BM, BN] = v.name === 'v1' ? [16, 16] : [v.cfg.BM, v.cfg.BN];
+  return Math.ceil(p.M / BM) * Math.ceil(p.N / BN) * p.batch;
+}
+
+/**
+ * How many chunks of K a matmul is split into: a weight gradient dW = Xᵀ·dY (A transposed, B
+ * not, one matrix) has a small output (a weight, e.g. 1152 × 1152: a few hundred tiles, or 36 for
+ * a LoRA factor) and a long K (every token of the batch: 8192 at batch 2, 65536 at 16), so its
+ * workgroups are too few to fill the GPU and each walks all of K. Its K chunks are contiguous
+ * blocks of rows of both operands, so the chunks are a batched matmul (strides Kc·M and Kc·N) into
+ * S partial outputs, which one column-sum adds up. S: enough chunks for MATMUL_DEFAULTS.splitK.target
+ * workgroups, chunks of at least minChunk rows, a divisor of K. 1 = no split (also with
+ * AVDIT_MATMUL_SPLITK=0, for comparisons).
+ */
+export function splitKFor(p: MatmulParams, tiles: number, software = false): number {
+  if (!p.transA || p.transB || p.batch !== 1) return 1;
+  if (software && !MATMUL_DEFAULTS.splitK.onSoftware) return 1;
+  if (typeof process !== 'undefined' && process.env['AVDIT_MATMUL_SPLITK'] === '0') return 1;
+  const { target, minChunk, max } = MATMUL_DEFAULTS.splitK;
+  if (tiles >= target / 2) return 1;
+  let s = Math.min(max, Math.ceil(target / tiles), Math.floor(p.K / minChunk));
+  while (s > 1 && p.K % s !== 0) s--;
+  return Math.max(1, s);
+}
+
 /**
  * Record out = op(A)·op(B) (batched) into the context's current batch; with `bias` [N], out =
  * op(A)·op(B) + bias on every row (every variant starts its accumulators at the bias: a Linear's
@@ -214,6 +247,15 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
   }
   if (batch === 0 || M === 0 || N === 0) return;
   const v = chooseVariant(ctx, p, out.size);
+  const S = bias ? 1 : splitKFor(p, tilesOf(v, p), ctx.features.software);
+  if (S > 1) {
+    // Split-K (splitKFor): S partial products of K/S rows each, then their sum into out.
+    const Kc = K / S;
+    const partial = ctx.scratch(S * M * N * 4);
+    encodeMatmul(ctx, a, b, partial, { ...p, batch: S, K: Kc, strideA: Kc * M, strideB: Kc * N });
+    encodeReduce(ctx, 'sum', partial, out, 'f32', [S, M * N], [0]);
+    return;
+  }
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
   const vec4 = vec4Aligned(p);
   const buffers = bias ? [a, b, out, bias] : [a, b, out];

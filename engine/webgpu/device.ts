@@ -123,6 +123,7 @@ export async function openDevice(): Promise<OpenedDevice> {
       subgroups: has('subgroups'),
       subgroupMatrix: pickSubgroupMatrix(adapter, has('chromium-experimental-subgroup-matrix')),
       timestamps: has('timestamp-query'),
+      software: isSoftware(adapter),
     },
   };
 }

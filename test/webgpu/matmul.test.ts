@@ -11,7 +11,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuHarness } from '../../bench/gpu-harness.ts';
-import { chooseVariant, encodeMatmul, parseVariant, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
+import { chooseVariant, encodeMatmul, MATMUL_DEFAULTS, parseVariant, splitKFor, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 
 // Opened at load time: which variants get a test depends on what the device offers.
 const h: GpuHarness = await GpuHarness.open();
@@ -201,4 +201,31 @@ test('matmul automatic choice', async () => {
   assert.deepEqual(parseVariant('v4:256x128x32:4x2:s1'), { name: 'v4', cfg: { BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2, ST: 1 } });
   assert.deepEqual(parseVariant('v4:128x128x32:2x2:h:np'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 2, ST: 2, H: true, NP: true } });
   assert.throws(() => parseVariant('v4:128x128x32:2x2:hh'), /bad option 'hh'/);
+});
+
+test('split-K weight gradients (TN, few tiles, long K): partial products and their sum match the reference', async () => {
+  // Thresholds scaled down so that small shapes split: K = 96 → 8 chunks of 12, K = 90 → 6 of 15
+  // (the largest divisor allowed), and one with f16 operands.
+  const saved = { ...MATMUL_DEFAULTS.splitK };
+  MATMUL_DEFAULTS.splitK = { target: 64, minChunk: 8, max: 8, onSoftware: true };
+  try {
+    const base = { batch: 1, transA: true, transB: false, strideA: 0, strideB: 0 };
+    assert.equal(splitKFor({ ...base, M: 40, N: 36, K: 96 }, 2), 8);
+    assert.equal(splitKFor({ ...base, M: 40, N: 36, K: 90 }, 2), 6);
+    assert.equal(splitKFor({ ...base, M: 40, N: 36, K: 96, transA: false }, 2), 1, 'only A transposed, B not');
+    assert.equal(splitKFor({ ...base, M: 40, N: 36, K: 96 }, 64), 1, 'enough tiles already');
+    MATMUL_DEFAULTS.splitK.onSoftware = false;
+    assert.equal(splitKFor({ ...base, M: 40, N: 36, K: 96 }, 2, true), 1, 'not on software adapters by default');
+    MATMUL_DEFAULTS.splitK.onSoftware = true;
+    for (const [c, variant, tol] of [
+      [[1, 40, 36, 96, true, false, 'none'], 'v2:32x32x8', 1e-5],
+      [[1, 33, 65, 90, true, false, 'none'], 'v2:32x32x8', 1e-5],
+      [[1, 40, 36, 96, true, false, 'none'], 'v3:32x32x8', 2e-3],
+    ] as [Case, string, number][]) {
+      const err = await run(variant, c);
+      assert.ok(err < tol, `split-K ${variant} ${JSON.stringify(c)}: error ${err} ≥ ${tol}`);
+    }
+  } finally {
+    MATMUL_DEFAULTS.splitK = saved;
+  }
 });
