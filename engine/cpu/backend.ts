@@ -20,7 +20,7 @@ import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
 import { ArrayPool } from './array-pool.ts';
-import { binaryFn, unaryFn } from './scalar-math.ts';
+import { binaryFn, geluF32, geluGradF32, unaryFn } from './scalar-math.ts';
 
 export class CpuStorage implements Storage {
   refs = 0;
@@ -47,6 +47,11 @@ const ATTENTION_PART = 2 ** 18;
 
 /** Attention heads per thread part. */
 const headsPerPart = (d: AttentionDims): number => Math.ceil(ATTENTION_PART / (d.l * d.s * (d.dqk + d.dv)));
+
+/** out[o0 + j] = f(a[ia + j·sa], b[ib + j·sb]) for j < n: a binary op through its scalar definition. */
+function binaryLoop(f: (x: number, y: number) => number, O: TypedArray, A: TypedArray, B: TypedArray, o0: number, ia: number, ib: number, sa: number, sb: number, n: number): void {
+  for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = f(A[ia]!, B[ib]!);
+}
 
 class CpuBackend implements Backend {
   readonly name = 'cpu';
@@ -118,6 +123,8 @@ class CpuBackend implements Backend {
     const O = out.data;
     if (op === 'affine') {
       for (let i = 0; i < src.length; i++) O[i] = a * src[i]! + b;
+    } else if (op === 'gelu' && x.dtype === 'f32') {
+      for (let i = 0; i < src.length; i++) O[i] = geluF32(src[i]!);
     } else {
       const f = unaryFn(op, a, b);
       for (let i = 0; i < src.length; i++) O[i] = f(src[i]!);
@@ -129,6 +136,7 @@ class CpuBackend implements Backend {
     const A = arr(a), B = arr(b);
     const out = this.#alloc(a.dtype, sizeOf(outShape));
     const O = out.data;
+    const f32 = a.dtype === 'f32';
     // Row by row with the inner loop specialised per op (a closure call per element is the slow part).
     forEachRow(outShape, [aShape, bShape], (o0, offs, inner, n) => {
       let ia = offs[0]!, ib = offs[1]!;
@@ -138,10 +146,16 @@ class CpuBackend implements Backend {
         case 'sub': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! - B[ib]!; return;
         case 'mul': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! * B[ib]!; return;
         case 'div': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! / B[ib]!; return;
-        default: {
-          const f = binaryFn(op);
-          for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = f(A[ia]!, B[ib]!);
-        }
+        case 'geluBwd':
+          if (f32) {
+            // The f32 fast path (scalar-math.ts geluGradF32), inlined; f64 takes the exact definition below.
+            for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = B[ib]! * geluGradF32(A[ia]!);
+            return;
+          }
+          binaryLoop(binaryFn(op), O, A, B, o0, ia, ib, sa, sb, n);
+          return;
+        default:
+          binaryLoop(binaryFn(op), O, A, B, o0, ia, ib, sa, sb, n);
       }
     });
     return out;

@@ -20,6 +20,39 @@ export function geluGrad(x: number): number {
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * x * x);
 }
 
+// ---- f32 fast paths: Math.tanh / Math.exp cost ~15–20 ns an element in V8, most of a CPU
+// training step's GELU time (bench/RESULTS.md, seventh session). For f32 storage, e^y by range
+// reduction and a short series is exact to ~1e-8 relative, below f32's own rounding (6e-8), at a
+// few ns. f64 (the gradient checks) keeps Math.tanh.
+
+/** 2^n for n = −150 … 150. */
+const POW2 = Float64Array.from({ length: 301 }, (_, i) => 2 ** (i - 150));
+const LN2_HI = 0.6931471803691238; // ln 2 split so that n·LN2_HI is exact for |n| < 2^21
+const LN2_LO = 1.9082149292705877e-10;
+
+/**
+ * e^y for f32 work (y clamped to ±100): y = n·ln2 + r with |r| ≤ ln2/2, e^r by its Taylor series
+ * up to r⁷/7! (the next term is < 6e-9 relative), times 2^n from a table.
+ */
+export function expF32(y: number): number {
+  const z = y > 100 ? 100 : y < -100 ? -100 : y;
+  const n = Math.round(z * Math.LOG2E);
+  const r = z - n * LN2_HI - n * LN2_LO;
+  const p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040)))))));
+  return p * POW2[n + 150]!;
+}
+
+/** gelu(x) = ½x(1 + tanh u) = x·σ(2u) = x / (1 + e^{−2u}), u = c(x + a x³), for f32 work. */
+export function geluF32(x: number): number {
+  return x / (1 + expF32(-2 * GELU_C * (x + GELU_A * x * x * x)));
+}
+
+/** geluGrad for f32 work: with s = σ(2u), ½(1 + t) = s and ½(1 − t²) = 2s(1 − s). */
+export function geluGradF32(x: number): number {
+  const s = 1 / (1 + expF32(-2 * GELU_C * (x + GELU_A * x * x * x)));
+  return s + 2 * x * s * (1 - s) * GELU_C * (1 + 3 * GELU_A * x * x);
+}
+
 /** d silu / dx = s(1 + x(1 − s)), s = sigmoid(x). */
 export function siluGrad(x: number): number {
   const s = sigmoid(x);

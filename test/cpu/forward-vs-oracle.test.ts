@@ -186,3 +186,23 @@ test('gather picks rows; patchify equals a stride-p convolution', () => {
   const tokens = A.patchify(mk(x), p);
   check(A.matmul(tokens, A.reshape(mk(w), [D, C * p * p]), false, true), conv, 'patchify·W');
 });
+
+test('f32 GELU and its gradient (the fast e^y paths) agree with f64 to f32 rounding over −40 … 40', () => {
+  // The expected values use the σ form, x·σ(2u), which (unlike ½x(1 + tanh u)) does not cancel for
+  // very negative x; a gradient of 1 makes geluBwd return dgelu/dx itself.
+  const n = 20001;
+  const xs = Float32Array.from({ length: n }, (_, i) => -40 + (80 * i) / (n - 1));
+  const x = tensor(xs, [n], { dtype: 'f32', backend: cpuBackend });
+  const got = A.gelu(x).dataSync();
+  const ones = tensor(new Float32Array(n).fill(1), [n], { dtype: 'f32', backend: cpuBackend });
+  const grad = cpuBackend.binary('geluBwd', x.storage(), [n], ones.storage(), [n], [n]);
+  const gotGrad = (grad as unknown as { data: Float32Array }).data;
+  const c = Math.sqrt(2 / Math.PI), a = 0.044715;
+  for (let i = 0; i < n; i++) {
+    const v = xs[i]!;
+    const s = 1 / (1 + Math.exp(-2 * c * (v + a * v ** 3)));
+    const want = v * s, wantGrad = s + 2 * v * s * (1 - s) * c * (1 + 3 * a * v * v);
+    if (!(Math.abs(got[i]! - want) <= 2e-7 * Math.abs(want) + 1e-38)) throw new Error(`gelu(${v}) = ${got[i]}, expected ${want}`);
+    if (!(Math.abs(gotGrad[i]! - wantGrad) <= 2e-7 * Math.abs(wantGrad) + 1e-38)) throw new Error(`gelu'(${v}) = ${gotGrad[i]}, expected ${wantGrad}`);
+  }
+});
