@@ -12,21 +12,19 @@ export const PHILOX_M1 = 0xcd9e8d57;
 export const PHILOX_W0 = 0x9e3779b9;
 export const PHILOX_W1 = 0xbb67ae85;
 
-/** High and low 32 bits of the 64-bit product a·b, built from 16-bit halves (as the WGSL does). */
-function mulhilo(a: number, b: number): [number, number] {
-  const lo = Math.imul(a, b) >>> 0;
+/** High 32 bits of the 64-bit product a·b of two u32, from 16-bit halves (as the WGSL does). */
+function mulhi(a: number, b: number): number {
   const aL = a & 0xffff, aH = a >>> 16, bL = b & 0xffff, bH = b >>> 16;
-  const ll = aL * bL, lh = aL * bH, hl = aH * bL, hh = aH * bH;
-  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  const hi = (hh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
-  return [hi, lo];
+  const lh = aL * bH, hl = aH * bL;
+  const mid = ((aL * bL) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return (aH * bH + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
 }
 
 /** Ten Philox rounds over the counter (c0..c3) with key (k0, k1); returns four 32-bit words. */
 export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number): [number, number, number, number] {
   for (let r = 0; r < 10; r++) {
-    const [hi0, lo0] = mulhilo(PHILOX_M0, c0);
-    const [hi1, lo1] = mulhilo(PHILOX_M1, c2);
+    const hi0 = mulhi(PHILOX_M0, c0), lo0 = Math.imul(PHILOX_M0, c0) >>> 0;
+    const hi1 = mulhi(PHILOX_M1, c2), lo1 = Math.imul(PHILOX_M1, c2) >>> 0;
     const n0 = (hi1 ^ c1 ^ k0) >>> 0;
     const n2 = (hi0 ^ c3 ^ k1) >>> 0;
     c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
@@ -34,6 +32,26 @@ export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: n
     k1 = (k1 + PHILOX_W1) >>> 0;
   }
   return [c0, c1, c2, c3];
+}
+
+/**
+ * The first two words of philox4x32(lo, hi, 0, 0, k0, k1) into out[0], out[1], allocating
+ * nothing (the fill loop's hot path; the same rounds as philox4x32).
+ */
+function philoxPair(lo: number, hi: number, k0: number, k1: number, out: Uint32Array): void {
+  let c0 = lo, c1 = hi, c2 = 0, c3 = 0;
+  for (let r = 0; r < 10; r++) {
+    const hi0 = mulhi(PHILOX_M0, c0), lo0 = Math.imul(PHILOX_M0, c0) >>> 0;
+    const hi1 = mulhi(PHILOX_M1, c2), lo1 = Math.imul(PHILOX_M1, c2) >>> 0;
+    c0 = (hi1 ^ c1 ^ k0) >>> 0;
+    c1 = lo1;
+    c2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c3 = lo0;
+    k0 = (k0 + PHILOX_W0) >>> 0;
+    k1 = (k1 + PHILOX_W1) >>> 0;
+  }
+  out[0] = c0;
+  out[1] = c1;
 }
 
 /** Split a non-negative integer below 2^53 into 32-bit (lo, hi). */
@@ -45,15 +63,16 @@ export function split64(x: number): [number, number] {
 export function philoxFill(out: Float32Array | Float64Array, dist: 'uniform' | 'normal', seed: number, offset: number): void {
   const [k0, k1] = split64(seed);
   const [o0, o1] = split64(offset);
+  const w = new Uint32Array(2);
   for (let i = 0; i < out.length; i++) {
     const lo = (o0 + i) >>> 0;
     const hi = (o1 + Math.floor((o0 + i) / 0x100000000)) >>> 0;
-    const [w0, w1] = philox4x32(lo, hi, 0, 0, k0, k1);
+    philoxPair(lo, hi, k0, k1, w);
     if (dist === 'uniform') {
-      out[i] = (w0 >>> 8) * 2 ** -24;
+      out[i] = (w[0]! >>> 8) * 2 ** -24;
     } else {
-      const u1 = ((w0 >>> 8) + 1) * 2 ** -24;
-      const u2 = (w1 >>> 8) * 2 ** -24;
+      const u1 = ((w[0]! >>> 8) + 1) * 2 ** -24;
+      const u2 = (w[1]! >>> 8) * 2 ** -24;
       out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
     }
   }

@@ -30,3 +30,18 @@ test('uniform and normal have the right moments', () => {
   assert.ok(Math.min(...u) >= 0 && Math.max(...u) < 1);
   assert.ok(Math.abs(mean(z)) < 0.03 && Math.abs(varOf(z) - 1) < 0.04);
 });
+
+test('the fill loop gives philox4x32 bits, across the 2^32 counter boundary', async () => {
+  const { philoxFill, split64 } = await import('../../engine/rng.ts');
+  const seed = 0x1234567890, offset = 0xfffffff0; // counters 2^32 − 16 … 2^32 + 15: the high word carries
+  const u = new Float64Array(32), z = new Float64Array(32);
+  philoxFill(u, 'uniform', seed, offset);
+  philoxFill(z, 'normal', seed, offset);
+  const [k0, k1] = split64(seed);
+  for (let i = 0; i < 32; i++) {
+    const [lo, hi] = split64(offset + i);
+    const [w0, w1] = philox4x32(lo, hi, 0, 0, k0, k1);
+    assert.equal(u[i], (w0 >>> 8) * 2 ** -24);
+    assert.equal(z[i], Math.sqrt(-2 * Math.log(((w0 >>> 8) + 1) * 2 ** -24)) * Math.cos(2 * Math.PI * (w1 >>> 8) * 2 ** -24));
+  }
+});
