@@ -6,6 +6,7 @@
 import type { AttentionDims } from '../backend.ts';
 import * as fused from './fused.ts';
 import { gemmABt } from './matmul.ts';
+import { geluF32, geluGradF32 } from './scalar-math.ts';
 import type { KernelName, PartRunner } from './threads.ts';
 
 /** C[rows, :] += A[rows, :]·Btᵀ for the 4-row blocks lo … hi − 1 (params aOff, btOff, cOff, M, K, N). */
@@ -21,4 +22,16 @@ const attentionHeads: PartRunner = ({ arrays: [Q, K, V, O, LSE], params }, lo, h
 const attentionBwdHeads: PartRunner = ({ arrays: [Q, K, V, O, LSE, dO, dQ, dK, dV], params }, lo, hi) =>
   fused.attentionBwd(Q!, K!, V!, O!, LSE!, dO!, dims(params), dQ!, dK!, dV!, lo, hi);
 
-export const KERNELS: Record<KernelName, PartRunner> = { gemmABt: gemmRows, attentionFwd: attentionHeads, attentionBwd: attentionBwdHeads };
+/** out[i] = gelu(x[i]) (f32 fast path) for i in [lo, hi). */
+const geluRange: PartRunner = ({ arrays: [X, O] }, lo, hi) => {
+  for (let i = lo; i < hi; i++) O![i] = geluF32(X![i]!);
+};
+
+/** out[i] = dy[i]·gelu'(x[i]) (f32 fast path) for i in [lo, hi): the same shapes, no broadcast. */
+const geluBwdRange: PartRunner = ({ arrays: [X, DY, O] }, lo, hi) => {
+  for (let i = lo; i < hi; i++) O![i] = DY![i]! * geluGradF32(X![i]!);
+};
+
+export const KERNELS: Record<KernelName, PartRunner> = {
+  gemmABt: gemmRows, attentionFwd: attentionHeads, attentionBwd: attentionBwdHeads, gelu: geluRange, geluBwd: geluBwdRange,
+};

@@ -70,3 +70,14 @@ test('an exception in a part, on the worker or the main thread, is thrown on the
   pool.run('gemmABt', [A, B, C], { aOff: 0, btOff: 0, cOff: 0, M: 32, K: 4, N: 4 }, 8, 1, KERNELS.gemmABt, [2]);
   assert.ok(C.every((v) => v === 8));
 });
+
+test('GELU and its backward (f32) give the same bits with 1 and 3 threads', async () => {
+  // 3·2^16 + 5 elements: four parts of 2^16 (the split size), the last one short.
+  const n = 3 * 2 ** 16 + 5;
+  const x = randn([n], { backend: cpuBackend, generator: new Generator(5) }), dy = randn([n], { backend: cpuBackend, generator: new Generator(6) });
+  const run = async () => values([ops.unary('gelu', x), ops.binary('geluBwd', x, dy)]);
+  const one = await withThreads(1, run);
+  const three = await withThreads(3, run);
+  assert.deepEqual(three[0], one[0], 'gelu');
+  assert.deepEqual(three[1], one[1], 'geluBwd');
+});
