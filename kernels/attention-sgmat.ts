@@ -366,16 +366,19 @@ function twoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
   ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
     workgroupBarrier();
-    for (var j = 0u; j < ${HT}u; j++) {
+    ${probabilities(HT, SS, LP)}
+    workgroupBarrier();
+    ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
+}
+
+/** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
+const probabilities = (HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
       var p = f16(0.0);
       if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
       den += f32(p);
       Ps[row * ${LP}u + key] = p;
-    }
-    workgroupBarrier();
-    ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
-}
+    }`;
 
 /** WGSL: O (fragments o<j>) += P V for the current tile (P in Ps, V in Vs). */
 const accumulatePV = (ops: SgOps, NO: number, NS: number, LP: number, ldV: number): string =>
@@ -423,13 +426,7 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     let any = workgroupUniformLoad(&rebase[slot]);
     var c = 1.0;
     if (any != 0u) { c = exp(m - mNew); m = mNew; den *= c; }
-    for (var j = 0u; j < ${HT}u; j++) {
-      let key = half * ${HT}u + j;
-      var p = f16(0.0);
-      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
-      den += f32(p);
-      Ps[row * ${LP}u + key] = p;
-    }
+    ${probabilities(HT, SS, LP)}
     if (any != 0u) {
       // Scale each O fragment's rows by c, through Ss (its scores are in Ps by now).
       ${rescale}
