@@ -12,12 +12,14 @@ export const PHILOX_M1 = 0xcd9e8d57;
 export const PHILOX_W0 = 0x9e3779b9;
 export const PHILOX_W1 = 0xbb67ae85;
 
-/** High 32 bits of the 64-bit product a·b of two u32, from 16-bit halves (as the WGSL does). */
+/**
+ * High 32 bits of the 64-bit product a·b of two u32, exactly, in f64: with b = bH·2^16 + bL,
+ * a·b = 2^16·(a·bH + ⌊a·bL / 2^16⌋) + (a·bL mod 2^16); both products are below 2^48 (exact), and
+ * the remainder (< 2^16) cannot change ⌊a·b / 2^32⌋ = ⌊(a·bH + ⌊a·bL / 2^16⌋) / 2^16⌋. (The WGSL
+ * builds the same bits from 16-bit halves.)
+ */
 function mulhi(a: number, b: number): number {
-  const aL = a & 0xffff, aH = a >>> 16, bL = b & 0xffff, bH = b >>> 16;
-  const lh = aL * bH, hl = aH * bL;
-  const mid = ((aL * bL) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  return (aH * bH + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
+  return Math.floor((a * (b >>> 16) + Math.floor((a * (b & 0xffff)) / 65536)) / 65536) >>> 0;
 }
 
 /** Ten Philox rounds over the counter (c0..c3) with key (k0, k1); returns four 32-bit words. */
