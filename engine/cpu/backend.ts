@@ -174,7 +174,13 @@ class CpuBackend implements Backend {
   where(c: Storage, cShape: Shape, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
     const C = arr(c), A = arr(a), B = arr(b);
     const out = this.#alloc(a.dtype, sizeOf(outShape));
-    forEachBroadcast(outShape, [cShape, aShape, bShape], (i, o) => (out.data[i] = C[o[0]!] !== 0 ? A[o[1]!]! : B[o[2]!]!));
+    const O = out.data;
+    // Row by row, as binary: a closure call per element was most of its time.
+    forEachRow(outShape, [cShape, aShape, bShape], (o0, offs, inner, n) => {
+      let ic = offs[0]!, ia = offs[1]!, ib = offs[2]!;
+      const sc = inner[0]!, sa = inner[1]!, sb = inner[2]!;
+      for (let j = 0; j < n; j++, ic += sc, ia += sa, ib += sb) O[o0 + j] = C[ic] !== 0 ? A[ia]! : B[ib]!;
+    });
     return out;
   }
 
