@@ -95,3 +95,22 @@ test('the quarantine model: freed bytes stay in use until a submit (every batch 
   early.free(early.fill(1000, 'f32', 0)); // past flushBytes: submitted at once
   assert.equal(early.memory().liveBytes, 0);
 });
+
+test('the op census (engine/meta/census.ts) counts calls, bytes read and made, and matmul FLOPs per op and variant', async () => {
+  const { addCensus } = await import('../../engine/meta/census.ts');
+  const tallies = new Map<string, { calls: number; bytes: number; flops: number }>();
+  const b = addCensus(createMemoryBackend(), tallies);
+  const x = b.fill(6 * 5, 'f32', 0), w = b.fill(4 * 5, 'f32', 0), bias = b.fill(4, 'f32', 0);
+  b.matmul(x, [6, 5], w, [4, 5], false, true, [6, 4], bias); // a Linear: x·wᵀ + bias
+  b.matmul(x, [6, 5], w, [4, 5], false, true, [6, 4]);
+  b.matmul(x, [6, 5], x, [6, 5], true, false, [5, 5]);
+  b.binary('add', x, [6, 5], x, [6, 5], [6, 5]);
+  const p = [b.fill(10, 'f32', 0), b.fill(3, 'f32', 0)];
+  b.adamw(p, p, p, p, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1 });
+  assert.deepEqual(tallies.get('matmul/NT+bias'), { calls: 1, bytes: 4 * (30 + 20 + 4 + 24), flops: 2 * 5 * 24 });
+  assert.deepEqual(tallies.get('matmul/NT'), { calls: 1, bytes: 4 * (30 + 20 + 24), flops: 2 * 5 * 24 });
+  assert.deepEqual(tallies.get('matmul/TN'), { calls: 1, bytes: 4 * (30 + 30 + 25), flops: 2 * 6 * 25 });
+  assert.deepEqual(tallies.get('binary/add'), { calls: 1, bytes: 4 * 90, flops: 0 });
+  assert.equal(tallies.get('adamw')!.bytes, 4 * 4 * 13, 'AdamW reads its four lists of tensors');
+  assert.equal(tallies.get('fill')!.calls, 5);
+});
