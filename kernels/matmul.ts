@@ -196,8 +196,7 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
     if (ok.length === 0) return null;
     const big = ok[0]!;
     if (ok.length > 1 && big.name !== 'v1') {
-      const tiles = Math.ceil(p.M / big.cfg.BM) * Math.ceil(p.N / big.cfg.BN) * p.batch;
-      if (tiles < MATMUL_DEFAULTS.minBigTiles) return ok[1]!;
+      if (tilesOf(big, p) < MATMUL_DEFAULTS.minBigTiles) return ok[1]!;
     }
     return big;
   };
@@ -262,13 +261,12 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
   const hasBias = bias !== null;
   switch (v.name) {
     case 'v1': {
-      const tiles = Math.ceil(M / 16) * Math.ceil(N / 16) * batch;
       ctx.dispatch({
         key: `matmul/v1/${p.transA ? 'T' : 'N'}${p.transB ? 'T' : 'N'}${hasBias ? '/bias' : ''}`,
         code: () => naiveWgsl(p.transA, p.transB, hasBias),
         buffers,
         uniforms: uniformsFor(p, 16, 16),
-        workgroups: fold1d(tiles, maxDim),
+        workgroups: fold1d(tilesOf(v, p), maxDim),
       });
       return;
     }
@@ -276,13 +274,12 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
     case 'v3': {
       const f16 = v.name === 'v3';
       const { BM, BN } = v.cfg;
-      const tiles = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
       ctx.dispatch({
         key: tiledKey(v.cfg, f16, p.transA, p.transB, vec4, hasBias),
         code: () => tiledWgsl(v.cfg, f16, p.transA, p.transB, vec4, hasBias),
         buffers,
         uniforms: uniformsFor(p, BM, BN),
-        workgroups: fold1d(tiles, maxDim),
+        workgroups: fold1d(tilesOf(v, p), maxDim),
       });
       return;
     }
@@ -290,13 +287,12 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
     case 'v4emu': {
       const emulate = v.name === 'v4emu';
       const { BM, BN } = v.cfg;
-      const tiles = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
       ctx.dispatch({
         key: sgKey(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax, hasBias),
         code: () => sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax, hasBias),
         buffers,
         uniforms: uniformsFor(p, BM, BN, N % 4 === 0 ? 1 : 0),
-        workgroups: fold1d(tiles, maxDim),
+        workgroups: fold1d(tilesOf(v, p), maxDim),
       });
       return;
     }

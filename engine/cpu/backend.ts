@@ -20,7 +20,7 @@ import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
 import { ArrayPool } from './array-pool.ts';
-import { binaryFn, geluGradF32, unaryFn } from './scalar-math.ts';
+import { binaryFn, unaryFn } from './scalar-math.ts';
 
 export class CpuStorage implements Storage {
   refs = 0;
@@ -143,6 +143,7 @@ class CpuBackend implements Backend {
     const out = this.#alloc(a.dtype, sizeOf(outShape));
     const O = out.data;
     const f32 = a.dtype === 'f32';
+    // GELU's backward (same shapes, as autograd makes it): the f32 fast path, split across threads.
     if (op === 'geluBwd' && f32 && A.length === O.length && B.length === O.length) {
       pool.run('geluBwd', [A, B, O], {}, O.length, ELEMENTWISE_PART, KERNELS.geluBwd, [2]);
       return out;
@@ -156,16 +157,8 @@ class CpuBackend implements Backend {
         case 'sub': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! - B[ib]!; return;
         case 'mul': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! * B[ib]!; return;
         case 'div': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! / B[ib]!; return;
-        case 'geluBwd':
-          if (f32) {
-            // The f32 fast path (scalar-math.ts geluGradF32), inlined; f64 takes the exact definition below.
-            for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = B[ib]! * geluGradF32(A[ia]!);
-            return;
-          }
-          binaryLoop(binaryFn(op), O, A, B, o0, ia, ib, sa, sb, n);
-          return;
         default:
-          binaryLoop(binaryFn(op), O, A, B, o0, ia, ib, sa, sb, n);
+          binaryLoop(binaryFn(op, f32), O, A, B, o0, ia, ib, sa, sb, n);
       }
     });
     return out;

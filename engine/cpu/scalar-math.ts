@@ -83,7 +83,8 @@ export function unaryFn(op: UnaryOp, a: number, b: number): (x: number) => numbe
   }
 }
 
-export function binaryFn(op: BinaryOp): (x: number, y: number) => number {
+/** `f32`: the scalar for f32 tensors where it has a fast path (geluBwd: geluGradF32). */
+export function binaryFn(op: BinaryOp, f32 = false): (x: number, y: number) => number {
   switch (op) {
     case 'add': return (x, y) => x + y;
     case 'sub': return (x, y) => x - y;
@@ -97,7 +98,7 @@ export function binaryFn(op: BinaryOp): (x: number, y: number) => number {
     case 'ge': return (x, y) => (x >= y ? 1 : 0);
     case 'lt': return (x, y) => (x < y ? 1 : 0);
     case 'le': return (x, y) => (x <= y ? 1 : 0);
-    case 'geluBwd': return (x, dy) => dy * geluGrad(x);
+    case 'geluBwd': return f32 ? (x, dy) => dy * geluGradF32(x) : (x, dy) => dy * geluGrad(x);
     case 'siluBwd': return (x, dy) => dy * siluGrad(x);
   }
 }
