@@ -17,6 +17,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import type { WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { writeResult } from './results.ts';
 import { fold1d } from '../kernels/context.ts';
+import { rowTuning } from '../kernels/row.ts';
 
 const quick = process.argv.includes('--quick');
 const backend = (await useBackend('webgpu', (m) => console.log(m))) as WebGpuBackend;
@@ -79,33 +80,47 @@ const rowsOf = (d: number): Tensor => {
   const r = Math.floor(N / d);
   return raw.reshape(r * d === N ? raw.reshape(a, [-1]) : raw.slice(raw.reshape(a, [-1]), [0], [r * d]), [r, d]).keep();
 };
-for (const d of [64, 1152, 65536]) {
-  const x = rowsOf(d);
-  await measure(`sum over last axis (rows of ${d})`, 4 * x.size + (4 * x.size) / d, () => void raw.reduce('sum', x, 1));
-  x.dispose();
+/**
+ * Row sums and the row kernels (softmax, layerNorm, norm-modulate), whose per-row sums and maxima
+ * use subgroup shuffles where the adapter has a fixed subgroup size (kernels/row.ts); `tag` names
+ * the variant. With subgroups they run a second time on the workgroup tree, for the comparison.
+ */
+async function rowOps(tag: string): Promise<void> {
+  for (const d of [64, 1152, 65536]) {
+    const x = rowsOf(d);
+    await measure(`sum over last axis (rows of ${d})${tag}`, 4 * x.size + (4 * x.size) / d, () => void raw.reduce('sum', x, 1));
+    x.dispose();
+  }
+  {
+    const x = rowsOf(1152);
+    await measure('softmax (rows of 1152)' + tag, 8 * x.size, () => void raw.softmax(x));
+    await measure('layerNorm (rows of 1152, no affine)' + tag, 8 * x.size, () => {
+      const o = backend.layerNorm(x.storage(), x.shape, null, null, 1e-6);
+      for (const st of [o.y, o.mean, o.rstd]) backend.free(st);
+    });
+    // DiT's fused adaLN input and gated residual, as XL runs them: x [N, L, 1152], per-sample
+    // shift/scale/gate [N, 1152] (N = 16 samples).
+    const rows = x.shape[0]!, d = { N: 16, L: Math.floor(rows / 16), D: 1152 };
+    const used = d.N * d.L * d.D;
+    const perSample = randn([d.N, d.D], { backend, generator: gen }).keep();
+    await measure('norm-modulate (rows of 1152)' + tag, 8 * used, () => {
+      const o = backend.normModulate(x.storage(), perSample.storage(), perSample.storage(), d, 1e-6);
+      for (const st of [o.y, o.mean, o.rstd]) backend.free(st);
+    });
+    await measure('softmax backward (rows of 1152)' + tag, 12 * x.size, () => void backend.free(backend.softmaxBwd(x.storage(), x.storage(), x.shape)));
+    // (no reduction in it: measured once)
+    if (!tag) await measure('gated residual x + gate ⊙ y', 12 * used, () => void backend.free(backend.gatedAdd(x.storage(), perSample.storage(), x.storage(), d)));
+    perSample.dispose();
+    x.dispose();
+  }
+}
+await rowOps('');
+if (ctx.features.subgroupSize) {
+  rowTuning.subgroups = false;
+  await rowOps(' [tree]');
+  rowTuning.subgroups = true;
 }
 await measure('sum over first axis ([N/1024, 1024] → [1024])', 4 * N + 4096, () => void raw.reduce('sum', a, 0));
-{
-  const x = rowsOf(1152);
-  await measure('softmax (rows of 1152)', 8 * x.size, () => void raw.softmax(x));
-  await measure('layerNorm (rows of 1152, no affine)', 8 * x.size, () => {
-    const o = backend.layerNorm(x.storage(), x.shape, null, null, 1e-6);
-    for (const st of [o.y, o.mean, o.rstd]) backend.free(st);
-  });
-  // DiT's fused adaLN input and gated residual, as XL runs them: x [N, L, 1152], per-sample
-  // shift/scale/gate [N, 1152] (N = 16 samples).
-  const rows = x.shape[0]!, d = { N: 16, L: Math.floor(rows / 16), D: 1152 };
-  const used = d.N * d.L * d.D;
-  const perSample = randn([d.N, d.D], { backend, generator: gen }).keep();
-  await measure('norm-modulate (rows of 1152)', 8 * used, () => {
-    const o = backend.normModulate(x.storage(), perSample.storage(), perSample.storage(), d, 1e-6);
-    for (const st of [o.y, o.mean, o.rstd]) backend.free(st);
-  });
-  await measure('softmax backward (rows of 1152)', 12 * x.size, () => void backend.free(backend.softmaxBwd(x.storage(), x.storage(), x.shape)));
-  await measure('gated residual x + gate ⊙ y', 12 * used, () => void backend.free(backend.gatedAdd(x.storage(), perSample.storage(), x.storage(), d)));
-  perSample.dispose();
-  x.dispose();
-}
 
 // Launch cost: many tiny ops, each making a new tensor (every output a new buffer and bind group),
 // then the same ops freeing as they go, as a repeated training step does (buffers and bind groups

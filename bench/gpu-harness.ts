@@ -18,7 +18,7 @@
  * writes (when `timestamp-query` was granted) and returns GPU nanoseconds, else the wall time of
  * submit → onSubmittedWorkDone.
  */
-import { dawnFlags, type SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
+import { dawnFlags, fixedSubgroupSize, pickSubgroupMatrix, type SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
 import { isSoftwareAdapter } from '../engine/webgpu/software-adapter.ts';
 import { create, globals } from 'webgpu';
 import { type Dispatch, type GpuContext, type GpuFeatures, wgslOf } from '../kernels/context.ts';
@@ -76,16 +76,9 @@ export class GpuHarness implements GpuContext {
     const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
     const info = adapter.info;
     const has = (f: string) => device.features.has(f);
-    let subgroupMatrix: GpuFeatures['subgroupMatrix'] = null;
-    if (has('chromium-experimental-subgroup-matrix')) {
-      const configs = ((info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? []).filter(
-        (c) => c.componentType === 'f16' && c.resultComponentType === 'f32',
-      );
-      const c = configs.find((x) => x.M === 16 && x.N === 16 && x.K === 16) ?? configs[0];
-      if (c) subgroupMatrix = { M: c.M, N: c.N, K: c.K };
-    }
     const features: GpuFeatures = {
-      f16: has('shader-f16'), subgroups: has('subgroups'), subgroupMatrix, timestamps: has('timestamp-query'),
+      f16: has('shader-f16'), subgroups: has('subgroups'), subgroupSize: fixedSubgroupSize(adapter, has('subgroups')),
+      subgroupMatrix: pickSubgroupMatrix(adapter, has('chromium-experimental-subgroup-matrix')), timestamps: has('timestamp-query'),
       software: isSoftwareAdapter(`${info.vendor} ${info.description}`),
     };
     return new GpuHarness(gpu, device, info, features, has('timestamp-query'));

@@ -10,6 +10,11 @@ export interface GpuFeatures {
   f16: boolean;
   /** `subgroups` was granted. */
   subgroups: boolean;
+  /**
+   * The subgroup size when `subgroups` was granted and the adapter has one size only (min = max:
+   * 32 on NVIDIA, 8 on lavapipe), so kernels may build it in as a constant; else null.
+   */
+  subgroupSize: number | null;
   /** `chromium-experimental-subgroup-matrix` with an f16×f16→f32 M×N×K config (tensor cores). */
   subgroupMatrix: { M: number; N: number; K: number } | null;
   /** `timestamp-query` was granted (per-kernel GPU times: engine/webgpu/profiler.ts). */

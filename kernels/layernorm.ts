@@ -8,7 +8,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import {
-  rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, sampleColumnGrid, sampleColumnSumsWgsl,
+  rowElements, rowEnable, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, sampleColumnGrid, sampleColumnSumsWgsl,
   type RowShape,
 } from './row.ts';
 
@@ -18,7 +18,7 @@ function fwdCode(shape: RowShape, hasW: boolean, hasB: boolean): string {
   const bBind = hasB ? `@group(0) @binding(${k++}) var<storage, read> b: array<RV>;` : '';
   const yExpr = `(xv - mu) * rs${hasW ? ' * w[j]' : ''}${hasB ? ' + b[j]' : ''}`;
   const el = rowElements(shape, { xv: 'x[o + j]' });
-  return /* wgsl */ `
+  return /* wgsl */ `${rowEnable(shape.SG)}
 @group(0) @binding(0) var<storage, read> x: array<RV>;
 ${wBind}
 ${bBind}
@@ -39,7 +39,7 @@ ${el.pass(`y[o + j] = ${yExpr};`)}
 
 function bwdDxCode(shape: RowShape, hasW: boolean): string {
   const g = hasW ? 'dyv * w[j]' : 'dyv';
-  return /* wgsl */ `
+  return /* wgsl */ `${rowEnable(shape.SG)}
 @group(0) @binding(0) var<storage, read> dy: array<RV>;
 @group(0) @binding(1) var<storage, read> x: array<RV>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
@@ -80,7 +80,7 @@ export function encodeLayerNorm(
   ctx: GpuContext, x: GPUBuffer, w: GPUBuffer | null, b: GPUBuffer | null, out: LayerNormBuffers, rows: number, D: number, eps: number,
 ): void {
   if (rows === 0) return;
-  const shape = rowShape(D);
+  const shape = rowShape(ctx, D);
   const ins = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
   ctx.dispatch({
     key: `layernorm/fwd/${rowKey(shape)}/${w ? 'w' : ''}${b ? 'b' : ''}`,
@@ -96,7 +96,7 @@ export function encodeLayerNormBwd(
   out: { dx: GPUBuffer; dw: GPUBuffer | null; db: GPUBuffer | null }, rows: number, D: number,
 ): void {
   if (D === 0) return;
-  const shape = rowShape(D);
+  const shape = rowShape(ctx, D);
   const u = uniforms([['u32', rows], ['u32', D]]);
   if (rows > 0) {
     ctx.dispatch({

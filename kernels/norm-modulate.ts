@@ -10,13 +10,13 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import {
-  rowElements, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, sampleColumnGrid, sampleColumnSumsWgsl,
+  rowElements, rowEnable, rowEntry, rowHelpers, rowKey, rowLayerNormDxWgsl, rowGrid, rowMeanRstdWgsl, rowShape, sampleColumnGrid, sampleColumnSumsWgsl,
   type RowShape,
 } from './row.ts';
 
 function fwdCode(shape: RowShape): string {
   const el = rowElements(shape, { xv: 'x[o + j]' });
-  return /* wgsl */ `
+  return /* wgsl */ `${rowEnable(shape.SG)}
 @group(0) @binding(0) var<storage, read> x: array<RV>;
 @group(0) @binding(1) var<storage, read> shift: array<RV>;
 @group(0) @binding(2) var<storage, read> scale: array<RV>;
@@ -37,7 +37,7 @@ ${el.pass('y[o + j] = (xv - mu) * rs * (1.0 + scale[so + j]) + shift[so + j];')}
 }
 
 function bwdDxCode(shape: RowShape): string {
-  return /* wgsl */ `
+  return /* wgsl */ `${rowEnable(shape.SG)}
 @group(0) @binding(0) var<storage, read> dy: array<RV>;
 @group(0) @binding(1) var<storage, read> x: array<RV>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
@@ -77,7 +77,7 @@ export function encodeNormModulate(
 ): void {
   const rows = d.N * d.L;
   if (rows === 0 || d.D === 0) return;
-  const shape = rowShape(d.D);
+  const shape = rowShape(ctx, d.D);
   ctx.dispatch({
     key: `norm-modulate/fwd/${rowKey(shape)}`,
     code: () => fwdCode(shape),
@@ -93,7 +93,7 @@ export function encodeNormModulateBwd(
 ): void {
   const rows = d.N * d.L;
   if (d.N === 0 || d.D === 0) return;
-  const shape = rowShape(d.D);
+  const shape = rowShape(ctx, d.D);
   if (rows > 0) {
     ctx.dispatch({
       key: `norm-modulate/bwd-dx/${rowKey(shape)}`,

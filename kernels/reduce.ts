@@ -8,13 +8,15 @@
  *    workgroups even when there are few columns.
  *  - rows: the reduced elements are one contiguous run (softmax-like rows): a row gets T
  *    invocations (a power of two near R/8) that read consecutive elements, 256/T rows per
- *    workgroup, then a tree over each row's T partials.
+ *    workgroup, then each row's T partials combined (kernels/row.ts: subgroup shuffles where
+ *    the adapter has a fixed subgroup size, else a tree in workgroup memory).
  *  - serial (anything else with short R and many outputs): one invocation per output.
- *  - tree (anything else): one workgroup per output, threads stride over R, then a tree.
+ *  - tree (anything else): one workgroup per output, threads stride over R, then one combine
+ *    over the workgroup (as the rows layout's, with T = 256).
  * Max starts from the finite sentinel -3e38 (WGSL may assume no infinities).
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { ROW_WG, threadsPerRow } from './row.ts';
+import { ROW_WG, rowCombineWgsl, rowEnable, rowPosWgsl, rowSubgroup, threadsPerRow } from './row.ts';
 import { coalesce, contiguousStrides, entry, grid, GROUP_INDEX_WGSL, gridFor, WG } from './grid.ts';
 
 export type ReduceKind = 'sum' | 'max';
@@ -74,29 +76,29 @@ ${entry(WG)}
 }`;
 }
 
-function treeCode(kind: ReduceKind, type: string, kr: number, rr: number): string {
+function treeCode(kind: ReduceKind, type: string, kr: number, rr: number, SG: number): string {
   const init = initOf(kind, type);
-  return /* wgsl */ `${header(type, kr, rr)}
+  const pos = rowPosWgsl(SG);
+  return /* wgsl */ `${rowEnable(SG)}
+${header(type, kr, rr)}
 var<workgroup> part: array<${type}, ${WG}>;
+${pos.decl}
+${rowCombineWgsl('combineAll', type, WG, SG, COMBINE[kind], 'part')}
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, ${pos.params}) {
+  ${pos.set}
   let row = groupIndex(wid, nwg);
   let live = row < u.nOut;
   ${offsetOf('base', 'row', 'k', kr)}
   var acc: ${type} = ${init};
   if (live) {
-    for (var r = lid; r < u.R; r += ${WG}u) {
+    for (var r = rowPos; r < u.R; r += ${WG}u) {
       ${offsetOf('off', 'r', 'r', rr)}
       acc = ${COMBINE[kind]('acc', 'x[base + off]')};
     }
   }
-  part[lid] = acc;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { part[lid] = ${COMBINE[kind]('part[lid]', 'part[lid + s]')}; }
-    workgroupBarrier();
-  }
-  if (live && lid == 0u) { out[row] = part[0]; }
+  let total = combineAll(acc);
+  if (live && rowPos == 0u) { out[row] = total; }
 }`;
 }
 
@@ -160,16 +162,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * Rows layout: T invocations per contiguous row of R (threadsPerRow, at least 4), 256/T rows per
  * workgroup. W = 4: the row is read as vec4 (u.R counts vec4s), folded to one value at the end.
  */
-function rowsCode(kind: ReduceKind, type: string, kr: number, T: number, W: 1 | 4): string {
+function rowsCode(kind: ReduceKind, type: string, kr: number, T: number, W: 1 | 4, SG: number): string {
   const comb = COMBINE[kind];
   const V = vecOf(type, W);
   const b = W === 4 ? 'base / 4u' : 'base';
-  return /* wgsl */ `${header(type, kr, 0, undefined, V, type)}
+  const pos = rowPosWgsl(SG);
+  return /* wgsl */ `${rowEnable(SG)}
+${header(type, kr, 0, undefined, V, type)}
 var<workgroup> part: array<${type}, ${ROW_WG}>;
+${pos.decl}
+${rowCombineWgsl('rowCombine', type, T, SG, comb, 'part')}
 @compute @workgroup_size(${ROW_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = groupIndex(wid, nwg) * ${ROW_WG / T}u + lid / ${T}u;
-  let t = lid % ${T}u;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, ${pos.params}) {
+  ${pos.set}
+  let row = groupIndex(wid, nwg) * ${ROW_WG / T}u + rowPos / ${T}u;
+  let t = rowPos % ${T}u;
   let live = row < u.nOut;
   ${offsetOf('base', 'row', 'k', kr)}
   // Four independent accumulators: four loads in flight per invocation, not one.
@@ -189,13 +196,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (; r < u.R; r += ${T}u) { a0 = ${comb('a0', 'x[x0 + r]')}; }
   }
   let all = ${comb(comb('a0', 'a1'), comb('a2', 'a3'))};
-  part[lid] = ${W === 4 ? fold4(kind, 'all') : 'all'};
-  workgroupBarrier();
-  for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
-    if (t < s) { part[lid] = ${comb('part[lid]', 'part[lid + s]')}; }
-    workgroupBarrier();
-  }
-  if (live && t == 0u) { out[row] = part[lid]; }
+  let total = rowCombine(${W === 4 ? fold4(kind, 'all') : 'all'});
+  if (live && t == 0u) { out[row] = total; }
 }`;
 }
 
@@ -264,9 +266,10 @@ export function encodeReduce(
   if (rr === 1 && red.strides[0] === 1 && R >= 16) {
     const W = vec4Ok(R, kept.strides) ? 4 : 1;
     const T = threadsPerRow(R / W, 4);
+    const SG = rowSubgroup(ctx);
     ctx.dispatch({
-      key: `reduce/${kind}/${type}/rows${T}/k${kr}${W === 4 ? '/v4' : ''}`,
-      code: () => rowsCode(kind, type, kr, T, W),
+      key: `reduce/${kind}/${type}/rows${T}/k${kr}${W === 4 ? '/v4' : ''}${SG ? `/sg${SG}` : ''}`,
+      code: () => rowsCode(kind, type, kr, T, W, SG),
       buffers: [x, out],
       uniforms: uniforms([['u32', nOut], ['u32', R / W], ...dimVals(kept)]),
       workgroups: grid(ctx, Math.ceil(nOut / (ROW_WG / T))),
@@ -276,9 +279,10 @@ export function encodeReduce(
   const vals: ['u32', number][] = [['u32', nOut], ['u32', R], ...dimVals(kept), ...dimVals(red)];
   // Few long rows want a workgroup each; many short rows want a thread each.
   const serial = R <= 64 && nOut >= 256;
+  const SG = serial ? 0 : rowSubgroup(ctx);
   ctx.dispatch({
-    key: `reduce/${kind}/${type}/${serial ? 'serial' : 'tree'}/k${kr}r${rr}`,
-    code: serial ? serialCode(kind, type, kr, rr) : treeCode(kind, type, kr, rr),
+    key: `reduce/${kind}/${type}/${serial ? 'serial' : 'tree'}/k${kr}r${rr}${SG ? `/sg${SG}` : ''}`,
+    code: () => (serial ? serialCode(kind, type, kr, rr) : treeCode(kind, type, kr, rr, SG)),
     buffers: [x, out],
     uniforms: uniforms(vals),
     workgroups: serial ? gridFor(ctx, nOut) : grid(ctx, nOut),

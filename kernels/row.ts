@@ -11,6 +11,14 @@
  * reads in flight rather than one. Rows whose length divides by 4 are read and written as vec4
  * (`RV`, accumulators folded by hsum/hmax). Rows longer than ROW_CACHE_MAX·256 are read again in
  * every pass.
+ *
+ * Where the adapter has one fixed subgroup size SG (GpuFeatures.subgroupSize: 32 on NVIDIA, 8 on
+ * lavapipe), a row's sum / max runs in registers: a butterfly of subgroupShuffleXor over the
+ * min(T, SG) lanes of the row inside each subgroup, then, for rows wider than a subgroup, one
+ * exchange of the T/SG subgroup totals through workgroup memory (two barriers, against the tree's
+ * log2(T) + 2). Invocations are then placed by subgroup (position = subgroup_id·SG + lane, not
+ * local_invocation_index), so a row's lanes are one aligned block of a subgroup whatever order the
+ * driver gives them. `rowTuning.subgroups = false` (AVDIT_ROW_SUBGROUPS=0) keeps the tree.
  */
 import type { GpuContext } from './context.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
@@ -37,17 +45,85 @@ export interface RowShape {
   T: number;
   E: number;
   W: 1 | 4;
+  /** Subgroup size the reductions are built for (0: a tree through workgroup memory). */
+  SG: number;
 }
 
-export function rowShape(D: number): RowShape {
+/** Whether row reductions use subgroup operations where the adapter allows (bench/gpu-bandwidth.ts times both). */
+export const rowTuning = { subgroups: process.env.AVDIT_ROW_SUBGROUPS !== '0' };
+
+/** The subgroup size row reductions are built for on this device (0: none, use the tree). */
+export function rowSubgroup(ctx: GpuContext): number {
+  return rowTuning.subgroups ? (ctx.features.subgroupSize ?? 0) : 0;
+}
+
+export function rowShape(ctx: GpuContext, D: number): RowShape {
   const T = threadsPerRow(D);
   const W = D % 4 === 0 ? 4 : 1;
   const E = Math.ceil(D / W / T);
-  return { T, E: E * W <= ROW_CACHE_MAX ? E : 0, W };
+  return { T, E: E * W <= ROW_CACHE_MAX ? E : 0, W, SG: rowSubgroup(ctx) };
 }
 
 /** The part of a pipeline key that the layout decides. */
-export const rowKey = (s: RowShape): string => `t${s.T}e${s.E}${s.W === 4 ? 'v4' : ''}`;
+export const rowKey = (s: RowShape): string => `t${s.T}e${s.E}${s.W === 4 ? 'v4' : ''}${s.SG ? `sg${s.SG}` : ''}`;
+
+/** The directive a row kernel's WGSL must start with (enable lines precede every declaration). */
+export const rowEnable = (SG: number): string => (SG ? 'enable subgroups;' : '');
+
+/**
+ * WGSL of `fn <name>(v: <type>) -> <type>`: v combined (`comb`) over the T invocations of the
+ * caller's row, the result in every one of them. Rows are aligned blocks of T positions
+ * (`rowPos`, a private the entry point sets: rowPosWgsl). SG = 0: a tree in the workgroup array
+ * `arr` (ROW_WG slots); else shuffles within the subgroup and, when T > SG, one exchange through
+ * `arr`. Call from uniform control flow (barriers, subgroup operations).
+ */
+export function rowCombineWgsl(name: string, type: string, T: number, SG: number, comb: (a: string, b: string) => string, arr: string): string {
+  if (!SG) {
+    return `fn ${name}(v: ${type}) -> ${type} {
+  let lid = rowPos % ${T}u;
+  let seg = rowPos - lid;
+  ${arr}[rowPos] = v;
+  workgroupBarrier();
+  for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { ${arr}[rowPos] = ${comb(`${arr}[rowPos]`, `${arr}[rowPos + s]`)}; }
+    workgroupBarrier();
+  }
+  let r = ${arr}[seg];
+  workgroupBarrier();
+  return r;
+}`;
+  }
+  const lanes = Math.min(T, SG);
+  const body: string[] = [`  var r = v;`];
+  // Butterfly: after the step with mask m every lane holds the combination over its aligned block of 2m lanes.
+  for (let m = lanes / 2; m >= 1; m /= 2) body.push(`  r = ${comb('r', `subgroupShuffleXor(r, ${m}u)`)};`);
+  if (T > SG) {
+    const G = T / SG; // subgroups per row
+    body.push(
+      `  if (rowPos % ${SG}u == 0u) { ${arr}[rowPos / ${SG}u] = r; }`,
+      `  workgroupBarrier();`,
+      `  let first = (rowPos / ${T}u) * ${G}u;`,
+      `  r = ${arr}[first];`,
+      `  for (var g = 1u; g < ${G}u; g++) { r = ${comb('r', `${arr}[first + g]`)}; }`,
+      `  workgroupBarrier();`,
+    );
+  }
+  return `fn ${name}(v: ${type}) -> ${type} {
+${body.join('\n')}
+  return r;
+}`;
+}
+
+/**
+ * Entry-point parameters and the first line of a row kernel: the invocation's position in the
+ * workgroup, `rowPos` (local_invocation_index, or with SG subgroup_id·SG + lane), which the
+ * caller uses to place rows. Declares the private `rowPos`.
+ */
+export function rowPosWgsl(SG: number): { decl: string; params: string; set: string } {
+  return SG
+    ? { decl: 'var<private> rowPos: u32;', params: '@builtin(subgroup_id) sgId: u32, @builtin(subgroup_invocation_id) sgLane: u32', set: `rowPos = sgId * ${SG}u + sgLane;` }
+    : { decl: 'var<private> rowPos: u32;', params: '@builtin(local_invocation_index) lix: u32', set: 'rowPos = lix;' };
+}
 
 /**
  * WGSL for a row kernel's width W: `RV` the type a row is read as (f32 or vec4<f32>; row-shaped
@@ -93,32 +169,18 @@ export function rowGrid(ctx: GpuContext, rows: number, T: number): [number, numb
 }
 
 /**
- * WGSL: `wgSum(v, lid)` and `wgMax(v, lid)` over the T invocations of the caller's row (`lid` is
- * the index within the row; call from uniform control flow: they contain barriers).
+ * WGSL: `rowSum(v)` and `rowMax(v)` over the T invocations of the caller's row (rowCombineWgsl;
+ * call from uniform control flow), the row types and the workgroup-index helper.
  */
 export function rowHelpers(shape: RowShape): string {
-  const T = shape.T;
-  const tree = (op: (a: string, b: string) => string): string => `red[segBase + lid] = v;
-  workgroupBarrier();
-  for (var s = ${T / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[segBase + lid] = ${op('red[segBase + lid]', 'red[segBase + lid + s]')}; }
-    workgroupBarrier();
-  }
-  let r = red[segBase];
-  workgroupBarrier();
-  return r;`;
   return /* wgsl */ `
 ${rowTypesWgsl(shape)}
 ${GROUP_INDEX_WGSL}
 var<workgroup> red: array<f32, ${ROW_WG}>;
-// First slot of this invocation's row in red.
-var<private> segBase: u32;
-fn wgSum(v: f32, lid: u32) -> f32 {
-  ${tree((a, b) => `${a} + ${b}`)}
-}
-fn wgMax(v: f32, lid: u32) -> f32 {
-  ${tree((a, b) => `max(${a}, ${b})`)}
-}`;
+${rowPosWgsl(shape.SG).decl}
+${rowCombineWgsl('rowSum', 'f32', shape.T, shape.SG, (a, b) => `${a} + ${b}`, 'red')}
+${rowCombineWgsl('rowMax', 'f32', shape.T, shape.SG, (a, b) => `max(${a}, ${b})`, 'red')}
+`;
 }
 
 /**
@@ -126,12 +188,13 @@ fn wgMax(v: f32, lid: u32) -> f32 {
  * row's first element); rows past `u.rows` compute on the last row but must not write (`live`).
  */
 export function rowEntry(s: RowShape): string {
+  const pos = rowPosWgsl(s.SG);
   return /* wgsl */ `
 @compute @workgroup_size(${ROW_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lix: u32) {
-  let lid = lix % ${s.T}u;
-  segBase = lix - lid;
-  let rowRaw = groupIndex(wid, nwg) * ${ROW_WG / s.T}u + lix / ${s.T}u;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, ${pos.params}) {
+  ${pos.set}
+  let lid = rowPos % ${s.T}u;
+  let rowRaw = groupIndex(wid, nwg) * ${ROW_WG / s.T}u + rowPos / ${s.T}u;
   let row = min(rowRaw, u.rows - 1u);
   let live = rowRaw < u.rows;
   let DW = u.D / ${s.W}u;  // the row's length in values of W elements
@@ -209,10 +272,10 @@ export function sampleColumnGrid(ctx: GpuContext, N: number, D: number): { colBl
 export function rowMeanRstdWgsl(el: ReturnType<typeof rowElements>): string {
   return `  var s = RV(0.0);
 ${el.pass('s += xv;')}
-  let mu = wgSum(hsum(s), lid) / f32(u.D);
+  let mu = rowSum(hsum(s)) / f32(u.D);
   var v = RV(0.0);
 ${el.pass('let d = xv - mu; v += d * d;')}
-  let rs = 1.0 / sqrt(wgSum(hsum(v), lid) / f32(u.D) + u.eps);`;
+  let rs = 1.0 / sqrt(rowSum(hsum(v)) / f32(u.D) + u.eps);`;
 }
 
 /**
@@ -229,8 +292,8 @@ ${el.read}
   var sg = RV(0.0);
   var sgx = RV(0.0);
 ${el.pass(`let g = ${g}; sg += g; sgx += g * (xv - mu) * rs;`)}
-  let mg = wgSum(hsum(sg), lid) / f32(u.D);
-  let mgx = wgSum(hsum(sgx), lid) / f32(u.D);
+  let mg = rowSum(hsum(sg)) / f32(u.D);
+  let mgx = rowSum(hsum(sgx)) / f32(u.D);
   if (!live) { return; }
 ${el.pass(`let g = ${g}; dx[o + j] = rs * (g - mg - (xv - mu) * rs * mgx);`)}`;
 }

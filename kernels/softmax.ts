@@ -3,11 +3,11 @@
  *   y = exp(x − max) / Σ exp(x − max)          dx = y ⊙ (dy − Σ dy ⊙ y)
  */
 import { uniforms, type GpuContext } from './context.ts';
-import { rowElements, rowEntry, rowGrid, rowHelpers, rowKey, rowShape, type RowShape } from './row.ts';
+import { rowElements, rowEnable, rowEntry, rowGrid, rowHelpers, rowKey, rowShape, type RowShape } from './row.ts';
 
 function fwdCode(shape: RowShape): string {
   const el = rowElements(shape, { xv: 'x[o + j]' });
-  return /* wgsl */ `
+  return /* wgsl */ `${rowEnable(shape.SG)}
 @group(0) @binding(0) var<storage, read> x: array<RV>;
 @group(0) @binding(1) var<storage, read_write> y: array<RV>;
 struct U { rows: u32, D: u32 }
@@ -17,10 +17,10 @@ ${rowEntry(shape)}
 ${el.read}
   var mv = RV(-3.0e38);
 ${el.pass('mv = max(mv, xv);')}
-  let m = wgMax(hmax(mv), lid);
+  let m = rowMax(hmax(mv));
   var sv = RV(0.0);
 ${el.pass('sv += exp(xv - m);')}
-  let s = wgSum(hsum(sv), lid);
+  let s = rowSum(hsum(sv));
   if (!live) { return; }
   let inv = 1.0 / s;
 ${el.pass('y[o + j] = exp(xv - m) * inv;')}
@@ -29,7 +29,7 @@ ${el.pass('y[o + j] = exp(xv - m) * inv;')}
 
 function bwdCode(shape: RowShape): string {
   const el = rowElements(shape, { yv: 'y[o + j]', dyv: 'dy[o + j]' });
-  return /* wgsl */ `
+  return /* wgsl */ `${rowEnable(shape.SG)}
 @group(0) @binding(0) var<storage, read> y: array<RV>;
 @group(0) @binding(1) var<storage, read> dy: array<RV>;
 @group(0) @binding(2) var<storage, read_write> dx: array<RV>;
@@ -40,7 +40,7 @@ ${rowEntry(shape)}
 ${el.read}
   var sv = RV(0.0);
 ${el.pass('sv += dyv * yv;')}
-  let s = wgSum(hsum(sv), lid);
+  let s = rowSum(hsum(sv));
   if (!live) { return; }
 ${el.pass('dx[o + j] = yv * (dyv - s);')}
 }`;
@@ -48,7 +48,7 @@ ${el.pass('dx[o + j] = yv * (dyv - s);')}
 
 export function encodeSoftmax(ctx: GpuContext, x: GPUBuffer, y: GPUBuffer, rows: number, D: number): void {
   if (rows === 0 || D === 0) return;
-  const shape = rowShape(D);
+  const shape = rowShape(ctx, D);
   ctx.dispatch({
     key: `softmax/fwd/${rowKey(shape)}`, code: () => fwdCode(shape), buffers: [x, y],
     uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, shape.T),
@@ -57,7 +57,7 @@ export function encodeSoftmax(ctx: GpuContext, x: GPUBuffer, y: GPUBuffer, rows:
 
 export function encodeSoftmaxBwd(ctx: GpuContext, y: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, rows: number, D: number): void {
   if (rows === 0 || D === 0) return;
-  const shape = rowShape(D);
+  const shape = rowShape(ctx, D);
   ctx.dispatch({
     key: `softmax/bwd/${rowKey(shape)}`, code: () => bwdCode(shape), buffers: [y, dy, dx],
     uniforms: uniforms([['u32', rows], ['u32', D]]), workgroups: rowGrid(ctx, rows, shape.T),

@@ -92,12 +92,19 @@ function adapterLimits(a: GPUAdapter): Record<string, number> {
   return out;
 }
 
-function pickSubgroupMatrix(a: GPUAdapter, granted: boolean): GpuFeatures['subgroupMatrix'] {
+export function pickSubgroupMatrix(a: GPUAdapter, granted: boolean): GpuFeatures['subgroupMatrix'] {
   if (!granted) return null;
   const configs = ((a.info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? []);
   const c = configs.find((x) => x.componentType === 'f16' && x.resultComponentType === 'f32' && x.M === 16 && x.N === 16)
     ?? configs.find((x) => x.componentType === 'f16' && x.resultComponentType === 'f32');
   return c ? { M: c.M, N: c.N, K: c.K } : null;
+}
+
+/** The adapter's subgroup size if it has exactly one (a power of two dividing 256), else null. */
+export function fixedSubgroupSize(a: GPUAdapter, granted: boolean): number | null {
+  const info = a.info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const n = info.subgroupMinSize;
+  return granted && n !== undefined && n === info.subgroupMaxSize && n >= 4 && n <= 128 && (n & (n - 1)) === 0 ? n : null;
 }
 
 export async function openDevice(): Promise<OpenedDevice> {
@@ -121,6 +128,7 @@ export async function openDevice(): Promise<OpenedDevice> {
     features: {
       f16: has('shader-f16'),
       subgroups: has('subgroups'),
+      subgroupSize: fixedSubgroupSize(adapter, has('subgroups')),
       subgroupMatrix: pickSubgroupMatrix(adapter, has('chromium-experimental-subgroup-matrix')),
       timestamps: has('timestamp-query'),
       software: isSoftware(adapter),

@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rowTuning } from '../../kernels/row.ts';
+import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import fc from 'fast-check';
 import { both, cpu, expectSame, normConditioning, perRowAtol, randomData, RUNS, shapeArb, sizeOf, useGpu } from './helpers.ts';
 
@@ -99,4 +102,43 @@ test('layerNorm forward (with/without weight and bias) and backward', async () =
     }),
     { ...RUNS, examples: [[[[2], 4096], true, true, 1], [[[1], 4100], false, true, 3], [[[3], 5001], true, false, 2]] },
   );
+});
+
+test('row reductions: subgroup shuffles and the workgroup tree both match the CPU, at every row width', async () => {
+  const be = gpu() as WebGpuBackend;
+  const keys: string[] = [];
+  const dispatch = be.ctx.dispatch.bind(be.ctx);
+  be.ctx.dispatch = (d) => { keys.push(d.key); dispatch(d); };
+  const SG = be.ctx.features.subgroupSize;
+  try {
+    for (const subgroups of [true, false]) {
+      rowTuning.subgroups = subgroups;
+      keys.length = 0;
+      // Row kernels: 8 … 256 invocations per row (narrower than, as wide as, wider than a subgroup);
+      // reduce's rows layout: from 4 per row (several rows inside one subgroup on lavapipe's 8).
+      for (const D of [5, 64, 100, 256, 520, 1152, 2100]) {
+        const shape = [3, D];
+        const [cx, gx] = both(be, randomData(3 * D, D, -4, 4));
+        await expectSame(be, be.softmax(gx, shape), cpu.softmax(cx, shape), 2e-5, 1e-7, `softmax D=${D}`);
+        const c = cpu.layerNorm(cx, shape, null, null, 1e-6), g = be.layerNorm(gx, shape, null, null, 1e-6);
+        await expectSame(be, g.y, c.y, 1e-4, 1e-5, `layerNorm D=${D}`);
+      }
+      for (const R of [16, 40, 64, 300, 1152, 70000]) {
+        const [cx, gx] = both(be, randomData(5 * R, R, -3, 2));
+        await expectSame(be, be.reduce('max', gx, [5, R], [1]), cpu.reduce('max', cx, [5, R], [1]), 0, 0, `max rows of ${R}`);
+        await expectSame(be, be.reduce('sum', gx, [5, R], [1]), cpu.reduce('sum', cx, [5, R], [1]), 1e-5, 1e-3, `sum rows of ${R}`);
+      }
+      // The one-workgroup-per-output layout (a long reduced axis that is not contiguous).
+      const [cx, gx] = both(be, randomData(3 * 4000 * 2, 9, -3, 2));
+      await expectSame(be, be.reduce('max', gx, [3, 4000, 2], [1]), cpu.reduce('max', cx, [3, 4000, 2], [1]), 0, 0, 'max, strided');
+      await expectSame(be, be.reduce('sum', gx, [3, 4000, 2], [1]), cpu.reduce('sum', cx, [3, 4000, 2], [1]), 1e-5, 1e-3, 'sum, strided');
+      const built = keys.filter((k) => /^(softmax|layernorm|reduce\/\w+\/\w+\/(rows|tree))/.test(k));
+      const withSg = built.filter((k) => /sg\d+/.test(k));
+      // The subgroup forms must really have run where the adapter has a fixed subgroup size.
+      assert.equal(withSg.length, subgroups && SG ? built.length : 0, `${subgroups ? 'subgroup' : 'tree'} keys: ${built.join(' ')}`);
+    }
+  } finally {
+    rowTuning.subgroups = true;
+    be.ctx.dispatch = dispatch;
+  }
 });
