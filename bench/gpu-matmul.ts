@@ -22,7 +22,7 @@
  * fails to compile or validate is reported and skipped; the others go on.
  *
  * Output: a summary table on stdout and JSON in $OUT/gpu-matmul.json (env OUT) or
- * bench/results/gpu-matmul-<time>.json.
+ * bench/results/gpu-matmul-<time>.json (gpu-matmul-robust… with AVDIT_ROBUSTNESS=1).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -439,7 +439,9 @@ async function main(): Promise<void> {
   const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch, sweep: ranking?.ranked };
   const outDir = process.env['OUT'] ?? join(here, 'results');
   mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, process.env['OUT'] ? 'gpu-matmul.json' : `gpu-matmul-${result.date.replace(/[:.]/g, '-')}.json`);
+  // AVDIT_ROBUSTNESS=1 (Dawn's shader safety nets on, engine/webgpu/device.ts) writes its own file, to compare.
+  const name = process.env['AVDIT_ROBUSTNESS'] === '1' ? 'gpu-matmul-robust' : 'gpu-matmul';
+  const file = join(outDir, process.env['OUT'] ? `${name}.json` : `${name}-${result.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2));
   console.log(`\nwrote ${file}`);
 }

@@ -408,6 +408,8 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
   return `var m = NEG;
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  // Both vote slots start cleared (workgroup memory is not zeroed for us: engine/webgpu/device.ts).
+  if (lidx == 0u) { rebase[0] = 0u; rebase[1] = 0u; }
   ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
     // Flag slot kb/bt % 2 collects this tile's "rebase" votes; the other slot, read last tile, is cleared.
     let slot = (kb / ${t.bt}u) & 1u;

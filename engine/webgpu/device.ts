@@ -15,13 +15,27 @@ import { BackendError } from '../errors.ts';
 const DAWN_ENABLE = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
 
 /**
- * The instance flags, plus Dawn toggles named in AVDIT_DAWN_ENABLE (comma-separated), for
- * experiments such as `disable_robustness` (no index clamping in shaders: faster, but an
- * out-of-bounds access is then undefined behaviour instead of a clamped read).
+ * Safety nets for untrusted shaders that every kernel pays for, off by default as native Dawn
+ * users do for their own shaders (Chrome's Skia Graphite, ONNX Runtime's WebGPU EP):
+ * - `disable_robustness`: Tint clamps every array index it cannot prove in range, min(i, n − 1)
+ *   for workgroup arrays and against arrayLength for storage buffers; in a matmul's inner loop that
+ *   is an add and a min per workgroup-memory load that the driver can no longer fold into the
+ *   load's address (seen in the SPIR-V, `dump_shaders`). Our kernels check their global
+ *   reads and writes themselves and index workgroup memory within its size by construction.
+ * - `disable_workgroup_init`: workgroup memory is zeroed at every workgroup's start (up to 48 KiB
+ *   per matmul or attention workgroup); our kernels write what they read first.
+ * AVDIT_ROBUSTNESS=1 keeps both (a kernel bug then reads clamped values instead of stray ones).
  */
-export function dawnFlags(env: string | undefined = process.env.AVDIT_DAWN_ENABLE): string[] {
+const FAST_SHADERS = ['disable_robustness', 'disable_workgroup_init'];
+
+/**
+ * The instance flags, the fast-shader toggles unless `robust`, plus Dawn toggles named in
+ * AVDIT_DAWN_ENABLE (comma-separated) for experiments.
+ */
+export function dawnFlags(env: string | undefined = process.env.AVDIT_DAWN_ENABLE, robust = process.env.AVDIT_ROBUSTNESS === '1'): string[] {
   const extra = (env ?? '').split(',').map((t) => t.trim()).filter((t) => /^[a-z0-9_]+$/.test(t));
-  return [`enable-dawn-features=${[...DAWN_ENABLE, ...extra].join(',')}`, 'disable-dawn-features=timestamp_quantization'];
+  const toggles = [...DAWN_ENABLE, ...(robust ? [] : FAST_SHADERS), ...extra];
+  return [`enable-dawn-features=${[...new Set(toggles)].join(',')}`, 'disable-dawn-features=timestamp_quantization'];
 }
 
 const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'] as const;

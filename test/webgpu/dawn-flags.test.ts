@@ -1,11 +1,16 @@
-// The Dawn instance flags: the toggles f16 and subgroup matrices need on NVIDIA, timestamps
-// unquantized, and extra toggles from AVDIT_DAWN_ENABLE (names only: nothing else gets through).
+// The Dawn instance flags: the toggles f16 and subgroup matrices need on NVIDIA, the fast-shader
+// toggles (unless AVDIT_ROBUSTNESS=1), timestamps unquantized, and extra toggles from
+// AVDIT_DAWN_ENABLE (names only: nothing else gets through).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dawnFlags } from '../../engine/webgpu/device.ts';
 
 test('dawnFlags: defaults, extra toggles from the environment, junk dropped', () => {
-  assert.deepEqual(dawnFlags(''), ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia', 'disable-dawn-features=timestamp_quantization']);
-  assert.equal(dawnFlags('disable_robustness, enable_integer_range_analysis_in_robustness')[0], 'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,disable_robustness,enable_integer_range_analysis_in_robustness');
-  assert.equal(dawnFlags('x;rm -rf,Bad Name,ok_1')[0], 'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,ok_1');
+  const base = 'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia';
+  assert.deepEqual(dawnFlags('', false), [`${base},disable_robustness,disable_workgroup_init`, 'disable-dawn-features=timestamp_quantization']);
+  // AVDIT_ROBUSTNESS=1: Dawn's index clamping and workgroup zeroing stay on.
+  assert.deepEqual(dawnFlags('', true), [base, 'disable-dawn-features=timestamp_quantization']);
+  assert.equal(dawnFlags('disable_robustness, enable_integer_range_analysis_in_robustness', true)[0], `${base},disable_robustness,enable_integer_range_analysis_in_robustness`);
+  assert.equal(dawnFlags('disable_robustness', false)[0], `${base},disable_robustness,disable_workgroup_init`);
+  assert.equal(dawnFlags('x;rm -rf,Bad Name,ok_1', true)[0], `${base},ok_1`);
 });
