@@ -3,7 +3,7 @@
  * shapes every step). Without it every op's output is a fresh ArrayBuffer and the garbage
  * collector runs mark-compact about five times per demo training step (bench/RESULTS.md), its
  * concurrent marking taking the core the worker threads want. Arrays come back zeroed, as new
- * ones are. At most `capBytes` are kept; smaller arrays than MIN_LENGTH are not worth the lookup.
+ * ones are (unless the caller overwrites them all). At most `capBytes` are kept; smaller arrays than MIN_LENGTH are not worth the lookup.
  */
 import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
 
@@ -20,13 +20,17 @@ export class ArrayPool {
     return this.#bytes;
   }
 
-  /** A zeroed array of n elements: a pooled one if there is one, else a new one. */
-  take(dtype: DType, n: number): TypedArray {
+  /**
+   * An array of n elements, a pooled one if there is one, else a new one: zeroed, unless
+   * `overwritten` (the caller writes every element before reading any: a pooled array then keeps
+   * its old values, and the pass that zeroed it is saved).
+   */
+  take(dtype: DType, n: number, overwritten = false): TypedArray {
     const list = n >= MIN_LENGTH ? this.#free.get(`${dtype}:${n}`) : undefined;
     const a = list?.pop();
     if (!a) return allocArray(dtype, n);
     this.#bytes -= a.byteLength;
-    a.fill(0);
+    if (!overwritten) a.fill(0);
     return a;
   }
 

@@ -82,12 +82,13 @@ class CpuBackend implements Backend {
   /** Freed arrays for reuse (AVDIT_CPU_POOL_MB, default 512; 0 = off). */
   readonly #freeArrays = new ArrayPool(Number(process.env.AVDIT_CPU_POOL_MB ?? 512) * 2 ** 20);
 
-  #alloc(dtype: DType, n: number): CpuStorage {
-    return this.#make(dtype, this.#freeArrays.take(dtype, n));
+  /** A zeroed output array; `overwritten`: the op assigns every element, so a reused one is not zeroed first. */
+  #alloc(dtype: DType, n: number, overwritten = false): CpuStorage {
+    return this.#make(dtype, this.#freeArrays.take(dtype, n, overwritten));
   }
 
   fromArray(data: TypedArray, dtype: DType): Storage {
-    const out = this.#alloc(dtype, data.length);
+    const out = this.#alloc(dtype, data.length, true);
     out.data.set(data);
     return out;
   }
@@ -110,21 +111,21 @@ class CpuBackend implements Backend {
     return s;
   }
   cast(x: Storage, to: DType): Storage {
-    const out = this.#alloc(to, x.size);
+    const out = this.#alloc(to, x.size, true);
     const src = arr(x);
     if (to === 'i32') for (let i = 0; i < src.length; i++) out.data[i] = Math.trunc(src[i]!);
     else out.data.set(src);
     return out;
   }
   random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage {
-    const s = this.#alloc(dtype, size);
+    const s = this.#alloc(dtype, size, true);
     philoxFill(s.data as Float32Array | Float64Array, dist, seed, offset);
     return s;
   }
 
   unary(op: UnaryOp, x: Storage, a: number, b: number): Storage {
     const src = arr(x);
-    const out = this.#alloc(x.dtype, x.size);
+    const out = this.#alloc(x.dtype, x.size, true);
     const O = out.data;
     if (op === 'affine') {
       for (let i = 0; i < src.length; i++) O[i] = a * src[i]! + b;
@@ -140,7 +141,7 @@ class CpuBackend implements Backend {
 
   binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
     const A = arr(a), B = arr(b);
-    const out = this.#alloc(a.dtype, sizeOf(outShape));
+    const out = this.#alloc(a.dtype, sizeOf(outShape), true);
     const O = out.data;
     const f32 = a.dtype === 'f32';
     // GELU's backward (same shapes, as autograd makes it): the f32 fast path, split across threads.
@@ -166,7 +167,7 @@ class CpuBackend implements Backend {
 
   where(c: Storage, cShape: Shape, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
     const C = arr(c), A = arr(a), B = arr(b);
-    const out = this.#alloc(a.dtype, sizeOf(outShape));
+    const out = this.#alloc(a.dtype, sizeOf(outShape), true);
     const O = out.data;
     // Row by row, as binary: a closure call per element was most of its time.
     forEachRow(outShape, [cShape, aShape, bShape], (o0, offs, inner, n) => {
@@ -238,7 +239,7 @@ class CpuBackend implements Backend {
 
   /** out[i] = x[offset + Σ coord_d · strides_d] over outShape. */
   #gatherView(x: Storage, outShape: Shape, strides: readonly number[], offset: number): CpuStorage {
-    const out = this.#alloc(x.dtype, sizeOf(outShape));
+    const out = this.#alloc(x.dtype, sizeOf(outShape), true);
     const X = arr(x), O = out.data;
     // Row by row over the merged dims: a contiguous row is one copy, a broadcast row one fill.
     forEachStridedRow(outShape, [[...strides]], (o0, offs, inner, n) => {
@@ -273,7 +274,7 @@ class CpuBackend implements Backend {
   concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
     const outShape = [...shapes[0]!];
     outShape[axis] = shapes.reduce((acc, s) => acc + s[axis]!, 0);
-    const out = this.#alloc(xs[0]!.dtype, sizeOf(outShape));
+    const out = this.#alloc(xs[0]!.dtype, sizeOf(outShape), true);
     const outer = sizeOf(outShape.slice(0, axis));
     const inner = sizeOf(outShape.slice(axis + 1));
     const rowOut = outShape[axis]! * inner;

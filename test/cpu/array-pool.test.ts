@@ -1,5 +1,5 @@
 // The CPU backend's pool of freed arrays (engine/cpu/array-pool.ts): reuse by dtype and length,
-// zeroed on reuse, a byte cap, and a disposed tensor's array going back exactly once.
+// zeroed on reuse (unless the caller overwrites it all), a byte cap, and a disposed tensor's array going back exactly once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ArrayPool } from '../../engine/cpu/array-pool.ts';
@@ -18,6 +18,12 @@ test('a freed array is reused for the same dtype and length, zeroed', () => {
   assert.equal(b, a);
   assert.ok(b.every((v) => v === 0));
   assert.equal(pool.bytes, 0);
+  // A caller that overwrites every element asks for no zeroing: it gets the old values.
+  b.fill(3);
+  pool.give('f32', b);
+  const c = pool.take('f32', 100, true);
+  assert.equal(c, b);
+  assert.ok(c.every((v) => v === 3));
 });
 
 test('the pool keeps at most its cap, and skips tiny arrays', () => {
