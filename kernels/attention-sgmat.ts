@@ -85,9 +85,12 @@ export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv
 // runs 7–8) these first picks made the XL training step's attention 11% faster than the tiles the
 // kernel-alone sweep found fastest, which differed from them by less than the sweep's noise.
 // The forward's 128-row blocks (8 subgroups, 256 invocations: twice the warps, half the K/V
-// staging per query) fit 48 KiB only with 16-row tiles; listed last, for the sweep, until measured.
+// staging per query) fit 48 KiB only with 16-row tiles; its 64-key tiles (half the tiles, so half
+// the barriers per row: the spatial forward's element-wise work and barriers outweighed its MMAs
+// on the H200, run 8) only with 32-row blocks (41 KiB at d = 72). Both listed last, for the sweep,
+// until measured.
 const PREFERENCE: Record<MixedKernel, [number, number][]> = {
-  fwd: [[64, 32], [64, 16], [32, 32], [32, 16], [16, 16], [128, 16]],
+  fwd: [[64, 32], [64, 16], [32, 32], [32, 16], [16, 16], [128, 16], [32, 64]],
   dq: [[64, 16], [32, 32], [32, 16], [16, 16]],
   dkdv: [[64, 16], [32, 32], [32, 16], [16, 16]],
 };

@@ -117,6 +117,16 @@ test('mixed attention forward with eight-subgroup blocks (128 rows, 256 invocati
   }
 });
 
+test('mixed attention forward with 64-key tiles (32-row blocks)', async (t) => {
+  // 41 KiB at d = 72 (NVIDIA's 48 KiB, not lavapipe's 32): small dims here; keys past one tile, ragged.
+  mixedAttentionTuning.tiles = { fwd: { bo: 32, bt: 64 } };
+  try {
+    t.diagnostic(await check({ n: 2, l: 45, s: 150, dqk: 9, dv: 12, scale: 1 / 3 }, 5));
+  } finally {
+    mixedAttentionTuning.tiles = {};
+  }
+});
+
 test('mixed attention forward in one pass (lazy rescaling): scores that climb tile after tile, and random ones', async (t) => {
   // Keys whose scores grow by 24 per 16-key tile force a rebase (O through workgroup memory) at every
   // tile; random scores exercise the common path. Ragged tiles, several query blocks.
