@@ -5,7 +5,7 @@
  * the operands staged as vec4 (the default where the head dim allows), and for the preferred config
  * also staged one f32 at a time and with the next tile prefetched (mixedAttentionTuning), and every
  * forward config also in its one-pass form (lazy rescaling, `onePass`: its time and its difference
- * from the default); then two
+ * from the default) and, where it fits, with double-buffered tiles (`doubleBuffer`); then two
  * ablations of the default spatial kernels that say where the time goes: the MMAs removed (fragment loads and products), and the global loads removed (staging writes
  * constants). Ablated kernels compute garbage: only their times mean anything.
  *
@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttentionShape } from '../kernels/attention.ts';
 import { encodeRowDot } from '../kernels/attention-bwd.ts';
-import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileCandidates, tunedKey, type MixedKernel } from '../kernels/attention-sgmat.ts';
+import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileBytes, mixedTileCandidates, tunedKey, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import { type Dispatch, wgslOf } from '../kernels/context.ts';
 import { GpuHarness } from './gpu-harness.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
@@ -88,8 +88,17 @@ const ABLATIONS: Record<string, (code: string) => string> = {
 const rows: Record<string, unknown>[] = [];
 /** The fastest tiles per kernel and shape (AVDIT_MIXED_TILES format). */
 const best: Record<string, string> = {};
-/** Per case, the fastest forward over tile configs: default (two passes) and one-pass. */
-const fwdFastest = { twoPass: 0, onePass: 0 };
+/** Summed over cases, the fastest forward over tile configs: default (two passes), one-pass, double-buffered. */
+const fwdFastest = { twoPass: 0, onePass: 0, db: 0 };
+/** Whether a forward tile config fits the device with double-buffered tiles. */
+const dbFits = (t: { bo: number; bt: number }, c: AttentionCase): boolean => {
+  mixedAttentionTuning.doubleBuffer = true;
+  try {
+    return mixedTileBytes('fwd', t, c.dqk, c.dv) <= limit;
+  } finally {
+    mixedAttentionTuning.doubleBuffer = false;
+  }
+};
 for (const c of CASES) {
   const d: AttentionShape = { n: c.n, l: c.l, s: c.s, dqk: c.dqk, dv: c.dv, scale: 1 / Math.sqrt(c.dqk) };
   const q = randomBuffer(c.n * c.l * c.dqk, 1), k = randomBuffer(c.n * c.s * c.dqk, 2), v = randomBuffer(c.n * c.s * c.dv, 3);
@@ -107,21 +116,27 @@ for (const c of CASES) {
   for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
     const line: string[] = [];
     let fastest = Infinity;
-    const fwdMin = { twoPass: Infinity, onePass: Infinity };
+    const fwdMin = { twoPass: Infinity, onePass: Infinity, db: Infinity };
     // --quick (emulated, slow to compile) checks the script with one config per kernel.
     const cands = mixedTileCandidates(kind, kind === 'dkdv' ? c.s : c.l, c.dqk, c.dv, limit).slice(0, quick ? 1 : undefined);
     // Every config's dispatch first, then one pass that compiles them all, so that the timings
     // below follow each other with the GPU busy (a compile between two timings idles it).
     // 'onepass' (the forward's lazy-rescaling form, every tile config) computes the same o up to
     // rounding, not bit for bit: it is compared with the default separately.
-    type Staging = 'vec4' | 'scalar' | 'prefetch' | 'onepass';
+    // 'db' (the forward with double-buffered tiles, where they fit) likewise.
+    type Staging = 'vec4' | 'scalar' | 'prefetch' | 'onepass' | 'db';
     const configs = cands.map((t) => ({
       t,
-      disp: Object.fromEntries(([...(t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']), ...(kind === 'fwd' ? ['onepass'] : [])] as Staging[]).map((staging) => {
+      disp: Object.fromEntries(([
+        ...(t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']),
+        ...(kind === 'fwd' ? ['onepass'] : []),
+        ...(kind === 'fwd' && dbFits(t, c) ? ['db'] : []),
+      ] as Staging[]).map((staging) => {
         mixedAttentionTuning.tiles = { [kind]: t };
         mixedAttentionTuning.scalarStaging = staging === 'scalar';
         mixedAttentionTuning.prefetch = staging === 'prefetch';
         mixedAttentionTuning.onePass = staging === 'onepass';
+        mixedAttentionTuning.doubleBuffer = staging === 'db';
         return [staging, mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax)];
       })) as Partial<Record<Staging, Dispatch>>,
     }));
@@ -129,50 +144,55 @@ for (const c of CASES) {
     mixedAttentionTuning.scalarStaging = false;
     mixedAttentionTuning.prefetch = false;
     mixedAttentionTuning.onePass = false;
+    mixedAttentionTuning.doubleBuffer = false;
     for (const { disp } of configs) for (const x of Object.values(disp)) h.dispatch(x!);
     await h.read(outputs[kind][0]!, 1);
     for (const { t, disp } of configs) {
       const got: Partial<Record<Staging, number>> = {};
       const results: Float32Array[][] = [];
-      let onePass: Float32Array[] | null = null;
+      const variants: Partial<Record<'onepass' | 'db', Float32Array[]>> = {};
       for (const [staging, x] of Object.entries(disp) as [Staging, Dispatch][]) {
         got[staging] = await median(x);
         const out = await Promise.all(outputs[kind].map((b) => h.read(b)));
-        if (staging === 'onepass') onePass = out;
+        if (staging === 'onepass' || staging === 'db') variants[staging] = out;
         else results.push(out);
       }
       // Staging changes how operands are read, not the arithmetic: the outputs must be identical.
       let diff = 0;
       for (const other of results.slice(1)) results[0]!.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - other[i]![j]!)))));
-      // The one-pass forward against the default, relative to o's scale.
-      let onePassDiff: number | undefined;
-      if (onePass) {
-        const ref = results[0]![0]!, got1 = (onePass as Float32Array[])[0]!;
+      // The one-pass and double-buffered forwards against the default, relative to o's scale.
+      const relDiff = (alt: Float32Array[] | undefined): number | undefined => {
+        if (!alt) return undefined;
+        const ref = results[0]![0]!, got1 = alt[0]!;
         let worst = 0, scale = 1e-30;
         ref.forEach((x, j) => { worst = Math.max(worst, Math.abs(x - got1[j]!)); scale = Math.max(scale, Math.abs(x)); });
-        onePassDiff = worst / scale;
-      }
+        return worst / scale;
+      };
+      const onePassDiff = relDiff(variants.onepass), dbDiff = relDiff(variants.db);
       const row = {
         case: c.name, kind, tiles: `o${t.bo}t${t.bt}`, vec4Ms: got.vec4, scalarMs: got.scalar, prefetchMs: got.prefetch, onePassMs: got.onepass, onePassRelDiff: onePassDiff,
-        tflops: flops(kind, c) / (got.vec4! * 1e9), stagingsMaxDiff: diff,
+        dbMs: got.db, dbRelDiff: dbDiff, tflops: flops(kind, c) / (got.vec4! * 1e9), stagingsMaxDiff: diff,
       };
       rows.push(row);
       if (got.onepass !== undefined) {
         fwdMin.twoPass = Math.min(fwdMin.twoPass, got.vec4!);
         fwdMin.onePass = Math.min(fwdMin.onePass, got.onepass);
       }
+      if (got.db !== undefined) fwdMin.db = Math.min(fwdMin.db, got.db);
       if (got.vec4! < fastest) {
         fastest = got.vec4!;
         best[tunedKey(kind, c.dqk, c.dv, kind === 'dkdv' ? c.s : c.l)] = `${t.bo}x${t.bt}`;
       }
       const alt = got.scalar === undefined ? '' : ` (scalar ${got.scalar.toFixed(3)}, prefetch ${got.prefetch!.toFixed(3)})`;
       const one = got.onepass === undefined ? '' : ` [1-pass ${got.onepass.toFixed(3)}, Δ ${onePassDiff!.toExponential(1)}]`;
-      line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${alt}${one}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
+      const dbl = got.db === undefined ? '' : ` [db ${got.db.toFixed(3)}, Δ ${dbDiff!.toExponential(1)}]`;
+      line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${alt}${one}${dbl}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
     }
     console.log(`${c.name.padEnd(9)} ${kind.padEnd(5)} ms: ${line.join('  ')}`);
     if (fwdMin.onePass < Infinity) {
       fwdFastest.twoPass += fwdMin.twoPass;
       fwdFastest.onePass += fwdMin.onePass;
+      fwdFastest.db += fwdMin.db; // Infinity where no config fits: then it cannot win
     }
   }
   mixedAttentionTuning.tiles = {};
@@ -196,10 +216,12 @@ console.log(`fastest tiles: AVDIT_MIXED_TILES='${JSON.stringify(best)}'`);
 const outDir = process.env.OUT ?? join(import.meta.dirname, 'results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `mixed-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(best));
-// Whether the one-pass forward won over all cases (each at its fastest tiles): gpu-run.sh's TUNE=1
-// then sets AVDIT_MIXED_ONEPASS for the later parts.
-const onePassWins = fwdFastest.onePass < fwdFastest.twoPass;
-console.log(`forward, sum over cases at the fastest tiles: two passes ${fwdFastest.twoPass.toFixed(3)} ms, one pass ${fwdFastest.onePass.toFixed(3)} ms${onePassWins ? ' (one pass wins)' : ''}`);
+// Which forward won over all cases (each at its fastest tiles): gpu-run.sh's TUNE=1 then sets
+// AVDIT_MIXED_ONEPASS or AVDIT_MIXED_DB for the later parts.
+const onePassWins = fwdFastest.onePass < Math.min(fwdFastest.twoPass, fwdFastest.db);
+const dbWins = fwdFastest.db < Math.min(fwdFastest.twoPass, fwdFastest.onePass);
+console.log(`forward, sum over cases at the fastest tiles: two passes ${fwdFastest.twoPass.toFixed(3)} ms, one pass ${fwdFastest.onePass.toFixed(3)} ms, double-buffered ${fwdFastest.db.toFixed(3)} ms${onePassWins ? ' (one pass wins)' : dbWins ? ' (double-buffered wins)' : ''}`);
 writeFileSync(join(outDir, `mixed-onepass${quick ? '-quick' : ''}.txt`), onePassWins ? '1' : '0');
+writeFileSync(join(outDir, `mixed-db${quick ? '-quick' : ''}.txt`), dbWins ? '1' : '0');
 writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best, fwdFastest });
 h.destroy();

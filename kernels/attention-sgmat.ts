@@ -76,7 +76,10 @@ export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv
   const { ldQ, ldV, SS, LP } = dimsOf(dqk, dv, t);
   const f16 = (rows: number, ld: number) => 2 * rows * ld;
   const f32 = (rows: number, ld: number) => 4 * rows * ld;
-  if (kind === 'fwd') return f16(t.bo, ldQ) + f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS) + f16(t.bo, LP) + 8 * t.bo + 8; // + the one-pass flags
+  if (kind === 'fwd') {
+    const tiles = doubleBufferOn() ? 2 : 1; // K, V and score tiles twice over (dbTwoPassLoop)
+    return f16(t.bo, ldQ) + tiles * (f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS)) + f16(t.bo, LP) + 8 * t.bo + 8; // + the one-pass flags
+  }
   if (kind === 'dq') return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 2 * f32(t.bo, SS) + f16(t.bo, LP);
   return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 8 * t.bt + 2 * f32(t.bo, SS) + 2 * f16(t.bo, LP);
 }
@@ -109,10 +112,17 @@ export const mixedAttentionTuning: {
   scalarStaging?: boolean;
   prefetch?: boolean;
   onePass?: boolean;
+  doubleBuffer?: boolean;
 } = { tiles: {} };
 
 /** Whether the forward runs its one-pass form (onePassLoop): `mixedAttentionTuning.onePass` or AVDIT_MIXED_ONEPASS=1. */
 const onePassOn = (): boolean => !!mixedAttentionTuning.onePass || (typeof process !== 'undefined' && process.env.AVDIT_MIXED_ONEPASS === '1');
+/**
+ * Whether the two-pass forward double-buffers its K/V and score tiles (dbTwoPassLoop):
+ * `mixedAttentionTuning.doubleBuffer` or AVDIT_MIXED_DB=1 (not with the one-pass form).
+ */
+const doubleBufferOn = (): boolean =>
+  !onePassOn() && (!!mixedAttentionTuning.doubleBuffer || (typeof process !== 'undefined' && process.env.AVDIT_MIXED_DB === '1'));
 
 /**
  * How attention runs under mixed precision on this device: the tensor-core kernels when it has
@@ -189,6 +199,8 @@ interface Staged {
   decl: string;
   load(first: string, valid: string): string;
   store: string;
+  /** `store` into the tile starting at element `base` of the array (a WGSL u32 expression; double buffering). */
+  storeAt(base: string): string;
 }
 
 function staged(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, vec: boolean, mul = ''): Staged {
@@ -210,12 +222,16 @@ function staged(dst: string, buf: string, d: number, Dp: number, rows: number, l
         return `${reg(i)} = ${zero};
     if (${cond}) { ${reg(i)} = ${buf}[row_${buf}(${buf}Base, (${first}) + ${rowOf(i)}) + ${colOf(i)}]${mul}; }`;
       }, '\n    '),
-    store: rep(n, (i) => {
-      const at = `(${rowOf(i)}) * ${ld}u + (${colOf(i)}) * ${W}u`;
+    store: storeAt('0u'),
+    storeAt,
+  };
+  function storeAt(base: string): string {
+    return rep(n, (i) => {
+      const at = `${base} + (${rowOf(i)}) * ${ld}u + (${colOf(i)}) * ${W}u`;
       const body = W === 4 ? `let hv = vec4<f16>(${reg(i)}); let a = ${at}; ${rep(4, (j) => `${dst}[a + ${j}u] = hv.${'xyzw'[j]};`, ' ')}` : `${dst}[${at}] = f16(${reg(i)});`;
       return inRange(i) ? `if (${inRange(i)}) { ${body} }` : `{ ${body} }`;
-    }, '\n    '),
-  };
+    }, '\n    ');
+  }
 }
 
 /** WGSL: stage the operands once (the block a workgroup owns). */
@@ -299,18 +315,18 @@ function mmaLoop(ops: SgOps, acc: string, nf: number, steps: number, A: [string,
 }
 
 /** WGSL: store result fragments acc_j to an f32 tile at the subgroup's rows, column 16j. */
-const storeFrags = (ops: SgOps, acc: string, nf: number, arr: string, SS: number): string =>
-  rep(nf, (j) => ops.store(arr, `rowSg * ${SS}u + ${j * F}u`, `${acc}${j}`, `${SS}u`));
+const storeFrags = (ops: SgOps, acc: string, nf: number, arr: string, SS: number, base = '0u'): string =>
+  rep(nf, (j) => ops.store(arr, `${base} + rowSg * ${SS}u + ${j * F}u`, `${acc}${j}`, `${SS}u`));
 
 /**
  * WGSL: the scores-like product of the block's rows with the tile's rows, own · tileᵀ (both f16
  * tiles row-major with stride ld, `steps` 16-wide slices of the shared dim; the tile read
  * column-major), NS fresh fragments `acc_j` stored to the f32 tile `out` (row stride SS).
  */
-function ownTimesTileT(ops: SgOps, acc: string, NS: number, steps: number, own: string, tile: string, ld: number, out: string, SS: number): string {
+function ownTimesTileT(ops: SgOps, acc: string, NS: number, steps: number, own: string, tile: string, ld: number, out: string, SS: number, tileBase = '0u', outBase = '0u'): string {
   return `${rep(NS, (j) => `var ${acc}${j} = ${ops.acc}();`)}
-    ${mmaLoop(ops, acc, NS, steps, [own, (c) => `rowSg * ${ld}u + ${c} * ${F}u`, false, ld], [tile, (c, j) => `${j * F * ld}u + ${c} * ${F}u`, true, ld])}
-    ${storeFrags(ops, acc, NS, out, SS)}`;
+    ${mmaLoop(ops, acc, NS, steps, [own, (c) => `rowSg * ${ld}u + ${c} * ${F}u`, false, ld], [tile, (c, j) => `${tileBase} + ${j * F * ld}u + ${c} * ${F}u`, true, ld])}
+    ${storeFrags(ops, acc, NS, out, SS, outBase)}`;
 }
 
 /**
@@ -374,18 +390,81 @@ function twoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
 }
 
+/**
+ * The two-pass forward with double-buffered tiles (`mixedAttentionTuning.doubleBuffer`,
+ * AVDIT_MIXED_DB=1): K (and V) tile i sits in half i & 1 of Ks (Vs), its scores in half i & 1 of
+ * Ss, and tile i + 1 is loaded and stored into the other halves while tile i is being used, so one
+ * barrier per tile publishes both. Pass 1 (row maxima): S_i = Q K_iᵀ, store K_{i+1}, barrier, max
+ * over S_i (while the next S goes to the other half): 1 barrier per tile, against 3. Pass 2:
+ * S_i, barrier, P_i = e^{S_i − m} and K_{i+1}, V_{i+1} stored, barrier, O += P_i V_i: 2 against 4.
+ * Each half is rewritten only after the barrier that follows its last read (K_i's by S_i, V_i's by
+ * P_i V_i, S_i's by the max or P_i). Twice the K/V/score memory: 32-row blocks with 32-key tiles,
+ * or 64 with 16, fit 48 KiB at d = 72.
+ */
+function dbTwoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  const BT = `${t.bt}u`, KT = t.bt * sd.ldQ, VT = t.bt * ldV, ST = t.bo * SS;
+  const scores = ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, 'kCur', 'sCur');
+  const first = (parts: Staged[], bases: string[]) => `${parts.map((p) => p.load('0u', `min(${BT}, u.s)`)).join('\n    ')}
+    ${parts.map((p, i) => p.storeAt(bases[i]!)).join('\n    ')}`;
+  const next = (parts: Staged[], bases: string[]) => `if (kb + ${BT} < u.s) {
+      ${parts.map((p) => p.load(`kb + ${BT}`, `min(${BT}, u.s - kb - ${BT})`)).join('\n      ')}
+      ${parts.map((p, i) => p.storeAt(bases[i]!)).join('\n      ')}
+    }`;
+  const tileLets = `let nk = min(${BT}, u.s - kb);
+    let par = (kb / ${BT}) & 1u;
+    let kCur = par * ${KT}u;
+    let vCur = par * ${VT}u;
+    let sCur = par * ${ST}u;`;
+  const k1 = kvParts(sd, t.bt, false), kv2 = kvParts(sd, t.bt);
+  return `var m = NEG;
+  {
+    ${k1.map((p) => p.decl).join('\n    ')}
+    ${first(k1, ['0u'])}
+    workgroupBarrier();
+    for (var kb = 0u; kb < u.s; kb += ${BT}) {
+      ${tileLets}
+      ${scores}
+      ${next(k1, [`${KT}u - kCur`])}
+      workgroupBarrier();
+      for (var j = 0u; j < ${HT}u; j++) {
+        let key = half * ${HT}u + j;
+        if (key < nk) { m = max(m, Ss[sCur + row * ${SS}u + key]); }
+      }
+    }
+  }
+  red[lidx] = m;
+  workgroupBarrier();
+  m = max(red[row * 2u], red[row * 2u + 1u]);
+  var den = 0.0;
+  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  {
+    ${kv2.map((p) => p.decl).join('\n    ')}
+    ${first(kv2, ['0u', '0u'])}
+    workgroupBarrier();
+    for (var kb = 0u; kb < u.s; kb += ${BT}) {
+      ${tileLets}
+      ${scores}
+      workgroupBarrier();
+      ${probabilities(HT, SS, LP, 'sCur')}
+      ${next(kv2, [`${KT}u - kCur`, `${VT}u - vCur`])}
+      workgroupBarrier();
+      ${accumulatePV(ops, NO, NS, LP, ldV, 'vCur')}
+    }
+  }`;
+}
+
 /** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
-const probabilities = (HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${HT}u; j++) {
+const probabilities = (HT: number, SS: number, LP: number, sBase = '0u'): string => `for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
       var p = f16(0.0);
-      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
+      if (key < nk) { p = f16(exp(Ss[${sBase} + row * ${SS}u + key] - m)); }
       den += f32(p);
       Ps[row * ${LP}u + key] = p;
     }`;
 
 /** WGSL: O (fragments o<j>) += P V for the current tile (P in Ps, V in Vs). */
-const accumulatePV = (ops: SgOps, NO: number, NS: number, LP: number, ldV: number): string =>
-  mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV]);
+const accumulatePV = (ops: SgOps, NO: number, NS: number, LP: number, ldV: number, vBase = '0u'): string =>
+  mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${vBase} + ${c} * ${F * ldV}u + ${j * F}u`, false, ldV]);
 
 /** How far a row's running maximum may lag behind its scores before the one-pass forward rebases (P ≤ e^8 ≈ 2981, well inside f16). */
 const LAG = 8;
@@ -447,6 +526,8 @@ function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, synta
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
   const onePass = onePassOn();
+  const db = doubleBufferOn();
+  const tiles = db ? 2 : 1;
   return /* wgsl */ `${ops.header}
 @group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;
 @group(0) @binding(1) var<storage, read> k: array<${rowElem(io.vq)}>;
@@ -460,9 +541,9 @@ ${rowAtWgsl('o', 'o', 'u.l', dv, 1, io.strided)}
 const NEG = -1e30;
 const BO = ${t.bo}u;
 var<workgroup> Qs: array<f16, ${t.bo * ldQ}>;
-var<workgroup> Ks: array<f16, ${t.bt * ldQ}>;
-var<workgroup> Vs: array<f16, ${t.bt * ldV}>;
-var<workgroup> Ss: array<f32, ${t.bo * SS}>;
+var<workgroup> Ks: array<f16, ${tiles * t.bt * ldQ}>;
+var<workgroup> Vs: array<f16, ${tiles * t.bt * ldV}>;
+var<workgroup> Ss: array<f32, ${tiles * t.bo * SS}>;
 var<workgroup> Ps: array<f16, ${t.bo * LP}>;
 var<workgroup> red: array<f32, ${2 * t.bo}>;
 ${onePass ? 'var<workgroup> rebase: array<u32, 2>;' : ''}
@@ -472,7 +553,7 @@ ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
   ${headBasesWgsl(['q', 'k', 'v', 'o'])}
   ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
-  ${(onePass ? onePassLoop : twoPassLoop)(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT)}
+  ${db ? dbTwoPassLoop(ops, sd, t, NO, NS, SS, LP, ldV, HT) : (onePass ? onePassLoop : twoPassLoop)(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT)}
   workgroupBarrier();
   red[lidx] = den;
   workgroupBarrier();
@@ -598,7 +679,7 @@ const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
 
 /** Pipeline key of a mixed kernel. */
 const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() ? '/1p' : ''}`;
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() ? '/1p' : ''}${kind === 'fwd' && doubleBufferOn() ? '/db' : ''}`;
 
 /** The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL. */
 export function mixedDispatch(

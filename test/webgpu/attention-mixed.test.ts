@@ -45,6 +45,25 @@ async function check(d: AttentionDims, seed: number, spread = 1.5, floor = 1e-30
   return `${what}: ${Object.entries(errs).map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')}`;
 }
 
+/**
+ * Scores that climb (dir 1) or fall (dir −1) by 1.5 per key in every row (q = 1, k = ±0.5·key over 9
+ * dims, scale 1/3): tile maxima far apart, so a row maximum taken over the wrong tile overflows or
+ * empties f16's P. Falling, key 0 also stands 15 above the rest: a maximum that misses it, even
+ * partly overwritten, sends e^{S − m} past f16's range. Forward only; asserts o and lse within 6e-3.
+ */
+async function monotoneScores(d: AttentionDims, dir: 1 | -1): Promise<string> {
+  const q = new Float32Array(d.n * d.l * d.dqk).fill(1);
+  // (Falling scores start at 6, so that lse is not near 0, where a relative error means nothing.)
+  const keyOf = (j: number): number => (dir === 1 ? 0.5 * j : 2 - 0.5 * j - (j > 0 ? 5 : 0));
+  const k = Float32Array.from({ length: d.n * d.s * d.dqk }, (_, i) => keyOf(Math.floor(i / d.dqk) % d.s));
+  const [cq, gq] = both(gpu, q), [ck, gk] = both(gpu, k);
+  const [cv, gv] = both(gpu, randomData(d.n * d.s * d.dv, 7));
+  const c = cpu.attention(cq, ck, cv, d), g = gpu.attention(gq, gk, gv, d);
+  const eo = await relToScale(g.o, c.o), el = await relToScale(g.lse, c.lse);
+  assert.ok(eo < 6e-3 && el < 6e-3, `o ${eo}, lse ${el}`);
+  return `o ${eo.toExponential(1)}, lse ${el.toExponential(1)}`;
+}
+
 test('mixed attention (emulated subgroup matrices on lavapipe) matches f32 to ~1e-3', async (t) => {
   // Several tiles both ways with ragged ends; dqk ≠ dv, dims not multiples of 16 (padding).
   t.diagnostic(await check({ n: 2, l: 37, s: 45, dqk: 9, dv: 20, scale: 1 / 3 }, 1));
@@ -127,20 +146,37 @@ test('mixed attention forward with 64-key tiles (32-row blocks)', async (t) => {
   }
 });
 
+test('mixed attention forward with double-buffered K/V and score tiles', async (t) => {
+  // One barrier per tile in the max pass, two in the P·V pass. Halves swapped (a tile stored over
+  // the one in use) fail here: falling scores make a maximum over the wrong keys overflow f16. A
+  // missing barrier does not show on lavapipe (an emulated row is written and read by the same
+  // SIMD lanes), only on hardware: gpu-run.sh's golden part runs this test on NVIDIA.
+  // Ragged and exact tile counts, a single partial tile, several query blocks; two block/tile shapes.
+  mixedAttentionTuning.doubleBuffer = true;
+  try {
+    for (const [tiles, d] of [
+      [{ bo: 32, bt: 32 }, { n: 2, l: 45, s: 150, dqk: 9, dv: 20, scale: 1 / 3 }],
+      [{ bo: 32, bt: 32 }, { n: 1, l: 33, s: 64, dqk: 24, dv: 16, scale: 0.3 }],
+      [{ bo: 16, bt: 16 }, { n: 2, l: 20, s: 7, dqk: 9, dv: 12, scale: 0.5 }],
+      [{ bo: 16, bt: 16 }, { n: 1, l: 40, s: 81, dqk: 16, dv: 9, scale: 0.25 }],
+    ] as const) {
+      mixedAttentionTuning.tiles = { fwd: tiles };
+      t.diagnostic(`o${tiles.bo}t${tiles.bt}: ${await check(d, 7)}`);
+      t.diagnostic(`o${tiles.bo}t${tiles.bt}, falling scores: ${await monotoneScores({ ...d, dqk: 9, scale: 1 / 3 }, -1)}`);
+    }
+    assert.ok(mixedTileBytes('fwd', { bo: 32, bt: 32 }, 72, 72) > 32 * 1024 && mixedTileBytes('fwd', { bo: 32, bt: 32 }, 72, 72) <= 48 * 1024);
+  } finally {
+    mixedAttentionTuning.doubleBuffer = false;
+    mixedAttentionTuning.tiles = {};
+  }
+});
+
 test('mixed attention forward in one pass (lazy rescaling): scores that climb tile after tile, and random ones', async (t) => {
   // Keys whose scores grow by 24 per 16-key tile force a rebase (O through workgroup memory) at every
   // tile; random scores exercise the common path. Ragged tiles, several query blocks.
   mixedAttentionTuning.onePass = true;
   try {
-    const d: AttentionDims = { n: 2, l: 37, s: 70, dqk: 9, dv: 20, scale: 1 / 3 };
-    const q = new Float32Array(d.n * d.l * d.dqk).fill(1);
-    const k = Float32Array.from({ length: d.n * d.s * d.dqk }, (_, i) => 0.5 * (Math.floor(i / d.dqk) % d.s));
-    const [cq, gq] = both(gpu, q), [ck, gk] = both(gpu, k);
-    const [cv, gv] = both(gpu, randomData(d.n * d.s * d.dv, 7));
-    const c = cpu.attention(cq, ck, cv, d), g = gpu.attention(gq, gk, gv, d);
-    const eo = await relToScale(g.o, c.o), el = await relToScale(g.lse, c.lse);
-    t.diagnostic(`climbing scores: o ${eo.toExponential(1)}, lse ${el.toExponential(1)}`);
-    assert.ok(eo < 6e-3 && el < 6e-3, `o ${eo}, lse ${el}`);
+    t.diagnostic(`climbing scores: ${await monotoneScores({ n: 2, l: 37, s: 70, dqk: 9, dv: 20, scale: 1 / 3 }, 1)}`);
     t.diagnostic(await check({ n: 2, l: 50, s: 70, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 6, 3));
     t.diagnostic(await check({ n: 3, l: 1, s: 1, dqk: 9, dv: 20, scale: 0.5 }, 8, 1.5, 1));
   } finally {
