@@ -5,7 +5,8 @@
  * the operands staged as vec4 (the default where the head dim allows), and for the preferred config
  * also staged one f32 at a time and with the next tile prefetched (mixedAttentionTuning), and every
  * forward config also in its one-pass form (lazy rescaling, `onePass`: its time and its difference
- * from the default) and, where it fits, with double-buffered tiles (`doubleBuffer`); then two
+ * from the default), and every config of every kernel, where it fits, with double-buffered tiles
+ * (`doubleBuffer`); then two
  * ablations of the default spatial kernels that say where the time goes: the MMAs removed (fragment loads and products), and the global loads removed (staging writes
  * constants). Ablated kernels compute garbage: only their times mean anything.
  *
@@ -90,13 +91,15 @@ const rows: Record<string, unknown>[] = [];
 const best: Record<string, string> = {};
 /** Summed over cases, the fastest forward over tile configs: default (two passes), one-pass, double-buffered. */
 const fwdFastest = { twoPass: 0, onePass: 0, db: 0 };
-/** Whether a forward tile config fits the device with double-buffered tiles. */
-const dbFits = (t: { bo: number; bt: number }, c: AttentionCase): boolean => {
-  mixedAttentionTuning.doubleBuffer = true;
+/** Summed over cases, the fastest backward kernels: default and double-buffered. */
+const bwdFastest = { dq: { single: 0, db: 0 }, dkdv: { single: 0, db: 0 } };
+/** Whether a kernel's tile config fits the device with double-buffered tiles. */
+const dbFits = (kind: MixedKernel, t: { bo: number; bt: number }, c: AttentionCase): boolean => {
+  mixedAttentionTuning.doubleBuffer = { [kind]: true };
   try {
-    return mixedTileBytes('fwd', t, c.dqk, c.dv) <= limit;
+    return mixedTileBytes(kind, t, c.dqk, c.dv) <= limit;
   } finally {
-    mixedAttentionTuning.doubleBuffer = false;
+    mixedAttentionTuning.doubleBuffer = {};
   }
 };
 for (const c of CASES) {
@@ -116,27 +119,28 @@ for (const c of CASES) {
   for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
     const line: string[] = [];
     let fastest = Infinity;
-    const fwdMin = { twoPass: Infinity, onePass: Infinity, db: Infinity };
+    // Per kernel over its configs: the fastest default ('single'), two-pass and one-pass (forward), double-buffered.
+    const fwdMin = { single: Infinity, twoPass: Infinity, onePass: Infinity, db: Infinity };
     // --quick (emulated, slow to compile) checks the script with one config per kernel.
     const cands = mixedTileCandidates(kind, kind === 'dkdv' ? c.s : c.l, c.dqk, c.dv, limit).slice(0, quick ? 1 : undefined);
     // Every config's dispatch first, then one pass that compiles them all, so that the timings
     // below follow each other with the GPU busy (a compile between two timings idles it).
     // 'onepass' (the forward's lazy-rescaling form, every tile config) computes the same o up to
     // rounding, not bit for bit: it is compared with the default separately.
-    // 'db' (the forward with double-buffered tiles, where they fit) likewise.
+    // 'db' (double-buffered tiles, where they fit) likewise.
     type Staging = 'vec4' | 'scalar' | 'prefetch' | 'onepass' | 'db';
     const configs = cands.map((t) => ({
       t,
       disp: Object.fromEntries(([
         ...(t === cands[0] ? ['vec4', 'scalar', 'prefetch'] : ['vec4']),
         ...(kind === 'fwd' ? ['onepass'] : []),
-        ...(kind === 'fwd' && dbFits(t, c) ? ['db'] : []),
+        ...(dbFits(kind, t, c) ? ['db'] : []),
       ] as Staging[]).map((staging) => {
         mixedAttentionTuning.tiles = { [kind]: t };
         mixedAttentionTuning.scalarStaging = staging === 'scalar';
         mixedAttentionTuning.prefetch = staging === 'prefetch';
         mixedAttentionTuning.onePass = staging === 'onepass';
-        mixedAttentionTuning.doubleBuffer = staging === 'db';
+        mixedAttentionTuning.doubleBuffer = staging === 'db' ? { [kind]: true } : {};
         return [staging, mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax)];
       })) as Partial<Record<Staging, Dispatch>>,
     }));
@@ -144,7 +148,7 @@ for (const c of CASES) {
     mixedAttentionTuning.scalarStaging = false;
     mixedAttentionTuning.prefetch = false;
     mixedAttentionTuning.onePass = false;
-    mixedAttentionTuning.doubleBuffer = false;
+    mixedAttentionTuning.doubleBuffer = {};
     for (const { disp } of configs) for (const x of Object.values(disp)) h.dispatch(x!);
     await h.read(outputs[kind][0]!, 1);
     for (const { t, disp } of configs) {
@@ -179,6 +183,7 @@ for (const c of CASES) {
         fwdMin.onePass = Math.min(fwdMin.onePass, got.onepass);
       }
       if (got.db !== undefined) fwdMin.db = Math.min(fwdMin.db, got.db);
+      fwdMin.single = Math.min(fwdMin.single, got.vec4!);
       if (got.vec4! < fastest) {
         fastest = got.vec4!;
         best[tunedKey(kind, c.dqk, c.dv, kind === 'dkdv' ? c.s : c.l)] = `${t.bo}x${t.bt}`;
@@ -193,6 +198,10 @@ for (const c of CASES) {
       fwdFastest.twoPass += fwdMin.twoPass;
       fwdFastest.onePass += fwdMin.onePass;
       fwdFastest.db += fwdMin.db; // Infinity where no config fits: then it cannot win
+    }
+    if (kind !== 'fwd') {
+      bwdFastest[kind].single += fwdMin.single;
+      bwdFastest[kind].db += fwdMin.db;
     }
   }
   mixedAttentionTuning.tiles = {};
@@ -216,12 +225,17 @@ console.log(`fastest tiles: AVDIT_MIXED_TILES='${JSON.stringify(best)}'`);
 const outDir = process.env.OUT ?? join(import.meta.dirname, 'results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `mixed-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(best));
-// Which forward won over all cases (each at its fastest tiles): gpu-run.sh's TUNE=1 then sets
-// AVDIT_MIXED_ONEPASS or AVDIT_MIXED_DB for the later parts.
+// Which forms won over all cases (each at its fastest tiles): gpu-run.sh's TUNE=1 then sets
+// AVDIT_MIXED_ONEPASS and AVDIT_MIXED_DB (the kernels whose double-buffered form won) for the later parts.
 const onePassWins = fwdFastest.onePass < Math.min(fwdFastest.twoPass, fwdFastest.db);
-const dbWins = fwdFastest.db < Math.min(fwdFastest.twoPass, fwdFastest.onePass);
-console.log(`forward, sum over cases at the fastest tiles: two passes ${fwdFastest.twoPass.toFixed(3)} ms, one pass ${fwdFastest.onePass.toFixed(3)} ms, double-buffered ${fwdFastest.db.toFixed(3)} ms${onePassWins ? ' (one pass wins)' : dbWins ? ' (double-buffered wins)' : ''}`);
+const dbKernels = [
+  ...(fwdFastest.db < Math.min(fwdFastest.twoPass, fwdFastest.onePass) ? ['fwd'] : []),
+  ...(['dq', 'dkdv'] as const).filter((k) => bwdFastest[k].db < bwdFastest[k].single),
+];
+console.log(`forward, sum over cases at the fastest tiles: two passes ${fwdFastest.twoPass.toFixed(3)} ms, one pass ${fwdFastest.onePass.toFixed(3)} ms, double-buffered ${fwdFastest.db.toFixed(3)} ms${onePassWins ? ' (one pass wins)' : ''}`);
+for (const k of ['dq', 'dkdv'] as const) console.log(`${k}, sum over cases at the fastest tiles: ${bwdFastest[k].single.toFixed(3)} ms, double-buffered ${bwdFastest[k].db.toFixed(3)} ms`);
+console.log(`double-buffered wins for: ${dbKernels.join(', ') || 'none'}`);
 writeFileSync(join(outDir, `mixed-onepass${quick ? '-quick' : ''}.txt`), onePassWins ? '1' : '0');
-writeFileSync(join(outDir, `mixed-db${quick ? '-quick' : ''}.txt`), dbWins ? '1' : '0');
-writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best, fwdFastest });
+writeFileSync(join(outDir, `mixed-db${quick ? '-quick' : ''}.txt`), dbKernels.join(','));
+writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best, fwdFastest, bwdFastest, dbKernels });
 h.destroy();

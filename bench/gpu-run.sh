@@ -57,8 +57,8 @@ if [ -n "${TUNE:-}" ] && want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] 
   export AVDIT_MIXED_TILES="$(cat "$OUT/mixed-tiles.json")"; echo "=== AVDIT_MIXED_TILES=$AVDIT_MIXED_TILES"
   # and the one-pass forward (lazy rescaling) if the sweep found it faster
   if [ "$(cat "$OUT/mixed-onepass.txt" 2>/dev/null)" = 1 ]; then export AVDIT_MIXED_ONEPASS=1; echo "=== AVDIT_MIXED_ONEPASS=1"; fi
-  # or the double-buffered forward
-  if [ "$(cat "$OUT/mixed-db.txt" 2>/dev/null)" = 1 ]; then export AVDIT_MIXED_DB=1; echo "=== AVDIT_MIXED_DB=1"; fi
+  # and the double-buffered forms of the kernels where they were faster (a list such as fwd,dkdv)
+  if [ -s "$OUT/mixed-db.txt" ]; then export AVDIT_MIXED_DB="$(cat "$OUT/mixed-db.txt")"; echo "=== AVDIT_MIXED_DB=$AVDIT_MIXED_DB"; fi
 fi
 TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
 # TUNE=1 with SWEEP=1: the XL parts run the f32 attention with the thread layouts and tiles the fused

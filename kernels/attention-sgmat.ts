@@ -76,12 +76,11 @@ export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv
   const { ldQ, ldV, SS, LP } = dimsOf(dqk, dv, t);
   const f16 = (rows: number, ld: number) => 2 * rows * ld;
   const f32 = (rows: number, ld: number) => 4 * rows * ld;
-  if (kind === 'fwd') {
-    const tiles = doubleBufferOn() ? 2 : 1; // K, V and score tiles twice over (dbTwoPassLoop)
-    return f16(t.bo, ldQ) + tiles * (f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS)) + f16(t.bo, LP) + 8 * t.bo + 8; // + the one-pass flags
-  }
-  if (kind === 'dq') return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 2 * f32(t.bo, SS) + f16(t.bo, LP);
-  return f16(t.bo, ldQ) + f16(t.bo, ldV) + f16(t.bt, ldQ) + f16(t.bt, ldV) + 8 * t.bt + 2 * f32(t.bo, SS) + 2 * f16(t.bo, LP);
+  // Double-buffered: the streamed tiles twice over (and the forward's scores, dbTwoPassLoop).
+  const n = doubleBufferOn(kind) ? 2 : 1;
+  if (kind === 'fwd') return f16(t.bo, ldQ) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS)) + f16(t.bo, LP) + 8 * t.bo + 8; // + the one-pass flags
+  if (kind === 'dq') return f16(t.bo, ldQ) + f16(t.bo, ldV) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV)) + 2 * f32(t.bo, SS) + f16(t.bo, LP);
+  return f16(t.bo, ldQ) + f16(t.bo, ldV) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV) + 8 * t.bt) + 2 * f32(t.bo, SS) + 2 * f16(t.bo, LP);
 }
 
 // Bigger owned blocks first (fewer reloads of the streamed side). On the H200 (bench/RESULTS.md,
@@ -112,17 +111,22 @@ export const mixedAttentionTuning: {
   scalarStaging?: boolean;
   prefetch?: boolean;
   onePass?: boolean;
-  doubleBuffer?: boolean;
+  doubleBuffer?: Partial<Record<MixedKernel, boolean>>;
 } = { tiles: {} };
 
 /** Whether the forward runs its one-pass form (onePassLoop): `mixedAttentionTuning.onePass` or AVDIT_MIXED_ONEPASS=1. */
 const onePassOn = (): boolean => !!mixedAttentionTuning.onePass || (typeof process !== 'undefined' && process.env.AVDIT_MIXED_ONEPASS === '1');
 /**
- * Whether the two-pass forward double-buffers its K/V and score tiles (dbTwoPassLoop):
- * `mixedAttentionTuning.doubleBuffer` or AVDIT_MIXED_DB=1 (not with the one-pass form).
+ * Whether a kernel double-buffers its streamed tiles (phasedLoop; the forward also its scores,
+ * dbTwoPassLoop): `mixedAttentionTuning.doubleBuffer[kind]`, or AVDIT_MIXED_DB = 1 (every kernel) or
+ * a list such as `fwd,dkdv`. Not with the one-pass forward.
  */
-const doubleBufferOn = (): boolean =>
-  !onePassOn() && (!!mixedAttentionTuning.doubleBuffer || (typeof process !== 'undefined' && process.env.AVDIT_MIXED_DB === '1'));
+export function doubleBufferOn(kind: MixedKernel): boolean {
+  if (kind === 'fwd' && onePassOn()) return false;
+  if (mixedAttentionTuning.doubleBuffer?.[kind]) return true;
+  const env = typeof process !== 'undefined' ? process.env.AVDIT_MIXED_DB : undefined;
+  return env === '1' || (env ?? '').split(',').map((x) => x.trim()).includes(kind);
+}
 
 /**
  * How attention runs under mixed precision on this device: the tensor-core kernels when it has
@@ -269,6 +273,65 @@ function streamLoop(parts: Staged[], v: string, count: string, extent: string, b
   }`;
 }
 
+/** A streamed tile's work in three phases, separated by barriers: products into f32 tiles, element-wise work on them, products of the results. */
+interface Phases {
+  products: string;
+  elementwise: string;
+  mmas: string;
+}
+
+/**
+ * WGSL: the loop over streamed tiles (as streamLoop) for three-phase bodies. `phases(cur)` gets,
+ * per part, the WGSL offset of the current tile in its array.
+ *
+ * Single-buffered (db false): load, barrier, store, barrier, products, barrier, element-wise,
+ * barrier, MMAs: four barriers per tile, every offset 0.
+ *
+ * Double-buffered (db true; each part's array holds two tiles of `halves[i]` elements): tile i
+ * sits in half i & 1, and tile i + 1 is loaded and stored into the other half during tile i's
+ * element-wise phase, so each barrier serves twice: products, barrier, element-wise + next tile's
+ * store, barrier, MMAs; two per tile. A half is rewritten (in tile i + 1's element-wise phase)
+ * only after the barrier that follows its last reads (tile i − 1's products and MMAs); the f32
+ * tiles the products write are read only in the element-wise phase before the next barrier.
+ */
+function phasedLoop(
+  db: boolean, parts: Staged[], halves: number[], v: string, count: string, extent: string, bt: number, phases: (cur: string[]) => Phases,
+): string {
+  if (!db) {
+    const p = phases(parts.map(() => '0u'));
+    return streamLoop(parts, v, count, extent, bt, `${p.products}
+    workgroupBarrier();
+    ${p.elementwise}
+    workgroupBarrier();
+    ${p.mmas}`);
+  }
+  const BT = `${bt}u`;
+  const cur = parts.map((_, i) => `${v}Cur${i}`);
+  const p = phases(cur);
+  const loads = (first: string, valid: string, ind: string) => parts.map((x) => x.load(first, valid)).join(`\n${ind}`);
+  const stores = (bases: string[], ind: string) => parts.map((x, i) => x.storeAt(bases[i]!)).join(`\n${ind}`);
+  return `{
+    ${parts.map((x) => x.decl).join('\n    ')}
+    ${loads('0u', `min(${BT}, ${extent})`, '    ')}
+    ${stores(parts.map(() => '0u'), '    ')}
+    workgroupBarrier();
+    for (var ${v} = 0u; ${v} < ${extent}; ${v} += ${BT}) {
+      let ${count} = min(${BT}, ${extent} - ${v});
+      let par = (${v} / ${BT}) & 1u;
+      ${cur.map((c, i) => `let ${c} = par * ${halves[i]}u;`).join(' ')}
+      ${p.products}
+      workgroupBarrier();
+      ${p.elementwise}
+      if (${v} + ${BT} < ${extent}) {
+        ${loads(`${v} + ${BT}`, `min(${BT}, ${extent} - ${v} - ${BT})`, '        ')}
+        ${stores(cur.map((c, i) => `${halves[i]}u - ${c}`), '        ')}
+      }
+      workgroupBarrier();
+      ${p.mmas}
+    }
+  }`;
+}
+
 interface StageDims {
   dqk: number;
   dv: number;
@@ -292,9 +355,27 @@ function qgParts(d: StageDims, rows: number, withG = true): Staged[] {
   return withG ? [q, staged('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT, d.io.vv)] : [q];
 }
 
+/**
+ * The dK/dV kernel's per-tile lse and D rows (f32) as a staged part: invocation e < bt holds
+ * query qb + e's pair and stores it at LDs[base + e] and LDs[base + bt + e] (0 past the valid rows).
+ */
+function lseDParts(bt: number, NT: number): Staged {
+  if (NT < bt) throw new Error(`mixed attention dK/dV: ${NT} invocations cannot stage ${bt} rows of lse and D`);
+  const storeAt = (base: string): string => `if (lidx < ${bt}u) { LDs[${base} + lidx] = ldA; LDs[${base} + ${bt}u + lidx] = ldB; }`;
+  return {
+    decl: 'var ldA = 0.0;\n    var ldB = 0.0;',
+    load: (first, valid) => `ldA = 0.0;
+    ldB = 0.0;
+    if (lidx < ${bt}u && lidx < ${valid}) { ldA = lse[h * u.l + ${first} + lidx]; ldB = D[h * u.l + ${first} + lidx]; }`,
+    store: storeAt('0u'),
+    storeAt,
+  };
+}
+
 /** WGSL: the backward kernels' f16 tiles, the owned side (`own`: queries or keys) of bo rows, the streamed side of bt. */
-function bwdTiles(own: 'q' | 'k', t: MixedTiles, ldQ: number, ldV: number): string {
-  const rows = (side: 'q' | 'k') => (side === own ? t.bo : t.bt);
+function bwdTiles(own: 'q' | 'k', t: MixedTiles, ldQ: number, ldV: number, db = false): string {
+  // The streamed side twice over when double-buffered (phasedLoop).
+  const rows = (side: 'q' | 'k') => (side === own ? t.bo : (db ? 2 : 1) * t.bt);
   return `var<workgroup> Qs: array<f16, ${rows('q') * ldQ}>;
 var<workgroup> Gs: array<f16, ${rows('q') * ldV}>;
 var<workgroup> Ks: array<f16, ${rows('k') * ldQ}>;
@@ -383,48 +464,45 @@ function twoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
   m = max(red[row * 2u], red[row * 2u + 1u]);
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
-  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
-    workgroupBarrier();
-    ${probabilities(HT, SS, LP)}
-    workgroupBarrier();
-    ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
+  ${pvPass(false, ops, sd, t, NO, NS, SS, LP, ldV, HT)}`;
+}
+
+/** WGSL: the forward's second pass, P = e^{S − m}, ℓ and O += P V over the key tiles (phasedLoop). */
+function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  return phasedLoop(db, kvParts(sd, t.bt), [t.bt * sd.ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([k, v]) => ({
+    products: ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k),
+    elementwise: probabilities(HT, SS, LP),
+    mmas: accumulatePV(ops, NO, NS, LP, ldV, v),
+  }));
 }
 
 /**
  * The two-pass forward with double-buffered tiles (`mixedAttentionTuning.doubleBuffer`,
- * AVDIT_MIXED_DB=1): K (and V) tile i sits in half i & 1 of Ks (Vs), its scores in half i & 1 of
- * Ss, and tile i + 1 is loaded and stored into the other halves while tile i is being used, so one
- * barrier per tile publishes both. Pass 1 (row maxima): S_i = Q K_iᵀ, store K_{i+1}, barrier, max
- * over S_i (while the next S goes to the other half): 1 barrier per tile, against 3. Pass 2:
- * S_i, barrier, P_i = e^{S_i − m} and K_{i+1}, V_{i+1} stored, barrier, O += P_i V_i: 2 against 4.
- * Each half is rewritten only after the barrier that follows its last read (K_i's by S_i, V_i's by
- * P_i V_i, S_i's by the max or P_i). Twice the K/V/score memory: 32-row blocks with 32-key tiles,
- * or 64 with 16, fit 48 KiB at d = 72.
+ * AVDIT_MIXED_DB=1). Pass 1 (row maxima): K tile i in half i & 1 of Ks, its scores in half i & 1
+ * of Ss; S_i = Q K_iᵀ, K_{i+1} stored into the other half, one barrier, the maximum over S_i while
+ * the next scores go to the other half of Ss: one barrier per tile, against three. Pass 2 is
+ * phasedLoop's double-buffered form: two barriers per tile, against four. Twice the K/V/score
+ * memory: 32-row blocks with 32-key tiles, or 64 with 16, fit 48 KiB at d = 72.
  */
 function dbTwoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
-  const BT = `${t.bt}u`, KT = t.bt * sd.ldQ, VT = t.bt * ldV, ST = t.bo * SS;
-  const scores = ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, 'kCur', 'sCur');
-  const first = (parts: Staged[], bases: string[]) => `${parts.map((p) => p.load('0u', `min(${BT}, u.s)`)).join('\n    ')}
-    ${parts.map((p, i) => p.storeAt(bases[i]!)).join('\n    ')}`;
-  const next = (parts: Staged[], bases: string[]) => `if (kb + ${BT} < u.s) {
-      ${parts.map((p) => p.load(`kb + ${BT}`, `min(${BT}, u.s - kb - ${BT})`)).join('\n      ')}
-      ${parts.map((p, i) => p.storeAt(bases[i]!)).join('\n      ')}
-    }`;
-  const tileLets = `let nk = min(${BT}, u.s - kb);
-    let par = (kb / ${BT}) & 1u;
-    let kCur = par * ${KT}u;
-    let vCur = par * ${VT}u;
-    let sCur = par * ${ST}u;`;
-  const k1 = kvParts(sd, t.bt, false), kv2 = kvParts(sd, t.bt);
+  const BT = `${t.bt}u`, KT = t.bt * sd.ldQ, ST = t.bo * SS;
+  const k1 = kvParts(sd, t.bt, false);
   return `var m = NEG;
   {
     ${k1.map((p) => p.decl).join('\n    ')}
-    ${first(k1, ['0u'])}
+    ${k1.map((p) => p.load('0u', `min(${BT}, u.s)`)).join('\n    ')}
+    ${k1.map((p) => p.storeAt('0u')).join('\n    ')}
     workgroupBarrier();
     for (var kb = 0u; kb < u.s; kb += ${BT}) {
-      ${tileLets}
-      ${scores}
-      ${next(k1, [`${KT}u - kCur`])}
+      let nk = min(${BT}, u.s - kb);
+      let par = (kb / ${BT}) & 1u;
+      let kCur = par * ${KT}u;
+      let sCur = par * ${ST}u;
+      ${ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, 'kCur', 'sCur')}
+      if (kb + ${BT} < u.s) {
+        ${k1.map((p) => p.load(`kb + ${BT}`, `min(${BT}, u.s - kb - ${BT})`)).join('\n        ')}
+        ${k1.map((p) => p.storeAt(`${KT}u - kCur`)).join('\n        ')}
+      }
       workgroupBarrier();
       for (var j = 0u; j < ${HT}u; j++) {
         let key = half * ${HT}u + j;
@@ -437,27 +515,14 @@ function dbTwoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS:
   m = max(red[row * 2u], red[row * 2u + 1u]);
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
-  {
-    ${kv2.map((p) => p.decl).join('\n    ')}
-    ${first(kv2, ['0u', '0u'])}
-    workgroupBarrier();
-    for (var kb = 0u; kb < u.s; kb += ${BT}) {
-      ${tileLets}
-      ${scores}
-      workgroupBarrier();
-      ${probabilities(HT, SS, LP, 'sCur')}
-      ${next(kv2, [`${KT}u - kCur`, `${VT}u - vCur`])}
-      workgroupBarrier();
-      ${accumulatePV(ops, NO, NS, LP, ldV, 'vCur')}
-    }
-  }`;
+  ${pvPass(true, ops, sd, t, NO, NS, SS, LP, ldV, HT)}`;
 }
 
 /** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
-const probabilities = (HT: number, SS: number, LP: number, sBase = '0u'): string => `for (var j = 0u; j < ${HT}u; j++) {
+const probabilities = (HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
       var p = f16(0.0);
-      if (key < nk) { p = f16(exp(Ss[${sBase} + row * ${SS}u + key] - m)); }
+      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
       den += f32(p);
       Ps[row * ${LP}u + key] = p;
     }`;
@@ -526,7 +591,7 @@ function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, synta
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
   const onePass = onePassOn();
-  const db = doubleBufferOn();
+  const db = doubleBufferOn('fwd');
   const tiles = db ? 2 : 1;
   return /* wgsl */ `${ops.header}
 @group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;
@@ -578,6 +643,7 @@ function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax
   const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
   const ops = opsFor(emulate, syntax, ['Qs', 'Gs', 'DSs'], ['Ks', 'Vs'], ['Ss', 'DPs']);
   const NS = t.bt / F, NQ = Dq / F, HT = t.bt / 2;
+  const db = doubleBufferOn('dq');
   return /* wgsl */ `${ops.header}
 ${bwdBindings(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
@@ -585,7 +651,7 @@ ${UNIFORMS}
 @group(0) @binding(7) var<uniform> u: U;
 ${rowAtWgsl('dq', 'q', 'u.l', dqk, 1, io.strided)}
 const BO = ${t.bo}u;
-${bwdTiles('q', t, ldQ, ldV)}
+${bwdTiles('q', t, ldQ, ldV, db)}
 var<workgroup> Ss: array<f32, ${t.bo * SS}>;
 var<workgroup> DPs: array<f32, ${t.bo * SS}>;
 var<workgroup> DSs: array<f16, ${t.bo * LP}>;
@@ -600,17 +666,17 @@ ${ENTRY(ops, NT)} {
   var drow = 0.0;
   if (valid) { lrow = lse[h * u.l + b0 + row]; drow = D[h * u.l + b0 + row]; }
   ${rep(NQ, (j) => `var dq${j} = ${ops.acc}();`)}
-  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS)}
-    ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS)}
-    workgroupBarrier();
-    for (var j = 0u; j < ${HT}u; j++) {
+  ${phasedLoop(db, kvParts(sd, t.bt), [t.bt * ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([kc, vc]) => ({
+    products: `${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS, kc)}
+    ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS, vc)}`,
+    elementwise: `for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
       var ds = 0.0;
       if (key < nk) { ds = exp(Ss[row * ${SS}u + key] - lrow) * (DPs[row * ${SS}u + key] - drow); }
       DSs[row * ${LP}u + key] = f16(ds);
-    }
-    workgroupBarrier();
-    ${mmaLoop(ops, 'dq', NQ, NS, ['DSs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Ks', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`)}
+    }`,
+    mmas: mmaLoop(ops, 'dq', NQ, NS, ['DSs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Ks', (c, j) => `${kc} + ${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ]),
+  }))}
   ${writeOut(ops, 'dq', NQ, 'Ss', SS, 'dq', dqk, 'valid', 'b0 + row', 'u.scale')}
 }`;
 }
@@ -621,6 +687,7 @@ function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, synt
   const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
   const ops = opsFor(emulate, syntax, ['Ks', 'Vs', 'PTs', 'DSTs'], ['Qs', 'Gs'], ['STs', 'DPTs']);
   const NS = t.bt / F, NQ = Dq / F, NV = Dv / F, HT = t.bt / 2;
+  const db = doubleBufferOn('dkdv');
   return /* wgsl */ `${ops.header}
 ${bwdBindings(dqk, dv, io)}
 ${packed ? '@group(0) @binding(6) var<storage, read_write> dkv: array<f32>;' : `@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
@@ -630,8 +697,8 @@ ${UNIFORMS}
 ${rowAtWgsl('dk', 'k', 'u.s', dqk, 1, io.strided)}
 ${rowAtWgsl('dv', 'v', 'u.s', dv, 1, io.strided)}
 const BO = ${t.bo}u;
-${bwdTiles('k', t, ldQ, ldV)}
-var<workgroup> LDs: array<f32, ${2 * t.bt}>;  // lse, then D, of the query tile
+${bwdTiles('k', t, ldQ, ldV, db)}
+var<workgroup> LDs: array<f32, ${(db ? 2 : 1) * 2 * t.bt}>;  // lse, then D, of the query tile (twice over when double-buffered)
 var<workgroup> STs: array<f32, ${t.bo * SS}>;
 var<workgroup> DPTs: array<f32, ${t.bo * SS}>;
 var<workgroup> PTs: array<f16, ${t.bo * LP}>;
@@ -644,31 +711,23 @@ ${ENTRY(ops, NT)} {
   ${stageOnce(kvParts(sd, t.bo), 'b0', 'u.s - b0')}
   ${rep(NQ, (j) => `var dk${j} = ${ops.acc}();`)}
   ${rep(NV, (j) => `var dv${j} = ${ops.acc}();`)}
-  ${streamLoop(qgParts(sd, t.bt), 'qb', 'nq', 'u.l', t.bt, `for (var e = lidx; e < ${t.bt}u; e += ${NT}u) {
-      var a = 0.0;
-      var b = 0.0;
-      if (e < nq) { a = lse[h * u.l + qb + e]; b = D[h * u.l + qb + e]; }
-      LDs[e] = a;
-      LDs[${t.bt}u + e] = b;
-    }
-    workgroupBarrier();
-    ${ownTimesTileT(ops, 's', NS, Dq / F, 'Ks', 'Qs', ldQ, 'STs', SS)}
-    ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Vs', 'Gs', ldV, 'DPTs', SS)}
-    workgroupBarrier();
-    for (var j = 0u; j < ${HT}u; j++) {
+  ${phasedLoop(db, [...qgParts(sd, t.bt), lseDParts(t.bt, NT)], [t.bt * ldQ, t.bt * ldV, 2 * t.bt], 'qb', 'nq', 'u.l', t.bt, ([qc, gc, lc]) => ({
+    products: `${ownTimesTileT(ops, 's', NS, Dq / F, 'Ks', 'Qs', ldQ, 'STs', SS, qc)}
+    ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Vs', 'Gs', ldV, 'DPTs', SS, gc)}`,
+    elementwise: `for (var j = 0u; j < ${HT}u; j++) {
       let qi = half * ${HT}u + j;
       var p = 0.0;
       var ds = 0.0;
       if (qi < nq) {
-        p = exp(STs[row * ${SS}u + qi] - LDs[qi]);
-        ds = p * (DPTs[row * ${SS}u + qi] - LDs[${t.bt}u + qi]);
+        p = exp(STs[row * ${SS}u + qi] - LDs[${lc} + qi]);
+        ds = p * (DPTs[row * ${SS}u + qi] - LDs[${lc} + ${t.bt}u + qi]);
       }
       PTs[row * ${LP}u + qi] = f16(p);
       DSTs[row * ${LP}u + qi] = f16(ds);
-    }
-    workgroupBarrier();
-    ${mmaLoop(ops, 'dv', NV, NS, ['PTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Gs', (c, j) => `${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
-    ${mmaLoop(ops, 'dk', NQ, NS, ['DSTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Qs', (c, j) => `${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`)}
+    }`,
+    mmas: `${mmaLoop(ops, 'dv', NV, NS, ['PTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Gs', (c, j) => `${gc} + ${c} * ${F * ldV}u + ${j * F}u`, false, ldV])}
+    ${mmaLoop(ops, 'dk', NQ, NS, ['DSTs', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Qs', (c, j) => `${qc} + ${c} * ${F * ldQ}u + ${j * F}u`, false, ldQ])}`,
+  }))}
   let valid = b0 + row < u.s;
   ${writeOut(ops, 'dk', NQ, 'STs', SS, 'dk', dqk, 'valid', 'b0 + row', '1.0', packed ? 'dkv' : 'dk')}
   ${writeOut(ops, 'dv', NV, 'STs', SS, 'dv', dv, 'valid', 'b0 + row', '1.0', packed ? 'dkv' : 'dv')}
@@ -679,7 +738,7 @@ const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
 
 /** Pipeline key of a mixed kernel. */
 const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() ? '/1p' : ''}${kind === 'fwd' && doubleBufferOn() ? '/db' : ''}`;
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() ? '/1p' : ''}${doubleBufferOn(kind) ? '/db' : ''}`;
 
 /** The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL. */
 export function mixedDispatch(
