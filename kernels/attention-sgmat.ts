@@ -76,7 +76,7 @@ export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv
   const { ldQ, ldV, SS, LP } = dimsOf(dqk, dv, t);
   const f16 = (rows: number, ld: number) => 2 * rows * ld;
   const f32 = (rows: number, ld: number) => 4 * rows * ld;
-  // Double-buffered: the streamed tiles twice over (and the forward's scores, dbTwoPassLoop).
+  // Double-buffered: the streamed tiles twice over (and the forward's scores, twoPassLoop).
   const n = doubleBufferOn(kind) ? 2 : 1;
   if (kind === 'fwd') return f16(t.bo, ldQ) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS)) + f16(t.bo, LP) + 8 * t.bo + 8; // + the one-pass flags
   if (kind === 'dq') return f16(t.bo, ldQ) + f16(t.bo, ldV) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV)) + 2 * f32(t.bo, SS) + f16(t.bo, LP);
@@ -118,7 +118,7 @@ export const mixedAttentionTuning: {
 const onePassOn = (): boolean => !!mixedAttentionTuning.onePass || (typeof process !== 'undefined' && process.env.AVDIT_MIXED_ONEPASS === '1');
 /**
  * Whether a kernel double-buffers its streamed tiles (phasedLoop; the forward also its scores,
- * dbTwoPassLoop): `mixedAttentionTuning.doubleBuffer[kind]`, or AVDIT_MIXED_DB = 1 (every kernel) or
+ * twoPassLoop): `mixedAttentionTuning.doubleBuffer[kind]`, or AVDIT_MIXED_DB = 1 (every kernel) or
  * a list such as `fwd,dkdv`. Not with the one-pass forward.
  */
 export function doubleBufferOn(kind: MixedKernel): boolean {
@@ -450,45 +450,35 @@ function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: strin
  * WGSL of the forward's key loops, two passes (the default): the row maxima m over all keys
  * first (each invocation over its half of every tile, then pairs combined), then P = e^{S − m}
  * (≤ 1, f16), ℓ = Σ P, O += P V. Declares m, den (this invocation's part of ℓ) and o<j>.
+ *
+ * Double-buffered (`db`, `mixedAttentionTuning.doubleBuffer.fwd`): in the max pass K tile i sits in
+ * half i & 1 of Ks and its scores in half i & 1 of Ss; S_i = Q K_iᵀ, K_{i+1} stored into the other
+ * half, one barrier, the maximum over S_i while the next scores go to the other half of Ss: one
+ * barrier per tile, against three. The P·V pass is phasedLoop's double-buffered form. Twice the
+ * K/V/score memory: 32-row blocks with 32-key tiles, or 64 with 16, fit 48 KiB at d = 72.
  */
-function twoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
-  return `var m = NEG;
-  ${streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, `${scores}
-    workgroupBarrier();
-    for (var j = 0u; j < ${HT}u; j++) {
+function twoPassLoop(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  const rowMax = (sBase: string): string => `for (var j = 0u; j < ${HT}u; j++) {
       let key = half * ${HT}u + j;
-      if (key < nk) { m = max(m, Ss[row * ${SS}u + key]); }
-    }`)}
+      if (key < nk) { m = max(m, Ss[${sBase} + row * ${SS}u + key]); }
+    }`;
+  return `var m = NEG;
+  ${db ? dbMaxPass(ops, sd, t, NS, SS, rowMax('sCur')) : streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, `${ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS)}
+    workgroupBarrier();
+    ${rowMax('0u')}`)}
   red[lidx] = m;
   workgroupBarrier();
   m = max(red[row * 2u], red[row * 2u + 1u]);
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
-  ${pvPass(false, ops, sd, t, NO, NS, SS, LP, ldV, HT)}`;
+  ${pvPass(db, ops, sd, t, NO, NS, SS, LP, ldV, HT)}`;
 }
 
-/** WGSL: the forward's second pass, P = e^{S − m}, ℓ and O += P V over the key tiles (phasedLoop). */
-function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
-  return phasedLoop(db, kvParts(sd, t.bt), [t.bt * sd.ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([k, v]) => ({
-    products: ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k),
-    elementwise: probabilities(HT, SS, LP),
-    mmas: accumulatePV(ops, NO, NS, LP, ldV, v),
-  }));
-}
-
-/**
- * The two-pass forward with double-buffered tiles (`mixedAttentionTuning.doubleBuffer`,
- * AVDIT_MIXED_DB=1). Pass 1 (row maxima): K tile i in half i & 1 of Ks, its scores in half i & 1
- * of Ss; S_i = Q K_iᵀ, K_{i+1} stored into the other half, one barrier, the maximum over S_i while
- * the next scores go to the other half of Ss: one barrier per tile, against three. Pass 2 is
- * phasedLoop's double-buffered form: two barriers per tile, against four. Twice the K/V/score
- * memory: 32-row blocks with 32-key tiles, or 64 with 16, fit 48 KiB at d = 72.
- */
-function dbTwoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+/** WGSL: the double-buffered max pass of twoPassLoop (`rowMax` folds this invocation's half row of the scores at `sCur` into m). */
+function dbMaxPass(ops: SgOps, sd: StageDims, t: MixedTiles, NS: number, SS: number, rowMax: string): string {
   const BT = `${t.bt}u`, KT = t.bt * sd.ldQ, ST = t.bo * SS;
   const k1 = kvParts(sd, t.bt, false);
-  return `var m = NEG;
-  {
+  return `{
     ${k1.map((p) => p.decl).join('\n    ')}
     ${k1.map((p) => p.load('0u', `min(${BT}, u.s)`)).join('\n    ')}
     ${k1.map((p) => p.storeAt('0u')).join('\n    ')}
@@ -504,19 +494,20 @@ function dbTwoPassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS:
         ${k1.map((p) => p.storeAt(`${KT}u - kCur`)).join('\n        ')}
       }
       workgroupBarrier();
-      for (var j = 0u; j < ${HT}u; j++) {
-        let key = half * ${HT}u + j;
-        if (key < nk) { m = max(m, Ss[sCur + row * ${SS}u + key]); }
-      }
+      ${rowMax}
     }
-  }
-  red[lidx] = m;
-  workgroupBarrier();
-  m = max(red[row * 2u], red[row * 2u + 1u]);
-  var den = 0.0;
-  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
-  ${pvPass(true, ops, sd, t, NO, NS, SS, LP, ldV, HT)}`;
+  }`;
 }
+
+/** WGSL: the forward's second pass, P = e^{S − m}, ℓ and O += P V over the key tiles (phasedLoop). */
+function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  return phasedLoop(db, kvParts(sd, t.bt), [t.bt * sd.ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([k, v]) => ({
+    products: ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k),
+    elementwise: probabilities(HT, SS, LP),
+    mmas: accumulatePV(ops, NO, NS, LP, ldV, v),
+  }));
+}
+
 
 /** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
 const probabilities = (HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${HT}u; j++) {
@@ -618,7 +609,7 @@ ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
   ${headBasesWgsl(['q', 'k', 'v', 'o'])}
   ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
-  ${db ? dbTwoPassLoop(ops, sd, t, NO, NS, SS, LP, ldV, HT) : (onePass ? onePassLoop : twoPassLoop)(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT)}
+  ${onePass ? onePassLoop(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT) : twoPassLoop(db, ops, sd, t, NO, NS, SS, LP, ldV, HT)}
   workgroupBarrier();
   red[lidx] = den;
   workgroupBarrier();

@@ -126,24 +126,24 @@ function pickMixedTilesDefault(kind: 'fwd' | 'dq' | 'dkdv', own: number): { bo: 
   }
 }
 
-test('mixed attention forward with eight-subgroup blocks (128 rows, 256 invocations)', async (t) => {
-  // At d = 72 this block needs 45.5 KiB (NVIDIA's 48 KiB, not lavapipe's 32): small dims here.
-  mixedAttentionTuning.tiles = { fwd: { bo: 128, bt: 16 } };
+/** check() with the forward's tiles forced (configs that fit NVIDIA's 48 KiB at d = 72 but not lavapipe's 32: small dims). */
+async function checkForwardTiles(tiles: { bo: number; bt: number }, d: AttentionDims): Promise<string> {
+  mixedAttentionTuning.tiles = { fwd: tiles };
   try {
-    t.diagnostic(await check({ n: 2, l: 150, s: 37, dqk: 9, dv: 12, scale: 1 / 3 }, 5));
+    return await check(d, 5);
   } finally {
     mixedAttentionTuning.tiles = {};
   }
+}
+
+test('mixed attention forward with eight-subgroup blocks (128 rows, 256 invocations)', async (t) => {
+  // 45.5 KiB at d = 72.
+  t.diagnostic(await checkForwardTiles({ bo: 128, bt: 16 }, { n: 2, l: 150, s: 37, dqk: 9, dv: 12, scale: 1 / 3 }));
 });
 
 test('mixed attention forward with 64-key tiles (32-row blocks)', async (t) => {
-  // 41 KiB at d = 72 (NVIDIA's 48 KiB, not lavapipe's 32): small dims here; keys past one tile, ragged.
-  mixedAttentionTuning.tiles = { fwd: { bo: 32, bt: 64 } };
-  try {
-    t.diagnostic(await check({ n: 2, l: 45, s: 150, dqk: 9, dv: 12, scale: 1 / 3 }, 5));
-  } finally {
-    mixedAttentionTuning.tiles = {};
-  }
+  // 41 KiB at d = 72; keys past one tile, ragged.
+  t.diagnostic(await checkForwardTiles({ bo: 32, bt: 64 }, { n: 2, l: 45, s: 150, dqk: 9, dv: 12, scale: 1 / 3 }));
 });
 
 test('mixed attention with double-buffered tiles: forward, dQ and dK/dV', async (t) => {
