@@ -1,7 +1,7 @@
 /**
  * Building blocks of row kernels (softmax, layernorm, norm-modulate): T invocations per row of the
  * last axis (T a power of two near D/8), 256/T rows per workgroup, invocations striding over
- * their row, and sum / max over a row's T invocations through workgroup memory. Short rows
+ * their row, and sum / max over a row's T invocations (rowCombineWgsl, below). Short rows
  * (the tiny model's 64) share a workgroup instead of leaving most of it idle; long ones (1152)
  * get 128 invocations, 9 elements each.
  *
