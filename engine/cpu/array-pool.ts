@@ -3,7 +3,8 @@
  * shapes every step). Without it every op's output is a fresh ArrayBuffer and the garbage
  * collector runs mark-compact about five times per demo training step (bench/RESULTS.md), its
  * concurrent marking taking the core the worker threads want. Arrays come back zeroed, as new
- * ones are (unless the caller overwrites them all). At most `capBytes` are kept; smaller arrays than MIN_LENGTH are not worth the lookup.
+ * ones are (unless the caller overwrites them all). At most `capBytes` are kept; smaller arrays
+ * than MIN_LENGTH are not worth the lookup.
  */
 import { allocArray, BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
 
