@@ -29,6 +29,8 @@ part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $na
   tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"
   [ -z "${BUNDLE:-}" ] || tar -czf "$BUNDLE" -C "$OUT" .; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null
+# The adapter, its features and the kernels this engine runs there (the run's first record).
+node bin/avdit.mjs device 2>&1 | tee "$OUT/device.txt" | grep -v '^Warning'
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
 TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts
 # Kernels run without Dawn's shader safety nets, and row kernels on subgroup shuffles, since session 8

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   train: () => import('./commands/train.ts'),
   sample: () => import('./commands/sample.ts'),
   eval: () => import('./commands/eval.ts'),
+  device: () => import('./commands/device.ts'),
 };
 
 const USAGE = `usage: avdit <command> [flags]   (avdit <command> --help for its flags)

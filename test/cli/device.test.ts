@@ -1,0 +1,46 @@
+// `avdit device`: the adapter report as a user runs it (lavapipe here), and the kernel plan it
+// prints for other devices (an NVIDIA-like context: tensor cores, subgroups of 32).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { kernelPlan } from '../../cli/commands/device.ts';
+import type { GpuContext, GpuFeatures } from '../../kernels/context.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+test('avdit device reports the adapter, its features and the kernels it runs (text and JSON)', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/avdit.mjs'), 'device', ...args], {
+    encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', AVDIT_ROW_SUBGROUPS: '0' },
+  });
+  const r = run();
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^adapter: .*llvmpipe/m);
+  assert.match(r.stdout, /subgroup matrices \(f16→f32\)\s+none/);
+  assert.match(r.stdout, /matmul, f32\s+v2:/);
+  assert.match(r.stdout, /attention, mixed\s+the f32 kernels/);
+  // The override it was given shows, and takes effect.
+  assert.match(r.stdout, /row reductions\s+workgroup tree/);
+  assert.match(r.stdout, /overrides: AVDIT_ROW_SUBGROUPS=0/);
+  assert.match(r.stdout, /disable_robustness/);
+  const j = JSON.parse(run('--json').stdout) as { kernels: Record<string, string>; features: Record<string, unknown>; dawn: string[] };
+  assert.equal(j.features['shader-f16'], true);
+  assert.match(j.kernels['weight-gradient split-K']!, /off \(software adapter\)/);
+});
+
+test('the kernel plan on an NVIDIA-like device: v4 on tensor cores, tensor-core attention, subgroup rows, split-K', () => {
+  const features: GpuFeatures = { f16: true, subgroups: true, subgroupSize: 32, subgroupMatrix: { M: 16, N: 16, K: 16 }, timestamps: true, software: false };
+  const limits = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 } as GPUSupportedLimits;
+  const ctx = { features, limits } as GpuContext;
+  const plan = kernelPlan(ctx);
+  assert.match(plan['matmul, f32']!, /^v2:128x256x16:8x8 \(4096³\)/);
+  assert.match(plan['matmul, mixed']!, /^v4:128x128x64:2x4:s1 \(4096³\)/);
+  assert.equal(plan['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts)');
+  assert.equal(plan['row reductions'], 'subgroup shuffles (subgroup size 32)');
+  assert.match(plan['weight-gradient split-K']!, /^on \(XL batch 2: K = 8192 in \d+ chunks\)/);
+  // No f16 at all: mixed precision is unavailable, and a varying subgroup size keeps the tree.
+  const plain = kernelPlan({ features: { ...features, f16: false, subgroupMatrix: null, subgroupSize: null }, limits } as GpuContext);
+  assert.equal(plain['matmul, mixed'], 'unavailable (no shader-f16)');
+  assert.equal(plain['attention, mixed'], 'unavailable (no shader-f16)');
+  assert.match(plain['row reductions']!, /^workgroup tree \(subgroup size not fixed/);
+});
