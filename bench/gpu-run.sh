@@ -52,7 +52,7 @@ fi
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=12 part robust 60 env AVDIT_ROBUSTNESS=1 node --import tsx bench/gpu-matmul.ts --variants v2,v4 --shapes square --runs 3 --no-torch --no-check $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
-TAILN=20 part attention-mixed 120 node --import tsx bench/gpu-attention-mixed.ts $q
+TAILN=20 part attention-mixed 150 node --import tsx bench/gpu-attention-mixed.ts $q
 # TUNE=1: the later parts run the mixed attention with the tiles this sweep found fastest per shape
 # (else with the committed defaults; in run 8 the sweep's picks made the XL step's attention slower).
 if [ -n "${TUNE:-}" ] && want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] && [ -z "$q" ]; then
