@@ -428,6 +428,17 @@ function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: number, 
   }`);
 }
 
+/**
+ * WGSL: the tile column (key or query) an invocation's element-wise step j works on. The pair of a
+ * row splits the tile's 2·HT columns by parity (`half`), and each row starts its walk at its own
+ * offset: `2·((j + row) mod HT) + half`. Walking the columns in the same order on every row
+ * (`half·HT + j`) made the 32 lanes of a subgroup hit 8 banks of the f32 score tile 4 times
+ * each (its row stride, bt + 4 floats, is 4 mod 32); with the skew a 32- or 64-column tile is
+ * read without conflicts and a 16-column one 2-way (and the f16 tiles written likewise).
+ * Element-wise work is per column (sums and maxima do not care about the order).
+ */
+const tileColumn = (HT: number): string => `(2u * ((j + row) & ${HT - 1}u) + half)`;
+
 const PROLOGUE = (ops: SgOps): string => `${ops.init}
   let g = groupIndex(wid, nwg);
   let h = g / u.blocks;
@@ -459,7 +470,7 @@ function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: strin
  */
 function twoPassLoop(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
   const rowMax = (sBase: string): string => `for (var j = 0u; j < ${HT}u; j++) {
-      let key = half * ${HT}u + j;
+      let key = ${tileColumn(HT)};
       if (key < nk) { m = max(m, Ss[${sBase} + row * ${SS}u + key]); }
     }`;
   return `var m = NEG;
@@ -511,7 +522,7 @@ function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: numbe
 
 /** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
 const probabilities = (HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${HT}u; j++) {
-      let key = half * ${HT}u + j;
+      let key = ${tileColumn(HT)};
       var p = f16(0.0);
       if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
       den += f32(p);
@@ -555,7 +566,7 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     workgroupBarrier();
     var tm = NEG;
     for (var j = 0u; j < ${HT}u; j++) {
-      let key = half * ${HT}u + j;
+      let key = ${tileColumn(HT)};
       if (key < nk) { tm = max(tm, Ss[row * ${SS}u + key]); }
     }
     red[lidx] = tm;
@@ -661,7 +672,7 @@ ${ENTRY(ops, NT)} {
     products: `${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS, kc)}
     ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS, vc)}`,
     elementwise: `for (var j = 0u; j < ${HT}u; j++) {
-      let key = half * ${HT}u + j;
+      let key = ${tileColumn(HT)};
       var ds = 0.0;
       if (key < nk) { ds = exp(Ss[row * ${SS}u + key] - lrow) * (DPs[row * ${SS}u + key] - drow); }
       DSs[row * ${LP}u + key] = f16(ds);
@@ -706,7 +717,7 @@ ${ENTRY(ops, NT)} {
     products: `${ownTimesTileT(ops, 's', NS, Dq / F, 'Ks', 'Qs', ldQ, 'STs', SS, qc)}
     ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Vs', 'Gs', ldV, 'DPTs', SS, gc)}`,
     elementwise: `for (var j = 0u; j < ${HT}u; j++) {
-      let qi = half * ${HT}u + j;
+      let qi = ${tileColumn(HT)};
       var p = 0.0;
       var ds = 0.0;
       if (qi < nq) {
