@@ -305,11 +305,35 @@ function phasedLoop(
     workgroupBarrier();
     ${p.mmas}`);
   }
+  return dbLoop(parts, halves, v, count, extent, bt, (cur, storeNext) => {
+    const p = phases(cur);
+    return `${p.products}
+      workgroupBarrier();
+      ${p.elementwise}
+      ${storeNext}
+      workgroupBarrier();
+      ${p.mmas}`;
+  });
+}
+
+/**
+ * WGSL: the skeleton of a double-buffered tile loop. Each part's array holds two tiles of
+ * `halves[i]` elements; tile 0 is staged into half 0 before the loop; inside it `par` is the
+ * current tile's half (0 or 1) and `<v>Cur<i>` the offset of part i's current tile, and `body`
+ * gets those offsets and `storeNext`, the statement that loads tile i + 1 and stores it into the
+ * other halves (to be placed after a barrier that follows every read of those halves).
+ */
+function dbLoop(
+  parts: Staged[], halves: number[], v: string, count: string, extent: string, bt: number, body: (cur: string[], storeNext: string) => string,
+): string {
   const BT = `${bt}u`;
   const cur = parts.map((_, i) => `${v}Cur${i}`);
-  const p = phases(cur);
   const loads = (first: string, valid: string, ind: string) => parts.map((x) => x.load(first, valid)).join(`\n${ind}`);
   const stores = (bases: string[], ind: string) => parts.map((x, i) => x.storeAt(bases[i]!)).join(`\n${ind}`);
+  const storeNext = `if (${v} + ${BT} < ${extent}) {
+        ${loads(`${v} + ${BT}`, `min(${BT}, ${extent} - ${v} - ${BT})`, '        ')}
+        ${stores(cur.map((c, i) => `${halves[i]}u - ${c}`), '        ')}
+      }`;
   return `{
     ${parts.map((x) => x.decl).join('\n    ')}
     ${loads('0u', `min(${BT}, ${extent})`, '    ')}
@@ -319,15 +343,7 @@ function phasedLoop(
       let ${count} = min(${BT}, ${extent} - ${v});
       let par = (${v} / ${BT}) & 1u;
       ${cur.map((c, i) => `let ${c} = par * ${halves[i]}u;`).join(' ')}
-      ${p.products}
-      workgroupBarrier();
-      ${p.elementwise}
-      if (${v} + ${BT} < ${extent}) {
-        ${loads(`${v} + ${BT}`, `min(${BT}, ${extent} - ${v} - ${BT})`, '        ')}
-        ${stores(cur.map((c, i) => `${halves[i]}u - ${c}`), '        ')}
-      }
-      workgroupBarrier();
-      ${p.mmas}
+      ${body(cur, storeNext)}
     }
   }`;
 }
@@ -487,27 +503,11 @@ function twoPassLoop(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: 
 
 /** WGSL: the double-buffered max pass of twoPassLoop (`rowMax` folds this invocation's half row of the scores at `sCur` into m). */
 function dbMaxPass(ops: SgOps, sd: StageDims, t: MixedTiles, NS: number, SS: number, rowMax: string): string {
-  const BT = `${t.bt}u`, KT = t.bt * sd.ldQ, ST = t.bo * SS;
-  const k1 = kvParts(sd, t.bt, false);
-  return `{
-    ${k1.map((p) => p.decl).join('\n    ')}
-    ${k1.map((p) => p.load('0u', `min(${BT}, u.s)`)).join('\n    ')}
-    ${k1.map((p) => p.storeAt('0u')).join('\n    ')}
-    workgroupBarrier();
-    for (var kb = 0u; kb < u.s; kb += ${BT}) {
-      let nk = min(${BT}, u.s - kb);
-      let par = (kb / ${BT}) & 1u;
-      let kCur = par * ${KT}u;
-      let sCur = par * ${ST}u;
-      ${ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, 'kCur', 'sCur')}
-      if (kb + ${BT} < u.s) {
-        ${k1.map((p) => p.load(`kb + ${BT}`, `min(${BT}, u.s - kb - ${BT})`)).join('\n        ')}
-        ${k1.map((p) => p.storeAt(`${KT}u - kCur`)).join('\n        ')}
-      }
+  return dbLoop(kvParts(sd, t.bt, false), [t.bt * sd.ldQ], 'kb', 'nk', 'u.s', t.bt, ([k], storeNext) => `let sCur = par * ${t.bo * SS}u;
+      ${ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k, 'sCur')}
+      ${storeNext}
       workgroupBarrier();
-      ${rowMax}
-    }
-  }`;
+      ${rowMax}`);
 }
 
 /** WGSL: the forward's second pass, P = e^{S − m}, ℓ and O += P V over the key tiles (phasedLoop). */
