@@ -89,10 +89,15 @@ const ABLATIONS: Record<string, (code: string) => string> = {
 const rows: Record<string, unknown>[] = [];
 /** The fastest tiles per kernel and shape (AVDIT_MIXED_TILES format). */
 const best: Record<string, string> = {};
-/** Summed over cases, the fastest forward over tile configs: default (two passes), one-pass, double-buffered. */
-const fwdFastest = { twoPass: 0, onePass: 0, db: 0 };
-/** Summed over cases, the fastest backward kernels: default and double-buffered. */
-const bwdFastest = { dq: { single: 0, db: 0 }, dkdv: { single: 0, db: 0 } };
+/**
+ * Per kernel, summed over cases, its fastest time over tile configs in each form: the default
+ * (`single`: single-buffered, and for the forward two passes), one-pass (forward only), double-buffered.
+ * A form that no config of some case ran sums to Infinity (then it cannot win).
+ */
+type Forms = { single: number; onePass: number; db: number };
+const fastestForms: Record<MixedKernel, Forms> = {
+  fwd: { single: 0, onePass: 0, db: 0 }, dq: { single: 0, onePass: Infinity, db: 0 }, dkdv: { single: 0, onePass: Infinity, db: 0 },
+};
 /** Whether a kernel's tile config fits the device with double-buffered tiles. */
 const dbFits = (kind: MixedKernel, t: { bo: number; bt: number }, c: AttentionCase): boolean => {
   mixedAttentionTuning.doubleBuffer = { [kind]: true };
@@ -119,8 +124,8 @@ for (const c of CASES) {
   for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
     const line: string[] = [];
     let fastest = Infinity;
-    // Per kernel over its configs: the fastest default ('single'), two-pass and one-pass (forward), double-buffered.
-    const fwdMin = { single: Infinity, twoPass: Infinity, onePass: Infinity, db: Infinity };
+    // This kernel's fastest time over its configs in each form.
+    const kernelMin: Forms = { single: Infinity, onePass: Infinity, db: Infinity };
     // --quick (emulated, slow to compile) checks the script with one config per kernel.
     const cands = mixedTileCandidates(kind, kind === 'dkdv' ? c.s : c.l, c.dqk, c.dv, limit).slice(0, quick ? 1 : undefined);
     // Every config's dispatch first, then one pass that compiles them all, so that the timings
@@ -178,12 +183,9 @@ for (const c of CASES) {
         dbMs: got.db, dbRelDiff: dbDiff, tflops: flops(kind, c) / (got.vec4! * 1e9), stagingsMaxDiff: diff,
       };
       rows.push(row);
-      if (got.onepass !== undefined) {
-        fwdMin.twoPass = Math.min(fwdMin.twoPass, got.vec4!);
-        fwdMin.onePass = Math.min(fwdMin.onePass, got.onepass);
-      }
-      if (got.db !== undefined) fwdMin.db = Math.min(fwdMin.db, got.db);
-      fwdMin.single = Math.min(fwdMin.single, got.vec4!);
+      kernelMin.single = Math.min(kernelMin.single, got.vec4!);
+      if (got.onepass !== undefined) kernelMin.onePass = Math.min(kernelMin.onePass, got.onepass);
+      if (got.db !== undefined) kernelMin.db = Math.min(kernelMin.db, got.db);
       if (got.vec4! < fastest) {
         fastest = got.vec4!;
         best[tunedKey(kind, c.dqk, c.dv, kind === 'dkdv' ? c.s : c.l)] = `${t.bo}x${t.bt}`;
@@ -194,15 +196,7 @@ for (const c of CASES) {
       line.push(`o${t.bo}t${t.bt} ${got.vec4!.toFixed(3)}${alt}${one}${dbl}${diff === 0 ? '' : ` (DIFF ${diff.toExponential(1)})`}`);
     }
     console.log(`${c.name.padEnd(9)} ${kind.padEnd(5)} ms: ${line.join('  ')}`);
-    if (fwdMin.onePass < Infinity) {
-      fwdFastest.twoPass += fwdMin.twoPass;
-      fwdFastest.onePass += fwdMin.onePass;
-      fwdFastest.db += fwdMin.db; // Infinity where no config fits: then it cannot win
-    }
-    if (kind !== 'fwd') {
-      bwdFastest[kind].single += fwdMin.single;
-      bwdFastest[kind].db += fwdMin.db;
-    }
+    for (const form of ['single', 'onePass', 'db'] as const) fastestForms[kind][form] += kernelMin[form];
   }
   mixedAttentionTuning.tiles = {};
   if (c.name === 'spatial') {
@@ -227,15 +221,15 @@ mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `mixed-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(best));
 // Which forms won over all cases (each at its fastest tiles): gpu-run.sh's TUNE=1 then sets
 // AVDIT_MIXED_ONEPASS and AVDIT_MIXED_DB (the kernels whose double-buffered form won) for the later parts.
-const onePassWins = fwdFastest.onePass < Math.min(fwdFastest.twoPass, fwdFastest.db);
-const dbKernels = [
-  ...(fwdFastest.db < Math.min(fwdFastest.twoPass, fwdFastest.onePass) ? ['fwd'] : []),
-  ...(['dq', 'dkdv'] as const).filter((k) => bwdFastest[k].db < bwdFastest[k].single),
-];
-console.log(`forward, sum over cases at the fastest tiles: two passes ${fwdFastest.twoPass.toFixed(3)} ms, one pass ${fwdFastest.onePass.toFixed(3)} ms, double-buffered ${fwdFastest.db.toFixed(3)} ms${onePassWins ? ' (one pass wins)' : ''}`);
-for (const k of ['dq', 'dkdv'] as const) console.log(`${k}, sum over cases at the fastest tiles: ${bwdFastest[k].single.toFixed(3)} ms, double-buffered ${bwdFastest[k].db.toFixed(3)} ms`);
+const fw = fastestForms.fwd;
+const onePassWins = fw.onePass < Math.min(fw.single, fw.db);
+const dbKernels = (['fwd', 'dq', 'dkdv'] as const).filter((k) => fastestForms[k].db < Math.min(fastestForms[k].single, fastestForms[k].onePass));
+for (const [k, f] of Object.entries(fastestForms)) {
+  console.log(`${k}, sum over cases at the fastest tiles: default ${f.single.toFixed(3)} ms${k === 'fwd' ? `, one pass ${f.onePass.toFixed(3)} ms` : ''}, double-buffered ${f.db.toFixed(3)} ms`);
+}
+if (onePassWins) console.log('one-pass forward wins');
 console.log(`double-buffered wins for: ${dbKernels.join(', ') || 'none'}`);
 writeFileSync(join(outDir, `mixed-onepass${quick ? '-quick' : ''}.txt`), onePassWins ? '1' : '0');
 writeFileSync(join(outDir, `mixed-db${quick ? '-quick' : ''}.txt`), dbKernels.join(','));
-writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best, fwdFastest, bwdFastest, dbKernels });
+writeResult(quick ? 'gpu-attention-mixed-quick' : 'gpu-attention-mixed', { device: h.adapterInfo.description, iters, rows, best, fastestForms, dbKernels });
 h.destroy();
