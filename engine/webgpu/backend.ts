@@ -75,7 +75,7 @@ export class WebGpuBackend implements Backend {
   // ---- memory ----
 
   /** A new storage of n elements; refuses sizes a kernel could not bind. */
-  #alloc(op: string, dtype: DType, n: number): GpuStorage {
+  #alloc(op: string, dtype: DType, n: number, upload = false): GpuStorage {
     if (!this.supportsDtype(dtype)) throw new DTypeError(`${op}: the webgpu backend has no ${dtype} (f32 and i32 only)`);
     const bytes = n * BYTES_PER_ELEMENT[dtype];
     const limit = Math.min(this.ctx.limits.maxStorageBufferBindingSize, this.ctx.limits.maxBufferSize);
@@ -87,7 +87,7 @@ export class WebGpuBackend implements Backend {
     }
     this.ctx.throwIfFailed();
     this.#live += bytes;
-    return new GpuStorage(this, dtype, n, this.ctx.alloc(bytes, op));
+    return new GpuStorage(this, dtype, n, this.ctx.alloc(bytes, op, upload));
   }
 
   #buf(s: Storage): GPUBuffer {
@@ -97,7 +97,7 @@ export class WebGpuBackend implements Backend {
   }
 
   fromArray(data: TypedArray, dtype: DType): Storage {
-    const s = this.#alloc('fromArray', dtype, data.length);
+    const s = this.#alloc('fromArray', dtype, data.length, true);
     if (data.length > 0) {
       const typed = data instanceof (dtype === 'f32' ? Float32Array : Int32Array) ? data : toTypedArray(data, dtype);
       // writeBuffer runs before work recorded but not yet submitted; the pool only hands out buffers no pending work touches.

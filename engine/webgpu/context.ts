@@ -20,6 +20,18 @@ import { STAGING_USAGE, STORAGE_USAGE, UNIFORM_USAGE } from './usage.ts';
 /** Dispatches per submit. */
 export const BATCH = 64;
 
+/** What poison mode fills buffers with: a NaN as f32, 2 142 935 981 as i32 (any index is out of range). */
+export const POISON_WORD = 0x7fbadbad;
+const POISON_WGSL = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> b: array<u32>;
+struct U { words: u32, perRow: u32 }
+@group(0) @binding(1) var<uniform> u: U;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.y * u.perRow + g.x;
+  if (i < u.words) { b[i] = ${POISON_WORD}u; }
+}`;
+
 interface Recorded {
   key: string;
   pipeline: GPUComputePipeline;
@@ -56,6 +68,14 @@ export class WebGpuContext implements GpuContext {
   #ring: GPUBuffer | null = null;
   /** Released bytes waiting for a submit that make `release` submit at once (256 MiB). */
   quarantineFlushBytes = 256 * 2 ** 20;
+  /**
+   * Debug mode (`AVDIT_POISON=1`): every buffer a tensor or a kernel's scratch gets is first filled
+   * with a NaN pattern (POISON_WORD) over its whole size, the size-class slack included. A kernel
+   * that reads an element nothing wrote (an output assumed to start at zero, a partial sum not
+   * cleared) or reads past its tensor inside the buffer then yields NaN, or an index far out of
+   * range, instead of the zeros fresh buffers happen to hold. Not counted in `dispatches`.
+   */
+  poison = process.env['AVDIT_POISON'] === '1';
   /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
   dispatches = 0;
   submits = 0;
@@ -138,6 +158,7 @@ export class WebGpuContext implements GpuContext {
   scratch(bytes: number): GPUBuffer {
     const b = this.pool.acquire(bytes, STORAGE_USAGE(), 'scratch');
     this.#scratch.push(b);
+    if (this.poison) this.#poisonRecorded(b);
     return b;
   }
 
@@ -152,9 +173,28 @@ export class WebGpuContext implements GpuContext {
     if (this.pool.quarantinedBytes >= this.quarantineFlushBytes) this.flush();
   }
 
-  /** A pooled storage buffer (for tensors). */
-  alloc(bytes: number, label: string): GPUBuffer {
-    return this.pool.acquire(bytes, STORAGE_USAGE(), label);
+  /**
+   * A pooled storage buffer (for tensors). `upload`: its contents will come from a queue write
+   * (which lands before recorded work), so in poison mode it is poisoned by a queue write too.
+   */
+  alloc(bytes: number, label: string, upload = false): GPUBuffer {
+    const b = this.pool.acquire(bytes, STORAGE_USAGE(), label);
+    if (this.poison) {
+      if (upload) this.device.queue.writeBuffer(b, 0, new Uint32Array(b.size / 4).fill(POISON_WORD));
+      else this.#poisonRecorded(b);
+    }
+    return b;
+  }
+
+  /** Record a fill of the whole buffer with POISON_WORD (before whatever is recorded next). */
+  #poisonRecorded(buf: GPUBuffer): void {
+    const words = buf.size / 4;
+    const perRow = 256 * this.limits.maxComputeWorkgroupsPerDimension;
+    const { pipeline, layout } = this.#pipeline('debug/poison', POISON_WGSL);
+    const uniforms = new Uint32Array([words, perRow]).buffer;
+    const x = Math.min(Math.ceil(words / 256), this.limits.maxComputeWorkgroupsPerDimension);
+    this.#recorded.push({ key: 'debug/poison', pipeline, layout, buffers: [buf], uniforms, workgroups: [x, Math.ceil(words / perRow)] });
+    if (this.#recorded.length >= BATCH) this.flush();
   }
 
   /** Encode and submit what was recorded, plus `extra` commands after it. */

@@ -12,8 +12,8 @@ import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { tensor } from '../../engine/creation.ts';
 import type { DType } from '../../engine/dtype.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { AdamW } from '../../train/adamw.ts';
+import { openPoisonedGpu } from '../webgpu/helpers.ts';
 
 interface Run { params: Record<string, number[][]>; m: number[][]; v: number[][]; steps: number[] }
 const golden = JSON.parse(readFileSync(new URL('../fixtures/adamw_golden.json', import.meta.url), 'utf8')) as {
@@ -27,7 +27,7 @@ const hasGrad = (k: number, t: number): boolean => !(k === 2 && t % 3 === 0);
 
 let gpu: Backend | null = null;
 before(async () => {
-  gpu = await openWebGpuBackend();
+  gpu = await openPoisonedGpu();
 });
 after(async () => {
   await gpu?.destroy();

@@ -6,14 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AttentionDims, Backend, Storage } from '../../engine/backend.ts';
-import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { mixedAttentionTuning, mixedTileBytes, pickMixedTiles } from '../../kernels/attention-sgmat.ts';
 import { relErr } from '../model/golden-check.ts';
-import { both, cpu, randomData } from './helpers.ts';
+import { both, cpu, randomData, openPoisonedGpu } from './helpers.ts';
 
 let gpu: Backend;
 before(async () => {
-  gpu = await openWebGpuBackend();
+  gpu = await openPoisonedGpu();
   mixedAttentionTuning.emulate = true;
   gpu.setPrecision('mixed');
 });

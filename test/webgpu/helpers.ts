@@ -7,15 +7,26 @@ import fc from 'fast-check';
 import type { Backend, Storage } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import type { DType, TypedArray } from '../../engine/dtype.ts';
-import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { openWebGpuBackend, type WebGpuBackend } from '../../engine/webgpu/backend.ts';
 
 export const cpu = cpuBackend;
 
-/** Open the GPU backend before the file's tests and destroy it after; `gpu()` returns it. */
+/**
+ * The WebGPU backend in poison mode (test/webgpu/poison.test.ts): every buffer a kernel gets
+ * starts as NaN, so a kernel that reads what it did not write fails its comparison instead of
+ * passing on a fresh buffer's zeros. (Only tests that count dispatches open it without.)
+ */
+export async function openPoisonedGpu(): Promise<Backend> {
+  const b = await openWebGpuBackend();
+  (b as WebGpuBackend).ctx.poison = true;
+  return b;
+}
+
+/** Open the GPU backend (poisoned) before the file's tests and destroy it after; `gpu()` returns it. */
 export function useGpu(): () => Backend {
   let b: Backend | null = null;
   before(async () => {
-    b = await openWebGpuBackend();
+    b = await openPoisonedGpu();
   });
   after(async () => {
     await b?.destroy();

@@ -7,15 +7,15 @@ import assert from 'node:assert/strict';
 import * as A from '../../autograd/index.ts';
 import type { Backend } from '../../engine/backend.ts';
 import { Generator } from '../../engine/rng.ts';
-import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig } from '../../model/config.ts';
 import { inputs, relErr } from '../model/golden-check.ts';
 import { fillModule, hashTensor } from '../model/hashfill.ts';
+import { openPoisonedGpu } from './helpers.ts';
 
 let gpu: Backend;
 before(async () => {
-  gpu = await openWebGpuBackend();
+  gpu = await openPoisonedGpu();
 });
 after(async () => {
   await gpu.destroy();

@@ -1,12 +1,12 @@
 // The tiny AV-DiT on the WebGPU backend (lavapipe in CI) against the same PyTorch fixture.
 import { after, before, test } from 'node:test';
 import type { Backend } from '../../engine/backend.ts';
-import { openWebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { checkAVDiTGolden } from '../model/golden-check.ts';
+import { openPoisonedGpu } from './helpers.ts';
 
 let gpu: Backend;
 before(async () => {
-  gpu = await openWebGpuBackend();
+  gpu = await openPoisonedGpu();
 });
 after(async () => {
   await gpu.destroy();
