@@ -104,6 +104,10 @@ function shapes(): Shape[] {
     out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'square NN' });
     out.push({ M: sq, N: sq, K: sq, transA: false, transB: true, tag: 'square NT (dX = dY·Wᵀ)' });
     out.push({ M: sq, N: sq, K: sq, transA: true, transB: false, tag: 'square TN (dW = Xᵀ·dY)' });
+    // v4 ran 4096³ NN at 43 TFLOP/s against 121–127 NT/TN and 117 at 4096×4608×4608 NN (run 3):
+    // rows 128 floats longer tell a power-of-two stride effect from the kernel; 4096³ NN once more
+    // at the end (below) tells it from being timed first.
+    out.push({ M: sq, N: sq + 128, K: sq + 128, transA: false, transB: false, tag: 'NN+128 (power-of-two probe)' });
   }
   if (shapeSets.includes('xl')) {
     const Ms = quick ? [64, 256] : [4096, 16384, 65536];
@@ -121,6 +125,7 @@ function shapes(): Shape[] {
       }
     }
   }
+  if (shapeSets.includes('square') && shapeSets.length > 1) out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'NN again (timed last: order probe)' });
   if (flag('sweep') || shapeSets.includes('sweep')) {
     // 4096³ NN (shared with the square set when it runs) and three XL shapes: the narrow one
     // (K = N = 1152, the weakest), the wide MLP one (N = 4608), and a forward projection as the
