@@ -56,17 +56,11 @@ const sweepTargetMs = quick ? 3 : 10;
  * (accumulators + f32 prefetch registers) is what held 64×64-per-subgroup tiles back.
  */
 const SWEEP: string[] = [
+  // v2: the four best of run 2's eleven (bench/results/h200-run2).
   'v2:128x128x16:8x8',
   'v2:128x128x8:8x8',
-  'v2:128x64x16:8x8',
   'v2:64x128x16:8x8',
-  'v2:128x64x32:8x8',
-  'v2:128x128x16:8x4',
-  'v2:128x128x16:4x8',
   'v2:128x256x16:8x8',
-  'v2:256x128x16:8x8',
-  'v2:64x64x16:8x8',
-  'v2:64x64x16:4x4',
   'v4:128x128x32:2x4',
   'v4:128x128x16:2x4',
   'v4:128x128x32:2x2',
@@ -86,6 +80,11 @@ const SWEEP: string[] = [
   'v4:128x256x32:2x4:s1:h',
   'v4:256x128x32:4x2:s1:h',
   'v4:64x64x32:2x2:h',
+  // Staggered staging stores (storeStagger in kernels/matmul-sgmat.ts): 2 → 1 wavefronts a store at BK = 64.
+  'v4:128x128x64:2x4:s1:z',
+  'v4:128x128x64:2x4:s1:h:z',
+  'v4:128x128x64:2x4:s1:np:z',
+  'v4:128x128x32:2x4:z',
 ];
 
 interface Shape {

@@ -71,11 +71,17 @@ export interface SgConfig {
    * registers live briefly; latency is hidden by other resident warps, not by this warp's MMAs). Flag `np`.
    */
   NP?: boolean;
+  /**
+   * Staggered staging stores (flag `z`): a thread writes its four halves of a register as two
+   * 32-bit words, and the lanes whose words would share banks with the other lanes' (see
+   * `storeStagger`) write their second word first. Same data, same stores, reordered. Flag `z`.
+   */
+  Z?: boolean;
 }
 
 /** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np]. */
 export function sgName(c: SgConfig): string {
-  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}`;
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}`;
 }
 
 export type { SgSyntax } from './sgmat-ops.ts';
@@ -101,6 +107,54 @@ function check(c: SgConfig): { TM: number; TN: number } {
     throw new Error(`v4 config ${JSON.stringify(c)}: BM/(16·SGM), BN/(16·SGN), BK/16 must be whole`);
   }
   return { TM, TN };
+}
+
+/**
+ * Bank conflicts of the staging stores, and the lane mask that avoids them.
+ *
+ * Register j of lane L holds halves (o, i … i+3) of the tile (matmul-common.ts loaderLoad: with
+ * v = L + j·T, o = v / rowVecs, i = 4·(v % rowVecs)), stored at half o·ld + i + q by four 16-bit
+ * stores q = 0 … 3: stores 0 and 1 fill the 32-bit word (o·ld + i)/2, stores 2 and 3 the next one.
+ * A warp's 32 lanes write at 8-byte strides, so at the default tiles lanes L and L + 16 hit the same
+ * bank in different words (e.g. BK = 64, ld = 72: two rows of 16 lanes, rows 36 words apart ≡ 4
+ * mod 32, every even bank twice): each store takes two shared-memory wavefronts.
+ *
+ * With a mask, the lanes where parity(L & mask) = 1 write their second word first (stores 0, 1
+ * go to word + 1 and stores 2, 3 to word), which moves them to the odd banks. The mask is chosen
+ * here by counting, for the warp's 32 lanes, the most distinct words any bank gets in one store
+ * (the wavefronts it costs); all lanes of every warp and every register j see the same pattern
+ * shifted (T and the warp size are multiples of rowVecs or of 32), so one warp decides.
+ */
+export function storeStagger(rowVecs: number, ld: number): { mask: number; wavefronts: number; without: number } {
+  const degree = (mask: number): number => {
+    let worst = 0;
+    for (const second of [0, 1]) {
+      const words = new Map<number, Set<number>>();
+      for (let lane = 0; lane < SUBGROUP; lane++) {
+        const o = Math.floor(lane / rowVecs), i = 4 * (lane % rowVecs);
+        const flip = popcount(lane & mask) & 1;
+        const word = (o * ld + i) / 2 + (second ^ flip);
+        const bank = word % 32;
+        if (!words.has(bank)) words.set(bank, new Set());
+        words.get(bank)!.add(word);
+      }
+      for (const w of words.values()) worst = Math.max(worst, w.size);
+    }
+    return worst;
+  };
+  const without = degree(0);
+  let best = { mask: 0, wavefronts: without };
+  for (let mask = 1; mask < SUBGROUP; mask++) {
+    const d = degree(mask);
+    if (d < best.wavefronts || (d === best.wavefronts && popcount(mask) < popcount(best.mask))) best = { mask, wavefronts: d };
+  }
+  return { ...best, without };
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (; x; x &= x - 1) n++;
+  return n;
 }
 
 /** Staged tile sizes (halves per stage) for A and B. */
@@ -134,7 +188,7 @@ export function sgSharedBytes(c: SgConfig): number {
 }
 
 export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
@@ -150,16 +204,35 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   const { a, b } = operandTiles(transA, transB, BM, BN, BK);
   const reg = c.H ? 'f16' : 'f32';
 
-  // Registers → f16 workgroup memory, in the operand's own (outer, inner) layout.
-  const stage = (arr: string, nxt: string, ld: number) => (o: string, i: string, r: string) =>
+  // Registers → f16 workgroup memory, in the operand's own (outer, inner) layout. With Z, lanes
+  // with flip = 1 write the register's second word first (storeStagger).
+  const mask = (t: { innerT: number }, ld: number) => (c.Z ? storeStagger(t.innerT / 4, ld).mask : 0);
+  const maskA = mask(a, ldA), maskB = mask(b, ldB);
+  const stage = (arr: string, nxt: string, ld: number, flip: string | null) => (o: string, i: string, r: string) =>
     [
       `    {`,
       `      let hv = ${c.H ? r : `vec4<f16>(${r})`};`, // one vector conversion (unless the registers are f16), then four 16-bit stores
       `      let d = ${nxt} + ${o} * ${ld}u + ${i};`,
-      ...[0, 1, 2, 3].map((q) => `      ${arr}[d + ${q}u] = hv.${'xyzw'[q]};`),
+      ...(flip
+        ? [
+            `      let hs = select(hv, hv.zwxy, ${flip});`,
+            `      let d0 = d + select(0u, 2u, ${flip});`,
+            `      let d1 = d + select(2u, 0u, ${flip});`,
+            `      ${arr}[d0] = hs.x;`,
+            `      ${arr}[d0 + 1u] = hs.y;`,
+            `      ${arr}[d1] = hs.z;`,
+            `      ${arr}[d1 + 1u] = hs.w;`,
+          ]
+        : [0, 1, 2, 3].map((q) => `      ${arr}[d + ${q}u] = hv.${'xyzw'[q]};`)),
       `    }`,
     ].join('\n');
-  const k = kStaging(a, b, T, BK, vec4, stage('As', 'nxtA', ldA), stage('Bs', 'nxtB', ldB), reg);
+  const stageA = stage('As', 'nxtA', ldA, maskA ? 'flipA' : null);
+  const stageB = stage('Bs', 'nxtB', ldB, maskB ? 'flipB' : null);
+  const flipDecl = [
+    maskA ? `  let flipA = (countOneBits(lidx & ${maskA}u) & 1u) == 1u; // staggered stores of A (storeStagger)` : '',
+    maskB ? `  let flipB = (countOneBits(lidx & ${maskB}u) & 1u) == 1u; // and of B` : '',
+  ].filter(Boolean).join('\n');
+  const k = kStaging(a, b, T, BK, vec4, stageA, stageB, reg);
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
   const body: string[] = [];
@@ -237,6 +310,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 ${tilePrologue(BM, BN)}
   ${ops.init}
   let sg = ${ops.sgIndex};
+${flipDecl}
   let rowSg = (sg % ${SGM}u) * ${BM / SGM}u;  // this subgroup's first row / column in the tile
   let colSg = (sg / ${SGM}u) * ${BN / SGN}u;
 ${accDecl.join('\n')}
@@ -249,8 +323,8 @@ ${loaderDecl(b, T, reg)}
     let nxtB = 0u;
 ${loaderLoad(a, T, '0u', vec4, reg)}
 ${loaderLoad(b, T, '0u', vec4, reg)}
-${loaderStore(a, T, stage('As', 'nxtA', ldA))}
-${loaderStore(b, T, stage('Bs', 'nxtB', ldB))}
+${loaderStore(a, T, stageA)}
+${loaderStore(b, T, stageB)}
   }
   workgroupBarrier();
 

@@ -15,8 +15,8 @@
  *          memory, vec4 loads when aligned.
  *   v3     the same with f16 workgroup memory (f16 operands, f32 accumulation); needs shader-f16.
  *   v4     f16 subgroup matrices (tensor cores) with f32 accumulation (kernels/matmul-sgmat.ts),
- *          `v4:BMxBNxBK:SGMxSGN[:s1][:h][:np]` (one stage; f16 prefetch registers; no register
- *          prefetch); needs chromium-experimental-subgroup-matrix with an
+ *          `v4:BMxBNxBK:SGMxSGN[:s1][:h][:np][:z]` (one stage; f16 prefetch registers; no register
+ *          prefetch; staggered staging stores); needs chromium-experimental-subgroup-matrix with an
  *          f16×f16→f32 16×16×16 config.
  *   v4emu  v4's kernel with the subgroup-matrix builtins emulated in plain WGSL (slow; tests v4's
  *          tiling on hardware without tensor cores). Never chosen automatically.
@@ -42,7 +42,7 @@ import { TILED_SMALL, type TiledConfig, tiledConfigError, tiledKey, tiledSharedB
  * ranked table and a suggested version of this object). Per variant:
  *   big    the config for large problems (also what the bare name, e.g. `v2`, means);
  *   small  the config when `big` would launch fewer than `minBigTiles` workgroups (GPU mostly idle).
- * Config syntax as in variant strings: v2/v3 `BMxBNxBK:TMxTN`, v4 `BMxBNxBK:SGMxSGN[:s1][:h][:np]`.
+ * Config syntax as in variant strings: v2/v3 `BMxBNxBK:TMxTN`, v4 `BMxBNxBK:SGMxSGN[:s1][:h][:np][:z]`.
  * A config the device cannot run (workgroup memory, threads) falls back to the next choice.
  */
 export const MATMUL_DEFAULTS: {
@@ -111,16 +111,17 @@ export function parseVariant(s: string): ParsedVariant {
       if (name === 'v4' && (tile === undefined || tile === '')) return parseVariant(`v4:${MATMUL_DEFAULTS.v4.big}`);
       const d = dims(tile, 3);
       const g = dims(grid, 2);
-      let ST = 2, H = false, NP = false;
+      let ST = 2, H = false, NP = false, Z = false;
       for (const extra of extras) {
         if (/^s[12]$/.test(extra)) ST = Number(extra.slice(1));
         else if (extra === 'h') H = true;
         else if (extra === 'np') NP = true;
-        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch)`);
+        else if (extra === 'z') Z = true;
+        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores)`);
       }
       const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
       const cfg: SgConfig = d
-        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}) }
+        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}) }
         : base;
       const TM = cfg.BM / (16 * cfg.SGM);
       const TN = cfg.BN / (16 * cfg.SGN);

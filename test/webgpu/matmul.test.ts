@@ -11,6 +11,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuHarness } from '../../bench/gpu-harness.ts';
+import { sgWgsl, storeStagger } from '../../kernels/matmul-sgmat.ts';
 import { chooseVariant, encodeMatmul, MATMUL_DEFAULTS, parseVariant, splitKFor, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 
 // Opened at load time: which variants get a test depends on what the device offers.
@@ -130,6 +131,8 @@ const RUNS: [string, number, Case[]][] = [
   ['v4emu:64x64x32:2x2:s1', 2e-3, [[2, 72, 136, 72, false, true, 'B']]], // one workgroup-memory stage
   ['v4emu:64x64x32:2x2:h:np', 2e-3, [[1, 33, 65, 70, false, true, 'none']]], // f16 registers (scalar loads), no prefetch
   ['v4emu:64x64x32:2x2:s1:h:np', 2e-3, [[2, 132, 68, 72, true, false, 'A']]], // the same with one stage, vec4 loads
+  ['v4emu:64x64x32:2x2:z', 2e-3, [[2, 72, 136, 40, false, true, 'B']]], // staggered staging stores
+  ['v4emu:64x64x64:2x2:s1:h:z', 2e-3, [[1, 132, 68, 72, true, false, 'A']]],
   ['v4', 2e-3, CASES],
 ];
 
@@ -201,6 +204,28 @@ test('matmul automatic choice', async () => {
   assert.deepEqual(parseVariant('v4:256x128x32:4x2:s1'), { name: 'v4', cfg: { BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2, ST: 1 } });
   assert.deepEqual(parseVariant('v4:128x128x32:2x2:h:np'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 2, ST: 2, H: true, NP: true } });
   assert.throws(() => parseVariant('v4:128x128x32:2x2:hh'), /bad option 'hh'/);
+  assert.deepEqual(parseVariant('v4:128x128x64:2x4:s1:z'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, Z: true } });
+});
+
+test('staggered staging stores: the lane mask takes the default tiles from two wavefronts a store to one', () => {
+  // [row of the staged tile in vec4s, padded row length in halves] → wavefronts without / with the mask.
+  const cases: [number, number, number, number][] = [
+    [16, 72, 2, 1], // inner dimension BK = 64 (A as [m][k], B as [n][k])
+    [32, 136, 2, 1], // inner dimension 128 (B as [k][n], A as [k][m])
+    [8, 40, 3, 2], // BK = 32
+  ];
+  for (const [rowVecs, ld, without, withMask] of cases) {
+    const r = storeStagger(rowVecs, ld);
+    assert.equal(r.without, without, `${rowVecs}/${ld} without`);
+    assert.equal(r.wavefronts, withMask, `${rowVecs}/${ld} with mask ${r.mask}`);
+    assert.ok(r.mask > 0 && r.mask < 32);
+  }
+  // The flag reaches the kernel: lanes pick their word order from the mask, the default does not.
+  const z = sgWgsl({ BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, Z: true }, false, true, true, false);
+  const plain = sgWgsl({ BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1 }, false, true, true, false);
+  assert.match(z, new RegExp(`flipA = \\(countOneBits\\(lidx & ${storeStagger(16, 72).mask}u\\)`));
+  assert.match(z, /flipB/);
+  assert.doesNotMatch(plain, /flip/);
 });
 
 test('split-K weight gradients (TN, few tiles, long K): partial products and their sum match the reference', async () => {
