@@ -48,6 +48,8 @@ const MATMUL_PART = 2 ** 23;
  * ~0.3 ms of work against the copies to and from shared memory (threads.ts) and a wake-up.
  */
 const ELEMENTWISE_PART = 2 ** 16;
+/** Smallest share of a normal fill worth a thread (a draw costs ~50 ns, a job's setup tens of µs). */
+const RANDOM_PART = 2 ** 14;
 const ATTENTION_PART = 2 ** 18;
 
 /** Attention heads per thread part. */
@@ -119,7 +121,12 @@ class CpuBackend implements Backend {
   }
   random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage {
     const s = this.#alloc(dtype, size, true);
-    philoxFill(s.data as Float32Array | Float64Array, dist, seed, offset);
+    // Box–Muller's log and cos cost tens of ns a draw: split big fills across the threads (the same numbers).
+    if (dist === 'normal' && size >= RANDOM_PART) {
+      pool.run('philox', [s.data], { seed, offset, normal: 1 }, size, RANDOM_PART, KERNELS.philox, [0]);
+    } else {
+      philoxFill(s.data as Float32Array | Float64Array, dist, seed, offset);
+    }
     return s;
   }
 

@@ -6,6 +6,7 @@
 import type { AttentionDims } from '../backend.ts';
 import * as fused from './fused.ts';
 import { gemmABt } from './matmul.ts';
+import { philoxFill } from '../rng.ts';
 import { geluF32, geluGradF32 } from './scalar-math.ts';
 import type { KernelName, PartRunner } from './threads.ts';
 
@@ -32,6 +33,13 @@ const geluBwdRange: PartRunner = ({ arrays: [X, DY, O] }, lo, hi) => {
   for (let i = lo; i < hi; i++) O![i] = DY![i]! * geluGradF32(X![i]!);
 };
 
+/**
+ * out[i] = the Philox draw of counter offset + i for i in [lo, hi) (params seed, offset, normal):
+ * counter-based, so a range is the same numbers whoever fills it.
+ */
+const philoxRange: PartRunner = ({ arrays: [O], params: p }, lo, hi) =>
+  philoxFill((O as Float32Array | Float64Array).subarray(lo, hi), p.normal ? 'normal' : 'uniform', p.seed!, p.offset! + lo);
+
 export const KERNELS: Record<KernelName, PartRunner> = {
-  gemmABt: gemmRows, attentionFwd: attentionHeads, attentionBwd: attentionBwdHeads, gelu: geluRange, geluBwd: geluBwdRange,
+  gemmABt: gemmRows, attentionFwd: attentionHeads, attentionBwd: attentionBwdHeads, gelu: geluRange, geluBwd: geluBwdRange, philox: philoxRange,
 };

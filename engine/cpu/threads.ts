@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { TypedArray } from '../dtype.ts';
 
-export type KernelName = 'gemmABt' | 'attentionFwd' | 'attentionBwd' | 'gelu' | 'geluBwd';
+export type KernelName = 'gemmABt' | 'attentionFwd' | 'attentionBwd' | 'gelu' | 'geluBwd' | 'philox';
 
 /** One job as a worker receives it: parts [i·per, min(total, (i+1)·per)) of `total` units. */
 export interface JobMessage {

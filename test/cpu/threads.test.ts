@@ -81,3 +81,17 @@ test('GELU and its backward (f32) give the same bits with 1 and 3 threads', asyn
   assert.deepEqual(three[0], one[0], 'gelu');
   assert.deepEqual(three[1], one[1], 'geluBwd');
 });
+
+test('normal draws (f32 and f64) give the same numbers with 1 and 3 threads, from any offset', async () => {
+  // 5·2^14 + 3 draws: parts of 2^14 (the split size), the last one short; an offset past 2^32 checks the counter's carry.
+  const n = 5 * 2 ** 14 + 3;
+  for (const dtype of ['f32', 'f64'] as const) {
+    for (const offset of [0, 2 ** 32 - 7]) {
+      const run = async () => Array.from(await randn([n], { backend: cpuBackend, dtype, generator: new Generator(11, offset) }).toArray());
+      const one = await withThreads(1, run);
+      const three = await withThreads(3, run);
+      assert.deepEqual(three, one, `${dtype} from ${offset}`);
+      assert.ok(one.every(Number.isFinite));
+    }
+  }
+});
