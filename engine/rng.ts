@@ -70,14 +70,16 @@ export function philoxFill(out: Float32Array | Float64Array, dist: 'uniform' | '
     const lo = (o0 + i) >>> 0;
     const hi = (o1 + Math.floor((o0 + i) / 0x100000000)) >>> 0;
     philoxPair(lo, hi, k0, k1, w);
-    if (dist === 'uniform') {
-      out[i] = (w[0]! >>> 8) * 2 ** -24;
-    } else {
-      const u1 = ((w[0]! >>> 8) + 1) * 2 ** -24;
-      const u2 = (w[1]! >>> 8) * 2 ** -24;
-      out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-    }
+    out[i] = drawFromWords(dist, w[0]!, w[1]!);
   }
+}
+
+/** The number a draw makes from its counter's words 0 and 1 (the formulas at the top of this file). */
+export function drawFromWords(dist: 'uniform' | 'normal', w0: number, w1: number): number {
+  if (dist === 'uniform') return (w0 >>> 8) * 2 ** -24;
+  const u1 = ((w0 >>> 8) + 1) * 2 ** -24;
+  const u2 = (w1 >>> 8) * 2 ** -24;
+  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
 }
 
 /**

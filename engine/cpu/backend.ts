@@ -10,7 +10,6 @@ import type {
 } from '../backend.ts';
 import { BYTES_PER_ELEMENT, type DType, type TypedArray } from '../dtype.ts';
 import { BackendError, ShapeError } from '../errors.ts';
-import { philoxFill } from '../rng.ts';
 import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { forEachBroadcast, forEachRow, forEachStridedRow } from './indexing.ts';
 import * as fused from './fused.ts';
@@ -19,6 +18,7 @@ import { gatherRows, scatterRows } from './attention-layout.ts';
 import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
+import { fillRandom } from './random-fill.ts';
 import { ArrayPool } from './array-pool.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
@@ -121,11 +121,11 @@ class CpuBackend implements Backend {
   }
   random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage {
     const s = this.#alloc(dtype, size, true);
-    // Box–Muller's log and cos cost tens of ns a draw: split big fills across the threads (the same numbers).
-    if (dist === 'normal' && size >= RANDOM_PART) {
-      pool.run('philox', [s.data], { seed, offset, normal: 1 }, size, RANDOM_PART, KERNELS.philox, [0]);
+    // A draw costs tens of ns (Philox's ten rounds, Box–Muller's log and cos): split big fills across the threads (the same numbers).
+    if (size >= RANDOM_PART) {
+      pool.run('philox', [s.data], { seed, offset, normal: dist === 'normal' ? 1 : 0 }, size, RANDOM_PART, KERNELS.philox, [0]);
     } else {
-      philoxFill(s.data as Float32Array | Float64Array, dist, seed, offset);
+      fillRandom(s.data as Float32Array | Float64Array, dist, seed, offset);
     }
     return s;
   }

@@ -6,8 +6,9 @@
 import type { AttentionDims } from '../backend.ts';
 import * as fused from './fused.ts';
 import { gemmABt } from './matmul.ts';
-import { philoxFill } from '../rng.ts';
+import { fillRandom } from './random-fill.ts';
 import { geluF32, geluGradF32 } from './scalar-math.ts';
+import { geluBwdWasm, geluWasm } from './wasm/elementwise.ts';
 import type { KernelName, PartRunner } from './threads.ts';
 
 /** C[rows, :] += A[rows, :]·Btᵀ for the 4-row blocks lo … hi − 1 (params aOff, btOff, cOff, M, K, N). */
@@ -23,13 +24,15 @@ const attentionHeads: PartRunner = ({ arrays: [Q, K, V, O, LSE], params }, lo, h
 const attentionBwdHeads: PartRunner = ({ arrays: [Q, K, V, O, LSE, dO, dQ, dK, dV], params }, lo, hi) =>
   fused.attentionBwd(Q!, K!, V!, O!, LSE!, dO!, dims(params), dQ!, dK!, dV!, lo, hi);
 
-/** out[i] = gelu(x[i]) (f32 fast path) for i in [lo, hi). */
+/** out[i] = gelu(x[i]) (f32 fast path, in WebAssembly where available: the same bits) for i in [lo, hi). */
 const geluRange: PartRunner = ({ arrays: [X, O] }, lo, hi) => {
+  if (geluWasm(X as Float32Array, O as Float32Array, lo, hi)) return;
   for (let i = lo; i < hi; i++) O![i] = geluF32(X![i]!);
 };
 
 /** out[i] = dy[i]·gelu'(x[i]) (f32 fast path) for i in [lo, hi): the same shapes, no broadcast. */
 const geluBwdRange: PartRunner = ({ arrays: [X, DY, O] }, lo, hi) => {
+  if (geluBwdWasm(X as Float32Array, DY as Float32Array, O as Float32Array, lo, hi)) return;
   for (let i = lo; i < hi; i++) O![i] = DY![i]! * geluGradF32(X![i]!);
 };
 
@@ -38,7 +41,7 @@ const geluBwdRange: PartRunner = ({ arrays: [X, DY, O] }, lo, hi) => {
  * counter-based, so a range is the same numbers whoever fills it.
  */
 const philoxRange: PartRunner = ({ arrays: [O], params: p }, lo, hi) =>
-  philoxFill((O as Float32Array | Float64Array).subarray(lo, hi), p.normal ? 'normal' : 'uniform', p.seed!, p.offset! + lo);
+  fillRandom((O as Float32Array | Float64Array).subarray(lo, hi), p.normal ? 'normal' : 'uniform', p.seed!, p.offset! + lo);
 
 export const KERNELS: Record<KernelName, PartRunner> = {
   gemmABt: gemmRows, attentionFwd: attentionHeads, attentionBwd: attentionBwdHeads, gelu: geluRange, geluBwd: geluBwdRange, philox: philoxRange,

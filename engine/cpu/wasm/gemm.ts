@@ -20,15 +20,10 @@
  * WebAssembly SIMD.
  */
 import { gemmWasmBytes } from './gemm-wasm.ts';
-
-/** The little of the WebAssembly JS API used here (tsconfig's libs do not declare it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
+import { instantiate, reserve, type WasmMemory } from './instance.ts';
 
 interface Kernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  memory: WasmMemory;
   pack: (src: number, dst: number, rows: number, rowsP: number, K: number, R: number) => void;
   gemm: (ap: number, bp: number, cp: number, M: number, N: number, K: number, tmp: number) => void;
 }
@@ -46,17 +41,7 @@ const MAX_BYTES = 2 ** 31;
 
 function load(): Kernel | null {
   if (kernel !== undefined) return kernel;
-  kernel = null;
-  if (process.env.AVDIT_CPU_WASM === '0') return null;
-  try {
-    const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    if (!wasm) return null;
-    const instance = new wasm.Instance(new wasm.Module(gemmWasmBytes()), {});
-    const e = instance.exports as unknown as Kernel;
-    kernel = { memory: e.memory, pack: e.pack, gemm: e.gemm };
-  } catch {
-    kernel = null; // no WebAssembly SIMD here: the JS kernel does the work
-  }
+  kernel = instantiate<Kernel>(gemmWasmBytes);
   return kernel;
 }
 
@@ -92,7 +77,7 @@ export function gemmABtWasm(A: Float32Array, aOff: number, Bt: Float32Array, btO
   const cp = bp + Np * K * 4;
   const end = cp + up(mc * N * 4, 16);
   const mem = k.memory;
-  if (mem.buffer.byteLength < end) mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
+  reserve(mem, end);
   if (heap.buffer !== mem.buffer) heap = new Float32Array(mem.buffer);
   const H = heap;
   for (let j = 0; j < N; j += nc) {

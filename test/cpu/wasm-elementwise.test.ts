@@ -1,0 +1,141 @@
+// engine/cpu/wasm/elementwise.wat: f32 GELU and its gradient give the same bits as the JavaScript
+// they replace (scalar-math.ts), on random, special and tie-making inputs, over odd lengths and
+// sub-ranges; the Philox words equal philox4x32's, and the CPU backend's random fills equal
+// engine/rng.ts philoxFill, across chunks and the counter's 32-bit carry; the committed bytes are
+// a fresh compile of the WAT.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { geluF32, geluGradF32, expF32 } from '../../engine/cpu/scalar-math.ts';
+import { fillRandom } from '../../engine/cpu/random-fill.ts';
+import { elementwiseWasmBytes } from '../../engine/cpu/wasm/elementwise-wasm.ts';
+import { expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm } from '../../engine/cpu/wasm/elementwise.ts';
+import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
+
+/** The tests that need the module: not run when AVDIT_CPU_WASM=0 turns it off. */
+const WASM = { skip: process.env.AVDIT_CPU_WASM === '0' ? 'AVDIT_CPU_WASM=0' : false };
+
+const bits = (a: Float32Array | Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
+
+/** The first index where two arrays differ in their bits (NaN payloads included), or −1. */
+function firstDiff(a: Float32Array | Float64Array, b: Float32Array | Float64Array): number {
+  const w = a.BYTES_PER_ELEMENT;
+  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength), y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return Math.floor(i / w);
+  return -1;
+}
+
+const SPECIAL = [0, -0, 1, -1, 1e-45, -1e-45, 1e-38, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, 5, -5, 9, -9, 20, -20, 87, -87, 1e6, -1e6];
+
+test('exp: the same bits as expF32, ties of Math.round (which rounds them up, nearest to even) included', WASM, () => {
+  const ys: number[] = [...SPECIAL, 100, -100, 100.5, -100.5, 745, -745];
+  // y whose y·log2(e) is exactly k + ½: Math.round and f64x2.nearest disagree for even k.
+  for (let k = -140; k <= 140; k++) {
+    let y = (k + 0.5) / Math.LOG2E;
+    for (let step = 0; step < 64 && y * Math.LOG2E !== k + 0.5; step++) {
+      const f = new Float64Array([y]);
+      const u = new BigInt64Array(f.buffer);
+      u[0] = u[0]! + (y * Math.LOG2E < k + 0.5 === y > 0 ? 1n : -1n);
+      y = f[0]!;
+    }
+    if (y * Math.LOG2E === k + 0.5) ys.push(y);
+  }
+  assert.ok(ys.length > 200, `found ${ys.length - SPECIAL.length - 6} tie inputs`);
+  let seed = 3;
+  for (let i = 0; i < 20000; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    ys.push((seed / 2 ** 32 - 0.5) * 230);
+  }
+  const y = Float64Array.from(ys);
+  const got = expWasm(y)!;
+  const want = y.map(expF32);
+  const d = firstDiff(got, want);
+  assert.equal(d, -1, d >= 0 ? `exp(${y[d]}): wasm ${got[d]} vs js ${want[d]}` : '');
+});
+
+test('gelu and its gradient: the same bits as geluF32 / geluGradF32 on any f32 (fast-check), odd lengths, sub-ranges', WASM, () => {
+  const f32 = fc.oneof(
+    fc.float({ noDefaultInfinity: false, noNaN: false }),
+    fc.float({ min: -12, max: 12, noNaN: true }),
+    fc.constantFrom(...SPECIAL.map(Math.fround)),
+  );
+  fc.assert(
+    fc.property(fc.array(f32, { minLength: 1, maxLength: 300 }), fc.array(fc.float({ min: -4, max: 4, noNaN: true }), { minLength: 300, maxLength: 300 }), fc.nat(), fc.nat(), (xs, dys, a, b) => {
+      const X = Float32Array.from(xs), DY = Float32Array.from(dys.slice(0, xs.length));
+      const lo = a % X.length, hi = lo + (b % (X.length - lo + 1));
+      const O = new Float32Array(X.length).fill(7), G = new Float32Array(X.length).fill(7);
+      assert.ok(geluWasm(X, O, lo, hi) && geluBwdWasm(X, DY, G, lo, hi));
+      const O2 = new Float32Array(X.length).fill(7), G2 = new Float32Array(X.length).fill(7);
+      for (let i = lo; i < hi; i++) {
+        O2[i] = geluF32(X[i]!);
+        G2[i] = DY[i]! * geluGradF32(X[i]!);
+      }
+      const d = firstDiff(O, O2), e = firstDiff(G, G2);
+      assert.equal(d, -1, d >= 0 ? `gelu(${X[d]}): wasm ${O[d]} vs js ${O2[d]}` : '');
+      assert.equal(e, -1, e >= 0 ? `gelu'(${X[e]})·${DY[e]}: wasm ${G[e]} vs js ${G2[e]}` : '');
+    }),
+    { numRuns: 300, seed: 5 },
+  );
+  // Longer than a chunk (the copies in and out go a chunk at a time).
+  const n = 65536 * 2 + 3;
+  const X = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 6);
+  const O = new Float32Array(n), O2 = X.map(geluF32);
+  geluWasm(X, O, 0, n);
+  assert.equal(bits(O), bits(O2));
+});
+
+test('every f64 constant in elementwise.wat is the value of the JavaScript expression it stands for', () => {
+  // f32 outputs hide a constant one f64 ulp off almost always, so the literals are checked
+  // directly (wabt reads decimal literals correctly rounded, as Number does).
+  const c = Math.sqrt(2 / Math.PI), a = 0.044715;
+  const allowed = new Map<number, string>([
+    [100, 'clamp'], [-100, 'clamp'], [Math.LOG2E, 'log2 e'], [0.6931471803691238, 'LN2_HI'], [1.9082149292705877e-10, 'LN2_LO'],
+    [1, '1'], [0.5, '1/2'], [1 / 6, '1/6'], [1 / 24, '1/24'], [1 / 120, '1/120'], [1 / 720, '1/720'], [1 / 5040, '1/5040'],
+    [-2 * c, '−2c'], [a, 'a'], [c, 'c'], [3 * a, '3a'], [2, '2'],
+  ]);
+  const wat = readFileSync(new URL('../../engine/cpu/wasm/elementwise.wat', import.meta.url), 'utf8').replace(/;;.*$/gm, '');
+  const literals = [...wat.matchAll(/f64\.const\s+(\S+?)\)/g)].map((m) => m[1]!);
+  assert.ok(literals.length >= allowed.size);
+  const seen = new Set<string>();
+  for (const lit of literals) {
+    const name = allowed.get(Number(lit));
+    assert.ok(name, `f64.const ${lit} is none of the expected values`);
+    seen.add(name);
+  }
+  assert.deepEqual([...allowed.values()].filter((n) => !seen.has(n)), [], 'constants never used');
+});
+
+test('Philox words equal philox4x32, across the 32-bit carry of the counter', WASM, () => {
+  for (const [offset, seed] of [[0, 0], [2 ** 32 - 3, 12345], [2 ** 45 + 17, 2 ** 40 + 99]] as const) {
+    const [o0, o1] = split64(offset), [k0, k1] = split64(seed);
+    const w = philoxWordsWasm(8, o0, o1, k0, k1)!;
+    for (let i = 0; i < 8; i++) {
+      const [lo, hi] = split64(offset + i);
+      const [w0, w1] = philox4x32(lo, hi, 0, 0, k0, k1);
+      assert.deepEqual([w[2 * i], w[2 * i + 1]], [w0, w1], `counter ${offset} + ${i}, seed ${seed}`);
+    }
+  }
+});
+
+test('the CPU backend\'s random fills equal philoxFill (uniform and normal, f32 and f64, past a chunk)', WASM, () => {
+  const n = PHILOX_WASM_CHUNK + 5;
+  for (const dist of ['uniform', 'normal'] as const) {
+    for (const Arr of [Float32Array, Float64Array]) {
+      const offset = 2 ** 32 - 100;
+      const got = new Arr(n), want = new Arr(n);
+      fillRandom(got, dist, 77, offset);
+      philoxFill(want, dist, 77, offset);
+      assert.equal(firstDiff(got, want), -1, `${dist} ${Arr.name}`);
+    }
+  }
+});
+
+test('the committed elementwise-wasm.ts is a fresh wabt compile of elementwise.wat (npm run build:wasm)', async () => {
+  const script = new URL('../../scripts/build-wasm.mjs', import.meta.url).href;
+  const { compileWat, renderTs } = (await import(script)) as { compileWat: (name: string) => Promise<Uint8Array>; renderTs: (b: Uint8Array, name: string) => string };
+  const fresh = await compileWat('elementwise');
+  assert.deepEqual(elementwiseWasmBytes(), fresh, 'engine/cpu/wasm/elementwise-wasm.ts is stale: run npm run build:wasm');
+  const committed = readFileSync(new URL('../../engine/cpu/wasm/elementwise-wasm.ts', import.meta.url), 'utf8');
+  assert.equal(committed, renderTs(fresh, 'elementwise'), 'engine/cpu/wasm/elementwise-wasm.ts differs from what npm run build:wasm writes');
+});
