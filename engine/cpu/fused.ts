@@ -1,19 +1,22 @@
 /**
  * CPU references of the fused ops (attention, LayerNorm + adaLN modulate, AdamW): plain loops
  * over typed arrays, the oracle the WGSL kernels are tested against. Outputs are written into
- * arrays the caller allocated. f32 attention on heads that are big enough runs its products per
- * head through gemmABt (the WebAssembly SIMD kernel) on an l×s scratch of scores; f64 (the
- * gradient checks) and small heads keep the row-at-a-time loops.
+ * arrays the caller allocated. f32 attention on small heads (the tiny models') runs whole parts of
+ * heads in WebAssembly (wasm/attention.ts), on bigger heads its products per head through gemmABt
+ * (the WebAssembly SIMD matmul) on an l×s scratch of scores; f64 (the gradient checks) and heads
+ * of a few elements keep the row-at-a-time loops.
  */
 import type { AdamWHyper, AttentionDims, NormModulateDims } from '../backend.ts';
 import type { TypedArray } from '../dtype.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
+import { attentionBwdWasm, attentionFwdWasm, smallHeads } from './wasm/attention.ts';
 
 /**
  * o_i = Σ_j p_ij v_j with p_ij = exp(s_ij − lse_i), s_ij = scale·q_i·k_j, lse_i = log Σ_j exp(s_ij)
  * (computed as m + log Σ exp(s − m), m = max_j s_ij). Heads h0 … h1 − 1 only (default: all).
  */
 export function attentionFwd(Q: TypedArray, K: TypedArray, V: TypedArray, d: AttentionDims, O: TypedArray, LSE: TypedArray, h0 = 0, h1 = d.n): void {
+  if (Q instanceof Float32Array && smallHeads(d) && attentionFwdWasm(Q, K as Float32Array, V as Float32Array, d, O as Float32Array, LSE as Float32Array, h0, h1)) return;
   if (Q instanceof Float32Array && attentionUsesGemm(d)) {
     attentionFwdGemm(Q, K as Float32Array, V as Float32Array, d, O as Float32Array, LSE as Float32Array, h0, h1);
     return;
@@ -54,8 +57,9 @@ export function attentionBwd(
   Q: TypedArray, K: TypedArray, V: TypedArray, O: TypedArray, LSE: TypedArray, dO: TypedArray, d: AttentionDims,
   dQ: TypedArray, dK: TypedArray, dV: TypedArray, h0 = 0, h1 = d.n,
 ): void {
+  const f32 = (x: TypedArray) => x as Float32Array;
+  if (Q instanceof Float32Array && smallHeads(d) && attentionBwdWasm(Q, f32(K), f32(V), f32(O), f32(LSE), f32(dO), d, f32(dQ), f32(dK), f32(dV), h0, h1)) return;
   if (Q instanceof Float32Array && attentionUsesGemm(d)) {
-    const f32 = (x: TypedArray) => x as Float32Array;
     attentionBwdGemm(Q, f32(K), f32(V), f32(O), f32(LSE), f32(dO), d, f32(dQ), f32(dK), f32(dV), h0, h1);
     return;
   }

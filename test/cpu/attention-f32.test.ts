@@ -1,13 +1,15 @@
 // The f32 CPU attention on the matrix kernels (engine/cpu/fused.ts attentionFwdGemm /
-// attentionBwdGemm): o, lse, dQ, dK, dV against the f64 loops on random shapes (l = 1, s = 1,
-// odd sizes, dqk ≠ dv, 9 and 72, several heads, custom scales), the size rule that picks it, head
-// ranges (thread parts) bit-identical to the whole, and 1 vs 2 threads giving the same bits.
+// attentionBwdGemm) and for narrow heads in WebAssembly (engine/cpu/wasm/attention.ts): o, lse,
+// dQ, dK, dV against the f64 loops on random shapes (l = 1, s = 1, odd sizes, dqk ≠ dv, 9 and 72,
+// several heads, custom scales), the size rules that pick them, head ranges (thread parts)
+// bit-identical to the whole, and 1 vs 2 threads giving the same bits.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { seeded } from '../../autograd/op-cases.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { attentionBwd, attentionBwdGemm, attentionFwd, attentionFwdGemm, attentionUsesGemm } from '../../engine/cpu/fused.ts';
+import { attentionBwdWasm, attentionFwdWasm, smallHeads } from '../../engine/cpu/wasm/attention.ts';
 import { KERNELS } from '../../engine/cpu/parallel-kernels.ts';
 import { pool, type PartRunner } from '../../engine/cpu/threads.ts';
 import type { AttentionDims } from '../../engine/backend.ts';
@@ -51,6 +53,13 @@ function run<T extends Float32Array | Float64Array>(
 
 const gemmFwd = attentionFwdGemm as typeof attentionFwd;
 const gemmBwd = attentionBwdGemm as typeof attentionBwd;
+/** The WebAssembly small-head path, on any shape (it is what attentionFwd picks for small heads). */
+const smallFwd: typeof attentionFwd = (Q, K, V, d, O, LSE, h0 = 0, h1 = d.n) =>
+  assert.ok(attentionFwdWasm(Q as F32, K as F32, V as F32, d, O as F32, LSE as F32, h0, h1), 'the WebAssembly module is unavailable');
+const smallBwd: typeof attentionBwd = (Q, K, V, O, LSE, dO, d, dQ, dK, dV, h0 = 0, h1 = d.n) =>
+  assert.ok(attentionBwdWasm(Q as F32, K as F32, V as F32, O as F32, LSE as F32, dO as F32, d, dQ as F32, dK as F32, dV as F32, h0, h1), 'the WebAssembly module is unavailable');
+/** The tests that need the module: not run when AVDIT_CPU_WASM=0 turns it off. */
+const WASM = process.env.AVDIT_CPU_WASM !== '0';
 const maxAbs = (x: ArrayLike<number>): number => {
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]!));
@@ -92,8 +101,9 @@ test('f32 attention on the matrix kernels matches the f64 loops: o, lse, dQ, dK,
     fc.property(caseArb, (c) => {
       const inp = inputs(c);
       const want = run(Float64Array, c, inp, attentionFwd, attentionBwd);
-      // The gemm path on every shape, also below the size where attentionFwd would pick it ...
+      // The gemm path and the small-head path on every shape, also where attentionFwd would not pick them ...
       assertClose(run(Float32Array, c, inp, gemmFwd, gemmBwd), want, c, inp, `gemm ${label(c)}`);
+      if (WASM) assertClose(run(Float32Array, c, inp, smallFwd, smallBwd), want, c, inp, `small heads ${label(c)}`);
       // ... and whatever attentionFwd / attentionBwd pick for f32.
       assertClose(run(Float32Array, c, inp, attentionFwd, attentionBwd), want, c, inp, `dispatch ${label(c)}`);
     }),
@@ -112,30 +122,40 @@ test('fixed shapes: the models\' heads (16², 32², 48², frames with dqk 2), l 
     const inp = inputs(c);
     const want = run(Float64Array, c, inp, attentionFwd, attentionBwd);
     assertClose(run(Float32Array, c, inp, gemmFwd, gemmBwd), want, c, inp, label(c));
+    if (WASM) assertClose(run(Float32Array, c, inp, smallFwd, smallBwd), want, c, inp, `small heads ${label(c)}`);
   });
 });
 
-test('the size rule: the models\' heads take the matrix kernels, thin and tiny heads the loops', () => {
+test('the size rules: narrow heads take the WebAssembly path, wider ones the matrix kernels, thin and tiny heads the loops', () => {
   const d = (l: number, s: number, dqk: number, dv: number): AttentionDims => ({ n: 1, l, s, dqk, dv, scale: 1 });
   for (const x of [d(16, 16, 16, 16), d(32, 32, 16, 16), d(48, 48, 16, 16), d(4, 4, 2, 16), d(8, 8, 2, 16), d(4, 4, 8, 8)]) assert.ok(attentionUsesGemm(x), JSON.stringify(x));
   for (const x of [d(1, 64, 16, 16), d(64, 1, 16, 16), d(3, 3, 16, 16), d(4, 4, 2, 2), d(1, 1, 72, 72)]) assert.ok(!attentionUsesGemm(x), JSON.stringify(x));
-  // Where it is picked, attentionFwd / attentionBwd give the gemm path's bits.
-  const c: Case = { n: 3, l: 9, s: 11, dqk: 9, dv: 72, scale: 1 / 3, seed: 42 };
-  assert.ok(attentionUsesGemm(c));
+  // Narrow heads (the tiny models': dqk + dv ≤ 64) go to the WebAssembly path before that.
+  for (const x of [d(16, 16, 16, 16), d(32, 32, 16, 16), d(48, 48, 16, 16), d(8, 8, 2, 16), d(1, 1, 32, 32), d(256, 256, 16, 16)]) assert.ok(smallHeads(x), JSON.stringify(x));
+  for (const x of [d(256, 256, 72, 72), d(16, 16, 72, 72), d(4, 4, 9, 72)]) assert.ok(!smallHeads(x), JSON.stringify(x));
+  // Where they are picked, attentionFwd / attentionBwd give that path's bits.
+  const big: Case = { n: 2, l: 30, s: 31, dqk: 9, dv: 72, scale: 1 / 3, seed: 41 };
+  assert.ok(attentionUsesGemm(big) && !smallHeads(big));
+  const bigIn = inputs(big);
+  assert.deepEqual(run(Float32Array, big, bigIn, attentionFwd, attentionBwd), run(Float32Array, big, bigIn, gemmFwd, gemmBwd));
+  if (!WASM) return;
+  const c: Case = { n: 3, l: 9, s: 11, dqk: 9, dv: 16, scale: 1 / 3, seed: 42 };
+  assert.ok(smallHeads(c));
   const inp = inputs(c);
-  assert.deepEqual(run(Float32Array, c, inp, attentionFwd, attentionBwd), run(Float32Array, c, inp, gemmFwd, gemmBwd));
+  assert.deepEqual(run(Float32Array, c, inp, attentionFwd, attentionBwd), run(Float32Array, c, inp, smallFwd, smallBwd));
 });
 
-test('any head range (a thread part) gives the same bits as all heads at once', () => {
-  const c: Case = { n: 7, l: 13, s: 21, dqk: 9, dv: 72, scale: 0.3, seed: 9 };
+test('any head range (a thread part) gives the same bits as all heads at once (both paths)', () => {
+  const c: Case = { n: 7, l: 13, s: 21, dqk: 9, dv: 16, scale: 0.3, seed: 9 };
   const inp = inputs(c);
-  const whole = run(Float32Array, c, inp, gemmFwd, gemmBwd);
-  for (const cut of [1, 3, 6]) {
-    const ranges = [[0, cut], [cut, c.n]] as const;
-    const fwd: typeof attentionFwd = (Q, K, V, d, O, LSE) => ranges.forEach(([a, b]) => attentionFwdGemm(Q as F32, K as F32, V as F32, d, O as F32, LSE as F32, a, b));
-    const bwd: typeof attentionBwd = (Q, K, V, O, LSE, dO, d, dQ, dK, dV) =>
-      ranges.forEach(([a, b]) => attentionBwdGemm(Q as F32, K as F32, V as F32, O as F32, LSE as F32, dO as F32, d, dQ as F32, dK as F32, dV as F32, a, b));
-    assert.deepEqual(run(Float32Array, c, inp, fwd, bwd), whole, `cut at head ${cut}`);
+  for (const [name, f, b] of [['gemm', gemmFwd, gemmBwd], ...(WASM ? [['small heads', smallFwd, smallBwd] as const] : [])] as const) {
+    const whole = run(Float32Array, c, inp, f, b);
+    for (const cut of [1, 3, 6]) {
+      const ranges = [[0, cut], [cut, c.n]] as const;
+      const fwd: typeof attentionFwd = (Q, K, V, d, O, LSE) => ranges.forEach(([x, y]) => f(Q, K, V, d, O, LSE, x, y));
+      const bwd: typeof attentionBwd = (Q, K, V, O, LSE, dO, d, dQ, dK, dV) => ranges.forEach(([x, y]) => b(Q, K, V, O, LSE, dO, d, dQ, dK, dV, x, y));
+      assert.deepEqual(run(Float32Array, c, inp, fwd, bwd), whole, `${name}: cut at head ${cut}`);
+    }
   }
 });
 
@@ -143,10 +163,10 @@ const threadsBefore = pool.threads;
 after(() => pool.setThreads(threadsBefore));
 
 test('1 and 2 threads give the same bits: a worker takes heads (forced split), and through the backend', async () => {
-  const c: Case = { n: 10, l: 17, s: 23, dqk: 9, dv: 72, scale: 1 / 3, seed: 77 };
-  assert.ok(attentionUsesGemm(c));
+  const c: Case = { n: 10, l: 17, s: 23, dqk: 9, dv: 16, scale: 1 / 3, seed: 77 };
   const inp = inputs(c);
-  const one = run(Float32Array, c, inp, gemmFwd, gemmBwd);
+  pool.setThreads(1);
+  const one = run(Float32Array, c, inp, attentionFwd, attentionBwd);
   pool.setThreads(2);
   // Parts of one head each: the worker starts in the background, so try for up to ~10 s until it has taken one.
   let workerTook = 0;

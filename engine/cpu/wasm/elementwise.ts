@@ -1,5 +1,5 @@
 /**
- * elementwise.wat as the CPU backend calls it: f32 GELU and its gradient (the same bits as
+ * kernels.wat's element-wise kernels as the CPU backend calls them: f32 GELU and its gradient (the same bits as
  * scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), and the Philox words of a run
  * of counters (the draws themselves are made from them in engine/rng.ts). Each call copies its
  * operands into the module's memory a chunk at a time and the results back.
@@ -7,24 +7,8 @@
  * Each function returns false (having done nothing) where the module is unavailable
  * (AVDIT_CPU_WASM=0, no WebAssembly SIMD): the caller runs its JavaScript loop instead.
  */
-import { elementwiseWasmBytes } from './elementwise-wasm.ts';
-import { instantiate, reserve, type WasmMemory } from './instance.ts';
-
-interface Kernel {
-  memory: WasmMemory;
-  gelu: (x: number, o: number, n: number) => void;
-  geluBwd: (x: number, dy: number, o: number, n: number) => void;
-  philox: (dst: number, n: number, o0: number, o1: number, k0: number, k1: number) => void;
-  exp: (y: number, o: number, n: number) => void;
-}
-
-/** undefined: not tried yet; null: unavailable. */
-let kernel: Kernel | null | undefined;
-
-function load(): Kernel | null {
-  if (kernel === undefined) kernel = instantiate<Kernel>(elementwiseWasmBytes);
-  return kernel;
-}
+import { reserve } from './instance.ts';
+import { kernels as load, type KernelsModule as Kernel } from './kernels.ts';
 
 /** Elements per chunk (64 Ki: three f32 arrays in 768 KB, within L2). */
 const CHUNK = 1 << 16;

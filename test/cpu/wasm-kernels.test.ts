@@ -1,4 +1,4 @@
-// engine/cpu/wasm/elementwise.wat: f32 GELU and its gradient give the same bits as the JavaScript
+// engine/cpu/wasm/kernels.wat: f32 GELU and its gradient give the same bits as the JavaScript
 // they replace (scalar-math.ts), on random, special and tie-making inputs, over odd lengths and
 // sub-ranges; the Philox words equal philox4x32's, and the CPU backend's random fills equal
 // engine/rng.ts philoxFill, across chunks and the counter's 32-bit carry; the committed bytes are
@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { geluF32, geluGradF32, expF32 } from '../../engine/cpu/scalar-math.ts';
 import { fillRandom } from '../../engine/cpu/random-fill.ts';
-import { elementwiseWasmBytes } from '../../engine/cpu/wasm/elementwise-wasm.ts';
+import { kernelsWasmBytes } from '../../engine/cpu/wasm/kernels-wasm.ts';
 import { expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm } from '../../engine/cpu/wasm/elementwise.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
 
@@ -85,17 +85,17 @@ test('gelu and its gradient: the same bits as geluF32 / geluGradF32 on any f32 (
   assert.equal(bits(O), bits(O2));
 });
 
-test('every f64 constant in elementwise.wat is the value of the JavaScript expression it stands for', () => {
+test('every f64 constant in kernels.wat is the value of the JavaScript expression it stands for', () => {
   // f32 outputs hide a constant one f64 ulp off almost always, so the literals are checked
   // directly (wabt reads decimal literals correctly rounded, as Number does).
   const c = Math.sqrt(2 / Math.PI), a = 0.044715;
   const allowed = new Map<number, string>([
     [100, 'clamp'], [-100, 'clamp'], [Math.LOG2E, 'log2 e'], [0.6931471803691238, 'LN2_HI'], [1.9082149292705877e-10, 'LN2_LO'],
     [1, '1'], [0.5, '1/2'], [1 / 6, '1/6'], [1 / 24, '1/24'], [1 / 120, '1/120'], [1 / 720, '1/720'], [1 / 5040, '1/5040'],
-    [-2 * c, '−2c'], [a, 'a'], [c, 'c'], [3 * a, '3a'], [2, '2'],
+    [-2 * c, '−2c'], [a, 'a'], [c, 'c'], [3 * a, '3a'], [2, '2'], [0, '0'], [-Infinity, 'the running maximum\'s start'],
   ]);
-  const wat = readFileSync(new URL('../../engine/cpu/wasm/elementwise.wat', import.meta.url), 'utf8').replace(/;;.*$/gm, '');
-  const literals = [...wat.matchAll(/f64\.const\s+(\S+?)\)/g)].map((m) => m[1]!);
+  const wat = readFileSync(new URL('../../engine/cpu/wasm/kernels.wat', import.meta.url), 'utf8').replace(/;;.*$/gm, '');
+  const literals = [...wat.matchAll(/f64\.const\s+(\S+?)\)/g)].map((m) => m[1]!.replace(/^(-?)inf$/, '$1Infinity'));
   assert.ok(literals.length >= allowed.size);
   const seen = new Set<string>();
   for (const lit of literals) {
@@ -131,11 +131,11 @@ test('the CPU backend\'s random fills equal philoxFill (uniform and normal, f32 
   }
 });
 
-test('the committed elementwise-wasm.ts is a fresh wabt compile of elementwise.wat (npm run build:wasm)', async () => {
+test('the committed kernels-wasm.ts is a fresh wabt compile of elementwise.wat (npm run build:wasm)', async () => {
   const script = new URL('../../scripts/build-wasm.mjs', import.meta.url).href;
   const { compileWat, renderTs } = (await import(script)) as { compileWat: (name: string) => Promise<Uint8Array>; renderTs: (b: Uint8Array, name: string) => string };
-  const fresh = await compileWat('elementwise');
-  assert.deepEqual(elementwiseWasmBytes(), fresh, 'engine/cpu/wasm/elementwise-wasm.ts is stale: run npm run build:wasm');
-  const committed = readFileSync(new URL('../../engine/cpu/wasm/elementwise-wasm.ts', import.meta.url), 'utf8');
-  assert.equal(committed, renderTs(fresh, 'elementwise'), 'engine/cpu/wasm/elementwise-wasm.ts differs from what npm run build:wasm writes');
+  const fresh = await compileWat('kernels');
+  assert.deepEqual(kernelsWasmBytes(), fresh, 'engine/cpu/wasm/kernels-wasm.ts is stale: run npm run build:wasm');
+  const committed = readFileSync(new URL('../../engine/cpu/wasm/kernels-wasm.ts', import.meta.url), 'utf8');
+  assert.equal(committed, renderTs(fresh, 'kernels'), 'engine/cpu/wasm/kernels-wasm.ts differs from what npm run build:wasm writes');
 });

@@ -1,0 +1,410 @@
+;; The CPU backend's WebAssembly SIMD kernels besides the matmul (gemm.wat): f32 GELU and its
+;; gradient, the Philox words behind every random draw, and attention for small heads (the tiny
+;; models' 16-wide heads over 8 … 48 tokens, where a matmul call per product costs more than the
+;; product). Operands are copied into this memory by the callers (elementwise.ts, attention.ts).
+;;
+;; Compiled by scripts/build-wasm.mjs (wabt) into kernels-wasm.ts; edit this file, then run
+;; `npm run build:wasm` (test/cpu/wasm-kernels.test.ts checks the committed bytes are a fresh
+;; compile, and every result against the JavaScript it replaces).
+;;
+;; GELU: the same bits as engine/cpu/scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a
+;; time. Those compute in f64 with +, −, ×, ÷, Math.round and a table of powers of two; here every
+;; one of those operations is done in the same order on f64x2 lanes (IEEE arithmetic is exact to
+;; the bit, and neither JavaScript nor WebAssembly fuses a multiply and an add), Math.round is
+;; f64x2.nearest corrected at ties (nearest rounds them to even, Math.round up), the table is 2^n
+;; built from its exponent bits, and the f32 result is rounded once at the end, as a Float32Array
+;; store rounds it. The constants are the f64 values of the JavaScript expressions.
+;;
+;; Philox: philox4x32-10 (engine/rng.ts), with the 32×32 → 64-bit products of each round in one
+;; i64.mul where JavaScript needs four 16-bit partial products. Words only: the floats drawn from
+;; them (uniform, Box–Muller) stay in JavaScript, so they are the same expressions as before.
+;;
+;; Attention: engine/cpu/fused.ts attentionFwdGemm / attentionBwdGemm step for step (every product
+;; summed in f32 in the same order as gemm.wat: 0 + a₀b₀ + a₁b₁ + …; row statistics in f64), with
+;; one difference: e^x is expF32 below (relative error ~1e-8, under f32's rounding) where the
+;; JavaScript calls Math.exp, so the results agree to f32 rounding, not to the bit.
+(module
+  (memory (export "memory") 1)
+
+  ;; e^y per lane, as expF32: y clamped to ±100, y = n·ln2 + r (ln2 in two parts), e^r by seven
+  ;; Horner steps, times 2^n. pmin / pmax pass NaN through as the JavaScript ternaries do.
+  (func $exp (param $y v128) (result v128)
+    (local $z v128) (local $zl v128) (local $n v128) (local $r v128) (local $p v128)
+    (local.set $z (f64x2.pmax (f64x2.pmin (local.get $y) (f64x2.splat (f64.const 100))) (f64x2.splat (f64.const -100))))
+    ;; n = Math.round(z · log2 e)
+    (local.set $zl (f64x2.mul (local.get $z) (f64x2.splat (f64.const 1.4426950408889634))))
+    (local.set $n (f64x2.nearest (local.get $zl)))
+    (local.set $n
+      (f64x2.add (local.get $n)
+        (v128.and
+          (f64x2.eq (f64x2.sub (local.get $zl) (local.get $n)) (f64x2.splat (f64.const 0.5)))
+          (f64x2.splat (f64.const 1)))))
+    ;; r = z − n·LN2_HI − n·LN2_LO
+    (local.set $r
+      (f64x2.sub
+        (f64x2.sub (local.get $z) (f64x2.mul (local.get $n) (f64x2.splat (f64.const 0.6931471803691238))))
+        (f64x2.mul (local.get $n) (f64x2.splat (f64.const 1.9082149292705877e-10)))))
+    ;; p = 1 + r(1 + r(1/2 + r(1/6 + r(1/24 + r(1/120 + r(1/720 + r·(1/5040)))))))
+    (local.set $p (f64x2.add (f64x2.splat (f64.const 0.001388888888888889)) (f64x2.mul (local.get $r) (f64x2.splat (f64.const 0.0001984126984126984)))))
+    (local.set $p (f64x2.add (f64x2.splat (f64.const 0.008333333333333333)) (f64x2.mul (local.get $r) (local.get $p))))
+    (local.set $p (f64x2.add (f64x2.splat (f64.const 0.041666666666666664)) (f64x2.mul (local.get $r) (local.get $p))))
+    (local.set $p (f64x2.add (f64x2.splat (f64.const 0.16666666666666666)) (f64x2.mul (local.get $r) (local.get $p))))
+    (local.set $p (f64x2.add (f64x2.splat (f64.const 0.5)) (f64x2.mul (local.get $r) (local.get $p))))
+    (local.set $p (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.mul (local.get $r) (local.get $p))))
+    (local.set $p (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.mul (local.get $r) (local.get $p))))
+    ;; × 2^n: the exponent field n + 1023 (|n| ≤ 145: always a normal number)
+    (f64x2.mul (local.get $p)
+      (i64x2.shl
+        (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero (local.get $n))) (i64x2.splat (i64.const 1023)))
+        (i32.const 52))))
+
+  ;; o[i] = expF32(y[i]) over f64 arrays, pairs (for the tests: ties of Math.round, clamps, NaN)
+  (func (export "exp") (param $y i32) (param $o i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $y) (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $pair
+        (br_if $done (i32.ge_u (local.get $y) (local.get $end)))
+        (v128.store (local.get $o) (call $exp (v128.load (local.get $y))))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $pair))))
+
+  ;; 1 + e^{−2u}, u = c(x + a·x³): −2c·(x + ((a·x)·x)·x), c = √(2/π), a = 0.044715
+  (func $one_plus_e (param $x v128) (result v128)
+    (f64x2.add (f64x2.splat (f64.const 1))
+      (call $exp
+        (f64x2.mul (f64x2.splat (f64.const -1.5957691216057308))
+          (f64x2.add (local.get $x)
+            (f64x2.mul (f64x2.mul (f64x2.mul (f64x2.splat (f64.const 0.044715)) (local.get $x)) (local.get $x)) (local.get $x)))))))
+
+  ;; o[i] = gelu(x[i]) = x / (1 + e^{−2u}) for i < n, f32 in and out, pairs of elements (an odd
+  ;; n also computes element n: the caller leaves room for it).
+  (func (export "gelu") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $pair
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $v (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $x))))
+        (v128.store64_lane 0 (local.get $o)
+          (f32x4.demote_f64x2_zero (f64x2.div (local.get $v) (call $one_plus_e (local.get $v)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 8)))
+        (local.set $o (i32.add (local.get $o) (i32.const 8)))
+        (br $pair))))
+
+  ;; o[i] = dy[i]·gelu'(x[i]) with s = 1/(1 + e^{−2u}):
+  ;; gelu' = s + ((((2·x)·s)·(1 − s))·c)·(1 + ((3a)·x)·x)
+  (func (export "geluBwd") (param $x i32) (param $dy i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128) (local $s v128) (local $g v128)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $pair
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $v (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $x))))
+        (local.set $s (f64x2.div (f64x2.splat (f64.const 1)) (call $one_plus_e (local.get $v))))
+        (local.set $g
+          (f64x2.add (local.get $s)
+            (f64x2.mul
+              (f64x2.mul
+                (f64x2.mul (f64x2.mul (f64x2.mul (f64x2.splat (f64.const 2)) (local.get $v)) (local.get $s))
+                  (f64x2.sub (f64x2.splat (f64.const 1)) (local.get $s)))
+                (f64x2.splat (f64.const 0.7978845608028654)))
+              (f64x2.add (f64x2.splat (f64.const 1))
+                (f64x2.mul (f64x2.mul (f64x2.splat (f64.const 0.134145)) (local.get $v)) (local.get $v))))))
+        (v128.store64_lane 0 (local.get $o)
+          (f32x4.demote_f64x2_zero
+            (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $dy))) (local.get $g))))
+        (local.set $x (i32.add (local.get $x) (i32.const 8)))
+        (local.set $dy (i32.add (local.get $dy) (i32.const 8)))
+        (local.set $o (i32.add (local.get $o) (i32.const 8)))
+        (br $pair))))
+
+  ;; For counters ctr = (o1·2^32 + o0) + i, i < n: words 0 and 1 of philox4x32-10 over
+  ;; (ctr mod 2^32, ctr / 2^32, 0, 0) with key (k0, k1), at dst + 8i and dst + 8i + 4.
+  (func (export "philox") (param $dst i32) (param $n i32) (param $o0 i32) (param $o1 i32) (param $k0 i32) (param $k1 i32)
+    (local $ctr i64) (local $end i32)
+    (local $c0 i64) (local $c1 i64) (local $c2 i64) (local $c3 i64) (local $a i64) (local $b i64)
+    (local $p0 i64) (local $p1 i64) (local $r i32)
+    (local.set $ctr (i64.or (i64.shl (i64.extend_i32_u (local.get $o1)) (i64.const 32)) (i64.extend_i32_u (local.get $o0))))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $draw
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (local.set $c0 (i64.and (local.get $ctr) (i64.const 0xffffffff)))
+        (local.set $c1 (i64.and (i64.shr_u (local.get $ctr) (i64.const 32)) (i64.const 0xffffffff)))
+        (local.set $c2 (i64.const 0))
+        (local.set $c3 (i64.const 0))
+        (local.set $a (i64.extend_i32_u (local.get $k0)))
+        (local.set $b (i64.extend_i32_u (local.get $k1)))
+        (local.set $r (i32.const 10))
+        (loop $round
+          (local.set $p0 (i64.mul (i64.const 0xD2511F53) (local.get $c0)))
+          (local.set $p1 (i64.mul (i64.const 0xCD9E8D57) (local.get $c2)))
+          (local.set $c0 (i64.xor (i64.xor (i64.shr_u (local.get $p1) (i64.const 32)) (local.get $c1)) (local.get $a)))
+          (local.set $c1 (i64.and (local.get $p1) (i64.const 0xffffffff)))
+          (local.set $c2 (i64.xor (i64.xor (i64.shr_u (local.get $p0) (i64.const 32)) (local.get $c3)) (local.get $b)))
+          (local.set $c3 (i64.and (local.get $p0) (i64.const 0xffffffff)))
+          (local.set $a (i64.and (i64.add (local.get $a) (i64.const 0x9E3779B9)) (i64.const 0xffffffff)))
+          (local.set $b (i64.and (i64.add (local.get $b) (i64.const 0xBB67AE85)) (i64.const 0xffffffff)))
+          (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+          (br_if $round (local.get $r)))
+        (i32.store (local.get $dst) (i32.wrap_i64 (local.get $c0)))
+        (i32.store offset=4 (local.get $dst) (i32.wrap_i64 (local.get $c1)))
+        (local.set $ctr (i64.add (local.get $ctr) (i64.const 1)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
+        (br $draw))))
+
+  ;; ---- attention for small heads ----------------------------------------------------------
+
+  ;; C[r][c] = Σ_t A[r·sar + t·sat] · B[t·sbt + c] for r < R, c < C4 (a multiple of 4), the sum
+  ;; in f32 from 0 in t order, vectorised over c; byte strides. C rows at stride scr bytes.
+  (func $mm (param $a i32) (param $sar i32) (param $sat i32) (param $b i32) (param $sbt i32)
+            (param $c i32) (param $scr i32) (param $R i32) (param $T i32) (param $C4 i32)
+    (local $r i32) (local $cc i32) (local $t i32) (local $acc v128) (local $ap i32) (local $bp i32)
+    (local.set $r (i32.const 0))
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $r) (local.get $R)))
+      (local.set $cc (i32.const 0))
+      (block $cols_done (loop $cols
+        (br_if $cols_done (i32.ge_u (local.get $cc) (local.get $C4)))
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $ap (i32.add (local.get $a) (i32.mul (local.get $r) (local.get $sar))))
+        (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $cc) (i32.const 2))))
+        (local.set $t (local.get $T))
+        (block $k_done (loop $k
+          (br_if $k_done (i32.eqz (local.get $t)))
+          (local.set $acc (f32x4.add (local.get $acc)
+            (f32x4.mul (v128.load32_splat (local.get $ap)) (v128.load (local.get $bp)))))
+          (local.set $ap (i32.add (local.get $ap) (local.get $sat)))
+          (local.set $bp (i32.add (local.get $bp) (local.get $sbt)))
+          (local.set $t (i32.sub (local.get $t) (i32.const 1)))
+          (br $k)))
+        (v128.store (i32.add (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $scr))) (i32.shl (local.get $cc) (i32.const 2))) (local.get $acc))
+        (local.set $cc (i32.add (local.get $cc) (i32.const 4)))
+        (br $cols)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
+
+  ;; dst[r·dstride + c] = src[r·cols + c] (f32; dst rows padded with zeros to dstride floats), or
+  ;; with $tr the transpose: dst[c·dstride + r] = src[r·cols + c] (dst padded to dstride ≥ rows).
+  ;; The padding makes every vector of $mm's B operand whole.
+  (func $pad (param $src i32) (param $rows i32) (param $cols i32) (param $dst i32) (param $dstride i32) (param $dn i32) (param $tr i32)
+    (local $r i32) (local $c i32)
+    (memory.fill (local.get $dst) (i32.const 0) (i32.shl (i32.mul (local.get $dn) (local.get $dstride)) (i32.const 2)))
+    (local.set $r (i32.const 0))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $cdone (loop $col
+        (br_if $cdone (i32.ge_u (local.get $c) (local.get $cols)))
+        (f32.store
+          (i32.add (local.get $dst) (i32.shl
+            (if (result i32) (local.get $tr)
+              (then (i32.add (i32.mul (local.get $c) (local.get $dstride)) (local.get $r)))
+              (else (i32.add (i32.mul (local.get $r) (local.get $dstride)) (local.get $c))))
+            (i32.const 2)))
+          (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $col)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; dst[r·cols + c] = src[r·sstride + c]: a padded block back to dense rows.
+  (func $unpad (param $src i32) (param $sstride i32) (param $rows i32) (param $cols i32) (param $dst i32)
+    (local $r i32)
+    (local.set $r (i32.const 0))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (memory.copy
+        (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2)))
+        (i32.add (local.get $src) (i32.shl (i32.mul (local.get $r) (local.get $sstride)) (i32.const 2)))
+        (i32.shl (local.get $cols) (i32.const 2)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; e^{x − m} for the f64 value x of each f32 in [p, p + 4n) (two lanes at a time, n even or the
+  ;; pair past it harmless), written back as f32; returns Σ of the f64 values in order.
+  (func $exp_row (param $p i32) (param $n i32) (param $scale f64) (param $m f64) (result f64)
+    (local $end i32) (local $e v128) (local $sum f64)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $pair
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $e (call $exp (f64x2.sub
+        (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $p))) (f64x2.splat (local.get $scale)))
+        (f64x2.splat (local.get $m)))))
+      (v128.store64_lane 0 (local.get $p) (f32x4.demote_f64x2_zero (local.get $e)))
+      (local.set $sum (f64.add (local.get $sum) (f64x2.extract_lane 0 (local.get $e))))
+      (if (i32.lt_u (i32.add (local.get $p) (i32.const 4)) (local.get $end))
+        (then (local.set $sum (f64.add (local.get $sum) (f64x2.extract_lane 1 (local.get $e))))))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br $pair)))
+    (local.get $sum))
+
+  ;; Forward of n heads (as attentionFwdGemm): q [n][l][dqk], k [n][s][dqk], v [n][s][dv] → o
+  ;; [n][l][dv], and per row its maximum m (f64, at stat) and Σ e^{x − m} (f64, at stat + 8·n·l),
+  ;; from which the caller makes lse = m + ln Σ. `w`: scratch of ws bytes (attention.ts sizes it).
+  (func (export "attnFwd") (param $q i32) (param $k i32) (param $v i32) (param $o i32) (param $stat i32)
+        (param $n i32) (param $l i32) (param $s i32) (param $dqk i32) (param $dv i32) (param $scale f64) (param $w i32)
+    (local $h i32) (local $s4 i32) (local $dv4 i32) (local $kt i32) (local $vp i32) (local $P i32) (local $op i32)
+    (local $i i32) (local $j i32) (local $row i32) (local $m f64) (local $x f64) (local $sum f64) (local $inv f64) (local $st i32)
+    (local.set $s4 (i32.and (i32.add (local.get $s) (i32.const 3)) (i32.const -4)))
+    (local.set $dv4 (i32.and (i32.add (local.get $dv) (i32.const 3)) (i32.const -4)))
+    ;; scratch: Kᵀ [dqk][s4] | V [s][dv4] | P [l][s4] (+ a pair) | O [l][dv4]
+    (local.set $kt (local.get $w))
+    (local.set $vp (i32.add (local.get $kt) (i32.shl (i32.mul (local.get $dqk) (local.get $s4)) (i32.const 2))))
+    (local.set $P (i32.add (local.get $vp) (i32.shl (i32.mul (local.get $s) (local.get $dv4)) (i32.const 2))))
+    (local.set $op (i32.add (local.get $P) (i32.shl (i32.add (i32.mul (local.get $l) (local.get $s4)) (i32.const 4)) (i32.const 2))))
+    (local.set $st (local.get $stat))
+    (local.set $h (i32.const 0))
+    (block $heads_done (loop $head
+      (br_if $heads_done (i32.ge_u (local.get $h) (local.get $n)))
+      (call $pad (local.get $k) (local.get $s) (local.get $dqk) (local.get $kt) (local.get $s4) (local.get $dqk) (i32.const 1))
+      (call $pad (local.get $v) (local.get $s) (local.get $dv) (local.get $vp) (local.get $dv4) (local.get $s) (i32.const 0))
+      ;; S = Q Kᵀ into P's rows
+      (call $mm (local.get $q) (i32.shl (local.get $dqk) (i32.const 2)) (i32.const 4) (local.get $kt) (i32.shl (local.get $s4) (i32.const 2))
+        (local.get $P) (i32.shl (local.get $s4) (i32.const 2)) (local.get $l) (local.get $dqk) (local.get $s4))
+      ;; rows: m = max scale·S, e = e^{scale·S − m}, P = e / Σe
+      (local.set $i (i32.const 0))
+      (block $rows_done (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $l)))
+        (local.set $row (i32.add (local.get $P) (i32.shl (i32.mul (local.get $i) (local.get $s4)) (i32.const 2))))
+        (local.set $m (f64.const -inf))
+        (local.set $j (i32.const 0))
+        (block $max_done (loop $max
+          (br_if $max_done (i32.ge_u (local.get $j) (local.get $s)))
+          (local.set $x (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))) (local.get $scale)))
+          (if (f64.gt (local.get $x) (local.get $m)) (then (local.set $m (local.get $x))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $max)))
+        (local.set $sum (call $exp_row (local.get $row) (local.get $s) (local.get $scale) (local.get $m)))
+        (local.set $inv (f64.div (f64.const 1) (local.get $sum)))
+        (local.set $j (i32.const 0))
+        (block $norm_done (loop $norm
+          (br_if $norm_done (i32.ge_u (local.get $j) (local.get $s)))
+          (f32.store (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))
+            (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))) (local.get $inv))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $norm)))
+        ;; columns s … s4 of P stay out of P·V: zero them (S there came from Kᵀ's zero padding: 0, but e^{−m} is not)
+        (memory.fill (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (i32.const 0) (i32.shl (i32.sub (local.get $s4) (local.get $s)) (i32.const 2)))
+        (f64.store (local.get $st) (local.get $m))
+        (f64.store (i32.add (local.get $st) (i32.shl (i32.mul (local.get $n) (local.get $l)) (i32.const 3))) (local.get $sum))
+        (local.set $st (i32.add (local.get $st) (i32.const 8)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))
+      ;; O = P V
+      (call $mm (local.get $P) (i32.shl (local.get $s4) (i32.const 2)) (i32.const 4) (local.get $vp) (i32.shl (local.get $dv4) (i32.const 2))
+        (local.get $op) (i32.shl (local.get $dv4) (i32.const 2)) (local.get $l) (local.get $s4) (local.get $dv4))
+      (call $unpad (local.get $op) (local.get $dv4) (local.get $l) (local.get $dv) (local.get $o))
+      (local.set $q (i32.add (local.get $q) (i32.shl (i32.mul (local.get $l) (local.get $dqk)) (i32.const 2))))
+      (local.set $k (i32.add (local.get $k) (i32.shl (i32.mul (local.get $s) (local.get $dqk)) (i32.const 2))))
+      (local.set $v (i32.add (local.get $v) (i32.shl (i32.mul (local.get $s) (local.get $dv)) (i32.const 2))))
+      (local.set $o (i32.add (local.get $o) (i32.shl (i32.mul (local.get $l) (local.get $dv)) (i32.const 2))))
+      (local.set $h (i32.add (local.get $h) (i32.const 1)))
+      (br $head))))
+
+  ;; Backward of n heads (as attentionBwdGemm): with D_i = Σ_c dO_ic·O_ic (f64), Sᵀ = K Qᵀ,
+  ;; dPᵀ = V dOᵀ, Pᵀ_ji = e^{scale·Sᵀ_ji − lse_i}, dSᵀ_ji = (scale·P_ji)·(dPᵀ_ji − D_i):
+  ;; dV = Pᵀ dO, dK = dSᵀ Q, dQ = dS K. lse f32 [n][l]; `w` scratch of attention.ts's size.
+  (func (export "attnBwd") (param $q i32) (param $k i32) (param $v i32) (param $o i32) (param $lse i32) (param $do i32)
+        (param $dq i32) (param $dk i32) (param $dvv i32)
+        (param $n i32) (param $l i32) (param $s i32) (param $dqk i32) (param $dv i32) (param $scale f64) (param $w i32)
+    (local $h i32) (local $l4 i32) (local $dq4 i32) (local $dv4 i32) (local $mx4 i32)
+    (local $qt i32) (local $dot i32) (local $st i32) (local $dpt i32) (local $dop i32) (local $qp i32) (local $kp i32) (local $cb i32)
+    (local $d64 i32) (local $l64 i32)
+    (local $i i32) (local $j i32) (local $c i32) (local $acc f64) (local $row i32) (local $drow i32) (local $p v128) (local $x v128)
+    (local.set $l4 (i32.and (i32.add (local.get $l) (i32.const 3)) (i32.const -4)))
+    (local.set $dq4 (i32.and (i32.add (local.get $dqk) (i32.const 3)) (i32.const -4)))
+    (local.set $dv4 (i32.and (i32.add (local.get $dv) (i32.const 3)) (i32.const -4)))
+    (local.set $mx4 (select (local.get $dq4) (local.get $dv4) (i32.gt_u (local.get $dq4) (local.get $dv4))))
+    ;; scratch (floats): Qᵀ dqk×l4 | dOᵀ dv×l4 | Sᵀ s×l4 | dPᵀ s×l4 | dO l×dv4 | Q l×dq4 | K s×dq4 |
+    ;; C max(l, s)×mx4 | D, lse as f64, l4 each
+    (local.set $qt (local.get $w))
+    (local.set $dot (i32.add (local.get $qt) (i32.shl (i32.mul (local.get $dqk) (local.get $l4)) (i32.const 2))))
+    (local.set $st (i32.add (local.get $dot) (i32.shl (i32.mul (local.get $dv) (local.get $l4)) (i32.const 2))))
+    (local.set $dpt (i32.add (local.get $st) (i32.shl (i32.mul (local.get $s) (local.get $l4)) (i32.const 2))))
+    (local.set $dop (i32.add (local.get $dpt) (i32.shl (i32.mul (local.get $s) (local.get $l4)) (i32.const 2))))
+    (local.set $qp (i32.add (local.get $dop) (i32.shl (i32.mul (local.get $l) (local.get $dv4)) (i32.const 2))))
+    (local.set $kp (i32.add (local.get $qp) (i32.shl (i32.mul (local.get $l) (local.get $dq4)) (i32.const 2))))
+    (local.set $cb (i32.add (local.get $kp) (i32.shl (i32.mul (local.get $s) (local.get $dq4)) (i32.const 2))))
+    (local.set $d64 (i32.and (i32.add (i32.add (local.get $cb)
+      (i32.shl (i32.mul (select (local.get $l) (local.get $s) (i32.gt_u (local.get $l) (local.get $s))) (local.get $mx4)) (i32.const 2))) (i32.const 7)) (i32.const -8)))
+    (local.set $l64 (i32.add (local.get $d64) (i32.shl (local.get $l4) (i32.const 3))))
+    (local.set $h (i32.const 0))
+    (block $heads_done (loop $head
+      (br_if $heads_done (i32.ge_u (local.get $h) (local.get $n)))
+      ;; D_i and lse_i in f64 (pairs past l: zero)
+      (memory.fill (local.get $d64) (i32.const 0) (i32.shl (local.get $l4) (i32.const 4)))
+      (local.set $i (i32.const 0))
+      (block $d_done (loop $drows
+        (br_if $d_done (i32.ge_u (local.get $i) (local.get $l)))
+        (local.set $acc (f64.const 0))
+        (local.set $c (i32.const 0))
+        (block $c_done (loop $cols
+          (br_if $c_done (i32.ge_u (local.get $c) (local.get $dv)))
+          (local.set $row (i32.shl (i32.add (i32.mul (local.get $i) (local.get $dv)) (local.get $c)) (i32.const 2)))
+          (local.set $acc (f64.add (local.get $acc)
+            (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $do) (local.get $row)))) (f64.promote_f32 (f32.load (i32.add (local.get $o) (local.get $row)))))))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $cols)))
+        (f64.store (i32.add (local.get $d64) (i32.shl (local.get $i) (i32.const 3))) (local.get $acc))
+        (f64.store (i32.add (local.get $l64) (i32.shl (local.get $i) (i32.const 3)))
+          (f64.promote_f32 (f32.load (i32.add (local.get $lse) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $drows)))
+      (call $pad (local.get $q) (local.get $l) (local.get $dqk) (local.get $qt) (local.get $l4) (local.get $dqk) (i32.const 1))
+      (call $pad (local.get $do) (local.get $l) (local.get $dv) (local.get $dot) (local.get $l4) (local.get $dv) (i32.const 1))
+      (call $pad (local.get $do) (local.get $l) (local.get $dv) (local.get $dop) (local.get $dv4) (local.get $l) (i32.const 0))
+      (call $pad (local.get $q) (local.get $l) (local.get $dqk) (local.get $qp) (local.get $dq4) (local.get $l) (i32.const 0))
+      (call $pad (local.get $k) (local.get $s) (local.get $dqk) (local.get $kp) (local.get $dq4) (local.get $s) (i32.const 0))
+      ;; Sᵀ = K Qᵀ, dPᵀ = V dOᵀ
+      (call $mm (local.get $k) (i32.shl (local.get $dqk) (i32.const 2)) (i32.const 4) (local.get $qt) (i32.shl (local.get $l4) (i32.const 2))
+        (local.get $st) (i32.shl (local.get $l4) (i32.const 2)) (local.get $s) (local.get $dqk) (local.get $l4))
+      (call $mm (local.get $v) (i32.shl (local.get $dv) (i32.const 2)) (i32.const 4) (local.get $dot) (i32.shl (local.get $l4) (i32.const 2))
+        (local.get $dpt) (i32.shl (local.get $l4) (i32.const 2)) (local.get $s) (local.get $dv) (local.get $l4))
+      ;; Pᵀ and dSᵀ, two i at a time
+      (local.set $j (i32.const 0))
+      (block $j_done (loop $jrows
+        (br_if $j_done (i32.ge_u (local.get $j) (local.get $s)))
+        (local.set $row (i32.add (local.get $st) (i32.shl (i32.mul (local.get $j) (local.get $l4)) (i32.const 2))))
+        (local.set $drow (i32.add (local.get $dpt) (i32.shl (i32.mul (local.get $j) (local.get $l4)) (i32.const 2))))
+        (local.set $i (i32.const 0))
+        (block $i_done (loop $ipairs
+          (br_if $i_done (i32.ge_u (local.get $i) (local.get $l)))
+          (local.set $x (f64x2.sub
+            (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $row) (i32.shl (local.get $i) (i32.const 2))))) (f64x2.splat (local.get $scale)))
+            (v128.load (i32.add (local.get $l64) (i32.shl (local.get $i) (i32.const 3))))))
+          (local.set $p (call $exp (local.get $x)))
+          (v128.store64_lane 0 (i32.add (local.get $row) (i32.shl (local.get $i) (i32.const 2))) (f32x4.demote_f64x2_zero (local.get $p)))
+          (v128.store64_lane 0 (i32.add (local.get $drow) (i32.shl (local.get $i) (i32.const 2)))
+            (f32x4.demote_f64x2_zero
+              (f64x2.mul (f64x2.mul (f64x2.splat (local.get $scale)) (local.get $p))
+                (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $drow) (i32.shl (local.get $i) (i32.const 2)))))
+                  (v128.load (i32.add (local.get $d64) (i32.shl (local.get $i) (i32.const 3))))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 2)))
+          (br $ipairs)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jrows)))
+      ;; dV = Pᵀ dO, dK = dSᵀ Q (rows j, sums over i), dQ = dS K (rows i, sums over j)
+      (call $mm (local.get $st) (i32.shl (local.get $l4) (i32.const 2)) (i32.const 4) (local.get $dop) (i32.shl (local.get $dv4) (i32.const 2))
+        (local.get $cb) (i32.shl (local.get $dv4) (i32.const 2)) (local.get $s) (local.get $l) (local.get $dv4))
+      (call $unpad (local.get $cb) (local.get $dv4) (local.get $s) (local.get $dv) (local.get $dvv))
+      (call $mm (local.get $dpt) (i32.shl (local.get $l4) (i32.const 2)) (i32.const 4) (local.get $qp) (i32.shl (local.get $dq4) (i32.const 2))
+        (local.get $cb) (i32.shl (local.get $dq4) (i32.const 2)) (local.get $s) (local.get $l) (local.get $dq4))
+      (call $unpad (local.get $cb) (local.get $dq4) (local.get $s) (local.get $dqk) (local.get $dk))
+      (call $mm (local.get $dpt) (i32.const 4) (i32.shl (local.get $l4) (i32.const 2)) (local.get $kp) (i32.shl (local.get $dq4) (i32.const 2))
+        (local.get $cb) (i32.shl (local.get $dq4) (i32.const 2)) (local.get $l) (local.get $s) (local.get $dq4))
+      (call $unpad (local.get $cb) (local.get $dq4) (local.get $l) (local.get $dqk) (local.get $dq))
+      (local.set $q (i32.add (local.get $q) (i32.shl (i32.mul (local.get $l) (local.get $dqk)) (i32.const 2))))
+      (local.set $dq (i32.add (local.get $dq) (i32.shl (i32.mul (local.get $l) (local.get $dqk)) (i32.const 2))))
+      (local.set $k (i32.add (local.get $k) (i32.shl (i32.mul (local.get $s) (local.get $dqk)) (i32.const 2))))
+      (local.set $dk (i32.add (local.get $dk) (i32.shl (i32.mul (local.get $s) (local.get $dqk)) (i32.const 2))))
+      (local.set $v (i32.add (local.get $v) (i32.shl (i32.mul (local.get $s) (local.get $dv)) (i32.const 2))))
+      (local.set $dvv (i32.add (local.get $dvv) (i32.shl (i32.mul (local.get $s) (local.get $dv)) (i32.const 2))))
+      (local.set $o (i32.add (local.get $o) (i32.shl (i32.mul (local.get $l) (local.get $dv)) (i32.const 2))))
+      (local.set $do (i32.add (local.get $do) (i32.shl (i32.mul (local.get $l) (local.get $dv)) (i32.const 2))))
+      (local.set $lse (i32.add (local.get $lse) (i32.shl (local.get $l) (i32.const 2))))
+      (local.set $h (i32.add (local.get $h) (i32.const 1)))
+      (br $head))))
+)
