@@ -37,6 +37,17 @@ function bwdScratch({ l, s, dqk, dv }: AttentionDims): number {
   return dqk * l4 + dv * l4 + 2 * s * l4 + l * v4 + l * q4 + s * q4 + Math.max(l, s) * Math.max(q4, v4) + 4 * l4 + 8;
 }
 
+/** Float offsets of n heads' worth of each operand (sizes: floats per head), each 16-byte aligned, and the end. */
+function layout(sizes: readonly number[], n: number): { off: number[]; end: number } {
+  const off: number[] = [];
+  let end = 0;
+  for (const z of sizes) {
+    off.push(end);
+    end += up4(n * z);
+  }
+  return { off, end };
+}
+
 /** Heads per call: their operands in about 1 MB. */
 function headsPerCall(d: AttentionDims, floatsPerHead: number): number {
   return Math.max(1, Math.floor((1 << 18) / floatsPerHead));
@@ -53,12 +64,8 @@ export function attentionFwdWasm(Q: Float32Array, K: Float32Array, V: Float32Arr
   for (let h = h0; h < h1; h += chunk) {
     const n = Math.min(chunk, h1 - h);
     // Layout (floats): q | k | v | o | stats (f64, 8-byte aligned) | scratch
-    const off: number[] = [];
-    let at = 0;
-    for (const z of sizes) {
-      off.push(at);
-      at += up4(n * z);
-    }
+    const { off, end } = layout(sizes, n);
+    let at = end;
     const stat = at;
     at += 4 * n * l;
     const w = at;
@@ -91,15 +98,8 @@ export function attentionBwdWasm(
   const chunk = headsPerCall(d, sizes.reduce((a, b) => a + b));
   for (let h = h0; h < h1; h += chunk) {
     const n = Math.min(chunk, h1 - h);
-    const off: number[] = [];
-    let at = 0;
-    for (const z of sizes) {
-      off.push(at);
-      at += up4(n * z);
-    }
-    const w = at;
-    at += bwdScratch(d);
-    reserve(m.memory, 4 * at);
+    const { off, end: w } = layout(sizes, n);
+    reserve(m.memory, 4 * (w + bwdScratch(d)));
     const F = new Float32Array(m.memory.buffer);
     ins.forEach((src, i) => F.set(src.subarray(h * sizes[i]!, (h + n) * sizes[i]!), off[i]));
     m.attnBwd(...(off.map((o) => 4 * o) as [number, number, number, number, number, number, number, number, number]), n, l, s, dqk, dv, scale, 4 * w);
