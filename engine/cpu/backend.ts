@@ -19,6 +19,7 @@ import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
 import { fillRandom } from './random-fill.ts';
+import { colSumWasm } from './wasm/elementwise.ts';
 import { ArrayPool } from './array-pool.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
@@ -189,6 +190,12 @@ class CpuBackend implements Backend {
     const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
     const out = this.#alloc(x.dtype, sizeOf(outShape));
     const O = out.data, X = arr(x);
+    // A sum over the leading axes (bias gradients) in WebAssembly, rows in the same order: the same bits.
+    const lead = axes.length;
+    if (op === 'sum' && X instanceof Float32Array && lead > 0 && lead < shape.length && [...axes].sort((a, b) => a - b).every((a, i) => a === i)) {
+      const R = sizeOf(shape.slice(0, lead));
+      if (R > 1 && colSumWasm(X, O as Float32Array, R, out.size)) return out;
+    }
     if (op === 'max') O.fill(-Infinity);
     // Walk the input row by row; the output offset uses stride 0 along reduced axes.
     forEachRow(shape, [outShape], (i0, offs, inner, n) => {

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { geluF32, geluGradF32, expF32 } from '../../engine/cpu/scalar-math.ts';
 import { fillRandom } from '../../engine/cpu/random-fill.ts';
 import { kernelsWasmBytes } from '../../engine/cpu/wasm/kernels-wasm.ts';
-import { expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm } from '../../engine/cpu/wasm/elementwise.ts';
+import { colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm } from '../../engine/cpu/wasm/elementwise.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
 
 /** The tests that need the module: not run when AVDIT_CPU_WASM=0 turns it off. */
@@ -104,6 +105,33 @@ test('every f64 constant in kernels.wat is the value of the JavaScript expressio
     seen.add(name);
   }
   assert.deepEqual([...allowed.values()].filter((n) => !seen.has(n)), [], 'constants never used');
+});
+
+test('sums over leading axes (bias gradients): the same bits as adding row after row in f32, through the backend', WASM, () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 2, maxLength: 4 }), fc.integer({ min: 1, max: 3 }), fc.integer(), (dims, lead, seed) => {
+      const shape = dims;
+      const p = Math.min(lead, shape.length - 1);
+      const R = shape.slice(0, p).reduce((a, b) => a * b, 1), C = shape.slice(p).reduce((a, b) => a * b, 1);
+      let x = seed >>> 0;
+      const X = Float32Array.from({ length: R * C }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 1e3);
+      const want = new Float32Array(C);
+      for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) want[c] += X[r * C + c]!;
+      const axes = Array.from({ length: p }, (_, i) => p - 1 - i); // given in any order
+      const got = cpuBackend.readSync!(cpuBackend.reduce('sum', cpuBackend.fromArray(X, 'f32'), shape, axes)) as Float32Array;
+      assert.equal(firstDiff(got, want), -1, `shape ${shape} axes ${axes}`);
+    }),
+    { numRuns: 200, seed: 3 },
+  );
+  // Longer than a chunk of rows, and wider than a chunk.
+  for (const [R, C] of [[5000, 64], [3, 70000]]) {
+    const X = Float32Array.from({ length: R * C }, (_, i) => Math.sin(i));
+    const want = new Float32Array(C);
+    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) want[c] += X[r * C + c]!;
+    const O = new Float32Array(C);
+    assert.ok(colSumWasm(X, O, R, C));
+    assert.equal(firstDiff(O, want), -1, `${R}×${C}`);
+  }
 });
 
 test('Philox words equal philox4x32, across the 32-bit carry of the counter', WASM, () => {

@@ -70,6 +70,30 @@ export function philoxWordsWasm(n: number, o0: number, o1: number, k0: number, k
 
 export const PHILOX_WASM_CHUNK = CHUNK;
 
+/**
+ * O[c] += X[r·C + c] for r < R in row order (f32; O as the caller zeroed it): the sum over leading
+ * axes, the same bits as the CPU backend's reduce. Rows go in a chunk at a time; O stays in the
+ * module's memory meanwhile.
+ */
+export function colSumWasm(X: Float32Array, O: Float32Array, R: number, C: number): boolean {
+  const k = load();
+  if (!k) return false;
+  const rows = Math.max(1, Math.floor(CHUNK / C));
+  const acc = up16(4 * C);
+  reserve(k.memory, acc + 4 * rows * C);
+  const F = new Float32Array(k.memory.buffer);
+  F.set(O);
+  for (let r = 0; r < R; r += rows) {
+    const n = Math.min(rows, R - r);
+    F.set(X.subarray(r * C, (r + n) * C), acc / 4);
+    k.colSum(acc, 0, n, C);
+  }
+  O.set(F.subarray(0, C));
+  return true;
+}
+
+const up16 = (b: number): number => Math.ceil(b / 16) * 16;
+
 /** expF32 of each element (f64), by the module's exp (for the tests); null where unavailable. */
 export function expWasm(y: Float64Array): Float64Array | null {
   const k = load();

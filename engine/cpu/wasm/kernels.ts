@@ -12,6 +12,7 @@ export interface KernelsModule {
   geluBwd: (x: number, dy: number, o: number, n: number) => void;
   philox: (dst: number, n: number, o0: number, o1: number, k0: number, k1: number) => void;
   exp: (y: number, o: number, n: number) => void;
+  colSum: (x: number, o: number, R: number, C: number) => void;
   attnFwd: (q: number, k: number, v: number, o: number, stat: number, n: number, l: number, s: number, dqk: number, dv: number, scale: number, w: number) => void;
   attnBwd: (
     q: number, k: number, v: number, o: number, lse: number, dO: number, dq: number, dk: number, dv: number,

@@ -1,5 +1,5 @@
 ;; The CPU backend's WebAssembly SIMD kernels besides the matmul (gemm.wat): f32 GELU and its
-;; gradient, the Philox words behind every random draw, and attention for small heads (the tiny
+;; gradient, the Philox words behind every random draw, column sums, and attention for small heads (the tiny
 ;; models' 16-wide heads over 8 … 48 tokens, where a matmul call per product costs more than the
 ;; product). Operands are copied into this memory by the callers (elementwise.ts, attention.ts).
 ;;
@@ -407,4 +407,35 @@
       (local.set $lse (i32.add (local.get $lse) (i32.shl (local.get $l) (i32.const 2))))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $head))))
+
+  ;; ---- column sums ---------------------------------------------------------------------------
+
+  ;; o[c] += x[r·C + c] for r = 0 … R − 1 in order, c < C (f32, four columns at a time): the sum
+  ;; over the leading axes that bias gradients are, in the CPU backend's order (its reduce adds
+  ;; row after row into a zeroed f32 output), so the same bits.
+  (func (export "colSum") (param $x i32) (param $o i32) (param $R i32) (param $C i32)
+    (local $r i32) (local $c i32) (local $c4 i32) (local $row i32)
+    (local.set $c4 (i32.and (local.get $C) (i32.const -4)))
+    (local.set $row (local.get $x))
+    (local.set $r (i32.const 0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $R)))
+      (local.set $c (i32.const 0))
+      (block $vdone (loop $vec
+        (br_if $vdone (i32.ge_u (local.get $c) (local.get $c4)))
+        (v128.store (i32.add (local.get $o) (i32.shl (local.get $c) (i32.const 2)))
+          (f32x4.add (v128.load (i32.add (local.get $o) (i32.shl (local.get $c) (i32.const 2))))
+                     (v128.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $vec)))
+      (block $sdone (loop $scalar
+        (br_if $sdone (i32.ge_u (local.get $c) (local.get $C)))
+        (f32.store (i32.add (local.get $o) (i32.shl (local.get $c) (i32.const 2)))
+          (f32.add (f32.load (i32.add (local.get $o) (i32.shl (local.get $c) (i32.const 2))))
+                   (f32.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $scalar)))
+      (local.set $row (i32.add (local.get $row) (i32.shl (local.get $C) (i32.const 2))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
 )
