@@ -22,7 +22,8 @@
  * fails to compile or validate is reported and skipped; the others go on.
  *
  * Output: a summary table on stdout and JSON in $OUT/gpu-matmul.json (env OUT) or
- * bench/results/gpu-matmul-<time>.json (gpu-matmul-robust… with AVDIT_ROBUSTNESS=1).
+ * bench/results/gpu-matmul-<time>.json (gpu-matmul-robust… with AVDIT_ROBUSTNESS=1, gpu-matmul-noswizzle…
+ * with AVDIT_MATMUL_SWIZZLE=0).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -443,8 +444,9 @@ async function main(): Promise<void> {
   const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch, sweep: ranking?.ranked };
   const outDir = process.env['OUT'] ?? join(here, 'results');
   mkdirSync(outDir, { recursive: true });
-  // AVDIT_ROBUSTNESS=1 (Dawn's shader safety nets on, engine/webgpu/device.ts) writes its own file, to compare.
-  const name = process.env['AVDIT_ROBUSTNESS'] === '1' ? 'gpu-matmul-robust' : 'gpu-matmul';
+  // AVDIT_ROBUSTNESS=1 (Dawn's shader safety nets on, engine/webgpu/device.ts) and AVDIT_MATMUL_SWIZZLE=0
+  // (v2's transposed tiles unswizzled, kernels/matmul-tiled.ts) write their own files, to compare.
+  const name = process.env['AVDIT_ROBUSTNESS'] === '1' ? 'gpu-matmul-robust' : process.env['AVDIT_MATMUL_SWIZZLE'] === '0' ? 'gpu-matmul-noswizzle' : 'gpu-matmul';
   const file = join(outDir, process.env['OUT'] ? `${name}.json` : `${name}-${result.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2));
   console.log(`\nwrote ${file}`);

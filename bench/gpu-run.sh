@@ -10,6 +10,7 @@
 # Shaders run without Dawn's index clamping and workgroup zeroing (engine/webgpu/device.ts); part
 # `robust` times v2 and v4 at 4096³ (NN, NT, TN) with them (AVDIT_ROBUSTNESS=1) beside part `matmul`'s
 # figures for the same shapes. If gradcheck or golden fails, the later parts run with them on.
+# Part `noswizzle` times v2 at 4096³ with its transposed tiles in the plain layout (AVDIT_MATMUL_SWIZZLE=0).
 # AVDIT_DAWN_ENABLE=toggle,… adds any Dawn toggles.
 # AVDIT_MIXED_ATTENTION=0 keeps --precision mixed's attention on the f32 kernels (if the tensor-core
 # attention fails on the card, or to measure what it brings).
@@ -22,7 +23,7 @@ set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-PARTS=${PARTS:-gradcheck golden matmul robust bandwidth attention-mixed fused xl-mixed xl torch-xl}
+PARTS=${PARTS:-gradcheck golden matmul robust noswizzle bandwidth attention-mixed fused xl-mixed xl torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
@@ -51,6 +52,8 @@ if want golden && grep -q "^not ok .*matmul v4" "$OUT/golden.txt" 2>/dev/null; t
 fi
 TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
 TAILN=12 part robust 60 env AVDIT_ROBUSTNESS=1 node --import tsx bench/gpu-matmul.ts --variants v2,v4 --shapes square --runs 3 --no-torch --no-check $q
+# v2 without the XOR swizzle of its transposed tiles (ninth session; NN and NT transpose A, NT B).
+TAILN=12 part noswizzle 45 env AVDIT_MATMUL_SWIZZLE=0 node --import tsx bench/gpu-matmul.ts --variants v2 --shapes square --runs 3 --no-torch --no-check $q
 TAILN=16 part bandwidth 45 node --import tsx bench/gpu-bandwidth.ts $q
 TAILN=20 part attention-mixed 150 node --import tsx bench/gpu-attention-mixed.ts $q
 # TUNE=1: the later parts run the mixed attention with the tiles this sweep found fastest per shape

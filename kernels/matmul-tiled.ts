@@ -76,7 +76,64 @@ export function tiledSharedBytes(c: TiledConfig, f16: boolean): number {
 }
 
 export function tiledKey(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean, bias = false): string {
-  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}x${c.TM ?? 8}x${c.TN ?? 8}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  const z = tiledTuning.swizzle ? '' : '/noswz';
+  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}x${c.TM ?? 8}x${c.TN ?? 8}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}${z}`;
+}
+
+/** `swizzle`: the XOR layout of transposed tiles (tileSwizzle); AVDIT_MATMUL_SWIZZLE=0 turns it off (for comparisons). */
+export const tiledTuning = { swizzle: process.env['AVDIT_MATMUL_SWIZZLE'] !== '0' };
+
+/**
+ * An XOR swizzle of a k-major tile's vec4 columns: the vec4 holding elements 4c … 4c+3 of row k
+ * sits at column c ^ g(k), g(k) = ((k >> 2) & (r − 1))·s.
+ *
+ * Why: a tile that is contiguous along k in global memory (A not transposed, B transposed: every
+ * forward projection x·Wᵀ has both) is transposed while it is written, one scalar per store. The
+ * loader gives rowVecs consecutive lanes the same row o of the operand and consecutive k, so
+ * those lanes write the same column o of rows k, k + 4, …, whose starts are a multiple of 32 words
+ * apart: the same bank, a rowVecs-way conflict (4-way at BK = 16). g(k) moves each group of four k
+ * to its own columns. The inner loop reads a whole vec4 column index c = h·step + t (t the thread's
+ * row or column, below step, a power of two), so with g < step the swizzled index is h·step + (t ^ g):
+ * each thread keeps t ^ g for the few values of g in registers and the reads cost nothing extra.
+ *
+ * Chosen here by counting bank conflicts for one warp's stores (all warps and registers see the
+ * same pattern shifted); null when nothing beats the plain layout.
+ */
+export function tileSwizzle(rowVecs: number, rowFloats: number, step: number, threads: number): { r: number; s: number; wavefronts: number; without: number } | null {
+  const lanes = Math.min(32, threads);
+  const cost = (r: number, sh: number): number => {
+    let worst = 0;
+    for (let q = 0; q < 4; q++) {
+      const words = new Map<number, Set<number>>();
+      for (let L = 0; L < lanes; L++) {
+        const o = Math.floor(L / rowVecs), k = 4 * (L % rowVecs) + q;
+        const g = ((k >> 2) & (r - 1)) * sh;
+        const word = k * rowFloats + 4 * ((o >> 2) ^ g) + (o & 3);
+        const bank = word % 32;
+        if (!words.has(bank)) words.set(bank, new Set());
+        words.get(bank)!.add(word);
+      }
+      for (const w of words.values()) worst = Math.max(worst, w.size);
+    }
+    return worst;
+  };
+  const without = cost(1, 0);
+  let best: { r: number; s: number; wavefronts: number } | null = null;
+  for (const r of [2, 4, 8]) {
+    for (const sh of [1, 2, 4, 8]) {
+      if ((r - 1) * sh >= step || (step & (step - 1)) !== 0) continue;
+      const c = cost(r, sh);
+      if (c < (best?.wavefronts ?? without)) best = { r, s: sh, wavefronts: c };
+    }
+  }
+  return best ? { ...best, without } : null;
+}
+
+/** WGSL lets `<t>X<g> = t ^ g` for the values g(k) takes over a BK slice (none without a swizzle). */
+function swizzleRegs(t: string, sw: { r: number; s: number } | null, BK: number): string {
+  if (!sw) return '';
+  const gs = [...new Set(Array.from({ length: BK / 4 }, (_, j) => (j & (sw.r - 1)) * sw.s))];
+  return gs.map((g) => `  let ${t}X${g} = ${t} ^ ${g}u;\n`).join('');
 }
 
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias). */
@@ -97,20 +154,29 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
   const { a, b } = operandTiles(transA, transB, BM, BN, BK);
   const toS = (v: string) => (f16 ? `vec4<f16>(${v})` : v);
   const toS1 = (v: string) => (f16 ? `f16(${v})` : v);
+  // XOR swizzles of the transposed tiles (tileSwizzle): A's when A is not transposed, B's when B is.
+  const swz = (needed: boolean, rowFloats: number, step: number) => (tiledTuning.swizzle && needed ? tileSwizzle(BK / 4, rowFloats, step, T) : null);
+  const swA = swz(!transA, BM, stepM);
+  const swB = swz(transB, BN, stepN);
+  /** WGSL: g(k) for the k of a register whose first k is `i` (a multiple of 4). */
+  const gOf = (sw: { r: number; s: number }, i: string) => `(((${i} >> 2u) & ${sw.r - 1}u) * ${sw.s}u)`;
 
   // Writing a register to workgroup memory (k-major layout). `o`, `i` are tile-local
   // outer / inner coordinates of the register's first element.
+  const transposed = (arr: string, nxt: string, rowVecs: number, sw: { r: number; s: number } | null) => (o: string, i: string, r: string) =>
+    [
+      `    {`,
+      `      let col = ${sw ? `(${o} / 4u) ^ ${gOf(sw, i)}` : `${o} / 4u`};`,
+      ...[0, 1, 2, 3].map((q) => `      ${arr}[${nxt} + (${i} + ${q}u) * ${rowVecs}u + col][${o} % 4u] = ${toS1(`${r}[${q}]`)};`),
+      `    }`,
+    ].join('\n');
   const storeA = (o: string, i: string, r: string) =>
     transA
       ? `    As[nxtA + ${o} * ${BM / 4}u + ${i} / 4u] = ${toS(r)};` // outer = k, inner = m: a vec4 along m
-      : [0, 1, 2, 3] // outer = m, inner = k: transpose into As[k][m]
-          .map((q) => `    As[nxtA + (${i} + ${q}u) * ${BM / 4}u + ${o} / 4u][${o} % 4u] = ${toS1(`${r}[${q}]`)};`)
-          .join('\n');
+      : transposed('As', 'nxtA', BM / 4, swA)(o, i, r); // outer = m, inner = k: transpose into As[k][m]
   const storeB = (o: string, i: string, r: string) =>
     transB
-      ? [0, 1, 2, 3] // outer = n, inner = k: transpose into Bs[k][n]
-          .map((q) => `    Bs[nxtB + (${i} + ${q}u) * ${BN / 4}u + ${o} / 4u][${o} % 4u] = ${toS1(`${r}[${q}]`)};`)
-          .join('\n')
+      ? transposed('Bs', 'nxtB', BN / 4, swB)(o, i, r) // outer = n, inner = k: transpose into Bs[k][n]
       : `    Bs[nxtB + ${o} * ${BN / 4}u + ${i} / 4u] = ${toS(r)};`; // outer = k, inner = n
   const k = kStaging(a, b, T, BK, vec4, storeA, storeB);
 
@@ -119,8 +185,11 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
   const inner: string[] = [];
   for (let kk = 0; kk < BK; kk++) {
     inner.push(`    {`);
-    for (let h = 0; h < QM; h++) inner.push(`      let a${h} = ${widen(`As[curA + ${kk * (BM / 4) + h * stepM}u + ty]`)};`);
-    for (let h = 0; h < QN; h++) inner.push(`      let b${h} = ${widen(`Bs[curB + ${kk * (BN / 4) + h * stepN}u + tx]`)};`);
+    // With a swizzle, the column of row kk is (h·step + t) ^ g(kk) = h·step + (t ^ g(kk)): t ^ g in registers.
+    const tA = swA ? `tyX${((kk >> 2) & (swA.r - 1)) * swA.s}` : 'ty';
+    const tB = swB ? `txX${((kk >> 2) & (swB.r - 1)) * swB.s}` : 'tx';
+    for (let h = 0; h < QM; h++) inner.push(`      let a${h} = ${widen(`As[curA + ${kk * (BM / 4) + h * stepM}u + ${tA}]`)};`);
+    for (let h = 0; h < QN; h++) inner.push(`      let b${h} = ${widen(`Bs[curB + ${kk * (BN / 4) + h * stepN}u + ${tB}]`)};`);
     for (let r = 0; r < TM; r++) {
       const av = `a${r >> 2}.${'xyzw'[r & 3]}`;
       const fm: string[] = [];
@@ -180,6 +249,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 ${tilePrologue(BM, BN)}
   let tx = lidx % ${BN / TN}u;
   let ty = lidx / ${BN / TN}u;
+${swizzleRegs('ty', swA, BK)}${swizzleRegs('tx', swB, BK)}
 ${accDecl.join('\n')}
 ${loaderDecl(a, T)}
 ${loaderDecl(b, T)}

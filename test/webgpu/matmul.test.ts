@@ -12,6 +12,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuHarness } from '../../bench/gpu-harness.ts';
 import { sgWgsl, storeStagger } from '../../kernels/matmul-sgmat.ts';
+import { tiledTuning, tiledWgsl, tileSwizzle } from '../../kernels/matmul-tiled.ts';
 import { chooseVariant, encodeMatmul, MATMUL_DEFAULTS, parseVariant, splitKFor, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 
 // Opened at load time: which variants get a test depends on what the device offers.
@@ -205,6 +206,26 @@ test('matmul automatic choice', async () => {
   assert.deepEqual(parseVariant('v4:128x128x32:2x2:h:np'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 2, ST: 2, H: true, NP: true } });
   assert.throws(() => parseVariant('v4:128x128x32:2x2:hh'), /bad option 'hh'/);
   assert.deepEqual(parseVariant('v4:128x128x64:2x4:s1:z'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, Z: true } });
+});
+
+test('v2/v3 XOR swizzle of transposed tiles: four-way store conflicts to none at the default tiles; both layouts right', async () => {
+  // [rows of k in vec4s (BK/4), floats per k-row (BM or BN), thread step, threads] → wavefronts without / with.
+  for (const [rowVecs, rowFloats, step, T, without] of [[4, 128, 16, 512, 4], [4, 256, 32, 512, 4], [2, 128, 16, 256, 2]] as const) {
+    const sw = tileSwizzle(rowVecs, rowFloats, step, T);
+    assert.ok(sw, `${rowVecs}/${rowFloats}: a swizzle`);
+    assert.equal(sw.without, without);
+    assert.equal(sw.wavefronts, 1);
+    assert.ok((sw.r - 1) * sw.s < step, 'g stays below the thread step (reads cost nothing extra)');
+  }
+  assert.match(tiledWgsl({ BM: 128, BN: 256, BK: 16, TM: 8, TN: 8 }, false, false, true, true), /let tyX2 = ty \^ 2u;[\s\S]*let txX6 = tx \^ 6u;/);
+  // The plain layout still works (AVDIT_MATMUL_SWIZZLE=0), with transposes that use the swizzle when on.
+  tiledTuning.swizzle = false;
+  try {
+    assert.doesNotMatch(tiledWgsl({ BM: 128, BN: 256, BK: 16, TM: 8, TN: 8 }, false, false, true, true), /tyX/);
+    for (const c of [CASES[0]!, [1, 33, 65, 7, false, true, 'none'] as Case]) assert.ok((await run('v2:32x32x8', c)) < 1e-5);
+  } finally {
+    tiledTuning.swizzle = true;
+  }
 });
 
 test('staggered staging stores: the lane mask takes the default tiles from two wavefronts a store to one', () => {
