@@ -1,10 +1,12 @@
 /**
  * GPU matmul benchmark: every available variant at 4096³ (NN, and the backward-pass transposes
- * NT / TN), at AV-DiT-XL shapes (M ∈ {4096, 16384, 65536} × K, N ∈ {1152, 3456, 4608}) and at
- * XL's weight-gradient shapes (TN, long K) with and without split-K,
+ * NT / TN; then NN with rows 128 floats longer, and NN once more at the end, two probes of v4's
+ * slow 4096³ NN), at AV-DiT-XL shapes (M ∈ {4096, 16384, 65536} × K, N ∈ {1152, 3456, 4608}), at
+ * XL's weight-gradient shapes (TN, long K) with and without split-K, and at the audio branch's
+ * narrow projections (M = 320, 2560) with the small configs too (set `narrow`),
  * next to PyTorch (f32 with TF32 off, TF32, f16) run from the same script.
  *
- *   node --import tsx bench/gpu-matmul.ts [--quick] [--variants v2,v3,v4] [--shapes square,xl,dw]
+ *   node --import tsx bench/gpu-matmul.ts [--quick] [--variants v2,v3,v4] [--shapes square,xl,dw,narrow]
  *        [--sweep] [--runs 5] [--no-torch] [--no-check]
  *
  *   --quick     tiny sizes (checks the script on lavapipe in seconds)
@@ -42,7 +44,7 @@ const opt = (name: string, def: string) => {
 };
 const quick = flag('quick');
 const runs = Number(opt('runs', quick ? '3' : '5'));
-const shapeSets = opt('shapes', 'square,xl,dw').split(',');
+const shapeSets = opt('shapes', 'square,xl,dw,narrow').split(',');
 const targetMs = quick ? 5 : 30;
 // Sweep configs are timed with fewer, shorter runs (the grid has to fit in about a minute).
 const sweepRuns = Math.min(runs, 3);
@@ -125,7 +127,14 @@ function shapes(): Shape[] {
       }
     }
   }
-  if (shapeSets.includes('square') && shapeSets.length > 1) out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'NN again (timed last: order probe)' });
+  if (shapeSets.includes('narrow')) {
+    // The audio branch's projections (M = 160 tokens × batch 2 or 16) and the like: too few big
+    // tiles to fill the GPU, so the automatic choice takes the small config (MATMUL_DEFAULTS
+    // minBigTiles). Timed with both configs (the small ones only here) to set that threshold.
+    const Ms = quick ? [40, 96] : [320, 2560];
+    const KN: [number, number][] = quick ? [[72, 216], [288, 72]] : [[1152, 3456], [1152, 1152], [1152, 4608], [4608, 1152]];
+    for (const M of Ms) for (const [K, N] of KN) out.push({ M, N, K, transA: false, transB: true, tag: 'narrow NT' });
+  }
   if (flag('sweep') || shapeSets.includes('sweep')) {
     // 4096³ NN (shared with the square set when it runs) and three XL shapes: the narrow one
     // (K = N = 1152, the weakest), the wide MLP one (N = 4608), and a forward projection as the
@@ -137,6 +146,7 @@ function shapes(): Shape[] {
     out.push({ M, N: n4, K: n1, transA: false, transB: false, tag: 'sweep XL' });
     out.push({ M, N: quick ? 216 : 3456, K: n1, transA: false, transB: true, tag: 'sweep XL' });
   }
+  if (shapeSets.includes('square') && shapeSets.length > 1) out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'NN again (timed last: order probe)' });
   return out;
 }
 
@@ -283,6 +293,11 @@ async function main(): Promise<void> {
 
   const requested = shapeSets.includes('sweep') && !flag('variants') ? [] : opt('variants', 'v1,v2,v3,v4').split(',');
   const sweep = flag('sweep') || shapeSets.includes('sweep') ? SWEEP.filter((v) => !requested.includes(v)) : [];
+  // The small configs of the requested v2 / v4, timed on the narrow shapes only.
+  const smallConfigs = shapeSets.includes('narrow')
+    ? (['v2', 'v4'] as const).filter((v) => requested.includes(v)).map((v) => `${v}:${MATMUL_DEFAULTS[v].small}`).filter((v) => !requested.includes(v))
+    : [];
+  requested.push(...smallConfigs);
   const variants: string[] = [];
   const skipped: Record<string, string> = {};
   for (const v of [...requested, ...sweep]) {
@@ -336,6 +351,7 @@ async function main(): Promise<void> {
       if (broken.has(v)) continue;
       if (v === 'v1' && s.M * s.N * s.K > 4096 ** 3) continue; // the naive kernel only at 4096³
       const isSweep = sweep.includes(v);
+      if (smallConfigs.includes(v) && s.tag !== 'narrow NT') continue;
       if (isSweep && s.tag !== 'square NN' && s.tag !== 'sweep XL') continue;
       if (!isSweep && s.tag === 'sweep XL') continue;
       const nRuns = isSweep ? sweepRuns : runs;
@@ -387,7 +403,7 @@ async function main(): Promise<void> {
   A.destroy();
   B.destroy();
   O.destroy();
-  const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v))]) : undefined;
+  const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v) && !smallConfigs.includes(v))]) : undefined;
   const adapter = h.describe();
   h.destroy();
 
