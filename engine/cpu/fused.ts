@@ -9,6 +9,7 @@
 import type { AdamWHyper, AttentionDims, NormModulateDims } from '../backend.ts';
 import type { TypedArray } from '../dtype.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
+import { attentionUsesGemm } from './attention-rule.ts';
 import { attentionBwdWasm, attentionFwdWasm, smallHeads } from './wasm/attention.ts';
 
 /**
@@ -91,15 +92,7 @@ export function attentionBwd(
   }
 }
 
-/**
- * Whether f32 attention of these sizes runs on gemmABt (else the loops above): l, s ≥ 4 and
- * l·s·(dqk + dv) ≥ 256 multiply-adds per head. Below that the calls and transposes cost more than
- * the loops (l = 1 or s = 1 is a matrix-vector product; bench/RESULTS.md, 2026-11-26). A choice
- * on the sizes alone, so that every thread computes every head the same way.
- */
-export function attentionUsesGemm(d: AttentionDims): boolean {
-  return d.l >= 4 && d.s >= 4 && d.l * d.s * (d.dqk + d.dv) >= 256;
-}
+export { attentionUsesGemm } from './attention-rule.ts';
 
 /** This thread's scratch (each worker has its own copy of this module), grown on demand and kept. */
 let scratch = new Float32Array(0);

@@ -14,6 +14,7 @@ import { type Dispatch, type GpuContext, type GpuFeatures, wgslOf } from '../../
 import { BackendError } from '../errors.ts';
 import { BindGroupCache, layoutEntries } from './bind-groups.ts';
 import { BufferPool } from './pool.ts';
+import { poisonWorkgroupMemory } from './poison-wgsl.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { STAGING_USAGE, STORAGE_USAGE, UNIFORM_USAGE } from './usage.ts';
 
@@ -70,12 +71,17 @@ export class WebGpuContext implements GpuContext {
   quarantineFlushBytes = 256 * 2 ** 20;
   /**
    * Debug mode (`AVDIT_POISON=1`): every buffer a tensor or a kernel's scratch gets is first filled
-   * with a NaN pattern (POISON_WORD) over its whole size, the size-class slack included. A kernel
-   * that reads an element nothing wrote (an output assumed to start at zero, a partial sum not
-   * cleared) or reads past its tensor inside the buffer then yields NaN, or an index far out of
-   * range, instead of the zeros fresh buffers happen to hold. Not counted in `dispatches`.
+   * with a NaN pattern (POISON_WORD) over its whole size, the size-class slack included, and every
+   * kernel fills its workgroup arrays likewise before it starts (poison-wgsl.ts). A kernel that
+   * reads an element nothing wrote (an output assumed to start at zero, a partial sum not cleared,
+   * workgroup memory before its first write) or reads past its tensor inside the buffer then yields
+   * NaN, or an index far out of range, instead of the zeros that happen to be there. The fills are
+   * not counted in `dispatches`. `poison` covers buffers, `poisonWorkgroups` kernels (dear on
+   * lavapipe, where it multiplies some kernels' time: the test suite poisons buffers throughout and
+   * workgroups in test/webgpu/poison.test.ts); AVDIT_POISON=1 sets both.
    */
   poison = process.env['AVDIT_POISON'] === '1';
+  poisonWorkgroups = process.env['AVDIT_POISON'] === '1';
   /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
   dispatches = 0;
   submits = 0;
@@ -117,10 +123,12 @@ export class WebGpuContext implements GpuContext {
     if (this.#lost) throw new BackendError('webgpu: the device was lost');
   }
 
-  #pipeline(key: string, source: Dispatch['code']): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+  #pipeline(kernelKey: string, source: Dispatch['code']): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    // Poison mode compiles its own copy of each kernel, its workgroup arrays filled with poison first.
+    const key = this.poisonWorkgroups ? `${kernelKey}#poison` : kernelKey;
     let p = this.#pipelines.get(key);
     if (p) return p;
-    const code = wgslOf({ code: source });
+    const code = this.poisonWorkgroups ? poisonWorkgroupMemory(wgslOf({ code: source })) : wgslOf({ code: source });
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: key });
     const layout = this.device.createBindGroupLayout({ entries: layoutEntries(code), label: key });

@@ -130,9 +130,10 @@ test('the size rules: narrow heads take the WebAssembly path, wider ones the mat
   const d = (l: number, s: number, dqk: number, dv: number): AttentionDims => ({ n: 1, l, s, dqk, dv, scale: 1 });
   for (const x of [d(16, 16, 16, 16), d(32, 32, 16, 16), d(48, 48, 16, 16), d(4, 4, 2, 16), d(8, 8, 2, 16), d(4, 4, 8, 8)]) assert.ok(attentionUsesGemm(x), JSON.stringify(x));
   for (const x of [d(1, 64, 16, 16), d(64, 1, 16, 16), d(3, 3, 16, 16), d(4, 4, 2, 2), d(1, 1, 72, 72)]) assert.ok(!attentionUsesGemm(x), JSON.stringify(x));
-  // Narrow heads (the tiny models': dqk + dv ≤ 64) go to the WebAssembly path before that.
-  for (const x of [d(16, 16, 16, 16), d(32, 32, 16, 16), d(48, 48, 16, 16), d(8, 8, 2, 16), d(1, 1, 32, 32), d(256, 256, 16, 16)]) assert.ok(smallHeads(x), JSON.stringify(x));
-  for (const x of [d(256, 256, 72, 72), d(16, 16, 72, 72), d(4, 4, 9, 72)]) assert.ok(!smallHeads(x), JSON.stringify(x));
+  // Narrow heads (the tiny models': dqk + dv ≤ 64) among those go to the WebAssembly path; heads of
+  // a few elements keep the loops (their f64 sums: a gradient that is zero in exact arithmetic stays ~1e-17).
+  for (const x of [d(16, 16, 16, 16), d(32, 32, 16, 16), d(48, 48, 16, 16), d(8, 8, 2, 16), d(4, 4, 2, 16), d(256, 256, 16, 16)]) assert.ok(smallHeads(x), JSON.stringify(x));
+  for (const x of [d(256, 256, 72, 72), d(16, 16, 72, 72), d(4, 4, 9, 72), d(1, 1, 32, 32), d(4, 1, 16, 16), d(3, 3, 16, 16)]) assert.ok(!smallHeads(x), JSON.stringify(x));
   // Where they are picked, attentionFwd / attentionBwd give that path's bits.
   const big: Case = { n: 2, l: 30, s: 31, dqk: 9, dv: 72, scale: 1 / 3, seed: 41 };
   assert.ok(attentionUsesGemm(big) && !smallHeads(big));

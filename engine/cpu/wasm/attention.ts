@@ -11,6 +11,7 @@
  * Each function returns false (having done nothing) where the module is unavailable.
  */
 import type { AttentionDims } from '../../backend.ts';
+import { attentionUsesGemm } from '../attention-rule.ts';
 import { reserve } from './instance.ts';
 import { kernels } from './kernels.ts';
 
@@ -22,8 +23,14 @@ import { kernels } from './kernels.ts';
  */
 export const SMALL_HEAD_WIDTH = 64;
 
+/**
+ * Narrow heads among those the gemm path would take (fused.ts attentionUsesGemm): heads of a few
+ * elements (l or s below 4) keep the f64-accumulating loops, whose precision the gradient checks
+ * lean on where a gradient is zero in exact arithmetic (s = 1: dQ is rounding noise, ~1e-17 there
+ * against ~1e-9 in f32, and the WebGPU gradcheck measures against a 1e-6 floor).
+ */
 export function smallHeads(d: AttentionDims): boolean {
-  return d.l >= 1 && d.s >= 1 && d.dqk + d.dv <= SMALL_HEAD_WIDTH;
+  return attentionUsesGemm(d) && d.dqk + d.dv <= SMALL_HEAD_WIDTH;
 }
 
 const up4 = (x: number): number => (x + 3) & ~3;
