@@ -56,7 +56,7 @@ function layout(sizes: readonly number[], n: number): { off: number[]; end: numb
 }
 
 /** Heads per call: their operands in about 1 MB. */
-function headsPerCall(d: AttentionDims, floatsPerHead: number): number {
+function headsPerCall(floatsPerHead: number): number {
   return Math.max(1, Math.floor((1 << 18) / floatsPerHead));
 }
 
@@ -67,7 +67,7 @@ export function attentionFwdWasm(Q: Float32Array, K: Float32Array, V: Float32Arr
   const { l, s, dqk, dv, scale } = d;
   const sizes = [l * dqk, s * dqk, s * dv, l * dv]; // q, k, v, o per head
   const per = sizes.reduce((a, b) => a + b) + 4 * l; // + two f64 statistics per row
-  const chunk = headsPerCall(d, per);
+  const chunk = headsPerCall(per);
   for (let h = h0; h < h1; h += chunk) {
     const n = Math.min(chunk, h1 - h);
     // Layout (floats): q | k | v | o | stats (f64, 8-byte aligned) | scratch
@@ -102,7 +102,7 @@ export function attentionBwdWasm(
   const sizes = [l * dqk, s * dqk, s * dv, l * dv, l, l * dv, l * dqk, s * dqk, s * dv];
   const ins = [Q, K, V, O, LSE, dO];
   const outs = [dQ, dK, dV];
-  const chunk = headsPerCall(d, sizes.reduce((a, b) => a + b));
+  const chunk = headsPerCall(sizes.reduce((a, b) => a + b));
   for (let h = h0; h < h1; h += chunk) {
     const n = Math.min(chunk, h1 - h);
     const { off, end: w } = layout(sizes, n);
