@@ -18,7 +18,7 @@ import { kernels } from './kernels.ts';
 /**
  * Heads this path takes: narrow ones (dqk + dv ≤ 64: the tiny models' 16-wide heads, the temporal
  * adapter's 2/16). It beat the gemm path at every length measured with d = 16 and 32 (16² … 256²:
- * forward 1.2–1.8×, backward 1.1–2.6× faster, 2026-11-26, this file's benchmark in bench/RESULTS.md);
+ * forward 1.1–1.9×, backward 1.2–2.9× faster, 2026-11-26, bench/cpu-kernels.ts);
  * at d = 72 the gemm path's register blocking wins by a few percent.
  */
 export const SMALL_HEAD_WIDTH = 64;
