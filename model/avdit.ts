@@ -208,10 +208,15 @@ export class AVDiT extends DiT {
       a = A.add(a, A.mul(A.reshape(A.narrow(f, 1, Lv, Laf), [B, La, D]), blk.fusionGateAudio));
     }
 
-    // 4. feed-forward (audio: plus the parallel adapter)
-    v = A.addGated(v, mv.gateMlp, blk.mlp.forward(normModulate(v, mv.shiftMlp, mv.scaleMlp)));
+    // 4. feed-forward (audio: plus the parallel adapter). The MLP is the frozen DiT's, shared: one
+    // call over the video and audio rows together (a row's output depends on that row alone, so
+    // the same numbers), since the audio rows alone are too few to fill a GPU's matmul tiles.
+    const hv = normModulate(v, mv.shiftMlp, mv.scaleMlp);
     const ha = normModulate(a, m.shiftMlp, m.scaleMlp);
-    a = A.addGated(a, m.gateMlp, A.add(blk.mlp.forward(ha), blk.audioAdapter.forward(ha)));
+    const nv = B * M * Lv, na = B * La;
+    const both = blk.mlp.forward(A.concat([A.reshape(hv, [nv, D]), A.reshape(ha, [na, D])], 0));
+    v = A.addGated(v, mv.gateMlp, A.reshape(A.narrow(both, 0, 0, nv), [B * M, Lv, D]));
+    a = A.addGated(a, m.gateMlp, A.add(A.reshape(A.narrow(both, 0, nv, na), [B, La, D]), blk.audioAdapter.forward(ha)));
     return { v, a };
   }
 
