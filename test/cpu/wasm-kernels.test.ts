@@ -159,7 +159,7 @@ test('the CPU backend\'s random fills equal philoxFill (uniform and normal, f32 
   }
 });
 
-test('the committed kernels-wasm.ts is a fresh wabt compile of elementwise.wat (npm run build:wasm)', async () => {
+test('the committed kernels-wasm.ts is a fresh wabt compile of kernels.wat (npm run build:wasm)', async () => {
   const script = new URL('../../scripts/build-wasm.mjs', import.meta.url).href;
   const { compileWat, renderTs } = (await import(script)) as { compileWat: (name: string) => Promise<Uint8Array>; renderTs: (b: Uint8Array, name: string) => string };
   const fresh = await compileWat('kernels');

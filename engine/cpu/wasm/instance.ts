@@ -1,5 +1,5 @@
 /**
- * Instantiating the CPU backend's WebAssembly modules (gemm.wat, elementwise.wat): once per
+ * Instantiating the CPU backend's WebAssembly modules (gemm.wat, kernels.wat): once per
  * thread, synchronously, on first use; none when AVDIT_CPU_WASM=0 or where WebAssembly SIMD is
  * missing (the JavaScript loops then do the work).
  */
