@@ -226,3 +226,22 @@ export function bindings(vec4: boolean, outVec4 = vec4, bias = false): string {
 ${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;\n' : ''}@group(0) @binding(${bias ? 4 : 3}) var<uniform> P: Params;
 ${bias ? '// Bias of column n (0 past the last column).\nfn biasAt(n: u32) -> f32 { return select(0.0, bias[min(n, P.N - 1u)], n < P.N); }' : ''}`;
 }
+
+/**
+ * Shared-memory wavefronts one store instruction of a warp costs: the most distinct 32-bit words
+ * that land in one of the 32 banks (lanes writing the same word do not conflict). `wordOf(lane)`
+ * is the word each lane writes. For the codegen-time layout choices (matmul-sgmat.ts
+ * storeStagger, matmul-tiled.ts tileSwizzle).
+ */
+export function storeWavefronts(wordOf: (lane: number) => number, lanes = 32): number {
+  const words = new Map<number, Set<number>>();
+  for (let lane = 0; lane < lanes; lane++) {
+    const word = wordOf(lane);
+    const bank = word % 32;
+    if (!words.has(bank)) words.set(bank, new Set());
+    words.get(bank)!.add(word);
+  }
+  let worst = 0;
+  for (const w of words.values()) worst = Math.max(worst, w.size);
+  return worst;
+}

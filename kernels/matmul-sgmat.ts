@@ -48,6 +48,7 @@ import {
   loaderLoad,
   loaderStore,
   operandTiles,
+  storeWavefronts,
   tilePrologue,
 } from './matmul-common.ts';
 import { emulatedOps, FRAG, realOps, SUBGROUP, type SgSyntax } from './sgmat-ops.ts';
@@ -126,22 +127,15 @@ function check(c: SgConfig): { TM: number; TN: number } {
  * shifted (T and the warp size are multiples of rowVecs or of 32), so one warp decides.
  */
 export function storeStagger(rowVecs: number, ld: number): { mask: number; wavefronts: number; without: number } {
-  const degree = (mask: number): number => {
-    let worst = 0;
-    for (const second of [0, 1]) {
-      const words = new Map<number, Set<number>>();
-      for (let lane = 0; lane < SUBGROUP; lane++) {
-        const o = Math.floor(lane / rowVecs), i = 4 * (lane % rowVecs);
-        const flip = popcount(lane & mask) & 1;
-        const word = (o * ld + i) / 2 + (second ^ flip);
-        const bank = word % 32;
-        if (!words.has(bank)) words.set(bank, new Set());
-        words.get(bank)!.add(word);
-      }
-      for (const w of words.values()) worst = Math.max(worst, w.size);
-    }
-    return worst;
-  };
+  const degree = (mask: number): number =>
+    Math.max(
+      ...[0, 1].map((second) =>
+        storeWavefronts((lane) => {
+          const o = Math.floor(lane / rowVecs), i = 4 * (lane % rowVecs);
+          return (o * ld + i) / 2 + (second ^ (popcount(lane & mask) & 1));
+        }, SUBGROUP),
+      ),
+    );
   const without = degree(0);
   let best = { mask: 0, wavefronts: without };
   for (let mask = 1; mask < SUBGROUP; mask++) {

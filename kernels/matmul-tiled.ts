@@ -34,6 +34,7 @@ import {
   loaderLoad,
   loaderStore,
   operandTiles,
+  storeWavefronts,
   tilePrologue,
 } from './matmul-common.ts';
 
@@ -101,22 +102,15 @@ export const tiledTuning = { swizzle: process.env['AVDIT_MATMUL_SWIZZLE'] !== '0
  */
 export function tileSwizzle(rowVecs: number, rowFloats: number, step: number, threads: number): { r: number; s: number; wavefronts: number; without: number } | null {
   const lanes = Math.min(32, threads);
-  const cost = (r: number, sh: number): number => {
-    let worst = 0;
-    for (let q = 0; q < 4; q++) {
-      const words = new Map<number, Set<number>>();
-      for (let L = 0; L < lanes; L++) {
-        const o = Math.floor(L / rowVecs), k = 4 * (L % rowVecs) + q;
-        const g = ((k >> 2) & (r - 1)) * sh;
-        const word = k * rowFloats + 4 * ((o >> 2) ^ g) + (o & 3);
-        const bank = word % 32;
-        if (!words.has(bank)) words.set(bank, new Set());
-        words.get(bank)!.add(word);
-      }
-      for (const w of words.values()) worst = Math.max(worst, w.size);
-    }
-    return worst;
-  };
+  const cost = (r: number, sh: number): number =>
+    Math.max(
+      ...[0, 1, 2, 3].map((q) =>
+        storeWavefronts((L) => {
+          const o = Math.floor(L / rowVecs), k = 4 * (L % rowVecs) + q;
+          return k * rowFloats + 4 * ((o >> 2) ^ (((k >> 2) & (r - 1)) * sh)) + (o & 3);
+        }, lanes),
+      ),
+    );
   const without = cost(1, 0);
   let best: { r: number; s: number; wavefronts: number } | null = null;
   for (const r of [2, 4, 8]) {

@@ -18,7 +18,6 @@ import { gatherRows, scatterRows } from './attention-layout.ts';
 import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
-import { fillRandom } from './random-fill.ts';
 import { colSumWasm } from './wasm/elementwise.ts';
 import { ArrayPool } from './array-pool.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
@@ -122,12 +121,9 @@ class CpuBackend implements Backend {
   }
   random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage {
     const s = this.#alloc(dtype, size, true);
-    // A draw costs tens of ns (Philox's ten rounds, Box–Muller's log and cos): split big fills across the threads (the same numbers).
-    if (size >= RANDOM_PART) {
-      pool.run('philox', [s.data], { seed, offset, normal: dist === 'normal' ? 1 : 0 }, size, RANDOM_PART, KERNELS.philox, [0]);
-    } else {
-      fillRandom(s.data as Float32Array | Float64Array, dist, seed, offset);
-    }
+    // A draw costs tens of ns (Philox's ten rounds, Box–Muller's log and cos): big fills are split
+    // across the threads (counter-based: the same numbers); small ones run here (pool.run's one part).
+    pool.run('philox', [s.data], { seed, offset, normal: dist === 'normal' ? 1 : 0 }, size, RANDOM_PART, KERNELS.philox, [0]);
     return s;
   }
 

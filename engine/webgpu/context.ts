@@ -10,7 +10,8 @@
  * BackendError naming the kernel key; uncaptured errors and device loss are kept and thrown at
  * the next dispatch or read. Objects are labelled with the kernel key so Dawn's messages name it.
  */
-import { type Dispatch, type GpuContext, type GpuFeatures, wgslOf } from '../../kernels/context.ts';
+import { type Dispatch, fold1d, type GpuContext, type GpuFeatures, wgslOf } from '../../kernels/context.ts';
+import { entry, GROUP_INDEX_WGSL, WG } from '../../kernels/grid.ts';
 import { BackendError } from '../errors.ts';
 import { BindGroupCache, layoutEntries } from './bind-groups.ts';
 import { BufferPool } from './pool.ts';
@@ -25,12 +26,11 @@ export const BATCH = 64;
 export const POISON_WORD = 0x7fbadbad;
 const POISON_WGSL = /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> b: array<u32>;
-struct U { words: u32, perRow: u32 }
+struct U { words: u32 }
 @group(0) @binding(1) var<uniform> u: U;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let i = g.y * u.perRow + g.x;
-  if (i < u.words) { b[i] = ${POISON_WORD}u; }
+${GROUP_INDEX_WGSL}
+${entry(WG)}
+  if (gi < u.words) { b[gi] = ${POISON_WORD}u; }
 }`;
 
 interface Recorded {
@@ -197,11 +197,9 @@ export class WebGpuContext implements GpuContext {
   /** Record a fill of the whole buffer with POISON_WORD (before whatever is recorded next). */
   #poisonRecorded(buf: GPUBuffer): void {
     const words = buf.size / 4;
-    const perRow = 256 * this.limits.maxComputeWorkgroupsPerDimension;
     const { pipeline, layout } = this.#pipeline('debug/poison', POISON_WGSL);
-    const uniforms = new Uint32Array([words, perRow]).buffer;
-    const x = Math.min(Math.ceil(words / 256), this.limits.maxComputeWorkgroupsPerDimension);
-    this.#recorded.push({ key: 'debug/poison', pipeline, layout, buffers: [buf], uniforms, workgroups: [x, Math.ceil(words / perRow)] });
+    const workgroups = fold1d(Math.ceil(words / WG), this.limits.maxComputeWorkgroupsPerDimension);
+    this.#recorded.push({ key: 'debug/poison', pipeline, layout, buffers: [buf], uniforms: new Uint32Array([words]).buffer, workgroups });
     if (this.#recorded.length >= BATCH) this.flush();
   }
 
