@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import type { AttentionShape } from '../kernels/attention.ts';
 import { encodeRowDot } from '../kernels/attention-bwd.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedDispatch, mixedTileBytes, mixedTileCandidates, tunedKey, type MixedKernel } from '../kernels/attention-sgmat.ts';
-import { type Dispatch, wgslOf } from '../kernels/context.ts';
+import type { Dispatch } from '../kernels/context.ts';
+import { ablated, ATTENTION_ABLATIONS } from './ablations.ts';
 import { GpuHarness } from './gpu-harness.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
@@ -80,11 +81,6 @@ function flops(kind: MixedKernel, c: AttentionCase): number {
   return kind === 'fwd' ? base * (c.dqk + c.dv) : kind === 'dq' ? base * (2 * c.dqk + c.dv) : base * (2 * c.dqk + 2 * c.dv);
 }
 
-const ABLATIONS: Record<string, (code: string) => string> = {
-  'no MMAs': (code) => code.replace(/\w+ = subgroupMatrixMultiplyAccumulate\([^;]*\);/g, '').replace(/\w+ = emuMma\([^;]*\);/g, ''),
-  // Every load reads one of the first 8 elements (cached): the bindings stay in use.
-  'no global loads': (code) => code.replace(/(\w+R\d+) = (q|k|v|dO)\[.*?\]( \* u\.scale)?;/g, '$1 = $2[lidx % 8u]$3;'),
-};
 
 const rows: Record<string, unknown>[] = [];
 /** The fastest tiles per kernel and shape (AVDIT_MIXED_TILES format). */
@@ -203,10 +199,8 @@ for (const c of CASES) {
     for (const kind of ['fwd', 'dq'] as MixedKernel[]) {
       const base = mixedDispatch(h, kind, d, buffers[kind], opt.emulate, opt.syntax);
       const line = [`default ${(await median(base)).toFixed(2)}`];
-      for (const [what, edit] of Object.entries(ABLATIONS)) {
-        const code = edit(wgslOf(base));
-        if (code === wgslOf(base)) throw new Error(`ablation '${what}' changed nothing in ${base.key}`);
-        const ms = await median({ ...base, key: `${base.key}/ablated:${what}`, code });
+      for (const [what, edit] of Object.entries(ATTENTION_ABLATIONS)) {
+        const ms = await median(ablated(base, what, edit));
         rows.push({ case: c.name, kind, ablation: what, ms });
         line.push(`${what} ${ms.toFixed(2)}`);
       }

@@ -7,12 +7,15 @@
  * next to PyTorch (f32 with TF32 off, TF32, f16) run from the same script.
  *
  *   node --import tsx bench/gpu-matmul.ts [--quick] [--variants v2,v3,v4] [--shapes square,xl,dw,narrow]
- *        [--sweep] [--runs 5] [--no-torch] [--no-check]
+ *        [--sweep] [--ablate] [--runs 5] [--no-torch] [--no-check]
  *
  *   --quick     tiny sizes (checks the script on lavapipe in seconds)
  *   --sweep     also time a grid of v2 / v4 tile configs (SWEEP below) at 4096³ NN and two XL
  *               shapes, print them ranked (geometric mean over the three shapes) and a suggested
  *               MATMUL_DEFAULTS (kernels/matmul.ts); `--shapes sweep` runs only the sweep shapes
+ *   --ablate    also time the default v2 and v4 kernels with parts of their work cut out
+ *               (bench/ablations.ts: the products, the global loads, the staging stores, the
+ *               barriers) at 4096³ NN and an XL forward projection: where their time goes
  *
  * Method: operands are filled on the GPU with a hash of the element index (reproducible on the
  * CPU, so any output element of any shape can be checked); each measurement is the median of
@@ -31,7 +34,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fold1d } from '../kernels/context.ts';
+import { fold1d, type GpuContext } from '../kernels/context.ts';
+import { ablatedContext, MATMUL_ABLATIONS } from './ablations.ts';
 import { MATMUL_DEFAULTS, encodeMatmul, parseVariant, variantSupport, type MatmulParams } from '../kernels/matmul.ts';
 import { GpuHarness } from './gpu-harness.ts';
 
@@ -283,6 +287,84 @@ interface Row {
   error?: string;
 }
 
+/**
+ * Median ns of one matmul through `ctx` (h itself, or an ablatedContext): a warm-up (compiles),
+ * one timed run to size the repeat count `reps` (a run lasts about `targetMs`), then `nRuns` runs.
+ */
+async function timeMatmul(
+  h: GpuHarness, ctx: GpuContext, [A, B, O]: GPUBuffer[], p: MatmulParams, nRuns: number, target: number,
+): Promise<{ ns: number; reps: number; source: string }> {
+  encodeMatmul(ctx, A!, B!, O!, p);
+  await h.sync();
+  await h.checkErrors();
+  const one = await h.time(() => encodeMatmul(ctx, A!, B!, O!, p));
+  const reps = Math.max(1, Math.min(200, Math.round((target * 1e6) / Math.max(one.ns, 1))));
+  const times: number[] = [];
+  let source: string = one.source;
+  for (let r = 0; r < nRuns; r++) {
+    const t = await h.time(() => {
+      for (let i = 0; i < reps; i++) encodeMatmul(ctx, A!, B!, O!, p);
+    });
+    times.push(t.ns / reps);
+    source = t.source;
+  }
+  await h.checkErrors();
+  times.sort((x, y) => x - y);
+  return { ns: times[Math.floor(times.length / 2)]!, reps, source };
+}
+
+interface AblationRow {
+  variant: string;
+  shape: string;
+  ablation: string;
+  ms?: number;
+  error?: string;
+}
+
+/**
+ * --ablate: the default v2 and v4 kernels (those of the requested families this device runs)
+ * whole and with each MATMUL_ABLATIONS edit, at 4096³ NN and an XL forward projection (x·Wᵀ, NT).
+ */
+async function ablate(h: GpuHarness, bufs: GPUBuffer[], requested: string[]): Promise<AblationRow[]> {
+  const sq = quick ? 256 : 4096;
+  const M = quick ? 512 : 16384;
+  const cases: Shape[] = [
+    { M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'square NN' },
+    { M, N: quick ? 216 : 3456, K: quick ? 72 : 1152, transA: false, transB: true, tag: 'XL NT' },
+  ];
+  // Each family's big default config, or its small one where the device cannot run that (lavapipe).
+  const runnable = (v: string) => !variantSupport(h, parseVariant(v));
+  const fams = (['v2', 'v4'] as const)
+    .filter((f) => requested.some((r) => r.startsWith(f)))
+    .map((f) => [f, `${f}:${MATMUL_DEFAULTS[f].small}`].map((v) => (quick && f === 'v4' ? v.replace('v4', 'v4emu') : v)).find(runnable))
+    .filter((v): v is string => v !== undefined);
+  const out: AblationRow[] = [];
+  console.log(`\n=== ablations (ms; the kernel with one kind of work cut out) ===`);
+  for (const variant of fams) {
+    for (const s of cases) {
+      const p: MatmulParams = { batch: 1, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, strideA: 0, strideB: 0, variant };
+      const shape = `${s.M}x${s.N}x${s.K} ${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'}`;
+      const line: string[] = [];
+      for (const [what, edit] of [['whole', null] as const, ...Object.entries(MATMUL_ABLATIONS)]) {
+        const row: AblationRow = { variant, shape, ablation: what };
+        out.push(row);
+        try {
+          const ctx = edit ? ablatedContext(h, what, edit) : h;
+          row.ms = (await timeMatmul(h, ctx, bufs, p, sweepRuns, sweepTargetMs)).ns / 1e6;
+          line.push(`${what} ${row.ms.toFixed(3)}`);
+        } catch (e) {
+          row.error = String(e);
+          line.push(`${what} ERROR`);
+          console.log(`${variant} ${shape} ${what}: ${String(e).slice(0, 1500)}`);
+          await h.sync().then(() => h.checkErrors()).catch(() => undefined);
+        }
+      }
+      console.log(`${variant.padEnd(18)} ${shape.padEnd(20)} ${line.join('  ')}`);
+    }
+  }
+  return out;
+}
+
 const tolerance = (variant: string) => (variant.startsWith('v3') || variant.startsWith('v4') ? 2e-3 : 1e-5);
 
 async function main(): Promise<void> {
@@ -360,24 +442,7 @@ async function main(): Promise<void> {
       const row: Row = { variant: v, shape: s };
       rows.push(row);
       try {
-        // Warm-up (compiles), then a single timed run to size the repeat count.
-        encodeMatmul(h, A, B, O, p);
-        await h.sync();
-        await h.checkErrors();
-        const one = await h.time(() => encodeMatmul(h, A, B, O, p));
-        const reps = Math.max(1, Math.min(200, Math.round((target * 1e6) / Math.max(one.ns, 1))));
-        const times: number[] = [];
-        let source = one.source;
-        for (let r = 0; r < nRuns; r++) {
-          const t = await h.time(() => {
-            for (let i = 0; i < reps; i++) encodeMatmul(h, A, B, O, p);
-          });
-          times.push(t.ns / reps);
-          source = t.source;
-        }
-        await h.checkErrors();
-        times.sort((x, y) => x - y);
-        const ns = times[Math.floor(times.length / 2)]!;
+        const { ns, reps, source } = await timeMatmul(h, h, [A, B, O], p, nRuns, target);
         row.ms = ns / 1e6;
         row.tflops = (2 * s.M * s.N * s.K) / ns / 1e3;
         row.reps = reps;
@@ -400,6 +465,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  const ablations = flag('ablate') ? await ablate(h, [A, B, O], requested) : [];
   A.destroy();
   B.destroy();
   O.destroy();
@@ -457,7 +523,7 @@ async function main(): Promise<void> {
   }
 
   if (ranking) console.log(ranking.text);
-  const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch, sweep: ranking?.ranked };
+  const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch, sweep: ranking?.ranked, ablations };
   const outDir = process.env['OUT'] ?? join(here, 'results');
   mkdirSync(outDir, { recursive: true });
   // AVDIT_ROBUSTNESS=1 (Dawn's shader safety nets on, engine/webgpu/device.ts) and AVDIT_MATMUL_SWIZZLE=0

@@ -50,7 +50,9 @@ MIXED_MATMUL=
 if want golden && grep -q "^not ok .*matmul v4" "$OUT/golden.txt" 2>/dev/null; then
   echo "=== the tensor-core matmul failed its tests: AVDIT_MATMUL=v3 for the mixed XL part"; MIXED_MATMUL=v3
 fi
-TAILN=30 part matmul 200 node --import tsx bench/gpu-matmul.ts --runs 3 ${SWEEP:+--sweep} $q
+# --ablate: the default v2 / v4 with their products, global loads, staging stores or barriers cut
+# out (tenth session): what bounds them (about 30 s).
+TAILN=40 part matmul 240 node --import tsx bench/gpu-matmul.ts --runs 3 --ablate ${SWEEP:+--sweep} $q
 TAILN=12 part robust 60 env AVDIT_ROBUSTNESS=1 node --import tsx bench/gpu-matmul.ts --variants v2,v4 --shapes square --runs 3 --no-torch --no-check $q
 # v2 without the XOR swizzle of its transposed tiles (ninth session; NN and NT transpose A, NT B).
 TAILN=12 part noswizzle 45 env AVDIT_MATMUL_SWIZZLE=0 node --import tsx bench/gpu-matmul.ts --variants v2 --shapes square --runs 3 --no-torch --no-check $q
