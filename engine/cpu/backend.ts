@@ -18,7 +18,7 @@ import { gatherRows, scatterRows } from './attention-layout.ts';
 import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
-import { colSumWasm } from './wasm/elementwise.ts';
+import { binaryWasm, colSumWasm, unaryWasm } from './wasm/elementwise.ts';
 import { ArrayPool } from './array-pool.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
 
@@ -131,14 +131,25 @@ class CpuBackend implements Backend {
     const src = arr(x);
     const out = this.#alloc(x.dtype, x.size, true);
     const O = out.data;
-    if (op === 'affine') {
-      for (let i = 0; i < src.length; i++) O[i] = a * src[i]! + b;
-    } else if (op === 'gelu' && x.dtype === 'f32') {
+    if (op === 'gelu' && x.dtype === 'f32') {
       // A few ns an element even on the fast path: worth splitting across threads when big.
       pool.run('gelu', [src, O], {}, src.length, ELEMENTWISE_PART, KERNELS.gelu, [1]);
-    } else {
-      const f = unaryFn(op, a, b);
-      for (let i = 0; i < src.length; i++) O[i] = f(src[i]!);
+      return out;
+    }
+    // f32 affine, square, neg, abs, relu: four lanes at a time in WebAssembly, the same values.
+    if (x.dtype === 'f32' && unaryWasm(op, src as Float32Array, O as Float32Array, a, b)) return out;
+    // The inner loop specialised for the common ops (a call per element through unaryFn's closure
+    // costs more than Math.exp itself).
+    switch (op) {
+      case 'affine': for (let i = 0; i < src.length; i++) O[i] = a * src[i]! + b; break;
+      case 'exp': for (let i = 0; i < src.length; i++) O[i] = Math.exp(src[i]!); break;
+      case 'log': for (let i = 0; i < src.length; i++) O[i] = Math.log(src[i]!); break;
+      case 'sqrt': for (let i = 0; i < src.length; i++) O[i] = Math.sqrt(src[i]!); break;
+      case 'square': for (let i = 0; i < src.length; i++) O[i] = src[i]! * src[i]!; break;
+      default: {
+        const f = unaryFn(op, a, b);
+        for (let i = 0; i < src.length; i++) O[i] = f(src[i]!);
+      }
     }
     return out;
   }
@@ -153,6 +164,8 @@ class CpuBackend implements Backend {
       pool.run('geluBwd', [A, B, O], {}, O.length, ELEMENTWISE_PART, KERNELS.geluBwd, [2]);
       return out;
     }
+    // f32 arithmetic and comparisons: rows four lanes at a time in WebAssembly, the same values.
+    if (f32 && binaryWasm(op, O as Float32Array, A as Float32Array, aShape, B as Float32Array, bShape, outShape)) return out;
     // Row by row with the inner loop specialised per op (a closure call per element is the slow part).
     forEachRow(outShape, [aShape, bShape], (o0, offs, inner, n) => {
       let ia = offs[0]!, ib = offs[1]!;

@@ -66,6 +66,12 @@ export function forEachStridedRow(
   }
 }
 
+/** The length of the rows forEachRow would walk (its calls are sizeOf(outShape) / this many). */
+export function rowLength(outShape: Shape, inShapes: readonly Shape[]): number {
+  const merged = mergeDims(outShape, inShapes.map((s) => broadcastStrides(s, outShape)));
+  return merged.shape.length ? merged.shape[merged.shape.length - 1]! : 1;
+}
+
 /** Element-by-element form of forEachRow: fn(outIndex, offsets). */
 export function forEachBroadcast(outShape: Shape, inShapes: readonly Shape[], fn: (i: number, offs: Int32Array) => void): void {
   const o = new Int32Array(inShapes.length);

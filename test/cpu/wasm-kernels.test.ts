@@ -1,6 +1,7 @@
 // engine/cpu/wasm/kernels.wat: f32 GELU and its gradient give the same bits as the JavaScript
 // they replace (scalar-math.ts), on random, special and tie-making inputs, over odd lengths and
-// sub-ranges; the Philox words equal philox4x32's, and the CPU backend's random fills equal
+// sub-ranges; so do the f32 binary ops (with broadcasting) and affine, square, neg, abs, relu
+// (NaN payloads aside); the Philox words equal philox4x32's, and the CPU backend's random fills equal
 // engine/rng.ts philoxFill, across chunks and the counter's 32-bit carry; the committed bytes are
 // a fresh compile of the WAT.
 import { test } from 'node:test';
@@ -10,7 +11,10 @@ import fc from 'fast-check';
 import { geluF32, geluGradF32, expF32 } from '../../engine/cpu/scalar-math.ts';
 import { fillRandom } from '../../engine/cpu/random-fill.ts';
 import { kernelsWasmBytes } from '../../engine/cpu/wasm/kernels-wasm.ts';
-import { colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm } from '../../engine/cpu/wasm/elementwise.ts';
+import { binaryWasm, colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm, unaryWasm } from '../../engine/cpu/wasm/elementwise.ts';
+import { binaryFn, unaryFn } from '../../engine/cpu/scalar-math.ts';
+import { forEachBroadcast } from '../../engine/cpu/indexing.ts';
+import type { BinaryOp, UnaryOp } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
 
@@ -132,6 +136,78 @@ test('sums over leading axes (bias gradients): the same bits as adding row after
     assert.ok(colSumWasm(X, O, R, C));
     assert.equal(firstDiff(O, want), -1, `${R}×${C}`);
   }
+});
+
+/** The first index where two f32 arrays differ, NaN matching any NaN (payloads may differ), or −1. */
+function firstValueDiff(a: Float32Array, b: Float32Array): number {
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]!) && Number.isNaN(b[i]!)) continue;
+    if (!Object.is(a[i], b[i])) return i;
+  }
+  return a.length === b.length ? -1 : a.length;
+}
+
+/** f32 values: any (fast-check's float: NaN, ±∞, ±0, subnormals) or one of SPECIAL, rounded to f32. */
+const f32Value = fc.oneof(fc.float({ noDefaultInfinity: false, noNaN: false }), fc.constantFrom(...SPECIAL.map(Math.fround)));
+
+/**
+ * An output shape (rank 1–4, rows of 32 … 70 so the kernel takes them) and two input shapes
+ * broadcasting to it (each dim its own or 1), with values for both.
+ */
+const broadcastCase = fc
+  .tuple(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 3 }), fc.integer({ min: 32, max: 70 }))
+  .chain(([lead, last]) => {
+    const out = [...lead, last];
+    const shapeOf = (keep: boolean[]) => out.map((d, i) => (keep[i] ? d : 1));
+    return fc.tuple(fc.constant(out), fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }), fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }))
+      .chain(([o, ka, kb]) => {
+        const aShape = shapeOf(ka), bShape = shapeOf(kb);
+        const size = (s: number[]) => s.reduce((x, y) => x * y, 1);
+        return fc.record({
+          out: fc.constant(o), aShape: fc.constant(aShape), bShape: fc.constant(bShape),
+          a: fc.array(f32Value, { minLength: size(aShape), maxLength: size(aShape) }),
+          b: fc.array(f32Value, { minLength: size(bShape), maxLength: size(bShape) }),
+        });
+      });
+  });
+
+test('f32 binary ops with broadcasting: the same values as the JavaScript definitions (fast-check, special values)', WASM, () => {
+  const ops: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'eq', 'gt', 'ge', 'lt', 'le'];
+  fc.assert(
+    fc.property(broadcastCase, fc.constantFrom(...ops), (c, op) => {
+      const A = Float32Array.from(c.a), B = Float32Array.from(c.b);
+      const size = c.out.reduce((x, y) => x * y, 1);
+      const want = new Float32Array(size);
+      const f = binaryFn(op, true);
+      forEachBroadcast(c.out, [c.aShape, c.bShape], (i, offs) => (want[i] = f(A[offs[0]!]!, B[offs[1]!]!)));
+      const got = new Float32Array(size);
+      // Rows of 32 and up: the kernel must take them (whatever the broadcast merges them into).
+      assert.ok(binaryWasm(op, got, A, c.aShape, B, c.bShape, c.out), 'the kernel took the op');
+      const d = firstValueDiff(got, want);
+      assert.equal(d, -1, d >= 0 ? `${op} ${c.aShape}·${c.bShape}→${c.out} at ${d}: wasm ${got[d]} vs js ${want[d]}` : '');
+      // And through the backend (which may also run the JavaScript), the same.
+      const viaBackend = cpuBackend.readSync!(cpuBackend.binary(op, cpuBackend.fromArray(A, 'f32'), c.aShape, cpuBackend.fromArray(B, 'f32'), c.bShape, c.out)) as Float32Array;
+      assert.equal(firstValueDiff(viaBackend, want), -1, `${op} through the backend`);
+    }),
+    { numRuns: 400, seed: 11 },
+  );
+});
+
+test('f32 affine, square, neg, abs, relu: the same values as the JavaScript definitions (fast-check, special values)', WASM, () => {
+  const ops: UnaryOp[] = ['affine', 'square', 'neg', 'abs', 'relu'];
+  const coef = fc.oneof(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), fc.constantFrom(0, -0, 1, -1, 1 / 3, Math.PI));
+  fc.assert(
+    fc.property(fc.array(f32Value, { minLength: 32, maxLength: 300 }), fc.constantFrom(...ops), coef, coef, (xs, op, a, b) => {
+      const X = Float32Array.from(xs);
+      const f = unaryFn(op, a, b);
+      const want = X.map((x) => f(x));
+      const got = new Float32Array(X.length);
+      assert.ok(unaryWasm(op, X, got, a, b));
+      const d = firstValueDiff(got, want);
+      assert.equal(d, -1, d >= 0 ? `${op}(${X[d]}) a=${a} b=${b}: wasm ${got[d]} vs js ${want[d]}` : '');
+    }),
+    { numRuns: 300, seed: 5 },
+  );
 });
 
 test('Philox words equal philox4x32, across the 32-bit carry of the counter', WASM, () => {

@@ -1,19 +1,24 @@
 /**
  * kernels.wat's element-wise kernels as the CPU backend calls them: f32 GELU and its gradient (the same bits as
- * scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), and the Philox words of a run
- * of counters (the draws themselves are made from them in engine/rng.ts). Each call copies its
- * operands into the module's memory a chunk at a time and the results back.
+ * scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), the Philox words of a run
+ * of counters (the draws themselves are made from them in engine/rng.ts), and f32 arithmetic
+ * (binary ops with broadcasting, affine, square …: the same values as the JavaScript loops). Each
+ * call copies its operands into the module's memory and the results back: for a memory-bound op
+ * the copies cost less than the JavaScript loop they replace (bench/cpu-kernels.ts).
  *
  * Each function returns false (having done nothing) where the module is unavailable
  * (AVDIT_CPU_WASM=0, no WebAssembly SIMD): the caller runs its JavaScript loop instead.
  */
+import type { BinaryOp, UnaryOp } from '../../backend.ts';
+import type { Shape } from '../../shape.ts';
+import { forEachRow, rowLength } from '../indexing.ts';
 import { reserve } from './instance.ts';
 import { kernels as load, type KernelsModule as Kernel } from './kernels.ts';
 
 /** Elements per chunk (64 Ki: three f32 arrays in 768 KB, within L2). */
 const CHUNK = 1 << 16;
-/** Bytes per operand slot in memory: a chunk plus the pair the kernels may compute past an odd end. */
-const SLOT = (CHUNK + 2) * 4;
+/** Bytes per operand slot in memory: a chunk plus the up to 3 elements the kernels may compute past its end. */
+const SLOT = (CHUNK + 4) * 4;
 
 /** f32 views of the module's memory at the three operand slots (re-made when memory grows). */
 let views: Float32Array[] = [];
@@ -104,4 +109,56 @@ export function expWasm(y: Float64Array): Float64Array | null {
   mem.set(y);
   k.exp(0, 8 * n, n);
   return mem.slice(n, n + y.length);
+}
+
+/** The binary ops kernels.wat computes, in the order of its $binop. */
+const BINARY_WASM: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'eq', 'gt', 'ge', 'lt', 'le'];
+/** The unary ops kernels.wat computes, in the order of its $unop. */
+const UNARY_WASM: readonly UnaryOp[] = ['affine', 'square', 'neg', 'abs', 'relu'];
+
+/**
+ * Rows shorter than this stay in JavaScript: a call into the module costs about what a
+ * JavaScript loop spends on a few dozen elements.
+ */
+const MIN_ROW = 32;
+/** Most floats (operands and result together) a binary op copies into the module's memory (64 MB). */
+const MAX_FLOATS = 1 << 24;
+
+/**
+ * O = A op B (f32) with broadcasting, as the CPU backend's binary: A and B copied into the
+ * module's memory whole, the output computed row by row (forEachRow) and copied back. False
+ * (nothing done) for ops and shapes it does not take: ops outside BINARY_WASM, short rows, huge operands.
+ */
+export function binaryWasm(op: BinaryOp, O: Float32Array, A: Float32Array, aShape: Shape, B: Float32Array, bShape: Shape, outShape: Shape): boolean {
+  const code = BINARY_WASM.indexOf(op);
+  if (code < 0 || A.length + B.length + O.length > MAX_FLOATS || rowLength(outShape, [aShape, bShape]) < MIN_ROW) return false;
+  const k = load();
+  if (!k) return false;
+  // 32 bytes of scratch (broadcast values), then A, B, O, each padded by 16 bytes: the kernel's last
+  // quad may read or write past its row.
+  const tmp = 0, a0 = 32, b0 = a0 + up16(4 * A.length) + 16, o0 = b0 + up16(4 * B.length) + 16;
+  reserve(k.memory, o0 + up16(4 * O.length) + 16);
+  const F = new Float32Array(k.memory.buffer);
+  F.set(A, a0 / 4);
+  F.set(B, b0 / 4);
+  forEachRow(outShape, [aShape, bShape], (start, offs, inner, n) =>
+    k.binary(code, o0 + 4 * start, a0 + 4 * offs[0]!, b0 + 4 * offs[1]!, n, inner[0]!, inner[1]!, tmp));
+  O.set(F.subarray(o0 / 4, o0 / 4 + O.length));
+  return true;
+}
+
+/** O[i] = f(X[i]) (f32) for the ops of UNARY_WASM (affine: a·x + b), a chunk at a time; false for other ops. */
+export function unaryWasm(op: UnaryOp, X: Float32Array, O: Float32Array, a: number, b: number): boolean {
+  const code = UNARY_WASM.indexOf(op);
+  if (code < 0 || X.length < MIN_ROW) return false;
+  const k = load();
+  if (!k) return false;
+  const [xs, os] = slots(k, 2) as [Float32Array, Float32Array];
+  for (let i = 0; i < X.length; i += CHUNK) {
+    const n = Math.min(CHUNK, X.length - i);
+    xs.set(X.subarray(i, i + n));
+    k.unary(code, SLOT, 0, n, a, b);
+    O.set(os.subarray(0, n), i);
+  }
+  return true;
 }

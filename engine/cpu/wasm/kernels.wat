@@ -1,5 +1,6 @@
 ;; The CPU backend's WebAssembly SIMD kernels besides the matmul (gemm.wat): f32 GELU and its
-;; gradient, the Philox words behind every random draw, column sums, and attention for small heads (the tiny
+;; gradient, the Philox words behind every random draw, f32 arithmetic (binary ops with row
+;; broadcasting, affine, square …), column sums, and attention for small heads (the tiny
 ;; models' 16-wide heads over 8 … 48 tokens, where a matmul call per product costs more than the
 ;; product). Operands are copied into this memory by the callers (elementwise.ts, attention.ts).
 ;;
@@ -407,6 +408,146 @@
       (local.set $lse (i32.add (local.get $lse) (i32.shl (local.get $l) (i32.const 2))))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $head))))
+
+  ;; ---- element-wise arithmetic on f32: binary ops with row broadcasting, affine, square … ------
+
+;; o[i] = a[i·sa] op b[i·sb] for i < n, binary op number $op in the order of elementwise.ts
+  ;; BINARY_WASM (add sub mul div maximum minimum eq gt ge lt le), with sa, sb = 1 (a row) or 0
+  ;; (one value, broadcast: copied as a splat to $tmp, 32 bytes of scratch, and read there every
+  ;; step). Four lanes at a time: an n that is not a multiple of 4 also writes up to 3 elements
+  ;; past the row (the caller's next row or padding) and reads past a and b. One loop per op,
+  ;; alike but for the one expression (a call or a branch per quad cost more than the op).
+  ;;
+  ;; +, −, ×, ÷ of f32 values give the same bits as the JavaScript's f64 operation rounded to f32
+  ;; by the Float32Array store (an f64 holds the exact sum, product or quotient of two f32 values
+  ;; to more than 2·24 + 2 bits, so rounding twice is rounding once); maximum / minimum are
+  ;; scalar-math.ts's ternaries x ≥ y ? x : y and x ≤ y ? x : y (y when either is NaN, x for −0
+  ;; against +0), not f32x4.max / min; comparisons give 1 or 0.
+  (func (export "binary") (param $op i32) (param $o i32) (param $a i32) (param $b i32) (param $n i32) (param $sa i32) (param $sb i32) (param $tmp i32)
+    (local $end i32) (local $da i32) (local $db i32) (local $x v128) (local $y v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $da (i32.shl (local.get $sa) (i32.const 4)))
+    (local.set $db (i32.shl (local.get $sb) (i32.const 4)))
+    (if (i32.eqz (local.get $sa)) (then
+      (v128.store (local.get $tmp) (v128.load32_splat (local.get $a)))
+      (local.set $a (local.get $tmp))))
+    (if (i32.eqz (local.get $sb)) (then
+      (v128.store offset=16 (local.get $tmp) (v128.load32_splat (local.get $b)))
+      (local.set $b (i32.add (local.get $tmp) (i32.const 16)))))
+    (block $done (block $le (block $lt (block $ge (block $gt (block $eq (block $min (block $max (block $div (block $mul (block $sub (block $add
+      (br_table $add $sub $mul $div $max $min $eq $gt $ge $lt $le $le (local.get $op)))
+      (loop $add_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (f32x4.add (local.get $x) (local.get $y)))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $add_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $sub_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (f32x4.sub (local.get $x) (local.get $y)))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $sub_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $mul_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (f32x4.mul (local.get $x) (local.get $y)))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $mul_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $div_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (f32x4.div (local.get $x) (local.get $y)))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $div_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $max_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (v128.bitselect (local.get $x) (local.get $y) (f32x4.ge (local.get $x) (local.get $y))))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $max_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $min_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (v128.bitselect (local.get $x) (local.get $y) (f32x4.le (local.get $x) (local.get $y))))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $min_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $eq_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (v128.and (f32x4.eq (local.get $x) (local.get $y)) (f32x4.splat (f32.const 1))))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $eq_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $gt_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (v128.and (f32x4.gt (local.get $x) (local.get $y)) (f32x4.splat (f32.const 1))))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $gt_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $ge_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (v128.and (f32x4.ge (local.get $x) (local.get $y)) (f32x4.splat (f32.const 1))))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $ge_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $lt_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (v128.and (f32x4.lt (local.get $x) (local.get $y)) (f32x4.splat (f32.const 1))))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $lt_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $le_q
+        (local.set $x (v128.load (local.get $a))) (local.set $y (v128.load (local.get $b)))
+        (v128.store (local.get $o) (v128.and (f32x4.le (local.get $x) (local.get $y)) (f32x4.splat (f32.const 1))))
+        (local.set $a (i32.add (local.get $a) (local.get $da))) (local.set $b (i32.add (local.get $b) (local.get $db)))
+        (br_if $le_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))))
+
+  ;; o[i] = f(a[i]) for i < n, unary op number $op in the order of elementwise.ts UNARY_WASM:
+  ;; affine ca·x + cb, square, neg, abs, relu (four lanes at a time, up to 3 past the end, as
+  ;; "binary"). affine is scalar-math.ts's f64 expression (ca·x rounded to f64, + cb rounded to
+  ;; f64; ca and cb are f64) on two f64x2 halves, rounded to f32 once; square is exact in f64
+  ;; before that rounding, so f32x4.mul; relu is x > 0 ? x : 0.
+  (func (export "unary") (param $op i32) (param $o i32) (param $a i32) (param $n i32) (param $fa f64) (param $fb f64)
+    (local $end i32) (local $x v128) (local $ca v128) (local $cb v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $ca (f64x2.splat (local.get $fa)))
+    (local.set $cb (f64x2.splat (local.get $fb)))
+    (block $done (block $relu (block $abs (block $neg (block $square (block $affine
+      (br_table $affine $square $neg $abs $relu $relu (local.get $op)))
+      (loop $affine_q
+        (local.set $x (v128.load (local.get $a)))
+        (v128.store (local.get $o) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $ca) (f64x2.promote_low_f32x4 (local.get $x))) (local.get $cb)))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $ca)
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x)))) (local.get $cb)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br_if $affine_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $square_q
+        (local.set $x (v128.load (local.get $a)))
+        (v128.store (local.get $o) (f32x4.mul (local.get $x) (local.get $x)))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br_if $square_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $neg_q
+        (local.set $x (v128.load (local.get $a)))
+        (v128.store (local.get $o) (f32x4.neg (local.get $x)))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br_if $neg_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $abs_q
+        (local.set $x (v128.load (local.get $a)))
+        (v128.store (local.get $o) (f32x4.abs (local.get $x)))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br_if $abs_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))
+      (br $done))
+      (loop $relu_q
+        (local.set $x (v128.load (local.get $a)))
+        (v128.store (local.get $o) (v128.bitselect (local.get $x) (v128.const i32x4 0 0 0 0) (f32x4.gt (local.get $x) (v128.const i32x4 0 0 0 0))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br_if $relu_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))))
 
   ;; ---- column sums ---------------------------------------------------------------------------
 
