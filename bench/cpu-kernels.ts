@@ -4,6 +4,10 @@
  *   - f32 GELU and its gradient over 2^18 elements (the same bits either way);
  *   - 2^18 normal draws: Philox words in WebAssembly vs philoxFill (the same numbers);
  *   - a sum over the leading axis of [8192, 64] (a bias gradient; the same bits);
+ *   - f32 arithmetic as the demo's training step makes it: a product of [8,3,8,16,16] tensors, a
+ *     bias-style add [128,8,64] + [1,8,64], a·x + b (the same values), the backend's JavaScript
+ *     row loops against the WebAssembly rows; transposes (the matmul's and attention's); gathers
+ *     of attention heads out of a packed qkv projection;
  *   - attention forward and backward for narrow heads at the tiny models' shapes and longer ones:
  *     the WebAssembly path vs the gemm path (per head through gemmABt).
  * Writes bench/results/cpu-kernels.json.
@@ -16,7 +20,8 @@ import { attentionBwdGemm, attentionFwdGemm } from '../engine/cpu/fused.ts';
 import { fillRandom } from '../engine/cpu/random-fill.ts';
 import { geluF32, geluGradF32 } from '../engine/cpu/scalar-math.ts';
 import { attentionBwdWasm, attentionFwdWasm } from '../engine/cpu/wasm/attention.ts';
-import { colSumWasm, geluBwdWasm, geluWasm } from '../engine/cpu/wasm/elementwise.ts';
+import { binaryWasm, colSumWasm, geluBwdWasm, geluWasm, gatherRowsWasm, transposeWasm, unaryWasm } from '../engine/cpu/wasm/elementwise.ts';
+import { forEachRow } from '../engine/cpu/indexing.ts';
 import { philoxFill } from '../engine/rng.ts';
 import { writeResult } from './results.ts';
 
@@ -44,6 +49,46 @@ await pair('sum over rows, [8192, 64] → [64]', () => {
   S.fill(0);
   for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) S[c] += X[r * C + c]!;
 }, () => { S.fill(0); colSumWasm(X, S, R, C); });
+
+// The backend's JavaScript loops (engine/cpu/backend.ts binary / unary before the module took
+// f32; matmul.ts transpose2d; attention-layout.ts gatherRows), written out here.
+function jsMul(O: Float32Array, A: Float32Array, aShape: number[], B: Float32Array, bShape: number[], out: number[]): void {
+  forEachRow(out, [aShape, bShape], (o0, offs, inner, m) => {
+    let ia = offs[0]!, ib = offs[1]!;
+    const sa = inner[0]!, sb = inner[1]!;
+    for (let j = 0; j < m; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! * B[ib]!;
+  });
+}
+function jsAdd(O: Float32Array, A: Float32Array, aShape: number[], B: Float32Array, bShape: number[], out: number[]): void {
+  forEachRow(out, [aShape, bShape], (o0, offs, inner, m) => {
+    let ia = offs[0]!, ib = offs[1]!;
+    const sa = inner[0]!, sb = inner[1]!;
+    for (let j = 0; j < m; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! + B[ib]!;
+  });
+}
+const e5 = [8, 3, 8, 16, 16], n5 = 8 * 3 * 8 * 16 * 16;
+const P = fill(n5, 0.21), Q = fill(n5, 0.43), PQ = new Float32Array(n5);
+await pair('product, [8,3,8,16,16] f32', () => jsMul(PQ, P, e5, Q, e5, e5), () => binaryWasm('mul', PQ, P, e5, Q, e5, e5));
+const bias = fill(512, 0.9);
+await pair('bias add, [128,8,64] + [1,8,64] f32', () => jsAdd(PQ, P, [128, 8, 64], bias, [1, 8, 64], [128, 8, 64]), () => binaryWasm('add', PQ, P, [128, 8, 64], bias, [1, 8, 64], [128, 8, 64]));
+await pair('a·x + b, 2^18 f32', () => { for (let i = 0; i < n; i++) O[i] = 0.7 * X[i]! + 0.1; }, () => unaryWasm('affine', X, O, 0.7, 0.1));
+for (const [rws, cls] of [[1280, 64], [1024, 1024]] as const) {
+  const T = fill(rws * cls, 0.13), TO = new Float32Array(rws * cls);
+  await pair(`transpose, [${rws}, ${cls}] f32`, () => { for (let r = 0; r < rws; r++) for (let c = 0; c < cls; c++) TO[c * rws + r] = T[r * cls + c]!; }, () => transposeWasm(T, 0, TO, 0, rws, cls));
+}
+{
+  // q of a packed [64, 16, 3, 4, 16] projection (the demo's video spatial attention): 256 heads × 16 rows × 16.
+  const Bq = 64, L = 16, H = 4, w = 16, src = fill(Bq * L * 3 * H * w, 0.17), g = new Float32Array(Bq * H * L * w);
+  const r = { off: 0, sB: L * 3 * H * w, sH: w, sL: 3 * H * w };
+  await pair('gather heads, packed [64,16,3,4,16] → q', () => {
+    for (let h = 0; h < Bq * H; h++) {
+      for (let i = 0; i < L; i++) {
+        const s0 = r.off + Math.floor(h / H) * r.sB + (h % H) * r.sH + i * r.sL, o0 = (h * L + i) * w;
+        for (let c = 0; c < w; c++) g[o0 + c] = src[s0 + c]!;
+      }
+    }
+  }, () => gatherRowsWasm(src, r, H, Bq * H, L, w, g));
+}
 
 const shapes: [string, AttentionDims][] = [
   ['video spatial (demo, b8): 256 × 16² × 16', { n: 256, l: 16, s: 16, dqk: 16, dv: 16, scale: 0.25 }],

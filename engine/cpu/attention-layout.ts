@@ -6,6 +6,7 @@
  */
 import type { RowLayout } from '../../kernels/attention-layout.ts';
 import type { TypedArray } from '../dtype.ts';
+import { gatherRowsWasm, scatterRowsWasm } from './wasm/elementwise.ts';
 
 function rowStart(r: RowLayout, H: number, n: number, i: number): number {
   return r.off + Math.floor(n / H) * r.sB + (n % H) * r.sH + i * r.sL;
@@ -13,6 +14,8 @@ function rowStart(r: RowLayout, H: number, n: number, i: number): number {
 
 /** Copy the rows of `src` laid out as `r` into `out`, contiguous [n, len, w]. */
 export function gatherRows(src: TypedArray, r: RowLayout, H: number, n: number, len: number, w: number, out: TypedArray): TypedArray {
+  // f32 in WebAssembly (copies in and out at memcpy speed, rows four floats at a time): ~4× the loop below.
+  if (src instanceof Float32Array && out instanceof Float32Array && gatherRowsWasm(src, r, H, n, len, w, out)) return out;
   for (let h = 0; h < n; h++) {
     for (let i = 0; i < len; i++) {
       const s = rowStart(r, H, h, i), o = (h * len + i) * w;
@@ -24,6 +27,7 @@ export function gatherRows(src: TypedArray, r: RowLayout, H: number, n: number, 
 
 /** Write contiguous [n, len, w] rows `src` into `dst` laid out as `r`. */
 export function scatterRows(src: TypedArray, dst: TypedArray, r: RowLayout, H: number, n: number, len: number, w: number): void {
+  if (src instanceof Float32Array && dst instanceof Float32Array && scatterRowsWasm(src, dst, r, H, n, len, w)) return;
   for (let h = 0; h < n; h++) {
     for (let i = 0; i < len; i++) {
       const s = (h * len + i) * w, o = rowStart(r, H, h, i);

@@ -1,7 +1,7 @@
 // engine/cpu/wasm/kernels.wat: f32 GELU and its gradient give the same bits as the JavaScript
 // they replace (scalar-math.ts), on random, special and tie-making inputs, over odd lengths and
 // sub-ranges; so do the f32 binary ops (with broadcasting) and affine, square, neg, abs, relu
-// (NaN payloads aside); the Philox words equal philox4x32's, and the CPU backend's random fills equal
+// (NaN payloads aside), transposes and strided row copies; the Philox words equal philox4x32's, and the CPU backend's random fills equal
 // engine/rng.ts philoxFill, across chunks and the counter's 32-bit carry; the committed bytes are
 // a fresh compile of the WAT.
 import { test } from 'node:test';
@@ -11,9 +11,10 @@ import fc from 'fast-check';
 import { geluF32, geluGradF32, expF32 } from '../../engine/cpu/scalar-math.ts';
 import { fillRandom } from '../../engine/cpu/random-fill.ts';
 import { kernelsWasmBytes } from '../../engine/cpu/wasm/kernels-wasm.ts';
-import { binaryWasm, colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm, unaryWasm } from '../../engine/cpu/wasm/elementwise.ts';
+import { binaryWasm, colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm, transposeWasm, unaryWasm } from '../../engine/cpu/wasm/elementwise.ts';
 import { binaryFn, unaryFn } from '../../engine/cpu/scalar-math.ts';
 import { forEachBroadcast } from '../../engine/cpu/indexing.ts';
+import { gatherRows, scatterRows } from '../../engine/cpu/attention-layout.ts';
 import type { BinaryOp, UnaryOp } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
@@ -207,6 +208,47 @@ test('f32 affine, square, neg, abs, relu: the same values as the JavaScript defi
       assert.equal(d, -1, d >= 0 ? `${op}(${X[d]}) a=${a} b=${b}: wasm ${got[d]} vs js ${want[d]}` : '');
     }),
     { numRuns: 300, seed: 5 },
+  );
+});
+
+test('transposes: every element where the loop puts it, any rows and columns (4×4 blocks, 32×32 tiles, edges), at offsets', WASM, () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 90 }), fc.integer({ min: 1, max: 90 }), fc.nat(7), fc.nat(7), (rows, cols, xOff, oOff) => {
+      fc.pre(rows * cols >= 256);
+      const x = Float32Array.from({ length: xOff + rows * cols }, (_, i) => i - xOff);
+      const got = new Float32Array(oOff + rows * cols).fill(-1);
+      assert.ok(transposeWasm(x, xOff, got, oOff, rows, cols));
+      for (let i = 0; i < oOff; i++) assert.equal(got[i], -1, 'before the output');
+      for (let c = 0; c < cols; c++) {
+        for (let r = 0; r < rows; r++) {
+          const v = got[oOff + c * rows + r];
+          if (v !== r * cols + c) assert.fail(`${rows}×${cols}: out[${c}][${r}] = ${v}, want ${r * cols + c}`);
+        }
+      }
+    }),
+    { numRuns: 300, seed: 9 },
+  );
+});
+
+test('attention rows gathered from and scattered into a packed projection: as the loops do it (f64 arrays take the loops)', WASM, () => {
+  // [B, L, 3, H, w] (a qkv projection): operand j's row i of head (b, h) at ((b·L + i)·3 + j)·H·w + h·w.
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 4, max: 20 }), fc.integer({ min: 1, max: 19 }), fc.nat(2), (B, H, L, w, j) => {
+      fc.pre(B * H * L * w >= 256);
+      const r = { off: j * H * w, sB: L * 3 * H * w, sH: w, sL: 3 * H * w };
+      const n = B * H, size = B * L * 3 * H * w;
+      const src = Float32Array.from({ length: size }, (_, i) => i);
+      const got = new Float32Array(n * L * w), want = new Float64Array(n * L * w);
+      gatherRows(src, r, H, n, L, w, got);
+      gatherRows(Float64Array.from(src), r, H, n, L, w, want);
+      assert.deepEqual([...got], [...want], 'gather');
+      const rows = Float32Array.from({ length: n * L * w }, (_, i) => -1 - i);
+      const dst = new Float32Array(size).fill(0.5), dst64 = new Float64Array(size).fill(0.5);
+      scatterRows(rows, dst, r, H, n, L, w);
+      scatterRows(Float64Array.from(rows), dst64, r, H, n, L, w);
+      assert.deepEqual([...dst], [...dst64], 'scatter (the other operands\' rows untouched)');
+    }),
+    { numRuns: 200, seed: 4 },
   );
 });
 

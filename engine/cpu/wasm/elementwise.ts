@@ -2,7 +2,8 @@
  * kernels.wat's element-wise kernels as the CPU backend calls them: f32 GELU and its gradient (the same bits as
  * scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), the Philox words of a run
  * of counters (the draws themselves are made from them in engine/rng.ts), and f32 arithmetic
- * (binary ops with broadcasting, affine, square …: the same values as the JavaScript loops). Each
+ * (binary ops with broadcasting, affine, square …: the same values as the JavaScript loops),
+ * transposes and the strided row copies of attention operands. Each
  * call copies its operands into the module's memory and the results back: for a memory-bound op
  * the copies cost less than the JavaScript loop they replace (bench/cpu-kernels.ts).
  *
@@ -11,6 +12,7 @@
  */
 import type { BinaryOp, UnaryOp } from '../../backend.ts';
 import type { Shape } from '../../shape.ts';
+import type { RowLayout } from '../../../kernels/attention-layout.ts';
 import { forEachRow, rowLength } from '../indexing.ts';
 import { reserve } from './instance.ts';
 import { kernels as load, type KernelsModule as Kernel } from './kernels.ts';
@@ -161,4 +163,55 @@ export function unaryWasm(op: UnaryOp, X: Float32Array, O: Float32Array, a: numb
     O.set(os.subarray(0, n), i);
   }
   return true;
+}
+
+/**
+ * out[outOff + c·rows + r] = x[xOff + r·cols + c] (f32): copied in, transposed in 4×4 blocks,
+ * copied back. False (nothing done) for small or huge matrices or without the module.
+ */
+export function transposeWasm(x: Float32Array, xOff: number, out: Float32Array, outOff: number, rows: number, cols: number): boolean {
+  const n = rows * cols;
+  if (n < 256 || 2 * n > MAX_FLOATS) return false;
+  const k = load();
+  if (!k) return false;
+  const d0 = up16(4 * n);
+  reserve(k.memory, 2 * d0);
+  const F = new Float32Array(k.memory.buffer);
+  F.set(x.subarray(xOff, xOff + n));
+  k.transpose(0, d0, rows, cols);
+  out.set(F.subarray(d0 / 4, d0 / 4 + n), outOff);
+  return true;
+}
+
+/** Where row i of head h lies: offset + (h / H)·sB + (h mod H)·sH + i·sL (floats). */
+const contiguous = (len: number, w: number, H: number): RowLayout => ({ off: 0, sB: H * len * w, sH: len * w, sL: w });
+
+/**
+ * Row i of head h (h < n, i < len, w floats) copied from layout `from` of `src` to layout `to` of
+ * `dst` (attention-layout.ts's gathers and scatters), in the module: src copied in whole, dst too
+ * (rows of it outside the copy keep their values), dst copied back whole. False for huge arrays
+ * or without the module.
+ */
+function copyRowsWasm(src: Float32Array, from: RowLayout, dst: Float32Array, to: RowLayout, H: number, n: number, len: number, w: number): boolean {
+  if (src.length + dst.length > MAX_FLOATS || n * len * w < 256) return false;
+  const k = load();
+  if (!k) return false;
+  const d0 = up16(4 * src.length);
+  reserve(k.memory, d0 + up16(4 * dst.length));
+  const F = new Float32Array(k.memory.buffer);
+  F.set(src);
+  F.set(dst, d0 / 4);
+  k.copyRows(0, d0, n, len, w, H, from.off, from.sB, from.sH, from.sL, to.off, to.sB, to.sH, to.sL);
+  dst.set(F.subarray(d0 / 4, d0 / 4 + dst.length));
+  return true;
+}
+
+/** gatherRows (attention-layout.ts) for f32: `out` gets the rows of `src` in layout `r`, contiguous [n, len, w]. */
+export function gatherRowsWasm(src: Float32Array, r: RowLayout, H: number, n: number, len: number, w: number, out: Float32Array): boolean {
+  return out.length === n * len * w && copyRowsWasm(src, r, out, contiguous(len, w, H), H, n, len, w);
+}
+
+/** scatterRows for f32: contiguous [n, len, w] rows of `src` written into `dst` in layout `r`. */
+export function scatterRowsWasm(src: Float32Array, dst: Float32Array, r: RowLayout, H: number, n: number, len: number, w: number): boolean {
+  return copyRowsWasm(src, contiguous(len, w, H), dst, r, H, n, len, w);
 }

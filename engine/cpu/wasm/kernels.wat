@@ -1,6 +1,6 @@
 ;; The CPU backend's WebAssembly SIMD kernels besides the matmul (gemm.wat): f32 GELU and its
 ;; gradient, the Philox words behind every random draw, f32 arithmetic (binary ops with row
-;; broadcasting, affine, square …), column sums, and attention for small heads (the tiny
+;; broadcasting, affine, square …), transposes, strided row copies, column sums, and attention for small heads (the tiny
 ;; models' 16-wide heads over 8 … 48 tokens, where a matmul call per product costs more than the
 ;; product). Operands are copied into this memory by the callers (elementwise.ts, attention.ts).
 ;;
@@ -548,6 +548,107 @@
         (v128.store (local.get $o) (v128.bitselect (local.get $x) (v128.const i32x4 0 0 0 0) (f32x4.gt (local.get $x) (v128.const i32x4 0 0 0 0))))
         (local.set $a (i32.add (local.get $a) (i32.const 16)))
         (br_if $relu_q (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 16))) (local.get $end))))))
+
+  ;; dst[c·rows + r] = src[r·cols + c]: a [rows, cols] matrix transposed. 4×4 blocks (four v128
+  ;; loads, eight shuffles, four v128 stores) over the rows and columns that fill whole blocks,
+  ;; walked in 32×32 tiles so both sides stay in L1; the last rows % 4 and cols % 4 one at a time.
+  (func (export "transpose") (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
+    (local $r4 i32) (local $c4 i32) (local $r0 i32) (local $c0 i32) (local $r i32) (local $c i32)
+    (local $rEnd i32) (local $cEnd i32) (local $s i32) (local $d i32) (local $sr i32) (local $dr i32)
+    (local $a v128) (local $b v128) (local $x v128) (local $y v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $r4 (i32.and (local.get $rows) (i32.const -4)))
+    (local.set $c4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $sr (i32.shl (local.get $cols) (i32.const 2)))   ;; bytes per src row
+    (local.set $dr (i32.shl (local.get $rows) (i32.const 2)))   ;; bytes per dst row
+    (local.set $r0 (i32.const 0))
+    (block $tiles_done (loop $tile_rows
+      (br_if $tiles_done (i32.ge_u (local.get $r0) (local.get $r4)))
+      (local.set $rEnd (select (i32.add (local.get $r0) (i32.const 32)) (local.get $r4) (i32.lt_u (i32.add (local.get $r0) (i32.const 32)) (local.get $r4))))
+      (local.set $c0 (i32.const 0))
+      (block $cols_done (loop $tile_cols
+        (br_if $cols_done (i32.ge_u (local.get $c0) (local.get $c4)))
+        (local.set $cEnd (select (i32.add (local.get $c0) (i32.const 32)) (local.get $c4) (i32.lt_u (i32.add (local.get $c0) (i32.const 32)) (local.get $c4))))
+        (local.set $r (local.get $r0))
+        (block $r_done (loop $block_rows
+          (br_if $r_done (i32.ge_u (local.get $r) (local.get $rEnd)))
+          (local.set $c (local.get $c0))
+          (block $c_done (loop $block_cols
+            (br_if $c_done (i32.ge_u (local.get $c) (local.get $cEnd)))
+            ;; rows r … r+3, columns c … c+3
+            (local.set $s (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2))))
+            (local.set $a (v128.load (local.get $s)))
+            (local.set $b (v128.load (i32.add (local.get $s) (local.get $sr))))
+            (local.set $x (v128.load (i32.add (local.get $s) (i32.shl (local.get $sr) (i32.const 1)))))
+            (local.set $y (v128.load (i32.add (local.get $s) (i32.mul (local.get $sr) (i32.const 3)))))
+            ;; (a0 b0 a1 b1), (a2 b2 a3 b3), (x0 y0 x1 y1), (x2 y2 x3 y3)
+            (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b)))
+            (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b)))
+            (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $x) (local.get $y)))
+            (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $x) (local.get $y)))
+            ;; column j of the block = (aj bj xj yj), stored as row c + j of dst at column r
+            (local.set $d (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2))))
+            (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+            (v128.store (i32.add (local.get $d) (local.get $dr)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+            (v128.store (i32.add (local.get $d) (i32.shl (local.get $dr) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+            (v128.store (i32.add (local.get $d) (i32.mul (local.get $dr) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $block_cols)))
+          (local.set $r (i32.add (local.get $r) (i32.const 4)))
+          (br $block_rows)))
+        (local.set $c0 (local.get $cEnd))
+        (br $tile_cols)))
+      (local.set $r0 (local.get $rEnd))
+      (br $tile_rows)))
+    ;; the columns past c4 of rows below r4, then every column of the rows past r4
+    (local.set $r (i32.const 0))
+    (block $er_done (loop $edge_rows
+      (br_if $er_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (select (local.get $c4) (i32.const 0) (i32.lt_u (local.get $r) (local.get $r4))))
+      (block $ec_done (loop $edge_cols
+        (br_if $ec_done (i32.ge_u (local.get $c) (local.get $cols)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2)))
+          (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $edge_cols)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $edge_rows))))
+
+  ;; Rows of w floats from one layout to another: row i of head h (h < n, i < len) goes from
+  ;; src + 4·(so + (h / H)·sB + (h mod H)·sH + i·sL) to dst + 4·(do + (h / H)·dB + (h mod H)·dH + i·dL)
+  ;; (offsets and strides in floats): attention operands gathered from where a projection wrote
+  ;; them, and gradients scattered back (engine/cpu/attention-layout.ts). Four floats at a time,
+  ;; then the w mod 4 left one at a time.
+  (func (export "copyRows") (param $src i32) (param $dst i32) (param $n i32) (param $len i32) (param $w i32) (param $H i32)
+    (param $so i32) (param $sB i32) (param $sH i32) (param $sL i32) (param $do i32) (param $dB i32) (param $dH i32) (param $dL i32)
+    (local $h i32) (local $i i32) (local $c i32) (local $w4 i32) (local $s i32) (local $d i32) (local $hs i32) (local $hd i32)
+    (local.set $w4 (i32.and (local.get $w) (i32.const -4)))
+    (block $heads_done (loop $heads
+      (br_if $heads_done (i32.ge_u (local.get $h) (local.get $n)))
+      ;; byte addresses of row 0 of head h on each side
+      (local.set $hs (i32.add (local.get $src) (i32.shl (i32.add (local.get $so)
+        (i32.add (i32.mul (i32.div_u (local.get $h) (local.get $H)) (local.get $sB)) (i32.mul (i32.rem_u (local.get $h) (local.get $H)) (local.get $sH)))) (i32.const 2))))
+      (local.set $hd (i32.add (local.get $dst) (i32.shl (i32.add (local.get $do)
+        (i32.add (i32.mul (i32.div_u (local.get $h) (local.get $H)) (local.get $dB)) (i32.mul (i32.rem_u (local.get $h) (local.get $H)) (local.get $dH)))) (i32.const 2))))
+      (local.set $i (i32.const 0))
+      (block $rows_done (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $len)))
+        (local.set $s (i32.add (local.get $hs) (i32.shl (i32.mul (local.get $i) (local.get $sL)) (i32.const 2))))
+        (local.set $d (i32.add (local.get $hd) (i32.shl (i32.mul (local.get $i) (local.get $dL)) (i32.const 2))))
+        (local.set $c (i32.const 0))
+        (block $v_done (loop $quads
+          (br_if $v_done (i32.ge_u (local.get $c) (local.get $w4)))
+          (v128.store (i32.add (local.get $d) (i32.shl (local.get $c) (i32.const 2))) (v128.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+          (local.set $c (i32.add (local.get $c) (i32.const 4)))
+          (br $quads)))
+        (block $s_done (loop $singles
+          (br_if $s_done (i32.ge_u (local.get $c) (local.get $w)))
+          (f32.store (i32.add (local.get $d) (i32.shl (local.get $c) (i32.const 2))) (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $singles)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))
+      (local.set $h (i32.add (local.get $h) (i32.const 1)))
+      (br $heads))))
 
   ;; ---- column sums ---------------------------------------------------------------------------
 
