@@ -28,6 +28,21 @@ export const ATTENTION_ABLATIONS: Record<string, Ablation> = {
   'no global loads': (code) => code.replace(/(\w+R\d+) = (q|k|v|dO)\[.*?\]( \* u\.scale)?;/g, '$1 = $2[lidx % 8u]$3;'),
 };
 
+/**
+ * The f32 flash-attention kernels (kernels/attention.ts forward, attention-bwd.ts dQ and dK/dV).
+ * Each has a score phase (register-blocked dot products of the owned rows with a tile's rows:
+ * S, and in the backward dP), an element-wise phase (exp, the online softmax or dS, through
+ * workgroup memory) and an accumulation phase (P·V, dS·K, Pᵀ·dO and dSᵀ·Q).
+ */
+export const F32_ATTENTION_ABLATIONS: Record<string, Ablation> = {
+  'no dots': (code) => code.replace(/\b[sp]\d+ \+= dot\([^;]*\);/g, ''),
+  'no accumulation': (code) => code.replace(/\b[ab]\d+ \+= [pef]\d+ \* y;/g, ''),
+  'no exp': (code) => code.replace(/\bexp\(/g, '('),
+  // The staging loads read nothing from memory (their rows' bounds checks stay).
+  'no global loads': (code) => code.replace(/\bx = ld_\w+\(row_\w+\(\w+, [^)]*\), c\)/g, 'x = vec4<f32>(f32(c))'),
+  'no barriers': (code) => code.replace(/workgroupBarrier\(\);/g, ''),
+};
+
 /** The dispatch with its WGSL cut by `edit` and its pipeline key marked; throws if the edit changes nothing. */
 export function ablated(d: Dispatch, what: string, edit: Ablation): Dispatch {
   const code = wgslOf(d);
@@ -45,4 +60,21 @@ export function ablatedContext(ctx: GpuContext, what: string, edit: Ablation): G
     scratch: (bytes) => ctx.scratch(bytes),
     dispatch: (d) => ctx.dispatch(ablated(d, what, edit)),
   };
+}
+
+/**
+ * Run `fn` with the dispatches of `ctx` whose pipeline key starts with `keyPrefix` ablated by
+ * `edit` (for work recorded through a backend, which holds its context): `ctx.dispatch` is
+ * replaced meanwhile and put back after, also when `fn` throws.
+ */
+export async function withAblation<T>(ctx: GpuContext, keyPrefix: string, what: string, edit: Ablation, fn: () => Promise<T>): Promise<T> {
+  const own = Object.getOwnPropertyDescriptor(ctx, 'dispatch');
+  const dispatch = ctx.dispatch.bind(ctx);
+  Object.defineProperty(ctx, 'dispatch', { configurable: true, writable: true, value: (d: Dispatch) => dispatch(d.key.startsWith(keyPrefix) ? ablated(d, what, edit) : d) });
+  try {
+    return await fn();
+  } finally {
+    if (own) Object.defineProperty(ctx, 'dispatch', own);
+    else delete (ctx as { dispatch?: unknown }).dispatch;
+  }
 }

@@ -7,7 +7,9 @@
  *      16 × (q/k 9, v 72), fusion 16 × 16 × 416 × 72;
  *   2. AdamW over 160M parameters (40 tensors of 4M) vs the measured copyBufferToBuffer
  *      bandwidth (AdamW moves 28 B/param: p, m, v read+written, g read).
- * The fused and unfused outputs are compared (max relative difference) as a sanity check.
+ * The fused and unfused outputs are compared (max relative difference) as a sanity check. At the
+ * spatial shape each f32 flash kernel is also timed with one kind of work cut out at a time
+ * (bench/ablations.ts: dot products, accumulation, exp, global loads, barriers): where its time goes.
  *
  *   node --import tsx bench/gpu-fused.ts            # XL shapes (an NVIDIA GPU)
  *   node --import tsx bench/gpu-fused.ts --quick    # tiny shapes (lavapipe), checks the script
@@ -25,6 +27,7 @@ import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import { attentionTilesKey, attentionTuning, LAYOUTS, tileCandidates, tilesName, type AttentionKernel } from '../kernels/attention-tiles.ts';
+import { F32_ATTENTION_ABLATIONS, withAblation } from './ablations.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
 
@@ -177,6 +180,30 @@ for (const c of CASES) {
   };
   const fusedBwd = await bwdOnly();
   const perPass = { rowdot: await bwdOnly(['rowdot']), dq: await bwdOnly(['dq']), dkdv: await bwdOnly(['dkdv']) };
+  // Where each f32 kernel's time goes at the spatial shape: the kernel timed alone with one kind
+  // of work cut out of its WGSL at a time (bench/ablations.ts F32_ATTENTION_ABLATIONS).
+  const ablations: Record<string, Record<string, number | string>> = {};
+  if (c.name === 'spatial') {
+    const alone: Record<AttentionKernel, () => Promise<number>> = {
+      fwd: () => time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; }),
+      dq: () => bwdOnly(['dq']),
+      dkdv: () => bwdOnly(['dkdv']),
+    };
+    const prefix: Record<AttentionKernel, string> = { fwd: 'attention/fwd/', dq: 'attention/bwd-dq/', dkdv: 'attention/bwd-dkdv/' };
+    for (const kind of ['fwd', 'dq', 'dkdv'] as AttentionKernel[]) {
+      ablations[kind] = { whole: kind === 'fwd' ? fusedFwd : perPass[kind] };
+      for (const [what, edit] of Object.entries(F32_ATTENTION_ABLATIONS)) {
+        try {
+          ablations[kind]![what] = await withAblation(be.ctx, prefix[kind], what, edit, alone[kind]);
+        } catch (e) {
+          ablations[kind]![what] = `failed: ${(e as Error).message.slice(0, 160)}`;
+          await be.sync().catch(() => undefined);
+        }
+      }
+      const fmt = (x: number | string) => (typeof x === 'number' ? x.toFixed(3) : x);
+      console.log(`${c.name} f32 ${kind.padEnd(4)} ablations (ms): ${Object.entries(ablations[kind]!).map(([w, x]) => `${w} ${fmt(x)}`).join('  ')}`);
+    }
+  }
   // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS; the
   // default is the first listed), each pass timed alone; the fastest go to attention-tiles.json.
   const variants: Record<string, Record<string, number>> = {};
@@ -208,6 +235,7 @@ for (const c of CASES) {
   let row: Record<string, unknown> = {
     ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, fusedFwdBwdMs: fusedAll,
     fusedFwdTflops: fwdFlops / fusedFwd / 1e9, fusedFwdBwdTflops: allFlops / fusedAll / 1e9, ...(sweep ? { variants } : {}),
+    ...(Object.keys(ablations).length ? { ablations } : {}),
   };
   try {
     const unfFwd = await time(() => { const r = unfusedFwd(be, q, k, v, d); return [r.o, r.p]; });

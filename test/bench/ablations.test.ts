@@ -2,11 +2,14 @@
  * The benchmarks' ablations (bench/ablations.ts) still cut something out of the kernels as they are
  * generated now: each edit must change the WGSL of every kernel it is timed on (gpu-matmul.ts
  * --ablate: the default v2 and v4, real and emulated; gpu-attention-mixed.ts: the tensor-core
- * forward and dQ). Only WGSL text is made here (a context that records dispatches), no GPU.
+ * forward and dQ; gpu-fused.ts: the f32 forward, dQ and dK/dV). Only WGSL text is made here (a
+ * context that records dispatches), no GPU.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ablated, ATTENTION_ABLATIONS, MATMUL_ABLATIONS } from '../../bench/ablations.ts';
+import { ablated, ATTENTION_ABLATIONS, F32_ATTENTION_ABLATIONS, MATMUL_ABLATIONS, withAblation } from '../../bench/ablations.ts';
+import { encodeAttention } from '../../kernels/attention.ts';
+import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
 import { mixedDispatch } from '../../kernels/attention-sgmat.ts';
 import { wgslOf, type Dispatch, type GpuContext } from '../../kernels/context.ts';
 import { encodeMatmul, MATMUL_DEFAULTS } from '../../kernels/matmul.ts';
@@ -51,6 +54,32 @@ for (const emulate of [false, true]) {
     }
   });
 }
+
+test('every f32 attention ablation changes the forward, dQ and dK/dV kernels (XL spatial and temporal shapes)', () => {
+  for (const d of [{ n: 2, l: 256, s: 256, dqk: 72, dv: 72, scale: 0.12 }, { n: 8, l: 16, s: 16, dqk: 9, dv: 72, scale: 0.33 }]) {
+    const ctx = recorder();
+    encodeAttention(ctx, buf, buf, buf, buf, buf, d);
+    encodeAttentionBwd(ctx, buf, buf, buf, buf, buf, buf, { dq: buf, dk: buf, dv: buf }, d);
+    const kernels = ctx.seen.filter((x) => /^attention\/(fwd|bwd-dq|bwd-dkdv)\//.test(x.key));
+    assert.equal(kernels.length, 3);
+    for (const k of kernels) {
+      for (const [what, edit] of Object.entries(F32_ATTENTION_ABLATIONS)) assert.doesNotThrow(() => ablated(k, what, edit), `${k.key}: ${what}`);
+    }
+  }
+});
+
+test('withAblation cuts only the dispatches under its key prefix, and puts dispatch back', async () => {
+  const ctx = recorder();
+  const d = { n: 2, l: 64, s: 64, dqk: 72, dv: 72, scale: 0.12 };
+  const before = ctx.dispatch;
+  await withAblation(ctx, 'attention/bwd-dq/', 'no exp', F32_ATTENTION_ABLATIONS['no exp']!, async () => {
+    encodeAttentionBwd(ctx, buf, buf, buf, buf, buf, buf, { dq: buf, dk: buf, dv: buf }, d);
+  });
+  assert.equal(ctx.dispatch, before);
+  assert.deepEqual(ctx.seen.map((x) => x.key.endsWith('/ablated:no exp')), [false, true, false]); // row-dot, dQ, dK/dV
+  await assert.rejects(withAblation(ctx, 'attention/', 'x', (c) => c, async () => encodeAttention(ctx, buf, buf, buf, buf, buf, d)), /changed nothing/);
+  assert.equal(ctx.dispatch, before);
+});
 
 test('an ablation that changes nothing is refused', () => {
   const d: Dispatch = { key: 'k', code: 'fn main() {}', buffers: [], workgroups: [1] };
