@@ -145,6 +145,7 @@ class CpuBackend implements Backend {
       case 'exp': for (let i = 0; i < src.length; i++) O[i] = Math.exp(src[i]!); break;
       case 'log': for (let i = 0; i < src.length; i++) O[i] = Math.log(src[i]!); break;
       case 'sqrt': for (let i = 0; i < src.length; i++) O[i] = Math.sqrt(src[i]!); break;
+      case 'tanh': for (let i = 0; i < src.length; i++) O[i] = Math.tanh(src[i]!); break;
       case 'square': for (let i = 0; i < src.length; i++) O[i] = src[i]! * src[i]!; break;
       default: {
         const f = unaryFn(op, a, b);
@@ -247,7 +248,10 @@ class CpuBackend implements Backend {
     if (bT) this.#freeArrays.give(b.dtype, bT);
     if (bias) {
       const C = out.data, Bv = arr(bias);
-      for (let o = 0; o < C.length; o += N) for (let c = 0; c < N; c++) C[o + c]! += Bv[c]!;
+      // f32: the row-broadcast add in WebAssembly (in place: the module copies C in first), the same bits.
+      if (!(C instanceof Float32Array && Bv instanceof Float32Array && binaryWasm('add', C, C, [C.length / N, N], Bv, [N], [C.length / N, N]))) {
+        for (let o = 0; o < C.length; o += N) for (let c = 0; c < N; c++) C[o + c]! += Bv[c]!;
+      }
     }
     return out;
   }

@@ -11,6 +11,7 @@ import type { TypedArray } from '../dtype.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
 import { attentionUsesGemm } from './attention-rule.ts';
 import { attentionBwdWasm, attentionFwdWasm, smallHeads } from './wasm/attention.ts';
+import { gatedAddBwdWasm, gatedAddWasm } from './wasm/elementwise.ts';
 
 /**
  * o_i = Σ_j p_ij v_j with p_ij = exp(s_ij − lse_i), s_ij = scale·q_i·k_j, lse_i = log Σ_j exp(s_ij)
@@ -238,6 +239,8 @@ export function normModulateBwd(
 /** DiT's gated residual out = x + gate_n ⊙ y over the L tokens of each sample n. */
 export function gatedAddFwd(X: TypedArray, G: TypedArray, Y: TypedArray, d: NormModulateDims, O: TypedArray): void {
   const { N, L, D } = d;
+  // f32: the same expression in WebAssembly, four elements at a time (the same bits).
+  if (X instanceof Float32Array && G instanceof Float32Array && Y instanceof Float32Array && O instanceof Float32Array && gatedAddWasm(X, G, Y, N, L, D, O)) return;
   for (let b = 0; b < N; b++) {
     for (let t = 0, o = b * L * D; t < L; t++, o += D) for (let j = 0; j < D; j++) O[o + j] = X[o + j]! + G[b * D + j]! * Y[o + j]!;
   }
@@ -246,6 +249,8 @@ export function gatedAddFwd(X: TypedArray, G: TypedArray, Y: TypedArray, d: Norm
 /** Its backward from the incoming gradient g: dgate_n = Σ_t g ⊙ y (Y, DG null: not wanted), dy = gate_n ⊙ g (dx = g). */
 export function gatedAddBwd(Gr: TypedArray, G: TypedArray, Y: TypedArray | null, d: NormModulateDims, DG: TypedArray | null, DY: TypedArray): void {
   const { N, L, D } = d;
+  const f32 = (a: TypedArray | null): a is Float32Array | null => a === null || a instanceof Float32Array;
+  if (Gr instanceof Float32Array && G instanceof Float32Array && f32(Y) && f32(DG) && DY instanceof Float32Array && gatedAddBwdWasm(Gr, G, Y, N, L, D, DG, DY)) return;
   DG?.fill(0);
   for (let b = 0; b < N; b++) {
     for (let t = 0, o = b * L * D; t < L; t++, o += D) {

@@ -1,7 +1,8 @@
 // engine/cpu/wasm/kernels.wat: f32 GELU and its gradient give the same bits as the JavaScript
 // they replace (scalar-math.ts), on random, special and tie-making inputs, over odd lengths and
 // sub-ranges; so do the f32 binary ops (with broadcasting) and affine, square, neg, abs, relu
-// (NaN payloads aside), transposes and strided row copies; the Philox words equal philox4x32's, and the CPU backend's random fills equal
+// (NaN payloads aside), and so do the gated residual's forward and backward; transposes and
+// strided row copies put every element where the loops do; the Philox words equal philox4x32's, and the CPU backend's random fills equal
 // engine/rng.ts philoxFill, across chunks and the counter's 32-bit carry; the committed bytes are
 // a fresh compile of the WAT.
 import { test } from 'node:test';
@@ -15,6 +16,7 @@ import { binaryWasm, colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHU
 import { binaryFn, unaryFn } from '../../engine/cpu/scalar-math.ts';
 import { forEachBroadcast } from '../../engine/cpu/indexing.ts';
 import { gatherRows, scatterRows } from '../../engine/cpu/attention-layout.ts';
+import { gatedAddBwd, gatedAddFwd } from '../../engine/cpu/fused.ts';
 import type { BinaryOp, UnaryOp } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
@@ -249,6 +251,40 @@ test('attention rows gathered from and scattered into a packed projection: as th
       assert.deepEqual([...dst], [...dst64], 'scatter (the other operands\' rows untouched)');
     }),
     { numRuns: 200, seed: 4 },
+  );
+});
+
+test('the gated residual x + gate·y and its backward: the same bits as the JavaScript (f64 arrays take the loops)', WASM, () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 24 }), fc.boolean(), fc.integer(), (N, L, D4, withY, seed) => {
+      const D = 4 * D4;
+      fc.pre(N * L * D >= 256);
+      let z = seed >>> 0;
+      const rnd = (n: number, s: number) => Float32Array.from({ length: n }, () => ((z = (Math.imul(z, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * s);
+      const X = rnd(N * L * D, 8), G = rnd(N * D, 3), Y = rnd(N * L * D, 8), Gr = rnd(N * L * D, 5);
+      const d = { N, L, D };
+      const f64 = (a: Float32Array) => Float64Array.from(a);
+      const O = new Float32Array(N * L * D), O64 = new Float64Array(N * L * D);
+      gatedAddFwd(X, G, Y, d, O);
+      gatedAddFwd(f64(X), f64(G), f64(Y), d, O64);
+      assert.equal(firstDiff(O, Float32Array.from(O64)), -1, 'forward');
+      // The JavaScript loop on f32 arrays is the reference for the f32 accumulation of dgate.
+      const DY = new Float32Array(N * L * D), DG = new Float32Array(N * D).fill(7);
+      gatedAddBwd(Gr, G, withY ? Y : null, d, DG, DY);
+      const wantDY = new Float32Array(N * L * D), wantDG = new Float32Array(N * D);
+      for (let b = 0; b < N; b++) {
+        for (let t = 0; t < L; t++) {
+          for (let j = 0; j < D; j++) {
+            const o = (b * L + t) * D + j;
+            if (withY) wantDG[b * D + j]! += Gr[o]! * Y[o]!;
+            wantDY[o] = G[b * D + j]! * Gr[o]!;
+          }
+        }
+      }
+      assert.equal(firstDiff(DY, wantDY), -1, 'dy');
+      assert.equal(firstDiff(DG, wantDG), -1, 'dgate');
+    }),
+    { numRuns: 150, seed: 6 },
   );
 });
 

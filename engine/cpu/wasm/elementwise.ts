@@ -3,7 +3,7 @@
  * scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), the Philox words of a run
  * of counters (the draws themselves are made from them in engine/rng.ts), and f32 arithmetic
  * (binary ops with broadcasting, affine, square …: the same values as the JavaScript loops),
- * transposes and the strided row copies of attention operands. Each
+ * transposes, the strided row copies of attention operands and the gated residual. Each
  * call copies its operands into the module's memory and the results back: for a memory-bound op
  * the copies cost less than the JavaScript loop they replace (bench/cpu-kernels.ts).
  *
@@ -214,4 +214,57 @@ export function gatherRowsWasm(src: Float32Array, r: RowLayout, H: number, n: nu
 /** scatterRows for f32: contiguous [n, len, w] rows of `src` written into `dst` in layout `r`. */
 export function scatterRowsWasm(src: Float32Array, dst: Float32Array, r: RowLayout, H: number, n: number, len: number, w: number): boolean {
   return copyRowsWasm(src, contiguous(len, w, H), dst, r, H, n, len, w);
+}
+
+/** Byte offsets of consecutive f32 regions of the given lengths (each 16-byte aligned, padded by 16), and the end. */
+function regions(lengths: readonly number[]): { at: number[]; end: number } {
+  const at: number[] = [];
+  let end = 0;
+  for (const n of lengths) {
+    at.push(end);
+    end += up16(4 * n) + 16;
+  }
+  return { at, end };
+}
+
+/** fused.ts gatedAddFwd for f32 with D % 4 = 0: O[b,t,j] = X[b,t,j] + G[b,j]·Y[b,t,j], the same bits. */
+export function gatedAddWasm(X: Float32Array, G: Float32Array, Y: Float32Array, N: number, L: number, D: number, O: Float32Array): boolean {
+  const n = N * L * D;
+  if (D % 4 !== 0 || n < 256 || 3 * n + N * D > MAX_FLOATS) return false;
+  const k = load();
+  if (!k) return false;
+  const { at: [x, g, y, o], end } = regions([n, N * D, n, n]);
+  reserve(k.memory, end);
+  const F = new Float32Array(k.memory.buffer);
+  F.set(X.subarray(0, n), x! / 4);
+  F.set(G.subarray(0, N * D), g! / 4);
+  F.set(Y.subarray(0, n), y! / 4);
+  k.gatedFwd(x!, g!, y!, o!, N, L, D);
+  O.set(F.subarray(o! / 4, o! / 4 + n));
+  return true;
+}
+
+/**
+ * fused.ts gatedAddBwd for f32 with D % 4 = 0: DY = G ⊙ Gr and, with Y and DG, DG[b,j] = Σ_t
+ * Gr·Y in f32 (DG zeroed otherwise), the same bits.
+ */
+export function gatedAddBwdWasm(Gr: Float32Array, G: Float32Array, Y: Float32Array | null, N: number, L: number, D: number, DG: Float32Array | null, DY: Float32Array): boolean {
+  const n = N * L * D;
+  if (D % 4 !== 0 || n < 256 || 3 * n + 2 * N * D > MAX_FLOATS) return false;
+  const k = load();
+  if (!k) return false;
+  const withY = Y !== null && DG !== null;
+  const { at: [r, g, y, dg, dy], end } = regions([n, N * D, withY ? n : 0, N * D, n]);
+  reserve(k.memory, end);
+  const F = new Float32Array(k.memory.buffer);
+  F.set(Gr.subarray(0, n), r! / 4);
+  F.set(G.subarray(0, N * D), g! / 4);
+  if (withY) F.set(Y.subarray(0, n), y! / 4);
+  k.gatedBwd(r!, g!, y!, dg!, dy!, N, L, D, withY ? 1 : 0);
+  DY.set(F.subarray(dy! / 4, dy! / 4 + n));
+  if (DG) {
+    if (withY) DG.set(F.subarray(dg! / 4, dg! / 4 + N * D));
+    else DG.fill(0);
+  }
+  return true;
 }

@@ -1,8 +1,9 @@
 ;; The CPU backend's WebAssembly SIMD kernels besides the matmul (gemm.wat): f32 GELU and its
 ;; gradient, the Philox words behind every random draw, f32 arithmetic (binary ops with row
-;; broadcasting, affine, square …), transposes, strided row copies, column sums, and attention for small heads (the tiny
-;; models' 16-wide heads over 8 … 48 tokens, where a matmul call per product costs more than the
-;; product). Operands are copied into this memory by the callers (elementwise.ts, attention.ts).
+;; broadcasting, affine, square …), transposes, strided row copies, the gated residual, column
+;; sums, and attention for small heads (the tiny models' 16-wide heads over 8 … 48 tokens, where a
+;; matmul call per product costs more than the product). Operands are copied into this memory by
+;; the callers (elementwise.ts, attention.ts).
 ;;
 ;; Compiled by scripts/build-wasm.mjs (wabt) into kernels-wasm.ts; edit this file, then run
 ;; `npm run build:wasm` (test/cpu/wasm-kernels.test.ts checks the committed bytes are a fresh
@@ -649,6 +650,79 @@
         (br $rows)))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $heads))))
+
+  ;; ---- DiT's gated residual (engine/cpu/fused.ts gatedAddFwd / gatedAddBwd), f32, D % 4 = 0 ----
+  ;; Four lanes as two f64x2 halves where the JavaScript computes x + g·y in f64 (the product of two
+  ;; f32 values is exact in f64; the sum is rounded to f64, then to f32 once by the store): the
+  ;; same bits. dgate accumulates in f32 as the JavaScript's Float32Array does (rounded after each
+  ;; token), tokens in order.
+
+  ;; o[b, t, j] = x[b, t, j] + g[b, j]·y[b, t, j] for b < N, t < L, j < D
+  (func (export "gatedFwd") (param $px i32) (param $pg i32) (param $py i32) (param $po i32) (param $N i32) (param $L i32) (param $D i32)
+    (local $b i32) (local $t i32) (local $j i32) (local $rowB i32) (local $gb i32) (local $x v128) (local $g v128) (local $y v128)
+    (local.set $rowB (i32.shl (local.get $D) (i32.const 2)))
+    (block $b_done (loop $samples
+      (br_if $b_done (i32.ge_u (local.get $b) (local.get $N)))
+      (local.set $gb (i32.add (local.get $pg) (i32.mul (local.get $b) (local.get $rowB))))
+      (local.set $t (i32.const 0))
+      (block $t_done (loop $tokens
+        (br_if $t_done (i32.ge_u (local.get $t) (local.get $L)))
+        (local.set $j (i32.const 0))
+        (block $j_done (loop $quads
+          (br_if $j_done (i32.ge_u (local.get $j) (local.get $rowB)))
+          (local.set $x (v128.load (i32.add (local.get $px) (local.get $j))))
+          (local.set $y (v128.load (i32.add (local.get $py) (local.get $j))))
+          (local.set $g (v128.load (i32.add (local.get $gb) (local.get $j))))
+          (v128.store (i32.add (local.get $po) (local.get $j))
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $x)) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $g)) (f64x2.promote_low_f32x4 (local.get $y)))))
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))) (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $g) (local.get $g))) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $y) (local.get $y))))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $quads)))
+        (local.set $px (i32.add (local.get $px) (local.get $rowB)))
+        (local.set $py (i32.add (local.get $py) (local.get $rowB)))
+        (local.set $po (i32.add (local.get $po) (local.get $rowB)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $tokens)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $samples))))
+
+  ;; dy[b, t, j] = g[b, j]·gr[b, t, j], and with $withY: dg[b, j] = Σ_t gr[b, t, j]·y[b, t, j]
+  ;; (from 0, in f32, t in order); without, dg is left alone (the caller zeroes it or has none).
+  (func (export "gatedBwd") (param $pr i32) (param $pg i32) (param $py i32) (param $pdg i32) (param $pdy i32)
+      (param $N i32) (param $L i32) (param $D i32) (param $withY i32)
+    (local $b i32) (local $t i32) (local $j i32) (local $rowB i32) (local $at i32) (local $gb i32)
+    (local $g v128) (local $r v128) (local $y v128) (local $acc v128)
+    (local.set $rowB (i32.shl (local.get $D) (i32.const 2)))
+    (block $b_done (loop $samples
+      (br_if $b_done (i32.ge_u (local.get $b) (local.get $N)))
+      (local.set $gb (i32.mul (local.get $b) (local.get $rowB)))
+      (local.set $j (i32.const 0))
+      (block $j_done (loop $quads
+        (br_if $j_done (i32.ge_u (local.get $j) (local.get $rowB)))
+        (local.set $g (v128.load (i32.add (local.get $pg) (i32.add (local.get $gb) (local.get $j)))))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        ;; element (b, t, j) at byte (b·L + t)·D·4 + j
+        (local.set $at (i32.add (i32.mul (i32.mul (local.get $b) (local.get $L)) (local.get $rowB)) (local.get $j)))
+        (local.set $t (i32.const 0))
+        (block $t_done (loop $tokens
+          (br_if $t_done (i32.ge_u (local.get $t) (local.get $L)))
+          (local.set $r (v128.load (i32.add (local.get $pr) (local.get $at))))
+          (v128.store (i32.add (local.get $pdy) (local.get $at)) (f32x4.mul (local.get $g) (local.get $r)))
+          (if (local.get $withY) (then
+            (local.set $y (v128.load (i32.add (local.get $py) (local.get $at))))
+            (local.set $acc
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $acc)) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $r)) (f64x2.promote_low_f32x4 (local.get $y)))))
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $acc) (local.get $acc))) (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $r) (local.get $r))) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $y) (local.get $y))))))))))
+          (local.set $at (i32.add (local.get $at) (local.get $rowB)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $tokens)))
+        (if (local.get $withY) (then (v128.store (i32.add (local.get $pdg) (i32.add (local.get $gb) (local.get $j))) (local.get $acc))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $quads)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $samples))))
 
   ;; ---- column sums ---------------------------------------------------------------------------
 
