@@ -2,8 +2,8 @@
  * The tiny AV-DiT here, end to end: a denoising step at batch 1 (forward + one DDPM update) and a
  * training step at batch 2 (forward + backward + AdamW) on the CPU backend (one thread, then all
  * cores) and on WebGPU (lavapipe here), next to PyTorch on one CPU thread running this spec's
- * reference model (bench/torch_tiny.py, Debian's python3-torch) in the same run. Medians of timed
- * runs after a warm-up. Writes bench/results/tiny-steps.json (or <preset>-steps.json).
+ * reference model (bench/torch_tiny.py, Debian's python3-torch) in the same run. Medians of 30 timed
+ * runs after 20 untimed ones, on both sides. Writes bench/results/tiny-steps.json (or <preset>-steps.json).
  *
  *   node --import tsx bench/tiny-steps.ts [--preset demo] [--train-batch B] [--no-webgpu] [--no-torch]
  *
@@ -32,8 +32,14 @@ const trainBatch = Number(opt('--train-batch') ?? 2);
 const c = makeConfig(preset);
 const rows: Record<string, unknown>[] = [];
 
+/**
+ * Median ms of `reps` runs after WARMUP untimed ones (pipeline compiles on WebGPU; on the CPU, V8
+ * compiles the hot loops only after some runs: with one warm-up, the tiny denoising step's median
+ * swung between 12 and 24 ms from run to run, 2026-11-26). PyTorch's script warms up the same.
+ */
+const WARMUP = 20;
 async function median(reps: number, fn: () => Promise<void>): Promise<number> {
-  await fn(); // warm-up (pipeline compiles on WebGPU)
+  for (let i = 0; i < WARMUP; i++) await fn();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     const s = performance.now();
@@ -70,7 +76,7 @@ async function measure(backend: Backend, label: string): Promise<void> {
     A.zeroGrad(optimizer.params);
     await loss.item();
   });
-  const row: Record<string, unknown> = { backend: label, device: backend.device, preset, trainBatch, denoiseStepB1Ms: await median(10, denoise), trainStepMs: await median(10, train) };
+  const row: Record<string, unknown> = { backend: label, device: backend.device, preset, trainBatch, denoiseStepB1Ms: await median(30, denoise), trainStepMs: await median(30, train) };
   // WebGPU: dispatches per step (after the warm-up inside median, so no one-off work is counted).
   const ctx = (backend as { ctx?: { dispatches: number } }).ctx;
   if (ctx) {

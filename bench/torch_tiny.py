@@ -13,8 +13,9 @@ P = {k: (torch.tensor(v.numpy(), dtype=torch.float32) if k.endswith("pos_embed")
 opt = torch.optim.AdamW([v for k, v in P.items() if ref.trainable(k)], lr=1e-4, weight_decay=0)
 def inputs(B):
     return (torch.randn(B, C["M"], C["Cv"], C["Hv"], C["Wv"]), torch.randn(B, C["Ca"], C["T"], C["Fq"]), torch.full((B,), 500.0), torch.full((B,), C["classes"], dtype=torch.long))
-def med(fn, reps=10):
-    fn(); ts = []
+def med(fn, reps=30, warmup=20):  # as bench/tiny-steps.ts
+    for _ in range(warmup): fn()
+    ts = []
     for _ in range(reps):
         t0 = time.perf_counter(); fn(); ts.append((time.perf_counter() - t0) * 1000)
     return sorted(ts)[len(ts) // 2]
