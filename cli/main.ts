@@ -14,10 +14,34 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   device: () => import('./commands/device.ts'),
 };
 
+/** What each command does, one line (the usage lists them in COMMANDS' order). */
+const SUMMARY: Record<keyof typeof COMMANDS, string> = {
+  gradcheck: "every op's gradient against f64 finite differences (cpu) or the CPU backend (webgpu)",
+  demo: 'the embedded default: synthetic clips → frozen DiT → AV-DiT adapters → samples and eval',
+  info: 'parameter counts of a preset or checkpoint, total / trainable / frozen, per group',
+  forward: 'one forward pass of a checkpoint on inputs from a safetensors file',
+  pretrain: 'train the image DiT backbone on single frames',
+  train: "train AV-DiT's new parts on a frozen backbone (checkpoints, --resume)",
+  sample: 'generate sounding videos from a checkpoint (DDPM / DDIM, guidance)',
+  eval: 'sync, colour/pitch agreement and Fréchet distances of samples against real clips',
+  device: 'the WebGPU adapter, its features and limits, and which kernels run there',
+};
+
 const USAGE = `usage: avdit <command> [flags]   (avdit <command> --help for its flags)
 
 commands:
-  ${Object.keys(COMMANDS).join('\n  ')}`;
+${Object.keys(COMMANDS).map((c) => `  ${c.padEnd(10)} ${SUMMARY[c as keyof typeof COMMANDS]}`).join('\n')}`;
+
+/** Levenshtein distance (for "did you mean"). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
 
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
@@ -27,7 +51,8 @@ async function main(): Promise<number> {
   }
   const load = COMMANDS[cmd];
   if (!load) {
-    console.error(`avdit: unknown command "${cmd}"\n${USAGE}`);
+    const near = Object.keys(COMMANDS).filter((c) => editDistance(c, cmd) <= 2);
+    console.error(`avdit: unknown command "${cmd}"${near.length ? ` (did you mean ${near.join(' or ')}?)` : ''}\n${USAGE}`);
     return 2;
   }
   try {
