@@ -13,8 +13,31 @@ export function parse(argv: string[], options: NonNullable<NonNullable<Parameter
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false }).values;
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    const err = e as Error & { code?: string };
+    const flag = /'--([^'=]+)'/.exec(err.message)?.[1];
+    const near = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag ? nearest(flag, Object.keys(options)) : [];
+    throw new UsageError(near.length ? `unknown option --${flag} (did you mean ${near.map((n) => `--${n}`).join(' or ')}?)` : err.message);
   }
+}
+
+/** The candidates within two edits of `word` (for "did you mean"), closest first. */
+export function nearest(word: string, candidates: readonly string[]): string[] {
+  return candidates
+    .map((c) => [c, editDistance(c, word)] as const)
+    .filter(([, d]) => d <= 2)
+    .sort((a, b) => a[1] - b[1])
+    .map(([c]) => c);
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 export function intFlag(flags: Flags, name: string, fallback: number, min = 1): number {

@@ -1,6 +1,6 @@
 /** The `avdit` command line: dispatches to one file per subcommand. */
 import { closeBackends } from '../engine/registry.ts';
-import { UsageError } from './args.ts';
+import { nearest, UsageError } from './args.ts';
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number>; help: string }>> = {
   gradcheck: () => import('./commands/gradcheck.ts'),
@@ -32,17 +32,6 @@ const USAGE = `usage: avdit <command> [flags]   (avdit <command> --help for its 
 commands:
 ${Object.keys(COMMANDS).map((c) => `  ${c.padEnd(10)} ${SUMMARY[c as keyof typeof COMMANDS]}`).join('\n')}`;
 
-/** Levenshtein distance (for "did you mean"). */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -51,7 +40,7 @@ async function main(): Promise<number> {
   }
   const load = COMMANDS[cmd];
   if (!load) {
-    const near = Object.keys(COMMANDS).filter((c) => editDistance(c, cmd) <= 2);
+    const near = nearest(cmd, Object.keys(COMMANDS));
     console.error(`avdit: unknown command "${cmd}"${near.length ? ` (did you mean ${near.join(' or ')}?)` : ''}\n${USAGE}`);
     return 2;
   }

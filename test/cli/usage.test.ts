@@ -1,4 +1,5 @@
-// `avdit` with no command or --help: every command with what it does; an unknown command is a usage error.
+// `avdit` with no command or --help: every command with what it does; an unknown command or flag
+// is a usage error that suggests the nearest one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,4 +19,13 @@ test('avdit --help lists every command with a one-line summary; no command exits
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown command "trian" \(did you mean train\?\)/);
   assert.doesNotMatch(avdit('zzzzzzzz').stderr, /did you mean/);
+});
+
+test('a misspelt flag is a usage error that names the nearest flag', () => {
+  const r = avdit('train', '--out', '/nonexistent/run', '--stpes', '10');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown option --stpes \(did you mean --steps\?\)/);
+  const far = avdit('train', '--out', '/nonexistent/run', '--zzzzzzzz');
+  assert.equal(far.status, 2);
+  assert.match(far.stderr, /Unknown option '--zzzzzzzz'/);
 });
