@@ -161,10 +161,46 @@
 
   ;; C[r][c] = Σ_t A[r·sar + t·sat] · B[t·sbt + c] for r < R, c < C4 (a multiple of 4), the sum
   ;; in f32 from 0 in t order, vectorised over c; byte strides. C rows at stride scr bytes.
+  ;; Four rows at a time share each B load and keep four independent sums in flight (one row's
+  ;; sum is a chain of dependent adds: at the tiny heads' 16 terms that chain was the kernel's
+  ;; time); the rows left over (R mod 4) one at a time. Every element's sum is the same either way.
   (func $mm (param $a i32) (param $sar i32) (param $sat i32) (param $b i32) (param $sbt i32)
             (param $c i32) (param $scr i32) (param $R i32) (param $T i32) (param $C4 i32)
     (local $r i32) (local $cc i32) (local $t i32) (local $acc v128) (local $ap i32) (local $bp i32)
+    (local $acc1 v128) (local $acc2 v128) (local $acc3 v128) (local $bv v128) (local $cp i32)
     (local.set $r (i32.const 0))
+    (block $quads_done (loop $row_quads
+      (br_if $quads_done (i32.gt_u (i32.add (local.get $r) (i32.const 4)) (local.get $R)))
+      (local.set $cc (i32.const 0))
+      (block $qcols_done (loop $qcols
+        (br_if $qcols_done (i32.ge_u (local.get $cc) (local.get $C4)))
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $acc1 (v128.const f32x4 0 0 0 0))
+        (local.set $acc2 (v128.const f32x4 0 0 0 0))
+        (local.set $acc3 (v128.const f32x4 0 0 0 0))
+        (local.set $ap (i32.add (local.get $a) (i32.mul (local.get $r) (local.get $sar))))
+        (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $cc) (i32.const 2))))
+        (local.set $t (local.get $T))
+        (block $qk_done (loop $qk
+          (br_if $qk_done (i32.eqz (local.get $t)))
+          (local.set $bv (v128.load (local.get $bp)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load32_splat (local.get $ap)) (local.get $bv))))
+          (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (v128.load32_splat (i32.add (local.get $ap) (local.get $sar))) (local.get $bv))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (v128.load32_splat (i32.add (local.get $ap) (i32.shl (local.get $sar) (i32.const 1)))) (local.get $bv))))
+          (local.set $acc3 (f32x4.add (local.get $acc3) (f32x4.mul (v128.load32_splat (i32.add (local.get $ap) (i32.mul (local.get $sar) (i32.const 3)))) (local.get $bv))))
+          (local.set $ap (i32.add (local.get $ap) (local.get $sat)))
+          (local.set $bp (i32.add (local.get $bp) (local.get $sbt)))
+          (local.set $t (i32.sub (local.get $t) (i32.const 1)))
+          (br $qk)))
+        (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $scr))) (i32.shl (local.get $cc) (i32.const 2))))
+        (v128.store (local.get $cp) (local.get $acc))
+        (v128.store (i32.add (local.get $cp) (local.get $scr)) (local.get $acc1))
+        (v128.store (i32.add (local.get $cp) (i32.shl (local.get $scr) (i32.const 1))) (local.get $acc2))
+        (v128.store (i32.add (local.get $cp) (i32.mul (local.get $scr) (i32.const 3))) (local.get $acc3))
+        (local.set $cc (i32.add (local.get $cc) (i32.const 4)))
+        (br $qcols)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $row_quads)))
     (block $rows_done (loop $rows
       (br_if $rows_done (i32.ge_u (local.get $r) (local.get $R)))
       (local.set $cc (i32.const 0))
@@ -190,25 +226,21 @@
 
   ;; dst[r·dstride + c] = src[r·cols + c] (f32; dst rows padded with zeros to dstride floats), or
   ;; with $tr the transpose: dst[c·dstride + r] = src[r·cols + c] (dst padded to dstride ≥ rows).
-  ;; The padding makes every vector of $mm's B operand whole.
+  ;; The padding makes every vector of $mm's B operand whole. Rows go by memory.copy, the
+  ;; transpose by $transpose's 4×4 blocks.
   (func $pad (param $src i32) (param $rows i32) (param $cols i32) (param $dst i32) (param $dstride i32) (param $dn i32) (param $tr i32)
-    (local $r i32) (local $c i32)
+    (local $r i32)
     (memory.fill (local.get $dst) (i32.const 0) (i32.shl (i32.mul (local.get $dn) (local.get $dstride)) (i32.const 2)))
+    (if (local.get $tr) (then
+      (call $transpose (local.get $src) (local.get $dst) (local.get $rows) (local.get $cols) (local.get $dstride))
+      (return)))
     (local.set $r (i32.const 0))
     (block $done (loop $row
       (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
-      (local.set $c (i32.const 0))
-      (block $cdone (loop $col
-        (br_if $cdone (i32.ge_u (local.get $c) (local.get $cols)))
-        (f32.store
-          (i32.add (local.get $dst) (i32.shl
-            (if (result i32) (local.get $tr)
-              (then (i32.add (i32.mul (local.get $c) (local.get $dstride)) (local.get $r)))
-              (else (i32.add (i32.mul (local.get $r) (local.get $dstride)) (local.get $c))))
-            (i32.const 2)))
-          (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2)))))
-        (local.set $c (i32.add (local.get $c) (i32.const 1)))
-        (br $col)))
+      (memory.copy
+        (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $r) (local.get $dstride)) (i32.const 2)))
+        (i32.add (local.get $src) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2)))
+        (i32.shl (local.get $cols) (i32.const 2)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $row))))
 
@@ -554,13 +586,17 @@
   ;; loads, eight shuffles, four v128 stores) over the rows and columns that fill whole blocks,
   ;; walked in 32×32 tiles so both sides stay in L1; the last rows % 4 and cols % 4 one at a time.
   (func (export "transpose") (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
+    (call $transpose (local.get $src) (local.get $dst) (local.get $rows) (local.get $cols) (local.get $rows)))
+
+  ;; The same with dst rows dstride floats apart (≥ rows): dst[c·dstride + r] = src[r·cols + c].
+  (func $transpose (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32) (param $dstride i32)
     (local $r4 i32) (local $c4 i32) (local $r0 i32) (local $c0 i32) (local $r i32) (local $c i32)
     (local $rEnd i32) (local $cEnd i32) (local $s i32) (local $d i32) (local $sr i32) (local $dr i32)
     (local $a v128) (local $b v128) (local $x v128) (local $y v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local.set $r4 (i32.and (local.get $rows) (i32.const -4)))
     (local.set $c4 (i32.and (local.get $cols) (i32.const -4)))
     (local.set $sr (i32.shl (local.get $cols) (i32.const 2)))   ;; bytes per src row
-    (local.set $dr (i32.shl (local.get $rows) (i32.const 2)))   ;; bytes per dst row
+    (local.set $dr (i32.shl (local.get $dstride) (i32.const 2)))   ;; bytes per dst row
     (local.set $r0 (i32.const 0))
     (block $tiles_done (loop $tile_rows
       (br_if $tiles_done (i32.ge_u (local.get $r0) (local.get $r4)))
@@ -587,7 +623,7 @@
             (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $x) (local.get $y)))
             (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $x) (local.get $y)))
             ;; column j of the block = (aj bj xj yj), stored as row c + j of dst at column r
-            (local.set $d (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2))))
+            (local.set $d (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $dstride)) (local.get $r)) (i32.const 2))))
             (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
             (v128.store (i32.add (local.get $d) (local.get $dr)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
             (v128.store (i32.add (local.get $d) (i32.shl (local.get $dr) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
@@ -607,7 +643,7 @@
       (local.set $c (select (local.get $c4) (i32.const 0) (i32.lt_u (local.get $r) (local.get $r4))))
       (block $ec_done (loop $edge_cols
         (br_if $ec_done (i32.ge_u (local.get $c) (local.get $cols)))
-        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $dstride)) (local.get $r)) (i32.const 2)))
           (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2)))))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $edge_cols)))
