@@ -1,7 +1,8 @@
 // engine/cpu/wasm/kernels.wat: f32 GELU and its gradient give the same bits as the JavaScript
 // they replace (scalar-math.ts), on random, special and tie-making inputs, over odd lengths and
 // sub-ranges; so do the f32 binary ops (with broadcasting) and affine, square, neg, abs, relu
-// (NaN payloads aside), and so do the gated residual's forward and backward; transposes and
+// (NaN payloads aside), and so do the gated residual's forward and backward and LayerNorm with
+// adaLN modulation; transposes and
 // strided row copies put every element where the loops do; the Philox words equal philox4x32's, and the CPU backend's random fills equal
 // engine/rng.ts philoxFill, across chunks and the counter's 32-bit carry; the committed bytes are
 // a fresh compile of the WAT.
@@ -16,7 +17,7 @@ import { binaryWasm, colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHU
 import { binaryFn, unaryFn } from '../../engine/cpu/scalar-math.ts';
 import { forEachBroadcast } from '../../engine/cpu/indexing.ts';
 import { gatherRows, scatterRows } from '../../engine/cpu/attention-layout.ts';
-import { gatedAddBwd, gatedAddFwd } from '../../engine/cpu/fused.ts';
+import { gatedAddBwd, gatedAddFwd, normModulateFwd } from '../../engine/cpu/fused.ts';
 import type { BinaryOp, UnaryOp } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
@@ -285,6 +286,28 @@ test('the gated residual x + gate·y and its backward: the same bits as the Java
       assert.equal(firstDiff(DG, wantDG), -1, 'dgate');
     }),
     { numRuns: 150, seed: 6 },
+  );
+});
+
+test('LayerNorm with adaLN modulation: the same bits as the JavaScript (f64 arrays take the loops), any row count', WASM, () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 20 }), fc.constantFrom(1e-6, 1e-5), fc.integer(), (N, L, D4, eps, seed) => {
+      const D = 4 * D4;
+      fc.pre(N * L * D >= 256);
+      let z = seed >>> 0;
+      const rnd = (n: number, s: number, o = 0) => Float32Array.from({ length: n }, () => o + ((z = (Math.imul(z, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * s);
+      const X = rnd(N * L * D, 6, 3), SH = rnd(N * D, 1), SC = rnd(N * D, 1);
+      const d = { N, L, D };
+      const Y = new Float32Array(N * L * D), MU = new Float32Array(N * L), RS = new Float32Array(N * L);
+      normModulateFwd(X, SH, SC, d, eps, Y, MU, RS);
+      const f64 = (a: Float32Array) => Float64Array.from(a);
+      const Y64 = new Float64Array(N * L * D), MU64 = new Float64Array(N * L), RS64 = new Float64Array(N * L);
+      normModulateFwd(f64(X), f64(SH), f64(SC), d, eps, Y64, MU64, RS64);
+      assert.equal(firstDiff(Y, Float32Array.from(Y64)), -1, 'y');
+      assert.equal(firstDiff(MU, Float32Array.from(MU64)), -1, 'mean');
+      assert.equal(firstDiff(RS, Float32Array.from(RS64)), -1, 'rstd');
+    }),
+    { numRuns: 150, seed: 8 },
   );
 });
 

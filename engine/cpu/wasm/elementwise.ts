@@ -3,7 +3,8 @@
  * scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), the Philox words of a run
  * of counters (the draws themselves are made from them in engine/rng.ts), and f32 arithmetic
  * (binary ops with broadcasting, affine, square …: the same values as the JavaScript loops),
- * transposes, the strided row copies of attention operands and the gated residual. Each
+ * transposes, the strided row copies of attention operands, the gated residual and LayerNorm with
+ * adaLN modulation. Each
  * call copies its operands into the module's memory and the results back: for a memory-bound op
  * the copies cost less than the JavaScript loop they replace (bench/cpu-kernels.ts).
  *
@@ -266,5 +267,27 @@ export function gatedAddBwdWasm(Gr: Float32Array, G: Float32Array, Y: Float32Arr
     if (withY) DG.set(F.subarray(dg! / 4, dg! / 4 + N * D));
     else DG.fill(0);
   }
+  return true;
+}
+
+/**
+ * fused.ts normModulateFwd for f32 with D % 4 = 0: Y = x̂·(1 + SC) + SH, MU, RS per row, the same
+ * bits (rows' sums in order, four rows' chains at a time).
+ */
+export function normModulateWasm(X: Float32Array, SH: Float32Array, SC: Float32Array, N: number, L: number, D: number, eps: number, Y: Float32Array, MU: Float32Array, RS: Float32Array): boolean {
+  const n = N * L * D, R = N * L;
+  if (D % 4 !== 0 || n < 256 || 2 * n + 2 * N * D + 2 * R > MAX_FLOATS) return false;
+  const k = load();
+  if (!k) return false;
+  const { at: [tmp, x, sh, sc, y, mu, rs], end } = regions([16, n, N * D, N * D, n, R, R]);
+  reserve(k.memory, end);
+  const F = new Float32Array(k.memory.buffer);
+  F.set(X.subarray(0, n), x! / 4);
+  F.set(SH.subarray(0, N * D), sh! / 4);
+  F.set(SC.subarray(0, N * D), sc! / 4);
+  k.normModFwd(x!, sh!, sc!, y!, mu!, rs!, N, L, D, eps, tmp!);
+  Y.set(F.subarray(y! / 4, y! / 4 + n));
+  MU.set(F.subarray(mu! / 4, mu! / 4 + R));
+  RS.set(F.subarray(rs! / 4, rs! / 4 + R));
   return true;
 }

@@ -1,9 +1,9 @@
 ;; The CPU backend's WebAssembly SIMD kernels besides the matmul (gemm.wat): f32 GELU and its
 ;; gradient, the Philox words behind every random draw, f32 arithmetic (binary ops with row
-;; broadcasting, affine, square …), transposes, strided row copies, the gated residual, column
-;; sums, and attention for small heads (the tiny models' 16-wide heads over 8 … 48 tokens, where a
-;; matmul call per product costs more than the product). Operands are copied into this memory by
-;; the callers (elementwise.ts, attention.ts).
+;; broadcasting, affine, square …), transposes, strided row copies, the gated residual, LayerNorm
+;; with adaLN modulation, column sums, and attention for small heads (the tiny models' 16-wide
+;; heads over 8 … 48 tokens, where a matmul call per product costs more than the product).
+;; Operands are copied into this memory by the callers (elementwise.ts, attention.ts).
 ;;
 ;; Compiled by scripts/build-wasm.mjs (wabt) into kernels-wasm.ts; edit this file, then run
 ;; `npm run build:wasm` (test/cpu/wasm-kernels.test.ts checks the committed bytes are a fresh
@@ -759,6 +759,116 @@
         (br $quads)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $samples))))
+
+  ;; ---- LayerNorm + adaLN modulation (engine/cpu/fused.ts normModulateFwd), f32, D % 4 = 0 ----
+  ;; As the JavaScript: per row μ = (Σ x in order, f64) / D, v = Σ (x − μ)² in order, r = 1/√(v/D + eps),
+  ;; y = ((x − μ)·r)·(1 + sc) + sh in f64 rounded to f32 once; μ and r stored as f32. The same bits.
+  ;; A row's sums are chains of dependent f64 adds: four rows at a time keep four chains in flight
+  ;; ($stats4); y is four lanes at a time as two f64x2 halves.
+
+  ;; μ and r of the row at x (D floats), one chain each.
+  (func $stats1 (param $x i32) (param $D i32) (param $eps f64) (param $out i32)
+    (local $j i32) (local $m f64) (local $v f64) (local $d f64)
+    (block $done (loop $sum
+      (br_if $done (i32.ge_u (local.get $j) (local.get $D)))
+      (local.set $m (f64.add (local.get $m) (f64.promote_f32 (f32.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $sum)))
+    (local.set $m (f64.div (local.get $m) (f64.convert_i32_u (local.get $D))))
+    (local.set $j (i32.const 0))
+    (block $vdone (loop $var
+      (br_if $vdone (i32.ge_u (local.get $j) (local.get $D)))
+      (local.set $d (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))) (local.get $m)))
+      (local.set $v (f64.add (local.get $v) (f64.mul (local.get $d) (local.get $d))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $var)))
+    (f64.store (local.get $out) (local.get $m))
+    (f64.store offset=8 (local.get $out)
+      (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (local.get $v) (f64.convert_i32_u (local.get $D))) (local.get $eps))))))
+
+  ;; The same for the four rows at x, x + D, x + 2D, x + 3D: (μ, r) pairs at out, out + 16, …
+  (func $stats4 (param $x i32) (param $D i32) (param $eps f64) (param $out i32)
+    (local $j i32) (local $rb i32) (local $p i32) (local $fd f64)
+    (local $m0 f64) (local $m1 f64) (local $m2 f64) (local $m3 f64) (local $v0 f64) (local $v1 f64) (local $v2 f64) (local $v3 f64)
+    (local $d f64)
+    (local.set $rb (i32.shl (local.get $D) (i32.const 2)))
+    (local.set $fd (f64.convert_i32_u (local.get $D)))
+    (block $done (loop $sum
+      (br_if $done (i32.ge_u (local.get $j) (local.get $D)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $m0 (f64.add (local.get $m0) (f64.promote_f32 (f32.load (local.get $p)))))
+      (local.set $m1 (f64.add (local.get $m1) (f64.promote_f32 (f32.load (i32.add (local.get $p) (local.get $rb))))))
+      (local.set $m2 (f64.add (local.get $m2) (f64.promote_f32 (f32.load (i32.add (local.get $p) (i32.shl (local.get $rb) (i32.const 1)))))))
+      (local.set $m3 (f64.add (local.get $m3) (f64.promote_f32 (f32.load (i32.add (local.get $p) (i32.mul (local.get $rb) (i32.const 3)))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $sum)))
+    (local.set $m0 (f64.div (local.get $m0) (local.get $fd)))
+    (local.set $m1 (f64.div (local.get $m1) (local.get $fd)))
+    (local.set $m2 (f64.div (local.get $m2) (local.get $fd)))
+    (local.set $m3 (f64.div (local.get $m3) (local.get $fd)))
+    (local.set $j (i32.const 0))
+    (block $vdone (loop $var
+      (br_if $vdone (i32.ge_u (local.get $j) (local.get $D)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $d (f64.sub (f64.promote_f32 (f32.load (local.get $p))) (local.get $m0)))
+      (local.set $v0 (f64.add (local.get $v0) (f64.mul (local.get $d) (local.get $d))))
+      (local.set $d (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $p) (local.get $rb)))) (local.get $m1)))
+      (local.set $v1 (f64.add (local.get $v1) (f64.mul (local.get $d) (local.get $d))))
+      (local.set $d (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $p) (i32.shl (local.get $rb) (i32.const 1))))) (local.get $m2)))
+      (local.set $v2 (f64.add (local.get $v2) (f64.mul (local.get $d) (local.get $d))))
+      (local.set $d (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $p) (i32.mul (local.get $rb) (i32.const 3))))) (local.get $m3)))
+      (local.set $v3 (f64.add (local.get $v3) (f64.mul (local.get $d) (local.get $d))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $var)))
+    (f64.store (local.get $out) (local.get $m0))
+    (f64.store offset=8 (local.get $out) (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (local.get $v0) (local.get $fd)) (local.get $eps)))))
+    (f64.store offset=16 (local.get $out) (local.get $m1))
+    (f64.store offset=24 (local.get $out) (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (local.get $v1) (local.get $fd)) (local.get $eps)))))
+    (f64.store offset=32 (local.get $out) (local.get $m2))
+    (f64.store offset=40 (local.get $out) (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (local.get $v2) (local.get $fd)) (local.get $eps)))))
+    (f64.store offset=48 (local.get $out) (local.get $m3))
+    (f64.store offset=56 (local.get $out) (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (local.get $v3) (local.get $fd)) (local.get $eps))))))
+
+  ;; y, μ, r for rows r < N·L of x [N, L, D] with sh, sc [N, D]; $tmp: 64 bytes of scratch.
+  (func (export "normModFwd") (param $px i32) (param $psh i32) (param $psc i32) (param $py i32) (param $pmu i32) (param $prs i32)
+      (param $N i32) (param $L i32) (param $D i32) (param $eps f64) (param $tmp i32)
+    (local $R i32) (local $r i32) (local $k i32) (local $q i32) (local $rb i32) (local $row i32) (local $j i32) (local $srow i32)
+    (local $mu2 v128) (local $rs2 v128) (local $x v128) (local $sc v128) (local $sh v128)
+    (local.set $R (i32.mul (local.get $N) (local.get $L)))
+    (local.set $rb (i32.shl (local.get $D) (i32.const 2)))
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $r) (local.get $R)))
+      ;; k rows from r: four while they last, then one
+      (local.set $k (select (i32.const 4) (i32.const 1) (i32.le_u (i32.add (local.get $r) (i32.const 4)) (local.get $R))))
+      (if (i32.eq (local.get $k) (i32.const 4))
+        (then (call $stats4 (i32.add (local.get $px) (i32.mul (local.get $r) (local.get $rb))) (local.get $D) (local.get $eps) (local.get $tmp)))
+        (else (call $stats1 (i32.add (local.get $px) (i32.mul (local.get $r) (local.get $rb))) (local.get $D) (local.get $eps) (local.get $tmp))))
+      (local.set $q (i32.const 0))
+      (block $q_done (loop $each
+        (br_if $q_done (i32.ge_u (local.get $q) (local.get $k)))
+        (local.set $row (i32.add (local.get $r) (local.get $q)))
+        (local.set $mu2 (v128.load64_splat (i32.add (local.get $tmp) (i32.shl (local.get $q) (i32.const 4)))))
+        (local.set $rs2 (v128.load64_splat (i32.add (local.get $tmp) (i32.add (i32.shl (local.get $q) (i32.const 4)) (i32.const 8)))))
+        (f32.store (i32.add (local.get $pmu) (i32.shl (local.get $row) (i32.const 2))) (f32.demote_f64 (f64x2.extract_lane 0 (local.get $mu2))))
+        (f32.store (i32.add (local.get $prs) (i32.shl (local.get $row) (i32.const 2))) (f32.demote_f64 (f64x2.extract_lane 0 (local.get $rs2))))
+        ;; sc, sh of the row's sample
+        (local.set $srow (i32.mul (i32.div_u (local.get $row) (local.get $L)) (local.get $rb)))
+        (local.set $j (i32.const 0))
+        (block $j_done (loop $quads
+          (br_if $j_done (i32.ge_u (local.get $j) (local.get $rb)))
+          (local.set $x (v128.load (i32.add (i32.add (local.get $px) (i32.mul (local.get $row) (local.get $rb))) (local.get $j))))
+          (local.set $sc (v128.load (i32.add (i32.add (local.get $psc) (local.get $srow)) (local.get $j))))
+          (local.set $sh (v128.load (i32.add (i32.add (local.get $psh) (local.get $srow)) (local.get $j))))
+          (v128.store (i32.add (i32.add (local.get $py) (i32.mul (local.get $row) (local.get $rb))) (local.get $j))
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (local.get $x)) (local.get $mu2)) (local.get $rs2)) (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.promote_low_f32x4 (local.get $sc)))) (f64x2.promote_low_f32x4 (local.get $sh))))
+              (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))) (local.get $mu2)) (local.get $rs2)) (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $sc) (local.get $sc))))) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $sh) (local.get $sh)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $quads)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $each)))
+      (local.set $r (i32.add (local.get $r) (local.get $k)))
+      (br $rows))))
 
   ;; ---- column sums ---------------------------------------------------------------------------
 
