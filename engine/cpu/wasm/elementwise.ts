@@ -1,12 +1,12 @@
 /**
- * kernels.wat's element-wise kernels as the CPU backend calls them: f32 GELU and its gradient (the same bits as
- * scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), the Philox words of a run
- * of counters (the draws themselves are made from them in engine/rng.ts), and f32 arithmetic
+ * kernels.wat's element-wise kernels as the CPU backend calls them: f32 GELU and its gradient (the
+ * same bits as scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), the Philox words of
+ * a run of counters (the draws themselves are made from them in engine/rng.ts), f32 arithmetic
  * (binary ops with broadcasting, affine, square …: the same values as the JavaScript loops),
  * transposes, the strided row copies of attention operands, the gated residual and LayerNorm with
- * adaLN modulation. Each
- * call copies its operands into the module's memory and the results back: for a memory-bound op
- * the copies cost less than the JavaScript loop they replace (bench/cpu-kernels.ts).
+ * adaLN modulation. Each call copies its operands into the module's memory and the results back:
+ * for a memory-bound op the copies cost less than the JavaScript loop they replace
+ * (bench/cpu-kernels.ts).
  *
  * Each function returns false (having done nothing) where the module is unavailable
  * (AVDIT_CPU_WASM=0, no WebAssembly SIMD): the caller runs its JavaScript loop instead.
