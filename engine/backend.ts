@@ -97,7 +97,7 @@ export type AdamWHyper = AdamWScalars;
 export interface Backend {
   /** 'cpu' or 'webgpu'. */
   readonly name: string;
-  /** What runs the kernels (the adapter's name, or the CPU backend's "TypeScript loops, WebAssembly SIMD matmul"). */
+  /** What runs the kernels (the adapter's name, or the CPU backend's "TypeScript loops, WebAssembly SIMD kernels"). */
   readonly device: string;
   supportsDtype(dtype: DType): boolean;
 

@@ -62,7 +62,7 @@ function binaryLoop(f: (x: number, y: number) => number, O: TypedArray, A: Typed
 
 class CpuBackend implements Backend {
   readonly name = 'cpu';
-  readonly device = 'TypeScript loops, WebAssembly SIMD matmul';
+  readonly device = 'TypeScript loops, WebAssembly SIMD kernels';
   readonly precision = 'f32' as const;
 
   /** The CPU computes in the tensors' own dtype; mixed precision is a GPU option. */
