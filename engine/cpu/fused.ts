@@ -11,7 +11,7 @@ import type { TypedArray } from '../dtype.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
 import { attentionUsesGemm } from './attention-rule.ts';
 import { attentionBwdWasm, attentionFwdWasm, smallHeads } from './wasm/attention.ts';
-import { gatedAddBwdWasm, gatedAddWasm, normModulateWasm } from './wasm/elementwise.ts';
+import { gatedAddBwdWasm, gatedAddWasm, normModulateBwdWasm, normModulateWasm } from './wasm/elementwise.ts';
 
 /**
  * o_i = Σ_j p_ij v_j with p_ij = exp(s_ij − lse_i), s_ij = scale·q_i·k_j, lse_i = log Σ_j exp(s_ij)
@@ -216,6 +216,10 @@ export function normModulateBwd(
   DX: TypedArray, DSH: TypedArray, DSC: TypedArray,
 ): void {
   const { N, L, D } = d;
+  // f32: the same steps in WebAssembly (x̂, g and the updates two f64 lanes at a time, the means in order): the same bits.
+  const f = (a: TypedArray) => a as Float32Array;
+  if ([G, X, MU, RS, SC, DX, DSH, DSC].every((a) => a instanceof Float32Array)
+    && normModulateBwdWasm(f(G), f(X), f(MU), f(RS), f(SC), N, L, D, f(DX), f(DSH), f(DSC))) return;
   DSH.fill(0); DSC.fill(0);
   for (let b = 0; b < N; b++) {
     for (let t = 0; t < L; t++) {

@@ -17,7 +17,7 @@ import { binaryWasm, colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHU
 import { binaryFn, unaryFn } from '../../engine/cpu/scalar-math.ts';
 import { forEachBroadcast } from '../../engine/cpu/indexing.ts';
 import { gatherRows, scatterRows } from '../../engine/cpu/attention-layout.ts';
-import { gatedAddBwd, gatedAddFwd, normModulateFwd } from '../../engine/cpu/fused.ts';
+import { gatedAddBwd, gatedAddFwd, normModulateBwd, normModulateFwd } from '../../engine/cpu/fused.ts';
 import type { BinaryOp, UnaryOp } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
@@ -289,7 +289,7 @@ test('the gated residual x + gate·y and its backward: the same bits as the Java
   );
 });
 
-test('LayerNorm with adaLN modulation: the same bits as the JavaScript (f64 arrays take the loops), any row count', WASM, () => {
+test('LayerNorm with adaLN modulation, forward and backward: the same bits as the JavaScript (f64 arrays take the loops), any row count', WASM, () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 20 }), fc.constantFrom(1e-6, 1e-5), fc.integer(), (N, L, D4, eps, seed) => {
       const D = 4 * D4;
@@ -306,6 +306,28 @@ test('LayerNorm with adaLN modulation: the same bits as the JavaScript (f64 arra
       assert.equal(firstDiff(Y, Float32Array.from(Y64)), -1, 'y');
       assert.equal(firstDiff(MU, Float32Array.from(MU64)), -1, 'mean');
       assert.equal(firstDiff(RS, Float32Array.from(RS64)), -1, 'rstd');
+      // The backward, from the forward's f32 statistics: dx the f64 loops' values rounded once; dshift
+      // and dscale accumulate in f32 (rounded after each token), so the reference is the loop on f32
+      // arrays with the module off: written out here.
+      const G = rnd(N * L * D, 2);
+      const DX = new Float32Array(N * L * D), DSH = new Float32Array(N * D).fill(5), DSC = new Float32Array(N * D).fill(5);
+      normModulateBwd(G, X, MU, RS, SC, d, DX, DSH, DSC);
+      const DX64 = new Float64Array(N * L * D), dsh64 = new Float64Array(N * D), dsc64 = new Float64Array(N * D);
+      normModulateBwd(f64(G), f64(X), f64(MU), f64(RS), f64(SC), d, DX64, dsh64, dsc64);
+      assert.equal(firstDiff(DX, Float32Array.from(DX64)), -1, 'dx');
+      const wantSh = new Float32Array(N * D), wantSc = new Float32Array(N * D);
+      for (let b = 0; b < N; b++) {
+        for (let t = 0; t < L; t++) {
+          const r = b * L + t;
+          for (let j = 0; j < D; j++) {
+            const xhat = (X[r * D + j]! - MU[r]!) * RS[r]!;
+            wantSh[b * D + j]! += G[r * D + j]!;
+            wantSc[b * D + j]! += G[r * D + j]! * xhat;
+          }
+        }
+      }
+      assert.equal(firstDiff(DSH, wantSh), -1, 'dshift');
+      assert.equal(firstDiff(DSC, wantSc), -1, 'dscale');
     }),
     { numRuns: 150, seed: 8 },
   );

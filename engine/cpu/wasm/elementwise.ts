@@ -291,3 +291,27 @@ export function normModulateWasm(X: Float32Array, SH: Float32Array, SC: Float32A
   RS.set(F.subarray(rs! / 4, rs! / 4 + R));
   return true;
 }
+
+/** fused.ts normModulateBwd for f32 with D % 4 = 0 (DX, and DSH, DSC from zero), the same bits. */
+export function normModulateBwdWasm(
+  G: Float32Array, X: Float32Array, MU: Float32Array, RS: Float32Array, SC: Float32Array, N: number, L: number, D: number,
+  DX: Float32Array, DSH: Float32Array, DSC: Float32Array,
+): boolean {
+  const n = N * L * D, R = N * L;
+  if (D % 4 !== 0 || n < 256 || 3 * n + 3 * N * D + 2 * R > MAX_FLOATS) return false;
+  const k = load();
+  if (!k) return false;
+  const { at: [g, x, mu, rs, sc, dx, dsh, dsc], end } = regions([n, n, R, R, N * D, n, N * D, N * D]);
+  reserve(k.memory, end);
+  const F = new Float32Array(k.memory.buffer);
+  F.set(G.subarray(0, n), g! / 4);
+  F.set(X.subarray(0, n), x! / 4);
+  F.set(MU.subarray(0, R), mu! / 4);
+  F.set(RS.subarray(0, R), rs! / 4);
+  F.set(SC.subarray(0, N * D), sc! / 4);
+  k.normModBwd(g!, x!, mu!, rs!, sc!, dx!, dsh!, dsc!, N, L, D);
+  DX.set(F.subarray(dx! / 4, dx! / 4 + n));
+  DSH.set(F.subarray(dsh! / 4, dsh! / 4 + N * D));
+  DSC.set(F.subarray(dsc! / 4, dsc! / 4 + N * D));
+  return true;
+}

@@ -18,6 +18,7 @@ export interface KernelsModule {
   unary: (op: number, o: number, x: number, n: number, a: number, b: number) => void;
   transpose: (src: number, dst: number, rows: number, cols: number) => void;
   normModFwd: (x: number, sh: number, sc: number, y: number, mu: number, rs: number, N: number, L: number, D: number, eps: number, tmp: number) => void;
+  normModBwd: (g: number, x: number, mu: number, rs: number, sc: number, dx: number, dsh: number, dsc: number, N: number, L: number, D: number) => void;
   gatedFwd: (x: number, g: number, y: number, o: number, N: number, L: number, D: number) => void;
   gatedBwd: (gr: number, g: number, y: number, dg: number, dy: number, N: number, L: number, D: number, withY: number) => void;
   copyRows: (

@@ -760,7 +760,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $samples))))
 
-  ;; ---- LayerNorm + adaLN modulation (engine/cpu/fused.ts normModulateFwd), f32, D % 4 = 0 ----
+  ;; ---- LayerNorm + adaLN modulation (engine/cpu/fused.ts normModulateFwd / Bwd), f32, D % 4 = 0 ----
   ;; As the JavaScript: per row μ = (Σ x in order, f64) / D, v = Σ (x − μ)² in order, r = 1/√(v/D + eps),
   ;; y = ((x − μ)·r)·(1 + sc) + sh in f64 rounded to f32 once; μ and r stored as f32. The same bits.
   ;; A row's sums are chains of dependent f64 adds: four rows at a time keep four chains in flight
@@ -869,6 +869,82 @@
         (br $each)))
       (local.set $r (i32.add (local.get $r) (local.get $k)))
       (br $rows))))
+
+  ;; LayerNorm + modulation backward (fused.ts normModulateBwd), f32, D % 4 = 0, the same bits: per
+  ;; row, with x̂ = (x − μ)·r and g = dy·(1 + sc) in f64, mean(g) and mean(g·x̂) summed in order
+  ;; (lane by lane), dshift += dy and dscale += dy·x̂ in f32 as the Float32Arrays accumulate them
+  ;; (rows in order), then dx = r·((g − mean g) − x̂·mean(g·x̂)). μ and r are the forward's f32 ones.
+  (func (export "normModBwd") (param $pg i32) (param $px i32) (param $pmu i32) (param $prs i32) (param $psc i32)
+      (param $pdx i32) (param $pdsh i32) (param $pdsc i32) (param $N i32) (param $L i32) (param $D i32)
+    (local $b i32) (local $t i32) (local $j i32) (local $rb i32) (local $row i32) (local $o i32) (local $so i32)
+    (local $mg f64) (local $mgx f64) (local $mu2 v128) (local $rs2 v128) (local $mg2 v128) (local $mgx2 v128)
+    (local $gq v128) (local $xq v128) (local $scq v128) (local $dshq v128) (local $dscq v128)
+    (local $xh v128) (local $gd v128) (local $gx v128) (local $losh v128) (local $losc v128) (local $hish v128) (local $hisc v128)
+    (local.set $rb (i32.shl (local.get $D) (i32.const 2)))
+    (memory.fill (local.get $pdsh) (i32.const 0) (i32.mul (local.get $N) (local.get $rb)))
+    (memory.fill (local.get $pdsc) (i32.const 0) (i32.mul (local.get $N) (local.get $rb)))
+    (block $b_done (loop $samples
+      (br_if $b_done (i32.ge_u (local.get $b) (local.get $N)))
+      (local.set $so (i32.mul (local.get $b) (local.get $rb)))
+      (local.set $t (i32.const 0))
+      (block $t_done (loop $tokens
+        (br_if $t_done (i32.ge_u (local.get $t) (local.get $L)))
+        (local.set $row (i32.add (i32.mul (local.get $b) (local.get $L)) (local.get $t)))
+        (local.set $o (i32.mul (local.get $row) (local.get $rb)))
+        (local.set $mu2 (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $pmu) (i32.shl (local.get $row) (i32.const 2)))))))
+        (local.set $rs2 (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $prs) (i32.shl (local.get $row) (i32.const 2)))))))
+        (local.set $mg (f64.const 0))
+        (local.set $mgx (f64.const 0))
+        (local.set $j (i32.const 0))
+        (block $a_done (loop $pass_a
+          (br_if $a_done (i32.ge_u (local.get $j) (local.get $rb)))
+          (local.set $gq (v128.load (i32.add (i32.add (local.get $pg) (local.get $o)) (local.get $j))))
+          (local.set $xq (v128.load (i32.add (i32.add (local.get $px) (local.get $o)) (local.get $j))))
+          (local.set $scq (v128.load (i32.add (i32.add (local.get $psc) (local.get $so)) (local.get $j))))
+          (local.set $dshq (v128.load (i32.add (i32.add (local.get $pdsh) (local.get $so)) (local.get $j))))
+          (local.set $dscq (v128.load (i32.add (i32.add (local.get $pdsc) (local.get $so)) (local.get $j))))
+          ;; $lo half
+          (local.set $xh (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (local.get $xq)) (local.get $mu2)) (local.get $rs2)))
+          (local.set $gd (f64x2.mul (f64x2.promote_low_f32x4 (local.get $gq)) (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.promote_low_f32x4 (local.get $scq)))))
+          (local.set $mg (f64.add (local.get $mg) (f64x2.extract_lane 0 (local.get $gd))))
+          (local.set $mg (f64.add (local.get $mg) (f64x2.extract_lane 1 (local.get $gd))))
+          (local.set $gx (f64x2.mul (local.get $gd) (local.get $xh)))
+          (local.set $mgx (f64.add (local.get $mgx) (f64x2.extract_lane 0 (local.get $gx))))
+          (local.set $mgx (f64.add (local.get $mgx) (f64x2.extract_lane 1 (local.get $gx))))
+          (local.set $losh (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $dshq)) (f64x2.promote_low_f32x4 (local.get $gq)))))
+          (local.set $losc (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $dscq)) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $gq)) (local.get $xh)))))
+          ;; $hi half
+          (local.set $xh (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xq) (local.get $xq))) (local.get $mu2)) (local.get $rs2)))
+          (local.set $gd (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gq) (local.get $gq))) (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $scq) (local.get $scq))))))
+          (local.set $mg (f64.add (local.get $mg) (f64x2.extract_lane 0 (local.get $gd))))
+          (local.set $mg (f64.add (local.get $mg) (f64x2.extract_lane 1 (local.get $gd))))
+          (local.set $gx (f64x2.mul (local.get $gd) (local.get $xh)))
+          (local.set $mgx (f64.add (local.get $mgx) (f64x2.extract_lane 0 (local.get $gx))))
+          (local.set $mgx (f64.add (local.get $mgx) (f64x2.extract_lane 1 (local.get $gx))))
+          (local.set $hish (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $dshq) (local.get $dshq))) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gq) (local.get $gq))))))
+          (local.set $hisc (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $dscq) (local.get $dscq))) (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gq) (local.get $gq))) (local.get $xh)))))
+          (v128.store (i32.add (i32.add (local.get $pdsh) (local.get $so)) (local.get $j)) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $losh) (local.get $hish)))
+          (v128.store (i32.add (i32.add (local.get $pdsc) (local.get $so)) (local.get $j)) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $losc) (local.get $hisc)))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $pass_a)))
+        (local.set $mg2 (f64x2.splat (f64.div (local.get $mg) (f64.convert_i32_u (local.get $D)))))
+        (local.set $mgx2 (f64x2.splat (f64.div (local.get $mgx) (f64.convert_i32_u (local.get $D)))))
+        (local.set $j (i32.const 0))
+        (block $b2_done (loop $pass_b
+          (br_if $b2_done (i32.ge_u (local.get $j) (local.get $rb)))
+          (local.set $gq (v128.load (i32.add (i32.add (local.get $pg) (local.get $o)) (local.get $j))))
+          (local.set $xq (v128.load (i32.add (i32.add (local.get $px) (local.get $o)) (local.get $j))))
+          (local.set $scq (v128.load (i32.add (i32.add (local.get $psc) (local.get $so)) (local.get $j))))
+          (v128.store (i32.add (i32.add (local.get $pdx) (local.get $o)) (local.get $j))
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rs2) (f64x2.sub (f64x2.sub (f64x2.mul (f64x2.promote_low_f32x4 (local.get $gq)) (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.promote_low_f32x4 (local.get $scq)))) (local.get $mg2)) (f64x2.mul (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (local.get $xq)) (local.get $mu2)) (local.get $rs2)) (local.get $mgx2)))))
+              (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rs2) (f64x2.sub (f64x2.sub (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gq) (local.get $gq))) (f64x2.add (f64x2.splat (f64.const 1)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $scq) (local.get $scq))))) (local.get $mg2)) (f64x2.mul (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xq) (local.get $xq))) (local.get $mu2)) (local.get $rs2)) (local.get $mgx2)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $pass_b)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $tokens)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $samples))))
 
   ;; ---- column sums ---------------------------------------------------------------------------
 
