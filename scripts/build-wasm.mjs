@@ -1,12 +1,13 @@
 // `npm run build:wasm`: compiles each WebAssembly module of the CPU backend (engine/cpu/wasm/*.wat)
 // with wabt (a devDependency) and writes <name>-wasm.ts beside it, which holds the bytes as base64
-// (the runtime needs no wabt). The tests (test/cpu/wasm-gemm.test.ts, wasm-kernels.test.ts)
-// compile the WAT again with compileWat and check that the committed file is what this writes.
+// (the runtime needs no wabt). The tests (test/cpu/wasm-gemm.test.ts, wasm-kernels.test.ts,
+// wasm-rows.test.ts) compile the WAT again with compileWat and check that the committed file is
+// what this writes.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The modules: name → the function its generated file exports. */
-export const MODULES = { gemm: 'gemmWasmBytes', kernels: 'kernelsWasmBytes' };
+export const MODULES = { gemm: 'gemmWasmBytes', kernels: 'kernelsWasmBytes', rows: 'rowsWasmBytes' };
 
 const watPath = (name) => fileURLToPath(new URL(`../engine/cpu/wasm/${name}.wat`, import.meta.url));
 export const tsPath = (name) => fileURLToPath(new URL(`../engine/cpu/wasm/${name}-wasm.ts`, import.meta.url));

@@ -11,7 +11,7 @@ import type { TypedArray } from '../dtype.ts';
 import { gemmABt, transpose2d } from './matmul.ts';
 import { attentionUsesGemm } from './attention-rule.ts';
 import { attentionBwdWasm, attentionFwdWasm, smallHeads } from './wasm/attention.ts';
-import { gatedAddBwdWasm, gatedAddWasm, normModulateBwdWasm, normModulateWasm } from './wasm/elementwise.ts';
+import { gatedAddBwdWasm, gatedAddWasm, normModulateBwdWasm, normModulateWasm } from './wasm/rows.ts';
 
 /**
  * o_i = Σ_j p_ij v_j with p_ij = exp(s_ij − lse_i), s_ij = scale·q_i·k_j, lse_i = log Σ_j exp(s_ij)

@@ -3,10 +3,9 @@
  * same bits as scalar-math.ts geluF32 / geluGradF32, two f64 lanes at a time), the Philox words of
  * a run of counters (the draws themselves are made from them in engine/rng.ts), f32 arithmetic
  * (binary ops with broadcasting, affine, square …: the same values as the JavaScript loops),
- * transposes, the strided row copies of attention operands, the gated residual and LayerNorm with
- * adaLN modulation. Each call copies its operands into the module's memory and the results back:
- * for a memory-bound op the copies cost less than the JavaScript loop they replace
- * (bench/cpu-kernels.ts).
+ * transposes and the strided row copies of attention operands (DiT's row-wise fused ops: rows.ts).
+ * Each call copies its operands into the module's memory and the results back: for a memory-bound
+ * op the copies cost less than the JavaScript loop they replace (bench/cpu-kernels.ts).
  *
  * Each function returns false (having done nothing) where the module is unavailable
  * (AVDIT_CPU_WASM=0, no WebAssembly SIMD): the caller runs its JavaScript loop instead.
@@ -15,7 +14,7 @@ import type { BinaryOp, UnaryOp } from '../../backend.ts';
 import type { Shape } from '../../shape.ts';
 import type { RowLayout } from '../../../kernels/attention-layout.ts';
 import { forEachRow, rowLength } from '../indexing.ts';
-import { reserve } from './instance.ts';
+import { MAX_COPY_FLOATS, reserve, up16 } from './instance.ts';
 import { kernels as load, type KernelsModule as Kernel } from './kernels.ts';
 
 /** Elements per chunk (64 Ki: three f32 arrays in 768 KB, within L2). */
@@ -100,7 +99,6 @@ export function colSumWasm(X: Float32Array, O: Float32Array, R: number, C: numbe
   return true;
 }
 
-const up16 = (b: number): number => Math.ceil(b / 16) * 16;
 
 /** expF32 of each element (f64), by the module's exp (for the tests); null where unavailable. */
 export function expWasm(y: Float64Array): Float64Array | null {
@@ -124,8 +122,6 @@ const UNARY_WASM: readonly UnaryOp[] = ['affine', 'square', 'neg', 'abs', 'relu'
  * JavaScript loop spends on a few dozen elements.
  */
 const MIN_ROW = 32;
-/** Most floats (operands and result together) a binary op copies into the module's memory (64 MB). */
-const MAX_FLOATS = 1 << 24;
 
 /**
  * O = A op B (f32) with broadcasting, as the CPU backend's binary: A and B copied into the
@@ -134,7 +130,7 @@ const MAX_FLOATS = 1 << 24;
  */
 export function binaryWasm(op: BinaryOp, O: Float32Array, A: Float32Array, aShape: Shape, B: Float32Array, bShape: Shape, outShape: Shape): boolean {
   const code = BINARY_WASM.indexOf(op);
-  if (code < 0 || A.length + B.length + O.length > MAX_FLOATS || rowLength(outShape, [aShape, bShape]) < MIN_ROW) return false;
+  if (code < 0 || A.length + B.length + O.length > MAX_COPY_FLOATS || rowLength(outShape, [aShape, bShape]) < MIN_ROW) return false;
   const k = load();
   if (!k) return false;
   // 32 bytes of scratch (broadcast values), then A, B, O, each padded by 16 bytes: the kernel's last
@@ -172,7 +168,7 @@ export function unaryWasm(op: UnaryOp, X: Float32Array, O: Float32Array, a: numb
  */
 export function transposeWasm(x: Float32Array, xOff: number, out: Float32Array, outOff: number, rows: number, cols: number): boolean {
   const n = rows * cols;
-  if (n < 256 || 2 * n > MAX_FLOATS) return false;
+  if (n < 256 || 2 * n > MAX_COPY_FLOATS) return false;
   const k = load();
   if (!k) return false;
   const d0 = up16(4 * n);
@@ -194,7 +190,7 @@ const contiguous = (len: number, w: number, H: number): RowLayout => ({ off: 0, 
  * or without the module.
  */
 function copyRowsWasm(src: Float32Array, from: RowLayout, dst: Float32Array, to: RowLayout, H: number, n: number, len: number, w: number): boolean {
-  if (src.length + dst.length > MAX_FLOATS || n * len * w < 256) return false;
+  if (src.length + dst.length > MAX_COPY_FLOATS || n * len * w < 256) return false;
   const k = load();
   if (!k) return false;
   const d0 = up16(4 * src.length);
@@ -215,103 +211,4 @@ export function gatherRowsWasm(src: Float32Array, r: RowLayout, H: number, n: nu
 /** scatterRows for f32: contiguous [n, len, w] rows of `src` written into `dst` in layout `r`. */
 export function scatterRowsWasm(src: Float32Array, dst: Float32Array, r: RowLayout, H: number, n: number, len: number, w: number): boolean {
   return copyRowsWasm(src, contiguous(len, w, H), dst, r, H, n, len, w);
-}
-
-/** Byte offsets of consecutive f32 regions of the given lengths (each 16-byte aligned, padded by 16), and the end. */
-function regions(lengths: readonly number[]): { at: number[]; end: number } {
-  const at: number[] = [];
-  let end = 0;
-  for (const n of lengths) {
-    at.push(end);
-    end += up16(4 * n) + 16;
-  }
-  return { at, end };
-}
-
-/** fused.ts gatedAddFwd for f32 with D % 4 = 0: O[b,t,j] = X[b,t,j] + G[b,j]·Y[b,t,j], the same bits. */
-export function gatedAddWasm(X: Float32Array, G: Float32Array, Y: Float32Array, N: number, L: number, D: number, O: Float32Array): boolean {
-  const n = N * L * D;
-  if (D % 4 !== 0 || n < 256 || 3 * n + N * D > MAX_FLOATS) return false;
-  const k = load();
-  if (!k) return false;
-  const { at: [x, g, y, o], end } = regions([n, N * D, n, n]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(X.subarray(0, n), x! / 4);
-  F.set(G.subarray(0, N * D), g! / 4);
-  F.set(Y.subarray(0, n), y! / 4);
-  k.gatedFwd(x!, g!, y!, o!, N, L, D);
-  O.set(F.subarray(o! / 4, o! / 4 + n));
-  return true;
-}
-
-/**
- * fused.ts gatedAddBwd for f32 with D % 4 = 0: DY = G ⊙ Gr and, with Y and DG, DG[b,j] = Σ_t
- * Gr·Y in f32 (DG zeroed otherwise), the same bits.
- */
-export function gatedAddBwdWasm(Gr: Float32Array, G: Float32Array, Y: Float32Array | null, N: number, L: number, D: number, DG: Float32Array | null, DY: Float32Array): boolean {
-  const n = N * L * D;
-  if (D % 4 !== 0 || n < 256 || 3 * n + 2 * N * D > MAX_FLOATS) return false;
-  const k = load();
-  if (!k) return false;
-  const withY = Y !== null && DG !== null;
-  const { at: [r, g, y, dg, dy], end } = regions([n, N * D, withY ? n : 0, N * D, n]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(Gr.subarray(0, n), r! / 4);
-  F.set(G.subarray(0, N * D), g! / 4);
-  if (withY) F.set(Y.subarray(0, n), y! / 4);
-  k.gatedBwd(r!, g!, y!, dg!, dy!, N, L, D, withY ? 1 : 0);
-  DY.set(F.subarray(dy! / 4, dy! / 4 + n));
-  if (DG) {
-    if (withY) DG.set(F.subarray(dg! / 4, dg! / 4 + N * D));
-    else DG.fill(0);
-  }
-  return true;
-}
-
-/**
- * fused.ts normModulateFwd for f32 with D % 4 = 0: Y = x̂·(1 + SC) + SH, MU, RS per row, the same
- * bits (rows' sums in order, four rows' chains at a time).
- */
-export function normModulateWasm(X: Float32Array, SH: Float32Array, SC: Float32Array, N: number, L: number, D: number, eps: number, Y: Float32Array, MU: Float32Array, RS: Float32Array): boolean {
-  const n = N * L * D, R = N * L;
-  if (D % 4 !== 0 || n < 256 || 2 * n + 2 * N * D + 2 * R > MAX_FLOATS) return false;
-  const k = load();
-  if (!k) return false;
-  const { at: [tmp, x, sh, sc, y, mu, rs], end } = regions([16, n, N * D, N * D, n, R, R]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(X.subarray(0, n), x! / 4);
-  F.set(SH.subarray(0, N * D), sh! / 4);
-  F.set(SC.subarray(0, N * D), sc! / 4);
-  k.normModFwd(x!, sh!, sc!, y!, mu!, rs!, N, L, D, eps, tmp!);
-  Y.set(F.subarray(y! / 4, y! / 4 + n));
-  MU.set(F.subarray(mu! / 4, mu! / 4 + R));
-  RS.set(F.subarray(rs! / 4, rs! / 4 + R));
-  return true;
-}
-
-/** fused.ts normModulateBwd for f32 with D % 4 = 0 (DX, and DSH, DSC from zero), the same bits. */
-export function normModulateBwdWasm(
-  G: Float32Array, X: Float32Array, MU: Float32Array, RS: Float32Array, SC: Float32Array, N: number, L: number, D: number,
-  DX: Float32Array, DSH: Float32Array, DSC: Float32Array,
-): boolean {
-  const n = N * L * D, R = N * L;
-  if (D % 4 !== 0 || n < 256 || 3 * n + 3 * N * D + 2 * R > MAX_FLOATS) return false;
-  const k = load();
-  if (!k) return false;
-  const { at: [g, x, mu, rs, sc, dx, dsh, dsc], end } = regions([n, n, R, R, N * D, n, N * D, N * D]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(G.subarray(0, n), g! / 4);
-  F.set(X.subarray(0, n), x! / 4);
-  F.set(MU.subarray(0, R), mu! / 4);
-  F.set(RS.subarray(0, R), rs! / 4);
-  F.set(SC.subarray(0, N * D), sc! / 4);
-  k.normModBwd(g!, x!, mu!, rs!, sc!, dx!, dsh!, dsc!, N, L, D);
-  DX.set(F.subarray(dx! / 4, dx! / 4 + n));
-  DSH.set(F.subarray(dsh! / 4, dsh! / 4 + N * D));
-  DSC.set(F.subarray(dsc! / 4, dsc! / 4 + N * D));
-  return true;
 }

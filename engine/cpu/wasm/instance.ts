@@ -32,3 +32,23 @@ export function instantiate<T>(bytes: () => Uint8Array): T | null {
 export function reserve(memory: WasmMemory, bytes: number): void {
   if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
 }
+
+/** Most floats (operands and results together) one call copies into a module's memory (64 MB). */
+export const MAX_COPY_FLOATS = 1 << 24;
+
+/** `b` rounded up to a multiple of 16 (bytes). */
+export const up16 = (b: number): number => Math.ceil(b / 16) * 16;
+
+/**
+ * Byte offsets of consecutive f32 regions of the given lengths in a module's memory (each 16-byte
+ * aligned and padded by 16: kernels may read or write a quad past a row), and the end.
+ */
+export function regions(lengths: readonly number[]): { at: number[]; end: number } {
+  const at: number[] = [];
+  let end = 0;
+  for (const n of lengths) {
+    at.push(end);
+    end += up16(4 * n) + 16;
+  }
+  return { at, end };
+}

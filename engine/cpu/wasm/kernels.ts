@@ -1,8 +1,7 @@
 /**
  * kernels.wat's instance in this thread (each CPU worker has its own), made on first use; null
  * where WebAssembly is off or unavailable (instance.ts). Its callers: elementwise.ts (GELU, Philox,
- * f32 arithmetic, transposes, strided rows, the gated residual, norm + modulation) and attention.ts
- * (small heads).
+ * f32 arithmetic, transposes, strided rows) and attention.ts (small heads).
  */
 import { kernelsWasmBytes } from './kernels-wasm.ts';
 import { instantiate, type WasmMemory } from './instance.ts';
@@ -17,10 +16,6 @@ export interface KernelsModule {
   binary: (op: number, o: number, a: number, b: number, n: number, sa: number, sb: number, tmp: number) => void;
   unary: (op: number, o: number, x: number, n: number, a: number, b: number) => void;
   transpose: (src: number, dst: number, rows: number, cols: number) => void;
-  normModFwd: (x: number, sh: number, sc: number, y: number, mu: number, rs: number, N: number, L: number, D: number, eps: number, tmp: number) => void;
-  normModBwd: (g: number, x: number, mu: number, rs: number, sc: number, dx: number, dsh: number, dsc: number, N: number, L: number, D: number) => void;
-  gatedFwd: (x: number, g: number, y: number, o: number, N: number, L: number, D: number) => void;
-  gatedBwd: (gr: number, g: number, y: number, dg: number, dy: number, N: number, L: number, D: number, withY: number) => void;
   copyRows: (
     src: number, dst: number, n: number, len: number, w: number, H: number,
     so: number, sB: number, sH: number, sL: number, dOff: number, dB: number, dH: number, dL: number,
