@@ -4,7 +4,6 @@
 // thread running it, and the committed bytes equal to a fresh wabt compile of gemm.wat.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { seeded } from '../../autograd/op-cases.ts';
 import { gemmABt, gemmABtJs, WASM_MIN_NK } from '../../engine/cpu/matmul.ts';
@@ -12,6 +11,7 @@ import { pool } from '../../engine/cpu/threads.ts';
 import { gemmWasmBytes } from '../../engine/cpu/wasm/gemm-wasm.ts';
 import { gemmABtWasm, wasmGemmAvailable } from '../../engine/cpu/wasm/gemm.ts';
 import { runUntilWorkerTakesPart } from './worker-parts.ts';
+import { assertFreshCompile } from './fresh-wasm.ts';
 
 const RUNS = { numRuns: 60, seed: 11 };
 /** The tests that need the kernel: skipped when AVDIT_CPU_WASM=0 turns it off. */
@@ -180,12 +180,4 @@ test('a worker thread runs the WebAssembly kernel: its parts give the same bits 
   assert.ok(workerTook > 0, 'the worker never took a part');
 });
 
-test('the committed gemm-wasm.ts is a fresh wabt compile of gemm.wat (npm run build:wasm)', async () => {
-  // A computed specifier: scripts/ is plain JS without type declarations.
-  const script = new URL('../../scripts/build-wasm.mjs', import.meta.url).href;
-  const { compileWat, renderTs } = (await import(script)) as { compileWat: () => Promise<Uint8Array>; renderTs: (b: Uint8Array) => string };
-  const fresh = await compileWat();
-  assert.deepEqual(gemmWasmBytes(), fresh, 'engine/cpu/wasm/gemm-wasm.ts is stale: run npm run build:wasm');
-  const committed = readFileSync(new URL('../../engine/cpu/wasm/gemm-wasm.ts', import.meta.url), 'utf8');
-  assert.equal(committed, renderTs(fresh), 'engine/cpu/wasm/gemm-wasm.ts differs from what npm run build:wasm writes');
-});
+test('the committed gemm-wasm.ts is a fresh wabt compile of gemm.wat (npm run build:wasm)', () => assertFreshCompile('gemm', gemmWasmBytes));

@@ -19,6 +19,7 @@ import { gatherRows, scatterRows } from '../../engine/cpu/attention-layout.ts';
 import type { BinaryOp, UnaryOp } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
+import { assertFreshCompile } from './fresh-wasm.ts';
 
 /** The tests that need the module: not run when AVDIT_CPU_WASM=0 turns it off. */
 const WASM = { skip: process.env.AVDIT_CPU_WASM === '0' ? 'AVDIT_CPU_WASM=0' : false };
@@ -278,11 +279,4 @@ test('the CPU backend\'s random fills equal philoxFill (uniform and normal, f32 
   }
 });
 
-test('the committed kernels-wasm.ts is a fresh wabt compile of kernels.wat (npm run build:wasm)', async () => {
-  const script = new URL('../../scripts/build-wasm.mjs', import.meta.url).href;
-  const { compileWat, renderTs } = (await import(script)) as { compileWat: (name: string) => Promise<Uint8Array>; renderTs: (b: Uint8Array, name: string) => string };
-  const fresh = await compileWat('kernels');
-  assert.deepEqual(kernelsWasmBytes(), fresh, 'engine/cpu/wasm/kernels-wasm.ts is stale: run npm run build:wasm');
-  const committed = readFileSync(new URL('../../engine/cpu/wasm/kernels-wasm.ts', import.meta.url), 'utf8');
-  assert.equal(committed, renderTs(fresh, 'kernels'), 'engine/cpu/wasm/kernels-wasm.ts differs from what npm run build:wasm writes');
-});
+test('the committed kernels-wasm.ts is a fresh wabt compile of kernels.wat (npm run build:wasm)', () => assertFreshCompile('kernels', kernelsWasmBytes));

@@ -3,10 +3,10 @@
 // values, any row count; the committed bytes are a fresh compile of the WAT.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { gatedAddBwd, gatedAddFwd, normModulateBwd, normModulateFwd } from '../../engine/cpu/fused.ts';
 import { rowsWasmBytes } from '../../engine/cpu/wasm/rows-wasm.ts';
+import { assertFreshCompile } from './fresh-wasm.ts';
 
 /** The tests that need the module: not run when AVDIT_CPU_WASM=0 turns it off. */
 const WASM = { skip: process.env.AVDIT_CPU_WASM === '0' ? 'AVDIT_CPU_WASM=0' : false };
@@ -96,11 +96,4 @@ test('LayerNorm with adaLN modulation, forward and backward: the same bits as th
   );
 });
 
-test('the committed rows-wasm.ts is a fresh wabt compile of rows.wat (npm run build:wasm)', async () => {
-  const script = new URL('../../scripts/build-wasm.mjs', import.meta.url).href;
-  const { compileWat, renderTs } = (await import(script)) as { compileWat: (name: string) => Promise<Uint8Array>; renderTs: (b: Uint8Array, name: string) => string };
-  const fresh = await compileWat('rows');
-  assert.deepEqual(rowsWasmBytes(), fresh, 'engine/cpu/wasm/rows-wasm.ts is stale: run npm run build:wasm');
-  const committed = readFileSync(new URL('../../engine/cpu/wasm/rows-wasm.ts', import.meta.url), 'utf8');
-  assert.equal(committed, renderTs(fresh, 'rows'), 'engine/cpu/wasm/rows-wasm.ts differs from what npm run build:wasm writes');
-});
+test('the committed rows-wasm.ts is a fresh wabt compile of rows.wat (npm run build:wasm)', () => assertFreshCompile('rows', rowsWasmBytes));
