@@ -28,6 +28,14 @@ export function instantiate<T>(bytes: () => Uint8Array): T | null {
   }
 }
 
+/** The bytes of a base64 string (the generated *-wasm.ts files carry their modules so). */
+export function base64Bytes(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
 /** Grow `memory` to at least `bytes`. */
 export function reserve(memory: WasmMemory, bytes: number): void {
   if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
