@@ -87,7 +87,7 @@ for (const [rws, cls] of [[1280, 64], [1024, 1024]] as const) {
         for (let c = 0; c < w; c++) g[o0 + c] = src[s0 + c]!;
       }
     }
-  }, () => gatherRowsWasm(src, r, H, Bq * H, L, w, g));
+  }, () => gatherRowsWasm(src, H, Bq * H, [{ r, len: L, w }], [g]));
 }
 
 const shapes: [string, AttentionDims][] = [

@@ -14,7 +14,7 @@ import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../
 import { forEachBroadcast, forEachRow, forEachStridedRow } from './indexing.ts';
 import * as fused from './fused.ts';
 import { transpose2d } from './matmul.ts';
-import { gatherRows, scatterRows } from './attention-layout.ts';
+import { gatherRows, gatherRowsMany, scatterRows, scatterRowsMany } from './attention-layout.ts';
 import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
@@ -435,7 +435,7 @@ class CpuBackend implements Backend {
       return { o, lse };
     }
     const scratch = this.#scratch(q.dtype);
-    const ins = [scratch.rows(q, L.q, L.H, d.n, d.l, d.dqk), scratch.rows(k, L.k, L.H, d.n, d.s, d.dqk), scratch.rows(v, L.v, L.H, d.n, d.s, d.dv)];
+    const ins = scratch.qkv(q, k, v, d);
     const oc = scratch.take(o.size);
     pool.run('attentionFwd', [...ins, oc, lse.data], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionFwd, [3, 4]);
     scatterRows(oc, o.data, L.o, L.H, d.n, d.l, d.dv);
@@ -453,23 +453,26 @@ class CpuBackend implements Backend {
       return { dq, dk, dv };
     }
     const scratch = this.#scratch(q.dtype);
-    const ins = [
-      scratch.rows(q, L.q, L.H, d.n, d.l, d.dqk), scratch.rows(k, L.k, L.H, d.n, d.s, d.dqk), scratch.rows(v, L.v, L.H, d.n, d.s, d.dv),
-      scratch.rows(o, L.o, L.H, d.n, d.l, d.dv), arr(lse), scratch.rows(dO, L.o, L.H, d.n, d.l, d.dv),
-    ];
+    const ins = [...scratch.qkv(q, k, v, d), scratch.rows(o, L.o, L.H, d.n, d.l, d.dv), arr(lse), scratch.rows(dO, L.o, L.H, d.n, d.l, d.dv)];
     const [dqc, dkc, dvc] = [scratch.take(d.n * d.l * d.dqk), scratch.take(d.n * d.s * d.dqk), scratch.take(d.n * d.s * d.dv)];
     pool.run('attentionBwd', [...ins, dqc, dkc, dvc], { ...dims }, d.n, headsPerPart(d), KERNELS.attentionBwd, [6, 7, 8]);
     const dq = this.#alloc(q.dtype, q.size);
     const dk = L.packed ? dq : this.#alloc(q.dtype, k.size), dv = L.packed ? dq : this.#alloc(q.dtype, v.size);
-    scatterRows(dqc, dq.data, L.q, L.H, d.n, d.l, d.dqk);
-    scatterRows(dkc, dk.data, L.k, L.H, d.n, d.s, d.dqk);
-    scatterRows(dvc, dv.data, L.v, L.H, d.n, d.s, d.dv);
+    const parts = [{ r: L.q, len: d.l, w: d.dqk }, { r: L.k, len: d.s, w: d.dqk }, { r: L.v, len: d.s, w: d.dv }];
+    // Packed: the three gradients are one array, written in one pass (one copy of it in WebAssembly).
+    if (L.packed) scatterRowsMany(dq.data, L.H, d.n, parts, [dqc, dkc, dvc]);
+    else [dqc, dkc, dvc].forEach((c, i) => scatterRows(c, [dq, dk, dv][i]!.data, parts[i]!.r, L.H, d.n, parts[i]!.len, parts[i]!.w));
     scratch.giveAll();
     return { dq, dk, dv };
   }
 
   /** Scratch arrays of one dtype from the array pool, all handed back by giveAll(). */
-  #scratch(dtype: DType): { take(n: number): TypedArray; rows(s: Storage, r: RowLayout, H: number, n: number, len: number, w: number): TypedArray; giveAll(): void } {
+  #scratch(dtype: DType): {
+    take(n: number): TypedArray;
+    rows(s: Storage, r: RowLayout, H: number, n: number, len: number, w: number): TypedArray;
+    qkv(q: Storage, k: Storage, v: Storage, d: AttentionDims): TypedArray[];
+    giveAll(): void;
+  } {
     const taken: TypedArray[] = [];
     const take = (n: number): TypedArray => {
       const a = this.#freeArrays.take(dtype, n);
@@ -479,6 +482,15 @@ class CpuBackend implements Backend {
     return {
       take,
       rows: (s, r, H, n, len, w) => gatherRows(arr(s), r, H, n, len, w, take(n * len * w)),
+      // q, k, v contiguous; when they are one packed projection, gathered in one pass over it.
+      qkv: (q, k, v, d) => {
+        const L = d.layout!;
+        const parts = [{ r: L.q, len: d.l, w: d.dqk }, { r: L.k, len: d.s, w: d.dqk }, { r: L.v, len: d.s, w: d.dv }];
+        const outs = parts.map((p) => take(d.n * p.len * p.w));
+        if (q === k && k === v) gatherRowsMany(arr(q), L.H, d.n, parts, outs);
+        else [q, k, v].forEach((s, i) => gatherRows(arr(s), parts[i]!.r, L.H, d.n, parts[i]!.len, parts[i]!.w, outs[i]!));
+        return outs;
+      },
       giveAll: () => taken.forEach((a) => this.#freeArrays.give(dtype, a)),
     };
   }

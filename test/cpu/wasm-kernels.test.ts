@@ -15,7 +15,7 @@ import { kernelsWasmBytes } from '../../engine/cpu/wasm/kernels-wasm.ts';
 import { binaryWasm, colSumWasm, expWasm, geluBwdWasm, geluWasm, PHILOX_WASM_CHUNK, philoxWordsWasm, transposeWasm, unaryWasm } from '../../engine/cpu/wasm/elementwise.ts';
 import { binaryFn, unaryFn } from '../../engine/cpu/scalar-math.ts';
 import { forEachBroadcast } from '../../engine/cpu/indexing.ts';
-import { gatherRows, scatterRows } from '../../engine/cpu/attention-layout.ts';
+import { gatherRows, gatherRowsMany, scatterRows, scatterRowsMany } from '../../engine/cpu/attention-layout.ts';
 import type { BinaryOp, UnaryOp } from '../../engine/backend.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philox4x32, philoxFill, split64 } from '../../engine/rng.ts';
@@ -249,6 +249,20 @@ test('attention rows gathered from and scattered into a packed projection: as th
       scatterRows(rows, dst, r, H, n, L, w);
       scatterRows(Float64Array.from(rows), dst64, r, H, n, L, w);
       assert.deepEqual([...dst], [...dst64], 'scatter (the other operands\' rows untouched)');
+      // q, k, v at once (one copy of the projection), and their gradients back into one packed array.
+      const parts = [0, 1, 2].map((jj) => ({ r: { off: jj * H * w, sB: r.sB, sH: w, sL: r.sL }, len: L, w }));
+      const outs = parts.map(() => new Float32Array(n * L * w));
+      gatherRowsMany(src, H, n, parts, outs);
+      parts.forEach((p, i) => {
+        const one = new Float64Array(n * L * w);
+        gatherRows(Float64Array.from(src), p.r, H, n, L, w, one);
+        assert.deepEqual([...outs[i]!], [...one], `gather many, operand ${i}`);
+      });
+      const grads = parts.map((_, i) => Float32Array.from({ length: n * L * w }, (__, e) => 1000 * i + e));
+      const packed = new Float32Array(size), packed64 = new Float64Array(size);
+      scatterRowsMany(packed, H, n, parts, grads);
+      parts.forEach((p, i) => scatterRows(Float64Array.from(grads[i]!), packed64, p.r, H, n, L, w));
+      assert.deepEqual([...packed], [...packed64], 'scatter many');
     }),
     { numRuns: 200, seed: 4 },
   );

@@ -14,7 +14,7 @@ import type { BinaryOp, UnaryOp } from '../../backend.ts';
 import type { Shape } from '../../shape.ts';
 import type { RowLayout } from '../../../kernels/attention-layout.ts';
 import { forEachRow, rowLength } from '../indexing.ts';
-import { MAX_COPY_FLOATS, reserve, up16 } from './instance.ts';
+import { MAX_COPY_FLOATS, regions, reserve, up16 } from './instance.ts';
 import { kernels as load, type KernelsModule as Kernel } from './kernels.ts';
 
 /** Elements per chunk (64 Ki: three f32 arrays in 768 KB, within L2). */
@@ -183,32 +183,54 @@ export function transposeWasm(x: Float32Array, xOff: number, out: Float32Array, 
 /** Where row i of head h lies: offset + (h / H)·sB + (h mod H)·sH + i·sL (floats). */
 const contiguous = (len: number, w: number, H: number): RowLayout => ({ off: 0, sB: H * len * w, sH: len * w, sL: w });
 
+/** One operand's rows moved between layouts: from array `src` (index into the call's sources) in layout `from` to array `dst` in layout `to`. */
+interface RowMove {
+  src: number;
+  from: RowLayout;
+  dst: number;
+  to: RowLayout;
+  len: number;
+  w: number;
+}
+
 /**
- * Row i of head h (h < n, i < len, w floats) copied from layout `from` of `src` to layout `to` of
- * `dst` (attention-layout.ts's gathers and scatters), in the module: src copied in whole, dst too
- * (rows of it outside the copy keep their values), dst copied back whole. False for huge arrays
- * or without the module.
+ * Row i of head h (h < n, i < len, w floats) of each move copied between layouts
+ * (attention-layout.ts's gathers and scatters), in the module: every source and every destination
+ * copied in once (destinations whole, so rows no move writes keep their values), the moves run,
+ * the destinations copied back. Several operands of one packed projection thus cost one copy of it.
+ * False for huge arrays or without the module.
  */
-function copyRowsWasm(src: Float32Array, from: RowLayout, dst: Float32Array, to: RowLayout, H: number, n: number, len: number, w: number): boolean {
-  if (src.length + dst.length > MAX_COPY_FLOATS || n * len * w < 256) return false;
+function moveRowsWasm(srcs: readonly Float32Array[], dsts: readonly Float32Array[], moves: readonly RowMove[], H: number, n: number): boolean {
+  const all = [...srcs, ...dsts];
+  if (all.reduce((t, a) => t + a.length, 0) > MAX_COPY_FLOATS || moves.every((m) => n * m.len * m.w < 256)) return false;
   const k = load();
   if (!k) return false;
-  const d0 = up16(4 * src.length);
-  reserve(k.memory, d0 + up16(4 * dst.length));
+  const { at, end } = regions(all.map((a) => a.length));
+  reserve(k.memory, end);
   const F = new Float32Array(k.memory.buffer);
-  F.set(src);
-  F.set(dst, d0 / 4);
-  k.copyRows(0, d0, n, len, w, H, from.off, from.sB, from.sH, from.sL, to.off, to.sB, to.sH, to.sL);
-  dst.set(F.subarray(d0 / 4, d0 / 4 + dst.length));
+  all.forEach((a, i) => F.set(a, at[i]! / 4));
+  for (const m of moves) {
+    const { from, to } = m;
+    k.copyRows(at[m.src]!, at[srcs.length + m.dst]!, n, m.len, m.w, H, from.off, from.sB, from.sH, from.sL, to.off, to.sB, to.sH, to.sL);
+  }
+  dsts.forEach((d, i) => d.set(F.subarray(at[srcs.length + i]! / 4, at[srcs.length + i]! / 4 + d.length)));
   return true;
 }
 
-/** gatherRows (attention-layout.ts) for f32: `out` gets the rows of `src` in layout `r`, contiguous [n, len, w]. */
-export function gatherRowsWasm(src: Float32Array, r: RowLayout, H: number, n: number, len: number, w: number, out: Float32Array): boolean {
-  return out.length === n * len * w && copyRowsWasm(src, r, out, contiguous(len, w, H), H, n, len, w);
+/** One operand of a packed array: its rows' layout `r` there, and its rows' length and width (contiguous: [n, len, w]). */
+export interface OperandRows {
+  r: RowLayout;
+  len: number;
+  w: number;
 }
 
-/** scatterRows for f32: contiguous [n, len, w] rows of `src` written into `dst` in layout `r`. */
-export function scatterRowsWasm(src: Float32Array, dst: Float32Array, r: RowLayout, H: number, n: number, len: number, w: number): boolean {
-  return copyRowsWasm(src, contiguous(len, w, H), dst, r, H, n, len, w);
+/** gatherRows (attention-layout.ts) for f32, for several operands of one array: each `outs[i]` gets the rows of `src` in `parts[i].r`, contiguous. */
+export function gatherRowsWasm(src: Float32Array, H: number, n: number, parts: readonly OperandRows[], outs: readonly Float32Array[]): boolean {
+  if (parts.some((p, i) => outs[i]!.length !== n * p.len * p.w)) return false;
+  return moveRowsWasm([src], outs, parts.map((p, i) => ({ src: 0, from: p.r, dst: i, to: contiguous(p.len, p.w, H), len: p.len, w: p.w })), H, n);
+}
+
+/** scatterRows for f32, for several operands of one array: contiguous rows of each `srcs[i]` written into `dst` in layout `parts[i].r`. */
+export function scatterRowsWasm(dst: Float32Array, H: number, n: number, parts: readonly OperandRows[], srcs: readonly Float32Array[]): boolean {
+  return moveRowsWasm(srcs, [dst], parts.map((p, i) => ({ src: i, from: contiguous(p.len, p.w, H), dst: 0, to: p.r, len: p.len, w: p.w })), H, n);
 }
