@@ -36,6 +36,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fold1d, type GpuContext } from '../kernels/context.ts';
 import { ablatedContext, MATMUL_ABLATIONS } from './ablations.ts';
+import { encodeToF16, f16Bytes } from '../kernels/cast-f16.ts';
 import { MATMUL_DEFAULTS, encodeMatmul, parseVariant, variantSupport, type MatmulParams } from '../kernels/matmul.ts';
 import { GpuHarness } from './gpu-harness.ts';
 
@@ -92,6 +93,11 @@ const SWEEP: string[] = [
   'v4:128x128x64:2x4:s1:h:z',
   'v4:128x128x64:2x4:s1:np:z',
   'v4:128x128x32:2x4:z',
+  // B as f16 fragments straight from global memory (tenth session): only A is staged, half the
+  // staging stores; B gets an f16 copy first (kernels/cast-f16.ts), as a cache of frozen weights would.
+  'v4:128x128x32:2x4:gb',
+  'v4:128x128x64:2x4:s1:gb',
+  'v4:128x256x32:2x4:gb',
 ];
 
 interface Shape {
@@ -237,20 +243,26 @@ async function spotCheck(h: GpuHarness, out: GPUBuffer, s: Shape, samples: numbe
 /** CPU-reference check of a variant on small shapes, all transposes, batch + broadcast. */
 async function smallCheck(h: GpuHarness, variant: string): Promise<number> {
   let worst = 0;
-  const cases: [number, number, number, number, boolean, boolean][] = [
-    [2, 197, 261, 133, false, false],
-    [1, 130, 68, 72, true, true],
-    [1, 33, 65, 7, false, true],
-    [2, 64, 128, 40, true, false],
-  ];
+  const gb = isGb(variant);
+  // `:gb` takes K and N in multiples of 16 only (edge tiles in M and N, a K tail and a batch still).
+  const cases: [number, number, number, number, boolean, boolean][] = gb
+    ? [[2, 197, 272, 144, false, false], [1, 130, 80, 48, true, true], [1, 33, 64, 80, false, true], [2, 64, 128, 48, true, false]]
+    : [
+        [2, 197, 261, 133, false, false],
+        [1, 130, 68, 72, true, true],
+        [1, 33, 65, 7, false, true],
+        [2, 64, 128, 40, true, false],
+      ];
   for (const [batch, M, N, K, transA, transB] of cases) {
     const a = new Float32Array(batch * M * K).map((_, i) => hashValue(i, 11));
     const b = new Float32Array(K * N).map((_, i) => hashValue(i, 22));
     const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: M * K, strideB: 0, variant };
     const ga = h.upload(a);
-    const gb = h.upload(b);
+    const gbuf = h.upload(b);
+    const gbh = gb ? h.buffer(f16Bytes(b.length)) : null;
+    if (gbh) encodeToF16(h, gbuf, gbh, b.length);
     const go = h.buffer(batch * M * N * 4);
-    encodeMatmul(h, ga, gb, go, p);
+    encodeMatmul(h, ga, gbh ?? gbuf, go, p);
     await h.checkErrors();
     const got = await h.read(go, batch * M * N);
     for (let i = 0; i < batch; i++) {
@@ -270,7 +282,8 @@ async function smallCheck(h: GpuHarness, variant: string): Promise<number> {
       }
     }
     ga.destroy();
-    gb.destroy();
+    gbuf.destroy();
+    gbh?.destroy();
     go.destroy();
   }
   return worst;
@@ -365,6 +378,9 @@ async function ablate(h: GpuHarness, bufs: GPUBuffer[], requested: string[]): Pr
   return out;
 }
 
+/** Whether a variant reads B as f16 from global memory (v4's `:gb`). */
+const isGb = (variant: string): boolean => variant.split(':').includes('gb');
+
 const tolerance = (variant: string) => (variant.startsWith('v3') || variant.startsWith('v4') ? 2e-3 : 1e-5);
 
 async function main(): Promise<void> {
@@ -421,6 +437,9 @@ async function main(): Promise<void> {
   const O = h.buffer(maxO * 4);
   fill(h, A, maxA, SEED_A);
   fill(h, B, maxB, SEED_B);
+  // `:gb` variants read B as f16: one converted copy for all shapes (each reads its first K·N).
+  const Bh = variants.some(isGb) ? h.buffer(f16Bytes(maxB)) : null;
+  if (Bh) encodeToF16(h, B, Bh, maxB);
   await h.sync();
   await h.checkErrors();
 
@@ -442,7 +461,7 @@ async function main(): Promise<void> {
       const row: Row = { variant: v, shape: s };
       rows.push(row);
       try {
-        const { ns, reps, source } = await timeMatmul(h, h, [A, B, O], p, nRuns, target);
+        const { ns, reps, source } = await timeMatmul(h, h, [A, isGb(v) ? Bh! : B, O], p, nRuns, target);
         row.ms = ns / 1e6;
         row.tflops = (2 * s.M * s.N * s.K) / ns / 1e3;
         row.reps = reps;
@@ -468,6 +487,7 @@ async function main(): Promise<void> {
   const ablations = flag('ablate') ? await ablate(h, [A, B, O], requested) : [];
   A.destroy();
   B.destroy();
+  Bh?.destroy();
   O.destroy();
   const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v) && !smallConfigs.includes(v))]) : undefined;
   const adapter = h.describe();

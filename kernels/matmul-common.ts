@@ -184,7 +184,7 @@ export function loaderStore(t: TileLoad, threads: number, store: (o: string, i: 
  * memory through each variant's own layout.
  */
 export function kStaging(
-  a: TileLoad, b: TileLoad, threads: number, BK: number, vec4: boolean,
+  a: TileLoad, b: TileLoad | null, threads: number, BK: number, vec4: boolean,
   storeA: (o: string, i: string, reg: string) => string, storeB: (o: string, i: string, reg: string) => string,
   reg: RegType = 'f32',
 ): { prefetch: string; store: string } {
@@ -192,11 +192,11 @@ export function kStaging(
     prefetch: `    if (more) {
       let k0 = (t + 1u) * ${BK}u;
 ${loaderLoad(a, threads, 'k0', vec4, reg)}
-${loaderLoad(b, threads, 'k0', vec4, reg)}
+${b ? loaderLoad(b, threads, 'k0', vec4, reg) : ''}
     }`,
     store: `    if (more) {
 ${loaderStore(a, threads, storeA)}
-${loaderStore(b, threads, storeB)}
+${b ? loaderStore(b, threads, storeB) : ''}
     }`,
   };
 }
@@ -214,14 +214,15 @@ export function operandTiles(transA: boolean, transB: boolean, BM: number, BN: n
 
 /**
  * Binding declarations shared by all variants: A, B (read), out (read_write), with `bias` a
- * bias [N] (read) added to every row of out, then P (uniform).
+ * bias [N] (read) added to every row of out, then P (uniform). `bElem`: B's element type when it
+ * is not A's (v4's `:gb` reads B as f16).
  */
-export function bindings(vec4: boolean, outVec4 = vec4, bias = false): string {
+export function bindings(vec4: boolean, outVec4 = vec4, bias = false, bElem = vec4 ? 'vec4<f32>' : 'f32'): string {
   const inT = vec4 ? 'vec4<f32>' : 'f32';
   const outT = outVec4 ? 'vec4<f32>' : 'f32';
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> A: array<${inT}>;
-@group(0) @binding(1) var<storage, read> B: array<${inT}>;
+@group(0) @binding(1) var<storage, read> B: array<${bElem}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${outT}>;
 ${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;\n' : ''}@group(0) @binding(${bias ? 4 : 3}) var<uniform> P: Params;
 ${bias ? '// Bias of column n (0 past the last column).\nfn biasAt(n: u32) -> f32 { return select(0.0, bias[min(n, P.N - 1u)], n < P.N); }' : ''}`;

@@ -78,11 +78,19 @@ export interface SgConfig {
    * `storeStagger`) write their second word first. Same data, same stores, reordered. Flag `z`.
    */
   Z?: boolean;
+  /**
+   * B straight from global memory (flag `gb`, benchmarks only): B arrives as f16 (the caller
+   * converted it, as a cache of frozen weights would) and each subgroup loads its right fragments
+   * from the storage buffer itself; only A is staged in workgroup memory, so the staging stores and
+   * their barriers' share are halved. Needs K and N multiples of 16 (fragments past K or N are
+   * skipped, not masked). Same products in the same order as without: the same results.
+   */
+  GB?: boolean;
 }
 
-/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np]. */
+/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb]. */
 export function sgName(c: SgConfig): string {
-  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}`;
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}`;
 }
 
 export type { SgSyntax } from './sgmat-ops.ts';
@@ -158,7 +166,7 @@ function stageSizes(c: SgConfig, transA: boolean, transB: boolean): { stA: numbe
   const ldB = (transB ? c.BK : c.BN) + PAD;
   const rowsA = transA ? c.BK : c.BM;
   const rowsB = transB ? c.BN : c.BK;
-  return { stA: rowsA * ldA, stB: rowsB * ldB, ldA, ldB };
+  return { stA: rowsA * ldA, stB: c.GB ? 0 : rowsB * ldB, ldA, ldB };
 }
 
 /**
@@ -182,12 +190,13 @@ export function sgSharedBytes(c: SgConfig): number {
 }
 
 export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
 export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  const ops = emulate ? emulatedOps({ left: ['As'], right: ['Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0') : realOps(syntax);
+  const GB = !!c.GB;
+  const ops = emulate ? emulatedOps({ left: ['As'], right: [GB ? 'B' : 'Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0') : realOps(syntax);
   const { TM, TN } = check(c);
   const { BM, BN, BK, SGM, SGN } = c;
   const ST = c.ST ?? 2;
@@ -201,7 +210,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   // Registers → f16 workgroup memory, in the operand's own (outer, inner) layout. With Z, lanes
   // with flip = 1 write the register's second word first (storeStagger).
   const mask = (t: { innerT: number }, ld: number) => (c.Z ? storeStagger(t.innerT / 4, ld).mask : 0);
-  const maskA = mask(a, ldA), maskB = mask(b, ldB);
+  const maskA = mask(a, ldA), maskB = GB ? 0 : mask(b, ldB);
   const stage = (arr: string, nxt: string, ld: number, flip: string | null) => (o: string, i: string, r: string) =>
     [
       `    {`,
@@ -226,23 +235,36 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     maskA ? `  let flipA = (countOneBits(lidx & ${maskA}u) & 1u) == 1u; // staggered stores of A (storeStagger)` : '',
     maskB ? `  let flipB = (countOneBits(lidx & ${maskB}u) & 1u) == 1u; // and of B` : '',
   ].filter(Boolean).join('\n');
-  const k = kStaging(a, b, T, BK, vec4, stageA, stageB, reg);
+  const k = kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
   const body: string[] = [];
+  if (GB) body.push(`    let k0t = t * ${BK}u;  // this K-step's first k (B's fragments are read at global k)`);
   for (let kk = 0; kk < BK; kk += F) {
-    body.push(`    {`);
+    // With GB, k slices past K hold no B (K % 16 = 0; A's staged tail is zeros anyway).
+    body.push(GB ? `    if (k0t + ${kk}u < P.K) {` : `    {`);
     for (let i = 0; i < TM; i++) {
       const row = `rowSg + ${i * F}u`; // first m of left fragment i
       const off = transA ? `curA + ${kk * ldA}u + ${row}` : `curA + (${row}) * ${ldA}u + ${kk}u`;
       body.push(`      let a${i} = ${ops.loadLeft('As', off, transA, `${ldA}u`)};`);
     }
     for (let j = 0; j < TN; j++) {
+      if (GB) {
+        // Right fragment j from global memory: B [K, N] row-major, or B [N, K] (transposed) read
+        // column-major; skipped past N (N % 16 = 0, so a fragment is all in or all out).
+        const col = `n0 + colSg + ${j * F}u`;
+        const off = transB ? `offB + (${col}) * P.K + k0t + ${kk}u` : `offB + (k0t + ${kk}u) * P.N + ${col}`;
+        body.push(`      if (${col} < P.N) {`);
+        body.push(`        let b${j} = ${ops.loadRight('B', off, transB, transB ? 'P.K' : 'P.N')};`);
+        for (let i = 0; i < TM; i++) body.push(`        ${ops.mma(`a${i}`, `b${j}`, `acc${i}_${j}`)}`);
+        body.push(`      }`);
+        continue;
+      }
       const col = `colSg + ${j * F}u`; // first n of right fragment j
       const off = transB ? `curB + (${col}) * ${ldB}u + ${kk}u` : `curB + ${kk * ldB}u + ${col}`;
       body.push(`      let b${j} = ${ops.loadRight('Bs', off, transB, `${ldB}u`)};`);
     }
-    for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) body.push(`      ${ops.mma(`a${i}`, `b${j}`, `acc${i}_${j}`)}`);
+    if (!GB) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) body.push(`      ${ops.mma(`a${i}`, `b${j}`, `acc${i}_${j}`)}`);
     body.push(`    }`);
   }
 
@@ -289,11 +311,11 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   return /* wgsl */ `${ops.header}
 // ${sgKey(c, transA, transB, vec4, emulate, syntax, bias)}: see kernels/matmul-sgmat.ts for the tiling.
 ${MATMUL_UNIFORMS_WGSL}
-${bindings(vec4, false, bias)}
+${bindings(vec4, false, bias, GB ? 'f16' : undefined)}
 
-// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves.
+// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves${GB ? ' (B: none, read from global memory)' : ''}.
 var<workgroup> As: array<f16, ${ST * stA}>;
-var<workgroup> Bs: array<f16, ${ST * stB}>;
+${GB ? '' : `var<workgroup> Bs: array<f16, ${ST * stB}>;`}
 // Edge write-back: one 16×16 f32 block per subgroup (first, with a bias: the bias rows).
 var<workgroup> Cs: array<f32, ${csFloats(c, bias)}>;
 ${ops.helpers}
@@ -309,16 +331,16 @@ ${flipDecl}
   let colSg = (sg / ${SGM}u) * ${BN / SGN}u;
 ${accDecl.join('\n')}
 ${loaderDecl(a, T, reg)}
-${loaderDecl(b, T, reg)}
+${GB ? '' : loaderDecl(b, T, reg)}
   let nT = (P.K + ${BK - 1}u) / ${BK}u;
 
   {
     let nxtA = 0u;
     let nxtB = 0u;
 ${loaderLoad(a, T, '0u', vec4, reg)}
-${loaderLoad(b, T, '0u', vec4, reg)}
+${GB ? '' : loaderLoad(b, T, '0u', vec4, reg)}
 ${loaderStore(a, T, stageA)}
-${loaderStore(b, T, stageB)}
+${GB ? '' : loaderStore(b, T, stageB)}
   }
   workgroupBarrier();
 

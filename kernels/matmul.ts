@@ -111,18 +111,19 @@ export function parseVariant(s: string): ParsedVariant {
       if (name === 'v4' && (tile === undefined || tile === '')) return parseVariant(`v4:${MATMUL_DEFAULTS.v4.big}`);
       const d = dims(tile, 3);
       const g = dims(grid, 2);
-      let ST = 2, H = false, NP = false, Z = false;
+      let ST = 2, H = false, NP = false, Z = false, GB = false;
       for (const extra of extras) {
         if (/^s[12]$/.test(extra)) ST = Number(extra.slice(1));
         else if (extra === 'h') H = true;
         else if (extra === 'np') NP = true;
         else if (extra === 'z') Z = true;
-        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores)`);
+        else if (extra === 'gb') GB = true;
+        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory)`);
       }
       const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
       const cfg: SgConfig = d
-        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}) }
-        : base;
+        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}), ...(GB ? { GB } : {}) }
+        : { ...base, ...(GB ? { GB } : {}) };
       const TM = cfg.BM / (16 * cfg.SGM);
       const TN = cfg.BN / (16 * cfg.SGN);
       if (!Number.isInteger(TM) || !Number.isInteger(TN) || cfg.BK % 16 !== 0) {
@@ -247,7 +248,10 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
   }
   if (batch === 0 || M === 0 || N === 0) return;
   const v = chooseVariant(ctx, p, out.size);
-  const S = bias ? 1 : splitKFor(p, tilesOf(v, p), ctx.features.software);
+  // v4 `:gb` (benchmarks) reads B as f16 fragments straight from memory: whole fragments only, no split-K.
+  const gb = (v.name === 'v4' || v.name === 'v4emu') && !!v.cfg.GB;
+  if (gb && (K % 16 !== 0 || N % 16 !== 0)) throw new Error(`encodeMatmul: ${p.variant}: K (${K}) and N (${N}) must be multiples of 16 (B read as whole f16 fragments)`);
+  const S = bias || gb ? 1 : splitKFor(p, tilesOf(v, p), ctx.features.software);
   if (S > 1) {
     // Split-K (splitKFor): S partial products of K/S rows each, then their sum into out.
     const Kc = K / S;

@@ -14,6 +14,7 @@ import { GpuHarness } from '../../bench/gpu-harness.ts';
 import { sgWgsl, storeStagger } from '../../kernels/matmul-sgmat.ts';
 import { tiledTuning, tiledWgsl, tileSwizzle } from '../../kernels/matmul-tiled.ts';
 import { chooseVariant, encodeMatmul, MATMUL_DEFAULTS, parseVariant, splitKFor, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
+import { encodeToF16, f16Bytes } from '../../kernels/cast-f16.ts';
 
 // Opened at load time: which variants get a test depends on what the device offers.
 const h: GpuHarness = await GpuHarness.open();
@@ -154,6 +155,41 @@ for (const [variant, tol, cases] of RUNS) {
   });
 }
 
+// v4 `:gb` reads B as f16 fragments straight from memory (a converted copy), staging only A: the
+// same products in the same order as staging both, so the same bits. Edge tiles in M and N (the
+// fragments past N skipped), a K tail (k slices past K skipped), B shared across a batch; NT and
+// TN with vec4 loads of A, whose plain pipelines EMU_CASES has compiled already.
+const GB_CASES: Case[] = [
+  [2, 80, 48, 48, false, true, 'B'],
+  [1, 72, 96, 80, true, false, 'none'],
+];
+for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
+  if (variantSupport(h, parseVariant(base))) continue;
+  test(`matmul ${base}:gb (B as f16 from global memory) gives the same bits as ${base}`, async () => {
+    for (const [batch, M, N, K, transA, transB, bc] of GB_CASES) {
+      const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
+      const a = rand((bc === 'A' ? 1 : batch) * M * K, 5 + M), b = rand((bc === 'B' ? 1 : batch) * K * N, 6 + N);
+      const ga = h.upload(a), gb = h.upload(b), gbh = h.buffer(f16Bytes(b.length));
+      const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
+      try {
+        encodeToF16(h, gb, gbh, b.length);
+        encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: base });
+        encodeMatmul(h, ga, gbh, outs[1]!, { ...p, variant: `${base}:gb` });
+        await h.checkErrors();
+        const [plain, direct] = [await h.read(outs[0]!, batch * M * N), await h.read(outs[1]!, batch * M * N)];
+        const i = plain.findIndex((x, j) => !Object.is(x, direct[j]));
+        assert.equal(i, -1, `${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${direct[i]}`);
+        const { val, mag } = reference(a, b, p, null);
+        const err = Math.max(...[...direct].map((x, j) => Math.abs(x - val[j]!) / (mag[j]! + 1e-6)));
+        assert.ok(err < 2e-3, `error ${err}`);
+      } finally {
+        for (const x of [ga, gb, gbh, ...outs]) x.destroy();
+      }
+    }
+    assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(64), { batch: 1, M: 4, N: 4, K: 4, transA: false, transB: false, strideA: 16, strideB: 16, variant: `${base}:gb` }), /multiples of 16/);
+  });
+}
+
 // A bias [N] added to every row (a Linear's): each variant's accumulators start at it. Cases with
 // edge tiles (columns past N must read no bias), scalar and vec4 paths, and K = 0 (out = bias).
 const BIAS_RUNS: [string, number, Case[]][] = [
@@ -247,6 +283,16 @@ test('staggered staging stores: the lane mask takes the default tiles from two w
   assert.match(z, new RegExp(`flipA = \\(countOneBits\\(lidx & ${storeStagger(16, 72).mask}u\\)`));
   assert.match(z, /flipB/);
   assert.doesNotMatch(plain, /flip/);
+});
+
+test('v4 :gb with the real builtins: B fragments loaded from the f16 binding, row-major (NN) or column-major (NT), nothing of B staged', () => {
+  for (const transB of [false, true]) {
+    const code = sgWgsl({ BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4, GB: true }, false, transB, true, false, 'new');
+    assert.match(code, /var<storage, read> B: array<f16>;/);
+    assert.match(code, new RegExp(`subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, ${transB ? 'col' : 'row'}_major>\\(&B, `));
+    assert.doesNotMatch(code, /var<workgroup> Bs|\brb\d+ = /);
+    assert.match(code, /if \(k0t \+ 16u < P\.K\)/, 'k slices past K are skipped');
+  }
 });
 
 test('split-K weight gradients (TN, few tiles, long K): partial products and their sum match the reference', async () => {
