@@ -609,7 +609,8 @@ function sweepReport(rows: Row[], all: Shape[], configs: string[]): { text: stri
     return d[0]! * d[1]!;
   };
   const suggest = (fam: 'v2' | 'v3' | 'v4') => {
-    const l = (ranked[fam] ?? []).filter((r) => r.geomean > 0);
+    // `:gb` configs need B as f16, which the engine does not make yet: ranked, never suggested.
+    const l = (ranked[fam] ?? []).filter((r) => r.geomean > 0 && !isGb(r.variant));
     const big = l[0] ? cfgOf(l[0].variant) : MATMUL_DEFAULTS[fam].big;
     const sm = l.find((r) => area(r.variant) <= 8192);
     return `{ big: '${big}', small: '${sm ? cfgOf(sm.variant) : MATMUL_DEFAULTS[fam].small}' }`;
