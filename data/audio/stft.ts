@@ -57,17 +57,29 @@ export function stft(x: ArrayLike<number>, o: StftOptions, frames = frameCount(x
   const im = new Float64Array(nFft);
   const out: Spectrogram = { re: new Float32Array(frames * bins), im: new Float32Array(frames * bins), frames, bins };
   const half = nFft / 2;
-  for (let t = 0; t < frames; t++) {
+  // Two frames per complex FFT: frame t in the real part, frame t + 1 in the imaginary part, then
+  // separated by the symmetry of real signals' spectra, X_t[k] = (Z[k] + conj Z[N−k]) / 2 and
+  // X_{t+1}[k] = (Z[k] − conj Z[N−k]) / 2i: half the FFTs.
+  const windowed = (t: number, into: Float64Array): void => {
     const start = t * hop - half;
     for (let n = 0; n < nFft; n++) {
       const i = start + n < 0 ? -(start + n) : start + n;
-      re[n] = i < x.length ? x[i]! * w[n]! : 0;
-      im[n] = 0;
+      into[n] = t < frames && i < x.length ? x[i]! * w[n]! : 0;
     }
+  };
+  for (let t = 0; t < frames; t += 2) {
+    windowed(t, re);
+    windowed(t + 1, im);
     fft(re, im);
     for (let k = 0; k < bins; k++) {
-      out.re[t * bins + k] = re[k]!;
-      out.im[t * bins + k] = im[k]!;
+      const j = (nFft - k) % nFft;
+      const zr = re[k]!, zi = im[k]!, cr = re[j]!, ci = im[j]!;
+      out.re[t * bins + k] = (zr + cr) / 2;
+      out.im[t * bins + k] = (zi - ci) / 2;
+      if (t + 1 < frames) {
+        out.re[(t + 1) * bins + k] = (zi + ci) / 2;
+        out.im[(t + 1) * bins + k] = (cr - zr) / 2;
+      }
     }
   }
   return out;
@@ -84,25 +96,35 @@ export function istft(s: Spectrogram, o: StftOptions, length = s.frames * o.hop)
   const acc = new Float64Array(length);
   const norm = new Float64Array(length);
   const half = nFft / 2;
-  for (let t = 0; t < s.frames; t++) {
-    for (let k = 0; k <= half; k++) {
-      re[k] = s.re[t * s.bins + k]!;
-      im[k] = s.im[t * s.bins + k]!;
-    }
-    im[0] = 0;
-    im[half] = 0;
-    for (let k = 1; k < half; k++) {
-      re[nFft - k] = re[k]!;
-      im[nFft - k] = -im[k]!;
-    }
-    fft(re, im, true);
+  // Two frames per complex inverse FFT: Z = X_t + i·X_{t+1} (each extended to its Hermitian full
+  // spectrum) transforms to x_t + i·x_{t+1}, both real: half the FFTs.
+  const overlapAdd = (t: number, y: Float64Array): void => {
     const start = t * hop - half;
     for (let n = 0; n < nFft; n++) {
       const i = start + n;
       if (i < 0 || i >= length) continue;
-      acc[i] = acc[i]! + re[n]! * w[n]!;
+      acc[i] = acc[i]! + y[n]! * w[n]!;
       norm[i] = norm[i]! + w[n]! * w[n]!;
     }
+  };
+  for (let t = 0; t < s.frames; t += 2) {
+    const two = t + 1 < s.frames;
+    for (let k = 0; k <= half; k++) {
+      // X_t[k] = a + ib, X_{t+1}[k] = c + id (0 without a second frame); the DC and Nyquist bins are real.
+      const edge = k === 0 || k === half;
+      const a = s.re[t * s.bins + k]!, b = edge ? 0 : s.im[t * s.bins + k]!;
+      const c = two ? s.re[(t + 1) * s.bins + k]! : 0, d = two && !edge ? s.im[(t + 1) * s.bins + k]! : 0;
+      re[k] = a - d;
+      im[k] = b + c;
+      if (!edge) {
+        // Z[N−k] = conj X_t[k] + i·conj X_{t+1}[k]
+        re[nFft - k] = a + d;
+        im[nFft - k] = c - b;
+      }
+    }
+    fft(re, im, true);
+    overlapAdd(t, re);
+    if (two) overlapAdd(t + 1, im);
   }
   const y = new Float32Array(length);
   for (let i = 0; i < length; i++) y[i] = norm[i]! > 1e-8 ? acc[i]! / norm[i]! : 0;
