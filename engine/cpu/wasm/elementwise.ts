@@ -133,16 +133,16 @@ export function binaryWasm(op: BinaryOp, O: Float32Array, A: Float32Array, aShap
   if (code < 0 || A.length + B.length + O.length > MAX_COPY_FLOATS || rowLength(outShape, [aShape, bShape]) < MIN_ROW) return false;
   const k = load();
   if (!k) return false;
-  // 32 bytes of scratch (broadcast values), then A, B, O, each padded by 16 bytes: the kernel's last
-  // quad may read or write past its row.
-  const tmp = 0, a0 = 32, b0 = a0 + up16(4 * A.length) + 16, o0 = b0 + up16(4 * B.length) + 16;
-  reserve(k.memory, o0 + up16(4 * O.length) + 16);
+  // 32 bytes of scratch (broadcast values), then A, B, O, each padded (the kernel's last quad may
+  // read or write past its row).
+  const { at: [tmp, a0, b0, o0], end } = regions([8, A.length, B.length, O.length]);
+  reserve(k.memory, end);
   const F = new Float32Array(k.memory.buffer);
-  F.set(A, a0 / 4);
-  F.set(B, b0 / 4);
+  F.set(A, a0! / 4);
+  F.set(B, b0! / 4);
   forEachRow(outShape, [aShape, bShape], (start, offs, inner, n) =>
-    k.binary(code, o0 + 4 * start, a0 + 4 * offs[0]!, b0 + 4 * offs[1]!, n, inner[0]!, inner[1]!, tmp));
-  O.set(F.subarray(o0 / 4, o0 / 4 + O.length));
+    k.binary(code, o0! + 4 * start, a0! + 4 * offs[0]!, b0! + 4 * offs[1]!, n, inner[0]!, inner[1]!, tmp!));
+  O.set(F.subarray(o0! / 4, o0! / 4 + O.length));
   return true;
 }
 
@@ -171,12 +171,12 @@ export function transposeWasm(x: Float32Array, xOff: number, out: Float32Array, 
   if (n < 256 || 2 * n > MAX_COPY_FLOATS) return false;
   const k = load();
   if (!k) return false;
-  const d0 = up16(4 * n);
-  reserve(k.memory, 2 * d0);
+  const { at: [s0, d0], end } = regions([n, n]);
+  reserve(k.memory, end);
   const F = new Float32Array(k.memory.buffer);
-  F.set(x.subarray(xOff, xOff + n));
-  k.transpose(0, d0, rows, cols);
-  out.set(F.subarray(d0 / 4, d0 / 4 + n), outOff);
+  F.set(x.subarray(xOff, xOff + n), s0! / 4);
+  k.transpose(s0!, d0!, rows, cols);
+  out.set(F.subarray(d0! / 4, d0! / 4 + n), outOff);
   return true;
 }
 
