@@ -188,6 +188,19 @@ test('f32 binary ops with broadcasting: the same values as the JavaScript defini
       assert.ok(binaryWasm(op, got, A, c.aShape, B, c.bShape, c.out), 'the kernel took the op');
       const d = firstValueDiff(got, want);
       assert.equal(d, -1, d >= 0 ? `${op} ${c.aShape}·${c.bShape}→${c.out} at ${d}: wasm ${got[d]} vs js ${want[d]}` : '');
+      // One array as both operands (x·x, x − x: autograd's squares), where the shapes allow.
+      if (c.bShape.every((d, i) => d === c.aShape[i])) {
+        const same = new Float32Array(size), wantSame = new Float32Array(size);
+        assert.ok(binaryWasm(op, same, A, c.aShape, A, c.aShape, c.out));
+        forEachBroadcast(c.out, [c.aShape, c.aShape], (i, offs) => (wantSame[i] = f(A[offs[0]!]!, A[offs[1]!]!)));
+        assert.equal(firstValueDiff(same, wantSame), -1, `${op} of one array with itself`);
+      }
+      // In place (O = A, as the matmul's bias add calls it) where A has the output's shape.
+      if (c.aShape.every((d, i) => d === c.out[i])) {
+        const inPlace = Float32Array.from(A);
+        assert.ok(binaryWasm(op, inPlace, inPlace, c.aShape, B, c.bShape, c.out));
+        assert.equal(firstValueDiff(inPlace, want), -1, `${op} in place`);
+      }
       // And through the backend (which may also run the JavaScript), the same.
       const viaBackend = cpuBackend.readSync!(cpuBackend.binary(op, cpuBackend.fromArray(A, 'f32'), c.aShape, cpuBackend.fromArray(B, 'f32'), c.bShape, c.out)) as Float32Array;
       assert.equal(firstValueDiff(viaBackend, want), -1, `${op} through the backend`);

@@ -14,7 +14,7 @@ import type { BinaryOp, UnaryOp } from '../../backend.ts';
 import type { Shape } from '../../shape.ts';
 import type { RowLayout } from '../../../kernels/attention-layout.ts';
 import { forEachRow, rowLength } from '../indexing.ts';
-import { MAX_COPY_FLOATS, regions, reserve, up16 } from './instance.ts';
+import { callOnCopies, MAX_COPY_FLOATS, reserve, up16 } from './instance.ts';
 import { kernels as load, type KernelsModule as Kernel } from './kernels.ts';
 
 /** Elements per chunk (64 Ki: three f32 arrays in 768 KB, within L2). */
@@ -99,7 +99,6 @@ export function colSumWasm(X: Float32Array, O: Float32Array, R: number, C: numbe
   return true;
 }
 
-
 /** expF32 of each element (f64), by the module's exp (for the tests); null where unavailable. */
 export function expWasm(y: Float64Array): Float64Array | null {
   const k = load();
@@ -133,16 +132,12 @@ export function binaryWasm(op: BinaryOp, O: Float32Array, A: Float32Array, aShap
   if (code < 0 || A.length + B.length + O.length > MAX_COPY_FLOATS || rowLength(outShape, [aShape, bShape]) < MIN_ROW) return false;
   const k = load();
   if (!k) return false;
-  // 32 bytes of scratch (broadcast values), then A, B, O, each padded (the kernel's last quad may
-  // read or write past its row).
-  const { at: [tmp, a0, b0, o0], end } = regions([8, A.length, B.length, O.length]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(A, a0! / 4);
-  F.set(B, b0! / 4);
-  forEachRow(outShape, [aShape, bShape], (start, offs, inner, n) =>
-    k.binary(code, o0! + 4 * start, a0! + 4 * offs[0]!, b0! + 4 * offs[1]!, n, inner[0]!, inner[1]!, tmp!));
-  O.set(F.subarray(o0! / 4, o0! / 4 + O.length));
+  // A, B and O in the module (padded), then 32 bytes of scratch for broadcast values. O gets its own
+  // region even when it is A (the matmul's bias add): a row's last quad may write past the row,
+  // into the next row's input.
+  callOnCopies(k.memory, [A, B], [O === A ? O.subarray(0) : O], ([a0, b0, o0, tmp]) =>
+    forEachRow(outShape, [aShape, bShape], (start, offs, inner, n) =>
+      k.binary(code, o0! + 4 * start, a0! + 4 * offs[0]!, b0! + 4 * offs[1]!, n, inner[0]!, inner[1]!, tmp!)), 8);
   return true;
 }
 
@@ -171,12 +166,7 @@ export function transposeWasm(x: Float32Array, xOff: number, out: Float32Array, 
   if (n < 256 || 2 * n > MAX_COPY_FLOATS) return false;
   const k = load();
   if (!k) return false;
-  const { at: [s0, d0], end } = regions([n, n]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(x.subarray(xOff, xOff + n), s0! / 4);
-  k.transpose(s0!, d0!, rows, cols);
-  out.set(F.subarray(d0! / 4, d0! / 4 + n), outOff);
+  callOnCopies(k.memory, [x.subarray(xOff, xOff + n)], [out.subarray(outOff, outOff + n)], ([s0, d0]) => k.transpose(s0!, d0!, rows, cols));
   return true;
 }
 
@@ -195,25 +185,20 @@ interface RowMove {
 
 /**
  * Row i of head h (h < n, i < len, w floats) of each move copied between layouts
- * (attention-layout.ts's gathers and scatters), in the module: every source and every destination
- * copied in once (destinations whole, so rows no move writes keep their values), the moves run,
- * the destinations copied back. Several operands of one packed projection thus cost one copy of it.
- * False for huge arrays or without the module.
+ * (attention-layout.ts's gathers and scatters), in the module: every source copied in once, the
+ * moves run, the destinations copied back. A destination that is also a source (a scatter's packed
+ * array: rows no move writes keep their values) is copied in too. Several operands of one packed
+ * projection thus cost one copy of it. False for huge arrays or without the module.
  */
 function moveRowsWasm(srcs: readonly Float32Array[], dsts: readonly Float32Array[], moves: readonly RowMove[], H: number, n: number): boolean {
-  const all = [...srcs, ...dsts];
-  if (all.reduce((t, a) => t + a.length, 0) > MAX_COPY_FLOATS || moves.every((m) => n * m.len * m.w < 256)) return false;
+  if ([...srcs, ...dsts].reduce((t, a) => t + a.length, 0) > MAX_COPY_FLOATS || moves.every((m) => n * m.len * m.w < 256)) return false;
   const k = load();
   if (!k) return false;
-  const { at, end } = regions(all.map((a) => a.length));
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  all.forEach((a, i) => F.set(a, at[i]! / 4));
-  for (const m of moves) {
-    const { from, to } = m;
-    k.copyRows(at[m.src]!, at[srcs.length + m.dst]!, n, m.len, m.w, H, from.off, from.sB, from.sH, from.sL, to.off, to.sB, to.sH, to.sL);
-  }
-  dsts.forEach((d, i) => d.set(F.subarray(at[srcs.length + i]! / 4, at[srcs.length + i]! / 4 + d.length)));
+  callOnCopies(k.memory, srcs, dsts, (_, at) => {
+    for (const { src, from, dst, to, len, w } of moves) {
+      k.copyRows(at(srcs[src]!), at(dsts[dst]!), n, len, w, H, from.off, from.sB, from.sH, from.sL, to.off, to.sB, to.sH, to.sL);
+    }
+  });
   return true;
 }
 
@@ -232,5 +217,6 @@ export function gatherRowsWasm(src: Float32Array, H: number, n: number, parts: r
 
 /** scatterRows for f32, for several operands of one array: contiguous rows of each `srcs[i]` written into `dst` in layout `parts[i].r`. */
 export function scatterRowsWasm(dst: Float32Array, H: number, n: number, parts: readonly OperandRows[], srcs: readonly Float32Array[]): boolean {
-  return moveRowsWasm(srcs, [dst], parts.map((p, i) => ({ src: i, from: contiguous(p.len, p.w, H), dst: 0, to: p.r, len: p.len, w: p.w })), H, n);
+  // dst is a source too: the rows no scatter writes (the other operands') keep their values.
+  return moveRowsWasm([...srcs, dst], [dst], parts.map((p, i) => ({ src: i, from: contiguous(p.len, p.w, H), dst: 0, to: p.r, len: p.len, w: p.w })), H, n);
 }

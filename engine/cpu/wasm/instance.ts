@@ -51,7 +51,7 @@ export const up16 = (b: number): number => Math.ceil(b / 16) * 16;
  * Byte offsets of consecutive f32 regions of the given lengths in a module's memory (each 16-byte
  * aligned and padded by 16: kernels may read or write a quad past a row), and the end.
  */
-export function regions(lengths: readonly number[]): { at: number[]; end: number } {
+function regions(lengths: readonly number[]): { at: number[]; end: number } {
   const at: number[] = [];
   let end = 0;
   for (const n of lengths) {
@@ -59,4 +59,26 @@ export function regions(lengths: readonly number[]): { at: number[]; end: number
     end += up16(4 * n) + 16;
   }
   return { at, end };
+}
+
+/**
+ * One call into a module on copies: each input is copied into its region of `memory`, each output
+ * gets a region (an output that is also an input, the same object, keeps the input's region: read
+ * and written in place, so only for kernels that write nothing they have not read), then `scratch` floats; `call` gets every region's byte offset (inputs first, then the
+ * outputs that are not inputs, then the scratch) and `at(array)`, an array's offset; the outputs
+ * are copied back.
+ */
+export function callOnCopies(
+  memory: WasmMemory, inputs: readonly Float32Array[], outputs: readonly Float32Array[],
+  call: (offsets: number[], at: (a: Float32Array) => number) => void, scratch = 0,
+): void {
+  const arrays = [...inputs, ...outputs.filter((o) => !inputs.includes(o))];
+  const { at: offsets, end } = regions(arrays.map((a) => a.length).concat(scratch ? [scratch] : []));
+  const at = (a: Float32Array): number => offsets[arrays.indexOf(a)]!;
+  reserve(memory, end);
+  const F = new Float32Array(memory.buffer);
+  // Every input fills its own region, an input given twice (x·x) too: `call` may use either.
+  inputs.forEach((a, i) => F.set(a, offsets[i]! / 4));
+  call(offsets, at);
+  for (const o of outputs) o.set(F.subarray(at(o) / 4, at(o) / 4 + o.length));
 }

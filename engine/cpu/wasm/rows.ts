@@ -8,7 +8,7 @@
  * SIMD): the caller runs its JavaScript loop instead.
  */
 import { rowsWasmBytes } from './rows-wasm.ts';
-import { instantiate, MAX_COPY_FLOATS, regions, reserve, type WasmMemory } from './instance.ts';
+import { callOnCopies, instantiate, MAX_COPY_FLOATS, type WasmMemory } from './instance.ts';
 
 interface RowsModule {
   memory: WasmMemory;
@@ -33,14 +33,7 @@ export function gatedAddWasm(X: Float32Array, G: Float32Array, Y: Float32Array, 
   if (D % 4 !== 0 || n < 256 || 3 * n + N * D > MAX_COPY_FLOATS) return false;
   const k = rows();
   if (!k) return false;
-  const { at: [x, g, y, o], end } = regions([n, N * D, n, n]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(X.subarray(0, n), x! / 4);
-  F.set(G.subarray(0, N * D), g! / 4);
-  F.set(Y.subarray(0, n), y! / 4);
-  k.gatedFwd(x!, g!, y!, o!, N, L, D);
-  O.set(F.subarray(o! / 4, o! / 4 + n));
+  callOnCopies(k.memory, [X.subarray(0, n), G.subarray(0, N * D), Y.subarray(0, n)], [O.subarray(0, n)], ([x, g, y, o]) => k.gatedFwd(x!, g!, y!, o!, N, L, D));
   return true;
 }
 
@@ -54,18 +47,10 @@ export function gatedAddBwdWasm(Gr: Float32Array, G: Float32Array, Y: Float32Arr
   const k = rows();
   if (!k) return false;
   const withY = Y !== null && DG !== null;
-  const { at: [r, g, y, dg, dy], end } = regions([n, N * D, withY ? n : 0, N * D, n]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(Gr.subarray(0, n), r! / 4);
-  F.set(G.subarray(0, N * D), g! / 4);
-  if (withY) F.set(Y.subarray(0, n), y! / 4);
-  k.gatedBwd(r!, g!, y!, dg!, dy!, N, L, D, withY ? 1 : 0);
-  DY.set(F.subarray(dy! / 4, dy! / 4 + n));
-  if (DG) {
-    if (withY) DG.set(F.subarray(dg! / 4, dg! / 4 + N * D));
-    else DG.fill(0);
-  }
+  const y = withY ? Y.subarray(0, n) : new Float32Array(0), dg = withY ? DG.subarray(0, N * D) : new Float32Array(0);
+  callOnCopies(k.memory, [Gr.subarray(0, n), G.subarray(0, N * D), y], [dg, DY.subarray(0, n)], ([pr, pg, py, pdg, pdy]) =>
+    k.gatedBwd(pr!, pg!, py!, pdg!, pdy!, N, L, D, withY ? 1 : 0));
+  if (DG && !withY) DG.fill(0);
   return true;
 }
 
@@ -78,16 +63,8 @@ export function normModulateWasm(X: Float32Array, SH: Float32Array, SC: Float32A
   if (D % 4 !== 0 || n < 256 || 2 * n + 2 * N * D + 2 * R > MAX_COPY_FLOATS) return false;
   const k = rows();
   if (!k) return false;
-  const { at: [tmp, x, sh, sc, y, mu, rs], end } = regions([16, n, N * D, N * D, n, R, R]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(X.subarray(0, n), x! / 4);
-  F.set(SH.subarray(0, N * D), sh! / 4);
-  F.set(SC.subarray(0, N * D), sc! / 4);
-  k.normModFwd(x!, sh!, sc!, y!, mu!, rs!, N, L, D, eps, tmp!);
-  Y.set(F.subarray(y! / 4, y! / 4 + n));
-  MU.set(F.subarray(mu! / 4, mu! / 4 + R));
-  RS.set(F.subarray(rs! / 4, rs! / 4 + R));
+  callOnCopies(k.memory, [X.subarray(0, n), SH.subarray(0, N * D), SC.subarray(0, N * D)], [Y.subarray(0, n), MU.subarray(0, R), RS.subarray(0, R)],
+    ([x, sh, sc, y, mu, rs, tmp]) => k.normModFwd(x!, sh!, sc!, y!, mu!, rs!, N, L, D, eps, tmp!), 16);
   return true;
 }
 
@@ -100,17 +77,8 @@ export function normModulateBwdWasm(
   if (D % 4 !== 0 || n < 256 || 3 * n + 3 * N * D + 2 * R > MAX_COPY_FLOATS) return false;
   const k = rows();
   if (!k) return false;
-  const { at: [g, x, mu, rs, sc, dx, dsh, dsc], end } = regions([n, n, R, R, N * D, n, N * D, N * D]);
-  reserve(k.memory, end);
-  const F = new Float32Array(k.memory.buffer);
-  F.set(G.subarray(0, n), g! / 4);
-  F.set(X.subarray(0, n), x! / 4);
-  F.set(MU.subarray(0, R), mu! / 4);
-  F.set(RS.subarray(0, R), rs! / 4);
-  F.set(SC.subarray(0, N * D), sc! / 4);
-  k.normModBwd(g!, x!, mu!, rs!, sc!, dx!, dsh!, dsc!, N, L, D);
-  DX.set(F.subarray(dx! / 4, dx! / 4 + n));
-  DSH.set(F.subarray(dsh! / 4, dsh! / 4 + N * D));
-  DSC.set(F.subarray(dsc! / 4, dsc! / 4 + N * D));
+  callOnCopies(k.memory, [G.subarray(0, n), X.subarray(0, n), MU.subarray(0, R), RS.subarray(0, R), SC.subarray(0, N * D)],
+    [DX.subarray(0, n), DSH.subarray(0, N * D), DSC.subarray(0, N * D)],
+    ([g, x, mu, rs, sc, dx, dsh, dsc]) => k.normModBwd(g!, x!, mu!, rs!, sc!, dx!, dsh!, dsc!, N, L, D));
   return true;
 }
