@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { useBackend, backendFromEnv, type BackendName } from '../engine/registry.ts';
 import type { Backend } from '../engine/backend.ts';
+import { prepareRunDir, RunDirError } from '../train/run-dir.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -64,3 +65,13 @@ export async function backendFlag(flags: Flags, fallback: BackendName = 'auto'):
 
 /** --precision f32|mixed (also AVDIT_PRECISION), read by backendFlag. */
 export const PRECISION_FLAG = { precision: { type: 'string' } } as const;
+
+/** The folder named by flag `--<flag>`, made if missing and checked writable: a usage error (exit 2) naming the flag if not. */
+export function outDirFlag(flag: string, dir: string): string {
+  try {
+    return prepareRunDir(dir);
+  } catch (e) {
+    if (e instanceof RunDirError) throw new UsageError(`--${flag} ${e.message}`);
+    throw e;
+  }
+}

@@ -3,7 +3,7 @@
  * PNG frames, a WAV and a spectrogram PNG, plus one index.html that plays video and audio
  * together (and an optional loss-curve PNG).
  */
-import { mkdirSync } from 'node:fs';
+import { makeDirs } from './make-dirs.ts';
 import { join } from 'node:path';
 import type { AudioConfig } from './audio/config.ts';
 import { logMelToAudio, type GriffinLimOptions } from './audio/griffinlim.ts';
@@ -45,7 +45,7 @@ export interface WriteSamplesOptions {
 
 /** Write everything into `dir` (created if needed); returns the path of index.html. */
 export function writeSamples(dir: string, samples: Sample[], o: WriteSamplesOptions): string {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const { frames: M, height: H, width: W, fps, audio: ac } = o;
   const scale = o.scale ?? Math.max(1, Math.ceil(128 / W));
   const T = Math.ceil(Math.round((M * ac.sampleRate) / fps) / ac.hop);
@@ -53,7 +53,7 @@ export function writeSamples(dir: string, samples: Sample[], o: WriteSamplesOpti
     const name = `sample_${String(i).padStart(3, '0')}`;
     if (s.video.length !== M * 3 * H * W) throw new Error(`writeSamples: sample ${i} video has ${s.video.length} values, expected ${M}×3×${H}×${W}`);
     const imgs = clipToImages(s.video, M, 3, H, W, scale);
-    mkdirSync(join(dir, name), { recursive: true });
+    makeDirs(join(dir, name));
     const framePaths = imgs.map((img, m) => {
       const p = `${name}/frame_${String(m).padStart(3, '0')}.png`;
       writePng(join(dir, p), img);

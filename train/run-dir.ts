@@ -3,8 +3,9 @@
  * `opt.m.` / `opt.v.`, EMA under `ema.`, written atomically), `log.jsonl` (one line per step) and
  * `loss.png`. Checked before any long work starts.
  */
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../data/make-dirs.ts';
 
 export const CKPT = 'checkpoint.safetensors';
 export const LOG = 'log.jsonl';
@@ -18,7 +19,7 @@ export class RunDirError extends Error {
 export function prepareRunDir(dir: string): string {
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new RunDirError(`${dir} is a file, not a folder`);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (e) {
     throw new RunDirError(`cannot write to ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);

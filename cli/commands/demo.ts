@@ -4,13 +4,13 @@
  * `avdit pretrain`, or pretrained here) → AV-DiT's adapters trained for a time budget → sampled
  * clips with their sound → samples/index.html, and the evaluation of them.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run as pretrain } from './pretrain.ts';
 import { run as train } from './train.ts';
 import { run as sample } from './sample.ts';
 import { run as evaluate } from './eval.ts';
-import { backendFlag, parse } from '../args.ts';
+import { backendFlag, outDirFlag, parse } from '../args.ts';
 import { FUSION_FLAGS, fusionFromFlags } from '../model-flags.ts';
 import { getBackend } from '../../engine/registry.ts';
 import { isSoftwareAdapter } from '../../engine/webgpu/software-adapter.ts';
@@ -45,7 +45,8 @@ export async function run(argv: string[]): Promise<number> {
   const say = (msg: string) => console.log(`[demo ${((performance.now() - started) / 60000).toFixed(1)} min] ${msg}`);
   await backendFlag(flags, 'auto');
   const onGpu = getBackend().name === 'webgpu' && !isSoftwareAdapter(getBackend().device);
-  mkdirSync(runs, { recursive: true });
+  outDirFlag('runs', runs);
+  outDirFlag('out', out);
 
   let backbone = DEMO_BACKBONE;
   if (flags.pretrain || !existsSync(DEMO_BACKBONE)) {

@@ -12,8 +12,8 @@ import { trainLoop } from '../../train/loop.ts';
 import { ditLoss } from '../../train/objectives.ts';
 import { join } from 'node:path';
 import { exportBackbone } from '../../train/backbone-export.ts';
-import { ckptPath, prepareRunDir } from '../../train/run-dir.ts';
-import { backendFlag, parse } from '../args.ts';
+import { ckptPath } from '../../train/run-dir.ts';
+import { backendFlag, outDirFlag, parse } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = configFromFlags(flags, 'demo');
   const a = trainArgs(flags);
-  const dir = prepareRunDir(a.out);
+  const dir = outDirFlag('out', a.out);
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const backend = await backendFlag(flags, 'auto');
   const model = new DiT({ backend, gen: new Generator(a.seed) }, config);

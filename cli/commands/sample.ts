@@ -1,5 +1,4 @@
 /** `avdit sample`: generate audio-video clips from a trained AV-DiT and write them for a person to watch and hear. */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { denormalizeLogMel } from '../../data/audio/mel.ts';
 import { writeSamples } from '../../data/samples.ts';
@@ -14,7 +13,7 @@ import { modelWeights } from '../../model/weights.ts';
 import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
-import { backendFlag, intFlag, parse, UsageError } from '../args.ts';
+import { backendFlag, intFlag, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 
 export const help = `avdit sample --ckpt FILE --out DIR [--n N] [--steps S] [--sampler ddpm|ddim] [--class K] [--cfg W] [--seed S]
@@ -48,8 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const ckpt = flags.ckpt as string | undefined, out = flags.out as string | undefined;
   if (!ckpt || !out) throw new UsageError('--ckpt and --out are required');
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file, not a folder`);
-  mkdirSync(out, { recursive: true });
+  outDirFlag('out', out);
   let n = intFlag(flags, 'n', 8);
   const batch = intFlag(flags, 'batch', 8), steps = intFlag(flags, 'steps', 250), seed = intFlag(flags, 'seed', 0, 0);
   const sampler = (flags.sampler as string | undefined) ?? 'ddpm';

@@ -10,8 +10,8 @@ import { drawBatch, openData } from '../../train/data-source.ts';
 import { EMA } from '../../train/ema.ts';
 import { trainLoop } from '../../train/loop.ts';
 import { avditLoss } from '../../train/objectives.ts';
-import { ckptPath, prepareRunDir } from '../../train/run-dir.ts';
-import { backendFlag, parse, UsageError } from '../args.ts';
+import { ckptPath } from '../../train/run-dir.ts';
+import { backendFlag, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   // The backbone's config (our checkpoints keep one) unless --preset is given.
   const backbone = flags.backbone ? readStateFile(flags.backbone as string) : null;
   const config = (!flags.preset && backbone && configFromMetadata(backbone.metadata, flags.backbone as string)) || configFromFlags(flags, 'demo');
-  const dir = prepareRunDir(a.out);
+  const dir = outDirFlag('out', a.out);
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const conditional = flags.conditional === true;
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);

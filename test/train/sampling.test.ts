@@ -57,7 +57,12 @@ test('avdit sample refuses bad requests before any work', async () => {
   assert.equal(r3.status, 1);
   assert.match(r3.stderr, /CheckpointError: .*mis-shaped keys/);
   const r4 = avdit('train', '--out', join(dir, 'afile'));
-  assert.match(r4.stderr, /afile is a file, not a folder/);
+  assert.equal(r4.status, 2);
+  assert.match(r4.stderr, /--out .*afile is a file, not a folder/);
+  // A folder that cannot be made: a usage error at once (Node's recursive mkdir spun forever here).
+  const r6 = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/avdit.mjs'), 'sample', '--ckpt', join(dir, 'm.safetensors'), '--out', '/proc/avdit-no/out', '--backend', 'cpu'], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r6.status, 2, r6.stderr);
+  assert.match(r6.stderr, /--out cannot write to \/proc\/avdit-no\/out \(ENOENT\)/);
   const r5 = avdit('train', '--out', join(dir, 't'), '--data', join(dir, 'nope'));
   assert.match(r5.stderr, /--data .*nope: no such folder/);
 });
