@@ -29,7 +29,8 @@ export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual s
   --grad-clip X          clip the global gradient norm at X (default: off)
   --ema D                EMA decay (default 0.999; 0 = no EMA)
   --seed S               run seed (default 0); --ckpt-every N (default 50)
-  --resume               continue the run in --out from its checkpoint
+  --resume               continue the run in --out from its checkpoint (with its model and
+                         options: flags given here override them)
   --time-budget S        stop (with a checkpoint) after S seconds of training
   --backend cpu|webgpu|auto
   --precision f32|mixed  mixed: f16 matmul and attention operands, f32 accumulation (tensor cores on NVIDIA)`;

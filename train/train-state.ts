@@ -9,7 +9,7 @@ import { tensor } from '../engine/creation.ts';
 import { CheckpointError } from '../model/checkpoint-errors.ts';
 import type { AVDiTConfig } from '../model/config.ts';
 import type { Module } from '../model/module.ts';
-import { readSafetensors, writeSafetensors, type RawTensor } from '../model/safetensors.ts';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors, type RawTensor } from '../model/safetensors.ts';
 import type { AdamW } from './adamw.ts';
 import type { EMA } from './ema.ts';
 
@@ -52,18 +52,34 @@ export async function saveTrainState(path: string, model: Module, opt: AdamW, em
   });
 }
 
+/** A training checkpoint's run metadata (its header only: no tensor data is read). */
+export function readRunMeta(path: string): RunMeta {
+  return runMetaOf(path, readSafetensorsHeader(path).metadata);
+}
+
+function runMetaOf(path: string, m: Record<string, string>): RunMeta {
+  if (m['format'] !== 'avdit' || !m['avdit.step'] || !m['avdit.opt']) throw new CheckpointError(path, undefined, 'not an avdit training checkpoint (no step/optimizer metadata)');
+  const json = <T>(key: string, fallback?: string): T => {
+    try {
+      return JSON.parse(m[key] ?? fallback ?? '') as T;
+    } catch {
+      throw new CheckpointError(path, undefined, `metadata ${key} is not valid JSON`);
+    }
+  };
+  return {
+    kind: m['avdit.kind'] as 'avdit' | 'dit',
+    step: Number(m['avdit.step']),
+    seed: Number(m['avdit.seed']),
+    config: json<AVDiTConfig>('avdit.config'),
+    args: json<Record<string, unknown>>('avdit.args', '{}'),
+  };
+}
+
 /** Restore a run saved by saveTrainState into model/opt/ema (same configuration). Returns its meta. */
 export async function loadTrainState(path: string, model: Module, opt: AdamW, ema: EMA | null): Promise<RunMeta> {
   const f = readSafetensors(path);
   const m = f.metadata;
-  if (m['format'] !== 'avdit' || !m['avdit.step'] || !m['avdit.opt']) throw new CheckpointError(path, undefined, 'not an avdit training checkpoint (no step/optimizer metadata)');
-  const meta: RunMeta = {
-    kind: m['avdit.kind'] as 'avdit' | 'dit',
-    step: Number(m['avdit.step']),
-    seed: Number(m['avdit.seed']),
-    config: JSON.parse(m['avdit.config']!) as AVDiTConfig,
-    args: JSON.parse(m['avdit.args'] ?? '{}') as Record<string, unknown>,
-  };
+  const meta = runMetaOf(path, m);
   const named = model.namedParameters();
   const get = (k: string) => {
     const r = f.tensors.get(k);

@@ -15,6 +15,7 @@ import { exportBackbone } from '../../train/backbone-export.ts';
 import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, outDirFlag, parse } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { resumeFlags } from '../resume-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit pretrain --out DIR [flags]
@@ -31,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(help);
     return 0;
   }
-  const config = configFromFlags(flags, 'demo');
+  const config = resumeFlags(flags, 'dit') ?? configFromFlags(flags, 'demo');
   const a = trainArgs(flags);
   const dir = outDirFlag('out', a.out);
   const data = openData(config, a.data, a.dataN, a.dataSeed);

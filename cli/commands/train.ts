@@ -13,6 +13,7 @@ import { avditLoss } from '../../train/objectives.ts';
 import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { resumeFlags } from '../resume-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit train --out DIR [--backbone FILE] [flags]
@@ -36,10 +37,13 @@ export async function run(argv: string[]): Promise<number> {
     console.log(help);
     return 0;
   }
+  // Resuming: the run's config and options (its checkpoint holds the frozen weights too).
+  const resumed = resumeFlags(flags, 'avdit');
+  if (resumed && flags.backbone) console.error(`--resume: the run's checkpoint holds the frozen weights; --backbone ${flags.backbone as string} is not read`);
   const a = trainArgs(flags);
-  // The backbone's config (our checkpoints keep one) unless --preset is given.
-  const backbone = flags.backbone ? readStateFile(flags.backbone as string) : null;
-  const config = (!flags.preset && backbone && configFromMetadata(backbone.metadata, flags.backbone as string)) || configFromFlags(flags, 'demo');
+  // Else the backbone's config (our checkpoints keep one) unless --preset is given.
+  const backbone = flags.backbone && !resumed ? readStateFile(flags.backbone as string) : null;
+  const config = resumed ?? ((!flags.preset && backbone && configFromMetadata(backbone.metadata, flags.backbone as string)) || configFromFlags(flags, 'demo'));
   const dir = outDirFlag('out', a.out);
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const conditional = flags.conditional === true;
@@ -49,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   if (minSnrGamma !== undefined && !(minSnrGamma > 0)) throw new UsageError(`--min-snr must be a number > 0, got "${String(flags['min-snr'])}"`);
   const backend = await backendFlag(flags, 'auto');
   const model = new AVDiT({ backend, gen: new Generator(a.seed) }, config);
-  if (backbone && !a.resume) {
+  if (backbone) {
     const { weights, usedEma } = modelWeights(backbone.tensors);
     loadBackbone(model, weights, flags.backbone as string);
     console.error(`backbone: ${flags.backbone as string} (${usedEma ? 'EMA weights' : 'weights'}) loaded and frozen`);

@@ -1,0 +1,72 @@
+/**
+ * `--resume`: a run's checkpoint remembers the model config and the training options it was
+ * started with (train/train-state.ts RunMeta), so `avdit train --out DIR --resume` alone continues
+ * the run as it was. Options left off the command line take the run's values; given ones win, with
+ * a notice for each that differs from the run's (a new --lr is a choice; a new --steps, the usual
+ * one, goes unmentioned; a changed --seed is refused by the loop, as it would not continue the same
+ * run). A --preset or --set that gives a different model is an error naming the fields.
+ */
+import { existsSync } from 'node:fs';
+import type { AVDiTConfig } from '../model/config.ts';
+import { ckptPath } from '../train/run-dir.ts';
+import { readRunMeta } from '../train/train-state.ts';
+import { UsageError, type Flags } from './args.ts';
+import { configFromFlags } from './model-flags.ts';
+
+/** Flag name → the key of RunMeta.args its value is stored under. */
+const STORED: Record<string, string> = {
+  'data-n': 'dataN',
+  'data-seed': 'dataSeed',
+  steps: 'steps',
+  batch: 'batch',
+  lr: 'lr',
+  'weight-decay': 'weightDecay',
+  'grad-clip': 'gradClip',
+  ema: 'ema',
+  seed: 'seed',
+  'ckpt-every': 'ckptEvery',
+  conditional: 'conditional',
+  fusion: 'fusion',
+  'min-snr': 'minSnrGamma',
+};
+
+/** The --data value a stored data spec came from. */
+function dataFlag(spec: unknown): string | undefined {
+  const s = spec as { kind?: string; dir?: string } | undefined;
+  return s?.kind === 'synthetic' ? 'synthetic' : s?.kind === 'shards' ? s.dir : undefined;
+}
+
+/**
+ * With --resume: fill `flags` (in place) from the run in --out and return the run's model config;
+ * without, null. `kind`: the command's run kind (an `avdit pretrain` run cannot be resumed by `avdit train`).
+ */
+export function resumeFlags(flags: Flags, kind: 'avdit' | 'dit', say: (line: string) => void = (l) => console.error(l)): AVDiTConfig | null {
+  if (flags.resume !== true) return null;
+  const out = flags.out as string | undefined;
+  if (!out) throw new UsageError('--out DIR is required');
+  const path = ckptPath(out);
+  if (!existsSync(path)) throw new UsageError(`--resume: no ${path} (start the run without --resume)`);
+  const meta = readRunMeta(path);
+  const command = (k: string) => (k === 'dit' ? 'avdit pretrain' : 'avdit train');
+  if (meta.kind !== kind) throw new UsageError(`--resume: ${path} is a run of ${command(meta.kind)}, not of ${command(kind)}`);
+
+  const stored: Record<string, unknown> = { ...meta.args, data: dataFlag(meta.args.data) };
+  const differs: string[] = [];
+  for (const [flag, key] of [...Object.entries(STORED), ['data', 'data']] as [string, string][]) {
+    const was = stored[key];
+    if (was === undefined || was === null) continue;
+    const given = flag === 'fusion' && flags['no-fusion'] === true ? 'none' : flags[flag];
+    if (given === undefined) flags[flag] = typeof was === 'boolean' ? was : String(was);
+    else if (flag !== 'steps' && String(given) !== String(was)) differs.push(`--${flag} ${String(given)} (the run had ${String(was)})`);
+  }
+  if (differs.length) say(`resuming ${out} with ${differs.join(', ')}`);
+
+  if (flags.preset === undefined && flags.set === undefined) return meta.config;
+  const asked = configFromFlags(flags, 'demo');
+  const fields = Object.keys({ ...meta.config, ...asked }) as (keyof AVDiTConfig)[];
+  const wrong = fields.filter((f) => meta.config[f] !== asked[f]);
+  if (wrong.length) {
+    throw new UsageError(`--resume: --preset/--set give another model than the run's (${wrong.map((f) => `${f} ${String(asked[f])}, the run ${String(meta.config[f])}`).join('; ')}); leave them out to resume`);
+  }
+  return meta.config;
+}
