@@ -1,7 +1,8 @@
 /**
  * v2 (f32) and v3 (f16 operands, f32 accumulation): register-blocked tiled matmul.
  *
- * Tiling (config `BMxBNxBK:TMxTN`, default 128×128×16 with 8×8 outputs per thread, 256 threads):
+ * Tiling (config `BMxBNxBK:TMxTN`; the defaults are MATMUL_DEFAULTS in kernels/matmul.ts, e.g.
+ * 128×256×16 with 8×8 outputs per thread, 512 threads):
  *
  *   - A workgroup computes a BM×BN tile of out. Its threads form a (BM/TM)×(BN/TN) grid; thread
  *     (tx, ty) owns a TM×TN block of outputs (TM, TN multiples of 4) held in TM·TN/4 vec4<f32>
@@ -47,7 +48,6 @@ export interface TiledConfig {
   TN?: number;
 }
 
-export const TILED_DEFAULT: TiledConfig = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
 export const TILED_SMALL: TiledConfig = { BM: 64, BN: 64, BK: 16, TM: 8, TN: 8 };
 
 export function tiledThreads(c: TiledConfig): number {
