@@ -241,8 +241,10 @@ class CpuBackend implements Backend {
       let Am: TypedArray = A, am = aOff, Bm: TypedArray = B, bm = bOff;
       if (aT) { transpose2d(A, aOff, aT, 0, K, M); Am = aT; am = 0; }
       if (bT) { transpose2d(B, bOff, bT, 0, K, N); Bm = bT; bm = 0; }
-      // Threads take 4-row blocks of C, each part at least MATMUL_PART multiply-adds.
-      pool.run('gemmABt', [Am, Bm, out.data], { aOff: am, btOff: bm, cOff: i * M * N, M, K, N }, Math.ceil(M / 4), Math.ceil(MATMUL_PART / (4 * K * N)), KERNELS.gemmABt, [2]);
+      // Threads take 4-row blocks of C, each part at least MATMUL_PART multiply-adds. This batch
+      // item's slices only: a split job copies its arrays whole into shared memory.
+      const Aw = Am.subarray(am, am + M * K), Bw = Bm.subarray(bm, bm + K * N), Cw = out.data.subarray(i * M * N, (i + 1) * M * N);
+      pool.run('gemmABt', [Aw, Bw, Cw], { aOff: 0, btOff: 0, cOff: 0, M, K, N }, Math.ceil(M / 4), Math.ceil(MATMUL_PART / (4 * K * N)), KERNELS.gemmABt, [2]);
     });
     if (aT) this.#freeArrays.give(a.dtype, aT);
     if (bT) this.#freeArrays.give(b.dtype, bT);
