@@ -75,3 +75,6 @@ export function outDirFlag(flag: string, dir: string): string {
     throw e;
   }
 }
+
+/** Exit status of a run stopped by Ctrl-C after saving what it had (128 + SIGINT, as shells report it). */
+export const INTERRUPTED = 130;

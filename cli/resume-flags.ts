@@ -38,13 +38,19 @@ function dataFlag(spec: unknown): string | undefined {
 
 /**
  * With --resume: fill `flags` (in place) from the run in --out and return the run's model config;
- * without, null. `kind`: the command's run kind (an `avdit pretrain` run cannot be resumed by `avdit train`).
+ * without, null (and refuse to start over a run already in --out unless --overwrite). `kind`: the command's run kind (an `avdit pretrain` run cannot be resumed by `avdit train`).
  */
 export function resumeFlags(flags: Flags, kind: 'avdit' | 'dit', say: (line: string) => void = (l) => console.error(l)): AVDiTConfig | null {
-  if (flags.resume !== true) return null;
   const out = flags.out as string | undefined;
   if (!out) throw new UsageError('--out DIR is required');
   const path = ckptPath(out);
+  if (flags.resume !== true) {
+    // A new run would replace the checkpoint and the log of the one in --out.
+    if (existsSync(path) && flags.overwrite !== true) {
+      throw new UsageError(`--out ${out} already holds a run (step ${readRunMeta(path).step}): continue it with --resume, or start over with --overwrite`);
+    }
+    return null;
+  }
   if (!existsSync(path)) throw new UsageError(`--resume: no ${path} (start the run without --resume)`);
   const meta = readRunMeta(path);
   const command = (k: string) => (k === 'dit' ? 'avdit pretrain' : 'avdit train');
@@ -58,6 +64,11 @@ export function resumeFlags(flags: Flags, kind: 'avdit' | 'dit', say: (line: str
     const given = flag === 'fusion' && flags['no-fusion'] === true ? 'none' : flags[flag];
     if (given === undefined) flags[flag] = typeof was === 'boolean' ? was : String(was);
     else if (flag !== 'steps' && String(given) !== String(was)) differs.push(`--${flag} ${String(given)} (the run had ${String(was)})`);
+  }
+  // The EMA's tensors exist or not: a run cannot gain or lose them on resuming (another decay is fine).
+  const hadEma = Number(stored.ema) > 0, wantsEma = Number(flags.ema) > 0;
+  if (stored.ema !== undefined && hadEma !== wantsEma) {
+    throw new UsageError(`--resume: the run has ${hadEma ? `an EMA (decay ${String(stored.ema)}); --ema 0 would drop it` : 'no EMA; --ema needs one from its start'} (start a new run to change that)`);
   }
   if (differs.length) say(`resuming ${out} with ${differs.join(', ')}`);
 

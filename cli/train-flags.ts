@@ -16,6 +16,7 @@ export const TRAIN_FLAGS = {
   seed: { type: 'string' },
   'ckpt-every': { type: 'string' },
   resume: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
   'time-budget': { type: 'string' },
   backend: { type: 'string' },
   precision: { type: 'string' },
@@ -31,6 +32,7 @@ export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual s
   --seed S               run seed (default 0); --ckpt-every N (default 50)
   --resume               continue the run in --out from its checkpoint (with its model and
                          options: flags given here override them)
+  --overwrite            start a new run in an --out that holds one (its checkpoint and log are replaced)
   --time-budget S        stop (with a checkpoint) after S seconds of training
   --backend cpu|webgpu|auto
   --precision f32|mixed  mixed: f16 matmul and attention operands, f32 accumulation (tensor cores on NVIDIA)`;

@@ -96,7 +96,11 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
     process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)\n');
   };
   process.on('SIGINT', onSigint);
-  const save = async (s: number) => saveTrainState(ckpt, model, optimizer, ema, { ...spec.meta, step: s });
+  let saved = spec.resume ? step : -1;
+  const save = async (s: number) => {
+    await saveTrainState(ckpt, model, optimizer, ema, { ...spec.meta, step: s });
+    saved = s;
+  };
   const progress = new Progress(spec.label ?? 'train', spec.steps, step, process.stderr, spec.deadline);
   const records: StepRecord[] = [];
   const started = performance.now();
@@ -121,8 +125,10 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
       if (!Number.isFinite(values.loss!) || !Number.isFinite(values.gradNorm!)) {
         throw new NonFiniteLossError(
           `loss is ${values.loss} at step ${s} (gradient norm ${values.gradNorm}); stopped. ` +
-            (existsSync(ckpt) ? `The last good checkpoint is ${ckpt}.` : 'No checkpoint was written yet.') +
-            ' Try a lower --lr or --grad-clip.',
+            (saved >= 0
+              ? `The last checkpoint, ${ckpt}, holds step ${saved} (the weights after that step's update, when the loss was still finite: if they had already diverged, resuming from it fails again).`
+              : 'No checkpoint was written yet.') +
+            ' Try a lower --lr or --grad-clip, or start a new run.',
         );
       }
       step = s;
@@ -131,6 +137,9 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
       appendFileSync(logPath(dir), JSON.stringify(rec) + '\n');
       spec.onStep?.(rec);
       progress.update(step, { loss: rec.loss }, step === spec.steps);
+      // Let the event loop run once a step: on the CPU backend every await above resolves at once,
+      // and without a turn of the loop the SIGINT handler would never run (Ctrl-C was ignored).
+      await new Promise((resolve) => setImmediate(resolve));
       const outOfTime = spec.deadline !== undefined && performance.now() > spec.deadline;
       if (step % spec.ckptEvery === 0 || step === spec.steps || interrupted || outOfTime) await save(step);
       if (outOfTime || (spec.stopAfter !== undefined && step >= spec.stopAfter)) break;
@@ -146,18 +155,35 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
   return { lastStep: step, records, interrupted };
 }
 
+/**
+ * The records of log.jsonl. A line that does not parse (a run killed while appending leaves a torn
+ * last line) is dropped with a notice naming the file and line.
+ */
+export function readLog(path: string): StepRecord[] {
+  const recs: StepRecord[] = [];
+  readFileSync(path, 'utf8').split('\n').forEach((l, i) => {
+    if (!l) return;
+    try {
+      recs.push(JSON.parse(l) as StepRecord);
+    } catch {
+      process.stderr.write(`${path}: line ${i + 1} is not a log record (cut short?); dropped\n`);
+    }
+  });
+  return recs;
+}
+
 /** Keep the log lines of steps ≤ `step` (a resumed run rewrites what came after its checkpoint). */
 function truncateLog(path: string, step: number): void {
   if (!existsSync(path)) return writeFileSync(path, '');
-  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as StepRecord).step <= step);
-  writeFileSync(path, kept.map((l) => l + '\n').join(''));
+  const kept = readLog(path).filter((r) => r.step <= step);
+  writeFileSync(path, kept.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
 /** loss.png from log.jsonl. */
 export function writeLossCurve(dir: string): void {
   const path = logPath(dir);
   if (!existsSync(path)) return;
-  const recs = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepRecord);
+  const recs = readLog(path);
   if (recs.length < 2) return;
   writePng(join(dir, LOSS_PNG), plotLines([{ x: recs.map((r) => r.step), y: recs.map((r) => r.loss) }], { logY: recs.every((r) => r.loss > 0) }));
 }

@@ -10,7 +10,7 @@ import { run as pretrain } from './pretrain.ts';
 import { run as train } from './train.ts';
 import { run as sample } from './sample.ts';
 import { run as evaluate } from './eval.ts';
-import { backendFlag, outDirFlag, parse } from '../args.ts';
+import { backendFlag, INTERRUPTED, outDirFlag, parse, UsageError } from '../args.ts';
 import { FUSION_FLAGS, fusionFromFlags } from '../model-flags.ts';
 import { getBackend } from '../../engine/registry.ts';
 import { isSoftwareAdapter } from '../../engine/webgpu/software-adapter.ts';
@@ -38,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const minutes = Number(flags.minutes ?? 12);
+  if (!(minutes > 0 && Number.isFinite(minutes))) throw new UsageError(`--minutes must be a number > 0, got "${String(flags.minutes)}"`);
   const out = (flags.out as string | undefined) ?? 'samples';
   const runs = (flags.runs as string | undefined) ?? 'runs';
   const backendArg = ['--backend', (flags.backend as string | undefined) ?? 'auto'];
@@ -51,8 +52,8 @@ export async function run(argv: string[]): Promise<number> {
   let backbone = DEMO_BACKBONE;
   if (flags.pretrain || !existsSync(DEMO_BACKBONE)) {
     say(existsSync(DEMO_BACKBONE) ? 'pretraining the image DiT backbone (--pretrain)' : `no ${DEMO_BACKBONE}: pretraining the image DiT backbone here`);
-    const code = await pretrain(['--preset', 'demo', '--out', join(runs, 'demo-pretrain'), '--steps', onGpu ? '4000' : '600', '--batch', '32', '--data-n', '2048', '--ckpt-every', '200', ...backendArg]);
-    if (code !== 0) return code;
+    const code = await pretrain(['--preset', 'demo', '--out', join(runs, 'demo-pretrain'), '--steps', onGpu ? '4000' : '600', '--batch', '32', '--data-n', '2048', '--ckpt-every', '200', '--overwrite', ...backendArg]);
+    if (code !== 0 && code !== INTERRUPTED) return code;
     backbone = join(runs, 'demo-pretrain', 'backbone.safetensors');
   } else {
     say(`using the shipped backbone ${backbone}`);
@@ -60,12 +61,13 @@ export async function run(argv: string[]): Promise<number> {
 
   say(`training AV-DiT's adapters for ${minutes} minutes (class-conditional; Ctrl-C stops early and keeps what was learnt)`);
   const trainDir = join(runs, 'demo-avdit');
-  const deadline = String(Math.round(minutes * 60));
+  const deadline = String(Math.max(1, Math.round(minutes * 60)));
   const code = await train([
     '--backbone', backbone, '--out', trainDir, '--conditional', '--steps', '100000', '--batch', '8', '--lr', '3e-3', '--min-snr', '5',
-    '--data-n', '1024', '--ckpt-every', '100', '--ema', '0.99', '--time-budget', deadline, ...backendArg, '--fusion', fusionFromFlags(flags, { fusion: 'frames' }),
+    '--data-n', '1024', '--ckpt-every', '100', '--ema', '0.99', '--time-budget', deadline, '--overwrite', ...backendArg, '--fusion', fusionFromFlags(flags, { fusion: 'frames' }),
   ]);
-  if (code !== 0) return code;
+  // Ctrl-C during training saved what was learnt: go on to sample it (as the message above says).
+  if (code !== 0 && code !== INTERRUPTED) return code;
 
   // DDPM rather than DDIM: after minutes of training the deterministic sampler draws the average of
   // what the model is unsure of (faint tones everywhere, blurred motion); the stochastic one commits.

@@ -13,7 +13,7 @@ import { ditLoss } from '../../train/objectives.ts';
 import { join } from 'node:path';
 import { exportBackbone } from '../../train/backbone-export.ts';
 import { ckptPath } from '../../train/run-dir.ts';
-import { backendFlag, outDirFlag, parse } from '../args.ts';
+import { backendFlag, INTERRUPTED, outDirFlag, parse } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 import { resumeFlags } from '../resume-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
@@ -34,9 +34,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = resumeFlags(flags, 'dit') ?? configFromFlags(flags, 'demo');
   const a = trainArgs(flags);
-  const dir = outDirFlag('out', a.out);
-  const data = openData(config, a.data, a.dataN, a.dataSeed);
   const backend = await backendFlag(flags, 'auto');
+  const data = openData(config, a.data, a.dataN, a.dataSeed);
+  const dir = outDirFlag('out', a.out);
   const model = new DiT({ backend, gen: new Generator(a.seed) }, config);
   const params = model.parameters({ trainable: true });
   const optimizer = new AdamW(params, { lr: a.lr, weightDecay: a.weightDecay });
@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   const diffusion = createDiffusion('');
   const M = config.frames, frame = config.videoChannels * config.videoHeight * config.videoWidth;
   console.error(`pretraining DiT (${(model.count().total / 1e6).toFixed(2)}M parameters) on frames of ${data.n} clips`);
-  const { lastStep } = await trainLoop({
+  const { lastStep, interrupted } = await trainLoop({
     dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'pretrain',
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
     ...(a.timeBudget !== undefined ? { deadline: performance.now() + a.timeBudget * 1000 } : {}),
@@ -66,5 +66,5 @@ export async function run(argv: string[]): Promise<number> {
   const backbone = join(dir, 'backbone.safetensors');
   exportBackbone(ckptPath(dir), backbone);
   console.log(`pretrained to step ${lastStep}: ${backbone} (${ema ? 'EMA ' : ''}weights for avdit train --backbone; the run state is ${ckptPath(dir)})`);
-  return 0;
+  return interrupted ? INTERRUPTED : 0;
 }

@@ -11,7 +11,7 @@ import { EMA } from '../../train/ema.ts';
 import { trainLoop } from '../../train/loop.ts';
 import { avditLoss } from '../../train/objectives.ts';
 import { ckptPath } from '../../train/run-dir.ts';
-import { backendFlag, outDirFlag, parse, UsageError } from '../args.ts';
+import { backendFlag, INTERRUPTED, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 import { resumeFlags } from '../resume-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
@@ -44,14 +44,15 @@ export async function run(argv: string[]): Promise<number> {
   // Else the backbone's config (our checkpoints keep one) unless --preset is given.
   const backbone = flags.backbone && !resumed ? readStateFile(flags.backbone as string) : null;
   const config = resumed ?? ((!flags.preset && backbone && configFromMetadata(backbone.metadata, flags.backbone as string)) || configFromFlags(flags, 'demo'));
-  const dir = outDirFlag('out', a.out);
-  const data = openData(config, a.data, a.dataN, a.dataSeed);
-  const conditional = flags.conditional === true;
-  if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
+  // Every flag is checked before the data is made or read and before --out is touched.
   const fusion = fusionFromFlags(flags, {}, config);
   const minSnrGamma = flags['min-snr'] === undefined ? undefined : Number(flags['min-snr']);
   if (minSnrGamma !== undefined && !(minSnrGamma > 0)) throw new UsageError(`--min-snr must be a number > 0, got "${String(flags['min-snr'])}"`);
   const backend = await backendFlag(flags, 'auto');
+  const conditional = flags.conditional === true;
+  const data = openData(config, a.data, a.dataN, a.dataSeed);
+  if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
+  const dir = outDirFlag('out', a.out);
   const model = new AVDiT({ backend, gen: new Generator(a.seed) }, config);
   if (backbone) {
     const { weights, usedEma } = modelWeights(backbone.tensors);
@@ -66,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   const diffusion = createDiffusion('');
   const counts = model.count();
   console.error(`training AV-DiT: ${(counts.trainable / 1e6).toFixed(3)}M trainable of ${(counts.total / 1e6).toFixed(2)}M parameters, ${data.n} clips, ${conditional ? 'class-conditional' : 'unconditional'}${fusion === 'none' ? ', without fusion' : fusion === 'frames' ? ', fusion with frame tokens' : ''}`);
-  const { lastStep } = await trainLoop({
+  const { lastStep, interrupted } = await trainLoop({
     dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'train',
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
     ...(a.timeBudget !== undefined ? { deadline: performance.now() + a.timeBudget * 1000 } : {}),
@@ -74,5 +75,5 @@ export async function run(argv: string[]): Promise<number> {
     lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { fusion, checkpoint: flags.checkpoint === true, minSnrGamma }),
   });
   console.log(`trained to step ${lastStep}: ${ckptPath(dir)} (sample with avdit sample --ckpt ${ckptPath(dir)} --out DIR)`);
-  return 0;
+  return interrupted ? INTERRUPTED : 0;
 }

@@ -1,9 +1,10 @@
 // `avdit train --out DIR --resume` alone continues a run started with non-default options and a
-// non-default model, with the losses of an uninterrupted run (the checkpoint remembers both).
+// non-default model, with the losses of an uninterrupted run (the checkpoint remembers both); a
+// run folder is not started over without --overwrite; flags are checked before any long work.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,4 +36,44 @@ test('train --resume takes the model config and training options from the run', 
   const none = avdit('train', '--out', join(root, 'empty'), '--resume');
   assert.equal(none.status, 2);
   assert.match(none.stderr, /--resume: no .*checkpoint\.safetensors/);
+});
+
+test('a run folder is not started over by accident; a torn log line or an EMA change on --resume is handled', () => {
+  const root = mkdtempSync(join(tmpdir(), 'avdit-rerun-'));
+  const run = join(root, 'run');
+  const opts = ['--batch', '2', '--data-n', '8', '--set', 'depth=1'];
+  assert.equal(avdit('train', '--out', run, '--steps', '2', ...opts).status, 0);
+  const again = avdit('train', '--out', run, '--steps', '1', ...opts);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /--out .*run already holds a run \(step 2\): continue it with --resume, or start over with --overwrite/);
+  assert.equal(losses(run).length, 2, 'the refused run left the log alone');
+
+  // A kill while appending leaves a torn last line: resuming drops it with a notice.
+  appendFileSync(join(run, 'log.jsonl'), '{"step":3,"lo');
+  const torn = avdit('train', '--out', run, '--steps', '3', '--resume');
+  assert.equal(torn.status, 0, torn.stderr);
+  assert.match(torn.stderr, /log\.jsonl: line 3 is not a log record \(cut short\?\); dropped/);
+  assert.deepEqual(losses(run).length, 3);
+
+  const noEma = avdit('train', '--out', run, '--steps', '4', '--resume', '--ema', '0');
+  assert.equal(noEma.status, 2);
+  assert.match(noEma.stderr, /the run has an EMA \(decay 0\.999\); --ema 0 would drop it/);
+
+  const over = avdit('train', '--out', run, '--steps', '1', '--overwrite', ...opts);
+  assert.equal(over.status, 0, over.stderr);
+  assert.equal(losses(run).length, 1);
+});
+
+test('train checks its flags before making data or touching --out; demo checks --minutes first', () => {
+  const root = mkdtempSync(join(tmpdir(), 'avdit-early-'));
+  for (const bad of [['--precision', 'bogus'], ['--fusion', 'bogus'], ['--min-snr', 'abc']]) {
+    const t0 = performance.now();
+    const r = avdit('train', '--out', join(root, 'x'), '--data-n', '20000', '--steps', '1', ...bad);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(performance.now() - t0 < 20000, `${bad.join(' ')} refused before making 20000 clips`);
+    assert.ok(!existsSync(join(root, 'x')), 'no --out folder made');
+  }
+  const d = avdit('demo', '--minutes', 'abc', '--runs', join(root, 'runs'), '--out', join(root, 's'));
+  assert.equal(d.status, 2);
+  assert.match(d.stderr, /--minutes must be a number > 0, got "abc"/);
 });

@@ -66,7 +66,7 @@ test('resuming gives exactly the losses of an uninterrupted run (after a crash, 
   assert.ok(full.records[5]!.loss < full.records[0]!.loss * 10); // sane magnitudes
 });
 
-test('a NaN loss stops training and names the last good checkpoint', async () => {
+test('a NaN loss stops training and names the last checkpoint and its step', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'avdit-nan-'));
-  await assert.rejects(trainLoop({ ...setup(dir, true), steps: 6 }), (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 3/.test(e.message) && /checkpoint\.safetensors/.test(e.message));
+  await assert.rejects(trainLoop({ ...setup(dir, true), steps: 6 }), (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 3/.test(e.message) && /checkpoint\.safetensors, holds step 2/.test(e.message));
 });
