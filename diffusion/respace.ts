@@ -56,6 +56,16 @@ export function spaceTimesteps(numTimesteps: number, sectionCounts: string | rea
   return [...steps].sort((a, b) => a - b);
 }
 
+/**
+ * The step counts `"ddimN"` can make from `numTimesteps` steps (as spaceTimesteps: ⌈numTimesteps / k⌉
+ * for each integer stride 1 ≤ k < numTimesteps), ascending. For 1000: 2–36, 38, 39, 40, 42, …, 500, 1000.
+ */
+export function ddimStepCounts(numTimesteps: number): number[] {
+  const counts = new Set<number>();
+  for (let stride = 1; stride < numTimesteps; stride++) counts.add(Math.ceil(numTimesteps / stride));
+  return [...counts].sort((a, b) => a - b);
+}
+
 export interface Respaced {
   /** β' of the kept steps. */
   betas: Float64Array;

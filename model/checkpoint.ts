@@ -44,7 +44,11 @@ export function configFromMetadata(meta: Record<string, string>, path: string): 
   } catch {
     throw new CheckpointError(path, undefined, "metadata avdit.config is not valid JSON");
   }
-  checkConfig(c);
+  try {
+    checkConfig(c);
+  } catch (e) {
+    throw new CheckpointError(path, undefined, `metadata avdit.config: ${(e as Error).message}`);
+  }
   return c;
 }
 

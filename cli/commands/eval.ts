@@ -23,7 +23,7 @@ a second real set, seed dataSeed+2000, gives the real-vs-real reference):
   FD            Fréchet distances of hand-made video, audio and joint features (standardised on
                 the real set): generated vs real, and real vs real as the floor
 
-  --real N      held-out real clips per set (default 64)
+  --real N      held-out real clips per set (default 64, at most 4096)
   --json        machine-readable output`;
 
 /** A samples folder that is missing, unreadable or inconsistent. */
@@ -36,6 +36,30 @@ export interface SamplesMeta {
   audio: AudioConfig;
   classes: number;
   dataSeed: number;
+}
+
+/** Most real clips per set (each set is synthesised in memory). */
+const MAX_REAL = 4096;
+/** Longest clip (frames / fps) eval makes real clips for. */
+const MAX_CLIP_SECONDS = 60;
+
+/**
+ * The problem with the metadata's audio settings (fields audioConfig would take on trust), or null:
+ * each present field finite and in a range that makes a working mel front end.
+ */
+function audioMetaProblem(a: Record<string, unknown>): string | null {
+  for (const [k, v] of Object.entries(a)) if (typeof v !== 'number' || !Number.isFinite(v)) return `audio.${k} must be a finite number, got ${JSON.stringify(v)}`;
+  const n = a as Partial<AudioConfig>;
+  const int = (k: keyof AudioConfig, lo: number, hi: number) => {
+    const v = n[k];
+    return v === undefined || (Number.isInteger(v) && v >= lo && v <= hi) ? null : `audio.${k} must be an integer in ${lo}..${hi}, got ${v}`;
+  };
+  const bad = int('sampleRate', 1000, 192000) ?? int('nFft', 16, 65536) ?? int('winLength', 1, 65536) ?? int('hop', 1, 65536) ?? int('nMels', 1, 1024);
+  if (bad) return bad;
+  if (n.nFft !== undefined && (n.nFft & (n.nFft - 1)) !== 0) return `audio.nFft must be a power of two, got ${n.nFft}`;
+  for (const k of ['fMax', 'power', 'logFloor'] as const) if (n[k] !== undefined && !(n[k] > 0)) return `audio.${k} must be > 0, got ${n[k]}`;
+  if (n.fMin !== undefined && n.fMin < 0) return `audio.fMin must be ≥ 0, got ${n.fMin}`;
+  return null;
 }
 
 /** Read and check DIR/samples.safetensors. */
@@ -64,7 +88,9 @@ export function readSamples(dir: string): { set: ClipSet; meta: SamplesMeta; fil
     fail(`"avdit.samples" metadata is not valid JSON (${(e as Error).message})`);
   }
   for (const k of ['fps', 'classes', 'dataSeed']) if (typeof m[k] !== 'number' || !Number.isFinite(m[k])) fail(`"avdit.samples" metadata: ${k} must be a number, got ${JSON.stringify(m[k])}`);
-  if (typeof m.audio !== 'object' || m.audio === null) fail('"avdit.samples" metadata: audio must be an object (an AudioConfig)');
+  if (typeof m.audio !== 'object' || m.audio === null || Array.isArray(m.audio)) fail('"avdit.samples" metadata: audio must be an object (an AudioConfig)');
+  const audioProblem = audioMetaProblem(m.audio as Record<string, unknown>);
+  if (audioProblem) fail(`"avdit.samples" metadata: ${audioProblem}`);
   let audio: AudioConfig;
   try {
     audio = audioConfig(m.audio as Partial<AudioConfig>);
@@ -72,7 +98,8 @@ export function readSamples(dir: string): { set: ClipSet; meta: SamplesMeta; fil
     return fail(`"avdit.samples" metadata: ${(e as Error).message}`);
   }
   const meta: SamplesMeta = { fps: m.fps as number, audio, classes: m.classes as number, dataSeed: m.dataSeed as number };
-  if (!(meta.fps > 0)) fail(`fps must be > 0, got ${meta.fps}`);
+  if (!(meta.fps > 0 && meta.fps <= 1000)) fail(`"avdit.samples" metadata: fps must be in (0, 1000], got ${meta.fps}`);
+  if (!Number.isSafeInteger(meta.dataSeed) || meta.dataSeed < 0) fail(`"avdit.samples" metadata: dataSeed must be an integer ≥ 0, got ${meta.dataSeed}`);
   if (!Number.isInteger(meta.classes) || meta.classes < 1 || meta.classes > 10) fail(`classes must be an integer in 1..10, got ${meta.classes}`);
 
   const need = (name: string, rank: number) => {
@@ -87,6 +114,9 @@ export function readSamples(dir: string): { set: ClipSet; meta: SamplesMeta; fil
   const logmel = need('logmel', 3);
   const [n, frames, ch, height, width] = video.shape as [number, number, number, number, number];
   if (ch !== 3) fail(`video must be [N, M, 3, H, W] (RGB), got [${video.shape.join(', ')}]`);
+  // The real clips are synthesised at the samples' size and length: keep that possible and bounded.
+  if (frames < 3 || height < 8 || width < 8) fail(`video clips must have at least 3 frames of 8×8, got [${video.shape.join(', ')}]`);
+  if (frames / meta.fps > MAX_CLIP_SECONDS) fail(`"avdit.samples" metadata: fps ${meta.fps} makes ${frames}-frame clips ${(frames / meta.fps).toFixed(0)} s long (at most ${MAX_CLIP_SECONDS} s)`);
   if (logmel.shape[0] !== n) fail(`logmel has ${logmel.shape[0]} clips but video has ${n}`);
   if (logmel.shape[2] !== audio.nMels) fail(`logmel has ${logmel.shape[2]} mel bands but the metadata's audio config has nMels ${audio.nMels}`);
   if (n < 2) fail(`need at least 2 samples, got ${n}`);
@@ -136,6 +166,7 @@ export async function run(argv: string[]): Promise<number> {
   const dir = flags.samples as string | undefined;
   if (!dir) throw new UsageError('--samples DIR is required');
   const nReal = intFlag(flags, 'real', 64, 2);
+  if (nReal > MAX_REAL) throw new UsageError(`--real must be at most ${MAX_REAL}, got ${nReal}`);
   const { set, meta, file } = readSamples(dir);
   const real = (offset: number) =>
     clipSetOf(syntheticDataset({ n: nReal, frames: set.frames, height: set.height, width: set.width, fps: meta.fps, classes: meta.classes, audio: meta.audio, seed: meta.dataSeed + offset }));

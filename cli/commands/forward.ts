@@ -1,5 +1,6 @@
 /** `avdit forward`: one AV-DiT forward pass from a checkpoint on inputs from a safetensors file. */
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import * as A from '../../autograd/index.ts';
 import { tensor } from '../../engine/creation.ts';
 import { fmt } from '../../engine/shape.ts';
@@ -10,16 +11,16 @@ import { CheckpointError } from '../../model/checkpoint-errors.ts';
 import type { AVDiTConfig } from '../../model/config.ts';
 import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
 import { modelWeights } from '../../model/weights.ts';
-import { backendFlag, parse, UsageError } from '../args.ts';
+import { backendFlag, parse, PRECISION_FLAG, UsageError } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 
-export const help = `avdit forward --ckpt FILE --inputs IN --out OUT [--preset P] [--backend cpu|webgpu|auto]
+export const help = `avdit forward --ckpt FILE --inputs IN --out OUT [--preset P] [--backend cpu|webgpu|auto] [--precision f32|mixed]
 
 Runs one forward pass. FILE: our safetensors checkpoint (its metadata holds the config) or a
 PyTorch .pt state dict with DESIGN.md's keys (then --preset gives the config); a training
 checkpoint from avdit train runs with its EMA weights. IN: safetensors with
-x_video [B,M,Cv,H,W] f32, x_audio [B,Ca,T,F] f32, t [B] (i64 or f32), optional y [B] i64 (default:
-the null class). OUT gets out_video [B,M,2Cv,H,W] and out_audio [B,2Ca,T,F] (f32).
+x_video [B,M,Cv,H,W] f32, x_audio [B,Ca,T,F] f32, t [B] (i64 or f32, diffusion steps in [0, 1000)),
+optional y [B] i64 (default: the null class), B ≥ 1. OUT gets out_video [B,M,2Cv,H,W] and out_audio [B,2Ca,T,F] (f32).
 ${MODEL_HELP}`;
 
 function expectShape(file: string, name: string, got: readonly number[], want: (number | 'B')[], B: number): void {
@@ -27,8 +28,23 @@ function expectShape(file: string, name: string, got: readonly number[], want: (
   if (got.join() !== w.join()) throw new UsageError(`${file}: ${name} has shape ${fmt(got)}, the model wants ${fmt(w)}`);
 }
 
+/** The steps of the DDPM schedule the model is trained on (createDiffusion's default). */
+const DIFFUSION_STEPS = 1000;
+
+/** --out FILE's folder must exist and be a writable folder: checked before the forward pass. */
+function checkOutFolder(outPath: string): void {
+  const dir = dirname(resolve(outPath));
+  if (!existsSync(dir)) throw new UsageError(`--out ${outPath}: folder ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`--out ${outPath}: ${dir} is not a folder`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`--out ${outPath}: folder ${dir} is not writable`);
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const flags = parse(argv, { ...MODEL_FLAGS, ckpt: { type: 'string' }, inputs: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' } });
+  const flags = parse(argv, { ...MODEL_FLAGS, ...PRECISION_FLAG, ckpt: { type: 'string' }, inputs: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' } });
   if (flags.help) {
     console.log(help);
     return 0;
@@ -36,9 +52,11 @@ export async function run(argv: string[]): Promise<number> {
   const [ckpt, inPath, outPath] = [flags.ckpt, flags.inputs, flags.out] as (string | undefined)[];
   if (!ckpt || !inPath || !outPath) throw new UsageError('--ckpt, --inputs and --out are required');
   if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new UsageError(`--out ${outPath} is a directory; give a file name`);
+  checkOutFolder(outPath);
 
   // Read and check everything before any long work.
   const state = readStateFile(ckpt);
+  if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
   const config: AVDiTConfig = (!flags.preset && configFromMetadata(state.metadata, ckpt)) || configFromFlags(flags);
   const inputs = readSafetensors(inPath).tensors;
   const need = (k: string) => {
@@ -47,11 +65,15 @@ export async function run(argv: string[]): Promise<number> {
     return t;
   };
   const xv = need('x_video'), xa = need('x_audio'), t = need('t');
-  const B = xv.shape[0]!;
+  const B = xv.shape[0] ?? 0;
+  if (B < 1) throw new UsageError(`${inPath}: x_video has shape ${fmt(xv.shape)}: need a batch of at least one clip`);
   const c = config;
   expectShape(inPath, 'x_video', xv.shape, ['B', c.frames, c.videoChannels, c.videoHeight, c.videoWidth], B);
   expectShape(inPath, 'x_audio', xa.shape, ['B', c.audioChannels, c.audioTime, c.audioFreq], B);
   expectShape(inPath, 't', t.shape, ['B'], B);
+  // The model embeds t as a diffusion step: NaN or steps outside the schedule give garbage, not an error.
+  const badT = Array.from(t.data).find((v) => !(v >= 0 && v < DIFFUSION_STEPS));
+  if (badT !== undefined) throw new UsageError(`${inPath}: t must hold diffusion steps in [0, ${DIFFUSION_STEPS}), got ${badT}`);
   const y = inputs.get('y');
   if (y) expectShape(inPath, 'y', y.shape, ['B'], B);
   const labels = y ? Array.from(y.data) : Array<number>(B).fill(c.classes);

@@ -25,6 +25,7 @@ export async function run(argv: string[]): Promise<number> {
   const known = OP_CASES.map((c) => c.op);
   const unknown = ((flags.op as string[] | undefined) ?? []).filter((o) => !known.includes(o));
   if (unknown.length) throw new UsageError(`unknown op ${unknown.join(', ')}; ops: ${known.join(' ')}`);
+  const casesPerOp = intFlag(flags, 'cases', 20), seed = intFlag(flags, 'seed', 42, 0);
   const backend = await backendFlag(flags, 'cpu');
   const json = flags.json === true;
   if (!json) {
@@ -34,8 +35,8 @@ export async function run(argv: string[]): Promise<number> {
   const started = performance.now();
   const rows: SuiteRow[] = await runSuite({
     backend,
-    casesPerOp: intFlag(flags, 'cases', 20),
-    seed: intFlag(flags, 'seed', 42, 0),
+    casesPerOp,
+    seed,
     ...(flags.op ? { only: flags.op as string[] } : {}),
     onRow: (r) => {
       if (!json) console.log(`${r.op.padEnd(15)} ${String(r.cases).padStart(5)}  ${r.maxRelError.toExponential(2).padStart(11)}  ${r.pass ? 'pass' : `FAIL (worst: ${r.worst})`}`);

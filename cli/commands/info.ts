@@ -1,35 +1,68 @@
 /** `avdit info`: parameter counts of a model configuration, in total and per trainable group. */
 import { metaBackend } from '../../engine/meta/backend.ts';
 import { Generator } from '../../engine/rng.ts';
+import { fmt } from '../../engine/shape.ts';
 import { AVDiT, PARAM_GROUPS } from '../../model/avdit.ts';
 import { backboneProblems } from '../../model/backbone.ts';
-import { readStateFile } from '../../model/checkpoint.ts';
+import { configFromMetadata, readStateFile } from '../../model/checkpoint.ts';
 import { CheckpointError } from '../../model/checkpoint-errors.ts';
-import { parse } from '../args.ts';
+import type { AVDiTConfig } from '../../model/config.ts';
+import type { Module } from '../../model/module.ts';
+import type { RawTensor } from '../../model/safetensors.ts';
+import { modelWeights } from '../../model/weights.ts';
+import { parse, UsageError } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 
-export const help = `avdit info [--preset P] [--set key=value] [--backbone FILE] [--json]
+export const help = `avdit info [--preset P] [--set key=value] [--ckpt FILE | --backbone FILE] [--json]
 
 Prints the model's parameter counts: total, trainable, frozen, and per group (temporal adapters,
-audio LoRA, fusion, audio adapter, audio embed/final, DiT biases). With --backbone, checks that
-the DiT checkpoint fits the configuration.
+audio LoRA, fusion, audio adapter, audio embed/final, DiT biases).
+  --ckpt FILE      the counts of an AV-DiT checkpoint (from avdit train), with the config it
+                   stores, and a check that its weights fit that model
+  --backbone FILE  check that a DiT checkpoint (from avdit pretrain) fits the model it would
+                   train, with the config it stores, as avdit train --backbone uses it
+With --preset or --set, that config instead of the file's (a .pt file stores none: default tiny).
 ${MODEL_HELP}`;
 
 const fmtM = (n: number) => `${n.toLocaleString('en-US').padStart(13)}  (${(n / 1e6).toFixed(2)}M)`;
 
+/** Every way `raw` differs from the model's parameters (missing, unexpected, mis-shaped), at most 8 names per kind. */
+function fitProblems(model: Module, raw: Map<string, RawTensor>): string[] {
+  const own = new Map(model.namedParameters());
+  const list = (ks: string[]) => `${ks.slice(0, 8).join(', ')}${ks.length > 8 ? ', …' : ''}`;
+  const missing = [...own.keys()].filter((k) => !raw.has(k)), unexpected = [...raw.keys()].filter((k) => !own.has(k));
+  const problems = [];
+  if (missing.length) problems.push(`missing keys (${missing.length}): ${list(missing)}`);
+  if (unexpected.length) problems.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
+  for (const [k, t] of own) {
+    const r = raw.get(k);
+    if (r && r.shape.join() !== t.shape.join()) problems.push(`${k}: checkpoint ${fmt(r.shape)}, model ${fmt(t.shape)}`);
+  }
+  return problems;
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const flags = parse(argv, { ...MODEL_FLAGS, backbone: { type: 'string' }, json: { type: 'boolean' } });
+  const flags = parse(argv, { ...MODEL_FLAGS, backbone: { type: 'string' }, ckpt: { type: 'string' }, json: { type: 'boolean' } });
   if (flags.help) {
     console.log(help);
     return 0;
   }
-  const config = configFromFlags(flags);
+  const ckpt = flags.ckpt as string | undefined, backbonePath = flags.backbone as string | undefined;
+  if (ckpt && backbonePath) throw new UsageError('give --ckpt or --backbone, not both');
+  const path = ckpt ?? backbonePath;
+  const state = path ? readStateFile(path) : null;
+  if (ckpt && state!.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain): check it with --backbone ${ckpt}`);
+  // The file's own config (as train and sample use it) unless the flags pick one.
+  const fromFlags = flags.preset !== undefined || flags.set !== undefined;
+  const stored = state && !fromFlags ? configFromMetadata(state.metadata, path!) : null;
+  const config: AVDiTConfig = stored ?? configFromFlags(flags);
   // Shapes only: no memory is allocated, so XL's 834M parameters cost nothing.
   const model = new AVDiT({ backend: metaBackend, gen: new Generator(0) }, config);
-  if (flags.backbone) {
-    const path = flags.backbone as string;
-    const problems = backboneProblems(model, readStateFile(path).tensors);
-    if (problems.length) throw new CheckpointError(path, undefined, `does not fit the model as a DiT backbone:\n  ${problems.join('\n  ')}`);
+  if (state) {
+    // As train and sample read them: the EMA weights if present, no optimizer state.
+    const { weights } = modelWeights(state.tensors);
+    const problems = ckpt ? fitProblems(model, weights) : backboneProblems(model, weights);
+    if (problems.length) throw new CheckpointError(path!, undefined, `does not fit the model${ckpt ? '' : ' as a DiT backbone'}:\n  ${problems.join('\n  ')}`);
   }
   const counts = model.count();
   const groups: Record<string, number> = {};
@@ -42,12 +75,13 @@ export async function run(argv: string[]): Promise<number> {
     console.log(JSON.stringify({ config, ...counts, groups }, null, 2));
     return 0;
   }
-  console.log(`AV-DiT ${(flags.preset as string | undefined) ?? 'tiny'}: D=${config.hidden} depth=${config.depth} heads=${config.heads} patch=${config.patch} frames=${config.frames} LoRA r=${config.loraRank}`);
+  const name = stored ? `(config of ${path})` : ((flags.preset as string | undefined) ?? 'tiny');
+  console.log(`AV-DiT ${name}: D=${config.hidden} depth=${config.depth} heads=${config.heads} patch=${config.patch} frames=${config.frames} LoRA r=${config.loraRank}`);
   console.log(`  total      ${fmtM(counts.total)}`);
   console.log(`  trainable  ${fmtM(counts.trainable)}`);
   console.log(`  frozen     ${fmtM(counts.frozen)}`);
   console.log('trainable by group:');
   for (const [g, n] of Object.entries(groups)) console.log(`  ${g.padEnd(22)} ${fmtM(n)}`);
-  if (flags.backbone) console.log(`backbone ${flags.backbone as string}: fits`);
+  if (path) console.log(`${ckpt ? 'checkpoint' : 'backbone'} ${path}: fits`);
   return 0;
 }

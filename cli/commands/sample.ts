@@ -1,9 +1,10 @@
 /** `avdit sample`: generate audio-video clips from a trained AV-DiT and write them for a person to watch and hear. */
+import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { denormalizeLogMel } from '../../data/audio/mel.ts';
 import { writeSamples } from '../../data/samples.ts';
 import { classNames } from '../../data/synthetic.ts';
-import { createDiffusion } from '../../diffusion/index.ts';
+import { createDiffusion, ddimStepCounts } from '../../diffusion/index.ts';
 import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { configFromMetadata, readStateFile, toEngine } from '../../model/checkpoint.ts';
@@ -13,7 +14,7 @@ import { modelWeights } from '../../model/weights.ts';
 import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
-import { backendFlag, intFlag, outDirFlag, parse, UsageError } from '../args.ts';
+import { backendFlag, intFlag, outDirFlag, parse, UsageError, type Flags } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 
 export const help = `avdit sample --ckpt FILE --out DIR [--n N] [--steps S] [--sampler ddpm|ddim] [--class K] [--cfg W] [--seed S]
@@ -23,17 +24,82 @@ frames, a WAV (Griffin-Lim from the generated log-mel) and a spectrogram PNG, pl
 that plays video and audio together, and DIR/samples.safetensors (raw outputs, for avdit eval).
 Latent-space checkpoints (no decoder here) get samples.safetensors only.
   --n N            clips (default 8); --batch B (default 8)
-  --steps S        sampling steps over a respaced schedule (default 250, as the paper)
-  --sampler S      ddpm (default) or ddim (faster; --eta X, default 0)
+  --steps S        sampling steps over a respaced schedule of the 1000 (default 250, as the
+                   paper): ddpm takes 1..1000; ddim strides evenly, so S must be ⌈1000/k⌉ for a
+                   whole k: 2..36, 38, 39, 40, 42, …, 50, …, 100, 112, 125, 143, 167, 200, 250,
+                   334, 500, 1000
+  --sampler S      ddpm (default) or ddim (faster; --eta X in [0, 1], default 0: deterministic)
   --class K        class id for class-conditional sampling (default: unconditional)
   --per-class      clips cycle through the classes (default n: one per class)
-  --cfg W          classifier-free guidance scale with --class (default 1: none)
+  --cfg W          classifier-free guidance scale ≥ 1 with --class or --per-class (default 1: none)
   --cfg-audio W    the audio's own guidance scale (default: --cfg)
-  --weights W      ema (default, if the checkpoint has them) or raw
+  --weights W      ema (default: the EMA weights where the checkpoint has them; named, it must) or raw
   --seed S         the same seed gives the same samples (default 0)
   --backend cpu|webgpu|auto
 ${FUSION_HELP} (default: as the model was trained)
 ${MODEL_HELP}`;
+
+/** DDPM steps of the schedule sample respaces (createDiffusion's default). */
+const TRAIN_STEPS = 1000;
+/** More clips than this in one run is almost surely a typo (and would not fit in memory at XL size). */
+const MAX_CLIPS = 10000;
+
+/** A decimal flag: a finite number (fallback if absent), else a usage error naming the flag. */
+function numFlag(flags: Flags, name: string, fallback: number): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (String(v).trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${name} must be a finite number, got "${String(v)}"`);
+  return x;
+}
+
+/** --steps for --sampler ddim: a count the integer-stride respacing can make, else a usage error with the nearest. */
+function checkDdimSteps(steps: number): void {
+  const ok = ddimStepCounts(TRAIN_STEPS);
+  if (ok.includes(steps)) return;
+  const below = ok.filter((s) => s < steps).at(-1), above = ok.find((s) => s > steps);
+  const nearest = [below, above].filter((s) => s !== undefined).join(' or ');
+  throw new UsageError(`--steps ${steps} does not work with --sampler ddim: it takes every k-th of the ${TRAIN_STEPS} steps, so --steps must be ⌈${TRAIN_STEPS}/k⌉ for a whole k (nearest: ${nearest}; see --help)`);
+}
+
+/** How many of the n clips in `data` (n equal parts) hold NaN or ±Infinity. */
+function nonFiniteClips(data: Float32Array, n: number): number {
+  const per = data.length / n;
+  let bad = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i * per; j < (i + 1) * per; j++) {
+      if (!Number.isFinite(data[j]!)) {
+        bad++;
+        break;
+      }
+    }
+  }
+  return bad;
+}
+
+/**
+ * Remove what an earlier run with more clips left in `dir`: clip i ≥ n's sample_NNN.gif / .wav /
+ * _spec.png files and the frame_NNN.png files in its sample_NNN/ folder (the folder too if that
+ * empties it), exactly the names writeSamples makes; nothing else. Returns how many clips.
+ */
+function removeStaleClips(dir: string, n: number): number {
+  const stale = new Set<number>();
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const m = /^sample_(\d{3,})(\.gif|\.wav|_spec\.png)?$/.exec(e.name);
+    const i = m ? Number(m[1]) : -1;
+    if (!m || i < n || String(i).padStart(3, '0') !== m[1]) continue; // e.g. sample_0012 is not a name we write
+    const path = join(dir, e.name);
+    if (m[2] !== undefined && e.isFile()) {
+      rmSync(path);
+      stale.add(i);
+    } else if (m[2] === undefined && e.isDirectory()) {
+      for (const f of readdirSync(path, { withFileTypes: true })) if (f.isFile() && /^frame_\d{3,}\.png$/.test(f.name)) rmSync(join(path, f.name));
+      if (readdirSync(path).length === 0) rmdirSync(path);
+      stale.add(i);
+    }
+  }
+  return stale.size;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const flags = parse(argv, {
@@ -47,30 +113,41 @@ export async function run(argv: string[]): Promise<number> {
   }
   const ckpt = flags.ckpt as string | undefined, out = flags.out as string | undefined;
   if (!ckpt || !out) throw new UsageError('--ckpt and --out are required');
-  outDirFlag('out', out);
+  // Every flag is checked before the checkpoint is read (and before --out is made).
   let n = intFlag(flags, 'n', 8);
   const batch = intFlag(flags, 'batch', 8), steps = intFlag(flags, 'steps', 250), seed = intFlag(flags, 'seed', 0, 0);
+  if (n > MAX_CLIPS) throw new UsageError(`--n must be at most ${MAX_CLIPS}, got ${n}`);
+  if (steps > TRAIN_STEPS) throw new UsageError(`--steps must be at most ${TRAIN_STEPS}`);
+  if (seed > Number.MAX_SAFE_INTEGER) throw new UsageError(`--seed must be at most ${Number.MAX_SAFE_INTEGER}, got "${String(flags.seed)}"`);
   const sampler = (flags.sampler as string | undefined) ?? 'ddpm';
   if (sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`--sampler must be ddpm or ddim, got "${sampler}"`);
-  const cfg = flags.cfg === undefined ? 1 : Number(flags.cfg);
-  const eta = flags.eta === undefined ? 0 : Number(flags.eta);
-  const cfgAudio = flags['cfg-audio'] === undefined ? cfg : Number(flags['cfg-audio']);
-  if (!(cfg >= 1) || !(cfgAudio >= 1) || !(eta >= 0)) throw new UsageError('--cfg and --cfg-audio must be ≥ 1 and --eta ≥ 0');
-  if (steps > 1000) throw new UsageError('--steps must be at most 1000');
-
-  const state = readStateFile(ckpt);
-  const config = (!flags.preset && configFromMetadata(state.metadata, ckpt)) || configFromFlags(flags);
+  if (sampler === 'ddim') checkDdimSteps(steps);
+  if (flags.eta !== undefined && sampler !== 'ddim') throw new UsageError('--eta is for --sampler ddim (ddpm always adds its full noise)');
+  const eta = numFlag(flags, 'eta', 0);
+  if (!(eta >= 0 && eta <= 1)) throw new UsageError(`--eta must be in [0, 1] (0: deterministic DDIM, 1: DDPM-like noise), got ${eta}`);
+  const cfg = numFlag(flags, 'cfg', 1);
+  const cfgAudio = numFlag(flags, 'cfg-audio', cfg);
+  if (!(cfg >= 1) || !(cfgAudio >= 1)) throw new UsageError(`--cfg and --cfg-audio must be ≥ 1 (1: no guidance), got ${cfg < 1 ? cfg : cfgAudio}`);
   const classId = flags.class === undefined ? null : intFlag(flags, 'class', 0, 0);
-  if (classId !== null && classId >= config.classes) throw new UsageError(`--class ${classId}: the model has classes 0..${config.classes - 1}`);
   const perClass = flags['per-class'] === true;
   if (perClass && classId !== null) throw new UsageError('--per-class and --class exclude each other');
+  // Guidance contrasts the class with the null class: unconditional sampling has nothing to guide.
+  if (classId === null && !perClass) for (const f of ['cfg', 'cfg-audio']) if (flags[f] !== undefined) throw new UsageError(`--${f} needs --class K or --per-class (guidance is towards a class)`);
+  const weightsFlag = (flags.weights as string | undefined) ?? 'ema';
+  if (weightsFlag !== 'ema' && weightsFlag !== 'raw') throw new UsageError(`--weights must be ema or raw, got "${weightsFlag}"`);
+  outDirFlag('out', out);
+
+  const state = readStateFile(ckpt);
+  if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
+  const config = (!flags.preset && configFromMetadata(state.metadata, ckpt)) || configFromFlags(flags);
+  if (classId !== null && classId >= config.classes) throw new UsageError(`--class ${classId}: the model has classes 0..${config.classes - 1}`);
   if (perClass && flags.n === undefined) n = config.classes;
   const labels = perClass ? Array.from({ length: n }, (_, i) => i % config.classes) : classId !== null ? Array<number>(n).fill(classId) : null;
-  if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
   const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { data?: DataSpec; fusion?: string; noFusion?: boolean };
   const codec = args.data?.kind === 'synthetic' ? args.data.codec : null;
   const fusion = fusionFromFlags(flags, args, config);
-  const { weights, usedEma } = modelWeights(state.tensors, flags.weights !== 'raw');
+  const { weights, usedEma } = modelWeights(state.tensors, weightsFlag === 'ema');
+  if (flags.weights === 'ema' && !usedEma) throw new UsageError(`--weights ema: ${ckpt} holds no EMA weights (use --weights raw)`);
 
   const backend = await backendFlag(flags, 'auto');
   const model = new AVDiT({ backend, gen: new Generator(0) }, config);
@@ -91,6 +168,16 @@ export async function run(argv: string[]): Promise<number> {
   });
   progress.done();
   const secs = (performance.now() - started) / 1000;
+  const badVideo = nonFiniteClips(res.video, n), badAudio = nonFiniteClips(res.audio, n);
+  if (badVideo || badAudio) {
+    const which = [badVideo ? `video in ${badVideo} of ${n} clips` : '', badAudio ? `audio in ${badAudio} of ${n} clips` : ''].filter(Boolean).join(', ');
+    console.error(`avdit sample: sampling diverged: the generated latents hold NaN or infinite values (${which}); nothing was written to ${out} (a broken checkpoint, or too strong a --cfg?)`);
+    return 1;
+  }
+  if (codec) {
+    const stale = removeStaleClips(out, n);
+    if (stale) console.error(`removed ${stale} stale clip${stale === 1 ? '' : 's'} (sample_${String(n).padStart(3, '0')} and up) left in ${out} by an earlier run`);
+  }
   const c = config;
   const T = c.audioTime, F = c.audioFreq;
   const logmel = codec ? denormalizeLogMel(res.audio.slice(), codec.lo, codec.hi) : res.audio;
