@@ -1,5 +1,5 @@
 /** Flags that pick a model configuration: --preset NAME and --set key=value overrides. */
-import { makeConfig, PRESETS, type AVDiTConfig } from '../model/config.ts';
+import { checkConfig, PRESETS, type AVDiTConfig } from '../model/config.ts';
 import { checkFusion, FUSION_MODES, type FusionMode } from '../model/avdit.ts';
 import { UsageError, type Flags } from './args.ts';
 
@@ -11,21 +11,28 @@ export const MODEL_FLAGS = {
 export const MODEL_HELP = `  --preset P          model preset: ${Object.keys(PRESETS).join(', ')} (default tiny)
   --set key=value     override a config field (repeatable), e.g. --set depth=2 --set frames=8`;
 
-export function configFromFlags(flags: Flags, fallback = 'tiny'): AVDiTConfig {
+/**
+ * The model config the flags ask for: --preset (else `stored`, a file's own config, else the
+ * `fallback` preset) with the --set overrides on top.
+ */
+export function configFromFlags(flags: Flags, fallback = 'tiny', stored: AVDiTConfig | null = null): AVDiTConfig {
   const preset = (flags.preset as string | undefined) ?? fallback;
   if (!PRESETS[preset]) throw new UsageError(`unknown preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  const base = flags.preset === undefined && stored ? stored : PRESETS[preset]!;
   const overrides: Record<string, number> = {};
   for (const kv of (flags.set as string[] | undefined) ?? []) {
     const m = /^(\w+)=(.+)$/.exec(kv);
     if (!m) throw new UsageError(`--set wants key=value, got "${kv}"`);
     const [, key, value] = m as unknown as [string, string, string];
-    if (!(key in PRESETS[preset]!)) throw new UsageError(`--set: unknown config field "${key}" (fields: ${Object.keys(PRESETS[preset]!).join(', ')})`);
+    if (!(key in base)) throw new UsageError(`--set: unknown config field "${key}" (fields: ${Object.keys(base).join(', ')})`);
     const n = Number(value);
     if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--set ${key}: "${value}" is not a positive number`);
     overrides[key] = n;
   }
   try {
-    return makeConfig(preset, overrides as Partial<AVDiTConfig>);
+    const c = { ...base, ...overrides } as AVDiTConfig;
+    checkConfig(c);
+    return c;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

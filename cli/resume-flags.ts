@@ -73,7 +73,7 @@ export function resumeFlags(flags: Flags, kind: 'avdit' | 'dit', say: (line: str
   if (differs.length) say(`resuming ${out} with ${differs.join(', ')}`);
 
   if (flags.preset === undefined && flags.set === undefined) return meta.config;
-  const asked = configFromFlags(flags, 'demo');
+  const asked = configFromFlags(flags, 'demo', meta.config);
   const fields = Object.keys({ ...meta.config, ...asked }) as (keyof AVDiTConfig)[];
   const wrong = fields.filter((f) => meta.config[f] !== asked[f]);
   if (wrong.length) {

@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   // Read and check everything before any long work.
   const state = readStateFile(ckpt);
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
-  const config: AVDiTConfig = (!flags.preset && configFromMetadata(state.metadata, ckpt)) || configFromFlags(flags);
+  const config: AVDiTConfig = configFromFlags(flags, 'tiny', configFromMetadata(state.metadata, ckpt));
   const inputs = readSafetensors(inPath).tensors;
   const need = (k: string) => {
     const t = inputs.get(k);

@@ -52,10 +52,9 @@ export async function run(argv: string[]): Promise<number> {
   const path = ckpt ?? backbonePath;
   const state = path ? readStateFile(path) : null;
   if (ckpt && state!.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain): check it with --backbone ${ckpt}`);
-  // The file's own config (as train and sample use it) unless the flags pick one.
-  const fromFlags = flags.preset !== undefined || flags.set !== undefined;
-  const stored = state && !fromFlags ? configFromMetadata(state.metadata, path!) : null;
-  const config: AVDiTConfig = stored ?? configFromFlags(flags);
+  // The file's own config (as train and sample use it) unless --preset picks one; --set on top.
+  const stored = state && flags.preset === undefined ? configFromMetadata(state.metadata, path!) : null;
+  const config: AVDiTConfig = configFromFlags(flags, 'tiny', stored);
   // Shapes only: no memory is allocated, so XL's 834M parameters cost nothing.
   const model = new AVDiT({ backend: metaBackend, gen: new Generator(0) }, config);
   if (state) {

@@ -139,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const state = readStateFile(ckpt);
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
-  const config = (!flags.preset && configFromMetadata(state.metadata, ckpt)) || configFromFlags(flags);
+  const config = configFromFlags(flags, 'tiny', configFromMetadata(state.metadata, ckpt));
   if (classId !== null && classId >= config.classes) throw new UsageError(`--class ${classId}: the model has classes 0..${config.classes - 1}`);
   if (perClass && flags.n === undefined) n = config.classes;
   const labels = perClass ? Array.from({ length: n }, (_, i) => i % config.classes) : classId !== null ? Array<number>(n).fill(classId) : null;

@@ -41,9 +41,9 @@ export async function run(argv: string[]): Promise<number> {
   const resumed = resumeFlags(flags, 'avdit');
   if (resumed && flags.backbone) console.error(`--resume: the run's checkpoint holds the frozen weights; --backbone ${flags.backbone as string} is not read`);
   const a = trainArgs(flags);
-  // Else the backbone's config (our checkpoints keep one) unless --preset is given.
+  // Else the backbone's config (our checkpoints keep one) unless --preset is given; --set on top.
   const backbone = flags.backbone && !resumed ? readStateFile(flags.backbone as string) : null;
-  const config = resumed ?? ((!flags.preset && backbone && configFromMetadata(backbone.metadata, flags.backbone as string)) || configFromFlags(flags, 'demo'));
+  const config = resumed ?? configFromFlags(flags, 'demo', backbone && configFromMetadata(backbone.metadata, flags.backbone as string));
   // Every flag is checked before the data is made or read and before --out is touched.
   const fusion = fusionFromFlags(flags, {}, config);
   const minSnrGamma = flags['min-snr'] === undefined ? undefined : Number(flags['min-snr']);

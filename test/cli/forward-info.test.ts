@@ -74,3 +74,14 @@ test('avdit info prints XL counts (158.7M trainable) without allocating the mode
   assert.equal(u.status, 2);
   assert.match(u.stderr, /unknown preset "nope"/);
 });
+
+test('--set applies on top of a file\'s stored config (it was ignored unless --preset was given)', () => {
+  const backbone = join(ROOT, 'assets/demo-backbone.safetensors');
+  const r = avdit('info', '--backbone', backbone, '--set', 'frames=4');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /D=64 depth=4 heads=4 patch=4 frames=4 /, 'the backbone\'s config with frames 4');
+  assert.match(r.stdout, /backbone .*demo-backbone\.safetensors: fits/);
+  const deeper = avdit('info', '--backbone', backbone, '--set', 'depth=2');
+  assert.equal(deeper.status, 1);
+  assert.match(deeper.stderr, /does not fit the model as a DiT backbone/);
+});
