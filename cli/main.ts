@@ -32,6 +32,12 @@ const USAGE = `usage: avdit <command> [flags]   (avdit <command> --help for its 
 commands:
 ${Object.keys(COMMANDS).map((c) => `  ${c.padEnd(10)} ${SUMMARY[c as keyof typeof COMMANDS]}`).join('\n')}`;
 
+// Output piped into a reader that stops early (`avdit info --preset XL | head`): stop quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {

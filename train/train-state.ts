@@ -7,7 +7,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import { toBackend } from '../engine/ops.ts';
 import { tensor } from '../engine/creation.ts';
 import { CheckpointError } from '../model/checkpoint-errors.ts';
-import type { AVDiTConfig } from '../model/config.ts';
+import { checkConfig, type AVDiTConfig } from '../model/config.ts';
 import type { Module } from '../model/module.ts';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type RawTensor } from '../model/safetensors.ts';
 import type { AdamW } from './adamw.ts';
@@ -66,11 +66,17 @@ function runMetaOf(path: string, m: Record<string, string>): RunMeta {
       throw new CheckpointError(path, undefined, `metadata ${key} is not valid JSON`);
     }
   };
+  const config = json<AVDiTConfig>('avdit.config');
+  try {
+    checkConfig(config);
+  } catch (e) {
+    throw new CheckpointError(path, undefined, `metadata avdit.config: ${(e as Error).message}`);
+  }
   return {
     kind: m['avdit.kind'] as 'avdit' | 'dit',
     step: Number(m['avdit.step']),
     seed: Number(m['avdit.seed']),
-    config: json<AVDiTConfig>('avdit.config'),
+    config,
     args: json<Record<string, unknown>>('avdit.args', '{}'),
   };
 }
