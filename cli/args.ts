@@ -17,7 +17,11 @@ export function parse(argv: string[], options: NonNullable<NonNullable<Parameter
     const err = e as Error & { code?: string };
     const flag = /'--([^'=]+)'/.exec(err.message)?.[1];
     const near = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag ? nearest(flag, Object.keys(options)) : [];
-    throw new UsageError(near.length ? `unknown option --${flag} (did you mean ${near.map((n) => `--${n}`).join(' or ')}?)` : err.message);
+    if (near.length) throw new UsageError(`unknown option --${flag} (did you mean ${near.map((n) => `--${n}`).join(' or ')}?)`);
+    // `--steps -1`: parseArgs takes "-1" for an option and says so in three lines.
+    const value = flag ? argv[argv.indexOf(`--${flag}`) + 1] : undefined;
+    if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && value?.startsWith('-')) throw new UsageError(`--${flag} ${value}: a value starting with "-" must be written --${flag}=${value}`);
+    throw new UsageError(err.message);
   }
 }
 
@@ -44,20 +48,36 @@ function editDistance(a: string, b: string): number {
 export function intFlag(flags: Flags, name: string, fallback: number, min = 1): number {
   const v = flags[name];
   if (v === undefined) return fallback;
-  const n = Number(v);
+  const n = String(v).trim() === '' ? NaN : Number(v); // Number('') is 0
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(v)}"`);
+  // Past 2^53 neighbouring integers collide as doubles (--seed 1e300 ran as --seed 0).
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} must be at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1), got "${String(v)}"`);
   return n;
 }
 
 /** Open the backend named by --backend (or AVDIT_BACKEND) and say which was taken, on stderr. */
 export async function backendFlag(flags: Flags, fallback: BackendName = 'auto'): Promise<Backend> {
-  const name = (flags.backend as string | undefined) ?? backendFromEnv(fallback);
+  let name = flags.backend as string | undefined;
+  if (name === undefined) {
+    try {
+      name = backendFromEnv(fallback);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   if (!['cpu', 'webgpu', 'auto'].includes(name)) throw new UsageError(`--backend must be cpu, webgpu or auto, got "${name}"`);
+  // The precision is checked before the backend opens; which name it came by is named in the error.
+  const given = flags.precision as string | undefined, env = process.env.AVDIT_PRECISION;
+  const source = given !== undefined ? '--precision' : env ? 'AVDIT_PRECISION' : null;
+  const precision = given ?? (env || 'f32');
+  if (precision !== 'f32' && precision !== 'mixed') throw new UsageError(`${source ?? '--precision'} must be f32 or mixed, got "${precision}"`);
   const backend = await useBackend(name as BackendName, (m) => process.stderr.write(m + '\n'));
-  const precision = (flags.precision as string | undefined) ?? process.env.AVDIT_PRECISION ?? 'f32';
-  if (precision !== 'f32' && precision !== 'mixed') throw new UsageError(`--precision must be f32 or mixed, got "${precision}"`);
   if (precision !== backend.precision) {
-    backend.setPrecision(precision);
+    try {
+      backend.setPrecision(precision);
+    } catch (e) {
+      throw new UsageError(`${source}=${precision}: ${(e as Error).message}`.replace('--precision=', '--precision '));
+    }
     process.stderr.write(`precision: ${precision} (f16 matmul and attention operands, f32 accumulation)\n`);
   }
   return backend;

@@ -65,5 +65,13 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors'): { ten
 }
 
 export function readSafetensorsFile(path: string): { tensors: Map<string, StTensor>; metadata: Record<string, string> } {
-  return parseSafetensors(readFileSync(path), path);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    // Node's messages (EISDIR, EACCES, …) do not name the path.
+    const err = e as NodeJS.ErrnoException;
+    throw new SafetensorsError(err.code === 'EISDIR' ? `${path}: is a folder, not a safetensors file` : `${path}: cannot read the file (${err.message})`);
+  }
+  return parseSafetensors(bytes, path);
 }

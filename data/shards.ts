@@ -1,10 +1,11 @@
 /**
  * Latent datasets on disk: a folder of safetensors shards, each holding `video` F32
  * [N_i, M, C, H, W], `audio` F32 [N_i, C, T, F] and optionally `label` (I32 or I64) [N_i]. All
- * shards are loaded into memory and checked to agree (per-sample shapes, label presence);
- * errors name the file. Minibatches are drawn without replacement in a seeded random order.
+ * shards are loaded into memory and checked to agree (per-sample shapes, label presence), to hold
+ * at least one sample and only finite values, and (given the model's class count) labels in
+ * range; errors name the file. Minibatches are drawn without replacement in a seeded random order.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Prng } from './prng.ts';
 import { readSafetensorsFile, SafetensorsError, type StTensor } from './safetensors-read.ts';
@@ -47,15 +48,41 @@ function f32(file: string, name: string, t: StTensor | undefined, rank: number):
   return t as StTensor & { data: Float32Array };
 }
 
-/** Load and validate every `*.safetensors` file in `dir` (sorted by name). */
-export function loadLatentShards(dir: string): LatentSet {
+/** Throw at the first NaN or ±Infinity in `t` (one pass), naming the file, tensor and sample. */
+function checkFinite(file: string, name: string, t: StTensor & { data: Float32Array }): void {
+  const x = t.data;
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]!)) {
+      const per = x.length / t.shape[0]!;
+      throw new ShardError(`${file}: "${name}" holds ${x[i]} at sample ${Math.floor(i / per)} (element ${i}); the data must be finite`);
+    }
+  }
+}
+
+const isFolder = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory(); // follows links: a link to a shard file is a shard
+  } catch {
+    return false; // reading it will report what is wrong, naming it
+  }
+};
+
+export interface ShardOptions {
+  /** The model's class count: every label must then be in 0..classes−1 (`classes` is the null class). */
+  classes?: number;
+}
+
+/** Load and validate every `*.safetensors` file in `dir` (sorted by name; folders so named are skipped). */
+export function loadLatentShards(dir: string, o: ShardOptions = {}): LatentSet {
   let names: string[];
   try {
     names = readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
   } catch (e) {
     throw new ShardError(`${dir}: cannot list the folder (${(e as Error).message})`);
   }
-  if (names.length === 0) throw new ShardError(`${dir}: no .safetensors shards`);
+  const folders = names.filter((n) => isFolder(join(dir, n)));
+  names = names.filter((n) => !folders.includes(n));
+  if (names.length === 0) throw new ShardError(`${dir}: no .safetensors shards${folders.length ? ` (${folders.join(', ')}: ${folders.length === 1 ? 'a folder' : 'folders'})` : ''}`);
   const videos: Float32Array[] = [];
   const audios: Float32Array[] = [];
   const labels: Int32Array[] = [];
@@ -63,6 +90,7 @@ export function loadLatentShards(dir: string): LatentSet {
   let audioShape: number[] | null = null;
   let hasLabels: boolean | null = null;
   let first = '';
+  let count = 0;
   const files = names.map((n) => join(dir, n));
   for (const file of files) {
     let tensors: Map<string, StTensor>;
@@ -76,6 +104,8 @@ export function loadLatentShards(dir: string): LatentSet {
     const a = f32(file, 'audio', tensors.get('audio'), 4);
     const n = v.shape[0]!;
     if (a.shape[0] !== n) throw new ShardError(`${file}: "video" has ${n} samples but "audio" has ${a.shape[0]}`);
+    if (n === 0) throw new ShardError(`${file}: holds 0 samples ("video" is ${fmt(v.shape)})`);
+    count += n;
     const vs = v.shape.slice(1);
     const as = a.shape.slice(1);
     if (videoShape === null || audioShape === null) {
@@ -93,13 +123,19 @@ export function loadLatentShards(dir: string): LatentSet {
       if (l.dtype === 'F32') throw new ShardError(`${file}: "label" is F32, expected I32 or I64`);
       if (l.shape.length !== 1 || l.shape[0] !== n) throw new ShardError(`${file}: "label" has shape ${fmt(l.shape)}, expected [${n}]`);
       const li = new Int32Array(n);
+      const end = o.classes ?? 0x80000000;
       for (let i = 0; i < n; i++) {
         const x = Number(l.data[i]!);
-        if (!Number.isSafeInteger(x) || x < 0 || x > 0x7fffffff) throw new ShardError(`${file}: label ${i} is ${x}, not a class index`);
+        if (!Number.isSafeInteger(x) || x < 0 || x >= end) {
+          // Out-of-range labels would index past the class table (or pick the null class) mid-training.
+          throw new ShardError(`${file}: label[${i}] is ${String(l.data[i])}, ${o.classes === undefined ? 'not a class index' : `the model has classes 0..${o.classes - 1}`}`);
+        }
         li[i] = x;
       }
       labels.push(li);
     }
+    checkFinite(file, 'video', v);
+    checkFinite(file, 'audio', a);
     videos.push(v.data);
     audios.push(a.data);
   }
@@ -112,14 +148,12 @@ export function loadLatentShards(dir: string): LatentSet {
     }
     return out;
   };
-  const video = cat(videos, (n) => new Float32Array(n));
-  const vsz = videoShape!.reduce((a, b) => a * b, 1);
   return {
     files,
-    count: vsz > 0 ? video.length / vsz : videos.length,
+    count,
     videoShape: videoShape!,
     audioShape: audioShape!,
-    video,
+    video: cat(videos, (n) => new Float32Array(n)),
     audio: cat(audios, (n) => new Float32Array(n)),
     labels: hasLabels ? cat(labels, (n) => new Int32Array(n)) : null,
   };

@@ -56,10 +56,12 @@ export async function useBackend(name: BackendName, log: (msg: string) => void =
   return current;
 }
 
-/** The backend named by AVDIT_BACKEND, or `fallback`. */
+/** The backend named by AVDIT_BACKEND, or `fallback` if it is unset or empty; any other value throws. */
 export function backendFromEnv(fallback: BackendName = 'cpu'): BackendName {
   const v = process.env.AVDIT_BACKEND;
-  return v === 'cpu' || v === 'webgpu' || v === 'auto' ? v : fallback;
+  if (v === undefined || v === '') return fallback;
+  if (v === 'cpu' || v === 'webgpu' || v === 'auto') return v;
+  throw new Error(`AVDIT_BACKEND must be cpu, webgpu or auto, got "${v}"`);
 }
 
 /** Destroy every opened GPU device (lets Node exit cleanly). */

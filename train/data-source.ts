@@ -3,6 +3,8 @@
  * normalised log-mel, generated to fit the model config) or a folder of latent shards. Batches
  * are drawn from the step's random stream, so a resumed run sees the same batches.
  */
+import { constants } from 'node:buffer';
+import { freemem } from 'node:os';
 import { audioConfig, type AudioConfig } from '../data/audio/config.ts';
 import { normalizeLogMel } from '../data/audio/mel.ts';
 import { loadLatentShards } from '../data/shards.ts';
@@ -66,6 +68,8 @@ export function syntheticData(c: AVDiTConfig, n: number, seed: number): AVData {
   }
   const fps = 10;
   const audio = demoAudio(c, fps);
+  checkSyntheticSize(c, n, Math.round((c.frames * audio.sampleRate) / fps));
+  if (n > 2000) process.stderr.write(`generating ${n} synthetic clips…\n`); // ~4.5 ms a clip (demo preset): say why it is quiet
   const ds = syntheticDataset({ n, frames: c.frames, height: c.videoHeight, width: c.videoWidth, fps, classes: Math.min(c.classes, 10), seed, audio });
   const mel = normalizeLogMel(ds.mel.slice(), MEL_RANGE.lo, MEL_RANGE.hi);
   const codec = { audio, fps, ...MEL_RANGE };
@@ -75,8 +79,22 @@ export function syntheticData(c: AVDiTConfig, n: number, seed: number): AVData {
   };
 }
 
+/**
+ * Refuse a synthetic set whose arrays could not be allocated (before generating it): the video
+ * [n, M, 3, H, W], waveform [n, L] and two log-mel [n, T, F] arrays must each fit a typed array
+ * (2³² elements in Node 20) and together the memory free now (os.freemem: Linux's MemAvailable).
+ */
+function checkSyntheticSize(c: AVDiTConfig, n: number, waveform: number): void {
+  const video = c.frames * 3 * c.videoHeight * c.videoWidth, mel = c.audioTime * c.audioFreq;
+  const bytes = n * (video + waveform + 2 * mel) * 4;
+  const gb = (b: number) => (b / 1e9).toFixed(1);
+  const why = n * Math.max(video, waveform, mel) > constants.MAX_LENGTH ? `more than one array can hold (${constants.MAX_LENGTH} elements)`
+    : bytes > freemem() ? `more than the ${gb(freemem())} GB of memory free` : null;
+  if (why) throw new Error(`--data-n ${n}: the synthetic clips would take ${gb(bytes)} GB, ${why}`);
+}
+
 export function shardData(c: AVDiTConfig, dir: string): AVData {
-  const set = loadLatentShards(dir);
+  const set = loadLatentShards(dir, { classes: c.classes });
   const wantV = [c.frames, c.videoChannels, c.videoHeight, c.videoWidth], wantA = [c.audioChannels, c.audioTime, c.audioFreq];
   if (set.videoShape.join() !== wantV.join() || set.audioShape.join() !== wantA.join()) {
     throw new Error(`${dir}: shards hold video [${set.videoShape}] and audio [${set.audioShape}] per sample; the model wants [${wantV}] and [${wantA}]`);

@@ -10,11 +10,11 @@
  * does not depend on who computed it (the same loops over the same rows), so results are
  * bit-identical for any thread count.
  *
- * Threads: AVDIT_CPU_THREADS, default os.availableParallelism(); 1 = no workers.
+ * Threads: AVDIT_CPU_THREADS (1 = no workers; at most twice the cores), default os.availableParallelism().
  * Arrays travel to the workers as shared scratch copies (run).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { isMainThread, Worker } from 'node:worker_threads';
 import type { TypedArray } from '../dtype.ts';
 
 export type KernelName = 'gemmABt' | 'attentionFwd' | 'attentionBwd' | 'gelu' | 'geluBwd' | 'philox';
@@ -57,14 +57,29 @@ export function runParts(msg: JobMessage, run: PartRunner): number {
   return ran;
 }
 
-function threadCount(): number {
-  const env = Number(process.env.AVDIT_CPU_THREADS);
-  if (Number.isInteger(env) && env >= 1) return Math.min(env, 64);
-  return Math.max(1, availableParallelism());
+/**
+ * The thread count for AVDIT_CPU_THREADS=`env` on `cores` cores: unset or empty → `cores`; not a
+ * positive integer → `cores`, with a warning; more than 2 × `cores` → that, with a warning
+ * (oversubscribed threads only wait on each other: 64 on 2 cores ran 15× slower).
+ */
+export function threadCount(env: string | undefined, cores: number, warn: (msg: string) => void): number {
+  cores = Math.max(1, cores);
+  if (env === undefined || env.trim() === '') return cores;
+  const n = Number(env);
+  if (!(Number.isInteger(n) && n >= 1)) {
+    warn(`AVDIT_CPU_THREADS=${env} is not a positive integer; using ${cores} threads (the core count)`);
+    return cores;
+  }
+  if (n > 2 * cores) {
+    warn(`AVDIT_CPU_THREADS=${env} is more than twice the ${cores} cores; using ${2 * cores} threads`);
+    return 2 * cores;
+  }
+  return n;
 }
 
 class ThreadPool {
-  #threads = threadCount();
+  // Workers import this module too: only the main thread reads the variable aloud.
+  #threads = threadCount(process.env.AVDIT_CPU_THREADS, availableParallelism(), (m) => isMainThread && process.emitWarning(m));
   #workers: Worker[] = [];
 
   get threads(): number {
