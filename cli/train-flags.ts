@@ -63,6 +63,16 @@ function num(flags: Flags, name: string, fallback: number, ok: (v: number) => bo
   return n;
 }
 
+/**
+ * --data-seed: the synthetic set seeds its clips with 32-bit arithmetic (data/synthetic.ts), so
+ * seeds 2³² apart would give the same clips; eval's real sets take dataSeed + 1000 and + 2000.
+ */
+function dataSeedFlag(flags: Flags): number {
+  const s = intFlag(flags, 'data-seed', 0, 0);
+  if (s >= 2 ** 32 - 2000) throw new UsageError(`--data-seed must be below ${2 ** 32 - 2000} (the synthetic clips are seeded with 32 bits), got ${s}`);
+  return s;
+}
+
 export function trainArgs(flags: Flags): TrainArgs {
   const out = flags.out as string | undefined;
   if (!out) throw new UsageError('--out DIR is required');
@@ -71,7 +81,7 @@ export function trainArgs(flags: Flags): TrainArgs {
   return {
     data,
     dataN: intFlag(flags, 'data-n', 256),
-    dataSeed: intFlag(flags, 'data-seed', 0, 0),
+    dataSeed: dataSeedFlag(flags),
     out,
     steps: intFlag(flags, 'steps', 200),
     batch: intFlag(flags, 'batch', 8),

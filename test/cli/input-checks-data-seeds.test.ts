@@ -34,3 +34,9 @@ test('avdit pretrain: --seed / --data-seed / --data-n past 2^53 exit 2 before an
   }
   rmSync(root, { recursive: true, force: true });
 });
+
+test('--data-seed stays below 2^32 - 2000 (the synthetic clips are seeded with 32 bits: 2^32 gave seed 0\'s data)', () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/avdit.mjs'), 'train', '--out', join(tmpdir(), 'avdit-dseed'), '--data-seed', '4294967296', '--backend', 'cpu'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--data-seed must be below 4294965296 \(the synthetic clips are seeded with 32 bits\), got 4294967296/);
+});
