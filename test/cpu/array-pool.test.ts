@@ -48,3 +48,18 @@ test('disposing tensors returns their arrays once; results stay right when array
   assert.deepEqual([...(await z.toArray())], Array(256).fill(1));
   z.dispose();
 });
+
+test('a matmul writes every element of a reused (dirty) array: big and small products, K = 0, batched', async () => {
+  const ops = await import('../../engine/ops.ts');
+  const cases: [number[], number[]][] = [[[33, 70], [70, 20]], [[3, 5], [5, 2]], [[6, 0], [0, 9]], [[2, 17, 40], [40, 24]]];
+  for (const [as, bs] of cases) {
+    const a = tensor(Float32Array.from({ length: as.reduce((x, y) => x * y, 1) }, (_, i) => Math.sin(i)), as, { backend: cpuBackend });
+    const b = tensor(Float32Array.from({ length: bs.reduce((x, y) => x * y, 1) }, (_, i) => Math.cos(i)), bs, { backend: cpuBackend });
+    const want = await ops.matmul(a, b).toArray();
+    // Free an array of the output's length full of 7s, so the next matmul gets it from the pool.
+    const dirty = tensor(new Float32Array(want.length).fill(7), [want.length], { backend: cpuBackend });
+    dirty.dispose();
+    assert.deepEqual(Array.from(await ops.matmul(a, b).toArray()), Array.from(want), `${as} × ${bs}`);
+    if (as.at(-1) === 0) assert.ok(want.every((v) => v === 0), 'an empty sum is 0');
+  }
+});
