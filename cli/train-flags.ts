@@ -1,5 +1,10 @@
 /** Flags shared by `avdit pretrain` and `avdit train`, read and checked before any work starts. */
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import type { Backend } from '../engine/backend.ts';
+import type { AVDiTOptions } from '../model/avdit.ts';
+import type { AVDiTConfig } from '../model/config.ts';
+import { batchInputBytes, trainStepPeakBytes } from '../train/step-memory.ts';
 import { UsageError, intFlag, type Flags } from './args.ts';
 
 export const TRAIN_FLAGS = {
@@ -94,4 +99,21 @@ export function trainArgs(flags: Flags): TrainArgs {
     resume: flags.resume === true,
     timeBudget: flags['time-budget'] === undefined ? undefined : num(flags, 'time-budget', 0, (v) => v > 0),
   };
+}
+
+/**
+ * On the CPU backend, refuse a --batch whose training step cannot fit in this machine's memory
+ * (computed on the memory-accounting backend in well under a second, train/step-memory.ts), before
+ * any data is made: it used to grow until the system killed the process. (A GPU's memory is not
+ * visible through WebGPU; there the first step's allocation error says it.)
+ */
+export async function checkBatchFits(backend: Backend, kind: 'avdit' | 'dit', c: AVDiTConfig, batch: number, opts: AVDiTOptions & { minSnrGamma?: number } = {}): Promise<void> {
+  if (backend.name !== 'cpu') return;
+  const total = totalmem();
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  const inputs = batchInputBytes(kind, c, batch);
+  const need = inputs > total ? inputs : await trainStepPeakBytes(kind, c, batch, opts);
+  if (need > total) {
+    throw new UsageError(`--batch ${batch}: one training step would hold at least ${gib(need)}${inputs > total ? ' of inputs alone' : ' (computed on the memory-accounting backend)'}, more than this machine's ${gib(total)} of memory`);
+  }
 }

@@ -16,7 +16,7 @@ import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, INTERRUPTED, outDirFlag, parse } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 import { resumeFlags } from '../resume-flags.ts';
-import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
+import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit pretrain --out DIR [flags]
 
@@ -35,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = resumeFlags(flags, 'dit') ?? configFromFlags(flags, 'demo');
   const a = trainArgs(flags);
   const backend = await backendFlag(flags, 'auto');
+  await checkBatchFits(backend, 'dit', config, a.batch);
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const dir = outDirFlag('out', a.out);
   const model = new DiT({ backend, gen: new Generator(a.seed) }, config);

@@ -14,7 +14,7 @@ import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, INTERRUPTED, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 import { resumeFlags } from '../resume-flags.ts';
-import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
+import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit train --out DIR [--backbone FILE] [flags]
 
@@ -49,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
   const minSnrGamma = flags['min-snr'] === undefined ? undefined : Number(flags['min-snr']);
   if (minSnrGamma !== undefined && !(minSnrGamma > 0)) throw new UsageError(`--min-snr must be a number > 0, got "${String(flags['min-snr'])}"`);
   const backend = await backendFlag(flags, 'auto');
+  await checkBatchFits(backend, 'avdit', config, a.batch, { fusion, checkpoint: flags.checkpoint === true, minSnrGamma });
   const conditional = flags.conditional === true;
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);

@@ -1,0 +1,58 @@
+/**
+ * The peak memory of one training step, computed before training on the memory-accounting backend
+ * (engine/meta/memory-backend.ts: every op makes outputs of the right sizes and no data), so that a
+ * batch that cannot fit is refused at once instead of growing until the system kills the process.
+ * Sizes are counted exactly (no size classes): the CPU backend's arrays. Host-side arrays of B
+ * numbers (the timesteps) are still made, so callers first rule out absurd B by the inputs' size.
+ */
+import * as A from '../autograd/index.ts';
+import { createDiffusion } from '../diffusion/index.ts';
+import { zeros } from '../engine/creation.ts';
+import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
+import { Generator } from '../engine/rng.ts';
+import { scopeAsync } from '../engine/scope.ts';
+import { AVDiT, type AVDiTOptions } from '../model/avdit.ts';
+import type { AVDiTConfig } from '../model/config.ts';
+import { DiT } from '../model/dit.ts';
+import type { Module } from '../model/module.ts';
+import { AdamW } from './adamw.ts';
+import { avditLoss, ditLoss, type LossOut } from './objectives.ts';
+
+/** Bytes of one batch's inputs (f32 video and audio of an AV-DiT step; frames only for `dit`). */
+export function batchInputBytes(kind: 'avdit' | 'dit', c: AVDiTConfig, B: number): number {
+  const frame = c.videoChannels * c.videoHeight * c.videoWidth;
+  return 4 * B * (kind === 'dit' ? frame : c.frames * frame + c.audioChannels * c.audioTime * c.audioFreq);
+}
+
+/** Peak bytes in use during one training step (loss, backward, AdamW) of `kind` at batch B, after a first step made the optimizer state. */
+export async function trainStepPeakBytes(kind: 'avdit' | 'dit', c: AVDiTConfig, B: number, opts: AVDiTOptions & { minSnrGamma?: number } = {}): Promise<number> {
+  const backend = createMemoryBackend((bytes) => bytes);
+  const gen = new Generator(0);
+  const dit = kind === 'dit' ? new DiT({ backend, gen }, c) : null;
+  const avdit = dit ? null : new AVDiT({ backend, gen }, c);
+  const model: Module = dit ?? avdit!;
+  const params = model.parameters({ trainable: true });
+  const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
+  const diffusion = createDiffusion('');
+  const loss = (): LossOut => {
+    if (dit) return ditLoss(dit, diffusion, zeros([B, c.videoChannels, c.videoHeight, c.videoWidth], { backend }), new Array<number>(B).fill(c.classes), gen);
+    const batch = {
+      video: zeros([B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend }),
+      audio: zeros([B, c.audioChannels, c.audioTime, c.audioFreq], { backend }),
+      labels: zeros([B], { dtype: 'i32', backend }),
+    };
+    return avditLoss(avdit!, diffusion, batch, gen, opts);
+  };
+  const step = () =>
+    scopeAsync(async () => {
+      const l = loss().loss;
+      A.backward(l);
+      opt.step();
+      A.zeroGrad(params);
+      await l.item();
+    });
+  await step();
+  backend.resetPeak();
+  await step();
+  return backend.memory().peakBytes;
+}
