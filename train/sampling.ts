@@ -26,6 +26,8 @@ export interface SampleOptions {
   clipDenoised: boolean;
   fusion?: FusionMode;
   onStep?: (done: number, total: number) => void;
+  /** Checked after each batch: true stops there (Ctrl-C), returning the clips made so far. */
+  stop?: () => boolean;
 }
 
 /**
@@ -45,7 +47,7 @@ function guide(outs: Tensor[], ws: number[]): Tensor[] {
 }
 
 /** Samples as [video [B, M, C, H, W], audio [B, Ca, T, F]] batches, concatenated on the host. */
-export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o: SampleOptions): Promise<{ video: Float32Array; audio: Float32Array }> {
+export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o: SampleOptions): Promise<{ video: Float32Array; audio: Float32Array; n: number }> {
   const c = model.avConfig;
   const backend = model.posEmbed.backend;
   const perVideo = c.frames * c.videoChannels * c.videoHeight * c.videoWidth, perAudio = c.audioChannels * c.audioTime * c.audioFreq;
@@ -76,6 +78,9 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
     audio.set(await xa.toArray(), start * perAudio);
     for (const t of [xv, xa, v, y]) t.dispose();
     done += B;
+    // A turn of the event loop (on the CPU backend nothing above waits), so a SIGINT handler can run.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (done < o.n && o.stop?.()) break;
   }
-  return { video, audio };
+  return { video: video.subarray(0, done * perVideo), audio: audio.subarray(0, done * perAudio), n: done };
 }

@@ -14,7 +14,7 @@ import { modelWeights } from '../../model/weights.ts';
 import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
-import { backendFlag, intFlag, outDirFlag, parse, UsageError, type Flags } from '../args.ts';
+import { backendFlag, intFlag, INTERRUPTED, outDirFlag, parse, UsageError, type Flags } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
 
 export const help = `avdit sample --ckpt FILE --out DIR [--n N] [--steps S] [--sampler ddpm|ddim] [--class K] [--cfg W] [--seed S]
@@ -142,7 +142,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = configFromFlags(flags, 'tiny', configFromMetadata(state.metadata, ckpt));
   if (classId !== null && classId >= config.classes) throw new UsageError(`--class ${classId}: the model has classes 0..${config.classes - 1}`);
   if (perClass && flags.n === undefined) n = config.classes;
-  const labels = perClass ? Array.from({ length: n }, (_, i) => i % config.classes) : classId !== null ? Array<number>(n).fill(classId) : null;
+  let labels = perClass ? Array.from({ length: n }, (_, i) => i % config.classes) : classId !== null ? Array<number>(n).fill(classId) : null;
   const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { data?: DataSpec; fusion?: string; noFusion?: boolean };
   const codec = args.data?.kind === 'synthetic' ? args.data.codec : null;
   const fusion = fusionFromFlags(flags, args, config);
@@ -162,11 +162,30 @@ export async function run(argv: string[]): Promise<number> {
   console.error(`sampling ${n} clips with ${sampler} over ${steps} steps (${usedEma ? 'EMA' : 'raw'} weights${labels === null ? ', unconditional' : `, ${perClass ? 'clips cycling through the classes' : `class ${classId}`}, cfg ${cfg}${cfgAudio !== cfg ? ` (audio ${cfgAudio})` : ''}`})`);
   const progress = new Progress('sample', 1000);
   const started = performance.now();
-  const res = await sampleClips(model, diffusion, {
-    n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, fusion,
-    onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
-  });
-  progress.done();
+  // Ctrl-C: finish the batch in hand and write the clips made so far (a second Ctrl-C quits at once).
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(INTERRUPTED);
+    interrupted = true;
+    process.stderr.write('\ninterrupt: writing the clips made so far after this batch (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  let res: Awaited<ReturnType<typeof sampleClips>>;
+  try {
+    res = await sampleClips(model, diffusion, {
+      n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, fusion,
+      onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
+      stop: () => interrupted,
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.done();
+  }
+  if (res.n < n) {
+    console.error(`interrupted: ${res.n} of ${n} clips made`);
+    n = res.n;
+    labels = labels && labels.slice(0, n);
+  }
   const secs = (performance.now() - started) / 1000;
   const badVideo = nonFiniteClips(res.video, n), badAudio = nonFiniteClips(res.audio, n);
   if (badVideo || badAudio) {
@@ -190,7 +209,7 @@ export async function run(argv: string[]): Promise<number> {
   console.error(`${n} clips in ${secs.toFixed(1)} s (${(n / secs).toFixed(3)} samples/s)`);
   if (!codec) {
     console.log(`wrote ${join(out, 'samples.safetensors')} (latents: decode them with the VAEs they came from)`);
-    return 0;
+    return interrupted ? INTERRUPTED : 0;
   }
   const per = c.frames * 3 * c.videoHeight * c.videoWidth;
   const names = classNames(Math.min(c.classes, 10));
@@ -200,5 +219,5 @@ export async function run(argv: string[]): Promise<number> {
     logmel: logmel.subarray(i * T * F, (i + 1) * T * F),
   })), { frames: c.frames, height: c.videoHeight, width: c.videoWidth, fps: codec.fps, audio: codec.audio, title: 'AV-DiT samples', note: `${sampler}, ${steps} steps, seed ${seed}, checkpoint ${ckpt}` });
   console.log(`open ${index}`);
-  return 0;
+  return interrupted ? INTERRUPTED : 0;
 }
