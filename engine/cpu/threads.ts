@@ -79,7 +79,7 @@ export function threadCount(env: string | undefined, cores: number, warn: (msg: 
 
 class ThreadPool {
   // Workers import this module too: only the main thread reads the variable aloud.
-  #threads = threadCount(process.env.AVDIT_CPU_THREADS, availableParallelism(), (m) => isMainThread && process.emitWarning(m));
+  #threads = threadCount(process.env.AVDIT_CPU_THREADS, availableParallelism(), (m) => isMainThread && process.stderr.write(`warning: ${m}\n`));
   #workers: Worker[] = [];
 
   get threads(): number {
