@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     say(`using the shipped backbone ${backbone}`);
   }
 
-  say(`training AV-DiT's adapters for ${minutes} minute${minutes === 1 ? "" : "s"} (class-conditional; Ctrl-C stops early and keeps what was learnt)`);
+  say(`training AV-DiT's adapters for ${minutes} minute${minutes === 1 ? '' : 's'} (class-conditional; Ctrl-C stops early and keeps what was learnt)`);
   const trainDir = join(runs, 'demo-avdit');
   const deadline = String(Math.max(1, Math.round(minutes * 60)));
   const code = await train([
