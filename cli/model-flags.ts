@@ -8,7 +8,8 @@ export const MODEL_FLAGS = {
   set: { type: 'string', multiple: true },
 } as const;
 
-export const MODEL_HELP = `  --preset P          model preset: ${Object.keys(PRESETS).join(', ')} (default tiny)
+/** Help lines of --preset / --set; `dflt` says where the config comes from without them. */
+export const modelHelp = (dflt: string): string => `  --preset P          model preset: ${Object.keys(PRESETS).join(', ')} (default: ${dflt})
   --set key=value     override a config field (repeatable), e.g. --set depth=2 --set frames=8`;
 
 /**

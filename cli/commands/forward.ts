@@ -12,7 +12,7 @@ import type { AVDiTConfig } from '../../model/config.ts';
 import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
 import { modelWeights } from '../../model/weights.ts';
 import { backendFlag, parse, PRECISION_FLAG, UsageError } from '../args.ts';
-import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { configFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 
 export const help = `avdit forward --ckpt FILE --inputs IN --out OUT [--preset P] [--backend cpu|webgpu|auto] [--precision f32|mixed]
 
@@ -21,7 +21,7 @@ PyTorch .pt state dict with DESIGN.md's keys (then --preset gives the config); a
 checkpoint from avdit train runs with its EMA weights. IN: safetensors with
 x_video [B,M,Cv,H,W] f32, x_audio [B,Ca,T,F] f32, t [B] (i64 or f32, diffusion steps in [0, 1000)),
 optional y [B] i64 (default: the null class), B ≥ 1. OUT gets out_video [B,M,2Cv,H,W] and out_audio [B,2Ca,T,F] (f32).
-${MODEL_HELP}`;
+${modelHelp("the checkpoint's stored config, else tiny")}`;
 
 function expectShape(file: string, name: string, got: readonly number[], want: (number | 'B')[], B: number): void {
   const w = want.map((d) => (d === 'B' ? B : d));

@@ -11,7 +11,7 @@ import type { Module } from '../../model/module.ts';
 import type { RawTensor } from '../../model/safetensors.ts';
 import { modelWeights } from '../../model/weights.ts';
 import { parse, UsageError } from '../args.ts';
-import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { configFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 
 export const help = `avdit info [--preset P] [--set key=value] [--ckpt FILE | --backbone FILE] [--json]
 
@@ -22,7 +22,7 @@ audio LoRA, fusion, audio adapter, audio embed/final, DiT biases).
   --backbone FILE  check that a DiT checkpoint (from avdit pretrain) fits the model it would
                    train, with the config it stores, as avdit train --backbone uses it
 With --preset or --set, that config instead of the file's (a .pt file stores none: default tiny).
-${MODEL_HELP}`;
+${modelHelp("the file's stored config, else tiny")}`;
 
 const fmtM = (n: number) => `${n.toLocaleString('en-US').padStart(13)}  (${(n / 1e6).toFixed(2)}M)`;
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { exportBackbone } from '../../train/backbone-export.ts';
 import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, INTERRUPTED, outDirFlag, parse } from '../args.ts';
-import { configFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { configFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 import { resumeFlags } from '../resume-flags.ts';
 import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
@@ -23,7 +23,7 @@ export const help = `avdit pretrain --out DIR [flags]
 Trains the image DiT itself (every parameter; class labels with 10% dropped to the null class,
 as DiT) on single video frames, producing the frozen backbone DIR/backbone.safetensors (EMA
 weights) that \`avdit train --backbone DIR/backbone.safetensors\` adapts to audio and video.
-${MODEL_HELP}
+${modelHelp('demo')}
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {

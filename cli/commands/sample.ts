@@ -15,7 +15,7 @@ import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
 import { backendFlag, intFlag, INTERRUPTED, outDirFlag, parse, UsageError, type Flags } from '../args.ts';
-import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 
 export const help = `avdit sample --ckpt FILE --out DIR [--n N] [--steps S] [--sampler ddpm|ddim] [--class K] [--cfg W] [--seed S]
 
@@ -37,7 +37,7 @@ Latent-space checkpoints (no decoder here) get samples.safetensors only.
   --seed S         the same seed gives the same samples (default 0)
   --backend cpu|webgpu|auto
 ${FUSION_HELP} (default: as the model was trained)
-${MODEL_HELP}`;
+${modelHelp("the checkpoint's stored config, else tiny")}`;
 
 /** DDPM steps of the schedule sample respaces (createDiffusion's default). */
 const TRAIN_STEPS = 1000;

@@ -12,7 +12,7 @@ import { trainLoop } from '../../train/loop.ts';
 import { avditLoss } from '../../train/objectives.ts';
 import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, INTERRUPTED, outDirFlag, parse, UsageError } from '../args.ts';
-import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, MODEL_HELP } from '../model-flags.ts';
+import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 import { resumeFlags } from '../resume-flags.ts';
 import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
@@ -28,7 +28,7 @@ embed/final layer and the DiT's biases) on audio-video clips, with the DiT backb
   --min-snr G         weight each step's ε-MSE by min(SNR, G)/SNR (Min-SNR-γ, Hang et al. 2023;
                       default: off, ADM's loss as the paper): the nearly clean steps count less
 ${FUSION_HELP}
-${MODEL_HELP}
+${modelHelp("the run's with --resume, else the backbone's stored config, else demo")}
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
