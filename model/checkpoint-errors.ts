@@ -7,8 +7,8 @@ export class CheckpointError extends Error {
   /** The tensor (state-dict key) the problem is in, if any. */
   readonly tensor: string | undefined;
 
-  constructor(file: string, tensor: string | undefined, detail: string) {
-    super(`${file}: ${tensor === undefined ? '' : `tensor "${tensor}": `}${detail}`);
+  constructor(file: string, tensor: string | undefined, detail: string, options?: ErrorOptions) {
+    super(`${file}: ${tensor === undefined ? '' : `tensor "${tensor}": `}${detail}`, options);
     this.file = file;
     this.tensor = tensor;
   }

@@ -11,7 +11,7 @@
 import type { TypedArray } from '../engine/dtype.ts';
 import { openByteSource, type ByteSource } from './byte-source.ts';
 import { CheckpointError } from './checkpoint-errors.ts';
-import { describe, isPyGlobal, PyDict, pyGlobal, unpickle, type PyGlobal } from './pickle.ts';
+import { describe as describePy, isPyGlobal, PyDict, pyGlobal, unpickle, type PyGlobal } from './pickle.ts';
 import type { RawTensor } from './safetensors.ts';
 import { decodeElements, engineDtypeOf, WIRE_BYTES, type WireDtype } from './wire-dtypes.ts';
 import { looksLikeZip, ZipReader } from './zip-reader.ts';
@@ -59,6 +59,13 @@ const DTYPES: Record<string, WireDtype> = {
 const WIRE_OF = new WeakMap<PyGlobal, WireDtype>();
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+/** A pickled value in words, with this reader's own objects named as PyTorch users know them. */
+function describe(v: unknown): string {
+  if (v instanceof TensorRef) return 'a tensor';
+  if (v instanceof StorageRef) return 'a storage';
+  return describePy(v);
+}
 
 function intTuple(file: string, what: string, v: unknown): number[] {
   if (!Array.isArray(v) || !v.every((x) => isInt(x) && x >= 0)) throw new CheckpointError(file, undefined, `${what} ${describe(v)} is not a tuple of non-negative ints`);
@@ -153,7 +160,10 @@ function readFrom(s: ByteSource, opts: PtReadOptions): PtFile {
     },
   });
 
-  if (!(top instanceof PyDict)) throw new CheckpointError(file, undefined, `the pickle holds ${describe(top)}, not a dict`);
+  if (!(top instanceof PyDict)) {
+    const hint = top instanceof TensorRef ? ' (saved with torch.save(tensor); save a dict such as model.state_dict())' : '';
+    throw new CheckpointError(file, undefined, `the pickle holds ${describe(top)}, not a state dict${hint}`);
+  }
   const { dict, key } = select(file, top, opts.key);
 
   const bytesOf = new Map<string, Uint8Array>();

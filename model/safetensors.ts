@@ -12,7 +12,7 @@ import type { Backend } from '../engine/backend.ts';
 import type { DType, TypedArray } from '../engine/dtype.ts';
 import { tensor as makeTensor } from '../engine/creation.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { writeFileAtomic } from './atomic-write.ts';
+import { AtomicWriteError, writeFileAtomic } from './atomic-write.ts';
 import { openByteSource, type ByteSource } from './byte-source.ts';
 import { CheckpointError } from './checkpoint-errors.ts';
 import { decodeElements, encodeElements, isWireDtype, WIRE_BYTES, type WireDtype } from './wire-dtypes.ts';
@@ -79,6 +79,44 @@ function elementCount(file: string, name: string, shape: unknown): number {
   return n;
 }
 
+/** Index just past the JSON string starting at `text[i]` (a '"'). */
+function endOfString(text: string, i: number): number {
+  let j = i + 1;
+  while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+  return j + 1;
+}
+
+/**
+ * The keys of the top-level object of `text`, in order and with repeats (which JSON.parse would
+ * collapse), decoded (so "a" and "\u0061" are the same key). `text` must be valid JSON holding an
+ * object: call this after JSON.parse has accepted it.
+ */
+export function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  const isWs = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r';
+  let i = text.indexOf('{') + 1;
+  for (;;) {
+    while (isWs(text[i])) i++;
+    if (text[i] !== '"') return keys; // '}' of an empty object
+    const start = i;
+    i = endOfString(text, i);
+    keys.push(JSON.parse(text.slice(start, i)) as string);
+    i = text.indexOf(':', i) + 1;
+    // Skip the value: strings whole, brackets counted, up to the ',' or '}' at this level.
+    let depth = 0;
+    for (; i < text.length; i++) {
+      const c = text[i];
+      if (c === '"') i = endOfString(text, i) - 1;
+      else if (c === '{' || c === '[') depth++;
+      else if (c === '}' || c === ']') {
+        if (depth === 0) return keys;
+        depth--;
+      } else if (c === ',' && depth === 0) break;
+    }
+    i++;
+  }
+}
+
 function parseHeader(src: ByteSource): SafetensorsHeader {
   const file = src.name;
   if (src.size < 8) throw new CheckpointError(file, undefined, `truncated: ${src.size} bytes, too short for the 8-byte header length`);
@@ -88,12 +126,20 @@ function parseHeader(src: ByteSource): SafetensorsHeader {
   if (len > BigInt(MAX_HEADER)) throw new CheckpointError(file, undefined, `header length ${len} exceeds the ${MAX_HEADER}-byte limit`);
   const n = Number(len);
   let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n, 'header')));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n, 'header'));
+    json = JSON.parse(text);
   } catch (e) {
     throw new CheckpointError(file, undefined, `header is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
   if (!isObj(json)) throw new CheckpointError(file, undefined, 'header is not a JSON object');
+  // JSON.parse keeps the last of repeated keys, silently dropping a tensor: refuse them.
+  const seen = new Set<string>();
+  for (const k of topLevelKeys(text)) {
+    if (seen.has(k)) throw new CheckpointError(file, k === '__metadata__' ? undefined : k, k === '__metadata__' ? 'the header has "__metadata__" more than once' : 'the header lists this tensor more than once');
+    seen.add(k);
+  }
   const dataStart = 8 + n;
   const dataSize = src.size - dataStart;
   const metadata: Record<string, string> = {};
@@ -123,10 +169,22 @@ function parseHeader(src: ByteSource): SafetensorsHeader {
     }
     entries.push({ name, wire: v.dtype, shape: v.shape as number[], begin, end });
   }
+  // The format requires the tensors to cover the data section exactly: in offset order each one
+  // starts where the previous ended (the first at 0), and the last ends at the end of the file.
+  // Overlaps would alias two tensors; gaps and trailing bytes are data no tensor owns.
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1]!, b = sorted[i]!;
-    if (b.begin < a.end) throw new CheckpointError(file, b.name, `data_offsets [${b.begin}, ${b.end}] overlap tensor "${a.name}" [${a.begin}, ${a.end}]`);
+  for (let i = 0; i < sorted.length; i++) {
+    const a = i > 0 ? sorted[i - 1]! : undefined, b = sorted[i]!;
+    const expect = a ? a.end : 0;
+    if (a && b.begin < a.end) throw new CheckpointError(file, b.name, `data_offsets [${b.begin}, ${b.end}] overlap tensor "${a.name}" [${a.begin}, ${a.end}]`);
+    if (b.begin > expect) {
+      throw new CheckpointError(file, b.name, `data_offsets [${b.begin}, ${b.end}] leave bytes ${expect}..${b.begin} of the data section unused (${a ? `after tensor "${a.name}" [${a.begin}, ${a.end}]` : 'before the first tensor'}); the tensors must cover the data without gaps`);
+    }
+  }
+  const last = sorted[sorted.length - 1];
+  if ((last?.end ?? 0) !== dataSize) {
+    const end = last?.end ?? 0;
+    throw new CheckpointError(file, last?.name, `${last ? `data_offsets [${last.begin}, ${last.end}] end` : 'no tensor data ends'} at byte ${end} of a ${dataSize}-byte data section: bytes ${end}..${dataSize} are unused (trailing data or a corrupt header)`);
   }
   return { entries, metadata, dataStart };
 }
@@ -191,6 +249,10 @@ function encodeParts(tensors: TensorsIn, metadata: Record<string, string> | unde
   }
   const jsonBytes = new TextEncoder().encode(JSON.stringify(header));
   const pad = (8 - (jsonBytes.length % 8)) % 8;
+  // Readers (this one and the reference implementation) refuse longer headers: do not write one.
+  if (jsonBytes.length + pad > MAX_HEADER) {
+    throw new CheckpointError(file, undefined, `header (tensor entries and metadata) would be ${jsonBytes.length + pad} bytes, over the ${MAX_HEADER}-byte limit that safetensors readers accept`);
+  }
   const head = new Uint8Array(8 + jsonBytes.length + pad).fill(0x20);
   new DataView(head.buffer).setBigUint64(0, BigInt(jsonBytes.length + pad), true);
   head.set(jsonBytes, 8);
@@ -211,7 +273,15 @@ export function encodeSafetensors(tensors: TensorsIn, metadata?: Record<string, 
 
 /** Write `tensors` (and string metadata) to `path` atomically: temp file, fsync, rename, fsync folder. */
 export function writeSafetensors(path: string, tensors: TensorsIn, metadata?: Record<string, string>, opts: WriteOptions = {}): void {
-  writeFileAtomic(path, encodeParts(tensors, metadata, opts, path));
+  if (typeof path !== 'string' || path === '') throw new CheckpointError(JSON.stringify(path) ?? String(path), undefined, 'the output path is empty');
+  const parts = encodeParts(tensors, metadata, opts, path);
+  try {
+    writeFileAtomic(path, parts);
+  } catch (e) {
+    // I/O failures name the target and say why (the temp file's name means nothing to callers).
+    if (e instanceof AtomicWriteError) throw new CheckpointError(path, undefined, `cannot write: ${e.reason}`, { cause: e.cause ?? e });
+    throw e;
+  }
 }
 
 /** Plain tensors → engine Tensors on `backend` (the default backend if omitted). */

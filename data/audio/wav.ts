@@ -1,6 +1,6 @@
 /**
  * WAV (RIFF/WAVE) reading and writing. Reads PCM 8/16/24/32-bit and IEEE float 32/64-bit, plain
- * or WAVE_FORMAT_EXTENSIBLE, any channel count; writes 16-bit PCM (sample = round(32768·x), clamped) or 32-bit float. Samples are
+ * or WAVE_FORMAT_EXTENSIBLE, any channel count; writes 16-bit PCM (sample = round(32768·x), clamped) or 32-bit float (clamped); NaN/±Inf are written as 0. Samples are
  * floats in [-1, 1], one Float32Array per channel. Corrupt or unsupported files throw WavError
  * saying what is wrong and where.
  */
@@ -79,15 +79,31 @@ export function decodeWav(bytes: Uint8Array, what = 'WAV'): Wav {
   return { sampleRate: rate, channels: out };
 }
 
-/** Encode channels (equal lengths) as WAV bytes. pcm16 clips to [-1, 1] and rounds. */
+/**
+ * Encode channels (equal lengths) as WAV bytes. Both formats write non-finite samples (NaN, ±Inf)
+ * as 0 and clip the rest to [-1, 1]; pcm16 also rounds. Throws WavError when a header field
+ * (channel count, sample rate, byte rate, block align, chunk size) would not fit its 16/32-bit field.
+ */
 export function encodeWav(w: Wav, format: WavFormat = 'pcm16'): Uint8Array {
   const ch = w.channels.length;
   if (ch < 1) throw new WavError('encodeWav: no channels');
   const frames = w.channels[0]!.length;
   for (const c of w.channels) if (c.length !== frames) throw new WavError(`encodeWav: channels have different lengths (${frames} vs ${c.length})`);
   if (!(Number.isInteger(w.sampleRate) && w.sampleRate > 0)) throw new WavError(`encodeWav: sample rate ${w.sampleRate} is not a positive integer`);
+  if (format !== 'pcm16' && format !== 'float32') throw new WavError(`encodeWav: format "${String(format)}" is not "pcm16" or "float32"`);
   const bytesPer = format === 'pcm16' ? 2 : 4;
   const dataBytes = frames * ch * bytesPer;
+  // Every header field is a fixed-width unsigned integer: a value that does not fit would be
+  // written modulo 2^16 / 2^32 and read back as something else, so refuse it instead.
+  const fits = (field: string, value: number, bits: 16 | 32, why?: string) => {
+    const max = bits === 16 ? 0xffff : 0xffffffff;
+    if (value > max) throw new WavError(`encodeWav: ${field} ${value}${why ? ` (${why})` : ''} does not fit the ${bits}-bit WAV header field (at most ${max})`);
+  };
+  fits('channel count', ch, 16);
+  fits('sample rate', w.sampleRate, 32);
+  fits('byte rate', w.sampleRate * ch * bytesPer, 32, `sample rate ${w.sampleRate} × ${ch} channels × ${bytesPer} bytes`);
+  fits('block align', ch * bytesPer, 16, `${ch} channels × ${bytesPer} bytes`);
+  fits('RIFF chunk size', 36 + dataBytes, 32, `36 + ${dataBytes} data bytes`);
   const buf = new Uint8Array(44 + dataBytes);
   const dv = new DataView(buf.buffer);
   const put = (at: number, s: string) => {
@@ -113,7 +129,11 @@ export function encodeWav(w: Wav, format: WavFormat = 'pcm16'): Uint8Array {
       if (format === 'pcm16') {
         const x = Math.max(-1, Math.min(1, Number.isFinite(v) ? v : 0));
         dv.setInt16(p, Math.min(32767, Math.round(x * 32768)), true);
-      } else dv.setFloat32(p, v, true);
+      } else {
+        // Same sanitising as pcm16: a float WAV holding NaN, ±Inf or values past full scale
+        // plays as loud clicks or silence in most players, and [-1, 1] is this module's range.
+        dv.setFloat32(p, Math.max(-1, Math.min(1, Number.isFinite(v) ? v : 0)), true);
+      }
       p += bytesPer;
     }
   }

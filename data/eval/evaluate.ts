@@ -4,7 +4,10 @@
  * 1. Synchrony. Per clip, audio onsets (spectral flux, data/audio/onset.ts, in video-frame units)
  *    are matched one to one with visual events (visual.ts) within one video frame (syncScore).
  *    A clip is in sync when it has at least one visual event and every onset and every event is
- *    matched (F1 = 1). Reported: the fraction of clips in sync, and the mean F1.
+ *    matched (F1 = 1). Reported: the fraction of clips in sync, and the mean F1. A clip with
+ *    neither visual events nor audio onsets (blank, silent) scores F1 = 0, not the 1 that
+ *    syncScore gives two empty lists: it shows no audio-visual event at all, so there is no
+ *    synchrony to credit (otherwise blank, silent samples would score as well as real data).
  * 2. Class agreement. The colour seen (visual.ts dominantColour) against the colour whose pitch is
  *    heard (pitch.ts heardColour): the fraction of clips where they agree; with requested labels
  *    also the fraction where each agrees with the label's colour (label >> 1).
@@ -114,7 +117,9 @@ export function analyseClip(s: ClipSet, i: number, o: EvalSettings): ClipAnalysi
   const stats = frameStats(video, d, weights);
   const visualEvents = eventsFromStats(stats, d, o.visual);
   const onsets = onsetsInVideoFrames(mel, s.melFrames, o.audio, o.fps, o.onset);
-  const sync = syncScore(onsets, visualEvents, 1);
+  // Nothing to match on either side is no evidence of sync: score it 0 (see the header comment).
+  const matched = syncScore(onsets, visualEvents, 1);
+  const sync: SyncScore = onsets.length === 0 && visualEvents.length === 0 ? { ...matched, precision: 0, recall: 0, f1: 0 } : matched;
   const hist = colourHistogram(video, d, nColours, weights);
   let seenColour = -1;
   hist.forEach((v, k) => {

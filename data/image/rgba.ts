@@ -7,8 +7,20 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
+/** Throws unless `v` is a whole number ≥ `min` (1 for sizes that must be positive). */
+export function checkSize(fn: string, what: string, v: number, min = 1): void {
+  if (!(Number.isInteger(v) && v >= min)) throw new RangeError(`${fn}: ${what} ${v} is not a whole number ≥ ${min}`);
+}
+
 export function blankImage(width: number, height: number, rgb: [number, number, number] = [0, 0, 0]): RgbaImage {
-  const data = new Uint8Array(width * height * 4);
+  checkSize('blankImage', 'width', width, 0);
+  checkSize('blankImage', 'height', height, 0);
+  let data: Uint8Array;
+  try {
+    data = new Uint8Array(width * height * 4);
+  } catch (e) {
+    throw new RangeError(`blankImage: a ${width}×${height} RGBA image (${width * height * 4} bytes) cannot be allocated: ${(e as Error).message}`);
+  }
   for (let i = 0; i < width * height; i++) data.set([rgb[0], rgb[1], rgb[2], 255], i * 4);
   return { width, height, data };
 }
@@ -22,6 +34,10 @@ export const toByte = (v: number): number => (Number.isFinite(v) ? Math.round((M
  */
 export function frameToImage(data: Float32Array, C: number, H: number, W: number, scale = 1, offset = 0): RgbaImage {
   if (C !== 1 && C !== 3) throw new Error(`frameToImage: ${C} channels (1 or 3 are drawn)`);
+  checkSize('frameToImage', 'height H', H);
+  checkSize('frameToImage', 'width W', W);
+  checkSize('frameToImage', 'offset', offset, 0);
+  if (!(Number.isFinite(scale) && scale > 0)) throw new RangeError(`frameToImage: scale ${scale} is not a positive number`);
   if (offset + C * H * W > data.length) throw new Error(`frameToImage: ${C}×${H}×${W} at offset ${offset} exceeds ${data.length} values`);
   const k = Math.max(1, Math.floor(scale));
   const img = blankImage(W * k, H * k);
@@ -38,12 +54,16 @@ export function frameToImage(data: Float32Array, C: number, H: number, W: number
 
 /** Frames of a clip [M, C, H, W] → M images. */
 export function clipToImages(video: Float32Array, M: number, C: number, H: number, W: number, scale = 1): RgbaImage[] {
+  checkSize('clipToImages', 'frame count M', M);
+  checkSize('clipToImages', 'height H', H);
+  checkSize('clipToImages', 'width W', W);
   if (video.length !== M * C * H * W) throw new Error(`clipToImages: ${video.length} values is not ${M}×${C}×${H}×${W}`);
   return Array.from({ length: M }, (_, m) => frameToImage(video, C, H, W, scale, m * C * H * W));
 }
 
 /** Nearest-neighbour upscaling by an integer factor. */
 export function upscale(img: RgbaImage, k: number): RgbaImage {
+  checkSize('upscale', 'factor k', k);
   const out = blankImage(img.width * k, img.height * k);
   for (let y = 0; y < out.height; y++) {
     for (let x = 0; x < out.width; x++) {

@@ -117,3 +117,26 @@ test('synchrony survives log-mel → Griffin–Lim → log-mel (the path generat
     assert.equal(s.f1, 1, `clip ${i}: ${JSON.stringify(s)} events ${ds.events[i]}`);
   }
 });
+
+test('eval sync: a blank, silent clip (no events, no onsets) scores F1 0, real clips still score 1', async () => {
+  const { analyseSet, clipSetOf, summarise } = await import('../../data/eval/evaluate.ts');
+  const ds = syntheticDataset({ ...SMALL, n: 4, seed: 5 });
+  const real = clipSetOf(ds);
+  const o = { fps: ds.fps, audio: ds.audioConfig, classes: 8 };
+  const r = summarise(real, analyseSet(real, o));
+  assert.equal(r.meanSyncF1, 1);
+  assert.equal(r.syncFraction, 1);
+  // Black frames and the log floor everywhere: nothing seen, nothing heard.
+  const blank = { ...real, video: new Float32Array(real.video.length).fill(-1), logmel: new Float32Array(real.logmel.length).fill(Math.log(ds.audioConfig.logFloor)) };
+  const a = analyseSet(blank, o);
+  for (const c of a) {
+    assert.deepEqual([c.visualEvents, c.onsets], [[], []]);
+    assert.equal(c.sync.f1, 0);
+    assert.equal(c.inSync, false);
+  }
+  const b = summarise(blank, a);
+  assert.equal(b.meanSyncF1, 0);
+  assert.equal(b.syncFraction, 0);
+  // The matcher itself still calls two empty lists a perfect match (used to score event detectors).
+  assert.equal(syncScore([], []).f1, 1);
+});
