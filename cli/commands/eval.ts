@@ -16,7 +16,8 @@ a second real set, seed dataSeed+2000, gives the real-vs-real reference):
 
   sync          fraction of clips whose audio onsets match their visual events one to one
                 within one video frame (visual events read from the pixels: appearance, flash,
-                bounce); also the mean per-clip F1
+                bounce); also the mean per-clip F1 (a clip with neither visual events nor
+                audio onsets scores 0)
   agreement     fraction of clips whose seen colour (dominant object hue) is the colour whose
                 pitch is heard (dominant mel frequency); with labels, agreement of each with the
                 requested class's colour
