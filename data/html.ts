@@ -83,7 +83,7 @@ export function viewerHtml(clips: ViewerClip[], o: ViewerOptions = {}): string {
       c.gif ? `<img class="gif" src="${esc(c.gif)}" data-src="${esc(c.gif)}"${size} alt="animated GIF">` : '',
       c.spectrogram ? `<div class="spec"><img src="${esc(c.spectrogram)}" alt="spectrogram"><div class="head"></div></div>` : '',
     ].filter(Boolean);
-    return `<figure data-fps="${c.fps}" data-frames="${esc(JSON.stringify(frames))}">
+    return `<figure data-fps="${esc(String(Number(c.fps)))}" data-frames="${esc(JSON.stringify(frames))}">
 <figcaption>${esc(c.title)}${c.caption ? `<br><small>${esc(c.caption)}</small>` : ''}</figcaption>
 <div class="row">${parts.join('\n')}</div>
 ${c.wav ? `<audio controls preload="auto" src="${esc(c.wav)}"></audio>` : ''}
