@@ -11,6 +11,7 @@
 import { cpuBackend } from '../engine/cpu/backend.ts';
 import { tensor } from '../engine/creation.ts';
 import type { DType } from '../engine/dtype.ts';
+import { DTypeError } from '../engine/errors.ts';
 import { philoxFill } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { scope } from '../engine/scope.ts';
@@ -23,6 +24,7 @@ export interface GradInput {
   data: ArrayLike<number>;
   /** Check the gradient with respect to this input (false for indices, masks). */
   grad: boolean;
+  /** f64 when left out; the checked inputs (grad: true) must be f64, others may be i32 (indices). */
   dtype?: DType;
 }
 
@@ -55,6 +57,14 @@ function projected(fn: (...xs: Tensor[]) => Tensor, xs: Tensor[]): Tensor {
  * per input and its maximum. See docs/gradcheck.md.
  */
 export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: readonly GradInput[], eps = 1e-6): GradcheckResult {
+  inputs.forEach((inp, k) => {
+    const dtype = inp.dtype ?? 'f64';
+    if (!inp.grad) return;
+    if (dtype === 'i32') throw new DTypeError(`gradcheck: input ${k} is i32 and cannot have grad: true (integer inputs such as indices take grad: false)`);
+    if (dtype !== 'f64') {
+      throw new DTypeError(`gradcheck: input ${k} is ${dtype}; the checked inputs (grad: true) must be f64 (leave dtype out): finite differences in ${dtype} are too coarse to check a gradient`);
+    }
+  });
   return scope(() => {
     const xs = makeInputs(inputs);
     const L = projected(fn, xs);

@@ -3,7 +3,7 @@
  * rule; `backward(root)` walks the recorded graph in reverse topological order and accumulates
  * `.grad` on leaves that require it. Rules run with recording off, so they may use any op.
  */
-import { GradError } from '../engine/errors.ts';
+import { DisposedError, GradError } from '../engine/errors.ts';
 import { binary } from '../engine/ops.ts';
 import { full } from '../engine/creation.ts';
 import { scope } from '../engine/scope.ts';
@@ -22,8 +22,30 @@ export function record(op: string, inputs: readonly Tensor[], out: Tensor, rule:
   if (isRecording() && (force || inputs.some((t) => t.requiresGrad))) {
     out.requiresGrad = true;
     out.node = { op, inputs, backward: rule, saves };
+    madeBy.set(out, op);
   }
   return out;
+}
+
+/**
+ * The op that recorded each result (kept after its node goes), and the results whose node a
+ * backward without retainGraph freed: a tensor with neither a node nor a leaf's history is a cut
+ * in the graph, which backward reports instead of treating the tensor as a leaf.
+ */
+const madeBy = new WeakMap<Tensor, string>();
+const freedBy = new WeakSet<Tensor>();
+
+/** Why `t` (no node, requiresGrad) cannot be walked through; null for a genuine leaf. */
+function cutGraph(t: Tensor): string | null {
+  const op = madeBy.get(t);
+  if (op === undefined) return null;
+  if (freedBy.has(t)) {
+    return `backward: trying to backward through the graph a second time (the result of ${op}, tensor #${t.id} ${fmt(t.shape)}, had its graph freed by an earlier backward); pass { retainGraph: true } to the first backward if you need to backward twice`;
+  }
+  if (t.disposed) {
+    return `backward: the result of ${op} (tensor #${t.id} ${fmt(t.shape)}) was disposed before backward, which cut the graph through it; keep it (or let its scope end after backward)`;
+  }
+  return `backward: the result of ${op} (tensor #${t.id} ${fmt(t.shape)}) lost its graph node`;
 }
 
 /** Tensors reachable from root through recorded nodes, inputs before outputs (iterative DFS). */
@@ -68,6 +90,15 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   if (grad && !sameShape(grad.shape, root.shape)) {
     throw new GradError(`backward: gradient shape ${fmt(grad.shape)} does not match output shape ${fmt(root.shape)}`);
   }
+  if (grad && grad.dtype !== root.dtype) {
+    throw new GradError(`backward: the gradient's dtype must match the output's (gradient ${grad.dtype}, output ${root.dtype} ${fmt(root.shape)})`);
+  }
+  if (grad && grad.backend !== root.backend) {
+    throw new GradError(`backward: the gradient lives on ${grad.backend.name}, the output on ${root.backend.name}; they must be on one backend`);
+  }
+  if (grad) grad.storage('backward (gradient)');
+  const rootCut = root.node ? null : cutGraph(root);
+  if (rootCut) throw new GradError(rootCut);
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
     grads.set(root, grad ?? full(root.shape, 1, { dtype: root.dtype, backend: root.backend }));
@@ -79,13 +110,21 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       grads.delete(t);
       const node = t.node;
       if (!node) {
+        const cut = cutGraph(t);
+        if (cut) throw new GradError(cut);
         accumulateLeaf(t, g);
         if (g !== grad) g.dispose();
         continue;
       }
       // The rule's own temporaries (products before a reduction, transposes, …) die with this
       // scope; only the gradients it returns live on, until they are added up.
-      const gs = scope(() => node.backward(g));
+      let gs: (Tensor | null)[];
+      try {
+        gs = scope(() => node.backward(g));
+      } catch (e) {
+        if (e instanceof DisposedError) throw new GradError(`backward: a tensor saved by ${node.op} (for its gradient) is gone: ${e.message}`, { cause: e });
+        throw e;
+      }
       node.inputs.forEach((x, i) => {
         const gi = gs[i];
         if (!gi || !x.requiresGrad) return;
@@ -100,7 +139,10 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       });
       for (const gi of gs) if (gi && gi !== grad) gi.dispose();
       if (g !== grad) g.dispose();
-      if (!opts.retainGraph) t.node = null;
+      if (!opts.retainGraph) {
+        t.node = null;
+        freedBy.add(t);
+      }
     }
   });
 }

@@ -55,8 +55,12 @@ export function tensor(data: Nested | TypedArray, shape?: Shape, opts?: MakeOpti
   }
   checkShape('tensor', shp);
   if (sizeOf(shp) !== flat.length) throw new ShapeError(`tensor: ${flat.length} values do not fill shape ${fmt(shp)}`);
-  for (let i = 0; i < flat.length; i++) {
-    if (dtype === 'i32' && !Number.isInteger(flat[i])) throw new DTypeError(`tensor: value ${flat[i]} is not an integer (dtype i32)`);
+  if (dtype === 'i32') {
+    for (let i = 0; i < flat.length; i++) {
+      const v = flat[i]!;
+      if (!Number.isInteger(v)) throw new DTypeError(`tensor: value ${v} is not an integer (dtype i32)`);
+      if (v < -2147483648 || v > 2147483647) throw new DTypeError(`tensor: value ${v} is out of the i32 range [-2^31, 2^31 - 1]`);
+    }
   }
   return finish(new Tensor(b.fromArray(toTypedArray(flat, dtype), dtype), shp), opts);
 }
@@ -79,8 +83,10 @@ export const ones = (shape: Shape, opts?: MakeOptions): Tensor => full(shape, 1,
 /** start, start + step, … (< end), as torch.arange. */
 export function arange(start: number, end?: number, step = 1, opts?: MakeOptions): Tensor {
   if (end === undefined) [start, end] = [0, start];
+  if (![start, end, step].every(Number.isFinite)) throw new ShapeError(`arange: start ${start}, end ${end} and step ${step} must be finite numbers`);
   if (step === 0) throw new ShapeError('arange: step must not be 0');
   const n = Math.max(0, Math.ceil((end - start) / step));
+  if (n > 2 ** 31 - 1) throw new ShapeError(`arange(${start}, ${end}, ${step}): ${n} elements is too many`);
   const vals = Array.from({ length: n }, (_, i) => start + i * step);
   return tensor(vals, [n], opts);
 }

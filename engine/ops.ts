@@ -10,18 +10,21 @@ import { broadcastShapes, checkShape, fmt, normAxes, normAxis, reducedShape, sam
 import { Tensor } from './tensor.ts';
 import { layoutError } from '../kernels/attention-layout.ts';
 
-function sameBackend(op: string, ts: readonly Tensor[]): void {
+/** All of `ts` on one backend (DTypeError naming `op` otherwise). */
+export function sameBackend(op: string, ts: readonly Tensor[]): void {
   const b = ts[0]!.backend;
   for (const t of ts) {
     if (t.backend !== b) throw new DTypeError(`${op}: tensors live on different backends (${b.name} and ${t.backend.name})`);
   }
 }
 
-function floatOnly(op: string, t: Tensor): void {
+/** `t` is f32 or f64 (DTypeError naming `op` otherwise). */
+export function floatOnly(op: string, t: Tensor): void {
   if (!isFloat(t.dtype)) throw new DTypeError(`${op}: expected a float tensor, got ${t.dtype}`);
 }
 
-function sameDtype(op: string, a: Tensor, b: Tensor): void {
+/** `a` and `b` have one dtype (DTypeError naming `op` otherwise). */
+export function sameDtype(op: string, a: Tensor, b: Tensor): void {
   if (a.dtype !== b.dtype) throw new DTypeError(`${op}: dtypes differ (${a.dtype} ${fmt(a.shape)} and ${b.dtype} ${fmt(b.shape)})`);
 }
 
@@ -112,8 +115,11 @@ export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
 }
 
 /** x[begin : begin + size] per axis (negative begin counts from the end; size -1 = to the end). */
-export function slice(x: Tensor, begin: readonly number[], size?: readonly number[]): Tensor {
-  if (begin.length > x.rank) throw new ShapeError(`slice: ${begin.length} begins for a tensor of rank ${x.rank}`);
+export function slice(x: Tensor, begin: readonly number[], size?: readonly number[], op = 'slice'): Tensor {
+  if (begin.length > x.rank) throw new ShapeError(`${op}: ${begin.length} begins for a tensor of rank ${x.rank}`);
+  if (size && size.length > x.rank) throw new ShapeError(`${op}: ${size.length} sizes for a tensor of rank ${x.rank}`);
+  const bad = [...begin, ...(size ?? [])].find((v) => !Number.isInteger(v));
+  if (bad !== undefined) throw new ShapeError(`${op}: begin [${begin.join(', ')}] size [${(size ?? []).join(', ')}] must be integers (got ${bad}) for ${fmt(x.shape)}`);
   const b = x.shape.map((d, i) => {
     const v = begin[i] ?? 0;
     return v < 0 ? v + d : v;
@@ -124,11 +130,11 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   });
   x.shape.forEach((d, i) => {
     if (b[i]! < 0 || s[i]! < 0 || b[i]! + s[i]! > d) {
-      throw new ShapeError(`slice: box begin [${b.join(', ')}] size [${s.join(', ')}] does not fit in ${fmt(x.shape)}`);
+      throw new ShapeError(`${op}: box begin [${b.join(', ')}] size [${s.join(', ')}] does not fit in ${fmt(x.shape)}`);
     }
   });
   if (sameShape(s, x.shape)) return x.view(s);
-  return new Tensor(x.backend.slice(x.storage('slice'), x.shape, b, s), s);
+  return new Tensor(x.backend.slice(x.storage(op), x.shape, b, s), s);
 }
 
 /** Zeros of `outShape` with x placed at `begin` (the adjoint of slice). */
@@ -158,6 +164,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 }
 
 export function expand(x: Tensor, shape: Shape): Tensor {
+  checkShape('expand', shape);
   const out = broadcastShapes('expand', x.shape, shape);
   if (!sameShape(out, shape)) throw new ShapeError(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape)}`);
   if (sameShape(x.shape, shape)) return x.view(shape);
@@ -175,6 +182,8 @@ export function gather(table: Tensor, idx: Tensor): Tensor {
 export function scatterAdd(src: Tensor, idx: Tensor, rows: number): Tensor {
   sameBackend('scatterAdd', [src, idx]);
   if (idx.dtype !== 'i32') throw new DTypeError(`scatterAdd: indices must be i32, got ${idx.dtype}`);
+  if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`scatterAdd: rows must be an integer >= 0, got ${rows}`);
+  if (src.rank === 0) throw new ShapeError(`scatterAdd: src must have rank >= 1, got a scalar`);
   const d = src.shape.at(-1)!;
   if (src.size !== idx.size * d) throw new ShapeError(`scatterAdd: src ${fmt(src.shape)} does not match indices ${fmt(idx.shape)}`);
   return new Tensor(src.backend.scatterAdd(src.storage('scatterAdd'), [idx.size, d], idx.storage('scatterAdd'), rows), [rows, d]);
@@ -198,6 +207,42 @@ export function checkNormParam(op: string, x: Tensor, p: Tensor | null, what: st
   if (p && (p.rank !== 1 || p.shape[0] !== x.shape.at(-1))) {
     throw new ShapeError(`${op}: ${what} ${fmt(p.shape)} must be [${x.shape.at(-1)}] for input ${fmt(x.shape)}`);
   }
+}
+
+/**
+ * LayerNorm over the last axis, y = (x − μ)·rstd · w + b (w, b optional, [D]), with the saved
+ * statistics mean and rstd [rows]. x, w and b: one backend, one float dtype. Empty rows (D = 0)
+ * give an empty y (and zero statistics), as softmax of empty rows does.
+ */
+export function layerNorm(x: Tensor, w: Tensor | null, b: Tensor | null, eps: number): { y: Tensor; mean: Tensor; rstd: Tensor } {
+  const op = 'layerNorm';
+  const params = [...(w ? [w] : []), ...(b ? [b] : [])];
+  sameBackend(op, [x, ...params]);
+  floatOnly(op, x);
+  for (const p of params) sameDtype(op, x, p);
+  if (x.rank === 0) throw new ShapeError(`${op}: needs rank >= 1, got a scalar`);
+  checkNormParam(op, x, w, 'weight');
+  checkNormParam(op, x, b, 'bias');
+  const rows = x.shape.slice(0, -1);
+  if (x.size === 0) {
+    const be = x.backend;
+    return { y: new Tensor(be.fill(0, x.dtype, 0), x.shape), mean: new Tensor(be.fill(sizeOf(rows), x.dtype, 0), rows), rstd: new Tensor(be.fill(sizeOf(rows), x.dtype, 0), rows) };
+  }
+  const o = x.backend.layerNorm(x.storage(op), x.shape, w?.storage(op) ?? null, b?.storage(op) ?? null, eps);
+  return { y: new Tensor(o.y, x.shape), mean: new Tensor(o.mean, rows), rstd: new Tensor(o.rstd, rows) };
+}
+
+/** LayerNorm's backward from the saved statistics: dx, and dw / db when w is given / `withBias`. */
+export function layerNormBwd(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, w: Tensor | null, withBias: boolean): { dx: Tensor; dw: Tensor | null; db: Tensor | null } {
+  const op = 'layerNormBwd';
+  const D = x.shape.at(-1)!;
+  const be = x.backend;
+  if (x.size === 0) {
+    return { dx: new Tensor(be.fill(0, x.dtype, 0), x.shape), dw: w ? new Tensor(be.fill(D, x.dtype, 0), [D]) : null, db: withBias ? new Tensor(be.fill(D, x.dtype, 0), [D]) : null };
+  }
+  const s = (t: Tensor) => t.storage(op);
+  const r = be.layerNormBwd(s(dy), s(x), s(mean), s(rstd), w ? s(w) : null, x.shape, withBias);
+  return { dx: new Tensor(r.dx, x.shape), dw: r.dw ? new Tensor(r.dw, [D]) : null, db: r.db ? new Tensor(r.db, [D]) : null };
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {

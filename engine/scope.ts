@@ -46,10 +46,14 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   let result: T;
   try {
     result = await fn();
-  } finally {
+  } catch (e) {
     const i = stack.lastIndexOf(mine);
     if (i >= 0) stack.splice(i, 1);
+    for (const t of mine) if (!t.disposed) t.dispose();
+    throw e;
   }
+  const i = stack.lastIndexOf(mine);
+  if (i >= 0) stack.splice(i, 1);
   release(mine, result);
   return result;
 }

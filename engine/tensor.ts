@@ -7,7 +7,7 @@
  */
 import type { Backend, Storage } from './backend.ts';
 import type { DType, TypedArray } from './dtype.ts';
-import { DisposedError, ShapeError } from './errors.ts';
+import { DisposedError, DTypeError, ShapeError } from './errors.ts';
 import { checkShape, fmt, sizeOf, type Shape } from './shape.ts';
 import { track, untrack } from './scope.ts';
 
@@ -106,7 +106,11 @@ export class Tensor {
    * in-place parameter updates: the tensor object, its name and its place in modules stay.
    */
   assign(other: Tensor): void {
-    if (other.dtype !== this.dtype || other.shape.join() !== this.shape.join()) {
+    if (other.backend !== this.backend) {
+      throw new DTypeError(`assign: tensors live on different backends (${other.backend.name} ${fmt(other.shape)} into ${this.backend.name} ${fmt(this.shape)}); copy it first (toBackend)`);
+    }
+    if (other.dtype !== this.dtype) throw new DTypeError(`assign: dtypes differ (${other.dtype} ${fmt(other.shape)} into ${this.dtype} ${fmt(this.shape)})`);
+    if (other.shape.join() !== this.shape.join()) {
       throw new ShapeError(`assign: ${fmt(other.shape)} ${other.dtype} into ${fmt(this.shape)} ${this.dtype}`);
     }
     const next = other.storage('assign');

@@ -1,7 +1,7 @@
 /** Differentiable neural-network ops with fused kernels: embedding gather, softmax, layerNorm, linear. */
 import * as raw from '../../engine/ops.ts';
 import { ShapeError } from '../../engine/errors.ts';
-import { fmt } from '../../engine/shape.ts';
+import { fmt, sizeOf } from '../../engine/shape.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { record } from '../tape.ts';
 
@@ -22,21 +22,13 @@ export function softmax(x: Tensor): Tensor {
  * none, eps 1e-6). The fused backward reuses the saved μ and 1/σ.
  */
 export function layerNorm(x: Tensor, w: Tensor | null = null, b: Tensor | null = null, eps = 1e-5): Tensor {
-  raw.checkNormParam('layerNorm', x, w, 'weight');
-  raw.checkNormParam('layerNorm', x, b, 'bias');
-  if (x.rank === 0) throw new ShapeError('layerNorm: needs rank >= 1');
-  const be = x.backend;
-  const o = be.layerNorm(x.storage('layerNorm'), x.shape, w?.storage('layerNorm') ?? null, b?.storage('layerNorm') ?? null, eps);
-  const rows = x.shape.slice(0, -1);
-  const y = new Tensor(o.y, x.shape);
-  const mean = new Tensor(o.mean, rows);
-  const rstd = new Tensor(o.rstd, rows);
+  const { y, mean, rstd } = raw.layerNorm(x, w, b, eps);
   const inputs = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
   return record('layerNorm', inputs, y, (g) => {
-    const r = be.layerNormBwd(g.storage(), x.storage(), mean.storage(), rstd.storage(), w?.storage() ?? null, x.shape, b !== null);
-    const out: (Tensor | null)[] = [new Tensor(r.dx, x.shape)];
-    if (w) out.push(new Tensor(r.dw!, w.shape));
-    if (b) out.push(new Tensor(r.db!, b.shape));
+    const r = raw.layerNormBwd(g, x, mean, rstd, w, b !== null);
+    const out: (Tensor | null)[] = [r.dx];
+    if (w) out.push(r.dw);
+    if (b) out.push(r.db);
     return out;
   }, [x, mean, rstd, ...(w ? [w] : [])]);
 }
@@ -49,12 +41,17 @@ export function layerNorm(x: Tensor, w: Tensor | null = null, b: Tensor | null =
  * The rule reads W (for dx) and x (for dW), each only when the other side needs a gradient.
  */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
-  if (w.rank !== 2 || x.shape.at(-1) !== w.shape[1]) {
+  const op = 'linear';
+  raw.sameBackend(op, b ? [x, w, b] : [x, w]);
+  raw.floatOnly(op, x);
+  raw.sameDtype(op, x, w);
+  if (b) raw.sameDtype(op, x, b);
+  if (x.rank === 0 || w.rank !== 2 || x.shape.at(-1) !== w.shape[1]) {
     throw new ShapeError(`linear: input ${fmt(x.shape)} does not fit weight ${fmt(w.shape)} (expected last dim ${w.shape[1]})`);
   }
   const [N, K] = w.shape as [number, number];
   if (b && (b.rank !== 1 || b.shape[0] !== N)) throw new ShapeError(`linear: bias ${fmt(b.shape)} does not fit weight ${fmt(w.shape)} (expected [${N}])`);
-  const M = x.size / K;
+  const M = sizeOf(x.shape.slice(0, -1));
   const x2 = raw.reshape(x, [M, K]);
   const y2 = raw.matmul(x2, w, false, true, b);
   const y = y2.view([...x.shape.slice(0, -1), N]);

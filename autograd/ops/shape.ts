@@ -40,8 +40,8 @@ export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
 }
 
 /** x[begin : begin + size] per axis (size −1: to the end; negative begin counts from the end). */
-export function slice(x: Tensor, begin: readonly number[], size?: readonly number[]): Tensor {
-  const y = raw.slice(x, begin, size);
+export function slice(x: Tensor, begin: readonly number[], size?: readonly number[], op = 'slice'): Tensor {
+  const y = raw.slice(x, begin, size, op);
   const b = x.shape.map((d, i) => {
     const v = begin[i] ?? 0;
     return v < 0 ? v + d : v;
@@ -52,9 +52,12 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
 /** Take [start, start + length) along one axis. */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
   const a = normAxis('narrow', axis, x.rank);
+  if (!Number.isInteger(start) || !Number.isInteger(length) || length < 0) {
+    throw new ShapeError(`narrow: start ${start} and length ${length} must be integers (length >= 0) for axis ${a} of ${fmt(x.shape)}`);
+  }
   const begin = x.shape.map((_, i) => (i === a ? start : 0));
   const size = x.shape.map((d, i) => (i === a ? length : d));
-  return slice(x, begin, size);
+  return slice(x, begin, size, 'narrow');
 }
 
 /** Join tensors along `axis`; all other dims must match. */
@@ -75,6 +78,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 export function chunk(x: Tensor, n: number, axis = -1): Tensor[] {
   const a = normAxis('chunk', axis, x.rank);
   const d = x.shape[a]!;
+  if (!Number.isInteger(n) || n < 1) throw new ShapeError(`chunk: the number of parts must be an integer >= 1, got ${n} (axis ${a} of ${fmt(x.shape)})`);
   if (d % n !== 0) throw new ShapeError(`chunk: axis ${a} of ${fmt(x.shape)} does not split into ${n} equal parts`);
   return Array.from({ length: n }, (_, i) => narrow(x, a, (i * d) / n, d / n));
 }
