@@ -115,8 +115,15 @@ class CpuBackend implements Backend {
   cast(x: Storage, to: DType): Storage {
     const out = this.#alloc(to, x.size, true);
     const src = arr(x);
-    if (to === 'i32') for (let i = 0; i < src.length; i++) out.data[i] = Math.trunc(src[i]!);
-    else out.data.set(src);
+    if (to === 'i32') {
+      // As WGSL converts: rounded toward zero and saturated (for f32 the top is the largest f32
+      // below 2^31), where an Int32Array store would wrap around 2^32; NaN gives 0.
+      const hi = src instanceof Float32Array ? 2147483520 : 2147483647;
+      for (let i = 0; i < src.length; i++) {
+        const v = src[i]!;
+        out.data[i] = v !== v ? 0 : Math.trunc(Math.min(hi, Math.max(-2147483648, v)));
+      }
+    } else out.data.set(src);
     return out;
   }
   random(dist: 'uniform' | 'normal', size: number, dtype: DType, seed: number, offset: number): Storage {

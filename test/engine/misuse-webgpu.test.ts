@@ -42,3 +42,11 @@ test('assign across backends is a clear error', () => {
   assert.throws(() => p.assign(tensor([3, 4], [2], { backend: gpu() })), is(DTypeError, /assign: tensors live on different backends \(webgpu \[2\] into cpu \[2\]\)/));
   assert.deepEqual(Array.from(p.dataSync()), [1, 2]);
 });
+
+test('casts to i32 round toward zero and saturate on both backends (the CPU wrapped around 2^32); NaN gives 0 on the CPU', async () => {
+  const vals = [3e10, -3e10, 2.7, -2.7, 2147483520, -2147483648];
+  const want = [2147483520, -2147483648, 2, -2, 2147483520, -2147483648];
+  for (const be of [cpu, gpu()]) assert.deepEqual(Array.from(await raw.cast(tensor(vals, [vals.length], { backend: be }), 'i32').toArray()), want, be.name);
+  assert.deepEqual(Array.from(await raw.cast(tensor([NaN], [1], { backend: cpu }), 'i32').toArray()), [0]);
+  assert.deepEqual(Array.from(await raw.cast(tensor([3e10], [1], { backend: cpu, dtype: 'f64' }), 'i32').toArray()), [2147483647], 'from f64: up to 2^31 - 1');
+});
