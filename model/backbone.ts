@@ -14,15 +14,24 @@ export const AV_ONLY = /(^audio_|\.audio_lora\.|\.temporal\.|\.fusion_|\.audio_a
 
 /** Check `raw` against the DiT part of `model`; a list of every problem, or empty. */
 export function backboneProblems(model: Module, raw: Map<string, { shape: readonly number[] }>): string[] {
-  const own = new Map(model.namedParameters().filter(([k]) => !AV_ONLY.test(k)));
+  return fitProblems(model, raw, 'backbone', (k) => !AV_ONLY.test(k));
+}
+
+/**
+ * Missing, unexpected and mis-shaped keys of `raw` (its side named `label`) against the parameters
+ * of `model` that `keep` selects; at most 8 names per kind.
+ */
+export function fitProblems(model: Module, raw: Map<string, { shape: readonly number[] }>, label = 'checkpoint', keep: (key: string) => boolean = () => true): string[] {
+  const own = new Map(model.namedParameters().filter(([k]) => keep(k)));
+  const list = (ks: string[]) => `${ks.slice(0, 8).join(', ')}${ks.length > 8 ? ', …' : ''}`;
   const problems: string[] = [];
   const missing = [...own.keys()].filter((k) => !raw.has(k));
   const unexpected = [...raw.keys()].filter((k) => !own.has(k));
-  if (missing.length) problems.push(`missing keys (${missing.length}): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`);
-  if (unexpected.length) problems.push(`unexpected keys (${unexpected.length}): ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ', …' : ''}`);
+  if (missing.length) problems.push(`missing keys (${missing.length}): ${list(missing)}`);
+  if (unexpected.length) problems.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
   for (const [k, t] of own) {
     const r = raw.get(k);
-    if (r && r.shape.join() !== t.shape.join()) problems.push(`${k}: backbone ${fmt(r.shape)}, model ${fmt(t.shape)}`);
+    if (r && r.shape.join() !== t.shape.join()) problems.push(`${k}: ${label} ${fmt(r.shape)}, model ${fmt(t.shape)}`);
   }
   return problems;
 }

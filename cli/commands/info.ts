@@ -1,14 +1,11 @@
 /** `avdit info`: parameter counts of a model configuration, in total and per trainable group. */
 import { metaBackend } from '../../engine/meta/backend.ts';
 import { Generator } from '../../engine/rng.ts';
-import { fmt } from '../../engine/shape.ts';
 import { AVDiT, PARAM_GROUPS } from '../../model/avdit.ts';
-import { backboneProblems } from '../../model/backbone.ts';
+import { backboneProblems, fitProblems } from '../../model/backbone.ts';
 import { configFromMetadata, readStateFile } from '../../model/checkpoint.ts';
 import { CheckpointError } from '../../model/checkpoint-errors.ts';
 import type { AVDiTConfig } from '../../model/config.ts';
-import type { Module } from '../../model/module.ts';
-import type { RawTensor } from '../../model/safetensors.ts';
 import { modelWeights } from '../../model/weights.ts';
 import { parse, UsageError } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
@@ -25,21 +22,6 @@ With --preset or --set, that config instead of the file's (a .pt file stores non
 ${modelHelp("the file's stored config, else tiny")}`;
 
 const fmtM = (n: number) => `${n.toLocaleString('en-US').padStart(13)}  (${(n / 1e6).toFixed(2)}M)`;
-
-/** Every way `raw` differs from the model's parameters (missing, unexpected, mis-shaped), at most 8 names per kind. */
-function fitProblems(model: Module, raw: Map<string, RawTensor>): string[] {
-  const own = new Map(model.namedParameters());
-  const list = (ks: string[]) => `${ks.slice(0, 8).join(', ')}${ks.length > 8 ? ', …' : ''}`;
-  const missing = [...own.keys()].filter((k) => !raw.has(k)), unexpected = [...raw.keys()].filter((k) => !own.has(k));
-  const problems = [];
-  if (missing.length) problems.push(`missing keys (${missing.length}): ${list(missing)}`);
-  if (unexpected.length) problems.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
-  for (const [k, t] of own) {
-    const r = raw.get(k);
-    if (r && r.shape.join() !== t.shape.join()) problems.push(`${k}: checkpoint ${fmt(r.shape)}, model ${fmt(t.shape)}`);
-  }
-  return problems;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const flags = parse(argv, { ...MODEL_FLAGS, backbone: { type: 'string' }, ckpt: { type: 'string' }, json: { type: 'boolean' } });
