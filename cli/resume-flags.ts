@@ -65,6 +65,10 @@ export function resumeFlags(flags: Flags, kind: 'avdit' | 'dit', say: (line: str
     if (given === undefined) flags[flag] = typeof was === 'boolean' ? was : String(was);
     else if (flag !== 'steps' && String(given) !== String(was)) differs.push(`--${flag} ${String(given)} (the run had ${String(was)})`);
   }
+  // Another seed would not continue this run (each step's random stream derives from it).
+  if (stored.seed !== undefined && String(flags.seed) !== String(stored.seed)) {
+    throw new UsageError(`--resume: the run used --seed ${String(stored.seed)}; another seed would not continue it (leave --seed out)`);
+  }
   // The EMA's tensors exist or not: a run cannot gain or lose them on resuming (another decay is fine).
   const hadEma = Number(stored.ema) > 0, wantsEma = Number(flags.ema) > 0;
   if (stored.ema !== undefined && hadEma !== wantsEma) {

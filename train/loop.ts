@@ -151,7 +151,7 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
   if (interrupted) process.stderr.write(`saved ${ckpt} at step ${step}; continue with --resume\n`);
   writeLossCurve(dir);
   const secs = (performance.now() - started) / 1000;
-  if (records.length) process.stderr.write(`${records.length} steps in ${secs.toFixed(1)} s (${(records.length / secs).toFixed(2)} steps/s)\n`);
+  if (records.length) process.stderr.write(`${records.length} step${records.length === 1 ? '' : 's'} in ${secs.toFixed(1)} s (${(records.length / secs).toFixed(2)} steps/s)\n`);
   return { lastStep: step, records, interrupted };
 }
 

@@ -19,7 +19,7 @@ export const DEMO_BACKBONE = join(import.meta.dirname, '../../assets/demo-backbo
 
 export const help = `avdit demo [--minutes M] [--backend cpu|webgpu|auto] [--out DIR] [--runs DIR] [--pretrain] [--fusion pooled|frames|none]
 
-Runs the embedded default end to end (about 15 minutes on 2 CPU cores):
+Runs the embedded default end to end (about 13 minutes on 2 CPU cores):
   1. generates the synthetic audio-visual clips (coloured shapes whose bounces, flashes and
      appearances start tones whose pitch follows the colour),
   2. loads the frozen image DiT backbone shipped in assets/ (or, with --pretrain or when it is

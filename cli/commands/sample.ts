@@ -36,6 +36,7 @@ Latent-space checkpoints (no decoder here) get samples.safetensors only.
   --weights W      ema (default: the EMA weights where the checkpoint has them; named, it must) or raw
   --seed S         the same seed gives the same samples (default 0)
   --backend cpu|webgpu|auto
+  --precision f32|mixed  mixed: f16 matmul and attention operands, f32 accumulation (tensor cores on NVIDIA)
 ${FUSION_HELP} (default: as the model was trained)
 ${modelHelp("the checkpoint's stored config, else tiny")}`;
 
@@ -206,7 +207,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(codec ? { logmel: { dtype: 'f32' as const, shape: [n, T, F], data: logmel } } : { audio: { dtype: 'f32' as const, shape: [n, c.audioChannels, T, F], data: res.audio } }),
     ...(labels ? { labels: { dtype: 'i32' as const, shape: [n], data: Int32Array.from(labels) } } : {}),
   }, meta, { i32As: 'I64' });
-  console.error(`${n} clips in ${secs.toFixed(1)} s (${(n / secs).toFixed(3)} samples/s)`);
+  console.error(`${n} clip${n === 1 ? '' : 's'} in ${secs.toFixed(1)} s (${(n / secs).toFixed(3)} samples/s)`);
   if (!codec) {
     console.log(`wrote ${join(out, 'samples.safetensors')} (latents: decode them with the VAEs they came from)`);
     return interrupted ? INTERRUPTED : 0;

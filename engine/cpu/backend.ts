@@ -18,6 +18,7 @@ import { gatherRows, gatherRowsMany, scatterRows, scatterRowsMany } from './atte
 import type { RowLayout } from '../../kernels/attention-layout.ts';
 import { KERNELS } from './parallel-kernels.ts';
 import { pool } from './threads.ts';
+import { wasmGemmAvailable } from './wasm/gemm.ts';
 import { binaryWasm, colSumWasm, unaryWasm } from './wasm/elementwise.ts';
 import { ArrayPool } from './array-pool.ts';
 import { binaryFn, unaryFn } from './scalar-math.ts';
@@ -62,7 +63,10 @@ function binaryLoop(f: (x: number, y: number) => number, O: TypedArray, A: Typed
 
 class CpuBackend implements Backend {
   readonly name = 'cpu';
-  readonly device = 'TypeScript loops, WebAssembly SIMD kernels';
+  /** What computes: the WebAssembly kernels unless off (AVDIT_CPU_WASM=0) or missing (no SIMD). */
+  get device(): string {
+    return wasmGemmAvailable() ? 'TypeScript loops, WebAssembly SIMD kernels' : 'TypeScript loops (WebAssembly off)';
+  }
   readonly precision = 'f32' as const;
 
   /** The CPU computes in the tensors' own dtype; mixed precision is a GPU option. */

@@ -55,6 +55,10 @@ test('a run folder is not started over by accident; a torn log line or an EMA ch
   assert.match(torn.stderr, /log\.jsonl: line 3 is not a log record \(cut short\?\); dropped/);
   assert.deepEqual(losses(run).length, 3);
 
+  const seed = avdit('train', '--out', run, '--steps', '4', '--resume', '--seed', '3');
+  assert.equal(seed.status, 2);
+  assert.match(seed.stderr, /^avdit train: --resume: the run used --seed 0; another seed would not continue it/m);
+  assert.doesNotMatch(seed.stderr, /training AV-DiT/, 'refused before any work');
   const noEma = avdit('train', '--out', run, '--steps', '4', '--resume', '--ema', '0');
   assert.equal(noEma.status, 2);
   assert.match(noEma.stderr, /the run has an EMA \(decay 0\.999\); --ema 0 would drop it/);
