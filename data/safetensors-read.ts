@@ -38,6 +38,7 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors'): { ten
   if (typeof header !== 'object' || header === null || Array.isArray(header)) return fail('header is not a JSON object');
   const base = 8 + n;
   const tensors = new Map<string, StTensor>();
+  const spans: [number, number, string][] = [];
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -60,7 +61,18 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors'): { ten
     const raw = new Uint8Array(bytes.subarray(base + off[0]!, base + off[1]!));
     const data = dtype === 'F32' ? new Float32Array(raw.buffer) : dtype === 'I32' ? new Int32Array(raw.buffer) : new BigInt64Array(raw.buffer);
     tensors.set(name, { dtype: dtype as StDtype, shape, data });
+    spans.push([off[0]!, off[1]!, name]);
   }
+  // The tensors must cover the data section exactly, in some order, without gaps or overlaps (as
+  // the format requires): otherwise the file was cut, padded or written wrong (a header with a key
+  // twice keeps only the last, leaving the first one's bytes as a gap).
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let end = 0;
+  for (const [b, e, name] of spans) {
+    if (b !== end) fail(b < end ? `tensor "${name}" overlaps the one before it (bytes ${b}..${e} of the data)` : `bytes ${end}..${b} of the data belong to no tensor (before "${name}")`);
+    end = e;
+  }
+  if (base + end !== bytes.length) fail(`${bytes.length - base - end} bytes after the last tensor belong to no tensor`);
   return { tensors, metadata };
 }
 
