@@ -55,6 +55,18 @@ export function intFlag(flags: Flags, name: string, fallback: number, min = 1): 
   return n;
 }
 
+/**
+ * A decimal flag: a finite number passing `ok` (fallback if absent), else a usage error naming the
+ * flag and `want` (what `ok` asks for).
+ */
+export function numFlag(flags: Flags, name: string, fallback: number, ok: (v: number) => boolean = () => true, want = 'a finite number'): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const x = String(v).trim() === '' ? NaN : Number(v); // Number('') is 0
+  if (!Number.isFinite(x) || !ok(x)) throw new UsageError(`--${name} must be ${want}, got "${String(v)}"`);
+  return x;
+}
+
 /** Open the backend named by --backend (or AVDIT_BACKEND) and say which was taken, on stderr. */
 export async function backendFlag(flags: Flags, fallback: BackendName = 'auto'): Promise<Backend> {
   let name = flags.backend as string | undefined;
@@ -96,5 +108,4 @@ export function outDirFlag(flag: string, dir: string): string {
   }
 }
 
-/** Exit status of a run stopped by Ctrl-C after saving what it had (128 + SIGINT, as shells report it). */
-export const INTERRUPTED = 130;
+export { INTERRUPTED } from '../train/interrupt.ts';

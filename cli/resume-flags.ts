@@ -3,8 +3,8 @@
  * started with (train/train-state.ts RunMeta), so `avdit train --out DIR --resume` alone continues
  * the run as it was. Options left off the command line take the run's values; given ones win, with
  * a notice for each that differs from the run's (a new --lr is a choice; a new --steps, the usual
- * one, goes unmentioned; a changed --seed is refused by the loop, as it would not continue the same
- * run). A --preset or --set that gives a different model is an error naming the fields.
+ * one, goes unmentioned). Another --seed (it would not continue the same run), an EMA gained or
+ * lost, or a --preset / --set that gives a different model are usage errors.
  */
 import { existsSync } from 'node:fs';
 import type { AVDiTConfig } from '../model/config.ts';

@@ -5,7 +5,7 @@ import type { Backend } from '../engine/backend.ts';
 import type { AVDiTOptions } from '../model/avdit.ts';
 import type { AVDiTConfig } from '../model/config.ts';
 import { batchInputBytes, trainStepPeakBytes } from '../train/step-memory.ts';
-import { UsageError, intFlag, type Flags } from './args.ts';
+import { UsageError, intFlag, numFlag, type Flags } from './args.ts';
 
 export const TRAIN_FLAGS = {
   data: { type: 'string' },
@@ -60,14 +60,6 @@ export interface TrainArgs {
   timeBudget: number | undefined;
 }
 
-function num(flags: Flags, name: string, fallback: number, ok: (v: number) => boolean): number {
-  const v = flags[name];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name}: invalid value "${String(v)}"`);
-  return n;
-}
-
 /**
  * --data-seed: the synthetic set seeds its clips with 32-bit arithmetic (data/synthetic.ts), so
  * seeds 2³² apart would give the same clips; eval's real sets take dataSeed + 1000 and + 2000.
@@ -90,14 +82,14 @@ export function trainArgs(flags: Flags): TrainArgs {
     out,
     steps: intFlag(flags, 'steps', 200),
     batch: intFlag(flags, 'batch', 8),
-    lr: num(flags, 'lr', 5e-4, (v) => v > 0),
-    weightDecay: num(flags, 'weight-decay', 0, (v) => v >= 0),
-    gradClip: flags['grad-clip'] === undefined ? undefined : num(flags, 'grad-clip', 1, (v) => v > 0),
-    ema: num(flags, 'ema', 0.999, (v) => v >= 0 && v < 1),
+    lr: numFlag(flags, 'lr', 5e-4, (v) => v > 0, 'a number > 0'),
+    weightDecay: numFlag(flags, 'weight-decay', 0, (v) => v >= 0, 'a number ≥ 0'),
+    gradClip: flags['grad-clip'] === undefined ? undefined : numFlag(flags, 'grad-clip', 1, (v) => v > 0, 'a number > 0'),
+    ema: numFlag(flags, 'ema', 0.999, (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     seed: intFlag(flags, 'seed', 0, 0),
     ckptEvery: intFlag(flags, 'ckpt-every', 50),
     resume: flags.resume === true,
-    timeBudget: flags['time-budget'] === undefined ? undefined : num(flags, 'time-budget', 0, (v) => v > 0),
+    timeBudget: flags['time-budget'] === undefined ? undefined : numFlag(flags, 'time-budget', 0, (v) => v > 0, 'a number of seconds > 0'),
   };
 }
 

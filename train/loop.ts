@@ -16,6 +16,7 @@ import { plotLines } from '../data/image/plot.ts';
 import { writePng } from '../data/image/png.ts';
 import type { AdamW } from './adamw.ts';
 import type { EMA } from './ema.ts';
+import { watchInterrupt } from './interrupt.ts';
 import { Progress } from './progress.ts';
 import { CKPT, LOSS_PNG, logPath } from './run-dir.ts';
 import { loadTrainState, saveTrainState, type RunMeta } from './train-state.ts';
@@ -89,13 +90,7 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
   } else {
     writeFileSync(logPath(dir), '');
   }
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)\n');
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = watchInterrupt('saving a checkpoint after this step');
   let saved = spec.resume ? step : -1;
   const save = async (s: number) => {
     await saveTrainState(ckpt, model, optimizer, ema, { ...spec.meta, step: s });
@@ -105,7 +100,7 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
   const records: StepRecord[] = [];
   const started = performance.now();
   try {
-    while (step < spec.steps && !interrupted) {
+    while (step < spec.steps && !interrupt.requested) {
       const s = step + 1;
       const t0 = performance.now();
       const values = await scopeAsync(async () => {
@@ -141,13 +136,14 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
       // and without a turn of the loop the SIGINT handler would never run (Ctrl-C was ignored).
       await new Promise((resolve) => setImmediate(resolve));
       const outOfTime = spec.deadline !== undefined && performance.now() > spec.deadline;
-      if (step % spec.ckptEvery === 0 || step === spec.steps || interrupted || outOfTime) await save(step);
+      if (step % spec.ckptEvery === 0 || step === spec.steps || interrupt.requested || outOfTime) await save(step);
       if (outOfTime || (spec.stopAfter !== undefined && step >= spec.stopAfter)) break;
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.stop();
     progress.done();
   }
+  const interrupted = interrupt.requested;
   if (interrupted) process.stderr.write(`saved ${ckpt} at step ${step}; continue with --resume\n`);
   writeLossCurve(dir);
   const secs = (performance.now() - started) / 1000;

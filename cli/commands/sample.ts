@@ -14,7 +14,8 @@ import { modelWeights } from '../../model/weights.ts';
 import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
-import { backendFlag, intFlag, INTERRUPTED, outDirFlag, parse, UsageError, type Flags } from '../args.ts';
+import { INTERRUPTED, watchInterrupt } from '../../train/interrupt.ts';
+import { backendFlag, intFlag, numFlag, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 
 export const help = `avdit sample --ckpt FILE --out DIR [--n N] [--steps S] [--sampler ddpm|ddim] [--class K] [--cfg W] [--seed S]
@@ -44,15 +45,6 @@ ${modelHelp("the checkpoint's stored config, else tiny")}`;
 const TRAIN_STEPS = 1000;
 /** More clips than this in one run is almost surely a typo (and would not fit in memory at XL size). */
 const MAX_CLIPS = 10000;
-
-/** A decimal flag: a finite number (fallback if absent), else a usage error naming the flag. */
-function numFlag(flags: Flags, name: string, fallback: number): number {
-  const v = flags[name];
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (String(v).trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${name} must be a finite number, got "${String(v)}"`);
-  return x;
-}
 
 /** --steps for --sampler ddim: a count the integer-stride respacing can make, else a usage error with the nearest. */
 function checkDdimSteps(steps: number): void {
@@ -119,7 +111,6 @@ export async function run(argv: string[]): Promise<number> {
   const batch = intFlag(flags, 'batch', 8), steps = intFlag(flags, 'steps', 250), seed = intFlag(flags, 'seed', 0, 0);
   if (n > MAX_CLIPS) throw new UsageError(`--n must be at most ${MAX_CLIPS}, got ${n}`);
   if (steps > TRAIN_STEPS) throw new UsageError(`--steps must be at most ${TRAIN_STEPS}`);
-  if (seed > Number.MAX_SAFE_INTEGER) throw new UsageError(`--seed must be at most ${Number.MAX_SAFE_INTEGER}, got "${String(flags.seed)}"`);
   const sampler = (flags.sampler as string | undefined) ?? 'ddpm';
   if (sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`--sampler must be ddpm or ddim, got "${sampler}"`);
   if (sampler === 'ddim') checkDdimSteps(steps);
@@ -164,22 +155,16 @@ export async function run(argv: string[]): Promise<number> {
   const progress = new Progress('sample', 1000);
   const started = performance.now();
   // Ctrl-C: finish the batch in hand and write the clips made so far (a second Ctrl-C quits at once).
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(INTERRUPTED);
-    interrupted = true;
-    process.stderr.write('\ninterrupt: writing the clips made so far after this batch (Ctrl-C again to quit now)\n');
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = watchInterrupt('writing the clips made so far after this batch');
   let res: Awaited<ReturnType<typeof sampleClips>>;
   try {
     res = await sampleClips(model, diffusion, {
       n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, fusion,
       onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
-      stop: () => interrupted,
+      stop: () => interrupt.requested,
     });
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.stop();
     progress.done();
   }
   if (res.n < n) {
@@ -210,7 +195,7 @@ export async function run(argv: string[]): Promise<number> {
   console.error(`${n} clip${n === 1 ? '' : 's'} in ${secs.toFixed(1)} s (${(n / secs).toFixed(3)} samples/s)`);
   if (!codec) {
     console.log(`wrote ${join(out, 'samples.safetensors')} (latents: decode them with the VAEs they came from)`);
-    return interrupted ? INTERRUPTED : 0;
+    return interrupt.requested ? INTERRUPTED : 0;
   }
   const per = c.frames * 3 * c.videoHeight * c.videoWidth;
   const names = classNames(Math.min(c.classes, 10));
@@ -220,5 +205,5 @@ export async function run(argv: string[]): Promise<number> {
     logmel: logmel.subarray(i * T * F, (i + 1) * T * F),
   })), { frames: c.frames, height: c.videoHeight, width: c.videoWidth, fps: codec.fps, audio: codec.audio, title: 'AV-DiT samples', note: `${sampler}, ${steps} steps, seed ${seed}, checkpoint ${ckpt}` });
   console.log(`open ${index}`);
-  return interrupted ? INTERRUPTED : 0;
+  return interrupt.requested ? INTERRUPTED : 0;
 }

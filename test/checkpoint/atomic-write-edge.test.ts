@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AtomicWriteError, writeFileAtomic } from '../../model/atomic-write.ts';
 import { encodeSafetensors, writeSafetensors } from '../../model/safetensors.ts';
-import { ckptError, tempDir } from './helpers.ts';
+import { ckptError, inTempDir } from './helpers.ts';
 
 const one = { x: { dtype: 'f32' as const, shape: [1], data: new Float32Array([1]) } };
 const noTemp = (e: unknown) => {
@@ -14,8 +14,7 @@ const noTemp = (e: unknown) => {
 };
 
 test('missing folder, folder target and empty path are CheckpointErrors naming the target', () => {
-  const [dir, done] = tempDir();
-  try {
+  inTempDir((dir) => {
     const missing = join(dir, 'nope', 'x.safetensors');
     assert.throws(() => writeSafetensors(missing, one), ckptError(new RegExp(`^${missing}: cannot write: folder ".*nope" does not exist \\(ENOENT\\)`)));
     assert.throws(() => writeSafetensors(missing, one), noTemp);
@@ -30,14 +29,11 @@ test('missing folder, folder target and empty path are CheckpointErrors naming t
     // No temp file is left behind by any of these.
     assert.deepEqual(readdirSync(dir).sort(), ['isdir.safetensors', 'plain']);
     assert.deepEqual(readdirSync(folder), []);
-  } finally {
-    done();
-  }
+  });
 });
 
 test('writeFileAtomic removes its temp file when the chunk producer throws, and keeps that error', () => {
-  const [dir, done] = tempDir();
-  try {
+  inTempDir((dir) => {
     const p = join(dir, 'a.bin');
     function* chunks() {
       yield new Uint8Array(10);
@@ -48,20 +44,15 @@ test('writeFileAtomic removes its temp file when the chunk producer throws, and 
     assert.throws(() => writeFileAtomic('', []), (e: unknown) => e instanceof AtomicWriteError && /the path is empty/.test((e as Error).message));
     writeFileAtomic(p, [new Uint8Array(3)]);
     assert.deepEqual(readdirSync(dir), ['a.bin']);
-  } finally {
-    done();
-  }
+  });
 });
 
 test('the writer refuses a header over the 100000000-byte limit its reader enforces', () => {
-  const [dir, done] = tempDir();
-  try {
+  inTempDir((dir) => {
     const p = join(dir, 'long.safetensors');
     const big = { big: 'x'.repeat(100_000_000) };
     assert.throws(() => writeSafetensors(p, one, big), ckptError(/long\.safetensors: header .* would be 1000000\d\d bytes, over the 100000000-byte limit/));
     assert.equal(existsSync(p), false);
     assert.throws(() => encodeSafetensors(one, big), ckptError(/100000000-byte limit/));
-  } finally {
-    done();
-  }
+  });
 });

@@ -36,6 +36,16 @@ export function tempDir(): [string, () => void] {
 }
 
 /** Matcher for assert.throws: a CheckpointError whose message matches every pattern. */
+/** Run `fn` in a fresh temp folder, removed afterwards whatever happens. */
+export function inTempDir(fn: (dir: string) => void): void {
+  const [dir, done] = tempDir();
+  try {
+    fn(dir);
+  } finally {
+    done();
+  }
+}
+
 export const ckptError = (...patterns: RegExp[]) => (e: unknown): boolean => {
   assert.ok(e instanceof CheckpointError, `expected CheckpointError, got ${String(e)}`);
   for (const p of patterns) assert.match(e.message, p);

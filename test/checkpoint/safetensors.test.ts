@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSafetensors, readSafetensors, readSafetensorsHeader, toTensors, writeSafetensors, type RawTensor } from '../../model/safetensors.ts';
-import { assertMatches, ckptError, EXPECTED, fixture, tempDir } from './helpers.ts';
+import { assertMatches, ckptError, EXPECTED, fixture, inTempDir } from './helpers.ts';
 
 const sample = (): Map<string, RawTensor> => new Map<string, RawTensor>([
   ['w.f32', { dtype: 'f32', shape: [2, 3], data: new Float32Array([1, -2.5, 3e-8, 1e30, -0, 7]) }],
@@ -35,8 +35,7 @@ test('round trip in memory: f32, f64, i32, 0-d, empty, metadata', () => {
 });
 
 test('round trip through a file; i32 stored as I64 when asked', () => {
-  const [dir, done] = tempDir();
-  try {
+  inTempDir((dir) => {
     const p = join(dir, 'a.safetensors');
     writeSafetensors(p, sample(), { a: 'b' }, { i32As: 'I64' });
     const r = readSafetensors(p);
@@ -47,9 +46,7 @@ test('round trip through a file; i32 stored as I64 when asked', () => {
     writeSafetensors(p, { x: { dtype: 'i32', shape: [1], data: new Int32Array([-5]) } }, undefined, { i32As: (n) => (n === 'x' ? 'I64' : 'I32') });
     assert.equal(readSafetensorsHeader(p).entries[0]!.wire, 'I64');
     assert.deepEqual(Array.from(readSafetensors(p).tensors.get('x')!.data), [-5]);
-  } finally {
-    done();
-  }
+  });
 });
 
 test('layout: u64 header length, space-padded JSON to a multiple of 8, contiguous offsets', () => {
