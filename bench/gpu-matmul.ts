@@ -98,6 +98,11 @@ const SWEEP: string[] = [
   'v4:128x128x32:2x4:gb',
   'v4:128x128x64:2x4:s1:gb',
   'v4:128x256x32:2x4:gb',
+  // Both operands as f16 fragments straight from global memory (twelfth session): nothing staged,
+  // no barrier; L1/L2 serve the reuse. 4×2 and 4×4 fragments a subgroup.
+  'v4:128x128x32:2x4:gb:ga',
+  'v4:128x128x32:2x2:gb:ga',
+  'v4:128x256x32:2x4:gb:ga',
 ];
 
 interface Shape {
@@ -244,8 +249,12 @@ async function spotCheck(h: GpuHarness, out: GPUBuffer, s: Shape, samples: numbe
 async function smallCheck(h: GpuHarness, variant: string): Promise<number> {
   let worst = 0;
   const gb = isGb(variant);
-  // `:gb` takes K and N in multiples of 16 only (edge tiles in M and N, a K tail and a batch still).
-  const cases: [number, number, number, number, boolean, boolean][] = gb
+  const gaf16 = isGa(variant);
+  // `:gb` takes K and N in multiples of 16 only (edge tiles in M and N, a K tail and a batch
+  // still); `:ga` M too.
+  const cases: [number, number, number, number, boolean, boolean][] = gaf16
+    ? [[2, 208, 272, 144, false, false], [1, 144, 80, 48, true, true], [1, 48, 64, 80, false, true], [2, 64, 128, 48, true, false]]
+    : gb
     ? [[2, 197, 272, 144, false, false], [1, 130, 80, 48, true, true], [1, 33, 64, 80, false, true], [2, 64, 128, 48, true, false]]
     : [
         [2, 197, 261, 133, false, false],
@@ -259,10 +268,12 @@ async function smallCheck(h: GpuHarness, variant: string): Promise<number> {
     const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: M * K, strideB: 0, variant };
     const ga = h.upload(a);
     const gbuf = h.upload(b);
+    const gah = gaf16 ? h.buffer(f16Bytes(a.length)) : null;
+    if (gah) encodeToF16(h, ga, gah, a.length);
     const gbh = gb ? h.buffer(f16Bytes(b.length)) : null;
     if (gbh) encodeToF16(h, gbuf, gbh, b.length);
     const go = h.buffer(batch * M * N * 4);
-    encodeMatmul(h, ga, gbh ?? gbuf, go, p);
+    encodeMatmul(h, gah ?? ga, gbh ?? gbuf, go, p);
     await h.checkErrors();
     const got = await h.read(go, batch * M * N);
     for (let i = 0; i < batch; i++) {
@@ -283,6 +294,7 @@ async function smallCheck(h: GpuHarness, variant: string): Promise<number> {
     }
     ga.destroy();
     gbuf.destroy();
+    gah?.destroy();
     gbh?.destroy();
     go.destroy();
   }
@@ -380,6 +392,8 @@ async function ablate(h: GpuHarness, bufs: GPUBuffer[], requested: string[]): Pr
 
 /** Whether a variant reads B as f16 from global memory (v4's `:gb`). */
 const isGb = (variant: string): boolean => variant.split(':').includes('gb');
+/** Whether it reads A as f16 from global memory too (`:ga`). */
+const isGa = (variant: string): boolean => variant.split(':').includes('ga');
 
 const tolerance = (variant: string) => (variant.startsWith('v3') || variant.startsWith('v4') ? 2e-3 : 1e-5);
 
@@ -440,6 +454,8 @@ async function main(): Promise<void> {
   // `:gb` variants read B as f16: one converted copy for all shapes (each reads its first K·N).
   const Bh = variants.some(isGb) ? h.buffer(f16Bytes(maxB)) : null;
   if (Bh) encodeToF16(h, B, Bh, maxB);
+  const Ah = variants.some(isGa) ? h.buffer(f16Bytes(maxA)) : null;
+  if (Ah) encodeToF16(h, A, Ah, maxA);
   await h.sync();
   await h.checkErrors();
 
@@ -461,7 +477,7 @@ async function main(): Promise<void> {
       const row: Row = { variant: v, shape: s };
       rows.push(row);
       try {
-        const { ns, reps, source } = await timeMatmul(h, h, [A, isGb(v) ? Bh! : B, O], p, nRuns, target);
+        const { ns, reps, source } = await timeMatmul(h, h, [isGa(v) ? Ah! : A, isGb(v) ? Bh! : B, O], p, nRuns, target);
         row.ms = ns / 1e6;
         row.tflops = (2 * s.M * s.N * s.K) / ns / 1e3;
         row.reps = reps;
@@ -488,6 +504,7 @@ async function main(): Promise<void> {
   A.destroy();
   B.destroy();
   Bh?.destroy();
+  Ah?.destroy();
   O.destroy();
   const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v) && !smallConfigs.includes(v))]) : undefined;
   const adapter = h.describe();

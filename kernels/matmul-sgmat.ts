@@ -86,11 +86,19 @@ export interface SgConfig {
    * skipped, not masked). Same products in the same order as without: the same results.
    */
   GB?: boolean;
+  /**
+   * A straight from global memory too (flag `ga`, needs `gb`; benchmarks only): both operands
+   * arrive as f16 and every fragment is loaded from the storage buffers; nothing is staged, the
+   * K loop has no barrier, and the workgroup tile only sets which fragments share L1 (and, with
+   * the grouped tile order, L2). Needs M a multiple of 16 too: a left fragment past M is read at
+   * the last whole fragment instead (its products land in accumulator rows never written back).
+   */
+  GA?: boolean;
 }
 
-/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb]. */
+/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga]. */
 export function sgName(c: SgConfig): string {
-  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}`;
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}`;
 }
 
 export type { SgSyntax } from './sgmat-ops.ts';
@@ -166,7 +174,7 @@ function stageSizes(c: SgConfig, transA: boolean, transB: boolean): { stA: numbe
   const ldB = (transB ? c.BK : c.BN) + PAD;
   const rowsA = transA ? c.BK : c.BM;
   const rowsB = transB ? c.BN : c.BK;
-  return { stA: rowsA * ldA, stB: c.GB ? 0 : rowsB * ldB, ldA, ldB };
+  return { stA: c.GA ? 0 : rowsA * ldA, stB: c.GB ? 0 : rowsB * ldB, ldA, ldB };
 }
 
 /**
@@ -190,13 +198,15 @@ export function sgSharedBytes(c: SgConfig): number {
 }
 
 export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
 export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
   const GB = !!c.GB;
-  const ops = emulate ? emulatedOps({ left: ['As'], right: [GB ? 'B' : 'Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0') : realOps(syntax);
+  const GA = !!c.GA;
+  if (GA && !GB) throw new Error(`v4 config ${sgName(c)}: ga (A from global memory) needs gb`);
+  const ops = emulate ? emulatedOps({ left: [GA ? 'A' : 'As'], right: [GB ? 'B' : 'Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0') : realOps(syntax);
   const { TM, TN } = check(c);
   const { BM, BN, BK, SGM, SGN } = c;
   const ST = c.ST ?? 2;
@@ -235,7 +245,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     maskA ? `  let flipA = (countOneBits(lidx & ${maskA}u) & 1u) == 1u; // staggered stores of A (storeStagger)` : '',
     maskB ? `  let flipB = (countOneBits(lidx & ${maskB}u) & 1u) == 1u; // and of B` : '',
   ].filter(Boolean).join('\n');
-  const k = kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
+  const k = GA ? { prefetch: '', store: '' } : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
   const body: string[] = [];
@@ -244,6 +254,14 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     // With GB, k slices past K hold no B (K % 16 = 0; A's staged tail is zeros anyway).
     body.push(GB ? `    if (k0t + ${kk}u < P.K) {` : `    {`);
     for (let i = 0; i < TM; i++) {
+      if (GA) {
+        // Left fragment i from global memory: A [M, K] row-major, or A [K, M] (transposed) read
+        // column-major; past M (M % 16 = 0) the last whole fragment stands in (see SgConfig.GA).
+        const row = `min(m0 + rowSg + ${i * F}u, P.M - ${F}u)`;
+        const off = transA ? `offA + (k0t + ${kk}u) * P.M + ${row}` : `offA + ${row} * P.K + k0t + ${kk}u`;
+        body.push(`      let a${i} = ${ops.loadLeft('A', off, transA, transA ? 'P.M' : 'P.K')};`);
+        continue;
+      }
       const row = `rowSg + ${i * F}u`; // first m of left fragment i
       const off = transA ? `curA + ${kk * ldA}u + ${row}` : `curA + (${row}) * ${ldA}u + ${kk}u`;
       body.push(`      let a${i} = ${ops.loadLeft('As', off, transA, `${ldA}u`)};`);
@@ -311,10 +329,10 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   return /* wgsl */ `${ops.header}
 // ${sgKey(c, transA, transB, vec4, emulate, syntax, bias)}: see kernels/matmul-sgmat.ts for the tiling.
 ${MATMUL_UNIFORMS_WGSL}
-${bindings(vec4, false, bias, GB ? 'f16' : undefined)}
+${bindings(vec4, false, bias, GB ? 'f16' : undefined, GA ? 'f16' : undefined)}
 
-// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves${GB ? ' (B: none, read from global memory)' : ''}.
-var<workgroup> As: array<f16, ${ST * stA}>;
+${GA ? '// Nothing staged: every fragment is loaded from global memory.' : `// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves${GB ? ' (B: none, read from global memory)' : ''}.
+var<workgroup> As: array<f16, ${ST * stA}>;`}
 ${GB ? '' : `var<workgroup> Bs: array<f16, ${ST * stB}>;`}
 // Edge write-back: one 16×16 f32 block per subgroup (first, with a bias: the bias rows).
 var<workgroup> Cs: array<f32, ${csFloats(c, bias)}>;
@@ -330,10 +348,14 @@ ${flipDecl}
   let rowSg = (sg % ${SGM}u) * ${BM / SGM}u;  // this subgroup's first row / column in the tile
   let colSg = (sg / ${SGM}u) * ${BN / SGN}u;
 ${accDecl.join('\n')}
-${loaderDecl(a, T, reg)}
+${GA ? '' : loaderDecl(a, T, reg)}
 ${GB ? '' : loaderDecl(b, T, reg)}
   let nT = (P.K + ${BK - 1}u) / ${BK}u;
-
+${GA ? `
+  // No staging, so no barrier: each K-step is fragment loads and MMAs.
+  for (var t = 0u; t < nT; t++) {
+${body.join('\n')}
+  }` : `
   {
     let nxtA = 0u;
     let nxtB = 0u;
@@ -378,7 +400,7 @@ ${c.NP ? k.prefetch : ''}
 ${k.store}
     workgroupBarrier();
   }`
-}
+}`}
 
   let interior = (P.flags & 1u) != 0u && m0 + ${BM}u <= P.M && n0 + ${BN}u <= P.N;
   if (interior) {

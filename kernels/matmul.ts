@@ -111,19 +111,21 @@ export function parseVariant(s: string): ParsedVariant {
       if (name === 'v4' && (tile === undefined || tile === '')) return parseVariant(`v4:${MATMUL_DEFAULTS.v4.big}`);
       const d = dims(tile, 3);
       const g = dims(grid, 2);
-      let ST = 2, H = false, NP = false, Z = false, GB = false;
+      let ST = 2, H = false, NP = false, Z = false, GB = false, GA = false;
       for (const extra of extras) {
         if (/^s[12]$/.test(extra)) ST = Number(extra.slice(1));
         else if (extra === 'h') H = true;
         else if (extra === 'np') NP = true;
         else if (extra === 'z') Z = true;
         else if (extra === 'gb') GB = true;
-        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory)`);
+        else if (extra === 'ga') GA = true;
+        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory, ga for A too)`);
       }
+      if (GA && !GB) throw new Error(`matmul variant '${s}': ga (A as f16 from global memory) needs gb`);
       const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
       const cfg: SgConfig = d
-        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}), ...(GB ? { GB } : {}) }
-        : { ...base, ...(GB ? { GB } : {}) };
+        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}), ...(GB ? { GB } : {}), ...(GA ? { GA } : {}) }
+        : { ...base, ...(GB ? { GB } : {}), ...(GA ? { GA } : {}) };
       const TM = cfg.BM / (16 * cfg.SGM);
       const TN = cfg.BN / (16 * cfg.SGN);
       if (!Number.isInteger(TM) || !Number.isInteger(TN) || cfg.BK % 16 !== 0) {
@@ -248,9 +250,11 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
   }
   if (batch === 0 || M === 0 || N === 0) return;
   const v = chooseVariant(ctx, p, out.size);
-  // v4 `:gb` (benchmarks) reads B as f16 fragments straight from memory: whole fragments only, no split-K.
+  // v4 `:gb` (benchmarks) reads B as f16 fragments straight from memory: whole fragments only, no
+  // split-K; `:ga` A too, so M as well.
   const gb = (v.name === 'v4' || v.name === 'v4emu') && !!v.cfg.GB;
   if (gb && (K % 16 !== 0 || N % 16 !== 0)) throw new Error(`encodeMatmul: ${p.variant}: K (${K}) and N (${N}) must be multiples of 16 (B read as whole f16 fragments)`);
+  if (gb && v.cfg.GA && M % 16 !== 0) throw new Error(`encodeMatmul: ${p.variant}: M (${M}) must be a multiple of 16 (A read as whole f16 fragments)`);
   const S = bias || gb ? 1 : splitKFor(p, tilesOf(v, p), ctx.features.software);
   if (S > 1) {
     // Split-K (splitKFor): S partial products of K/S rows each, then their sum into out.

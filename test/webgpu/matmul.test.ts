@@ -190,6 +190,45 @@ for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
   });
 }
 
+// v4 `:gb:ga` reads both operands as f16 fragments straight from memory (nothing staged, no
+// barrier in the K loop): again the same bits. M must be a multiple of 16 too; edge tiles in M
+// (the last whole fragment read in place of those past M) and N, a K tail, A or B shared across
+// a batch, NT / TN / TT.
+const GA_CASES: Case[] = [
+  [2, 80, 48, 48, false, true, 'B'],
+  [1, 48, 96, 80, true, false, 'none'],
+  [2, 32, 64, 48, true, true, 'A'],
+];
+for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
+  if (variantSupport(h, parseVariant(base))) continue;
+  test(`matmul ${base}:gb:ga (A and B as f16 from global memory) gives the same bits as ${base}`, async () => {
+    for (const [batch, M, N, K, transA, transB, bc] of GA_CASES) {
+      const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
+      const a = rand((bc === 'A' ? 1 : batch) * M * K, 7 + M), b = rand((bc === 'B' ? 1 : batch) * K * N, 8 + N);
+      const ga = h.upload(a), gb = h.upload(b), gah = h.buffer(f16Bytes(a.length)), gbh = h.buffer(f16Bytes(b.length));
+      const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
+      try {
+        encodeToF16(h, ga, gah, a.length);
+        encodeToF16(h, gb, gbh, b.length);
+        encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: base });
+        encodeMatmul(h, gah, gbh, outs[1]!, { ...p, variant: `${base}:gb:ga` });
+        await h.checkErrors();
+        const [plain, direct] = [await h.read(outs[0]!, batch * M * N), await h.read(outs[1]!, batch * M * N)];
+        const i = plain.findIndex((x, j) => !Object.is(x, direct[j]));
+        assert.equal(i, -1, `${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${direct[i]}`);
+      } finally {
+        for (const x of [ga, gb, gah, gbh, ...outs]) x.destroy();
+      }
+    }
+    assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(64), { batch: 1, M: 8, N: 16, K: 16, transA: false, transB: false, strideA: 128, strideB: 256, variant: `${base}:gb:ga` }), /M \(8\) must be a multiple of 16/);
+  });
+}
+
+test('v4 variant strings: ga needs gb', () => {
+  assert.throws(() => parseVariant('v4:128x128x32:2x4:ga'), /ga .* needs gb/);
+  assert.deepEqual((parseVariant('v4:128x128x32:2x4:gb:ga') as { cfg: unknown }).cfg, { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4, ST: 2, GB: true, GA: true });
+});
+
 // A bias [N] added to every row (a Linear's): each variant's accumulators start at it. Cases with
 // edge tiles (columns past N must read no bias), scalar and vec4 paths, and K = 0 (out = bias).
 const BIAS_RUNS: [string, number, Case[]][] = [
@@ -292,6 +331,18 @@ test('v4 :gb with the real builtins: B fragments loaded from the f16 binding, ro
     assert.match(code, new RegExp(`subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, ${transB ? 'col' : 'row'}_major>\\(&B, `));
     assert.doesNotMatch(code, /var<workgroup> Bs|\brb\d+ = /);
     assert.match(code, /if \(k0t \+ 16u < P\.K\)/, 'k slices past K are skipped');
+  }
+});
+
+test('v4 :gb:ga with the real builtins: A and B fragments loaded from the f16 bindings, nothing staged, no barrier before the write-back', () => {
+  for (const [transA, transB] of [[false, true], [true, false]] as const) {
+    const code = sgWgsl({ BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4, GB: true, GA: true }, transA, transB, true, false, 'new');
+    assert.match(code, /var<storage, read> A: array<f16>;/);
+    assert.match(code, new RegExp(`subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, ${transA ? 'col' : 'row'}_major>\\(&A, `));
+    assert.doesNotMatch(code, /var<workgroup> (As|Bs)|\br[ab]\d+ = /);
+    const loop = code.slice(code.indexOf('for (var t = 0u'), code.indexOf('let interior'));
+    assert.doesNotMatch(loop, /workgroupBarrier/);
+    assert.match(loop, /min\(m0 \+ rowSg \+ 16u, P\.M - 16u\)/, 'past M the last whole fragment stands in');
   }
 });
 
