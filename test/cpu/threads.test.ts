@@ -95,3 +95,21 @@ test('normal draws (f32 and f64) give the same numbers with 1 and 3 threads, fro
     }
   }
 });
+
+test('jobs reach the workers through the shared job block: arrays that outgrow the scratch, or change type, are picked up', async () => {
+  pool.setThreads(2);
+  // A started worker, then a job on bigger arrays than any before in this process (new scratch
+  // for every slot, announced to the worker): it takes parts of that job too, and the sums are right.
+  assert.ok((await runUntilWorkerTakesPart(new Float32Array(64 * 8).fill(1), new Float32Array(8 * 8).fill(1), 64, 8, 8, 4)) > 0);
+  const M = 4096, K = 40, N = 24;
+  const A = new Float32Array(M * K).map((_, i) => (i % 7) - 3), Bt = new Float32Array(N * K).map((_, i) => (i % 5) - 2);
+  const expect = new Float32Array(M * N);
+  KERNELS.gemmABt({ arrays: [A, Bt, expect], params: { aOff: 0, btOff: 0, cOff: 0, M, K, N } }, 0, M / 4);
+  const took = await runUntilWorkerTakesPart(A, Bt, M, K, N, 4, (C) => assert.deepEqual(C, expect));
+  assert.ok(took > 0, 'the worker never took a part of a job on new scratch');
+  // The same slot now holding f64 (a normal draw): the numbers match one thread's.
+  const draw = async () => Array.from(await randn([5 * 2 ** 14], { backend: cpuBackend, dtype: 'f64', generator: new Generator(3) }).toArray());
+  const two = await draw();
+  const one = await withThreads(1, draw);
+  assert.deepEqual(two, one);
+});
