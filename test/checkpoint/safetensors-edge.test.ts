@@ -44,3 +44,12 @@ test('data bytes not covered by a tensor (gaps, leading or trailing bytes) are r
   assert.equal(readSafetensors(craft('{}', 0)).tensors.size, 0);
   assert.equal(readSafetensors(encodeSafetensors({ x: { dtype: 'f64', shape: [3], data: new Float64Array(3) }, y: { dtype: 'i32', shape: [], data: new Int32Array(1) } })).tensors.size, 2);
 });
+
+test('the bounds are exact: a one-byte overlap, a tensor one byte past the data and a header one byte past the file are refused as such', () => {
+  const u8 = (off: [number, number], n: number) => `{"dtype":"U8","shape":[${n}],"data_offsets":${JSON.stringify(off)}}`;
+  assert.throws(read(craft(`{"a":${u8([0, 2], 2)},"b":${u8([1, 3], 2)}}`, 3)), ckptError(/tensor "b": data_offsets \[1, 3\] overlap tensor "a" \[0, 2\]/));
+  assert.throws(read(craft(`{"a":${u8([0, 4], 4)}}`, 3)), ckptError(/tensor "a": data_offsets \[0, 4\] out of range \(data section has 3 bytes\)/));
+  const file = craft(`{"a":${u8([0, 1], 1)}}`, 1);
+  new DataView(file.buffer).setBigUint64(0, BigInt(file.length - 7), true);
+  assert.throws(read(file), ckptError(new RegExp(`^f\\.safetensors: header length ${file.length - 7} goes beyond the file \\(${file.length} bytes\\)`)));
+});

@@ -47,6 +47,10 @@ test('GIF of several frames has a GIF89a header, the right size and a trailer', 
   let gce = 0;
   for (let i = 0; i + 1 < bytes.length; i++) if (bytes[i] === 0x21 && bytes[i + 1] === 0xf9) gce++;
   assert.ok(gce >= 4);
+  // Each graphic control extension (21 F9 04 packed delay-lo delay-hi index 00) holds the delay in 1/100 s.
+  const delays: number[] = [];
+  for (let i = 0; i + 7 < bytes.length; i++) if (bytes[i] === 0x21 && bytes[i + 1] === 0xf9 && bytes[i + 2] === 4 && bytes[i + 7] === 0) delays.push(dv.getUint16(i + 4, true));
+  assert.deepEqual(delays, [10, 10, 10, 10], '100 ms a frame');
   const dir = mkdtempSync(join(tmpdir(), 'avdit-img-'));
   try {
     writeGif(join(dir, 'a.gif'), clipToImages(video, 4, 3, 2, 3));

@@ -61,3 +61,15 @@ test('audioConfig checks fMax against Nyquist', () => {
   assert.throws(() => audioConfig({ sampleRate: 8000, fMax: 6000 }), /Nyquist/);
   assert.equal(audioConfig({ sampleRate: 8000 }).hop, 80);
 });
+
+test('filterbank edges: the nMels + 2 corners are equally spaced in mel from fMin to fMax, nothing outside [fMin, fMax]', () => {
+  const cfg = audioConfig({ nMels: 16, nFft: 512, fMin: 300, fMax: 5000 });
+  const fb = melFilterbank(cfg);
+  const binHz = cfg.sampleRate / cfg.nFft;
+  const m0 = hzToMel(cfg.fMin), step = (hzToMel(cfg.fMax) - m0) / (cfg.nMels + 1);
+  fb.centers.forEach((c, m) => assert.ok(Math.abs(hzToMel(c) - (m0 + (m + 1) * step)) < 1e-6, `centre ${m}: ${hzToMel(c)} mel`));
+  for (let k = 0; k < fb.bins; k++) {
+    if (k * binHz > cfg.fMin && k * binHz < cfg.fMax) continue;
+    for (let m = 0; m < fb.nMels; m++) assert.ok(fb.weights[m * fb.bins + k]! < 1e-9, `band ${m} has weight ${fb.weights[m * fb.bins + k]} at ${k * binHz} Hz, outside ${cfg.fMin}..${cfg.fMax}`); // (≈1e-15 at fMax itself: melToHz(hzToMel(f)) ≠ f in the last bit)
+  }
+});

@@ -78,6 +78,7 @@ test('minibatches: seeded, without replacement per epoch, right shapes', () => {
   assert.notDeepEqual(b1.map((b) => b.indices), take(6).map((b) => b.indices));
   const e0 = b1.filter((b) => b.epoch === 0).flatMap((b) => b.indices);
   assert.equal(new Set(e0).size, 6);
+  assert.notDeepEqual(e0, b1.filter((b) => b.epoch === 1).flatMap((b) => b.indices), 'each epoch its own order');
   const b = b1[0]!;
   assert.equal(b.video.length, 3 * size(V));
   assert.equal(b.audio.length, 3 * size(A));

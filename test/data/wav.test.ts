@@ -72,3 +72,17 @@ test('corrupt WAV headers give clear errors', () => {
   assert.throws(bad((b) => (new DataView(b.buffer).setUint16(32, 3, true), b)), /block align 3/);
   assert.throws(() => encodeWav({ sampleRate: 16000, channels: [ramp(3), ramp(4)] }), /different lengths/);
 });
+
+test('WAV header fields as the RIFF/WAVE spec defines them (players trust them; our reader does not need most)', () => {
+  const frames = 5;
+  for (const [format, code, bytes] of [['pcm16', 1, 2], ['float32', 3, 4]] as const) {
+    const b = encodeWav({ sampleRate: 22050, channels: [ramp(frames), ramp(frames, -1)] }, format);
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const str = (at: number) => String.fromCharCode(...b.subarray(at, at + 4));
+    assert.equal(b.length, 44 + frames * 2 * bytes);
+    assert.deepEqual([str(0), dv.getUint32(4, true), str(8), str(12), dv.getUint32(16, true)], ['RIFF', b.length - 8, 'WAVE', 'fmt ', 16], format);
+    assert.deepEqual([dv.getUint16(20, true), dv.getUint16(22, true), dv.getUint32(24, true)], [code, 2, 22050], `${format}: format code, channels, rate`);
+    assert.deepEqual([dv.getUint32(28, true), dv.getUint16(32, true), dv.getUint16(34, true)], [22050 * 2 * bytes, 2 * bytes, 8 * bytes], `${format}: byte rate, block align, bits`);
+    assert.deepEqual([str(36), dv.getUint32(40, true)], ['data', frames * 2 * bytes], format);
+  }
+});

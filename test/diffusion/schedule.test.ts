@@ -30,6 +30,9 @@ test('spaceTimesteps: sections, ddim striding, errors', () => {
   assert.deepEqual(spaceTimesteps(300, [10, 15, 20]), golden.spaceTimesteps300_10_15_20);
   assert.deepEqual(spaceTimesteps(1000, 'ddim10'), [0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
   assert.equal(spaceTimesteps(1000, '').length, 1000);
+  // Python's round() takes halves to the even neighbour (ADM's int(round(cur_idx))): 166.5 → 166.
+  assert.deepEqual(spaceTimesteps(1000, '7'), [0, 166, 333, 500, 666, 832, 999]);
+  assert.deepEqual(spaceTimesteps(6, '3'), [0, 2, 5]);
   assert.throws(() => spaceTimesteps(1000, 'ddim999'), /integer stride/);
   assert.throws(() => spaceTimesteps(10, '11'), /cannot divide/);
   assert.throws(() => spaceTimesteps(10, 'x'), /bad section count/);

@@ -6,12 +6,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as A from '../../autograd/index.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { tensor } from '../../engine/creation.ts';
+import type { Tensor } from '../../engine/tensor.ts';
 import { Generator } from '../../engine/rng.ts';
-import { createDiffusion } from '../../diffusion/index.ts';
+import { createDiffusion, sampleLoopJoint, type JointModel } from '../../diffusion/index.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig } from '../../model/config.ts';
 import { saveModel } from '../../model/checkpoint.ts';
+import { channelsToFrames, framesToChannels } from '../../train/objectives.ts';
 import { sampleClips } from '../../train/sampling.ts';
 import { fillModule } from '../model/hashfill.ts';
 
@@ -65,4 +69,30 @@ test('avdit sample refuses bad requests before any work', async () => {
   assert.match(r6.stderr, /--out cannot write to \/proc\/avdit-no\/out \(ENOENT\)/);
   const r5 = avdit('train', '--out', join(dir, 't'), '--data', join(dir, 'nope'));
   assert.match(r5.stderr, /--data .*nope: no such folder/);
+});
+
+test('guided sampling: ε = u + w(c − u) per modality (its own scale), the variance half the conditional one', async () => {
+  // DDPM (DDIM ignores the variance half) over 2 steps; the reference guides each output by hand.
+  const d2 = createDiffusion('2');
+  const labels = [1, 2], w = [3, 0.5], seed = 5, B = 2;
+  const got = await sampleClips(model, d2, { n: B, batch: B, seed, method: 'ddpm', labels, cfg: w[0]!, cfgAudio: w[1]!, clipDenoised: false });
+  const y = tensor([...labels, config.classes, config.classes], [2 * B], { dtype: 'i32' });
+  const joint: JointModel = (xs, t) => {
+    const [xv, xa] = xs.map((x) => A.concat([x, x], 0)) as [Tensor, Tensor];
+    const out = model.forwardAV(channelsToFrames(xv), xa, [...t, ...t], y);
+    return [framesToChannels(out.video), out.audio].map((o, k) => {
+      const C = o.shape[1]! / 2;
+      const [epsC, epsU, varC] = [A.narrow(A.narrow(o, 0, 0, B), 1, 0, C), A.narrow(A.narrow(o, 0, B, B), 1, 0, C), A.narrow(A.narrow(o, 0, 0, B), 1, C, C)];
+      return A.concat([A.add(epsU, A.mul(A.sub(epsC, epsU), w[k]!)), varC], 1);
+    });
+  };
+  const shapes = [[B, config.videoChannels, config.frames, config.videoHeight, config.videoWidth], [B, config.audioChannels, config.audioTime, config.audioFreq]];
+  const [xv, xa] = sampleLoopJoint(d2, joint, shapes, { method: 'ddpm', eta: 0, generator: new Generator(seed, 0), clipDenoised: false }) as [Tensor, Tensor];
+  const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
+    let worst = 0;
+    for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    assert.ok(worst < 1e-5, `${what}: max difference ${worst}`);
+  };
+  close(got.video, A.noGrad(() => channelsToFrames(xv)).dataSync(), 'video');
+  close(got.audio, xa.dataSync(), 'audio');
 });
