@@ -20,11 +20,21 @@ export function classifierFreeGuidance(doubled: DiffusionModel, scale: number): 
     if (out.shape[0] !== 2 * b || out.shape[1] !== 2 * c) {
       throw new Error(`classifierFreeGuidance: model output [${out.shape}] should be [${2 * b}, ${2 * c}, …] for the doubled batch`);
     }
-    const cond = narrow(out, 0, 0, b);
-    const uncond = narrow(out, 0, b, b);
-    const condEps = narrow(cond, 1, 0, c);
-    const uncondEps = narrow(uncond, 1, 0, c);
-    const eps = add(uncondEps, mul(sub(condEps, uncondEps), scale));
-    return concat([eps, narrow(cond, 1, c, c)], 1);
+    return guideDoubled(out, scale);
   };
+}
+
+/**
+ * The guidance step on one output of the doubled batch [cond; uncond] (2B, 2C, …): ε = ε_u + w(ε_c −
+ * ε_u) on the noise half, the variance half from the conditional output; (B, 2C, …).
+ */
+export function guideDoubled(out: Tensor, scale: number): Tensor {
+  const b = out.shape[0]! / 2;
+  const c = out.shape[1]! / 2;
+  const cond = narrow(out, 0, 0, b);
+  const uncond = narrow(out, 0, b, b);
+  const condEps = narrow(cond, 1, 0, c);
+  const uncondEps = narrow(uncond, 1, 0, c);
+  const eps = add(uncondEps, mul(sub(condEps, uncondEps), scale));
+  return concat([eps, narrow(cond, 1, c, c)], 1);
 }

@@ -7,7 +7,7 @@ import * as A from '../autograd/index.ts';
 import { tensor } from '../engine/creation.ts';
 import { Generator } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { sampleLoopJoint, type GaussianDiffusion, type JointModel } from '../diffusion/index.ts';
+import { guideDoubled, sampleLoopJoint, type GaussianDiffusion, type JointModel } from '../diffusion/index.ts';
 import type { AVDiT, FusionMode } from '../model/avdit.ts';
 import { channelsToFrames, framesToChannels } from './objectives.ts';
 
@@ -30,22 +30,6 @@ export interface SampleOptions {
   stop?: () => boolean;
 }
 
-/**
- * Guidance on a joint output (Ho & Salimans 2022): ε = ε_uncond + w(ε_cond − ε_uncond) on the noise
- * half of every output, w = ws[k] for output k; the variance half is the conditional one. outs are
- * on the doubled batch.
- */
-function guide(outs: Tensor[], ws: number[]): Tensor[] {
-  return outs.map((o, k) => {
-    const w = ws[k]!;
-    const B = o.shape[0]! / 2, C = o.shape[1]! / 2;
-    const cond = A.narrow(o, 0, 0, B), uncond = A.narrow(o, 0, B, B);
-    const [ec, vc] = A.chunk(cond, 2, 1) as [Tensor, Tensor];
-    const eu = A.narrow(uncond, 1, 0, C);
-    return A.concat([A.add(eu, A.mul(A.sub(ec, eu), w)), vc], 1);
-  });
-}
-
 /** Samples as [video [B, M, C, H, W], audio [B, Ca, T, F]] batches, concatenated on the host. */
 export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o: SampleOptions): Promise<{ video: Float32Array; audio: Float32Array; n: number }> {
   const c = model.avConfig;
@@ -65,7 +49,7 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
       const tt = guided ? [...t, ...t] : t;
       const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { fusion: o.fusion });
       const outs = [framesToChannels(out.video), out.audio];
-      return guided ? guide(outs, scales) : outs;
+      return guided ? outs.map((out, k) => guideDoubled(out, scales[k]!)) : outs; // each modality its own scale
     };
     // One stream per batch: the samples depend on (seed, batch index) only.
     const gen = new Generator(o.seed, (start / o.batch) * 2 ** 40);
