@@ -8,18 +8,39 @@ import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { tensor } from '../../engine/creation.ts';
 import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
-import { makeConfig } from '../../model/config.ts';
+import { makeConfig, type AVDiTConfig } from '../../model/config.ts';
 import { DiT } from '../../model/dit.ts';
-import { readSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors, type RawTensor } from '../../model/safetensors.ts';
 import { fillModule, hashTensor } from './hashfill.ts';
 
 export const DIR = join(import.meta.dirname, '../fixtures/model');
-export const golden = readSafetensors(join(DIR, 'avdit_tiny_golden.safetensors')).tensors;
-export const get = (name: string) => {
-  const t = golden.get(name);
-  assert.ok(t, `fixture lacks ${name}`);
-  return t!;
-};
+
+/** A golden file and the config (the tiny preset with overrides) the reference ran. */
+export interface Golden {
+  file: string;
+  config: Partial<AVDiTConfig>;
+  get(name: string): RawTensor;
+  names(): string[];
+}
+
+function loadGolden(file: string, config: Partial<AVDiTConfig>): Golden {
+  const tensors = readSafetensors(join(DIR, file)).tensors;
+  return {
+    file, config,
+    get(name) {
+      const t = tensors.get(name);
+      assert.ok(t, `${file} lacks ${name}`);
+      return t!;
+    },
+    names: () => [...tensors.keys()],
+  };
+}
+
+/** The tiny preset (square grids: 4×4 video patches, 4×4 audio patches, depth 4). */
+export const TINY = loadGolden('avdit_tiny_golden.safetensors', {});
+/** Grids square in neither branch (video 4×6 patches, audio 8×4), depth 1. */
+export const NONSQUARE = loadGolden('avdit_nonsquare_golden.safetensors', { depth: 1, videoWidth: 12, audioTime: 16 });
+export const get = TINY.get;
 
 /**
  * max |a − b| / max(max |b|, floor): the error relative to the tensor's scale. A gradient that is
@@ -38,7 +59,8 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-30
   return worst / Math.max(scale, floor);
 }
 
-export function inputs(backend: Backend = cpuBackend) {
+export function inputs(backend: Backend = cpuBackend, g: Golden = TINY) {
+  const get = g.get;
   const xv = get('x_video'), xa = get('x_audio');
   return {
     xv: tensor(xv.data, xv.shape, { backend }),
@@ -53,10 +75,11 @@ export function inputs(backend: Backend = cpuBackend) {
  * paper's pooled fusion every trainable gradient, with the per-frame fusion the fusion parameters' ones
  * (the rest of the model is the same code).
  */
-export async function checkAVDiTGolden(backend: Backend, fusion: 'pooled' | 'frames' = 'pooled'): Promise<void> {
-  const model = new AVDiT({ backend, gen: new Generator(0) }, makeConfig('tiny'));
+export async function checkAVDiTGolden(backend: Backend, fusion: 'pooled' | 'frames' = 'pooled', g: Golden = TINY): Promise<void> {
+  const get = g.get;
+  const model = new AVDiT({ backend, gen: new Generator(0) }, makeConfig('tiny', g.config));
   fillModule(model);
-  const { xv, xa, t, y } = inputs(backend);
+  const { xv, xa, t, y } = inputs(backend, g);
   const out = model.forwardAV(xv, xa, t, y, { fusion });
   const suffix = fusion === 'frames' ? '_frames' : '', gradPrefix = fusion === 'frames' ? 'grad_frames.' : 'grad.';
   assert.ok(relErr(await out.video.toArray(), get('out_video' + suffix).data) < 1e-4, 'video output');
@@ -64,7 +87,7 @@ export async function checkAVDiTGolden(backend: Backend, fusion: 'pooled' | 'fra
   const rv = hashTensor('proj.video', [...out.video.shape], 1, backend), ra = hashTensor('proj.audio', [...out.audio.shape], 1, backend);
   A.backward(A.add(A.sum(A.mul(out.video, rv)), A.sum(A.mul(out.audio, ra))));
   const checked = model.namedParameters().filter(([k, p]) => p.requiresGrad && (fusion === 'pooled' || k.includes('.fusion_')));
-  const expected = [...golden.keys()].filter((k) => k.startsWith(gradPrefix)).map((k) => k.slice(gradPrefix.length)).sort();
+  const expected = g.names().filter((k) => k.startsWith(gradPrefix)).map((k) => k.slice(gradPrefix.length)).sort();
   assert.deepEqual(checked.map(([k]) => k).sort(), expected, 'the trainable set equals the reference one');
   const gradScale = Math.max(...expected.map((k) => Math.max(...Array.from(get(gradPrefix + k).data, Math.abs))));
   for (const [k, p] of checked) {

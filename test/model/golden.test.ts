@@ -12,10 +12,13 @@ import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig } from '../../model/config.ts';
 import { DiT } from '../../model/dit.ts';
 import { readSafetensors } from '../../model/safetensors.ts';
-import { checkAVDiTGolden, DIR, get, inputs, relErr } from './golden-check.ts';
+import { checkAVDiTGolden, DIR, get, inputs, NONSQUARE, relErr } from './golden-check.ts';
 import { fillModule } from './hashfill.ts';
 
 test('tiny AV-DiT forward and trainable gradients match PyTorch (CPU)', () => checkAVDiTGolden(cpuBackend));
+
+test('on grids square in neither branch (video 4×6 patches, audio 8×4) too: patchify, unpatchify and both position tables the right way round (CPU)', () =>
+  checkAVDiTGolden(cpuBackend, 'pooled', NONSQUARE));
 
 test('the "w/o fusion" ablation matches PyTorch too', () => {
   const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny'));

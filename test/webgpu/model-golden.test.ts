@@ -1,7 +1,7 @@
 // The tiny AV-DiT on the WebGPU backend (lavapipe in CI) against the same PyTorch fixture.
 import { after, before, test } from 'node:test';
 import type { Backend } from '../../engine/backend.ts';
-import { checkAVDiTGolden } from '../model/golden-check.ts';
+import { checkAVDiTGolden, NONSQUARE } from '../model/golden-check.ts';
 import { openPoisonedGpu } from './helpers.ts';
 
 let gpu: Backend;
@@ -15,3 +15,5 @@ after(async () => {
 test('tiny AV-DiT forward and trainable gradients match PyTorch (WebGPU)', () => checkAVDiTGolden(gpu));
 
 test('with the per-frame fusion too (WebGPU)', () => checkAVDiTGolden(gpu, 'frames'));
+
+test('on grids square in neither branch (WebGPU)', () => checkAVDiTGolden(gpu, 'pooled', NONSQUARE));
