@@ -95,6 +95,7 @@ export function expand(x: Tensor, shape: Shape): Tensor {
  */
 export function patchify(x: Tensor, p: number): Tensor {
   if (x.rank !== 4) throw new ShapeError(`patchify: expected [N, C, H, W], got ${fmt(x.shape)}`);
+  if (!(Number.isInteger(p) && p >= 1)) throw new ShapeError(`patchify: patch size ${p} is not a positive integer`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
   if (h % p !== 0 || w % p !== 0) throw new ShapeError(`patchify: ${h}×${w} is not divisible by patch size ${p}`);
   const t = reshape(x, [n, c, h / p, p, w / p, p]);
@@ -107,6 +108,9 @@ export function patchify(x: Tensor, p: number): Tensor {
  * Note the feature order differs from patchify's: it follows DiT's final linear layer.
  */
 export function unpatchify(x: Tensor, p: number, c: number, h: number, w: number): Tensor {
+  for (const [k, v] of Object.entries({ 'patch size': p, channels: c, 'grid height': h, 'grid width': w })) {
+    if (!(Number.isInteger(v) && v >= 1)) throw new ShapeError(`unpatchify: ${k} ${v} is not a positive integer`);
+  }
   if (x.rank !== 3 || x.shape[1] !== h * w || x.shape[2] !== p * p * c) {
     throw new ShapeError(`unpatchify: expected [N, ${h * w}, ${p * p * c}], got ${fmt(x.shape)}`);
   }
