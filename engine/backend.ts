@@ -178,9 +178,10 @@ export interface Backend {
   sync(): Promise<void>;
   /**
    * Bytes held by live storages, bytes allocated including the pool, and the most live bytes at
-   * once since the last resetPeak() (for peak-memory benchmarks).
+   * once since the last resetPeak() (for peak-memory benchmarks); `budgetBytes`, where the backend
+   * has one, the most it may hold (WebGPU: its buffer pool's budget, engine/webgpu/memory-budget.ts).
    */
-  memory(): { liveBytes: number; pooledBytes: number; peakBytes: number };
+  memory(): { liveBytes: number; pooledBytes: number; peakBytes: number; budgetBytes?: number };
   resetPeak(): void;
   /** Release the device; the backend is unusable afterwards. */
   destroy(): Promise<void>;

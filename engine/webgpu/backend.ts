@@ -384,8 +384,8 @@ export class WebGpuBackend implements Backend {
   }
 
   /** peakBytes: the pool's peak of buffers in use (size classes, so ≥ the tensors' bytes). */
-  memory(): { liveBytes: number; pooledBytes: number; peakBytes: number } {
-    return { liveBytes: this.#live, pooledBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakInUseBytes };
+  memory(): { liveBytes: number; pooledBytes: number; peakBytes: number; budgetBytes: number } {
+    return { liveBytes: this.#live, pooledBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakInUseBytes, budgetBytes: this.ctx.pool.budgetBytes };
   }
 
   resetPeak(): void {

@@ -33,3 +33,17 @@ test('avdit train refuses a batch that cannot fit in memory, at once', () => {
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /--batch 200000: one training step would hold at least \d+\.\d GiB \(computed on the memory-accounting backend\), more than this machine's/);
 });
+
+test('on WebGPU the batch is checked against the buffer pool\'s budget (AVDIT_GPU_MEMORY_GB), before any data is made', () => {
+  const run = (gb: string, batch: string, ...more: string[]) =>
+    spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/avdit.mjs'), 'train', '--out', join(tmpdir(), `avdit-gpubatch-${process.pid}`), '--overwrite', '--batch', batch, '--steps', '1', '--data-n', '4', '--backend', 'webgpu', ...more], {
+      encoding: 'utf8', timeout: 120000, env: { ...process.env, AVDIT_GPU_MEMORY_GB: gb, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+    });
+  // The demo model's step: 14 MiB at batch 2, 378 MiB at 64 (computed as the pool counts).
+  const refused = run('0.1', '64');
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.match(refused.stderr, /--batch 64: one training step would hold at least \d+\.\d GiB \(computed on the memory-accounting backend\), more than the GPU memory budget of 0\.1 GiB \(AVDIT_GPU_MEMORY_GB sets it\); --checkpoint \(activation checkpointing\) needs much less/);
+  assert.doesNotMatch(refused.stdout + refused.stderr, /generating|synthetic/i, 'refused before the data');
+  const fits = run('0.1', '2');
+  assert.equal(fits.status, 0, fits.stderr);
+});
