@@ -102,7 +102,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`;
 }
 
-const initOf = (kind: ReduceKind, type: string): string => (type === 'f32' ? INIT[kind] : kind === 'sum' ? '0' : '-2147483647');
+/** The identity of the reduction: for i32 max, −2³¹ (spelled as an expression: 2147483648 is no i32 literal). */
+const initOf = (kind: ReduceKind, type: string): string => (type === 'f32' ? INIT[kind] : kind === 'sum' ? '0' : '(-2147483647 - 1)');
 
 /** The element type read W at a time: itself or its vec4. */
 const vecOf = (type: string, W: 1 | 4): string => (W === 4 ? `vec4<${type}>` : type);

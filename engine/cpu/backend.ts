@@ -217,7 +217,7 @@ class CpuBackend implements Backend {
       const R = sizeOf(shape.slice(0, lead));
       if (R > 1 && colSumWasm(X, O as Float32Array, R, out.size)) return out;
     }
-    if (op === 'max') O.fill(-Infinity);
+    if (op === 'max') O.fill(O instanceof Int32Array ? -(2 ** 31) : -Infinity); // (an Int32Array stores −∞ as 0)
     // Walk the input row by row; the output offset uses stride 0 along reduced axes.
     forEachRow(shape, [outShape], (i0, offs, inner, n) => {
       let j = offs[0]!;

@@ -1,6 +1,7 @@
 // Every CPU op's forward pass against the independent reference in test/oracle.ts, on random
 // shapes (size-1 and broadcast dims included) and values, in f64 and f32.
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as A from '../../autograd/index.ts';
 import { broadcastPairArb, seedArb, shapeArb, values } from '../../autograd/op-cases.ts';
@@ -205,4 +206,29 @@ test('f32 GELU and its gradient (the fast e^y paths) agree with f64 to f32 round
     if (!(Math.abs(got[i]! - want) <= 2e-7 * Math.abs(want) + 1e-38)) throw new Error(`gelu(${v}) = ${got[i]}, expected ${want}`);
     if (!(Math.abs(gotGrad[i]! - wantGrad) <= 2e-7 * Math.abs(wantGrad) + 1e-38)) throw new Error(`gelu'(${v}) = ${gotGrad[i]}, expected ${wantGrad}`);
   }
+});
+
+// The random cases' values lie in [-2, 2], where exp(x) without the max subtracted is still fine.
+test('softmax of large logits (±1000) stays finite: the row max is subtracted before exp (f64 and f32)', () => {
+  for (const dtype of ['f64', 'f32'] as const) {
+    const y = A.softmax(tensor([1000, 1001, 999, -1000, -1001, -1000], [2, 3], { dtype, backend: cpuBackend })).dataSync();
+    const e = [Math.exp(-1), 1, Math.exp(-2)], s = e[0]! + e[1]! + e[2]!;
+    O.assertClose(y, [e[0]! / s, e[1]! / s, e[2]! / s, 1 / (2 + Math.exp(-1)), Math.exp(-1) / (2 + Math.exp(-1)), 1 / (2 + Math.exp(-1))], 1e-6, 1e-7, `softmax ${dtype}`);
+  }
+});
+
+test('max propagates NaN, as torch.amax (f64 and f32, any position in the row)', () => {
+  for (const dtype of ['f64', 'f32'] as const) {
+    const m = A.max(tensor([NaN, 1, 2, 1, NaN, 2, 1, 2, NaN, 1, 2, 3], [4, 3], { dtype, backend: cpuBackend }), 1).dataSync();
+    assert.deepEqual([...m].map((v) => (Number.isNaN(v) ? 'NaN' : v)), ['NaN', 'NaN', 'NaN', 3], dtype);
+  }
+});
+
+// Backend.reduce's i32 max (the WebGPU i32 tests' reference): it started from −∞, which an
+// Int32Array stores as 0, so rows with nothing above 0 gave 0.
+test('CPU i32 max of all-negative rows, and of rows of −2³¹', () => {
+  const m = cpuBackend.readSync!(cpuBackend.reduce('max', cpuBackend.fromArray(new Int32Array([-5, -3, -7, -1]), 'i32'), [2, 2], [1]));
+  assert.deepEqual([...m], [-3, -1]);
+  const low = cpuBackend.readSync!(cpuBackend.reduce('max', cpuBackend.fromArray(new Int32Array([-(2 ** 31), -(2 ** 31)]), 'i32'), [1, 2], [1]));
+  assert.deepEqual([...low], [-(2 ** 31)]);
 });

@@ -142,3 +142,38 @@ test('row reductions: subgroup shuffles and the workgroup tree both match the CP
     be.ctx.dispatch = dispatch;
   }
 });
+
+// The random cases above keep |x| ≤ 6 (softmax) and var(x) ≫ eps (layerNorm, eps 1e-6), where
+// exp without the row max and an eps in the wrong place still pass: these rows are where they fail.
+test('softmax of large logits (rows at ±1000) and layerNorm of rows whose variance is below eps', async () => {
+  for (const D of [5, 64, 300]) {
+    const shape = [3, D];
+    const x = randomData(3 * D, D, -6, 6).map((v, i) => v + [1000, -1000, 0][Math.floor(i / D)]!);
+    const [cx, gx] = both(gpu(), x);
+    await expectSame(gpu(), gpu().softmax(gx, shape), cpu.softmax(cx, shape), 2e-5, 1e-7, `softmax D=${D}`);
+    // var ≈ 3e-7 against eps = 1e-5: r = 1/√(var + eps) is mostly eps.
+    const [cs, gs] = both(gpu(), randomData(3 * D, D + 1, -1e-3, 1e-3));
+    const [cw, gw] = both(gpu(), randomData(D, D + 2)), [cb, gb] = both(gpu(), randomData(D, D + 3));
+    const c = cpu.layerNorm(cs, shape, cw, cb, 1e-5), g = gpu().layerNorm(gs, shape, gw, gb, 1e-5);
+    await expectSame(gpu(), g.rstd, c.rstd, 1e-5, 0, `layerNorm rstd D=${D}`);
+    await expectSame(gpu(), g.y, c.y, 1e-4, 1e-5, `layerNorm y D=${D}`);
+    const [cdy, gdy] = both(gpu(), randomData(3 * D, D + 4));
+    const cg = cpu.layerNormBwd(cdy, cs, c.mean, c.rstd, cw, shape, true), gg = gpu().layerNormBwd(gdy, gs, g.mean, g.rstd, gw, shape, true);
+    await expectSame(gpu(), gg.dx, cg.dx, 1e-3, 1e-3, `layerNorm dx D=${D}`);
+    await expectSame(gpu(), gg.dw!, cg.dw!, 1e-4, 1e-4, `layerNorm dw D=${D}`);
+  }
+});
+
+// The i32 cases above have a positive value in every row: a max that starts from 0 passes them.
+test('i32 max of all-negative rows, in every layout (rows, columns one pass and chunked, serial, tree)', async () => {
+  const cases: [number[], number[]][] = [[[20, 300], [1]], [[300, 20], [0]], [[3000, 20], [0]], [[2000, 3], [1]], [[3, 4000, 2], [1]]];
+  for (const [shape, axes] of cases) {
+    // Spread over the negatives, and every element −2³¹ (the reduction's own start value).
+    for (const x of [Int32Array.from({ length: sizeOf(shape) }, (_, i) => -1 - ((i * 7919) % 100000) * 20000), new Int32Array(sizeOf(shape)).fill(-(2 ** 31))]) {
+      const g = gpu().reduce('max', gpu().fromArray(x, 'i32'), shape, axes);
+      // The reference in f64 (the values are exact there).
+      const want = cpu.reduce('max', cpu.fromArray(Float64Array.from(x), 'f64'), shape, axes);
+      await expectSame(gpu(), g, want, 0, 0, `i32 max ${shape} ${axes} from ${x[0]}`);
+    }
+  }
+});
