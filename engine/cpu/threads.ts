@@ -43,7 +43,7 @@ export type PartRunner = (job: Pick<Job, 'arrays' | 'params'>, lo: number, hi: n
 
 /**
  * The job block, shared by the main thread and every worker (no message per job: a postMessage
- * cost the main thread ~30 µs, 15% of the demo's training step). Int32 words:
+ * cost the main thread 12 µs against 5 µs for this, on an idle machine). Int32 words:
  *   SEQ    a sequence lock: odd while the main thread writes a job, even (and new) once it is there;
  *          workers sleep on it with Atomics.wait
  *   NEXT   (tag << 16) | the next unclaimed part; a part is claimed by compareExchange of the whole
