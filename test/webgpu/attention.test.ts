@@ -7,7 +7,11 @@ import fc from 'fast-check';
 import * as A from '../../autograd/index.ts';
 import type { AttentionDims } from '../../engine/backend.ts';
 import { tensor } from '../../engine/creation.ts';
+import { encodeAttention } from '../../kernels/attention.ts';
+import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
 import { attentionTuning, parseTiles, pickTiles, tileBytes, tilesError, tilesName } from '../../kernels/attention-tiles.ts';
+import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { STORAGE_USAGE } from '../../engine/webgpu/usage.ts';
 import { both, cpu, expectSame, randomData, useGpu, assertClose } from './helpers.ts';
 
 const gpu = useGpu();
@@ -51,6 +55,62 @@ test('attention: l = s = 300 (many tiles), l ≠ s, large logits, many heads wit
   await check({ n: 2, l: 33, s: 129, dqk: 9, dv: 72, scale: 1 / 3 }, 2);
   await check({ n: 1, l: 40, s: 40, dqk: 9, dv: 72, scale: 1 }, 3, 4); // logits up to ~70
   await check({ n: 40, l: 16, s: 16, dqk: 9, dv: 72, scale: 1 / 3 }, 4);
+});
+
+test('attention: neighbouring rows of one block with logits ~180 apart (each row rescaled by its own maximum)', async () => {
+  // Rows of q are +10 or −10 in every dim, switching every 4 rows, and k is positive, so the
+  // scores of nearby rows lie around +90 and −90: a row that took another row's tile maximum
+  // (e.g. the partials read at a wrong stride) loses every key to e^{S−m} = 0 or overflows.
+  // The random tests' rows have similar maxima, where any maximum works (softmax is shift-invariant).
+  const d = { n: 2, l: 37, s: 35, dqk: 9, dv: 72, scale: 1 };
+  const q = Float32Array.from({ length: d.n * d.l * d.dqk }, (_, i) => (Math.floor((Math.floor(i / d.dqk) % d.l) / 4) % 2 ? -10 : 10));
+  const k = randomData(d.n * d.s * d.dqk, 31, 0.5, 1.5);
+  const [cq, gq] = both(gpu(), q), [ck, gk] = both(gpu(), k);
+  const [cv, gv] = both(gpu(), randomData(d.n * d.s * d.dv, 32));
+  const [cg, gg] = both(gpu(), randomData(d.n * d.l * d.dv, 33));
+  const c = cpu.attention(cq, ck, cv, d), g = gpu().attention(gq, gk, gv, d);
+  await expectSame(gpu(), g.o, c.o, 1e-4, 1e-5, 'o');
+  await expectSame(gpu(), g.lse, c.lse, 1e-5, 1e-5, 'lse');
+  const cb = cpu.attentionBwd(cq, ck, cv, c.o, c.lse, cg, d), gb = gpu().attentionBwd(gq, gk, gv, g.o, g.lse, gg, d);
+  for (const w of ['dq', 'dk', 'dv'] as const) await expectSame(gpu(), gb[w], cb[w], 2e-3, 2e-4, w);
+});
+
+test('the attention kernels write only their own rows: a sentinel just past o, lse, dq, dk and dv survives', async () => {
+  // One head, so a row written one past the last (a guard `<=` for `<` on a ragged last block)
+  // lands in the sentinel instead of in another head's row, where the workgroup that owns it
+  // (running later on lavapipe) would overwrite it and hide the bug. l = 37 and s = 35 leave
+  // ragged last blocks in every kernel; dqk = 9 exercises the scalar stores, dv = 72 the vec4 ones.
+  // (The tiles are those of the l ≠ s case above: no new pipelines.)
+  const d = { n: 1, l: 37, s: 35, dqk: 9, dv: 72, scale: 1 / 3 };
+  const { ctx } = gpu() as WebGpuBackend;
+  const SENT = 7777, TAIL = 64;
+  const upload = (x: Float32Array, tail = 0): GPUBuffer => {
+    const data = new Float32Array(x.length + tail).fill(SENT);
+    data.set(x);
+    const b = ctx.device.createBuffer({ size: data.byteLength, usage: STORAGE_USAGE() });
+    ctx.device.queue.writeBuffer(b, 0, data);
+    return b;
+  };
+  const data = [randomData(d.l * d.dqk, 1), randomData(d.s * d.dqk, 2), randomData(d.s * d.dv, 3), randomData(d.l * d.dv, 4)];
+  const [q, k, v, dO] = data.map((x) => upload(x)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+  const sized = (n: number) => upload(new Float32Array(n), TAIL);
+  const outs = { o: sized(d.l * d.dv), lse: sized(d.l), dq: sized(d.l * d.dqk), dk: sized(d.s * d.dqk), dv: sized(d.s * d.dv) };
+  encodeAttention(ctx, q, k, v, outs.o, outs.lse, d);
+  encodeAttentionBwd(ctx, q, k, v, outs.o, outs.lse, dO, { dq: outs.dq, dk: outs.dk, dv: outs.dv }, d);
+  const sizes = { o: d.l * d.dv, lse: d.l, dq: d.l * d.dqk, dk: d.s * d.dqk, dv: d.s * d.dv };
+  const names = Object.keys(outs) as (keyof typeof outs)[];
+  const got = (await ctx.read(names.map((w) => ({ buffer: outs[w], bytes: (sizes[w] + TAIL) * 4 })))).map((b) => new Float32Array(b));
+  // The rows themselves against the CPU, then the tails.
+  const [cq, ck, cv, cdO] = data.map((x) => cpu.fromArray(x, 'f32'));
+  const c = cpu.attention(cq!, ck!, cv!, d);
+  const cb = cpu.attentionBwd(cq!, ck!, cv!, c.o, c.lse, cdO!, d);
+  const want = { o: c.o, lse: c.lse, dq: cb.dq, dk: cb.dk, dv: cb.dv };
+  names.forEach((w, i) => {
+    assertClose(got[i]!.subarray(0, sizes[w]), cpu.readSync!(want[w]), 2e-3, 2e-4, w);
+    const bad = got[i]!.subarray(sizes[w]).findIndex((x) => x !== SENT);
+    assert.equal(bad, -1, `${w}: element ${bad} past its ${sizes[w]} was written`);
+  });
+  for (const b of [q, k, v, dO, ...Object.values(outs)]) b.destroy();
 });
 
 test('the autograd attention op on the GPU matches the CPU (values and gradients)', async () => {

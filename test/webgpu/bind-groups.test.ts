@@ -57,6 +57,25 @@ test('the bind-group cache reuses groups and forgets those of destroyed buffers'
   ring.destroy();
 });
 
+test('the bind-group cache keys on the uniform buffer: a new uniform ring gets its own group, and forgetting the old ring drops only its groups', () => {
+  // The context replaces its uniform ring (destroying the old one) when a batch's uniforms outgrow
+  // it; a group cached for the old ring must be neither handed out for the new one nor kept.
+  const { device } = opened;
+  const layout = device.createBindGroupLayout({ entries: layoutEntries(`@group(0) @binding(0) var<storage, read_write> o: array<f32>;
+@group(0) @binding(1) var<uniform> u: vec4<u32>;`) });
+  const cache = new BindGroupCache(device);
+  const o = device.createBuffer({ size: 256, usage: GPUBufferUsage.STORAGE });
+  const rings = [0, 1].map(() => device.createBuffer({ size: 1024, usage: GPUBufferUsage.UNIFORM }));
+  const g0 = cache.get(layout, [o], { buffer: rings[0]!, size: 16 }, 'k');
+  const g1 = cache.get(layout, [o], { buffer: rings[1]!, size: 16 }, 'k');
+  assert.notEqual(g1, g0, 'a group naming the old ring served the new one');
+  assert.equal(cache.size, 2);
+  cache.forget(rings[0]!);
+  assert.equal(cache.size, 1, "forgetting the old ring keeps the new ring's group and drops its own");
+  assert.equal(cache.get(layout, [o], { buffer: rings[1]!, size: 16 }, 'k'), g1);
+  for (const b of [o, ...rings]) b.destroy();
+});
+
 test('a backend run with cached bind groups and the uniform ring: repeated steps hit the cache and stay right', async () => {
   const be = (await openWebGpuBackend()) as WebGpuBackend;
   try {

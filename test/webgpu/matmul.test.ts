@@ -160,7 +160,7 @@ for (const [variant, tol, cases] of RUNS) {
 // fragments past N skipped), a K tail (k slices past K skipped), B shared across a batch; NT and
 // TN with vec4 loads of A, whose plain pipelines EMU_CASES has compiled already.
 const GB_CASES: Case[] = [
-  [2, 80, 48, 48, false, true, 'B'],
+  [2, 80, 48, 64, false, true, 'B'], // N ≠ K: a transposed B's stride (K) cannot pass for N
   [1, 72, 96, 80, true, false, 'none'],
 ];
 for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
