@@ -23,7 +23,7 @@ set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-PARTS=${PARTS:-gradcheck golden matmul robust noswizzle bandwidth attention-mixed fused xl-mixed xl torch-xl}
+PARTS=${PARTS:-gradcheck golden matmul robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
@@ -74,6 +74,10 @@ if [ -n "${TUNE:-}" ] && want fused && [ -s "$OUT/attention-tiles.json" ] && [ -
   export AVDIT_ATTENTION_TILES="$(cat "$OUT/attention-tiles.json")"; echo "=== AVDIT_ATTENTION_TILES=$AVDIT_ATTENTION_TILES"
 fi
 TAILN=60 part xl-mixed ${XL_LIMIT:-150} env ${MIXED_MATMUL:+AVDIT_MATMUL=$MIXED_MATMUL} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
+# Mixed precision with the frozen weights' f16 copies read straight from memory (v4 `:gb`, or
+# DIRECT=…:gb:ga for the activations too): worth running once part `matmul`'s sweep has ranked the
+# `:gb` / `:gb:ga` configs; DIRECT names the config (default the first `:gb` of the sweep).
+TAILN=60 part xl-direct ${XL_LIMIT:-150} env AVDIT_MATMUL_DIRECT=${DIRECT:-v4:128x128x32:2x4:gb} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
 TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"

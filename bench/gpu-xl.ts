@@ -103,5 +103,6 @@ await timed('denoising step b8 (forward)', 3, forward(8), { note: 'samples/s for
 await timed('train step b16, checkpointing', 2, trainStep(16, true));
 const sampleRow = rows.find((r) => r.what === 'denoising step b8 (forward)' && typeof r.seconds === 'number');
 if (sampleRow) log({ what: 'sampling throughput (250 DDPM steps, batch 8)', samplesPerSecond: 8 / (250 * (sampleRow.seconds as number)) });
-writeResult(`gpu-xl${backendName === 'cpu' ? '-cpu' : ''}${precision === 'mixed' ? '-mixed' : ''}${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, rows });
+const direct = precision === 'mixed' ? process.env.AVDIT_MATMUL_DIRECT || null : null; // weights' f16 copies read directly (kernels/matmul.ts directVariant)
+writeResult(`gpu-xl${backendName === 'cpu' ? '-cpu' : ''}${precision === 'mixed' ? '-mixed' : ''}${direct ? '-direct' : ''}${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, direct, rows });
 await closeBackends();

@@ -52,6 +52,7 @@ export const MATMUL_DEFAULTS: {
   minBigTiles: number;
   splitK: { target: number; minChunk: number; max: number; onSoftware: boolean };
   sgSyntax: SgSyntax;
+  direct: string | null;
 } = {
   // From the H200 sweep of 2026-11-26 (bench/results/h200-run2/gpu-matmul.json).
   v2: { big: '128x256x16:8x8', small: '64x128x16:8x8' },
@@ -64,7 +65,31 @@ export const MATMUL_DEFAULTS: {
   splitK: { target: 528, minChunk: 512, max: 16, onSoftware: false },
   // Spelling of subgroupMatrixLoad/Store (see SgSyntax in kernels/matmul-sgmat.ts).
   sgSyntax: 'new',
+  // Mixed precision's form for products with a weight operand, reading f16 copies from memory
+  // (directVariant): a `:gb` or `:gb:ga` v4 config, or null for the staged v4 everywhere. Null
+  // until a GPU sweep shows one faster (bench/gpu-matmul.ts); AVDIT_MATMUL_DIRECT overrides it.
+  direct: null,
 };
+
+/**
+ * The v4 form reading f16 operands straight from memory (`:gb`, or `:gb:ga` for A too) that mixed
+ * precision uses for a product whose B is a weight (the WebGPU backend keeps f16 copies of those,
+ * engine/webgpu/f16-cache.ts): AVDIT_MATMUL_DIRECT (a variant string; '' or 'off' for none) or
+ * else MATMUL_DEFAULTS.direct names it. Null when none is named, the device cannot run it, or the
+ * sizes are not whole fragments (K and N, and M for `:ga`, multiples of 16) or the output is under
+ * V4_MIN_OUT_BYTES: the staged v4 runs then.
+ */
+export function directVariant(ctx: GpuContext, p: MatmulParams, outBytes: number): { variant: string; a16: boolean } | null {
+  const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_DIRECT'] : undefined;
+  const name = env === undefined ? MATMUL_DEFAULTS.direct : env === '' || env === 'off' ? null : env;
+  if (!name || p.precision !== 'mixed') return null;
+  const v = parseVariant(name);
+  if ((v.name !== 'v4' && v.name !== 'v4emu') || !v.cfg.GB) throw new Error(`AVDIT_MATMUL_DIRECT / MATMUL_DEFAULTS.direct '${name}': not a v4 form with :gb`);
+  if (variantSupport(ctx, v) || outBytes < V4_MIN_OUT_BYTES) return null;
+  const a16 = !!v.cfg.GA;
+  if (p.K % 16 !== 0 || p.N % 16 !== 0 || (a16 && p.M % 16 !== 0)) return null;
+  return { variant: name, a16 };
+}
 
 export type MatmulPrecision = 'f32' | 'mixed';
 

@@ -14,7 +14,8 @@ import { BackendError, DTypeError, ShapeError } from '../errors.ts';
 import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { encodeBinary, encodeUnary, encodeWhere, type ElemType } from '../../kernels/elementwise.ts';
 import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } from '../../kernels/gather.ts';
-import { encodeMatmul } from '../../kernels/matmul.ts';
+import { directVariant, encodeMatmul } from '../../kernels/matmul.ts';
+import { encodeToF16, f16Bytes } from '../../kernels/cast-f16.ts';
 import { encodeAdamW } from '../../kernels/adamw.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
@@ -27,6 +28,7 @@ import { encodeReduce } from '../../kernels/reduce.ts';
 import { encodeRandom } from '../../kernels/rng.ts';
 import { encodeSoftmax, encodeSoftmaxBwd } from '../../kernels/softmax.ts';
 import { WebGpuContext } from './context.ts';
+import { F16Cache } from './f16-cache.ts';
 import { openDevice } from './device.ts';
 
 export class GpuStorage implements Storage {
@@ -51,6 +53,8 @@ export class WebGpuBackend implements Backend {
   readonly #flagMessages = new Map<number, string>();
   /** The Dawn instance, dropped at destroy so Node can exit. */
   #gpu: GPU | null;
+  /** f16 copies of weight operands (mixed precision's direct matmul form). */
+  readonly f16Copies: F16Cache;
 
   constructor(
     readonly ctx: WebGpuContext,
@@ -58,6 +62,7 @@ export class WebGpuBackend implements Backend {
     gpu: GPU,
   ) {
     this.#gpu = gpu;
+    this.f16Copies = new F16Cache(ctx);
     this.#flags = ctx.alloc(4, 'assert-flags');
     encodeFill(ctx, this.#flags, 1, 'i32', 0);
   }
@@ -122,6 +127,7 @@ export class WebGpuBackend implements Backend {
   free(s: Storage): void {
     const g = s as GpuStorage;
     if (!g.buffer) return;
+    this.f16Copies.drop(g);
     this.#live -= g.size * BYTES_PER_ELEMENT[g.dtype];
     this.ctx.release(g.buffer);
     g.buffer = null;
@@ -207,6 +213,19 @@ export class WebGpuBackend implements Backend {
     };
     const A = operand(a, aShape), B = operand(b, bShape);
     const p = { batch, M, N, K, transA, transB, strideA: A.stride, strideB: B.stride, precision: this.precision };
+    // Mixed precision with a weight as B (a Linear's: seen transposed, the forward's form, or
+    // already copied; not broadcast by expand): its f16 copy, read straight from memory.
+    const direct = temps.length === 0 && (transB || this.f16Copies.has(b)) ? directVariant(this.ctx, p, out.size * 4) : null;
+    if (direct) {
+      const bh = this.f16Copies.get(b, B.buf, b.size);
+      let ah = A.buf;
+      if (direct.a16) {
+        ah = this.ctx.scratch(f16Bytes(a.size));
+        encodeToF16(this.ctx, A.buf, ah, a.size);
+      }
+      encodeMatmul(this.ctx, ah, bh, this.#buf(out), { ...p, variant: direct.variant }, bias ? this.#buf(bias) : null);
+      return out;
+    }
     encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), p, bias ? this.#buf(bias) : null);
     for (const t of temps) this.free(t);
     return out;
@@ -373,6 +392,7 @@ export class WebGpuBackend implements Backend {
   }
 
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {
+    for (const p of params) this.f16Copies.drop(p); // updated in place: their f16 copies are stale
     const tensors = params.map((p, i) => ({ p: this.#buf(p), g: this.#buf(grads[i]!), m: this.#buf(m[i]!), v: this.#buf(v[i]!), size: p.size }));
     encodeAdamW(this.ctx, tensors, hp);
   }
