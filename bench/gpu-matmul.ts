@@ -507,6 +507,9 @@ async function main(): Promise<void> {
   Ah?.destroy();
   O.destroy();
   const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v) && !smallConfigs.includes(v))]) : undefined;
+  // The fastest `:gb` form, for gpu-run.sh's part xl-direct (AVDIT_MATMUL_DIRECT): to $OUT, else bench/results/.
+  const bestDirect = ranking?.ranked.v4?.find((r) => r.geomean > 0 && isGb(r.variant));
+  if (bestDirect) writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-direct.txt'), `${bestDirect.variant}\n`);
   const adapter = h.describe();
   h.destroy();
 
@@ -636,6 +639,10 @@ function sweepReport(rows: Row[], all: Shape[], configs: string[]): { text: stri
   out.push(`  v2: ${suggest('v2')},`);
   out.push(`  v3: ${suggest('v3')},`);
   out.push(`  v4: ${suggest('v4')},`);
+  // The direct form (weights' f16 copies read from memory) pays where it beats the staged best.
+  const v4 = (ranked.v4 ?? []).filter((r) => r.geomean > 0);
+  const gb = v4.find((r) => isGb(r.variant)), staged = v4.find((r) => !isGb(r.variant));
+  if (gb) out.push(`  direct: ${gb && staged && gb.geomean > staged.geomean ? `'${gb.variant}',  // ${(gb.geomean / staged.geomean).toFixed(2)}× the staged best` : `null,  // the best :gb form, ${gb.variant}, is ${staged ? (gb.geomean / staged.geomean).toFixed(2) : '?'}× the staged best`}`);
   return { text: out.join('\n'), ranked };
 }
 

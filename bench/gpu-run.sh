@@ -75,8 +75,9 @@ if [ -n "${TUNE:-}" ] && want fused && [ -s "$OUT/attention-tiles.json" ] && [ -
 fi
 TAILN=60 part xl-mixed ${XL_LIMIT:-150} env ${MIXED_MATMUL:+AVDIT_MATMUL=$MIXED_MATMUL} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
 # Mixed precision with the frozen weights' f16 copies read straight from memory (v4 `:gb`, or
-# DIRECT=…:gb:ga for the activations too): worth running once part `matmul`'s sweep has ranked the
-# `:gb` / `:gb:ga` configs; DIRECT names the config (default the first `:gb` of the sweep).
+# DIRECT=…:gb:ga for the activations too): worth running after part `matmul` with SWEEP=1 in the
+# same call, whose fastest `:gb` form it then takes (else DIRECT, else the first `:gb` config).
+if [ -z "${DIRECT:-}" ] && [ -s "$OUT/matmul-direct.txt" ]; then DIRECT=$(cat "$OUT/matmul-direct.txt"); echo "=== DIRECT=$DIRECT (part matmul's fastest :gb form)"; fi
 TAILN=60 part xl-direct ${XL_LIMIT:-150} env AVDIT_MATMUL_DIRECT=${DIRECT:-v4:128x128x32:2x4:gb} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
 TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
