@@ -351,8 +351,7 @@ export function normModulateBwd(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tenso
  * DiT's gated residual x + gate ⊙ y: x, y [N, L, D], gate [N, D] broadcast over the L tokens
  * (one kernel instead of a mul and an add).
  */
-export function gatedAdd(x: Tensor, gate: Tensor, y: Tensor): { out: Tensor; dims: NormModulateDims } {
-  const op = 'gatedAdd';
+export function gatedAdd(x: Tensor, gate: Tensor, y: Tensor, op = 'gatedAdd'): { out: Tensor; dims: NormModulateDims } {
   if (x.rank !== 3 || y.shape.join() !== x.shape.join() || gate.rank !== 2 || gate.shape[0] !== x.shape[0] || gate.shape[1] !== x.shape[2]) {
     throw new ShapeError(`${op}: x ${fmt(x.shape)}, gate ${fmt(gate.shape)}, y ${fmt(y.shape)} must be [N, L, D], [N, D], [N, L, D]`);
   }

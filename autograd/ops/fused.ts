@@ -14,7 +14,7 @@ import { record } from '../tape.ts';
  * dgate = Σ_t g ⊙ y, dy = gate ⊙ g.
  */
 export function addGated(x: Tensor, gate: Tensor, y: Tensor): Tensor {
-  const { out, dims } = raw.gatedAdd(x, gate, y);
+  const { out, dims } = raw.gatedAdd(x, gate, y, 'addGated'); // errors name the op the caller called
   return record('addGated', [x, gate, y], out, (g) => {
     const r = raw.gatedAddBwd(g, gate, gate.requiresGrad ? y : null, dims);
     return [g, r.dgate, r.dy];

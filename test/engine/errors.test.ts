@@ -19,6 +19,7 @@ test('mismatched shapes name the op and both shapes', () => {
   assert.throws(() => A.patchify(zeros([1, 3, 6, 6]), 0), /patch size 0 is not a positive integer/);
   assert.throws(() => A.unpatchify(zeros([1, 4, 8]), 2, 2, 1.5, 8 / 3), /unpatchify: grid height 1.5 is not a positive integer/);
   assert.throws(() => A.slice(zeros([2, 3]), [1, 2], [2, 1]), /slice: box/);
+  assert.throws(() => A.addGated(zeros([2, 3, 4]), zeros([2, 5]), zeros([2, 3, 4])), /^ShapeError: addGated: x \[2, 3, 4\], gate \[2, 5\]/);
   assert.throws(() => A.expand(zeros([2, 3]), [3, 3]), /expand: shapes \[2, 3\] and \[3, 3\] cannot be broadcast/);
   assert.throws(() => tensor([1, 2, 3], [2, 2]), /3 values do not fill shape \[2, 2\]/);
   assert.throws(() => tensor([[1, 2], [3]]), /ragged/);
