@@ -42,7 +42,9 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors'): { ten
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      metadata = (v ?? {}) as Record<string, string>;
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('__metadata__ is not an object');
+      for (const [k, x] of Object.entries(v as object)) if (typeof x !== 'string') fail(`__metadata__["${k}"] is not a string`);
+      metadata = v as Record<string, string>;
       continue;
     }
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };

@@ -28,3 +28,11 @@ test('gaps, overlaps, trailing bytes and a duplicated key are refused', () => {
   // JSON.parse keeps the last "a": the first one's bytes are then a gap.
   bad(file('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8), /bytes 0\.\.4 of the data belong to no tensor/);
 });
+
+test('__metadata__ must be an object of strings, as the format (and the model reader) require', () => {
+  const bad = (meta: unknown, re: RegExp) => assert.throws(() => parseSafetensors(file({ __metadata__: meta, a: f32(0, 1) }, 4), 'm.safetensors'), (e: unknown) => e instanceof SafetensorsError && re.test((e as Error).message));
+  bad({ fps: 8 }, /^m\.safetensors: __metadata__\["fps"\] is not a string/);
+  bad(['x'], /__metadata__ is not an object/);
+  bad(null, /__metadata__ is not an object/);
+  assert.deepEqual(parseSafetensors(file({ __metadata__: { fps: '8' }, a: f32(0, 1) }, 4)).metadata, { fps: '8' });
+});
