@@ -5,6 +5,7 @@
 # has 15 minutes of device time and 10 per command, so split the parts over two calls, e.g.
 #   PARTS="gradcheck golden bandwidth attention-mixed fused xl-mixed xl"   (~4 minutes on the H200, run 8)
 #   PARTS="matmul torch-xl"                                              (matmul tables, PyTorch's XL figures)
+#   SWEEP=1 XL_LIMIT=100 PARTS="matmul attention-mixed xl-direct noswizzle"  (limits sum to 535 s < 600)
 # XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweeps' fastest tiles to the
 # later parts (AVDIT_MIXED_TILES; with SWEEP=1 also the f32 kernels' AVDIT_ATTENTION_TILES).
 # Shaders run without Dawn's index clamping and workgroup zeroing (engine/webgpu/device.ts); part
