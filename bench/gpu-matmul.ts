@@ -642,7 +642,7 @@ function sweepReport(rows: Row[], all: Shape[], configs: string[]): { text: stri
   // The direct form (weights' f16 copies read from memory) pays where it beats the staged best.
   const v4 = (ranked.v4 ?? []).filter((r) => r.geomean > 0);
   const gb = v4.find((r) => isGb(r.variant)), staged = v4.find((r) => !isGb(r.variant));
-  if (gb) out.push(`  direct: ${gb && staged && gb.geomean > staged.geomean ? `'${gb.variant}',  // ${(gb.geomean / staged.geomean).toFixed(2)}× the staged best` : `null,  // the best :gb form, ${gb.variant}, is ${staged ? (gb.geomean / staged.geomean).toFixed(2) : '?'}× the staged best`}`);
+  if (gb) out.push(`  direct: ${staged && gb.geomean > staged.geomean ? `'${gb.variant}',  // ${(gb.geomean / staged.geomean).toFixed(2)}× the staged best` : `null,  // the best :gb form, ${gb.variant}, is ${staged ? (gb.geomean / staged.geomean).toFixed(2) : '?'}× the staged best`}`);
   return { text: out.join('\n'), ranked };
 }
 

@@ -4,7 +4,6 @@ import { totalmem } from 'node:os';
 import type { Backend } from '../engine/backend.ts';
 import type { AVDiTOptions } from '../model/avdit.ts';
 import type { AVDiTConfig } from '../model/config.ts';
-import { sizeClass } from '../engine/webgpu/pool.ts';
 import { batchInputBytes, trainStepPeakBytes } from '../train/step-memory.ts';
 import { UsageError, intFlag, numFlag, type Flags } from './args.ts';
 
@@ -109,7 +108,7 @@ export async function checkBatchFits(backend: Backend, kind: 'avdit' | 'dit', c:
   if (!Number.isFinite(budget)) return;
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
   const inputs = batchInputBytes(kind, c, batch);
-  const need = inputs > budget ? inputs : await trainStepPeakBytes(kind, c, batch, opts, gpu ? sizeClass : undefined);
+  const need = inputs > budget ? inputs : await trainStepPeakBytes(kind, c, batch, opts, gpu);
   if (need > budget) {
     const where = gpu ? `the GPU memory budget of ${gib(budget)} (AVDIT_GPU_MEMORY_GB sets it)` : `this machine's ${gib(budget)} of memory`;
     const hint = kind === 'avdit' && !opts.checkpoint ? '; --checkpoint (activation checkpointing) needs much less' : '';

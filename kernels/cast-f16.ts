@@ -1,8 +1,8 @@
 /**
  * f32 → f16 copies of a buffer (two halves per 32-bit word), for v4's `:gb` matmul option, which
  * reads B as f16 fragments straight from memory: the same conversion (`f16(x)`, round to nearest)
- * the other v4 forms apply while staging B, so the products are the same. A cache of the frozen
- * weights' f16 copies would be made with it; for now only the benchmarks and tests use it.
+ * the other v4 forms apply while staging B, so the products are the same. The WebGPU backend's
+ * copies of weights (engine/webgpu/f16-cache.ts) and `:ga`'s activations are made with it.
  */
 import { uniforms, type GpuContext } from './context.ts';
 import { entry, gridFor, GROUP_INDEX_WGSL } from './grid.ts';

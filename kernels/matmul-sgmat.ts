@@ -79,15 +79,16 @@ export interface SgConfig {
    */
   Z?: boolean;
   /**
-   * B straight from global memory (flag `gb`, benchmarks only): B arrives as f16 (the caller
-   * converted it, as a cache of frozen weights would) and each subgroup loads its right fragments
+   * B straight from global memory (flag `gb`; benchmarks, and mixed precision's direct form,
+   * kernels/matmul.ts directVariant): B arrives as f16 (a converted copy, such as the backend's
+   * copies of weights, engine/webgpu/f16-cache.ts) and each subgroup loads its right fragments
    * from the storage buffer itself; only A is staged in workgroup memory, so the staging stores and
    * their barriers' share are halved. Needs K and N multiples of 16 (fragments past K or N are
    * skipped, not masked). Same products in the same order as without: the same results.
    */
   GB?: boolean;
   /**
-   * A straight from global memory too (flag `ga`, needs `gb`; benchmarks only): both operands
+   * A straight from global memory too (flag `ga`, needs `gb`; as `gb`): both operands
    * arrive as f16 and every fragment is loaded from the storage buffers; nothing is staged, the
    * K loop has no barrier, and the workgroup tile only sets which fragments share L1 (and, with
    * the grouped tile order, L2). Needs M a multiple of 16 too: a left fragment past M is read at

@@ -80,9 +80,10 @@ export const MATMUL_DEFAULTS: {
  * V4_MIN_OUT_BYTES: the staged v4 runs then.
  */
 export function directVariant(ctx: GpuContext, p: MatmulParams, outBytes: number): { variant: string; a16: boolean } | null {
+  if (p.precision !== 'mixed') return null; // (first: f32 products never read the environment here)
   const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_DIRECT'] : undefined;
   const name = env === undefined ? MATMUL_DEFAULTS.direct : env === '' || env === 'off' ? null : env;
-  if (!name || p.precision !== 'mixed') return null;
+  if (!name) return null;
   const v = parseVariant(name);
   if ((v.name !== 'v4' && v.name !== 'v4emu') || !v.cfg.GB) throw new Error(`AVDIT_MATMUL_DIRECT / MATMUL_DEFAULTS.direct '${name}': not a v4 form with :gb`);
   if (variantSupport(ctx, v) || outBytes < V4_MIN_OUT_BYTES) return null;
@@ -275,8 +276,8 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
   }
   if (batch === 0 || M === 0 || N === 0) return;
   const v = chooseVariant(ctx, p, out.size);
-  // v4 `:gb` (benchmarks) reads B as f16 fragments straight from memory: whole fragments only, no
-  // split-K; `:ga` A too, so M as well.
+  // v4 `:gb` (benchmarks, and mixed precision's direct form) reads B as f16 fragments straight
+  // from memory: whole fragments only, no split-K; `:ga` A too, so M as well.
   const gb = (v.name === 'v4' || v.name === 'v4emu') && !!v.cfg.GB;
   if (gb && (K % 16 !== 0 || N % 16 !== 0)) throw new Error(`encodeMatmul: ${p.variant}: K (${K}) and N (${N}) must be multiples of 16 (B read as whole f16 fragments)`);
   if (gb && v.cfg.GA && M % 16 !== 0) throw new Error(`encodeMatmul: ${p.variant}: M (${M}) must be a multiple of 16 (A read as whole f16 fragments)`);

@@ -2,8 +2,8 @@
  * The peak memory of one training step, computed before training on the memory-accounting backend
  * (engine/meta/memory-backend.ts: every op makes outputs of the right sizes and no data), so that a
  * batch that cannot fit is refused at once instead of growing until the system kills the process.
- * Sizes are counted exactly by default (the CPU backend's arrays); `roundUp` = the WebGPU pool's
- * sizeClass counts buffers as that pool holds them. Host-side arrays of B numbers (the timesteps)
+ * Sizes are counted exactly by default (the CPU backend's arrays); `gpuPool` counts buffers in the
+ * WebGPU pool's size classes, as that pool holds them. Host-side arrays of B numbers (the timesteps)
  * are still made, so callers first rule out absurd B by the inputs' size.
  */
 import * as A from '../autograd/index.ts';
@@ -27,9 +27,9 @@ export function batchInputBytes(kind: 'avdit' | 'dit', c: AVDiTConfig, B: number
 
 /** Peak bytes in use during one training step (loss, backward, AdamW) of `kind` at batch B, after a first step made the optimizer state. */
 export async function trainStepPeakBytes(
-  kind: 'avdit' | 'dit', c: AVDiTConfig, B: number, opts: AVDiTOptions & { minSnrGamma?: number } = {}, roundUp: (bytes: number) => number = (bytes) => bytes,
+  kind: 'avdit' | 'dit', c: AVDiTConfig, B: number, opts: AVDiTOptions & { minSnrGamma?: number } = {}, gpuPool = false,
 ): Promise<number> {
-  const backend = createMemoryBackend(roundUp);
+  const backend = gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes); // (the default: the pool's size classes)
   const gen = new Generator(0);
   const dit = kind === 'dit' ? new DiT({ backend, gen }, c) : null;
   const avdit = dit ? null : new AVDiT({ backend, gen }, c);
