@@ -25,7 +25,7 @@ import { writeResult } from './results.ts';
 
 const { values: flags } = parseArgs({ options: { ckpt: { type: 'string' }, fusion: { type: 'string' }, n: { type: 'string' } } });
 if (!flags.ckpt) throw new Error('--ckpt FILE is required');
-const state = readStateFile(flags.ckpt);
+const state = await readStateFile(flags.ckpt);
 const config = configFromMetadata(state.metadata, flags.ckpt);
 if (!config) throw new Error(`${flags.ckpt} has no avdit.config metadata (an avdit train checkpoint is needed)`);
 const args = JSON.parse(state.metadata['avdit.args'] ?? '{}') as { fusion?: string; noFusion?: boolean };

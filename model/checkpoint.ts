@@ -19,7 +19,7 @@ export interface StateFile {
   format: 'safetensors' | 'pt';
 }
 
-export function readStateFile(path: string): StateFile {
+export async function readStateFile(path: string): Promise<StateFile> {
   // Only the first bytes are read here: the readers read by position, so files over 2 GiB (DiT-XL) work.
   const head = new Uint8Array(4);
   try {
@@ -29,7 +29,7 @@ export function readStateFile(path: string): StateFile {
   } catch (e) {
     throw new CheckpointError(path, undefined, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (looksLikeZip(head)) return { tensors: readPt(path).tensors, metadata: {}, format: 'pt' };
+  if (looksLikeZip(head)) return { tensors: (await readPt(path)).tensors, metadata: {}, format: 'pt' };
   const f = readSafetensors(path);
   return { tensors: f.tensors, metadata: f.metadata, format: 'safetensors' };
 }

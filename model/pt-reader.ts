@@ -9,12 +9,12 @@
  * A top-level dict that wraps the state dict under "ema"/"model"/"state_dict" is unwrapped.
  */
 import type { TypedArray } from '../engine/dtype.ts';
-import { openByteSource, type ByteSource } from './byte-source.ts';
+import { openByteSource } from './byte-source.ts';
 import { CheckpointError } from './checkpoint-errors.ts';
 import { describe as describePy, isPyGlobal, PyDict, pyGlobal, unpickle, type PyGlobal } from './pickle.ts';
 import type { RawTensor } from './safetensors.ts';
 import { decodeElements, engineDtypeOf, WIRE_BYTES, type WireDtype } from './wire-dtypes.ts';
-import { looksLikeZip, ZipReader } from './zip-reader.ts';
+import { looksLikeZip, ZipArchive } from './zip-reader.ts';
 
 export interface PtReadOptions {
   /** Label for errors when reading a buffer. */
@@ -119,33 +119,39 @@ function makeGlobals(file: string): (module: string, name: string) => PyGlobal {
 }
 
 /** Read a `.pt` file (path) or buffer. */
-export function readPt(src: string | Uint8Array, opts: PtReadOptions = {}): PtFile {
+export async function readPt(src: string | Uint8Array, opts: PtReadOptions = {}): Promise<PtFile> {
   const s = openByteSource(src, opts.name);
+  let head: Uint8Array;
   try {
-    return readFrom(s, opts);
+    head = s.read(0, Math.min(4, s.size), 'magic');
   } finally {
     s.close();
   }
-}
-
-function readFrom(s: ByteSource, opts: PtReadOptions): PtFile {
   const file = s.name;
-  if (!looksLikeZip(s.read(0, Math.min(4, s.size), 'magic'))) {
+  if (!looksLikeZip(head)) {
     throw new CheckpointError(file, undefined, 'not a zip archive: a legacy (torch < 1.6) .pt file, or not a PyTorch checkpoint; re-save it with torch.save in torch >= 1.6');
   }
-  const zip = new ZipReader(s);
+  const zip = await ZipArchive.open(src, file);
+  try {
+    return await readFrom(zip, file, opts);
+  } finally {
+    zip.close();
+  }
+}
+
+async function readFrom(zip: ZipArchive, file: string, opts: PtReadOptions): Promise<PtFile> {
   const pkl = [...zip.entries.keys()].find((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) throw new CheckpointError(file, undefined, 'no <name>/data.pkl in the archive');
   const prefix = pkl.slice(0, -'data.pkl'.length);
   let bigEndian = false;
   if (zip.entries.has(`${prefix}byteorder`)) {
-    const order = new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim();
+    const order = new TextDecoder().decode(await zip.read(`${prefix}byteorder`)).trim();
     if (order !== 'little' && order !== 'big') throw new CheckpointError(file, undefined, `unknown byteorder "${order}"`);
     bigEndian = order === 'big';
   }
 
   const storages = new Map<string, StorageRef>();
-  const top = unpickle(zip.read(pkl), {
+  const top = unpickle(await zip.read(pkl), {
     file,
     findGlobal: makeGlobals(file),
     persistentLoad(pid) {
@@ -166,25 +172,24 @@ function readFrom(s: ByteSource, opts: PtReadOptions): PtFile {
   }
   const { dict, key } = select(file, top, opts.key);
 
+  // Every storage a tensor of the dict views, read once (several tensors may share one).
   const bytesOf = new Map<string, Uint8Array>();
-  const storageBytes = (st: StorageRef, name: string): Uint8Array => {
-    let b = bytesOf.get(st.key);
-    if (!b) {
-      b = zip.read(`${prefix}data/${st.key}`);
-      const el = WIRE_BYTES[st.wire];
-      if (b.length % el !== 0) throw new CheckpointError(file, name, `storage ${st.key} has ${b.length} bytes, not a whole number of ${st.wire} elements`);
-      if (bigEndian && el > 1) b = byteSwap(b, el);
-      bytesOf.set(st.key, b);
-    }
-    return b;
-  };
-
-  const tensors = new Map<string, RawTensor>();
-  const wire = new Map<string, WireDtype>();
   for (const [name, v] of dict) {
     if (typeof name !== 'string') throw new CheckpointError(file, undefined, `state-dict key ${describe(name)} is not a string`);
     if (!(v instanceof TensorRef)) throw new CheckpointError(file, name, `value is ${describe(v)}, not a tensor`);
-    const data = materialise(file, name, v, storageBytes(v.storage, name));
+    const st = v.storage;
+    if (bytesOf.has(st.key)) continue;
+    let b = await zip.read(`${prefix}data/${st.key}`);
+    const el = WIRE_BYTES[st.wire];
+    if (b.length % el !== 0) throw new CheckpointError(file, name, `storage ${st.key} has ${b.length} bytes, not a whole number of ${st.wire} elements`);
+    if (bigEndian && el > 1) b = byteSwap(b, el);
+    bytesOf.set(st.key, b);
+  }
+
+  const tensors = new Map<string, RawTensor>();
+  const wire = new Map<string, WireDtype>();
+  for (const [name, v] of dict as Map<string, TensorRef>) {
+    const data = materialise(file, name, v, bytesOf.get(v.storage.key)!);
     tensors.set(name, { dtype: engineDtypeOf(v.storage.wire), shape: v.shape, data });
     wire.set(name, v.storage.wire);
   }

@@ -1,10 +1,12 @@
 /**
- * Reading entries of a zip archive (as PyTorch writes them: stored entries, zip64 when large)
- * from a ByteSource with positioned reads, so multi-GB checkpoints need no whole-file buffer.
- * Deflated entries are inflated with fflate. Corrupt archives give a CheckpointError.
+ * Reading the entries of a zip archive (PyTorch's `.pt`: stored entries, zip64 when large) through
+ * yauzl, a well-kept zip reader: it reads the central directory and then each entry by position,
+ * so a multi-GB checkpoint (DiT-XL's 2.7 GB) never needs a whole-file buffer, checks each entry's
+ * local header and sizes, and inflates deflated entries (Node's zlib). Whatever goes wrong in the
+ * archive (truncated, corrupt, a zip bomb) becomes a CheckpointError naming the file.
  */
-import { inflateSync } from 'fflate';
-import type { ByteSource } from './byte-source.ts';
+import type { Readable } from 'node:stream';
+import yauzl from 'yauzl';
 import { CheckpointError } from './checkpoint-errors.ts';
 
 export interface ZipEntry {
@@ -13,8 +15,6 @@ export interface ZipEntry {
   method: number;
   compressedSize: number;
   size: number;
-  /** Offset of the entry's local header. */
-  headerOffset: number;
 }
 
 /** Whether `head` (the first bytes of a file) starts like a zip archive. */
@@ -22,108 +22,85 @@ export function looksLikeZip(head: Uint8Array): boolean {
   return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
 }
 
-export class ZipReader {
-  readonly entries = new Map<string, ZipEntry>();
-  readonly #src: ByteSource;
+/** Deflate expands at most ~1032:1: an entry claiming more is corrupt (and must not allocate). */
+const MAX_DEFLATE_RATIO = 1032;
 
-  constructor(src: ByteSource) {
-    this.#src = src;
-    this.#readDirectory();
+// lazyEntries: entries one at a time (eachEntry); autoClose off: entries are read after the
+// listing. File names are not required to be portable paths: nothing is extracted to disk.
+const OPTIONS: yauzl.Options = { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false };
+
+export class ZipArchive {
+  readonly entries = new Map<string, ZipEntry>();
+  readonly #raw = new Map<string, yauzl.Entry>();
+  readonly #zip: yauzl.ZipFile;
+  readonly #label: string;
+
+  private constructor(zip: yauzl.ZipFile, label: string) {
+    this.#zip = zip;
+    this.#label = label;
+    // An 'error' event with no listener would throw out of an event handler and end the
+    // process; every error that matters also reaches the promise of the read that caused it.
+    zip.on('error', () => {});
+  }
+
+  /** Open a zip file (path) or buffer and list its entries; `label` names it in errors. */
+  static async open(src: string | Uint8Array, label: string): Promise<ZipArchive> {
+    let zip: yauzl.ZipFile;
+    try {
+      zip = typeof src === 'string'
+        ? await yauzl.openPromise(src, OPTIONS)
+        : await yauzl.fromBufferPromise(Buffer.from(src.buffer, src.byteOffset, src.byteLength), OPTIONS);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new CheckpointError(label, undefined, err.code && err.syscall ? `cannot open: ${err.message}` : `zip: ${err.message}`);
+    }
+    const archive = new ZipArchive(zip, label);
+    try {
+      for await (const e of zip.eachEntry()) {
+        archive.#raw.set(e.fileName, e);
+        archive.entries.set(e.fileName, { name: e.fileName, method: e.compressionMethod, compressedSize: e.compressedSize, size: e.uncompressedSize });
+      }
+    } catch (e) {
+      archive.close();
+      archive.#fail((e as Error).message);
+    }
+    return archive;
   }
 
   #fail(msg: string): never {
-    throw new CheckpointError(this.#src.name, undefined, `zip: ${msg}`);
+    throw new CheckpointError(this.#label, undefined, `zip: ${msg}`);
   }
 
-  #readDirectory(): void {
-    const src = this.#src;
-    const tailLen = Math.min(src.size, 22 + 0xffff);
-    const tail = src.read(src.size - tailLen, tailLen, 'zip end record');
-    const tv = new DataView(tail.buffer);
-    let eocd = -1;
-    for (let i = tailLen - 22; i >= 0; i--) {
-      if (tv.getUint32(i, true) === 0x06054b50) {
-        eocd = i;
-        break;
-      }
-    }
-    if (eocd < 0) this.#fail('no end-of-central-directory record (not a zip, or truncated)');
-    let count = tv.getUint16(eocd + 10, true);
-    let cdSize = tv.getUint32(eocd + 12, true);
-    let cdOffset = tv.getUint32(eocd + 16, true);
-    if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-      const locAt = src.size - tailLen + eocd - 20;
-      if (locAt < 0) this.#fail('zip64 locator missing');
-      const loc = new DataView(src.read(locAt, 20, 'zip64 locator').buffer);
-      if (loc.getUint32(0, true) !== 0x07064b50) this.#fail('zip64 locator missing');
-      const z64At = this.#num(loc.getBigUint64(8, true));
-      const z = new DataView(src.read(z64At, 56, 'zip64 end record').buffer);
-      if (z.getUint32(0, true) !== 0x06064b50) this.#fail('bad zip64 end record');
-      count = this.#num(z.getBigUint64(32, true));
-      cdSize = this.#num(z.getBigUint64(40, true));
-      cdOffset = this.#num(z.getBigUint64(48, true));
-    }
-    if (count > cdSize / 46) this.#fail(`${count} entries cannot fit a ${cdSize}-byte central directory`);
-    const cd = src.read(cdOffset, cdSize, 'central directory');
-    const v = new DataView(cd.buffer);
-    const utf8 = new TextDecoder('utf-8');
-    let p = 0;
-    for (let i = 0; i < count; i++) {
-      if (p + 46 > cdSize || v.getUint32(p, true) !== 0x02014b50) this.#fail(`bad central directory entry ${i}`);
-      const method = v.getUint16(p + 10, true);
-      let compressedSize = v.getUint32(p + 20, true);
-      let size = v.getUint32(p + 24, true);
-      const nameLen = v.getUint16(p + 28, true), extraLen = v.getUint16(p + 30, true), commentLen = v.getUint16(p + 32, true);
-      let headerOffset = v.getUint32(p + 42, true);
-      if (p + 46 + nameLen + extraLen + commentLen > cdSize) this.#fail(`central directory entry ${i} runs past the directory`);
-      const name = utf8.decode(cd.subarray(p + 46, p + 46 + nameLen));
-      // zip64 extra field: the 64-bit values of whichever fields are 0xffffffff, in this order.
-      for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen; ) {
-        const id = v.getUint16(e, true), len = v.getUint16(e + 2, true);
-        if (id === 0x0001) {
-          let q = e + 4;
-          const next = (): number => {
-            if (q + 8 > e + 4 + len || q + 8 > cdSize) this.#fail(`short zip64 field in entry "${name}"`);
-            q += 8;
-            return this.#num(v.getBigUint64(q - 8, true));
-          };
-          if (size === 0xffffffff) size = next();
-          if (compressedSize === 0xffffffff) compressedSize = next();
-          if (headerOffset === 0xffffffff) headerOffset = next();
-        }
-        e += 4 + len;
-      }
-      this.entries.set(name, { name, method, compressedSize, size, headerOffset });
-      p += 46 + nameLen + extraLen + commentLen;
-    }
-  }
-
-  #num(v: bigint): number {
-    return v > BigInt(Number.MAX_SAFE_INTEGER) ? this.#fail(`size ${v} is too large`) : Number(v);
-  }
-
-  /** The uncompressed bytes of entry `name`. */
-  read(name: string): Uint8Array {
-    const e = this.entries.get(name);
+  /** The uncompressed bytes of entry `name` (a fresh array: typed views over it are aligned). */
+  async read(name: string): Promise<Uint8Array> {
+    const e = this.#raw.get(name);
     if (!e) this.#fail(`no entry "${name}"`);
-    const h = new DataView(this.#src.read(e.headerOffset, 30, `local header of "${name}"`).buffer);
-    if (h.getUint32(0, true) !== 0x04034b50) this.#fail(`bad local header for "${name}"`);
-    const start = e.headerOffset + 30 + h.getUint16(26, true) + h.getUint16(28, true);
-    const raw = this.#src.read(start, e.compressedSize, `entry "${name}"`);
-    if (e.method === 0) {
-      if (e.size !== e.compressedSize) this.#fail(`stored entry "${name}" has sizes ${e.compressedSize} and ${e.size}`);
-      return raw;
-    }
-    if (e.method !== 8) this.#fail(`entry "${name}" uses compression method ${e.method} (only stored and deflate are supported)`);
-    // Deflate expands at most ~1032:1; a larger claimed size is corrupt (and must not allocate).
-    if (e.size > e.compressedSize * 1032 + 1024) this.#fail(`entry "${name}" claims ${e.size} bytes from ${e.compressedSize} compressed`);
+    const method = e.compressionMethod;
+    if (method !== 0 && method !== 8) this.#fail(`entry "${name}" uses compression method ${method} (only stored and deflate are supported)`);
+    if (method === 0 && e.uncompressedSize !== e.compressedSize) this.#fail(`stored entry "${name}" has sizes ${e.compressedSize} and ${e.uncompressedSize}`);
+    if (e.uncompressedSize > e.compressedSize * MAX_DEFLATE_RATIO + 1024) this.#fail(`entry "${name}" claims ${e.uncompressedSize} bytes from ${e.compressedSize} compressed`);
     let out: Uint8Array;
     try {
-      out = inflateSync(raw, { out: new Uint8Array(e.size) });
-    } catch (err) {
-      this.#fail(`cannot inflate "${name}": ${(err as Error).message}`);
+      out = new Uint8Array(e.uncompressedSize);
+    } catch {
+      this.#fail(`entry "${name}" (${e.uncompressedSize} bytes) is too large to read`);
     }
-    if (out.length !== e.size) this.#fail(`entry "${name}" inflated to ${out.length} bytes, expected ${e.size}`);
+    let at = 0;
+    try {
+      const stream: Readable = await this.#zip.openReadStreamPromise(e);
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (at + chunk.length > out.length) throw new Error(`more than the ${out.length} bytes its header gives`);
+        out.set(chunk, at);
+        at += chunk.length;
+      }
+    } catch (err) {
+      this.#fail(`cannot read entry "${name}": ${(err as Error).message}`);
+    }
+    if (at !== out.length) this.#fail(`entry "${name}" holds ${at} bytes, its header says ${out.length}`);
     return out;
+  }
+
+  close(): void {
+    if (this.#zip.isOpen) this.#zip.close();
   }
 }

@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   checkOutFolder(outPath);
 
   // Read and check everything before any long work.
-  const state = readStateFile(ckpt);
+  const state = await readStateFile(ckpt);
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
   const config: AVDiTConfig = configFromFlags(flags, 'tiny', configFromMetadata(state.metadata, ckpt));
   const inputs = readSafetensors(inPath).tensors;

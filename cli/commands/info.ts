@@ -32,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   const ckpt = flags.ckpt as string | undefined, backbonePath = flags.backbone as string | undefined;
   if (ckpt && backbonePath) throw new UsageError('give --ckpt or --backbone, not both');
   const path = ckpt ?? backbonePath;
-  const state = path ? readStateFile(path) : null;
+  const state = path ? await readStateFile(path) : null;
   if (ckpt && state!.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain): check it with --backbone ${ckpt}`);
   // The file's own config (as train and sample use it) unless --preset picks one; --set on top.
   const stored = state && flags.preset === undefined ? configFromMetadata(state.metadata, path!) : null;

@@ -129,7 +129,7 @@ export async function run(argv: string[]): Promise<number> {
   if (weightsFlag !== 'ema' && weightsFlag !== 'raw') throw new UsageError(`--weights must be ema or raw, got "${weightsFlag}"`);
   outDirFlag('out', out);
 
-  const state = readStateFile(ckpt);
+  const state = await readStateFile(ckpt);
   if (state.metadata['avdit.kind'] === 'dit') throw new UsageError(`${ckpt} is a DiT backbone (from avdit pretrain); train AV-DiT on it first: avdit train --backbone ${ckpt}`);
   const config = configFromFlags(flags, 'tiny', configFromMetadata(state.metadata, ckpt));
   if (classId !== null && classId >= config.classes) throw new UsageError(`--class ${classId}: the model has classes 0..${config.classes - 1}`);

@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   if (resumed && flags.backbone) console.error(`--resume: the run's checkpoint holds the frozen weights; --backbone ${flags.backbone as string} is not read`);
   const a = trainArgs(flags);
   // Else the backbone's config (our checkpoints keep one) unless --preset is given; --set on top.
-  const backbone = flags.backbone && !resumed ? readStateFile(flags.backbone as string) : null;
+  const backbone = flags.backbone && !resumed ? await readStateFile(flags.backbone as string) : null;
   const config = resumed ?? configFromFlags(flags, 'demo', backbone && configFromMetadata(backbone.metadata, flags.backbone as string));
   // Every flag is checked before the data is made or read and before --out is touched.
   const fusion = fusionFromFlags(flags, {}, config);
