@@ -3,6 +3,9 @@
  * real limits (the defaults are small) and the features kernels specialise on (f16, subgroups,
  * subgroup matrices), plus timestamp queries for the kernel profiler.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { isSoftwareAdapter } from './software-adapter.ts';
 import type { GpuFeatures } from '../../kernels/context.ts';
@@ -30,12 +33,41 @@ const FAST_SHADERS = ['disable_robustness', 'disable_workgroup_init'];
 
 /**
  * The instance flags, the fast-shader toggles unless `robust`, plus Dawn toggles named in
- * AVDIT_DAWN_ENABLE (comma-separated) for experiments.
+ * AVDIT_DAWN_ENABLE (comma-separated) for experiments. A name that cannot be a toggle is an error.
  */
 export function dawnFlags(env: string | undefined = process.env.AVDIT_DAWN_ENABLE, robust = process.env.AVDIT_ROBUSTNESS === '1'): string[] {
-  const extra = (env ?? '').split(',').map((t) => t.trim()).filter((t) => /^[a-z0-9_]+$/.test(t));
+  const extra = (env ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const bad = extra.filter((t) => !/^[a-z0-9_]+$/.test(t));
+  if (bad.length) throw new BackendError(`AVDIT_DAWN_ENABLE: ${bad.map((t) => JSON.stringify(t)).join(', ')} cannot be a Dawn toggle (names are lowercase letters, digits and _, comma-separated)`);
   const toggles = [...DAWN_ENABLE, ...(robust ? [] : FAST_SHADERS), ...extra];
   return [`enable-dawn-features=${[...new Set(toggles)].join(',')}`, 'disable-dawn-features=timestamp_quantization'];
+}
+
+/**
+ * Toggles of `flags` that the loaded Dawn binary does not name. Dawn ignores a toggle it does not
+ * know without a word, so a typo in AVDIT_DAWN_ENABLE would silently change nothing; every toggle
+ * Dawn knows is a NUL-terminated string in its binary, which this looks for (null: no binary found).
+ */
+export function unknownToggles(flags: readonly string[], binary = dawnBinary()): string[] | null {
+  if (!binary) return null;
+  const names = flags.flatMap((f) => (/^(enable|disable)-dawn-features=/.test(f) ? f.slice(f.indexOf('=') + 1).split(',') : []));
+  return names.filter((t) => t && !binary.includes(Buffer.from(`\0${t}\0`)));
+}
+
+function dawnBinary(): Buffer | null {
+  try {
+    const dir = dirname(createRequire(import.meta.url).resolve('webgpu'));
+    const arch = process.platform === 'darwin' ? 'universal' : process.arch;
+    return readFileSync(join(dir, 'dist', `${process.platform}-${arch}`, 'dawn.node'));
+  } catch {
+    return null;
+  }
+}
+
+function warnUnknownToggles(flags: readonly string[]): void {
+  if (!process.env.AVDIT_DAWN_ENABLE) return; // ours are known; read the binary only for experiments
+  const unknown = unknownToggles(flags);
+  if (unknown?.length) console.error(`warning: AVDIT_DAWN_ENABLE: this Dawn does not know ${unknown.join(', ')} (ignored by Dawn)`);
 }
 
 const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'] as const;
@@ -124,7 +156,9 @@ export function fixedSubgroupSize(a: GPUAdapter, granted: boolean): number | nul
 export async function openDevice(): Promise<OpenedDevice> {
   // WebGPU's enums (GPUBufferUsage, GPUMapMode, ...) are globals in a browser; the package ships them.
   Object.assign(globalThis, globals);
-  const gpu = create(dawnFlags());
+  const flags = dawnFlags();
+  warnUnknownToggles(flags);
+  const gpu = create(flags);
   const adapter = await pickAdapter(gpu);
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   let device: GPUDevice;
