@@ -12,6 +12,7 @@ export interface ByteSource {
   readonly size: number;
   /** `length` bytes from `offset`, as a fresh Uint8Array whose byteOffset is 0 (so typed views over it are aligned). */
   read(offset: number, length: number, what?: string): Uint8Array;
+  /** Release the file (a second call does nothing). */
   close(): void;
 }
 
@@ -60,7 +61,9 @@ export function openByteSource(src: string | Uint8Array, name?: string): ByteSou
       return out;
     },
     close() {
+      if (fd < 0) return; // closing twice is harmless
       closeSync(fd);
+      fd = -1;
     },
   };
 }

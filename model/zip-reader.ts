@@ -5,8 +5,9 @@
  * local header and sizes, and inflates deflated entries (Node's zlib). Whatever goes wrong in the
  * archive (truncated, corrupt, a zip bomb) becomes a CheckpointError naming the file.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
+import { openByteSource, type ByteSource } from './byte-source.ts';
 import { CheckpointError } from './checkpoint-errors.ts';
 
 export interface ZipEntry {
@@ -29,6 +30,52 @@ const MAX_DEFLATE_RATIO = 1032;
 // listing. File names are not required to be portable paths: nothing is extracted to disk.
 const OPTIONS: yauzl.Options = { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false };
 
+/** Bytes of an entry per positioned read (4 MiB). */
+const CHUNK = 1 << 22;
+
+/**
+ * yauzl's reads go through our ByteSource (positioned reads with their range checked: a damaged
+ * offset becomes an error yauzl reports, where its own file reader let Node throw out of a callback).
+ */
+class SourceReader extends yauzl.RandomAccessReader {
+  constructor(readonly src: ByteSource) {
+    super();
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    let err: Error | null = null;
+    try {
+      buffer.set(this.src.read(position, length, 'zip record'), offset);
+    } catch (e) {
+      err = e as Error;
+    }
+    setImmediate(() => callback(err));
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const src = this.src;
+    let at = start;
+    return new Readable({
+      read() {
+        try {
+          if (at >= end) return void this.push(null);
+          const n = Math.min(CHUNK, end - at);
+          const b = src.read(at, n, 'zip entry');
+          at += n;
+          this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+        } catch (e) {
+          this.destroy(e as Error);
+        }
+      },
+    });
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    this.src.close();
+    setImmediate(() => callback(null));
+  }
+}
+
 export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
   readonly #raw = new Map<string, yauzl.Entry>();
@@ -45,14 +92,13 @@ export class ZipArchive {
 
   /** Open a zip file (path) or buffer and list its entries; `label` names it in errors. */
   static async open(src: string | Uint8Array, label: string): Promise<ZipArchive> {
+    const source = openByteSource(src, label); // a missing file: "cannot open", naming it
     let zip: yauzl.ZipFile;
     try {
-      zip = typeof src === 'string'
-        ? await yauzl.openPromise(src, OPTIONS)
-        : await yauzl.fromBufferPromise(Buffer.from(src.buffer, src.byteOffset, src.byteLength), OPTIONS);
+      zip = await yauzl.fromRandomAccessReaderPromise(new SourceReader(source), source.size, OPTIONS);
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw new CheckpointError(label, undefined, err.code && err.syscall ? `cannot open: ${err.message}` : `zip: ${err.message}`);
+      source.close();
+      throw e instanceof CheckpointError ? e : new CheckpointError(label, undefined, `zip: ${(e as Error).message}`);
     }
     const archive = new ZipArchive(zip, label);
     try {

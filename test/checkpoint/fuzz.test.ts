@@ -1,9 +1,12 @@
 // Fuzz: truncations and byte flips of valid files must give a parse or a CheckpointError, never another exception or a hang.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { CheckpointError } from '../../model/checkpoint-errors.ts';
+import { readStateFile } from '../../model/checkpoint.ts';
 import { readPt } from '../../model/pt-reader.ts';
 import { encodeSafetensors, readSafetensors } from '../../model/safetensors.ts';
 import { ZipArchive } from '../../model/zip-reader.ts';
@@ -69,5 +72,19 @@ test('.pt reader under truncation and byte flips (whole file, and aimed at the p
     const at = Buffer.from(file).indexOf(Buffer.from(bytes));
     assert.ok(at > 0);
     await check(file, (b) => readPt(b), at, at + bytes.length);
+  }
+});
+
+test('checkpoint files on disk under truncation and byte flips (the path readers: .pt and safetensors)', { timeout: Math.max(60_000, RUNS * 40) }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'avdit-fuzz-'));
+  try {
+    const path = join(dir, 'ckpt');
+    const fromDisk = (b: Uint8Array) => {
+      writeFileSync(path, b);
+      return readStateFile(path);
+    };
+    for (const name of ['basic.pt', 'basic_zip64.pt', 'golden.safetensors']) await check(new Uint8Array(readFileSync(fixture(name))), fromDisk);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
