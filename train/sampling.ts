@@ -1,10 +1,13 @@
 /**
  * Generating audio-video clips with a trained AV-DiT: the joint reverse process over video and
- * audio with one model call per step (shared t), optional classifier-free guidance, in batches
- * with a fixed per-batch random stream (the same seed gives the same samples).
+ * audio with one model call per step (shared t), optional classifier-free guidance, in batches.
+ * Each clip draws its noise from its own random stream (seed, clip index), so the same seed gives
+ * the same clips whatever the batch size.
  */
 import * as A from '../autograd/index.ts';
-import { tensor } from '../engine/creation.ts';
+import { randn, tensor } from '../engine/creation.ts';
+import type { Backend } from '../engine/backend.ts';
+import { scope } from '../engine/scope.ts';
 import { Generator } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { guideDoubled, sampleLoopJoint, type GaussianDiffusion, type JointModel } from '../diffusion/index.ts';
@@ -30,6 +33,22 @@ export interface SampleOptions {
   stop?: () => boolean;
 }
 
+/** Counters reserved per clip: its x_T and every step's noise (XL: ~7·10⁷ values over 1000 steps). */
+const PER_CLIP = 2 ** 36;
+
+/**
+ * The noise of clips first … first + B − 1, each from its own stream (Generator(seed, index ·
+ * PER_CLIP)): x_T per tensor of `shapes` ([B, …] each), and `step(k)`, the next step's noise for
+ * tensor k. Each clip's stream is drawn in the same order (x_T video, x_T audio, then each step's
+ * video and audio) whatever batch it is in.
+ */
+export function clipNoise(seed: number, first: number, shapes: readonly (readonly number[])[], backend: Backend): { xT: Tensor[]; step: (k: number) => Tensor } {
+  const B = shapes[0]![0]!;
+  const gens = Array.from({ length: B }, (_, j) => new Generator(seed, (first + j) * PER_CLIP));
+  const draw = (k: number): Tensor => scope(() => A.concat(gens.map((generator) => randn([1, ...shapes[k]!.slice(1)], { backend, generator })), 0));
+  return { xT: shapes.map((_, k) => draw(k)), step: draw };
+}
+
 /** Samples as [video [B, M, C, H, W], audio [B, Ca, T, F]] batches, concatenated on the host. */
 export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o: SampleOptions): Promise<{ video: Float32Array; audio: Float32Array; n: number }> {
   const c = model.avConfig;
@@ -51,12 +70,15 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
       const outs = [framesToChannels(out.video), out.audio];
       return guided ? outs.map((out, k) => guideDoubled(out, scales[k]!)) : outs; // each modality its own scale
     };
-    // One stream per batch: the samples depend on (seed, batch index) only.
-    const gen = new Generator(o.seed, (start / o.batch) * 2 ** 40);
-    const [xv, xa] = sampleLoopJoint(diffusion, joint, [[B, c.videoChannels, c.frames, c.videoHeight, c.videoWidth], [B, c.audioChannels, c.audioTime, c.audioFreq]], {
-      method: o.method, eta: o.eta ?? 0, generator: gen, backend, clipDenoised: o.clipDenoised,
+    const shapes = [[B, c.videoChannels, c.frames, c.videoHeight, c.videoWidth], [B, c.audioChannels, c.audioTime, c.audioFreq]];
+    const noise = clipNoise(o.seed, start, shapes, backend);
+    const stochastic = o.method === 'ddpm' || (o.eta ?? 0) !== 0; // DDIM with η = 0 draws nothing after x_T
+    const [xv, xa] = sampleLoopJoint(diffusion, joint, shapes, {
+      method: o.method, eta: o.eta ?? 0, backend, clipDenoised: o.clipDenoised, noise: noise.xT,
+      ...(stochastic ? { stepNoise: (_step: number, k: number) => noise.step(k) } : {}),
       onStep: ({ step, total }) => o.onStep?.(done * total + step * B, o.n * total),
     }) as [Tensor, Tensor];
+    for (const t of noise.xT) t.dispose();
     const v = A.noGrad(() => channelsToFrames(xv));
     video.set(await v.toArray(), start * perVideo);
     audio.set(await xa.toArray(), start * perAudio);
