@@ -67,17 +67,22 @@ export class Module {
     const missing = [...own.keys()].filter((k) => !sd.has(k));
     const unexpected = [...sd.keys()].filter((k) => !own.has(k));
     const misshaped = [...own].filter(([k, t]) => sd.has(k) && !sameShape(sd.get(k)!.shape, t.shape)).map(([k, t]) => `${k}: checkpoint ${fmt(sd.get(k)!.shape)}, model ${fmt(t.shape)}`);
+    // Dtypes and backends too, all before anything is copied: a bad key never leaves the module half loaded.
+    const unfit = [...own].flatMap(([k, t]) => {
+      const src = sd.get(k);
+      if (!src) return [];
+      if (src.dtype !== t.dtype) return [`${k} is ${src.dtype}, the model wants ${t.dtype}`];
+      return src.backend !== t.backend ? [`${k} lives on ${src.backend.name}, the model on ${t.backend.name}`] : [];
+    });
     const problems: string[] = [];
     if (misshaped.length) problems.push(`mis-shaped keys:\n  ${misshaped.join('\n  ')}`);
+    if (unfit.length) problems.push(unfit.join('\n'));
     if (strict && missing.length) problems.push(`missing keys (${missing.length}):\n  ${missing.join('\n  ')}`);
     if (strict && unexpected.length) problems.push(`unexpected keys (${unexpected.length}):\n  ${unexpected.join('\n  ')}`);
     if (problems.length) throw new StateDictError(`loadStateDict: ${problems.join('\n')}`);
     for (const [k, t] of own) {
       const src = sd.get(k);
-      if (!src) continue;
-      if (src.dtype !== t.dtype) throw new StateDictError(`loadStateDict: ${k} is ${src.dtype}, the model wants ${t.dtype}`);
-      if (src.backend !== t.backend) throw new StateDictError(`loadStateDict: ${k} lives on ${src.backend.name}, the model on ${t.backend.name}`);
-      t.assign(src);
+      if (src) t.assign(src);
     }
   }
 
@@ -100,6 +105,21 @@ export class Module {
       if (t.requiresGrad) trainable += t.size;
     }
     return { total, trainable, frozen: total - trainable };
+  }
+
+  /** count() of each direct sub-module by its name, and under '' the parameters held here directly. */
+  countByChild(): Map<string, { total: number; trainable: number; frozen: number }> {
+    const out = new Map<string, { total: number; trainable: number; frozen: number }>();
+    if (this.#params.size) {
+      const own = { total: 0, trainable: 0, frozen: 0 };
+      for (const t of this.#params.values()) {
+        own.total += t.size;
+        own[t.requiresGrad ? 'trainable' : 'frozen'] += t.size;
+      }
+      out.set('', own);
+    }
+    for (const [n, c] of this.#children) out.set(n, c.count());
+    return out;
   }
 
   /** Free every parameter's storage. */

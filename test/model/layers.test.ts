@@ -83,4 +83,18 @@ test('loadStateDict lists missing, unexpected and mis-shaped keys', () => {
   assert.deepEqual(attn.count(), { total: 16 * 48 + 48 + 16 * 16 + 16, trainable: 16 * 48 + 48 + 16 * 16 + 16, frozen: 0 });
   attn.freeze((k) => k.endsWith('weight'));
   assert.equal(attn.parameters({ trainable: true }).length, 2);
+  // Counts per sub-module.
+  assert.deepEqual(Object.fromEntries(attn.countByChild()), {
+    qkv: { total: 16 * 48 + 48, trainable: 48, frozen: 16 * 48 },
+    proj: { total: 16 * 16 + 16, trainable: 16, frozen: 16 * 16 },
+  });
+});
+
+test('loadStateDict refuses a wrong dtype before copying anything (never half loaded)', () => {
+  const attn = new Attention(ctx(), 4, 2);
+  const before = attn.qkv.weight.dataSync().slice();
+  const sd = new Map([...attn.stateDict()].map(([k, t]) => [k, zeros([...t.shape])] as const));
+  sd.set('proj.bias', zeros([4], { dtype: 'f64' }));
+  assert.throws(() => attn.loadStateDict(sd), /proj\.bias is f64, the model wants f32/);
+  assert.deepEqual(attn.qkv.weight.dataSync(), before, 'qkv.weight (before proj.bias in key order) untouched');
 });
