@@ -100,3 +100,15 @@ export async function checkAVDiTGolden(backend: Backend, fusion: 'pooled' | 'fra
   for (const [k, p] of model.namedParameters()) if (!p.requiresGrad) assert.equal(p.grad, null, `frozen ${k} got a gradient`);
   model.dispose();
 }
+
+/** The tiny class-conditional DiT's forward on `backend` against PyTorch's (dit_tiny_golden). */
+export async function checkDiTGolden(backend: Backend): Promise<void> {
+  const g = readSafetensors(join(DIR, 'dit_tiny_golden.safetensors')).tensors;
+  const dit = new DiT({ backend, gen: new Generator(0) }, makeConfig('tiny'));
+  fillModule(dit);
+  const x = g.get('x')!;
+  const out = A.noGrad(() => dit.forward(tensor(x.data, x.shape, { backend }), Array.from(g.get('t')!.data), tensor(Array.from(g.get('y')!.data), [2], { dtype: 'i32', backend })));
+  const err = relErr(await out.toArray(), g.get('out')!.data);
+  assert.ok(err < 1e-4, `DiT forward on ${backend.name}: relative error ${err}`);
+  dit.dispose();
+}

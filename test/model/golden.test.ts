@@ -12,7 +12,7 @@ import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig } from '../../model/config.ts';
 import { DiT } from '../../model/dit.ts';
 import { readSafetensors } from '../../model/safetensors.ts';
-import { checkAVDiTGolden, DIR, get, inputs, NONSQUARE, relErr } from './golden-check.ts';
+import { checkAVDiTGolden, checkDiTGolden, DIR, get, inputs, NONSQUARE, relErr } from './golden-check.ts';
 import { fillModule } from './hashfill.ts';
 
 test('tiny AV-DiT forward and trainable gradients match PyTorch (CPU)', () => checkAVDiTGolden(cpuBackend));
@@ -44,14 +44,7 @@ test('per-frame fusion differs from the pooled one, and refuses audio rows that 
   A.noGrad(() => odd.forwardAV(xv, xa12, t, y, { fusion: 'pooled' })); // the paper's fusion takes any length
 });
 
-test('DiT class-conditional forward matches PyTorch', () => {
-  const g = readSafetensors(join(DIR, 'dit_tiny_golden.safetensors')).tensors;
-  const dit = new DiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny'));
-  fillModule(dit);
-  const x = g.get('x')!;
-  const out = A.noGrad(() => dit.forward(tensor(x.data, x.shape), Array.from(g.get('t')!.data), tensor(Array.from(g.get('y')!.data), [2], { dtype: 'i32' })));
-  assert.ok(relErr(out.dataSync(), g.get('out')!.data) < 1e-4);
-});
+test('DiT class-conditional forward matches PyTorch', () => checkDiTGolden(cpuBackend));
 
 test('with its new parts at their initial values, the video branch is the frozen DiT per frame', () => {
   const ctx = { backend: cpuBackend, gen: new Generator(1) };

@@ -1,7 +1,7 @@
-// The tiny AV-DiT on the WebGPU backend (lavapipe in CI) against the same PyTorch fixture.
+// The tiny AV-DiT and DiT on the WebGPU backend (lavapipe in CI) against the same PyTorch fixtures.
 import { after, before, test } from 'node:test';
 import type { Backend } from '../../engine/backend.ts';
-import { checkAVDiTGolden, NONSQUARE } from '../model/golden-check.ts';
+import { checkAVDiTGolden, checkDiTGolden, NONSQUARE } from '../model/golden-check.ts';
 import { openPoisonedGpu } from './helpers.ts';
 
 let gpu: Backend;
@@ -17,3 +17,5 @@ test('tiny AV-DiT forward and trainable gradients match PyTorch (WebGPU)', () =>
 test('with the per-frame fusion too (WebGPU)', () => checkAVDiTGolden(gpu, 'frames'));
 
 test('on grids square in neither branch (WebGPU)', () => checkAVDiTGolden(gpu, 'pooled', NONSQUARE));
+
+test('tiny class-conditional DiT forward matches PyTorch (WebGPU)', () => checkDiTGolden(gpu));
