@@ -1,4 +1,6 @@
 /** Small helpers for reading command-line flags with clear errors. */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { useBackend, backendFromEnv, type BackendName } from '../engine/registry.ts';
 import type { Backend } from '../engine/backend.ts';
@@ -105,6 +107,32 @@ export function outDirFlag(flag: string, dir: string): string {
   } catch (e) {
     if (e instanceof RunDirError) throw new UsageError(`--${flag} ${e.message}`);
     throw e;
+  }
+}
+
+/**
+ * Check, making nothing, that `--<flag> DIR` could be made a writable folder: DIR is a writable
+ * folder, or missing below one (its nearest existing parent). A usage error naming the flag if not,
+ * so a bad --out is refused before any data is made or model built; outDirFlag makes it later.
+ * (As root, access() allows what mkdir may still refuse, e.g. under /proc: outDirFlag reports that.)
+ * `access` is fs.accessSync (tests pass one that refuses, since root may write anywhere).
+ */
+export function checkOutDirFlag(flag: string, dir: string, access: (path: string, mode: number) => void = accessSync): void {
+  const full = resolve(dir);
+  let d = full;
+  while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
+  let isDir: boolean;
+  try {
+    isDir = statSync(d).isDirectory();
+  } catch (e) {
+    throw new UsageError(`--${flag} cannot write to ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!isDir) throw new UsageError(d === full ? `--${flag} ${dir} is a file, not a folder` : `--${flag} cannot make ${dir}: ${d} is a file, not a folder`);
+  try {
+    access(d, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new UsageError(d === full ? `--${flag} cannot write to ${dir} (${code})` : `--${flag} cannot make ${dir}: ${d} is not writable (${code})`);
   }
 }
 

@@ -1,12 +1,14 @@
 /**
  * `--resume`: a run's checkpoint remembers the model config and the training options it was
- * started with (train/train-state.ts RunMeta), so `avdit train --out DIR --resume` alone continues
- * the run as it was. Options left off the command line take the run's values; given ones win, with
- * a notice for each that differs from the run's (a new --lr is a choice; a new --steps, the usual
- * one, goes unmentioned). Another --seed (it would not continue the same run), an EMA gained or
- * lost, or a --preset / --set that gives a different model are usage errors.
+ * started with (train/train-state.ts RunMeta), so `avdit train --resume DIR` (the same as
+ * `--out DIR --resume`) alone continues the run as it was. Options left off the command line take
+ * the run's values; given ones win, with a notice for each that differs from the run's (a new --lr
+ * is a choice; a new --steps, the usual one, goes unmentioned). Another --seed (it would not
+ * continue the same run), an EMA gained or lost, or a --preset / --set that gives a different model
+ * are usage errors.
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { AVDiTConfig } from '../model/config.ts';
 import { ckptPath } from '../train/run-dir.ts';
 import { readRunMeta } from '../train/train-state.ts';
@@ -30,6 +32,42 @@ const STORED: Record<string, string> = {
   'min-snr': 'minSnrGamma',
 };
 
+/**
+ * `--resume DIR` (or `--resume=DIR`): takes the folder out of `argv` (parseArgs knows --resume as a
+ * boolean, for `--out DIR --resume`). The word after a bare --resume is its folder unless it starts
+ * with "-" (another flag). Give the result's `dir` to resumeDirFlag after parsing.
+ */
+export function splitResumeDir(argv: readonly string[]): { argv: string[]; dir: string | undefined } {
+  const out: string[] = [];
+  let dir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    let given: string | undefined;
+    if (a.startsWith('--resume=')) given = a.slice('--resume='.length);
+    else if (a === '--resume' && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) given = argv[++i]!;
+    if (given !== undefined) {
+      if (given === '') throw new UsageError('--resume= needs a folder (or write --resume alone, with --out DIR)');
+      if (dir !== undefined && resolve(dir) !== resolve(given)) throw new UsageError(`--resume ${dir} and --resume ${given}: two different run folders`);
+      dir = given;
+    }
+    out.push(given !== undefined ? '--resume' : a);
+  }
+  return { argv: out, dir };
+}
+
+/** Apply `--resume DIR` (from splitResumeDir) to parsed flags: --out DIR --resume; another --out is a usage error. */
+export function resumeDirFlag(flags: Flags, dir: string | undefined): void {
+  if (dir === undefined) return;
+  const out = flags.out as string | undefined;
+  if (out !== undefined && resolve(out) !== resolve(dir)) throw new UsageError(`--resume ${dir} and --out ${out} name different run folders (give one: --resume DIR alone continues the run in DIR)`);
+  flags.out = out ?? dir;
+  flags.resume = true;
+}
+
 /** The --data value a stored data spec came from. */
 function dataFlag(spec: unknown): string | undefined {
   const s = spec as { kind?: string; dir?: string } | undefined;
@@ -42,7 +80,7 @@ function dataFlag(spec: unknown): string | undefined {
  */
 export function resumeFlags(flags: Flags, kind: 'avdit' | 'dit', say: (line: string) => void = (l) => console.error(l)): AVDiTConfig | null {
   const out = flags.out as string | undefined;
-  if (!out) throw new UsageError('--out DIR is required');
+  if (!out) throw new UsageError('--out DIR (or --resume DIR) is required');
   const path = ckptPath(out);
   if (flags.resume !== true) {
     // A new run would replace the checkpoint and the log of the one in --out.

@@ -35,8 +35,8 @@ export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual s
   --grad-clip X          clip the global gradient norm at X (default: off)
   --ema D                EMA decay (default 0.999; 0 = no EMA)
   --seed S               run seed (default 0); --ckpt-every N (default 50)
-  --resume               continue the run in --out from its checkpoint (with its model and
-                         options: flags given here override them)
+  --resume [DIR]         continue the run in DIR (--resume DIR is --out DIR --resume) from its
+                         checkpoint, with its model and options (flags given here override them)
   --overwrite            start a new run in an --out that holds one (its checkpoint and log are replaced)
   --time-budget S        stop (with a checkpoint) after S seconds of training
   --backend cpu|webgpu|auto
@@ -72,7 +72,7 @@ function dataSeedFlag(flags: Flags): number {
 
 export function trainArgs(flags: Flags): TrainArgs {
   const out = flags.out as string | undefined;
-  if (!out) throw new UsageError('--out DIR is required');
+  if (!out) throw new UsageError('--out DIR (or --resume DIR) is required');
   const data = (flags.data as string | undefined) ?? 'synthetic';
   if (data !== 'synthetic' && !existsSync(data)) throw new UsageError(`--data ${data}: no such folder`);
   return {

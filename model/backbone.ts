@@ -36,10 +36,15 @@ export function fitProblems(model: Module, raw: Map<string, { shape: readonly nu
   return problems;
 }
 
-/** Copy the backbone's values into `model` (frozen flags unchanged). */
-export function loadBackbone(model: Module, raw: Map<string, RawTensor>, path: string): void {
+/** A CheckpointError listing backboneProblems, if any (`model` may be a shapes-only one). */
+export function checkBackboneFits(model: Module, raw: Map<string, { shape: readonly number[] }>, path: string): void {
   const problems = backboneProblems(model, raw);
   if (problems.length) throw new CheckpointError(path, undefined, `does not fit the model as a DiT backbone:\n  ${problems.join('\n  ')}`);
+}
+
+/** Copy the backbone's values into `model` (frozen flags unchanged). */
+export function loadBackbone(model: Module, raw: Map<string, RawTensor>, path: string): void {
+  checkBackboneFits(model, raw, path);
   for (const [k, p] of model.namedParameters()) {
     const r = raw.get(k);
     if (!r) continue;

@@ -4,10 +4,12 @@
  * are drawn from the step's random stream, so a resumed run sees the same batches.
  */
 import { constants } from 'node:buffer';
+import { readdirSync, statSync } from 'node:fs';
 import { freemem } from 'node:os';
+import { join } from 'node:path';
 import { audioConfig, type AudioConfig } from '../data/audio/config.ts';
 import { normalizeLogMel } from '../data/audio/mel.ts';
-import { loadLatentShards } from '../data/shards.ts';
+import { loadLatentShards, ShardError } from '../data/shards.ts';
 import { syntheticDataset, type SyntheticDataset } from '../data/synthetic.ts';
 import type { Backend } from '../engine/backend.ts';
 import { rand, tensor } from '../engine/creation.ts';
@@ -15,6 +17,7 @@ import { cpuBackend } from '../engine/cpu/backend.ts';
 import type { Generator } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { AVDiTConfig } from '../model/config.ts';
+import { readSafetensorsHeader, type HeaderEntry } from '../model/safetensors.ts';
 import type { AVBatch } from './objectives.ts';
 
 /** How to turn the audio channel back into sound (synthetic data only). */
@@ -93,12 +96,49 @@ function checkSyntheticSize(c: AVDiTConfig, n: number, waveform: number): void {
   if (why) throw new Error(`--data-n ${n}: the synthetic clips would take ${gb(bytes)} GB, ${why}`);
 }
 
-export function shardData(c: AVDiTConfig, dir: string): AVData {
-  const set = loadLatentShards(dir, { classes: c.classes });
-  const wantV = [c.frames, c.videoChannels, c.videoHeight, c.videoWidth], wantA = [c.audioChannels, c.audioTime, c.audioFreq];
-  if (set.videoShape.join() !== wantV.join() || set.audioShape.join() !== wantA.join()) {
-    throw new Error(`${dir}: shards hold video [${set.videoShape}] and audio [${set.audioShape}] per sample; the model wants [${wantV}] and [${wantA}]`);
+/** The per-sample shapes the model takes: video [M, C, H, W], audio [C, T, F]. */
+const wantShapes = (c: AVDiTConfig) => ({ video: [c.frames, c.videoChannels, c.videoHeight, c.videoWidth], audio: [c.audioChannels, c.audioTime, c.audioFreq] });
+
+const shapeError = (where: string, v: readonly number[], a: readonly number[], c: AVDiTConfig) => {
+  const want = wantShapes(c);
+  return new ShardError(`${where} video [${v.join(', ')}] and audio [${a.join(', ')}] per sample; the model wants video [${want.video.join(', ')}] ([M, C, H, W]) and audio [${want.audio.join(', ')}] ([C, T, F])`);
+};
+
+/**
+ * Compare every shard's per-sample shapes with the model's from the safetensors headers alone,
+ * before any tensor data is read (loading reads and checks every shard whole: minutes for a large
+ * set). A shard whose header cannot be read, or lacks "video" / "audio" of the right rank, is left
+ * to loadLatentShards, which names what is wrong with it.
+ */
+export function checkShardHeaders(c: AVDiTConfig, dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+  } catch {
+    return;
   }
+  const want = wantShapes(c);
+  for (const name of names) {
+    const file = join(dir, name);
+    let entries: HeaderEntry[];
+    try {
+      if (statSync(file).isDirectory()) continue;
+      entries = readSafetensorsHeader(file).entries;
+    } catch {
+      continue;
+    }
+    const v = entries.find((e) => e.name === 'video')?.shape, a = entries.find((e) => e.name === 'audio')?.shape;
+    if (v?.length !== 5 || a?.length !== 4) continue;
+    const vs = v.slice(1), as = a.slice(1);
+    if (vs.join() !== want.video.join() || as.join() !== want.audio.join()) throw shapeError(`${file}: holds`, vs, as, c);
+  }
+}
+
+export function shardData(c: AVDiTConfig, dir: string): AVData {
+  checkShardHeaders(c, dir);
+  const set = loadLatentShards(dir, { classes: c.classes });
+  const want = wantShapes(c);
+  if (set.videoShape.join() !== want.video.join() || set.audioShape.join() !== want.audio.join()) throw shapeError(`${dir}: shards hold`, set.videoShape, set.audioShape, c);
   return {
     n: set.count, video: set.video, audio: set.audio, clipVideo: set.video.length / set.count, clipAudio: set.audio.length / set.count,
     labels: set.labels, codec: null, spec: { kind: 'shards', dir }, synthetic: null,

@@ -2,14 +2,15 @@
  * The training loop shared by `avdit pretrain` (the DiT backbone) and `avdit train` (AV-DiT):
  * per step, a fresh random stream, the loss, backward, optional gradient clipping, AdamW, EMA,
  * a JSONL log line and the progress bar; atomic checkpoints every N steps and at the end;
- * `resume` continues bit for bit; a non-finite loss stops with the last good checkpoint kept;
- * Ctrl-C saves and exits cleanly.
+ * `resume` continues bit for bit; a non-finite loss stops with the last good checkpoint kept, and
+ * no checkpoint is written whose weights, AdamW moments or EMA hold NaN or ±Inf (a finite loss can
+ * still give an overflowing update); Ctrl-C saves and exits cleanly.
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as A from '../autograd/index.ts';
 import { Generator } from '../engine/rng.ts';
-import { scopeAsync } from '../engine/scope.ts';
+import { scope, scopeAsync } from '../engine/scope.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Module } from '../model/module.ts';
 import { plotLines } from '../data/image/plot.ts';
@@ -22,6 +23,7 @@ import { CKPT, LOSS_PNG, logPath } from './run-dir.ts';
 import { loadTrainState, saveTrainState, type RunMeta } from './train-state.ts';
 import type { LossOut } from './objectives.ts';
 
+/** Training diverged: a NaN/Inf loss or gradient norm, or NaN/Inf weights, moments or EMA at a checkpoint. */
 export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
@@ -76,6 +78,25 @@ function clipGradients(params: readonly Tensor[], clip: number | undefined): Ten
   return norm;
 }
 
+/**
+ * Per group, whether every element of its tensors is finite, with one read-back for all: per
+ * tensor Σ x·2⁻⁶⁴, summed. NaN and ±Inf pass through the scaling and the sums (+Inf and −Inf give
+ * NaN), while finite f32 values (|x| < 2¹²⁸) scaled by 2⁻⁶⁴ sum without overflow for up to 2⁶⁴
+ * elements; no comparison or max is used, which GPU compilers may assume NaN-free.
+ */
+export async function finiteGroups(groups: readonly (readonly Tensor[])[]): Promise<boolean[]> {
+  const full = groups.filter((ts) => ts.length > 0);
+  if (!full.length) return groups.map(() => true);
+  const sums = await scopeAsync(async () => {
+    // Each tensor's temporaries are freed as soon as its sum is queued: the peak is the largest tensor's.
+    const l1 = (t: Tensor) => scope(() => A.sum(A.affine(t, 2 ** -64, 0)));
+    const parts = A.noGrad(() => full.map((ts) => A.reshape(ts.map(l1).reduce((acc, x) => A.add(acc, x)), [1])));
+    return A.noGrad(() => A.concat(parts)).toArray();
+  });
+  let i = 0;
+  return groups.map((ts) => (ts.length > 0 ? Number.isFinite(sums[i++]!) : true));
+}
+
 export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; records: StepRecord[]; interrupted: boolean }> {
   const { dir, model, optimizer, ema } = spec;
   const ckpt = join(dir, CKPT);
@@ -91,13 +112,28 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
     writeFileSync(logPath(dir), '');
   }
   const interrupt = watchInterrupt('saving a checkpoint after this step');
+  const records: StepRecord[] = [];
   let saved = spec.resume ? step : -1;
+  const lastCheckpoint = () =>
+    saved >= 0
+      ? `The last checkpoint, ${ckpt}, holds step ${saved} (the weights after that step's update, when the loss was still finite: if they had already diverged, resuming from it fails again).`
+      : 'No checkpoint was written yet.';
   const save = async (s: number) => {
+    // Never replace a good checkpoint with a diverged state (one pass over the trainable tensors).
+    const st = optimizer.stateDict();
+    const groups = [optimizer.params, [...st.m, ...st.v].filter((t): t is Tensor => t !== null), ema?.shadow ?? []];
+    const names = ['the weights', 'the AdamW moments', 'the EMA'];
+    const bad = (await finiteGroups(groups)).flatMap((ok, i) => (ok ? [] : [names[i]!]));
+    if (bad.length) {
+      throw new NonFiniteLossError(
+        `${bad.join(' and ')} hold NaN or infinite values after step ${s} (its loss, ${records[records.length - 1]?.loss}, was finite: the update overflowed); stopped without saving them. ` +
+          lastCheckpoint() + ' Try a lower --lr or --grad-clip, or start a new run.',
+      );
+    }
     await saveTrainState(ckpt, model, optimizer, ema, { ...spec.meta, step: s });
     saved = s;
   };
   const progress = new Progress(spec.label ?? 'train', spec.steps, step, process.stderr, spec.deadline);
-  const records: StepRecord[] = [];
   const started = performance.now();
   try {
     while (step < spec.steps && !interrupt.requested) {
@@ -118,13 +154,7 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
         return Object.fromEntries(names.map((k, i) => [k, vals[i]!])) as Record<string, number>;
       });
       if (!Number.isFinite(values.loss!) || !Number.isFinite(values.gradNorm!)) {
-        throw new NonFiniteLossError(
-          `loss is ${values.loss} at step ${s} (gradient norm ${values.gradNorm}); stopped. ` +
-            (saved >= 0
-              ? `The last checkpoint, ${ckpt}, holds step ${saved} (the weights after that step's update, when the loss was still finite: if they had already diverged, resuming from it fails again).`
-              : 'No checkpoint was written yet.') +
-            ' Try a lower --lr or --grad-clip, or start a new run.',
-        );
+        throw new NonFiniteLossError(`loss is ${values.loss} at step ${s} (gradient norm ${values.gradNorm}); stopped. ${lastCheckpoint()} Try a lower --lr or --grad-clip, or start a new run.`);
       }
       step = s;
       const rec = { step, ...values, seconds: (performance.now() - t0) / 1000 } as StepRecord;
@@ -139,6 +169,10 @@ export async function trainLoop(spec: LoopSpec): Promise<{ lastStep: number; rec
       if (step % spec.ckptEvery === 0 || step === spec.steps || interrupt.requested || outOfTime) await save(step);
       if (outOfTime || (spec.stopAfter !== undefined && step >= spec.stopAfter)) break;
     }
+  } catch (e) {
+    // A diverged run still gets its loss curve (of the steps logged, all with a finite loss).
+    if (e instanceof NonFiniteLossError) writeLossCurve(dir);
+    throw e;
   } finally {
     interrupt.stop();
     progress.done();

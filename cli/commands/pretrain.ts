@@ -13,12 +13,13 @@ import { ditLoss } from '../../train/objectives.ts';
 import { join } from 'node:path';
 import { exportBackbone } from '../../train/backbone-export.ts';
 import { ckptPath } from '../../train/run-dir.ts';
-import { backendFlag, INTERRUPTED, outDirFlag, parse } from '../args.ts';
+import { backendFlag, checkOutDirFlag, INTERRUPTED, outDirFlag, parse } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
-import { resumeFlags } from '../resume-flags.ts';
+import { resumeDirFlag, resumeFlags, splitResumeDir } from '../resume-flags.ts';
 import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit pretrain --out DIR [flags]
+       avdit pretrain --resume DIR [flags]
 
 Trains the image DiT itself (every parameter; class labels with 10% dropped to the null class,
 as DiT) on single video frames, producing the frozen backbone DIR/backbone.safetensors (EMA
@@ -27,13 +28,17 @@ ${modelHelp('demo')}
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parse(argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS });
+  const resumeArg = splitResumeDir(argv);
+  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS });
   if (flags.help) {
     console.log(help);
     return 0;
   }
+  resumeDirFlag(flags, resumeArg.dir);
   const config = resumeFlags(flags, 'dit') ?? configFromFlags(flags, 'demo');
   const a = trainArgs(flags);
+  // --out is checked (making nothing) before the data is made or the model built; made after the data.
+  checkOutDirFlag('out', a.out);
   const backend = await backendFlag(flags, 'auto');
   await checkBatchFits(backend, 'dit', config, a.batch);
   const data = openData(config, a.data, a.dataN, a.dataSeed);

@@ -1,8 +1,9 @@
 /** `avdit train`: adapt a frozen DiT backbone to audio and video (AV-DiT's trainable parts only). */
+import { metaBackend } from '../../engine/meta/backend.ts';
 import { Generator } from '../../engine/rng.ts';
 import { createDiffusion } from '../../diffusion/index.ts';
 import { AVDiT } from '../../model/avdit.ts';
-import { loadBackbone } from '../../model/backbone.ts';
+import { checkBackboneFits, loadBackbone } from '../../model/backbone.ts';
 import { configFromMetadata, readStateFile } from '../../model/checkpoint.ts';
 import { modelWeights } from '../../model/weights.ts';
 import { AdamW } from '../../train/adamw.ts';
@@ -11,12 +12,13 @@ import { EMA } from '../../train/ema.ts';
 import { trainLoop } from '../../train/loop.ts';
 import { avditLoss } from '../../train/objectives.ts';
 import { ckptPath } from '../../train/run-dir.ts';
-import { backendFlag, INTERRUPTED, outDirFlag, parse, UsageError } from '../args.ts';
+import { backendFlag, checkOutDirFlag, INTERRUPTED, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
-import { resumeFlags } from '../resume-flags.ts';
+import { resumeDirFlag, resumeFlags, splitResumeDir } from '../resume-flags.ts';
 import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit train --out DIR [--backbone FILE] [flags]
+       avdit train --resume DIR [flags]
 
 Trains AV-DiT's new parts (temporal adapters, LoRA, fusion gates, audio adapter, audio
 embed/final layer and the DiT's biases) on audio-video clips, with the DiT backbone frozen.
@@ -32,15 +34,19 @@ ${modelHelp("the run's with --resume, else the backbone's stored config, else de
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parse(argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, ...FUSION_FLAGS, checkpoint: { type: 'boolean' }, 'min-snr': { type: 'string' } });
+  const resumeArg = splitResumeDir(argv);
+  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, ...FUSION_FLAGS, checkpoint: { type: 'boolean' }, 'min-snr': { type: 'string' } });
   if (flags.help) {
     console.log(help);
     return 0;
   }
+  resumeDirFlag(flags, resumeArg.dir);
   // Resuming: the run's config and options (its checkpoint holds the frozen weights too).
   const resumed = resumeFlags(flags, 'avdit');
   if (resumed && flags.backbone) console.error(`--resume: the run's checkpoint holds the frozen weights; --backbone ${flags.backbone as string} is not read`);
   const a = trainArgs(flags);
+  // --out is checked (making nothing) before the backbone is read, the data made or the model built.
+  checkOutDirFlag('out', a.out);
   // Else the backbone's config (our checkpoints keep one) unless --preset is given; --set on top.
   const backbone = flags.backbone && !resumed ? await readStateFile(flags.backbone as string) : null;
   const config = resumed ?? configFromFlags(flags, 'demo', backbone && configFromMetadata(backbone.metadata, flags.backbone as string));
@@ -48,6 +54,9 @@ export async function run(argv: string[]): Promise<number> {
   const fusion = fusionFromFlags(flags, {}, config);
   const minSnrGamma = flags['min-snr'] === undefined ? undefined : Number(flags['min-snr']);
   if (minSnrGamma !== undefined && !(minSnrGamma > 0)) throw new UsageError(`--min-snr must be a number > 0, got "${String(flags['min-snr'])}"`);
+  // The backbone's fit, on a shape-only model (the meta backend allocates nothing, so XL costs nothing).
+  const weights = backbone ? modelWeights(backbone.tensors) : null;
+  if (weights) checkBackboneFits(new AVDiT({ backend: metaBackend, gen: new Generator(0) }, config), weights.weights, flags.backbone as string);
   const backend = await backendFlag(flags, 'auto');
   await checkBatchFits(backend, 'avdit', config, a.batch, { fusion, checkpoint: flags.checkpoint === true, minSnrGamma });
   const conditional = flags.conditional === true;
@@ -55,11 +64,10 @@ export async function run(argv: string[]): Promise<number> {
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
   const dir = outDirFlag('out', a.out);
   const model = new AVDiT({ backend, gen: new Generator(a.seed) }, config);
-  if (backbone) {
-    const { weights, usedEma } = modelWeights(backbone.tensors);
-    loadBackbone(model, weights, flags.backbone as string);
-    console.error(`backbone: ${flags.backbone as string} (${usedEma ? 'EMA weights' : 'weights'}) loaded and frozen`);
-  } else if (!backbone && !a.resume) {
+  if (weights) {
+    loadBackbone(model, weights.weights, flags.backbone as string);
+    console.error(`backbone: ${flags.backbone as string} (${weights.usedEma ? 'EMA weights' : 'weights'}) loaded and frozen`);
+  } else if (!a.resume) {
     console.error('warning: no --backbone: the frozen DiT is randomly initialised (run avdit pretrain first for a meaningful one)');
   }
   const params = model.parameters({ trainable: true });

@@ -1,4 +1,4 @@
-// `avdit train --out DIR --resume` alone continues a run started with non-default options and a
+// `avdit train --out DIR --resume` (or `--resume DIR`) alone continues a run started with non-default options and a
 // non-default model, with the losses of an uninterrupted run (the checkpoint remembers both); a
 // run folder is not started over without --overwrite; flags are checked before any long work.
 import { test } from 'node:test';
@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { resumeDirFlag, splitResumeDir } from '../../cli/resume-flags.ts';
 
 const avdit = (...args: string[]) =>
   spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/avdit.mjs'), ...args, '--backend', 'cpu'], { encoding: 'utf8', timeout: 120000 });
@@ -80,4 +81,45 @@ test('train checks its flags before making data or touching --out; demo checks -
   const d = avdit('demo', '--minutes', 'abc', '--runs', join(root, 'runs'), '--out', join(root, 's'));
   assert.equal(d.status, 2);
   assert.match(d.stderr, /--minutes must be a number > 0, got "abc"/);
+});
+
+test('splitResumeDir / resumeDirFlag: --resume DIR and --resume=DIR mean --out DIR --resume; a bare --resume stays a flag', () => {
+  assert.deepEqual(splitResumeDir(['--resume', 'r', '--steps', '3']), { argv: ['--resume', '--steps', '3'], dir: 'r' });
+  assert.deepEqual(splitResumeDir(['--steps', '3', '--resume=r']), { argv: ['--steps', '3', '--resume'], dir: 'r' });
+  assert.deepEqual(splitResumeDir(['--out', 'r', '--resume']), { argv: ['--out', 'r', '--resume'], dir: undefined });
+  assert.deepEqual(splitResumeDir(['--resume', '--steps', '3']), { argv: ['--resume', '--steps', '3'], dir: undefined });
+  assert.deepEqual(splitResumeDir(['--', '--resume', 'r']), { argv: ['--', '--resume', 'r'], dir: undefined });
+  assert.throws(() => splitResumeDir(['--resume', 'a', '--resume', 'b']), /--resume a and --resume b: two different run folders/);
+  assert.throws(() => splitResumeDir(['--resume=']), /--resume= needs a folder/);
+  const flags: Record<string, unknown> = {};
+  resumeDirFlag(flags as never, 'r');
+  assert.deepEqual(flags, { out: 'r', resume: true });
+  const same: Record<string, unknown> = { out: './r/' };
+  resumeDirFlag(same as never, 'r');
+  assert.deepEqual(same, { out: './r/', resume: true });
+  assert.throws(() => resumeDirFlag({ out: 'other' }, 'r'), /--resume r and --out other name different run folders/);
+});
+
+test('avdit train / pretrain --resume DIR continue the run in DIR, as --out DIR --resume does; the help says so', () => {
+  const root = mkdtempSync(join(tmpdir(), 'avdit-resume-dir-'));
+  const opts = ['--batch', '2', '--data-n', '8', '--ema', '0', '--set', 'depth=1'];
+  for (const cmd of ['train', 'pretrain']) {
+    const run = join(root, cmd);
+    assert.equal(avdit(cmd, '--out', run, '--steps', '1', ...opts).status, 0);
+    const r = avdit(cmd, '--resume', run, '--steps', '2');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /resuming .* from step 1/);
+    assert.equal(losses(run).length, 2);
+    const help = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/avdit.mjs'), cmd, '--help'], { encoding: 'utf8' });
+    assert.match(help.stdout, new RegExp(`^       avdit ${cmd} --resume DIR \\[flags\\]$`, 'm'));
+    assert.match(help.stdout, /^  --resume \[DIR\] +continue the run in DIR \(--resume DIR is --out DIR --resume\)/m);
+  }
+  const run = join(root, 'train');
+  const long = avdit('train', '--out', run, '--resume', '--steps', '3');
+  assert.equal(long.status, 0, long.stderr);
+  assert.equal(losses(run).length, 3);
+  const other = avdit('train', '--resume', run, '--out', join(root, 'other'), '--steps', '4');
+  assert.equal(other.status, 2);
+  assert.match(other.stderr, /^avdit train: --resume .*train and --out .*other name different run folders/);
+  assert.ok(!existsSync(join(root, 'other')));
 });

@@ -1,7 +1,7 @@
 // The training loop's own duties (train/loop.ts) on a one-tensor model, so each test takes
 // milliseconds: global-norm gradient clipping (the norm logged before clipping, gradients scaled
-// only when above the clip), a checkpoint of the last step whatever --ckpt-every, and --resume
-// refusing another seed.
+// only when above the clip), a checkpoint of the last step whatever --ckpt-every, --resume
+// refusing another seed, and the finiteness check run before every checkpoint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -14,7 +14,7 @@ import type { Tensor } from '../../engine/tensor.ts';
 import { makeConfig } from '../../model/config.ts';
 import { Module } from '../../model/module.ts';
 import { AdamW } from '../../train/adamw.ts';
-import { trainLoop } from '../../train/loop.ts';
+import { finiteGroups, trainLoop } from '../../train/loop.ts';
 import { prepareRunDir } from '../../train/run-dir.ts';
 import { readRunMeta } from '../../train/train-state.ts';
 
@@ -67,4 +67,12 @@ test('the last step is checkpointed even when it is not a multiple of ckptEvery;
   await assert.rejects(setup({ dir: r.dir, steps: 5, seed: 2, resume: true }), /--resume: the run used seed 1, not 2/);
   const more = await setup({ dir: r.dir, steps: 5, resume: true });
   assert.deepEqual(more.records.map((x) => x.step), [4, 5]);
+});
+
+test('finiteGroups: per group, false for any NaN or ±Inf; f32 values near the largest finite one (3.4e38) are finite', async () => {
+  const f32 = (xs: number[]) => tensor(xs, [xs.length]);
+  const huge = f32(new Array<number>(1000).fill(3.4e38)); // Σ x overflows f32
+  assert.deepEqual(await finiteGroups([[f32([1, 2]), huge], [f32([1, NaN])], [f32([0, Infinity])], [huge, f32([-Infinity])], []]), [true, false, false, false, true]);
+  assert.deepEqual(await finiteGroups([[tensor([1e300, -1e300], [2], { dtype: 'f64' })], [tensor([1, NaN], [2], { dtype: 'f64' })]]), [true, false]);
+  assert.deepEqual(await finiteGroups([]), []);
 });

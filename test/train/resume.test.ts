@@ -21,7 +21,8 @@ import { readSafetensors } from '../../model/safetensors.ts';
 
 const config = makeConfig('tiny', { depth: 1, hidden: 32, heads: 2, loraRank: 4 });
 
-function setup(dir: string, poison = false) {
+/** `poison`: a NaN loss at step 3; `overflow`: a finite loss at step 4 whose update (lr 1e39) overflows f32. */
+function setup(dir: string, poison = false, overflow = false) {
   const model = new AVDiT({ backend: cpuBackend, gen: new Generator(7) }, config);
   const params = model.parameters({ trainable: true });
   const optimizer = new AdamW(params, { lr: 5e-4, weightDecay: 0 });
@@ -31,6 +32,7 @@ function setup(dir: string, poison = false) {
     const video = randn([2, config.frames, 4, 8, 8], { generator: gen });
     const audio = randn([2, 8, 8, 8], { generator: gen });
     const out = avditLoss(model, diffusion, { video, audio, labels: tensor([10, 10], [2], { dtype: 'i32' }) }, gen);
+    if (overflow && step === 4) optimizer.lr = 1e39;
     return poison && step === 3 ? { ...out, loss: A.mul(out.loss, NaN) } : out;
   };
   const base = { dir: prepareRunDir(dir), model, optimizer, ema, ckptEvery: 2, meta: { kind: 'avdit' as const, seed: 11, config, args: {} }, lossFn };
@@ -66,7 +68,31 @@ test('resuming gives exactly the losses of an uninterrupted run (after a crash, 
   assert.ok(full.records[5]!.loss < full.records[0]!.loss * 10); // sane magnitudes
 });
 
-test('a NaN loss stops training and names the last checkpoint and its step', async () => {
+/** The checkpoint in `dir` is of `step`, and every tensor in it (weights, AdamW moments, EMA) is finite. */
+function assertGoodCheckpoint(dir: string, step: number): void {
+  const f = readSafetensors(join(dir, 'checkpoint.safetensors'));
+  assert.equal(f.metadata['avdit.step'], String(step));
+  assert.ok([...f.tensors.keys()].some((k) => k.startsWith('ema.')) && [...f.tensors.keys()].some((k) => k.startsWith('opt.v.')));
+  for (const [k, t] of f.tensors) assert.ok(t.data.every((x) => Number.isFinite(Number(x))), `${k} holds a non-finite value`);
+}
+
+test('a NaN loss stops training, names the last checkpoint and its step, and keeps that checkpoint (finite) and the loss curve', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'avdit-nan-'));
   await assert.rejects(trainLoop({ ...setup(dir, true), steps: 6 }), (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 3/.test(e.message) && /checkpoint\.safetensors, holds step 2/.test(e.message));
+  assertGoodCheckpoint(dir, 2);
+  assert.ok(existsSync(join(dir, 'loss.png')), 'loss.png of steps 1-2');
+});
+
+test('a finite loss whose update overflows the weights: no checkpoint of them is written; the last good one stays', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'avdit-overflow-'));
+  // Step 4 is a checkpoint step (every 2): its loss is finite, its weights and EMA are ±Inf after the update.
+  await assert.rejects(trainLoop({ ...setup(dir, false, true), steps: 6 }), (e: Error) => {
+    assert.ok(e instanceof NonFiniteLossError, String(e));
+    assert.match(e.message, /^the weights and the EMA hold NaN or infinite values after step 4 \(its loss, \d[\d.e+-]*, was finite: the update overflowed\); stopped without saving them\. The last checkpoint, .*checkpoint\.safetensors, holds step 2 /);
+    return true;
+  });
+  assertGoodCheckpoint(dir, 2);
+  const log = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.deepEqual(log, [1, 2, 3, 4]);
+  assert.ok(existsSync(join(dir, 'loss.png')));
 });
