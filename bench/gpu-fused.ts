@@ -5,8 +5,9 @@
  *      backward: 4 matmuls + softmaxBwd), vs PyTorch f32 (SDPA where it exists, TF32 off), at
  *      the AV-DiT XL shapes: spatial 256 seq × 16 heads × 256 tokens × 72, temporal 4096 × 16 ×
  *      16 × (q/k 9, v 72), fusion 16 × 16 × 416 × 72;
- *   2. AdamW over 160M parameters (40 tensors of 4M) vs the measured copyBufferToBuffer
- *      bandwidth (AdamW moves 28 B/param: p, m, v read+written, g read).
+ *   2. AdamW over 160M parameters (40 tensors of 4M), and over AV-DiT-XL's trainable tensors as
+ *      they are (158.7M in hundreds of tensors), vs the measured copyBufferToBuffer bandwidth
+ *      (AdamW moves 28 B/param: p, m, v read+written, g read).
  * The fused and unfused outputs are compared (max relative difference) as a sanity check. At the
  * spatial shape each f32 flash kernel is also timed with one kind of work cut out at a time
  * (bench/ablations.ts: dot products, accumulation, exp, global loads, barriers): where its time goes.
@@ -23,6 +24,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttentionDims, Backend, Storage } from '../engine/backend.ts';
+import { metaBackend } from '../engine/meta/backend.ts';
+import { Generator } from '../engine/rng.ts';
 import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
@@ -30,6 +33,8 @@ import { attentionTilesKey, attentionTuning, LAYOUTS, tileCandidates, tilesName,
 import { F32_ATTENTION_ABLATIONS, withAblation } from './ablations.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
+import { AVDiT } from '../model/avdit.ts';
+import { makeConfig } from '../model/config.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -256,20 +261,29 @@ for (const c of CASES) {
   attention.push(row);
 }
 
-// ---- AdamW over ADAMW_PARAMS vs copy bandwidth ----
+// ---- AdamW over ADAMW_PARAMS vs copy bandwidth, and over AV-DiT-XL's trainable tensors ----
 let sizes: number[] = [], adamMs = NaN, copyGBps = NaN, adamGBps = NaN;
 let adamw: Record<string, number> = {};
+let adamwXL: Record<string, number> = {};
+
+/** Median ms of one AdamW step over tensors of these sizes (made, timed, freed). */
+async function timeAdamW(tensorSizes: number[]): Promise<number> {
+  const P = tensorSizes.map((n, i) => randn(n, 10 + i)), G = tensorSizes.map((n, i) => randn(n, 1000 + i));
+  const M = tensorSizes.map((n) => be.fill(n, 'f32', 0)), V = tensorSizes.map((n) => be.fill(n, 'f32', 0));
+  let step = 0;
+  const ms = await time(() => {
+    be.adamw(P, G, M, V, { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: ++step });
+    return [];
+  });
+  for (const s of [...P, ...G, ...M, ...V]) be.free(s);
+  return ms;
+}
+
 if (!onlyAttention) {
 
 sizes = [];
 for (let left = ADAMW_PARAMS; left > 0; left -= ADAMW_PER_TENSOR) sizes.push(Math.min(ADAMW_PER_TENSOR, left));
-const P = sizes.map((n, i) => randn(n, 10 + i)), G = sizes.map((n, i) => randn(n, 1000 + i));
-const M = sizes.map((n) => be.fill(n, 'f32', 0)), V = sizes.map((n) => be.fill(n, 'f32', 0));
-let step = 0;
-adamMs = await time(() => {
-  be.adamw(P, G, M, V, { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: ++step });
-  return [];
-});
+adamMs = await timeAdamW(sizes);
 // Same bytes as one parameter array, within maxBufferSize (pool sizes round up by ≤ 4/3).
 const copyBytes = Math.min(ADAMW_PARAMS * 4, Math.floor((be.ctx.limits.maxBufferSize * 0.7) / 4) * 4);
 const COPY_REPS = 5;
@@ -286,7 +300,14 @@ adamw = {
   params: ADAMW_PARAMS, tensors: sizes.length, tensorsPerDispatch: tensorsPerDispatch(be.ctx), ms: adamMs, GBps: adamGBps,
   copyBytes, copyMs, copyGBps, fractionOfCopy: adamGBps / copyGBps,
 };
-for (const s of [...P, ...G, ...M, ...V]) be.free(s);
+
+// The real layout: XL's 158.7M trainable parameters in their hundreds of tensors (many small
+// biases), as a training step updates them (the model built on the shapes-only backend).
+const xlSizes = new AVDiT({ backend: metaBackend, gen: new Generator(0) }, makeConfig(quick ? 'tiny' : 'XL')).parameters({ trainable: true }).map((t) => t.size);
+const xlParams = xlSizes.reduce((a, b) => a + b, 0);
+const xlMs = await timeAdamW(xlSizes);
+const xlGBps = (28 * xlParams) / (xlMs * 1e-3) / 1e9;
+adamwXL = { params: xlParams, tensors: xlSizes.length, ms: xlMs, GBps: xlGBps, fractionOfCopy: xlGBps / copyGBps };
 
 }
 
@@ -343,10 +364,11 @@ for (const r of attention) {
 if (!onlyAttention) console.log(
   `\nadamw: ${ADAMW_PARAMS / 1e6}M params in ${sizes.length} tensors (${adamw.tensorsPerDispatch} per dispatch): ${f(adamMs, 3)} ms, ` +
     `${f(adamGBps, 1)} GB/s = ${f(100 * adamw.fractionOfCopy, 1)}% of copy bandwidth (${f(copyGBps, 1)} GB/s)` +
-    (torch?.adamw ? `; torch ${JSON.stringify(torch.adamw)}` : ''),
+    (torch?.adamw ? `; torch ${JSON.stringify(torch.adamw)}` : '') +
+    `\nadamw, ${quick ? 'tiny' : 'XL'}'s trainable tensors: ${f(adamwXL.params! / 1e6, 1)}M params in ${adamwXL.tensors} tensors: ${f(adamwXL.ms!, 3)} ms, ${f(adamwXL.GBps!, 1)} GB/s = ${f(100 * adamwXL.fractionOfCopy!, 1)}% of copy bandwidth`,
 );
 if (torch && 'error' in torch) console.log(`torch: ${String(torch.error)}`);
-writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, attention, adamw, torch, ...(sweep ? { fastestTiles } : {}) });
+writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, attention, adamw, adamwXL, torch, ...(sweep ? { fastestTiles } : {}) });
 if (sweep) {
   console.log(`fastest f32 attention tiles: AVDIT_ATTENTION_TILES='${JSON.stringify(fastestTiles)}'`);
   writeFileSync(join(process.env.OUT ?? join(import.meta.dirname, 'results'), `attention-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(fastestTiles));
