@@ -30,6 +30,7 @@ import { encodeSoftmax, encodeSoftmaxBwd } from '../../kernels/softmax.ts';
 import { WebGpuContext } from './context.ts';
 import { F16Cache } from './f16-cache.ts';
 import { openDevice } from './device.ts';
+import { classCap } from './pool.ts';
 
 export class GpuStorage implements Storage {
   refs = 0;
@@ -42,6 +43,23 @@ export class GpuStorage implements Storage {
 }
 
 const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * Refuse a tensor of n elements that a kernel could not bind: bind groups bind a tensor's whole
+ * pooled buffer, so the limit is the pool's largest class (classCap: maxStorageBufferBindingSize
+ * and maxBufferSize, rounded down to 256 bytes), which `sizeClass` never rounds a smaller request past.
+ */
+export function checkBindable(op: string, dtype: DType, n: number, limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>): void {
+  const bytes = n * BYTES_PER_ELEMENT[dtype];
+  const cap = classCap(limits);
+  if (bytes > cap) {
+    throw new BackendError(
+      `${op}: a ${dtype} tensor of ${n} elements (${MiB(bytes)}) exceeds this device's largest storage binding ` +
+        `(maxStorageBufferBindingSize ${MiB(limits.maxStorageBufferBindingSize)}, maxBufferSize ${MiB(limits.maxBufferSize)}: ` +
+        `${cap} bytes at most); split the work into smaller tensors`,
+    );
+  }
+}
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
@@ -83,13 +101,7 @@ export class WebGpuBackend implements Backend {
   #alloc(op: string, dtype: DType, n: number, upload = false): GpuStorage {
     if (!this.supportsDtype(dtype)) throw new DTypeError(`${op}: the webgpu backend has no ${dtype} (f32 and i32 only)`);
     const bytes = n * BYTES_PER_ELEMENT[dtype];
-    const limit = Math.min(this.ctx.limits.maxStorageBufferBindingSize, this.ctx.limits.maxBufferSize);
-    if (bytes > limit) {
-      throw new BackendError(
-        `${op}: a ${dtype} tensor of ${n} elements (${MiB(bytes)}) exceeds this device's largest storage binding ` +
-          `(maxStorageBufferBindingSize ${MiB(limit)}); split the work into smaller tensors`,
-      );
-    }
+    checkBindable(op, dtype, n, this.ctx.limits);
     this.ctx.throwIfFailed();
     this.#live += bytes;
     return new GpuStorage(this, dtype, n, this.ctx.alloc(bytes, op, upload));

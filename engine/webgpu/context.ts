@@ -8,7 +8,12 @@
  *
  * Errors: pipeline creation runs inside an error scope, so a WGSL compile error becomes a
  * BackendError naming the kernel key; uncaptured errors and device loss are kept and thrown at
- * the next dispatch or read. Objects are labelled with the kernel key so Dawn's messages name it.
+ * the next dispatch or read. Pipelines, layouts and bind groups are labelled with the kernel key,
+ * so when Dawn's message names one of them (`[BindGroup "key"]`, `[ComputePipeline "key"]`) the
+ * error names that kernel (`kernelNamedIn`); otherwise it says which batch was being submitted
+ * (Dawn reports encoding and submit errors synchronously, inside `flush`), or, for a device loss,
+ * which batch was submitted last: with 64 dispatches a batch, the last one recorded is seldom the
+ * culprit.
  */
 import { type Dispatch, fold1d, type GpuContext, type GpuFeatures, wgslOf } from '../../kernels/context.ts';
 import { entry, GROUP_INDEX_WGSL, WG } from '../../kernels/grid.ts';
@@ -18,6 +23,14 @@ import { BufferPool } from './pool.ts';
 import { poisonWorkgroupMemory } from './poison-wgsl.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { STAGING_USAGE, STORAGE_USAGE, UNIFORM_USAGE } from './usage.ts';
+
+/** Kinds of Dawn objects that carry a kernel key as their label. */
+const KERNEL_OBJECT = /\[(?:Invalid )?(?:ComputePipeline|BindGroup|BindGroupLayout|PipelineLayout|ShaderModule) "([^"]+)"\]/;
+
+/** The kernel key a Dawn error message names through one of our labels, or null (buffers' labels are op names, not kernels). */
+export function kernelNamedIn(message: string): string | null {
+  return KERNEL_OBJECT.exec(message)?.[1] ?? null;
+}
 
 /** Dispatches per submit. */
 export const BATCH = 64;
@@ -61,8 +74,12 @@ export class WebGpuContext implements GpuContext {
   #compileFailed = false;
   #lost = false;
   #destroyed = false;
-  /** The last kernel recorded, to name it in asynchronous errors. */
+  /** The last kernel recorded, to name it in errors outside a submit. */
   #lastKey = '';
+  /** Kernel keys of the batch being encoded and submitted (set only inside `flush`). */
+  #submitting: readonly string[] | null = null;
+  /** The last kernel of the last batch submitted, to place a device loss. */
+  #lastSubmittedKey = '';
   #profiler: KernelProfiler | null = null;
   readonly bindGroups: BindGroupCache;
   /** Uniforms of the batch being encoded (the ring: one buffer, rewritten each submit). */
@@ -98,14 +115,30 @@ export class WebGpuContext implements GpuContext {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       // Fallout of a kernel that failed to compile (already reported with its compiler message).
       if (this.#compileFailed && /invalid due to a previous error/.test(msg)) return;
-      this.#error ??= new BackendError(`webgpu: device error (last kernel recorded: ${this.#lastKey || 'none'}): ${msg}`);
+      this.#error ??= new BackendError(`webgpu: device error ${this.#where(msg)}: ${msg}`);
     });
     void device.lost.then((info) => {
       this.#lost = true;
       if (!this.#destroyed) {
-        this.#error ??= new BackendError(`webgpu: device lost (${info.reason}) after kernel ${this.#lastKey || 'none'}: ${info.message}`);
+        const named = kernelNamedIn(info.message);
+        const where = named
+          ? `in kernel "${named}"`
+          : this.#lastSubmittedKey
+            ? `(Dawn's message names no kernel; the last batch submitted ended with kernel "${this.#lastSubmittedKey}")`
+            : '(before any work was submitted)';
+        this.#error ??= new BackendError(`webgpu: device lost (${info.reason}) ${where}: ${info.message}`);
       }
     });
+  }
+
+  /** Where an uncaptured error arose, for its message: the kernel Dawn names, else the batch being submitted. */
+  #where(msg: string): string {
+    const named = kernelNamedIn(msg);
+    if (named) return `in kernel "${named}"`;
+    const batch = this.#submitting;
+    if (!batch) return `outside a submit (last kernel recorded: "${this.#lastKey || 'none'}")`;
+    if (batch.length === 0) return `in a read-back copy (Dawn's message names no kernel; the last batch submitted ended with "${this.#lastSubmittedKey || 'none'}")`;
+    return `in the batch of ${batch.length} dispatches ending with kernel "${batch[batch.length - 1]}" (Dawn's message names no kernel)`;
   }
 
   get limits(): GPUSupportedLimits {
@@ -211,10 +244,19 @@ export class WebGpuContext implements GpuContext {
       this.pool.afterSubmit();
       return;
     }
-    const enc = this.device.createCommandEncoder();
-    const afterSubmit = this.#recorded.length > 0 ? this.#encode(enc) : undefined;
-    extra?.(enc);
-    this.device.queue.submit([enc.finish()]);
+    const keys = this.#recorded.map((r) => r.key);
+    // Dawn reports validation errors of encoding and submitting synchronously: #where names this batch.
+    this.#submitting = keys;
+    let afterSubmit: (() => void) | undefined;
+    try {
+      const enc = this.device.createCommandEncoder();
+      afterSubmit = this.#recorded.length > 0 ? this.#encode(enc) : undefined;
+      extra?.(enc);
+      this.device.queue.submit([enc.finish()]);
+    } finally {
+      this.#submitting = null;
+    }
+    if (keys.length > 0) this.#lastSubmittedKey = keys[keys.length - 1]!;
     afterSubmit?.();
     this.submits++;
     for (const b of this.#scratchSubmitted) this.pool.release(b);

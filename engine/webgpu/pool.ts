@@ -18,12 +18,39 @@ export class OutOfMemoryError extends BackendError {
   override name = 'OutOfMemoryError';
 }
 
-/** The smallest size class ≥ bytes: a quarter-octave step above the power of two below it (multiples of 64 bytes). */
-export function sizeClass(bytes: number): number {
+/** A capped class is rounded down to a multiple of this (like every class, a multiple of 64 bytes). */
+const CLASS_ALIGN = 256;
+
+/**
+ * The largest buffer a tensor may get: the storage binding limit (bind groups bind a tensor's
+ * whole buffer, size-class slack included) and the buffer size limit, rounded down to CLASS_ALIGN.
+ * The backend refuses larger tensors (engine/webgpu/backend.ts `#alloc`).
+ */
+export function classCap(limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>): number {
+  return Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / CLASS_ALIGN) * CLASS_ALIGN;
+}
+
+/**
+ * NVIDIA's cap (binding limit 2 GiB − 4 under Vulkan, so 2 GiB − 256): the default of `sizeClass`,
+ * so the memory-accounting backend (engine/meta/memory-backend.ts), which models the pool on the
+ * GPU an XL run trains on, rounds as that pool does. (On lavapipe, 128 MiB is a class itself: the
+ * cap changes nothing there.)
+ */
+export const NVIDIA_CLASS_CAP = 2 ** 31 - CLASS_ALIGN;
+
+/**
+ * The smallest size class ≥ bytes: a quarter-octave step above the power of two below it (multiples of 64 bytes).
+ * A request of at most `cap` bytes never gets more than `cap` (classes between the two are cut to
+ * `cap`): without that, a legal 1.8 GiB tensor on NVIDIA would get a 2 GiB buffer, 4 bytes over the
+ * binding limit, and fail at its first bind group. Requests over `cap` (staging buffers, which
+ * are never bound) keep their class.
+ */
+export function sizeClass(bytes: number, cap = NVIDIA_CLASS_CAP): number {
   if (bytes <= MIN_CLASS) return MIN_CLASS;
   const half = 2 ** (Math.ceil(Math.log2(bytes)) - 1);
   const step = half / 4;
-  return half + Math.ceil((bytes - half) / step) * step;
+  const c = half + Math.ceil((bytes - half) / step) * step;
+  return c > cap && bytes <= cap ? cap : c;
 }
 
 export class BufferPool {
@@ -43,6 +70,10 @@ export class BufferPool {
   idleBytes = 0;
   /** The most bytes in use (allocated − idle) at once since the last resetPeak(). */
   peakInUseBytes = 0;
+  /** Bytes of buffers handed out and not yet back in a free list (quarantined ones included). */
+  get inUseBytes(): number {
+    return this.allocatedBytes - this.idleBytes;
+  }
   /** Bytes released and waiting for the next submit before they can be reused. */
   quarantinedBytes = 0;
   /** Called with each buffer just before the pool destroys it (the context drops its cached bind groups). */
@@ -54,10 +85,15 @@ export class BufferPool {
    * idle buffers of other sizes are destroyed first (largest first), and if that is not enough
    * the request fails at once with a message giving the figures.
    */
-  constructor(private readonly device: GPUDevice, readonly budgetBytes = Infinity) {}
+  constructor(private readonly device: GPUDevice, readonly budgetBytes = Infinity) {
+    this.maxClassBytes = classCap(device.limits);
+  }
+
+  /** The largest buffer a tensor may get (classCap of the device's limits). */
+  readonly maxClassBytes: number;
 
   acquire(bytes: number, usage: GPUBufferUsageFlags, label = ''): GPUBuffer {
-    const size = sizeClass(bytes);
+    const size = sizeClass(bytes, this.maxClassBytes);
     const list = this.#free.get(`${size}:${usage}`);
     const reused = list?.pop();
     if (reused) {

@@ -68,6 +68,13 @@ test('the memory backend counts the pool\'s size classes and frees what scopes d
   assert.equal(mem.memory().peakBytes, sizeClass(4000) * 2 + sizeClass(40));
 });
 
+test('the memory backend rounds as the pool does on NVIDIA: a 1.8 GiB tensor holds 2 GiB − 256 bytes (the binding limit caps the class), not 2 GiB', () => {
+  const mem = createMemoryBackend();
+  const s = mem.fill(483_183_820, 'f32', 0); // 1.8 GiB
+  assert.equal(mem.memory().liveBytes, 2 ** 31 - 256);
+  mem.free(s);
+});
+
 test('building a model holds its parameters and nothing else (no initialiser temporaries left behind)', () => {
   const mem = createMemoryBackend();
   const model = new AVDiT({ backend: mem, gen: new Generator(0) }, makeConfig('tiny'));

@@ -122,3 +122,22 @@ test('matmul: transposes and batch broadcasting', async () => {
     { numRuns: 25 },
   );
 });
+
+test('matmul against the CPU backend at sizes of several tiles: edge tiles, vec4 and scalar loads, transposes, batch broadcast', async () => {
+  // Up to 150: three 64-row and two 128-column tiles of lavapipe's config, K over ten 16-steps;
+  // multiples of 4 take the vec4 loads, the rest the scalar ones.
+  const dim = fc.oneof(fc.integer({ min: 1, max: 150 }), fc.integer({ min: 1, max: 37 }).map((d) => 4 * d));
+  const batchArb = fc.constantFrom<[number[], number[]]>([[], []], [[2], [2]], [[2], []], [[], [2]], [[2, 1], [1, 2]]);
+  await fc.assert(
+    fc.asyncProperty(dim, dim, dim, fc.boolean(), fc.boolean(), batchArb, fc.integer(), async (M, N, K, tA, tB, [ba, bb], seed) => {
+      const as = [...ba, ...(tA ? [K, M] : [M, K])], bs = [...bb, ...(tB ? [N, K] : [K, N])];
+      const out = [...broadcast(ba, bb), M, N];
+      const [ca, ga] = both(gpu(), randomData(sizeOf(as), seed)), [cb, gb] = both(gpu(), randomData(sizeOf(bs), seed + 1));
+      const g = gpu().matmul(ga, as, gb, bs, tA, tB, out), c = cpu.matmul(ca, as, cb, bs, tA, tB, out);
+      // |a·b| ≤ 4 per term: f32 sums of K terms in different orders differ by about √K·K·2⁻²⁴·4.
+      await expectSame(gpu(), g, c, 1e-5, 3e-6 * K, `matmul ${as} ${bs}`);
+      for (const s of [ga, gb, g]) gpu().free(s);
+    }),
+    { numRuns: 20, seed: 1 },
+  );
+});

@@ -3,10 +3,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpuBackend as cpu } from '../../engine/cpu/backend.ts';
-import { openWebGpuBackend, type WebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { checkBindable, openWebGpuBackend, type WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { BATCH } from '../../engine/webgpu/context.ts';
 import { openDevice } from '../../engine/webgpu/device.ts';
-import { BufferPool, OutOfMemoryError } from '../../engine/webgpu/pool.ts';
+import { BufferPool, classCap, OutOfMemoryError, sizeClass } from '../../engine/webgpu/pool.ts';
+import { BackendError } from '../../engine/errors.ts';
 
 const opened = await openDevice();
 after(() => opened.device.destroy());
@@ -29,8 +30,7 @@ test('the pool trims idle buffers to stay within its budget, then refuses clearl
   pool.destroyAll();
 });
 
-test('size classes: quarter-octave steps, never below the request, at most a quarter more, multiples of 64', async () => {
-  const { sizeClass } = await import('../../engine/webgpu/pool.ts');
+test('size classes: quarter-octave steps, never below the request, at most a quarter more, multiples of 64', () => {
   assert.equal(sizeClass(1), 256);
   assert.equal(sizeClass(256), 256);
   assert.equal(sizeClass(257), 320);
@@ -42,6 +42,45 @@ test('size classes: quarter-octave steps, never below the request, at most a qua
   for (let b = 1; b < 1e7; b = Math.ceil(b * 1.37) + 3) {
     const c = sizeClass(b);
     assert.ok(c >= b && c % 64 === 0 && (b <= 256 || c <= 1.25 * b), `${b} → ${c}`);
+  }
+});
+
+// NVIDIA under Vulkan: storage bindings up to 2 GiB − 4, buffers larger. A fake device: nothing is allocated.
+/** About 1.8 GiB, a multiple of 4 bytes. */
+const GIB_1_8 = 4 * 483_183_820;
+const NVIDIA_LIMITS = { maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 40 };
+const fakeDevice = (limits: typeof NVIDIA_LIMITS) => ({
+  limits,
+  createBuffer: (d: GPUBufferDescriptor) => ({ size: d.size, usage: d.usage, label: d.label ?? '', destroy() {} }),
+}) as unknown as GPUDevice;
+
+test('size classes stop at the binding limit: a legal tensor between 1.75 GiB and 2 GiB − 4 gets a buffer it can bind whole', () => {
+  const cap = classCap(NVIDIA_LIMITS);
+  assert.equal(cap, 2 ** 31 - 256);
+  assert.equal(sizeClass(GIB_1_8, 2 ** 40), 2 ** 31); // uncapped: 4 bytes over NVIDIA's binding limit
+  assert.equal(sizeClass(GIB_1_8, cap), cap);
+  assert.equal(sizeClass(GIB_1_8), cap, 'the default cap (the memory-accounting backend\'s) is NVIDIA\'s');
+  assert.equal(sizeClass(1.5 * 2 ** 30, cap), 1.5 * 2 ** 30); // classes under the cap are untouched
+  assert.equal(sizeClass(2 ** 27, classCap({ maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 32 })), 2 ** 27); // lavapipe
+  assert.equal(sizeClass(cap + 4, cap), 2 ** 31); // over the cap (a staging buffer): its class
+  // What the backend accepts, the pool gives a buffer no larger than the binding limit (NVIDIA's,
+  // and a made-up 1.6 GiB one: the pool caps at its own device's limit).
+  const other = { maxStorageBufferBindingSize: 1_700_000_004, maxBufferSize: 2 ** 40 };
+  const cases: [typeof NVIDIA_LIMITS, number[]][] = [
+    [NVIDIA_LIMITS, [1.75 * 2 ** 30 + 4, GIB_1_8, 2 ** 31 - 260, 2 ** 31 - 256]],
+    [other, [1_650_000_000, 1_699_999_744]],
+  ];
+  for (const [limits, sizes] of cases) {
+    const pool = new BufferPool(fakeDevice(limits));
+    for (const bytes of sizes) {
+      checkBindable('test', 'f32', bytes / 4, limits);
+      const buf = pool.acquire(bytes, GPUBufferUsage.STORAGE, 'big');
+      assert.ok(buf.size >= bytes && buf.size <= limits.maxStorageBufferBindingSize && buf.size % 64 === 0, `${bytes} bytes → a buffer of ${buf.size}`);
+    }
+  }
+  // From 2 GiB − 252 bytes on, the whole buffer could not be bound: refused with the limits.
+  for (const bytes of [2 ** 31 - 252, 2 ** 31 - 4, 2 ** 31]) {
+    assert.throws(() => checkBindable('fill', 'f32', bytes / 4, NVIDIA_LIMITS), (e: Error) => e instanceof BackendError && /fill: .*maxStorageBufferBindingSize 2048\.0 MiB.*2147483392 bytes at most/.test(e.message));
   }
 });
 
