@@ -3,8 +3,11 @@
  * The output shape and each input's broadcast strides (0 along broadcast dims) go in uniforms, so
  * the pipeline key is the op, the dtypes and the rank after merging dims, never the sizes.
  *
- * Maths is done in f32 (i32 inputs are converted; i32 results are exact while |x| < 2^24). WGSL
- * may assume no NaN/Inf, so exp arguments are clamped where they could overflow.
+ * Maths is done in f32, except where the output and every value input are i32 and the op has an
+ * integer form (INT_UNARY / INT_BINARY / where): then in i32, as the CPU backend's Int32Array
+ * gives (two's-complement wrap, division truncating toward zero and x / 0 = 0), exact for every
+ * value (through f32 only |x| < 2^24 was). WGSL may assume no NaN/Inf, so exp arguments are
+ * clamped where they could overflow.
  *
  * Vector form: when the innermost merged dim is a multiple of 4 and every input either runs along
  * it (stride 1) or is constant along it (stride 0), an invocation handles 4 consecutive outputs:
@@ -67,6 +70,24 @@ export const BINARY_WGSL: Record<string, string> = {
 /** `where`: the first input is the condition. */
 const WHERE_WGSL = 'select(z, y, x != 0.0)';
 
+/**
+ * Integer forms, for i32 in and out (the CPU backend stores JavaScript's f64 result with
+ * ToInt32: wrapping matches WGSL's; products past 2^53 round in f64 first, so there mul and
+ * square can differ in the low bits). WGSL's x / 0 is x and the CPU's is 0 (±Infinity or NaN,
+ * stored as 0).
+ */
+export const INT_UNARY: Record<string, string> = {
+  neg: '-x', abs: 'abs(x)', sign: 'sign(x)', square: 'x * x', relu: 'select(0, x, x > 0)',
+};
+export const INT_BINARY: Record<string, string> = {
+  add: 'x + y', sub: 'x - y', mul: 'x * y', div: 'select(x / y, 0, y == 0)',
+  maximum: 'select(y, x, x >= y)', minimum: 'select(y, x, x <= y)',
+  eq: 'select(0, 1, x == y)', gt: 'select(0, 1, x > y)', ge: 'select(0, 1, x >= y)',
+  lt: 'select(0, 1, x < y)', le: 'select(0, 1, x <= y)',
+};
+/** `where` over i32 values: the condition keeps its own type. */
+const INT_WHERE = 'select(z, y, x != 0)';
+
 interface Input {
   buffer: GPUBuffer;
   type: ElemType;
@@ -95,8 +116,14 @@ ${entry(WG)}
   ${offsetsWgsl(rank, ins.length, idx)}`;
 }
 
-function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank: number): string {
-  const loads = ins.map((_, k) => `let ${VARS[k]} = f32(in${k}[o${k}]);`);
+/**
+ * The type values are loaded as and computed in (`ct`): f32, or i32 for the integer forms. In
+ * the integer forms a `where` condition keeps its type (`keep`).
+ */
+const loadAs = (ct: ElemType, t: ElemType, keep: boolean): ElemType => (keep ? t : ct);
+
+function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank: number, ct: ElemType): string {
+  const loads = ins.map((t, k) => `let ${VARS[k]} = ${loadAs(ct, t, ct === 'i32' && ins.length === 3 && k === 0)}(in${k}[o${k}]);`);
   return /* wgsl */ `${head(ins, out, rank, (t) => t, 'gi')}
   ${loads.join('\n  ')}
   out[gi] = ${out}(${expr});
@@ -106,14 +133,15 @@ function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank:
 /** Per input, the vector form's load: 'v' runs along the innermost dim (stride 1), 's' is constant along it (stride 0). */
 type Lane = 'v' | 's';
 
-function vec4Code(expr: string, ins: readonly ElemType[], lanes: readonly Lane[], out: ElemType, rank: number): string {
-  const loads = ins.map((_, k) =>
-    lanes[k] === 'v' ? `let ${VARS[k]}v = vec4<f32>(in${k}[o${k} >> 2u]);` : `let ${VARS[k]}v = vec4<f32>(f32(in${k}[o${k} >> 2u][o${k} & 3u]));`,
-  );
+function vec4Code(expr: string, ins: readonly ElemType[], lanes: readonly Lane[], out: ElemType, rank: number, ct: ElemType): string {
+  const loads = ins.map((t, k) => {
+    const lt = loadAs(ct, t, ct === 'i32' && ins.length === 3 && k === 0);
+    return lanes[k] === 'v' ? `let ${VARS[k]}v = vec4<${lt}>(in${k}[o${k} >> 2u]);` : `let ${VARS[k]}v = vec4<${lt}>(${lt}(in${k}[o${k} >> 2u][o${k} & 3u]));`;
+  });
   const comps = [0, 1, 2, 3].map((c) => `{ ${ins.map((_, k) => `let ${VARS[k]} = ${VARS[k]}v[${c}];`).join(' ')} r[${c}] = ${expr}; }`);
   return /* wgsl */ `${head(ins, out, rank, (t) => `vec4<${t}>`, 'gi * 4u')}
   ${loads.join('\n  ')}
-  var r: vec4<f32>;
+  var r: vec4<${ct}>;
   ${comps.join('\n  ')}
   out[gi] = vec4<${out}>(r);
 }`;
@@ -130,7 +158,7 @@ function vec4Lanes(shape: readonly number[], strides: readonly (readonly number[
 /** Launch one elementwise op over `outShape`; `a`, `b` are the unary scalars. */
 export function encodeElementwise(
   ctx: GpuContext, name: string, expr: string, inputs: readonly Input[], out: GPUBuffer, outType: ElemType,
-  outShape: readonly number[], a = 0, b = 0,
+  outShape: readonly number[], a = 0, b = 0, ct: ElemType = 'f32',
 ): void {
   const n = outShape.reduce((p, d) => p * d, 1);
   if (n === 0) return;
@@ -141,8 +169,8 @@ export function encodeElementwise(
   const lanes = vec4Lanes(merged.shape, merged.strides);
   const threads = lanes ? n / 4 : n;
   ctx.dispatch({
-    key: `elementwise/${name}/${types.join(',')}->${outType}/rank${rank}${lanes ? `/v4${lanes.join('')}` : ''}`,
-    code: () => (lanes ? vec4Code(expr, types, lanes, outType, rank) : shaderCode(expr, types, outType, rank)),
+    key: `elementwise/${name}/${types.join(',')}->${outType}${ct === 'i32' ? '/int' : ''}/rank${rank}${lanes ? `/v4${lanes.join('')}` : ''}`,
+    code: () => (lanes ? vec4Code(expr, types, lanes, outType, rank, ct) : shaderCode(expr, types, outType, rank, ct)),
     buffers: [...inputs.map((i) => i.buffer), out],
     uniforms: uniforms([['u32', threads], ['f32', a], ['f32', b], ...values]),
     workgroups: gridFor(ctx, threads),
@@ -150,19 +178,27 @@ export function encodeElementwise(
 }
 
 
+/** The integer form of an op when the output and the value inputs are i32, else null. */
+const intForm = (table: Record<string, string>, op: string, outType: ElemType, values: readonly Input[]): string | null =>
+  outType === 'i32' && values.every((i) => i.type === 'i32') ? (table[op] ?? null) : null;
+
 /** A unary op over n contiguous elements. */
 export function encodeUnary(ctx: GpuContext, op: string, x: GPUBuffer, out: GPUBuffer, type: ElemType, n: number, a: number, b: number): void {
   const expr = UNARY_WGSL[op];
   if (!expr) throw new Error(`elementwise: unknown unary op ${op}`);
-  encodeElementwise(ctx, op, expr, [{ buffer: x, type, strides: [1] }], out, type, [n], a, b);
+  const input = { buffer: x, type, strides: [1] };
+  const int = intForm(INT_UNARY, op, type, [input]);
+  encodeElementwise(ctx, op, int ?? expr, [input], out, type, [n], a, b, int ? 'i32' : 'f32');
 }
 
 export function encodeBinary(ctx: GpuContext, op: string, x: Input, y: Input, out: GPUBuffer, outType: ElemType, outShape: readonly number[]): void {
   const expr = BINARY_WGSL[op];
   if (!expr) throw new Error(`elementwise: unknown binary op ${op}`);
-  encodeElementwise(ctx, op, expr, [x, y], out, outType, outShape);
+  const int = intForm(INT_BINARY, op, outType, [x, y]);
+  encodeElementwise(ctx, op, int ?? expr, [x, y], out, outType, outShape, 0, 0, int ? 'i32' : 'f32');
 }
 
 export function encodeWhere(ctx: GpuContext, c: Input, x: Input, y: Input, out: GPUBuffer, outType: ElemType, outShape: readonly number[]): void {
-  encodeElementwise(ctx, 'where', WHERE_WGSL, [c, x, y], out, outType, outShape);
+  const int = intForm({ where: INT_WHERE }, 'where', outType, [x, y]);
+  encodeElementwise(ctx, 'where', int ?? WHERE_WGSL, [c, x, y], out, outType, outShape, 0, 0, int ? 'i32' : 'f32');
 }
