@@ -104,38 +104,44 @@ const shapeError = (where: string, v: readonly number[], a: readonly number[], c
   return new ShardError(`${where} video [${v.join(', ')}] and audio [${a.join(', ')}] per sample; the model wants video [${want.video.join(', ')}] ([M, C, H, W]) and audio [${want.audio.join(', ')}] ([C, T, F])`);
 };
 
-/**
- * Compare every shard's per-sample shapes with the model's from the safetensors headers alone,
- * before any tensor data is read (loading reads and checks every shard whole: minutes for a large
- * set). A shard whose header cannot be read, or lacks "video" / "audio" of the right rank, is left
- * to loadLatentShards, which names what is wrong with it.
- */
-export function checkShardHeaders(c: AVDiTConfig, dir: string): void {
+/** The header entries of each readable `*.safetensors` shard in `dir` (unreadable ones are left to loadLatentShards). */
+function shardHeaders(dir: string): { file: string; entries: HeaderEntry[] }[] {
   let names: string[];
   try {
     names = readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
   } catch {
-    return;
+    return [];
   }
-  const want = wantShapes(c);
-  for (const name of names) {
+  return names.flatMap((name) => {
     const file = join(dir, name);
-    let entries: HeaderEntry[];
     try {
-      if (statSync(file).isDirectory()) continue;
-      entries = readSafetensorsHeader(file).entries;
+      return statSync(file).isDirectory() ? [] : [{ file, entries: readSafetensorsHeader(file).entries }];
     } catch {
-      continue;
+      return [];
     }
+  });
+}
+
+/**
+ * Compare every shard's per-sample shapes with the model's from the safetensors headers alone,
+ * before any tensor data is read (loading reads and checks every shard whole: minutes for a large
+ * set). A shard whose header cannot be read, or lacks "video" / "audio" of the right rank, is left
+ * to loadLatentShards, which names what is wrong with it. With `labels`, a shard without "label"
+ * is refused too (class-conditional training needs them).
+ */
+export function checkShardHeaders(c: AVDiTConfig, dir: string, labels = false): void {
+  const want = wantShapes(c);
+  for (const { file, entries } of shardHeaders(dir)) {
     const v = entries.find((e) => e.name === 'video')?.shape, a = entries.find((e) => e.name === 'audio')?.shape;
     if (v?.length !== 5 || a?.length !== 4) continue;
     const vs = v.slice(1), as = a.slice(1);
     if (vs.join() !== want.video.join() || as.join() !== want.audio.join()) throw shapeError(`${file}: holds`, vs, as, c);
+    if (labels && !entries.some((e) => e.name === 'label')) throw new ShardError(`${file}: has no "label" tensor, and --conditional trains on class labels`);
   }
 }
 
-export function shardData(c: AVDiTConfig, dir: string): AVData {
-  checkShardHeaders(c, dir);
+export function shardData(c: AVDiTConfig, dir: string, labels = false): AVData {
+  checkShardHeaders(c, dir, labels);
   const set = loadLatentShards(dir, { classes: c.classes });
   const want = wantShapes(c);
   if (set.videoShape.join() !== want.video.join() || set.audioShape.join() !== want.audio.join()) throw shapeError(`${dir}: shards hold`, set.videoShape, set.audioShape, c);
@@ -146,8 +152,8 @@ export function shardData(c: AVDiTConfig, dir: string): AVData {
 }
 
 /** `--data synthetic` or a folder of shards. */
-export function openData(c: AVDiTConfig, data: string, n: number, seed: number): AVData {
-  return data === 'synthetic' ? syntheticData(c, n, seed) : shardData(c, data);
+export function openData(c: AVDiTConfig, data: string, n: number, seed: number, labels = false): AVData {
+  return data === 'synthetic' ? syntheticData(c, n, seed) : shardData(c, data, labels);
 }
 
 /** Share of labels replaced by the null class in conditional training. */

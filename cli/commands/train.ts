@@ -60,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   const backend = await backendFlag(flags, 'auto');
   await checkBatchFits(backend, 'avdit', config, a.batch, { fusion, checkpoint: flags.checkpoint === true, minSnrGamma });
   const conditional = flags.conditional === true;
-  const data = openData(config, a.data, a.dataN, a.dataSeed);
+  const data = openData(config, a.data, a.dataN, a.dataSeed, conditional); // shards without labels: refused from their headers
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
   const dir = outDirFlag('out', a.out);
   const model = new AVDiT({ backend, gen: new Generator(a.seed) }, config);

@@ -92,3 +92,18 @@ test('--data DIR whose shards hold the wrong per-sample shapes: refused from the
     assert.ok(!existsSync(out), 'no --out folder made');
   }
 });
+
+test('train --conditional on shards without labels: refused from the shard headers, before any shard is read', () => {
+  const c = makeConfig('demo');
+  const data = join(root, 'unlabelled');
+  mkdirSync(data);
+  const n = 2;
+  const f32 = (shape: number[], fill: number) => ({ dtype: 'f32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(fill) });
+  // NaN data: reading the shard would fail on it, so the error below can only come from its header.
+  writeSafetensors(join(data, 'a.safetensors'), { video: f32([n, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], NaN), audio: f32([n, c.audioChannels, c.audioTime, c.audioFreq], 0) });
+  const out = join(root, 'cond');
+  const r = avdit(['train', '--conditional', '--data', data, '--out', out, '--steps', '1']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /ShardError: .*unlabelled\/a\.safetensors: has no "label" tensor, and --conditional trains on class labels/);
+  assert.ok(!existsSync(out), 'no --out folder made');
+});
