@@ -111,7 +111,7 @@ export async function checkBatchFits(backend: Backend, kind: 'avdit' | 'dit', c:
   const need = inputs > budget ? inputs : await trainStepPeakBytes(kind, c, batch, opts, gpu);
   if (need > budget) {
     const where = gpu ? `the GPU memory budget of ${gib(budget)} (AVDIT_GPU_MEMORY_GB sets it)` : `this machine's ${gib(budget)} of memory`;
-    const hint = kind === 'avdit' && !opts.checkpoint ? '; --checkpoint (activation checkpointing) needs much less' : '';
+    const hint = !opts.checkpoint ? '; --checkpoint (activation checkpointing) needs much less' : '';
     throw new UsageError(`--batch ${batch}: one training step would hold at least ${gib(need)}${inputs > budget ? ' of inputs alone' : ' (computed on the memory-accounting backend)'}, more than ${where}${hint}`);
   }
 }

@@ -130,14 +130,19 @@ export class DiT extends Module {
     return A.unpatchify(x, c.patch, 2 * c.videoChannels, c.videoHeight / c.patch, c.videoWidth / c.patch);
   }
 
-  /** x [N, C, H, W], t (N timesteps), y i32 [N] → [N, 2C, H, W] (noise, then variance values). */
-  forward(x: Tensor, t: ArrayLike<number>, y: Tensor): Tensor {
+  /**
+   * x [N, C, H, W], t (N timesteps), y i32 [N] → [N, 2C, H, W] (noise, then variance values).
+   * `checkpoint`: activation checkpointing per block in training (only each block's input is kept;
+   * its activations are recomputed in the backward pass).
+   */
+  forward(x: Tensor, t: ArrayLike<number>, y: Tensor, opts: { checkpoint?: boolean } = {}): Tensor {
     const c = this.condition(t, y);
     let h = this.embed(x);
     for (const b of this.blocks) {
       const hIn = h;
       // Training: free what no gradient rule reads as soon as the block is done; inference: all.
-      if (A.isRecording()) h = A.releaseUnsaved(() => b.forward(hIn, c));
+      if (A.isRecording() && opts.checkpoint) h = A.checkpoint((hi: Tensor, ci: Tensor) => A.releaseUnsaved(() => b.forward(hi, ci)), hIn, c);
+      else if (A.isRecording()) h = A.releaseUnsaved(() => b.forward(hIn, c));
       else {
         h = scope(() => b.forward(hIn, c));
         hIn.dispose(); // made in this function, so ours to free

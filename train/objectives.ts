@@ -58,7 +58,7 @@ export function avditLoss(model: AVDiT, diffusion: GaussianDiffusion, batch: AVB
  * DiT pretraining on single frames, class-conditional with 10% of labels dropped to the null
  * class (DiT's LabelEmbedder token_drop), so the backbone also learns the unconditional model.
  */
-export function ditLoss(model: DiT, diffusion: GaussianDiffusion, images: Tensor, labels: ArrayLike<number>, gen: Generator, dropProb = LABEL_DROP): LossOut {
+export function ditLoss(model: DiT, diffusion: GaussianDiffusion, images: Tensor, labels: ArrayLike<number>, gen: Generator, dropProb = LABEL_DROP, opts: { checkpoint?: boolean } = {}): LossOut {
   const B = images.shape[0]!;
   const backend = images.backend;
   const t = sampleTimesteps(B, diffusion.numTimesteps, gen);
@@ -66,7 +66,7 @@ export function ditLoss(model: DiT, diffusion: GaussianDiffusion, images: Tensor
   const y = tensor(Array.from(labels, (l, i) => (u[i]! < dropProb ? model.yEmbedder.nullClass : l)), [B], { dtype: 'i32', backend });
   const noise = randn([...images.shape], { generator: gen, backend });
   const xt = diffusion.qSample(images, t, noise);
-  const out = model.forward(xt, t, y);
+  const out = model.forward(xt, t, y, opts);
   const l = diffusion.lossesFromOutput(out, images, xt, t, noise);
   return { loss: batchMean(l.loss), parts: { mse: batchMean(l.mse), vb: batchMean(l.vb) } };
 }

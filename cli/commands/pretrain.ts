@@ -24,12 +24,14 @@ export const help = `avdit pretrain --out DIR [flags]
 Trains the image DiT itself (every parameter; class labels with 10% dropped to the null class,
 as DiT) on single video frames, producing the frozen backbone DIR/backbone.safetensors (EMA
 weights) that \`avdit train --backbone DIR/backbone.safetensors\` adapts to audio and video.
+  --checkpoint        activation checkpointing per block (recompute in the backward pass: less
+                      memory, about a third more time)
 ${modelHelp('demo')}
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const resumeArg = splitResumeDir(argv);
-  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS });
+  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, checkpoint: { type: 'boolean' } });
   if (flags.help) {
     console.log(help);
     return 0;
@@ -40,7 +42,8 @@ export async function run(argv: string[]): Promise<number> {
   // --out is checked (making nothing) before the data is made or the model built; made after the data.
   checkOutDirFlag('out', a.out);
   const backend = await backendFlag(flags, 'auto');
-  await checkBatchFits(backend, 'dit', config, a.batch);
+  const checkpoint = flags.checkpoint === true;
+  await checkBatchFits(backend, 'dit', config, a.batch, { checkpoint });
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const dir = outDirFlag('out', a.out);
   const model = new DiT({ backend, gen: new Generator(a.seed) }, config);
@@ -66,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
         labels.push(data.labels ? data.labels[i]! : config.classes);
       }
       const x = tensor(images, [a.batch, config.videoChannels, config.videoHeight, config.videoWidth], { backend });
-      return ditLoss(model, diffusion, x, labels, gen);
+      return ditLoss(model, diffusion, x, labels, gen, undefined, { checkpoint });
     },
   });
   const backbone = join(dir, 'backbone.safetensors');
