@@ -1,6 +1,7 @@
 // The flash-attention kernels against the CPU oracle (f32), forward and backward: random shapes
-// (l = 1, odd l and s, dqk ≠ dv incl. 9 / 72, 64, several key tiles), longer sequences (300, 4096),
-// large logits, and the autograd op on the GPU. Shapes stay small: lavapipe runs on the CPU.
+// (l = 1, odd l and s, dqk ≠ dv incl. 9 / 72, several key tiles), longer sequences (300; 4096 at
+// head dims 64 and 9 / 72), large logits, and the autograd op on the GPU. Shapes stay small:
+// lavapipe runs on the CPU, and every head-dim pair and tile size is a pipeline it must compile.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -41,7 +42,7 @@ test('attention forward and backward match the CPU on random shapes', async () =
         n: fc.integer({ min: 1, max: 3 }),
         l: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 70 })),
         s: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 70 })),
-        dims: fc.constantFrom<[number, number]>([9, 72], [3, 5], [64, 64]),
+        dims: fc.constantFrom<[number, number]>([9, 72], [3, 5]),
       }),
       fc.integer(),
       async ({ n, l, s, dims: [dqk, dv] }, seed) => check({ n, l, s, dqk, dv, scale: 1 / Math.sqrt(dqk) }, seed),
@@ -59,6 +60,7 @@ test('attention: l = s = 300 (many tiles), l ≠ s, large logits, many heads wit
 
 test('attention at the longest sequence the issue names: l = s = 4096, head dims 64 and 9 / 72 (~12 s on lavapipe)', async () => {
   await check({ n: 1, l: 4096, s: 4096, dqk: 64, dv: 64, scale: 1 / 8 }, 5);
+  await check({ n: 3, l: 37, s: 19, dqk: 64, dv: 64, scale: 1 / 8 }, 7); // ragged tiles at head dim 64
   await check({ n: 1, l: 4096, s: 4096, dqk: 9, dv: 72, scale: 1 / 3 }, 6);
 });
 
