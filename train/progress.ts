@@ -6,8 +6,11 @@ export class Progress {
   #started = performance.now();
   #lastPrint = 0;
   #startStep: number;
-  /** With `deadline` (a performance.now() time), the bar shows the time budget instead of steps. */
-  constructor(readonly label: string, readonly total: number, startStep = 0, readonly out: NodeJS.WriteStream = process.stderr, readonly deadline?: number) {
+  /**
+   * With `deadline` (a performance.now() time), the bar shows the time budget instead of steps;
+   * `unit` names what a step is in the rate (it/s, or s/it when slower).
+   */
+  constructor(readonly label: string, readonly total: number, startStep = 0, readonly out: NodeJS.WriteStream = process.stderr, readonly deadline?: number, readonly unit = 'it') {
     this.#startStep = startStep;
   }
 
@@ -26,7 +29,7 @@ export class Progress {
     const filled = Math.min(width, Math.round(width * frac));
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
     const figs = Object.entries(figures).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtNum(v) : v}`).join('  ');
-    const speed = rate >= 1 ? rate.toFixed(2) + ' it/s' : (1 / Math.max(rate, 1e-9)).toFixed(2) + ' s/it';
+    const speed = rate >= 1 ? `${rate.toFixed(2)} ${this.unit}/s` : `${(1 / Math.max(rate, 1e-9)).toFixed(2)} s/${this.unit}`;
     const line = `${this.label} ${bar} ${timed ? `step ${step}` : `${step}/${this.total}`}  ${figs}  ${speed}  ${timed ? 'time left' : 'ETA'} ${fmtTime(left)}`;
     if (tty) this.out.write(`\r\x1b[K${line}`);
     else this.out.write(line + '\n');

@@ -152,7 +152,9 @@ export async function run(argv: string[]): Promise<number> {
   for (const t of sd.values()) t.dispose();
   const diffusion = createDiffusion(sampler === 'ddim' ? `ddim${steps}` : String(steps));
   console.error(`sampling ${n} clips with ${sampler} over ${steps} steps (${usedEma ? 'EMA' : 'raw'} weights${labels === null ? ', unconditional' : `, ${perClass ? 'clips cycling through the classes' : `class ${classId}`}, cfg ${cfg}${cfgAudio !== cfg ? ` (audio ${cfgAudio})` : ''}`})`);
-  const progress = new Progress('sample', 1000);
+  // Counted in denoising steps of one clip (a batch of B clips advances B per model call), so the
+  // rate reads clip-steps/s and the ETA is right with a short last batch too.
+  const progress = new Progress('sample', n * steps, 0, process.stderr, undefined, 'clip-steps');
   const started = performance.now();
   // Ctrl-C: finish the batch in hand and write the clips made so far (a second Ctrl-C quits at once).
   const interrupt = watchInterrupt('writing the clips made so far after this batch');
@@ -160,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     res = await sampleClips(model, diffusion, {
       n, batch, seed, method: sampler, eta, labels, cfg, cfgAudio, clipDenoised: codec !== null, fusion,
-      onStep: (done, total) => progress.update(Math.round((1000 * done) / total)),
+      onStep: (done) => progress.update(done),
       stop: () => interrupt.requested,
     });
   } finally {
