@@ -53,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   const diffusion = createDiffusion('');
   const M = config.frames, frame = config.videoChannels * config.videoHeight * config.videoWidth;
   console.error(`pretraining DiT (${(model.count().total / 1e6).toFixed(2)}M parameters) on frames of ${data.n} clips`);
+  if (!data.labels) console.error(`note: ${a.data} has no labels: every frame trains the null class, so the backbone learns the unconditional model only`);
   const { lastStep, interrupted } = await trainLoop({
     dir, model, optimizer, ema, steps: a.steps, ckptEvery: a.ckptEvery, resume: a.resume, label: 'pretrain',
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
