@@ -23,6 +23,7 @@ const STORED: Record<string, string> = {
   batch: 'batch',
   lr: 'lr',
   'weight-decay': 'weightDecay',
+  betas: 'betas',
   'grad-clip': 'gradClip',
   ema: 'ema',
   seed: 'seed',

@@ -16,6 +16,7 @@ export const TRAIN_FLAGS = {
   batch: { type: 'string' },
   lr: { type: 'string' },
   'weight-decay': { type: 'string' },
+  betas: { type: 'string' },
   'grad-clip': { type: 'string' },
   ema: { type: 'string' },
   seed: { type: 'string' },
@@ -32,6 +33,7 @@ export const TRAIN_HELP = `  --data synthetic|DIR   the synthetic audio-visual s
   --out DIR              run folder: checkpoint.safetensors, log.jsonl, loss.png (required)
   --steps N              train until step N (default 200); --batch B (default 8)
   --lr X                 AdamW learning rate (default 5e-4); --weight-decay X (default 0)
+  --betas B1,B2          AdamW's moment decays (default 0.9,0.999)
   --grad-clip X          clip the global gradient norm at X (default: off)
   --ema D                EMA decay (default 0.999; 0 = no EMA)
   --seed S               run seed (default 0); --ckpt-every N (default 50)
@@ -51,6 +53,8 @@ export interface TrainArgs {
   batch: number;
   lr: number;
   weightDecay: number;
+  /** AdamW's β₁, β₂. */
+  betas: [number, number];
   gradClip: number | undefined;
   ema: number;
   seed: number;
@@ -70,6 +74,15 @@ function dataSeedFlag(flags: Flags): number {
   return s;
 }
 
+/** --betas B1,B2: two numbers in [0, 1). */
+function betasFlag(flags: Flags): [number, number] {
+  const raw = flags.betas as string | undefined;
+  if (raw === undefined) return [0.9, 0.999];
+  const b = raw.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
+  if (b.length !== 2 || !b.every((v) => v >= 0 && v < 1)) throw new UsageError(`--betas must be two numbers in [0, 1) as B1,B2 (e.g. 0.9,0.999), got "${raw}"`);
+  return [b[0]!, b[1]!];
+}
+
 export function trainArgs(flags: Flags): TrainArgs {
   const out = flags.out as string | undefined;
   if (!out) throw new UsageError('--out DIR (or --resume DIR) is required');
@@ -84,6 +97,7 @@ export function trainArgs(flags: Flags): TrainArgs {
     batch: intFlag(flags, 'batch', 8),
     lr: numFlag(flags, 'lr', 5e-4, (v) => v > 0, 'a number > 0'),
     weightDecay: numFlag(flags, 'weight-decay', 0, (v) => v >= 0, 'a number ≥ 0'),
+    betas: betasFlag(flags),
     gradClip: flags['grad-clip'] === undefined ? undefined : numFlag(flags, 'grad-clip', 1, (v) => v > 0, 'a number > 0'),
     ema: numFlag(flags, 'ema', 0.999, (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     seed: intFlag(flags, 'seed', 0, 0),

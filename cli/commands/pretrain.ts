@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   const dir = outDirFlag('out', a.out);
   const model = new DiT({ backend, gen: new Generator(a.seed) }, config);
   const params = model.parameters({ trainable: true });
-  const optimizer = new AdamW(params, { lr: a.lr, weightDecay: a.weightDecay });
+  const optimizer = new AdamW(params, { lr: a.lr, betas: a.betas, weightDecay: a.weightDecay });
   const ema = a.ema > 0 ? new EMA(params, a.ema) : null;
   const diffusion = createDiffusion('');
   const M = config.frames, frame = config.videoChannels * config.videoHeight * config.videoWidth;

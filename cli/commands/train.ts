@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error('warning: no --backbone: the frozen DiT is randomly initialised (run avdit pretrain first for a meaningful one)');
   }
   const params = model.parameters({ trainable: true });
-  const optimizer = new AdamW(params, { lr: a.lr, weightDecay: a.weightDecay });
+  const optimizer = new AdamW(params, { lr: a.lr, betas: a.betas, weightDecay: a.weightDecay });
   const ema = a.ema > 0 ? new EMA(params, a.ema) : null;
   const diffusion = createDiffusion('');
   const counts = model.count();

@@ -15,7 +15,7 @@ const losses = (dir: string): number[] => readFileSync(join(dir, 'log.jsonl'), '
 
 test('train --resume takes the model config and training options from the run', () => {
   const root = mkdtempSync(join(tmpdir(), 'avdit-resume-'));
-  const opts = ['--batch', '2', '--lr', '2e-3', '--data-n', '12', '--data-seed', '3', '--ema', '0', '--seed', '5', '--set', 'depth=1', '--fusion', 'frames'];
+  const opts = ['--batch', '2', '--lr', '2e-3', '--betas', '0.5,0.9', '--data-n', '12', '--data-seed', '3', '--ema', '0', '--seed', '5', '--set', 'depth=1', '--fusion', 'frames'];
   const whole = join(root, 'whole'), split = join(root, 'split');
   assert.equal(avdit('train', '--out', whole, '--steps', '4', ...opts).status, 0);
   assert.equal(avdit('train', '--out', split, '--steps', '2', ...opts).status, 0);
@@ -23,6 +23,15 @@ test('train --resume takes the model config and training options from the run', 
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /resuming .* with/, 'nothing given differs from the run');
   assert.deepEqual(losses(split), losses(whole));
+  // --betas reaches AdamW: the default betas give other losses from the third step (Adam's first
+  // bias-corrected step is g/|g| whatever the betas); a bad value is refused.
+  const defaults = join(root, 'defaults');
+  assert.equal(avdit('train', '--out', defaults, '--steps', '3', ...opts.filter((o, i, a) => o !== '--betas' && a[i - 1] !== '--betas')).status, 0);
+  assert.deepEqual(losses(defaults).slice(0, 2), losses(whole).slice(0, 2));
+  assert.notEqual(losses(defaults)[2], losses(whole)[2]);
+  const bad = avdit('train', '--out', join(root, 'bad'), '--betas', '0.9');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--betas must be two numbers in \[0, 1\) as B1,B2 \(e\.g\. 0\.9,0\.999\), got "0\.9"/);
 
   // A changed option is named; a different model or another command's run is refused before any work.
   const lr = avdit('train', '--out', split, '--steps', '5', '--resume', '--lr', '1e-3');
