@@ -44,6 +44,7 @@ const PER_CLIP = 2 ** 36;
  */
 export function clipNoise(seed: number, first: number, shapes: readonly (readonly number[])[], backend: Backend): { xT: Tensor[]; step: (k: number) => Tensor } {
   const B = shapes[0]![0]!;
+  if ((first + B) * PER_CLIP > Number.MAX_SAFE_INTEGER) throw new Error(`sampling: at most ${Math.floor(Number.MAX_SAFE_INTEGER / PER_CLIP)} clips per seed (clip number ${first + B} asked)`);
   const gens = Array.from({ length: B }, (_, j) => new Generator(seed, (first + j) * PER_CLIP));
   const draw = (k: number): Tensor => scope(() => A.concat(gens.map((generator) => randn([1, ...shapes[k]!.slice(1)], { backend, generator })), 0));
   return { xT: shapes.map((_, k) => draw(k)), step: draw };
