@@ -35,7 +35,7 @@ test('no Vulkan driver: --backend auto falls back to the cpu backend with a noti
 test('avdit gradcheck --backend webgpu --cases 1: every op against the CPU backend, exit 0', () => {
   const r = avdit(['gradcheck', '--backend', 'webgpu', '--cases', '1']);
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stderr, /^backend: webgpu \(.*llvmpipe/m);
+  assert.match(r.stderr, /^backend: webgpu \(/m); // lavapipe in CI, the GPU where there is one
   assert.match(r.stdout, /^gradcheck on webgpu .*: f32 vs cpu$/m);
   const summary = /^(\d+) ops, 0 failed, [\d.]+ s$/m.exec(r.stdout);
   assert.ok(summary, `no summary line in:\n${r.stdout}`);
