@@ -117,13 +117,14 @@ ${entry(WG)}
 }
 
 /**
- * The type values are loaded as and computed in (`ct`): f32, or i32 for the integer forms. In
- * the integer forms a `where` condition keeps its type (`keep`).
+ * The type each input is loaded as: the compute type `ct` (f32, or i32 for the integer forms),
+ * except a `where` condition (the first of three inputs), which keeps its own type in the integer forms.
  */
-const loadAs = (ct: ElemType, t: ElemType, keep: boolean): ElemType => (keep ? t : ct);
+const loadTypes = (ins: readonly ElemType[], ct: ElemType): ElemType[] =>
+  ins.map((t, k) => (ct === 'i32' && ins.length === 3 && k === 0 ? t : ct));
 
 function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank: number, ct: ElemType): string {
-  const loads = ins.map((t, k) => `let ${VARS[k]} = ${loadAs(ct, t, ct === 'i32' && ins.length === 3 && k === 0)}(in${k}[o${k}]);`);
+  const loads = loadTypes(ins, ct).map((lt, k) => `let ${VARS[k]} = ${lt}(in${k}[o${k}]);`);
   return /* wgsl */ `${head(ins, out, rank, (t) => t, 'gi')}
   ${loads.join('\n  ')}
   out[gi] = ${out}(${expr});
@@ -134,10 +135,9 @@ function shaderCode(expr: string, ins: readonly ElemType[], out: ElemType, rank:
 type Lane = 'v' | 's';
 
 function vec4Code(expr: string, ins: readonly ElemType[], lanes: readonly Lane[], out: ElemType, rank: number, ct: ElemType): string {
-  const loads = ins.map((t, k) => {
-    const lt = loadAs(ct, t, ct === 'i32' && ins.length === 3 && k === 0);
-    return lanes[k] === 'v' ? `let ${VARS[k]}v = vec4<${lt}>(in${k}[o${k} >> 2u]);` : `let ${VARS[k]}v = vec4<${lt}>(${lt}(in${k}[o${k} >> 2u][o${k} & 3u]));`;
-  });
+  const loads = loadTypes(ins, ct).map((lt, k) =>
+    lanes[k] === 'v' ? `let ${VARS[k]}v = vec4<${lt}>(in${k}[o${k} >> 2u]);` : `let ${VARS[k]}v = vec4<${lt}>(${lt}(in${k}[o${k} >> 2u][o${k} & 3u]));`,
+  );
   const comps = [0, 1, 2, 3].map((c) => `{ ${ins.map((_, k) => `let ${VARS[k]} = ${VARS[k]}v[${c}];`).join(' ')} r[${c}] = ${expr}; }`);
   return /* wgsl */ `${head(ins, out, rank, (t) => `vec4<${t}>`, 'gi * 4u')}
   ${loads.join('\n  ')}
