@@ -72,9 +72,8 @@ const WHERE_WGSL = 'select(z, y, x != 0.0)';
 
 /**
  * Integer forms, for i32 in and out (the CPU backend stores JavaScript's f64 result with
- * ToInt32: wrapping matches WGSL's; products past 2^53 round in f64 first, so there mul and
- * square can differ in the low bits). WGSL's x / 0 is x and the CPU's is 0 (±Infinity or NaN,
- * stored as 0).
+ * ToInt32, and multiplies with Math.imul: wrapping matches WGSL's). WGSL's x / 0 is x and the
+ * CPU's is 0 (±Infinity or NaN, stored as 0), hence the select.
  */
 export const INT_UNARY: Record<string, string> = {
   neg: '-x', abs: 'abs(x)', sign: 'sign(x)', square: 'x * x', relu: 'select(0, x, x > 0)',

@@ -157,7 +157,11 @@ class CpuBackend implements Backend {
       case 'log': for (let i = 0; i < src.length; i++) O[i] = Math.log(src[i]!); break;
       case 'sqrt': for (let i = 0; i < src.length; i++) O[i] = Math.sqrt(src[i]!); break;
       case 'tanh': for (let i = 0; i < src.length; i++) O[i] = Math.tanh(src[i]!); break;
-      case 'square': for (let i = 0; i < src.length; i++) O[i] = src[i]! * src[i]!; break;
+      // i32 squares wrap as WGSL's do (Math.imul: exact low 32 bits; x·x in f64 rounds past 2^53).
+      case 'square':
+        if (O instanceof Int32Array) for (let i = 0; i < src.length; i++) O[i] = Math.imul(src[i]!, src[i]!);
+        else for (let i = 0; i < src.length; i++) O[i] = src[i]! * src[i]!;
+        break;
       default: {
         const f = unaryFn(op, a, b);
         for (let i = 0; i < src.length; i++) O[i] = f(src[i]!);
@@ -185,7 +189,11 @@ class CpuBackend implements Backend {
       switch (op) {
         case 'add': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! + B[ib]!; return;
         case 'sub': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! - B[ib]!; return;
-        case 'mul': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! * B[ib]!; return;
+        case 'mul':
+          // i32 products wrap as WGSL's do (Math.imul: exact low 32 bits; x·y in f64 rounds past 2^53).
+          if (O instanceof Int32Array) for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = Math.imul(A[ia]!, B[ib]!);
+          else for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! * B[ib]!;
+          return;
         case 'div': for (let j = 0; j < n; j++, ia += sa, ib += sb) O[o0 + j] = A[ia]! / B[ib]!; return;
         default:
           binaryLoop(binaryFn(op, f32), O, A, B, o0, ia, ib, sa, sb, n);
