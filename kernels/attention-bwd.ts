@@ -19,6 +19,7 @@ import {
 } from './attention-tiles.ts';
 import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, gridFor, GROUP_INDEX_WGSL, WG } from './grid.ts';
+import { tripCount, tripCountKey } from './loop-bound.ts';
 
 /** D[r] = Σ_c dO[r, c]·o[r, c] over the rows of o's layout (one invocation per row). */
 function rowDotCode(dv: number, io: RowIO): string {
@@ -59,23 +60,23 @@ ${GROUP_INDEX_WGSL}`;
  * Score phase shared by both passes: s_ij = A_i·B_j over `d4` vec4s, for the invocation's 4 block
  * rows (array `own`, stride d4) × its bk/8 tile rows (array `tile`, stride `ts`).
  */
-function dots(out: string, own: string, tile: string, d4: number, ts: number, { TR, KG, RG }: ReturnType<typeof layoutOf>, KPT: number): string {
+function dots(out: string, own: string, tile: string, d4: number, ts: number, { TR, KG, RG }: ReturnType<typeof layoutOf>, KPT: number, sw: boolean): string {
   return `${rep(TR * KPT, (x) => `var ${out}${x} = 0.0;`)}
-  for (var c = 0u; c < ${d4}u; c++) {
+  for (var c = 0u; c < ${tripCount(d4, sw)}; c++) {
     ${rep(TR, (i) => `let x${i} = ${own}[(rg + ${RG * i}u) * ${d4}u + c];`, '\n    ')}
     ${rep(KPT, (j) => `{ let y = ${tile}[(kg + ${KG * j}u) * ${ts}u + c]; ${rep(TR, (i) => `${out}${i * KPT + j} += dot(x${i}, y);`, ' ')} }`, '\n    ')}
   }`;
 }
 
 /** Pass 2: dQ, bq queries per workgroup, key tiles of bk. */
-function dqCode(dqk: number, dv: number, tiles: Tiles, io: RowIO): string {
+function dqCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, sw: boolean): string {
   const { bq, bk } = tiles;
   const lay = layoutOf(tiles), { TR, KG, RG, NT } = lay;
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), VS = oddStride(V4), PS = scoreStride(bq);
   const KPT = bk / KG, NC = Math.ceil(Q4 / KG);
   return /* wgsl */ `${HEADER(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<${elemType(io.vq)}>;
-struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, ${LAYOUT_FIELDS} }
+struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }
 @group(0) @binding(7) var<uniform> u: U;
 ${rowAtWgsl('dq', 'q', 'u.l', dqk, io.vq ? 4 : 1, io.strided)}
 var<workgroup> qs: array<vec4<f32>, ${bq * Q4}>;
@@ -103,8 +104,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kb', 'nk')}
     ${stageWgsl('vs', 'v', dv, bk, VS, NT, 'kb', 'nk')}
     workgroupBarrier();
-    ${dots('s', 'qs', 'ks', Q4, KS, lay, KPT)}
-    ${dots('p', 'gs', 'vs', V4, VS, lay, KPT)}
+    ${dots('s', 'qs', 'ks', Q4, KS, lay, KPT, sw)}
+    ${dots('p', 'gs', 'vs', V4, VS, lay, KPT, sw)}
     ${rep(KPT, (j) => `{
       let ok = kg + ${KG * j}u < nk;
       ${rep(TR, (i) => `ps[(kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u] = select(0.0, exp(s${i * KPT + j} * u.scale - l${i}) * (p${i * KPT + j} - d${i}), ok);`, '\n      ')}
@@ -126,7 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * Pass 3: dK and dV, bq keys per workgroup, query tiles of bk. `packed`: dk and dv are columns of
  * one buffer (a packed dqkv), bound once as `dkv` (WebGPU forbids two writable bindings of it).
  */
-function dkdvCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, packed: boolean): string {
+function dkdvCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, packed: boolean, sw: boolean): string {
   const { bq, bk } = tiles;
   const lay = layoutOf(tiles), { TR, KG, RG, NT } = lay;
   const Q4 = vec4s(dqk), V4 = vec4s(dv), QS = oddStride(Q4), GS = oddStride(V4), PS = scoreStride(bq);
@@ -138,7 +139,7 @@ function dkdvCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, packed: bool
 @group(0) @binding(7) var<storage, read_write> dvo: array<${elemType(io.vv)}>;`;
   return /* wgsl */ `${HEADER(dqk, dv, io)}
 ${outs}
-struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, ${LAYOUT_FIELDS} }
+struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }
 @group(0) @binding(${packed ? 7 : 8}) var<uniform> u: U;
 ${rowAtWgsl('dk', 'k', 'u.s', dqk, io.vq ? 4 : 1, io.strided)}
 ${rowAtWgsl('dvo', 'v', 'u.s', dv, io.vv ? 4 : 1, io.strided)}
@@ -176,8 +177,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       dt[e] = D[r];
     }
     workgroupBarrier();
-    ${dots('s', 'kso', 'qt', Q4, QS, lay, KPT)}
-    ${dots('p', 'vso', 'gt', V4, GS, lay, KPT)}
+    ${dots('s', 'kso', 'qt', Q4, QS, lay, KPT, sw)}
+    ${dots('p', 'vso', 'gt', V4, GS, lay, KPT, sw)}
     ${rep(KPT, (j) => `{
       let ok = kg + ${KG * j}u < nq;
       let lj = lt[kg + ${KG * j}u];
@@ -233,14 +234,16 @@ export function encodeAttentionBwd(
   const ins = [q, k, v, dO, lse, D];
   const io = rowIO(d);
   const packed = d.layout?.packed ?? false;
+  const sw = ctx.features.software;
+  const u = (blocks: number): ArrayBuffer => uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ['u32', 0], ...layoutUniforms(d)]);
   if (passes.includes('dq')) {
     const t = pickTiles('dq', l, s, dqk, dv, limit);
     const blocks = Math.ceil(l / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}`,
-      code: () => dqCode(dqk, dv, t, io),
+      key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}`,
+      code: () => dqCode(dqk, dv, t, io, sw),
       buffers: [...ins, out.dq],
-      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ...layoutUniforms(d)]),
+      uniforms: u(blocks),
       workgroups: grid(ctx, n * blocks),
     });
   }
@@ -248,10 +251,10 @@ export function encodeAttentionBwd(
     const t = pickTiles('dkdv', s, l, dqk, dv, limit);
     const blocks = Math.ceil(s / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${packed ? '/packed' : ''}`,
-      code: () => dkdvCode(dqk, dv, t, io, packed),
+      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${packed ? '/packed' : ''}${tripCountKey(sw)}`,
+      code: () => dkdvCode(dqk, dv, t, io, packed, sw),
       buffers: packed ? [...ins, out.dk] : [...ins, out.dk, out.dv],
-      uniforms: uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ...layoutUniforms(d)]),
+      uniforms: u(blocks),
       workgroups: grid(ctx, n * blocks),
     });
   }

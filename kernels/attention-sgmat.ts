@@ -405,7 +405,7 @@ var<workgroup> Vs: array<f16, ${rows('k') * ldV}>;`;
 function mmaLoop(ops: SgOps, acc: string, nf: number, steps: number, A: [string, (c: string) => string, boolean, number], B: [string, (c: string, j: number) => string, boolean, number]): string {
   const [aArr, aOff, aCm, aLd] = A;
   const [bArr, bOff, bCm, bLd] = B;
-  return `for (var c = 0u; c < ${steps}u; c++) {
+  return `for (var c = 0u; c < ${ops.bound(steps)}; c++) {
     let fa = ${ops.loadLeft(aArr, aOff('c'), aCm, `${aLd}u`)};
     ${rep(nf, (j) => `{ let fb = ${ops.loadRight(bArr, bOff('c', j), bCm, `${bLd}u`)}; ${ops.mma('fa', 'fb', `${acc}${j}`)} }`, '\n    ')}
   }`;
@@ -437,7 +437,7 @@ function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: number, 
   workgroupBarrier();
   if (${rowValid}) {
     let ob = row_${out}(${out}Base, ${outRow});
-    for (var t = 0u; t < 8u; t++) {
+    for (var t = 0u; t < ${ops.bound(8)}; t++) {
       let col = ${j * F}u + half * 8u + t;
       if (col < ${d}u) { ${arr}[ob + col] = ${tmp}[row * ${SS}u + half * 8u + t] * ${mul}; }
     }
@@ -485,7 +485,7 @@ function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: strin
  * K/V/score memory: 32-row blocks with 32-key tiles, or 64 with 16, fit 48 KiB at d = 72.
  */
 function twoPassLoop(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
-  const rowMax = (sBase: string): string => `for (var j = 0u; j < ${HT}u; j++) {
+  const rowMax = (sBase: string): string => `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
       let key = ${tileColumn(HT)};
       if (key < nk) { m = max(m, Ss[${sBase} + row * ${SS}u + key]); }
     }`;
@@ -514,14 +514,14 @@ function dbMaxPass(ops: SgOps, sd: StageDims, t: MixedTiles, NS: number, SS: num
 function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
   return phasedLoop(db, kvParts(sd, t.bt), [t.bt * sd.ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([k, v]) => ({
     products: ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k),
-    elementwise: probabilities(HT, SS, LP),
+    elementwise: probabilities(ops, HT, SS, LP),
     mmas: accumulatePV(ops, NO, NS, LP, ldV, v),
   }));
 }
 
 
 /** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
-const probabilities = (HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${HT}u; j++) {
+const probabilities = (ops: SgOps, HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
       let key = ${tileColumn(HT)};
       var p = f16(0.0);
       if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
@@ -551,7 +551,7 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
   const rescale = rep(NO, (j) => `workgroupBarrier();
         ${ops.store('Ss', `rowSg * ${SS}u`, `o${j}`, `${SS}u`)}
         workgroupBarrier();
-        for (var e = 0u; e < 8u; e++) { Ss[row * ${SS}u + half * 8u + e] *= c; }
+        for (var e = 0u; e < ${ops.bound(8)}; e++) { Ss[row * ${SS}u + half * 8u + e] *= c; }
         workgroupBarrier();
         o${j} = ${ops.loadAcc('Ss', `rowSg * ${SS}u`, `${SS}u`)};`, '\n        ');
   return `var m = NEG;
@@ -565,7 +565,7 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     if (lidx == 0u) { rebase[1u - slot] = 0u; }
     workgroupBarrier();
     var tm = NEG;
-    for (var j = 0u; j < ${HT}u; j++) {
+    for (var j = 0u; j < ${ops.bound(HT)}; j++) {
       let key = ${tileColumn(HT)};
       if (key < nk) { tm = max(tm, Ss[row * ${SS}u + key]); }
     }
@@ -577,7 +577,7 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     let any = workgroupUniformLoad(&rebase[slot]);
     var c = 1.0;
     if (any != 0u) { c = exp(m - mNew); m = mNew; den *= c; }
-    ${probabilities(HT, SS, LP)}
+    ${probabilities(ops, HT, SS, LP)}
     if (any != 0u) {
       // Scale each O fragment's rows by c, through Ss (its scores are in Ps by now).
       ${rescale}
@@ -671,7 +671,7 @@ ${ENTRY(ops, NT)} {
   ${phasedLoop(db, kvParts(sd, t.bt), [t.bt * ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([kc, vc]) => ({
     products: `${ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS, kc)}
     ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Gs', 'Vs', ldV, 'DPs', SS, vc)}`,
-    elementwise: `for (var j = 0u; j < ${HT}u; j++) {
+    elementwise: `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
       let key = ${tileColumn(HT)};
       var ds = 0.0;
       if (key < nk) { ds = exp(Ss[row * ${SS}u + key] - lrow) * (DPs[row * ${SS}u + key] - drow); }
@@ -716,7 +716,7 @@ ${ENTRY(ops, NT)} {
   ${phasedLoop(db, [...qgParts(sd, t.bt), lseDParts(t.bt, NT)], [t.bt * ldQ, t.bt * ldV, 2 * t.bt], 'qb', 'nq', 'u.l', t.bt, ([qc, gc, lc]) => ({
     products: `${ownTimesTileT(ops, 's', NS, Dq / F, 'Ks', 'Qs', ldQ, 'STs', SS, qc)}
     ${ownTimesTileT(ops, 'p', NS, Dv / F, 'Vs', 'Gs', ldV, 'DPTs', SS, gc)}`,
-    elementwise: `for (var j = 0u; j < ${HT}u; j++) {
+    elementwise: `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
       let qi = ${tileColumn(HT)};
       var p = 0.0;
       var ds = 0.0;

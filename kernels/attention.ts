@@ -20,6 +20,7 @@ import {
 } from './attention-tiles.ts';
 import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
+import { tripCount, tripCountKey } from './loop-bound.ts';
 
 export interface AttentionShape {
   n: number;
@@ -32,7 +33,7 @@ export interface AttentionShape {
   layout?: AttentionLayout;
 }
 
-function fwdCode(dqk: number, dv: number, tiles: Tiles, io: RowIO): string {
+function fwdCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, sw: boolean): string {
   const { bq, bk } = tiles;
   const { TR, KG, RG, NT } = layoutOf(tiles);
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), PS = scoreStride(bq);
@@ -45,7 +46,7 @@ function fwdCode(dqk: number, dv: number, tiles: Tiles, io: RowIO): string {
 @group(0) @binding(2) var<storage, read> v: array<${elemType(io.vv)}>;
 @group(0) @binding(3) var<storage, read_write> o: array<${elemType(io.vv)}>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-struct U { n: u32, l: u32, s: u32, qBlocks: u32, scale: f32, ${LAYOUT_FIELDS} }
+struct U { n: u32, l: u32, s: u32, qBlocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }
 @group(0) @binding(5) var<uniform> u: U;
 const NEG = -1e30;
 var<workgroup> qs: array<vec4<f32>, ${bq * Q4}>;
@@ -77,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     ${stageWgsl('vs', 'v', dv, bk, V4, NT, 'kb', 'nk')}
     workgroupBarrier();
     ${rep(TR * KPT, (x) => `var s${x} = 0.0;`)}
-    for (var c = 0u; c < ${Q4}u; c++) {
+    for (var c = 0u; c < ${tripCount(Q4, sw)}; c++) {
       ${rep(TR, (i) => `let x${i} = qs[(rg + ${RG * i}u) * ${Q4}u + c];`)}
       ${rep(KPT, (j) => `{ let y = ks[(kg + ${KG * j}u) * ${KS}u + c]; ${rep(TR, (i) => `${S(i, j)} += dot(x${i}, y);`, ' ')} }`)}
     }
@@ -123,11 +124,12 @@ export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: 
   const t = pickTiles('fwd', d.l, d.s, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
   const qBlocks = Math.ceil(d.l / t.bq);
   const io = rowIO(d);
+  const sw = ctx.features.software;
   ctx.dispatch({
-    key: `attention/fwd/${d.dqk}x${d.dv}/${tilesName(t)}${rowIOKey(io)}`,
-    code: () => fwdCode(d.dqk, d.dv, t, io),
+    key: `attention/fwd/${d.dqk}x${d.dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}`,
+    code: () => fwdCode(d.dqk, d.dv, t, io, sw),
     buffers: [q, k, v, o, lse],
-    uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale], ...layoutUniforms(d)]),
+    uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale], ['u32', 0], ...layoutUniforms(d)]),
     workgroups: grid(ctx, d.n * qBlocks),
   });
 }

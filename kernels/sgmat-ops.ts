@@ -10,8 +10,10 @@
  * off + c·stride + r. Left fragments are M×K (16×16), right fragments K×N, results M×N f32.
  *
  * The emulation's "subgroup" is 32 consecutive invocations (local_invocation_index / 32); lane l
- * holds row l/2 of each left fragment, the whole right fragment, and row l/2, columns (l%2)·8 .. +8
- * of each result, so an MMA is 8·16 multiply-adds per lane. Load/store helpers are generated per
+ * holds row l/2 of each left fragment, columns (l%2)·8 .. +8 of each right fragment, and row l/2,
+ * columns (l%2)·8 .. +8 of each result, so an MMA is 8·16 multiply-adds per lane. Its loops run to
+ * `emuN` = 16 | a uniform zero, and the kernels' own fixed-count loops to `bound(n)` likewise, so
+ * that lavapipe's LLVM does not unroll them at every call site (minutes of compiling otherwise). Load/store helpers are generated per
  * array (WGSL cannot pass workgroup pointers to functions without an extension).
  */
 
@@ -58,6 +60,12 @@ export interface SgOps {
   store(arr: string, off: string, v: string, stride: string): string;
   /** Expression: an f32 result fragment loaded row-major. */
   loadAcc(arr: string, off: string, stride: string): string;
+  /**
+   * A loop's trip count n as WGSL: the constant itself, or (emulated) n | 0 with the 0 read from a
+   * uniform, so that lavapipe's LLVM does not unroll the kernel's fixed-count loops (unrolled, a
+   * tensor-core attention kernel took minutes to compile there; the emulation runs nowhere else).
+   */
+  bound(n: number): string;
 }
 
 /** The real builtins (Dawn docs/dawn/features/subgroup_matrix.md). */
@@ -88,6 +96,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);`,
     store: (arr, off, v, stride) =>
       syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
     loadAcc: (arr, off, stride) => load(A)(arr, off, false, stride),
+    bound: (n) => `${n}u`,
   };
 }
 
@@ -108,7 +117,8 @@ fn emuLoadL_${a}(off: u32, colMajor: bool, stride: u32) -> EmuL {
   const right = arrays.right.map((a) => /* wgsl */ `
 fn emuLoadR_${a}(off: u32, colMajor: bool, stride: u32) -> EmuR {
   var m: EmuR;
-  for (var r = 0u; r < emuN; r++) { for (var c = 0u; c < emuN; c++) { m[r * ${F}u + c] = ${a}[emuIdx(off, r, c, colMajor, stride)]; } }
+  let c0 = (emuLane % 2u) * 8u;
+  for (var r = 0u; r < emuN; r++) { for (var j = 0u; j < emuN / 2u; j++) { m[r * 8u + j] = ${a}[emuIdx(off, r, c0 + j, colMajor, stride)]; } }
   return m;
 }`);
   const store = arrays.store.map((a) => /* wgsl */ `
@@ -126,18 +136,18 @@ fn emuLoadC_${a}(off: u32, stride: u32) -> EmuC {
     helpers: /* wgsl */ `
 var<private> emuLane: u32;
 var<private> emuN: u32;
+var<private> emuZ: u32;
 alias EmuL = array<f16, ${F}>;       // row emuLane/2 of a left fragment
-alias EmuR = array<f16, ${F * F}>;   // a whole right fragment, row-major [k][n]
+alias EmuR = array<f16, ${F * 8}>;   // columns (emuLane%2)·8 .. +8 of a right fragment, row-major [k][8]
 alias EmuC = array<f32, 8>;          // row emuLane/2, columns (emuLane%2)·8 .. +8
 fn emuIdx(off: u32, r: u32, c: u32, colMajor: bool, stride: u32) -> u32 {
   return select(off + r * stride + c, off + c * stride + r, colMajor);
 }
 fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
   var m = acc;
-  let c0 = (emuLane % 2u) * 8u;
   for (var j = 0u; j < emuN / 2u; j++) {
     var s = m[j];
-    for (var k = 0u; k < emuN; k++) { s += f32(a[k]) * f32(b[k * ${F}u + c0 + j]); }
+    for (var k = 0u; k < emuN; k++) { s += f32(a[k]) * f32(b[k * 8u + j]); }
     m[j] = s;
   }
   return m;
@@ -147,11 +157,12 @@ fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
     acc: 'EmuC',
     param: '',
     sgIndex: `lidx / ${SUBGROUP}u`,
-    init: `emuLane = lidx % ${SUBGROUP}u; emuN = ${F}u | ${zero};`,
+    init: `emuLane = lidx % ${SUBGROUP}u; emuZ = ${zero}; emuN = ${F}u | emuZ;`,
     loadLeft: (arr, off, cm, stride) => `emuLoadL_${arr}(${off}, ${cm}, ${stride})`,
     loadRight: (arr, off, cm, stride) => `emuLoadR_${arr}(${off}, ${cm}, ${stride})`,
     mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
     store: (arr, off, v, stride) => `emuStore_${arr}(${off}, ${v}, ${stride});`,
     loadAcc: (arr, off, stride) => `emuLoadC_${arr}(${off}, ${stride})`,
+    bound: (n) => `(${n}u | emuZ)`,
   };
 }
