@@ -8,7 +8,10 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Prng } from './prng.ts';
-import { readSafetensorsFile, SafetensorsError, type StTensor } from './safetensors-read.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
+import { readSafetensors } from '../engine/io/safetensors.ts';
+import type { TypedArray } from '../engine/dtype.ts';
+import type { WireDtype } from '../engine/io/wire-dtypes.ts';
 
 export class ShardError extends Error {
   override name = 'ShardError';
@@ -41,15 +44,33 @@ export interface Batch {
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-function f32(file: string, name: string, t: StTensor | undefined, rank: number): StTensor & { data: Float32Array } {
+/** A tensor of a shard as read (engine/io/safetensors.ts), with its dtype on disk. */
+interface ShardTensor {
+  wire: WireDtype;
+  shape: number[];
+  data: TypedArray;
+}
+
+/** The tensors of one shard file; unreadable or malformed files are ShardErrors naming the file. */
+function readShard(file: string): Map<string, ShardTensor> {
+  try {
+    const r = readSafetensors(file);
+    return new Map([...r.tensors].map(([k, t]) => [k, { wire: r.wire.get(k)!, shape: t.shape, data: t.data }]));
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new ShardError(e.message, { cause: e });
+    throw e;
+  }
+}
+
+function f32(file: string, name: string, t: ShardTensor | undefined, rank: number): ShardTensor & { data: Float32Array } {
   if (!t) throw new ShardError(`${file}: no tensor "${name}"`);
-  if (t.dtype !== 'F32') throw new ShardError(`${file}: "${name}" is ${t.dtype}, expected F32`);
+  if (t.wire !== 'F32') throw new ShardError(`${file}: "${name}" is ${t.wire}, expected F32`);
   if (t.shape.length !== rank) throw new ShardError(`${file}: "${name}" has shape ${fmt(t.shape)}, expected rank ${rank}`);
-  return t as StTensor & { data: Float32Array };
+  return t as ShardTensor & { data: Float32Array };
 }
 
 /** Throw at the first NaN or ±Infinity in `t` (one pass), naming the file, tensor and sample. */
-function checkFinite(file: string, name: string, t: StTensor & { data: Float32Array }): void {
+function checkFinite(file: string, name: string, t: ShardTensor & { data: Float32Array }): void {
   const x = t.data;
   for (let i = 0; i < x.length; i++) {
     if (!Number.isFinite(x[i]!)) {
@@ -93,13 +114,7 @@ export function loadLatentShards(dir: string, o: ShardOptions = {}): LatentSet {
   let count = 0;
   const files = names.map((n) => join(dir, n));
   for (const file of files) {
-    let tensors: Map<string, StTensor>;
-    try {
-      tensors = readSafetensorsFile(file).tensors;
-    } catch (e) {
-      if (e instanceof SafetensorsError) throw new ShardError(e.message);
-      throw e;
-    }
+    const tensors = readShard(file);
     const v = f32(file, 'video', tensors.get('video'), 5);
     const a = f32(file, 'audio', tensors.get('audio'), 4);
     const n = v.shape[0]!;
@@ -120,7 +135,8 @@ export function loadLatentShards(dir: string, o: ShardOptions = {}): LatentSet {
     if (hasLabels !== null && hasLabels !== (l !== undefined)) throw new ShardError(`${file}: ${l ? 'has' : 'lacks'} "label" but ${first} ${l ? 'lacks' : 'has'} it`);
     hasLabels = l !== undefined;
     if (l) {
-      if (l.dtype === 'F32') throw new ShardError(`${file}: "label" is F32, expected I32 or I64`);
+      // (The reader turns I64 into i32, refusing values outside the i32 range.)
+      if (l.wire !== 'I32' && l.wire !== 'I64') throw new ShardError(`${file}: "label" is ${l.wire}, expected I32 or I64`);
       if (l.shape.length !== 1 || l.shape[0] !== n) throw new ShardError(`${file}: "label" has shape ${fmt(l.shape)}, expected [${n}]`);
       const li = new Int32Array(n);
       const end = o.classes ?? 0x80000000;

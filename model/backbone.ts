@@ -3,10 +3,10 @@
  * key must be there with the model's shape; the AV-DiT additions keep their initial values.
  */
 import type { Tensor } from '../engine/tensor.ts';
-import { CheckpointError } from './checkpoint-errors.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
 import { fmt } from '../engine/shape.ts';
 import type { Module } from './module.ts';
-import type { RawTensor } from './safetensors.ts';
+import type { RawTensor } from '../engine/io/safetensors.ts';
 import { tensor } from '../engine/creation.ts';
 
 /** Keys AV-DiT adds to DiT's. */

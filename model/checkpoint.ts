@@ -6,11 +6,11 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { Backend } from '../engine/backend.ts';
 import { tensor } from '../engine/creation.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { CheckpointError } from './checkpoint-errors.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
 import { checkConfig, type AVDiTConfig } from './config.ts';
 import type { Module } from './module.ts';
 import { readPt } from './pt-reader.ts';
-import { readSafetensors, writeSafetensors, type RawTensor } from './safetensors.ts';
+import { readSafetensors, writeSafetensors, type RawTensor } from '../engine/io/safetensors.ts';
 import { looksLikeZip } from './zip-reader.ts';
 
 export interface StateFile {

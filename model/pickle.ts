@@ -8,7 +8,7 @@
  * does not know is refused. Persistent ids (BINPERSID) go to the caller's `persistentLoad`.
  * Malformed input of any kind gives a CheckpointError naming the file and the byte offset.
  */
-import { CheckpointError } from './checkpoint-errors.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
 
 /** A Python dict (insertion-ordered) plus the attributes a BUILD set on it (OrderedDict._metadata). */
 export class PyDict extends Map<unknown, unknown> {

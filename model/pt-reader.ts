@@ -9,11 +9,11 @@
  * A top-level dict that wraps the state dict under "ema"/"model"/"state_dict" is unwrapped.
  */
 import type { TypedArray } from '../engine/dtype.ts';
-import { openByteSource } from './byte-source.ts';
-import { CheckpointError } from './checkpoint-errors.ts';
+import { openByteSource } from '../engine/io/byte-source.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
 import { describe as describePy, isPyGlobal, PyDict, pyGlobal, unpickle, type PyGlobal } from './pickle.ts';
-import type { RawTensor } from './safetensors.ts';
-import { decodeElements, engineDtypeOf, WIRE_BYTES, type WireDtype } from './wire-dtypes.ts';
+import type { RawTensor } from '../engine/io/safetensors.ts';
+import { decodeElements, engineDtypeOf, WIRE_BYTES, type WireDtype } from '../engine/io/wire-dtypes.ts';
 import { looksLikeZip, ZipArchive } from './zip-reader.ts';
 
 export interface PtReadOptions {

@@ -2,7 +2,7 @@
  * Model weights out of a state file: plain keys, with the EMA's values (`ema.<key>`) in place of
  * the raw ones when asked and present; optimizer state (`opt.*`) is left out.
  */
-import type { RawTensor } from './safetensors.ts';
+import type { RawTensor } from '../engine/io/safetensors.ts';
 
 export function modelWeights(tensors: Map<string, RawTensor>, preferEma = true): { weights: Map<string, RawTensor>; usedEma: boolean } {
   const weights = new Map<string, RawTensor>();

@@ -7,8 +7,8 @@
  */
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
-import { openByteSource, type ByteSource } from './byte-source.ts';
-import { CheckpointError } from './checkpoint-errors.ts';
+import { openByteSource, type ByteSource } from '../engine/io/byte-source.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
 
 export interface ZipEntry {
   name: string;

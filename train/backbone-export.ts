@@ -3,8 +3,8 @@
  * DIR/checkpoint.safetensors, with the config in the metadata, and nothing else (no optimizer
  * state). This is what `avdit train --backbone` and the demo load.
  */
-import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
-import { CheckpointError } from '../model/checkpoint-errors.ts';
+import { readSafetensors, writeSafetensors } from '../engine/io/safetensors.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
 import { modelWeights } from '../model/weights.ts';
 
 export function exportBackbone(checkpoint: string, out: string, preferEma = true): { usedEma: boolean; tensors: number } {

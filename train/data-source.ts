@@ -17,7 +17,7 @@ import { cpuBackend } from '../engine/cpu/backend.ts';
 import type { Generator } from '../engine/rng.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { AVDiTConfig } from '../model/config.ts';
-import { readSafetensorsHeader, type HeaderEntry } from '../model/safetensors.ts';
+import { readSafetensorsHeader, type HeaderEntry } from '../engine/io/safetensors.ts';
 import type { AVBatch } from './objectives.ts';
 
 /** How to turn the audio channel back into sound (synthetic data only). */

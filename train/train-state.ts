@@ -6,10 +6,10 @@
 import type { Tensor } from '../engine/tensor.ts';
 import { toBackend } from '../engine/ops.ts';
 import { tensor } from '../engine/creation.ts';
-import { CheckpointError } from '../model/checkpoint-errors.ts';
+import { CheckpointError } from '../engine/io/checkpoint-errors.ts';
 import { checkConfig, type AVDiTConfig } from '../model/config.ts';
 import type { Module } from '../model/module.ts';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors, type RawTensor } from '../model/safetensors.ts';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors, type RawTensor } from '../engine/io/safetensors.ts';
 import type { AdamW } from './adamw.ts';
 import type { EMA } from './ema.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { audioConfig, type AudioConfig } from '../../data/audio/config.ts';
 import { checkClipSet, clipSetOf, evaluate, type ClipSet, type EvalReport, type EvalSettings } from '../../data/eval/evaluate.ts';
 import { syntheticDataset } from '../../data/synthetic.ts';
-import { readSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { intFlag, parse, UsageError } from '../args.ts';
 
 export const help = `avdit eval --samples DIR [--real N] [--json]

@@ -4,7 +4,7 @@ import { Generator } from '../../engine/rng.ts';
 import { AVDiT, PARAM_GROUPS } from '../../model/avdit.ts';
 import { backboneProblems, fitProblems } from '../../model/backbone.ts';
 import { configFromMetadata, readStateFile } from '../../model/checkpoint.ts';
-import { CheckpointError } from '../../model/checkpoint-errors.ts';
+import { CheckpointError } from '../../engine/io/checkpoint-errors.ts';
 import type { AVDiTConfig } from '../../model/config.ts';
 import { modelWeights } from '../../model/weights.ts';
 import { parse, UsageError } from '../args.ts';

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import fs, { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
-import { AtomicWriteError, writeFileAtomic } from '../../model/atomic-write.ts';
-import { encodeSafetensors, writeSafetensors } from '../../model/safetensors.ts';
+import { AtomicWriteError, writeFileAtomic } from '../../engine/io/atomic-write.ts';
+import { encodeSafetensors, writeSafetensors } from '../../engine/io/safetensors.ts';
 import { ckptError, inTempDir } from './helpers.ts';
 
 const one = { x: { dtype: 'f32' as const, shape: [1], data: new Float32Array([1]) } };

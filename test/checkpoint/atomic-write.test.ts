@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../engine/io/safetensors.ts';
 import { ckptError, inTempDir } from './helpers.ts';
 
 const one = (v: number) => ({ x: { dtype: 'f32' as const, shape: [1], data: new Float32Array([v]) } });

@@ -5,10 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { CheckpointError } from '../../model/checkpoint-errors.ts';
+import { CheckpointError } from '../../engine/io/checkpoint-errors.ts';
 import { readStateFile } from '../../model/checkpoint.ts';
 import { readPt } from '../../model/pt-reader.ts';
-import { encodeSafetensors, readSafetensors } from '../../model/safetensors.ts';
+import { encodeSafetensors, readSafetensors } from '../../engine/io/safetensors.ts';
 import { ZipArchive } from '../../model/zip-reader.ts';
 import { fixture } from './helpers.ts';
 

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { CheckpointError } from '../../model/checkpoint-errors.ts';
-import type { RawTensor } from '../../model/safetensors.ts';
+import { CheckpointError } from '../../engine/io/checkpoint-errors.ts';
+import type { RawTensor } from '../../engine/io/safetensors.ts';
 
 export const FIXTURES = new URL('../fixtures/checkpoints/', import.meta.url).pathname;
 export const fixture = (name: string): string => join(FIXTURES, name);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { CheckpointError } from '../../model/checkpoint-errors.ts';
+import { CheckpointError } from '../../engine/io/checkpoint-errors.ts';
 import { PyDict, unpickle } from '../../model/pickle.ts';
 import { ckptError, fixture } from './helpers.ts';
 

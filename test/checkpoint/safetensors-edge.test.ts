@@ -1,7 +1,7 @@
 // safetensors reader: repeated header keys and data bytes no tensor covers are refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeSafetensors, readSafetensors, readSafetensorsHeader, topLevelKeys } from '../../model/safetensors.ts';
+import { encodeSafetensors, readSafetensors, readSafetensorsHeader, topLevelKeys } from '../../engine/io/safetensors.ts';
 import { ckptError } from './helpers.ts';
 
 function craft(header: string, dataBytes: number): Uint8Array {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeSafetensors, readSafetensors, readSafetensorsHeader, toTensors, writeSafetensors, type RawTensor } from '../../model/safetensors.ts';
+import { encodeSafetensors, readSafetensors, readSafetensorsHeader, toTensors, writeSafetensors, type RawTensor } from '../../engine/io/safetensors.ts';
 import { assertMatches, ckptError, EXPECTED, fixture, inTempDir } from './helpers.ts';
 
 const sample = (): Map<string, RawTensor> => new Map<string, RawTensor>([

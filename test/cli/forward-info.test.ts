@@ -10,7 +10,7 @@ import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { saveModel } from '../../model/checkpoint.ts';
 import { makeConfig } from '../../model/config.ts';
-import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../engine/io/safetensors.ts';
 import { get, relErr } from '../model/golden-check.ts';
 import { fillModule } from '../model/hashfill.ts';
 

@@ -11,7 +11,7 @@ import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { saveModel } from '../../model/checkpoint.ts';
 import { checkConfig, makeConfig, PRESETS, type AVDiTConfig } from '../../model/config.ts';
-import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../engine/io/safetensors.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const avdit = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/avdit.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, AVDIT_BACKEND: 'cpu' } });

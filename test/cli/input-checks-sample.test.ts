@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../engine/io/safetensors.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const avdit = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/avdit.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, AVDIT_BACKEND: 'cpu' } });

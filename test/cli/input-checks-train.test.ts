@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkOutDirFlag } from '../../cli/args.ts';
 import { makeConfig } from '../../model/config.ts';
-import { writeSafetensors } from '../../model/safetensors.ts';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BACKBONE = join(ROOT, 'assets/demo-backbone.safetensors');

@@ -58,7 +58,7 @@ test('Ctrl-C during sample writes the clips made so far and exits 130', async ()
   assert.equal(code, 130, stderr);
   const made = Number(/interrupted: (\d+) of 200 clips made/.exec(stderr)?.[1]);
   assert.ok(made >= 3 && made < 200, `${made} clips (stderr: ${stderr})`);
-  const { readSafetensorsHeader } = await import('../../model/safetensors.ts');
+  const { readSafetensorsHeader } = await import('../../engine/io/safetensors.ts');
   const video = readSafetensorsHeader(join(out, 'samples.safetensors')).entries.find((e) => e.name === 'video')!;
   assert.equal(video.shape[0], made);
   assert.ok(existsSync(join(out, 'index.html')) && existsSync(join(out, `sample_${String(made - 1).padStart(3, '0')}.wav`)));

@@ -7,10 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSafetensorsFile, SafetensorsError } from '../../data/safetensors-read.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
+import { CheckpointError } from '../../engine/io/checkpoint-errors.ts';
 import { loadLatentShards, ShardError } from '../../data/shards.ts';
 import { PRESETS } from '../../model/config.ts';
-import { writeSafetensors } from '../../model/safetensors.ts';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
 import { openData, syntheticData } from '../../train/data-source.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -70,8 +71,8 @@ test('a folder named *.safetensors is skipped; reading a folder names it', () =>
   mkdirSync(join(only, 'x.safetensors'), { recursive: true });
   throwsShard(() => loadLatentShards(only), /no \.safetensors shards \(x\.safetensors: a folder\)/);
   const path = join(only, 'x.safetensors');
-  assert.throws(() => readSafetensorsFile(path), (e: Error) => e instanceof SafetensorsError && e.message === `${path}: is a folder, not a safetensors file`);
-  assert.throws(() => readSafetensorsFile(join(only, 'missing.safetensors')), /missing\.safetensors: cannot read the file \(ENOENT/);
+  assert.throws(() => readSafetensors(path), (e: Error) => e instanceof CheckpointError && e.message === `${path}: is a folder, not a file`);
+  assert.throws(() => readSafetensors(join(only, 'missing.safetensors')), /missing\.safetensors: cannot open: ENOENT/);
 });
 
 test('the synthetic set refuses a size it could not allocate, naming --data-n and the GB, before generating', () => {

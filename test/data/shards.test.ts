@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { parseSafetensors, SafetensorsError } from '../../data/safetensors-read.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { loadLatentShards, minibatches, ShardError } from '../../data/shards.ts';
 
 type Entry = { dtype: 'F32' | 'I32' | 'I64' | 'F16'; shape: number[]; data: Float32Array | Int32Array | BigInt64Array | Uint16Array };
@@ -102,7 +102,7 @@ test('shard errors name the file and say what is wrong', () => {
     [{ 'a.safetensors': safetensors({ video: { dtype: 'F32', shape: [2, 3, 4], data: seq(24, 0) }, audio: { dtype: 'F32', shape: [2, ...A], data: seq(2 * size(A), 0) } }) }, /"video" has shape \[2, 3, 4\], expected rank 5/],
     [{ 'a.safetensors': safetensors({ video: { dtype: 'F32', shape: [2, ...V], data: seq(2 * size(V), 0) }, audio: { dtype: 'F32', shape: [3, ...A], data: seq(3 * size(A), 0) } }) }, /"video" has 2 samples but "audio" has 3/],
     [{ 'a.safetensors': safetensors({ video: { dtype: 'I32', shape: [1, 1, 1, 1, 1], data: Int32Array.of(1) } }) }, /"video" is I32, expected F32/],
-    [{ 'a.safetensors': safetensors({ video: { dtype: 'F16', shape: [1, 1, 1, 1, 1], data: Uint16Array.of(1, 0) } }) }, /a\.safetensors: tensor "video" has dtype F16; only F32, I32 and I64/],
+    [{ 'a.safetensors': safetensors({ video: { dtype: 'F16', shape: [1, 1, 1, 1, 1], data: Uint16Array.of(1) } }) }, /a\.safetensors: "video" is F16, expected F32/],
     [{ 'a.safetensors': shard(2, 0).subarray(0, 100) }, /a\.safetensors: (tensor .* past the end|header length)/],
   ];
   for (const [files, re] of cases) {
@@ -112,18 +112,24 @@ test('shard errors name the file and say what is wrong', () => {
   assert.throws(() => loadLatentShards(join(root, 'missing')), /cannot list the folder/);
 });
 
-test('safetensors reader: metadata, bad header JSON, bad offsets', () => {
-  const ok = parseSafetensors(safetensors({ x: { dtype: 'F32', shape: [2], data: Float32Array.of(1.5, -2) } }, { format: 'pt' }), 'x.st');
+test('malformed shard files are ShardErrors naming the file (the shared safetensors reader, engine/io/safetensors.ts)', () => {
+  const ok = readSafetensors(safetensors({ x: { dtype: 'F32', shape: [2], data: Float32Array.of(1.5, -2) } }, { format: 'pt' }), { name: 'x.st' });
   assert.deepEqual(ok.metadata, { format: 'pt' });
   assert.deepEqual([...ok.tensors.get('x')!.data], [1.5, -2]);
   const bad = new Uint8Array(16);
   new DataView(bad.buffer).setBigUint64(0, 8n, true);
   bad.set(new TextEncoder().encode('{"x":1,,'), 8);
-  assert.throws(() => parseSafetensors(bad, 'y.st'), (e: Error) => e instanceof SafetensorsError && /y\.st: header is not valid JSON/.test(e.message));
-  const json = JSON.stringify({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } });
+  const json = JSON.stringify({ video: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } });
   const b2 = new Uint8Array(8 + json.length + 8);
   new DataView(b2.buffer).setBigUint64(0, BigInt(json.length), true);
   b2.set(new TextEncoder().encode(json), 8);
-  assert.throws(() => parseSafetensors(b2, 'z.st'), /z\.st: tensor "x" \(F32 \[3\]\) needs 12 bytes but its offsets span 8/);
-  assert.throws(() => parseSafetensors(new Uint8Array(4), 'w.st'), /w\.st: only 4 bytes/);
+  const cases: [Uint8Array, RegExp][] = [
+    [bad, /header is not valid UTF-8 JSON/],
+    [b2, /tensor "video": shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] hold 8/],
+    [new Uint8Array(4), /truncated: 4 bytes, too short for the 8-byte header length/],
+  ];
+  for (const [bytes, re] of cases) {
+    const d = folder({ 'a.safetensors': bytes });
+    assert.throws(() => loadLatentShards(d), (e: Error) => e instanceof ShardError && e.message.startsWith(join(d, 'a.safetensors')) && re.test(e.message), re.source);
+  }
 });

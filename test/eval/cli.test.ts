@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { UsageError } from '../../cli/args.ts';
 import { run, SamplesError } from '../../cli/commands/eval.ts';
 import { shuffleAudio, clipSetOf, DEMO, DEMO_AUDIO, demoData, writeSamplesFolder } from './fixture.ts';
-import { writeSafetensors } from '../../model/safetensors.ts';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'avdit-eval-'));
 after(() => rmSync(root, { recursive: true, force: true }));

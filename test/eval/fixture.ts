@@ -8,7 +8,7 @@ import { audioConfig, type AudioConfig } from '../../data/audio/config.ts';
 import { clipSetOf, type ClipSet } from '../../data/eval/evaluate.ts';
 import { Prng } from '../../data/prng.ts';
 import { syntheticDataset, type SyntheticDataset } from '../../data/synthetic.ts';
-import { writeSafetensors } from '../../model/safetensors.ts';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
 
 /** The demo's coarse setting: 8 frames at 10 fps, 16×16, log-mel 32×16. */
 export const DEMO_AUDIO: AudioConfig = audioConfig({ sampleRate: 16000, hop: 400, nFft: 1024, winLength: 1024, nMels: 16 });

@@ -10,7 +10,7 @@ import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig, type AVDiTConfig } from '../../model/config.ts';
 import { DiT } from '../../model/dit.ts';
-import { readSafetensors, type RawTensor } from '../../model/safetensors.ts';
+import { readSafetensors, type RawTensor } from '../../engine/io/safetensors.ts';
 import { fillModule, hashTensor } from './hashfill.ts';
 
 export const DIR = join(import.meta.dirname, '../fixtures/model');

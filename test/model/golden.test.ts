@@ -11,7 +11,7 @@ import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig } from '../../model/config.ts';
 import { DiT } from '../../model/dit.ts';
-import { readSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { checkAVDiTGolden, checkDiTGolden, DIR, get, inputs, NONSQUARE, relErr } from './golden-check.ts';
 import { fillModule } from './hashfill.ts';
 

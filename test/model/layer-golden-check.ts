@@ -11,7 +11,7 @@ import { scopeAsync } from '../../engine/scope.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { InitContext } from '../../model/init.ts';
 import type { Module } from '../../model/module.ts';
-import { readSafetensors, type RawTensor } from '../../model/safetensors.ts';
+import { readSafetensors, type RawTensor } from '../../engine/io/safetensors.ts';
 import { DIR, relErr } from './golden-check.ts';
 
 const FIXTURE = readSafetensors(join(DIR, 'layer_goldens.safetensors')).tensors;

@@ -9,7 +9,7 @@ import { tensor } from '../../engine/creation.ts';
 import { Generator } from '../../engine/rng.ts';
 import { LayerNorm } from '../../model/layers/layer-norm.ts';
 import { LoRALinear } from '../../model/layers/lora-linear.ts';
-import { readSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { DIR } from './golden-check.ts';
 import { ATTENTION_CASES, LAYER_CASES } from './layer-golden-cases.ts';
 import { checkLayer, type LayerCase } from './layer-golden-check.ts';

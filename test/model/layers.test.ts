@@ -13,7 +13,7 @@ import { PatchEmbed, TimestepEmbedder } from '../../model/layers/embed.ts';
 import { LoRA } from '../../model/layers/linear.ts';
 import { sincos1d, sincos2d } from '../../model/layers/posembed.ts';
 import { Module } from '../../model/module.ts';
-import { readSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { assertClose } from '../oracle.ts';
 
 const L = readSafetensors(join(import.meta.dirname, '../fixtures/model/layers_golden.safetensors')).tensors;

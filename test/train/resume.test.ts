@@ -17,7 +17,7 @@ import { EMA } from '../../train/ema.ts';
 import { trainLoop, NonFiniteLossError } from '../../train/loop.ts';
 import { avditLoss } from '../../train/objectives.ts';
 import { prepareRunDir } from '../../train/run-dir.ts';
-import { readSafetensors } from '../../model/safetensors.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
 
 const config = makeConfig('tiny', { depth: 1, hidden: 32, heads: 2, loraRank: 4 });
 

@@ -5,8 +5,8 @@
  * little-endian on disk; byte-swapping big-endian data is the caller's job.
  */
 import { endianness } from 'node:os';
-import type { DType, TypedArray } from '../engine/dtype.ts';
-import { allocArray } from '../engine/dtype.ts';
+import type { DType, TypedArray } from '../dtype.ts';
+import { allocArray } from '../dtype.ts';
 import { CheckpointError } from './checkpoint-errors.ts';
 
 export type WireDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';

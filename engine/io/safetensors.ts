@@ -8,10 +8,10 @@
  * Writing: f32 → F32, f64 → F64, i32 → I32 or (asked for) I64; always atomic (see atomic-write.ts).
  * Every malformed file gives a CheckpointError naming the file and the tensor.
  */
-import type { Backend } from '../engine/backend.ts';
-import type { DType, TypedArray } from '../engine/dtype.ts';
-import { tensor as makeTensor } from '../engine/creation.ts';
-import type { Tensor } from '../engine/tensor.ts';
+import type { Backend } from '../backend.ts';
+import type { DType, TypedArray } from '../dtype.ts';
+import { tensor as makeTensor } from '../creation.ts';
+import type { Tensor } from '../tensor.ts';
 import { AtomicWriteError, writeFileAtomic } from './atomic-write.ts';
 import { openByteSource, type ByteSource } from './byte-source.ts';
 import { CheckpointError } from './checkpoint-errors.ts';

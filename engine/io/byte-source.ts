@@ -46,7 +46,12 @@ export function openByteSource(src: string | Uint8Array, name?: string): ByteSou
   } catch (e) {
     throw new CheckpointError(label, undefined, `cannot open: ${(e as Error).message}`);
   }
-  const size = fstatSync(fd).size;
+  const st = fstatSync(fd);
+  if (st.isDirectory()) {
+    closeSync(fd);
+    throw new CheckpointError(label, undefined, 'is a folder, not a file');
+  }
+  const size = st.size;
   return {
     name: label,
     size,
