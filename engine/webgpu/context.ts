@@ -55,6 +55,9 @@ interface Recorded {
   workgroups: readonly [number, number?, number?];
 }
 
+/** AVDIT_COMPILE_LOG: print each kernel's first-dispatch time (see WebGpuContext #logCompile). */
+const COMPILE_LOG = typeof process !== 'undefined' && !!process.env['AVDIT_COMPILE_LOG'];
+
 export class WebGpuContext implements GpuContext {
   readonly pool: BufferPool;
   readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
@@ -189,11 +192,29 @@ export class WebGpuContext implements GpuContext {
     if (x > max || y > max || z > max) {
       throw new BackendError(`webgpu: kernel "${d.key}" asks for ${x}×${y}×${z} workgroups; the limit is ${max} per dimension`);
     }
+    const fresh = COMPILE_LOG && !this.#pipelines.has(this.poisonWorkgroups ? `${d.key}#poison` : d.key);
+    if (fresh) this.flush(); // (AVDIT_COMPILE_LOG: the new kernel is submitted alone, see #logCompile)
     const { pipeline, layout } = this.#pipeline(d.key, d.code);
     this.#lastKey = d.key;
     this.#recorded.push({ key: d.key, pipeline, layout, buffers: d.buffers, uniforms: d.uniforms, workgroups: d.workgroups });
     this.dispatches++;
-    if (this.#recorded.length >= BATCH) this.flush();
+    if (fresh) this.#logCompile(d.key);
+    else if (this.#recorded.length >= BATCH) this.flush();
+  }
+
+  /**
+   * AVDIT_COMPILE_LOG=1: a kernel's first dispatch, submitted alone, timed from when the GPU has
+   * finished the work before it to when it has run, printed as `[compile] MS KEY` on stderr. On
+   * lavapipe that is LLVM compiling it (done at the first dispatch, not at pipeline creation)
+   * unless Mesa's shader cache has it, plus one run at test sizes: what makes a cold test run slow.
+   */
+  #logCompile(key: string): void {
+    let ready = performance.now();
+    void this.device.queue.onSubmittedWorkDone().then(() => (ready = performance.now()));
+    this.flush();
+    void this.device.queue.onSubmittedWorkDone().then(() => {
+      process.stderr.write(`[compile] ${(performance.now() - ready).toFixed(0)} ms ${key}\n`);
+    });
   }
 
   scratch(bytes: number): GPUBuffer {
