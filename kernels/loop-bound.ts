@@ -10,8 +10,11 @@
  * can unroll on. A kernel using this declares `zero: u32` in its uniform struct `u`.
  */
 
-/** A loop's trip count `n` in WGSL: the constant, or (`opaque`: software adapters) `n | u.zero`. */
-export const tripCount = (n: number, opaque: boolean): string => (opaque ? `(${n}u | u.zero)` : `${n}u`);
+/**
+ * A loop's trip count `n` in WGSL: the constant, or (`opaque`: software adapters) `n | zero`, `zero`
+ * a uniform the launcher sets to 0 (`u.zero` by default).
+ */
+export const tripCount = (n: number, opaque: boolean, zero = 'u.zero'): string => (opaque ? `(${n}u | ${zero})` : `${n}u`);
 
 /** Pipeline-key part of a kernel built with opaque trip counts. */
 export const tripCountKey = (opaque: boolean): string => (opaque ? '/sw' : '');

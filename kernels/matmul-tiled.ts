@@ -38,6 +38,7 @@ import {
   storeWavefronts,
   tilePrologue,
 } from './matmul-common.ts';
+import { tripCount, tripCountKey } from './loop-bound.ts';
 
 export interface TiledConfig {
   BM: number;
@@ -76,13 +77,17 @@ export function tiledSharedBytes(c: TiledConfig, f16: boolean): number {
   return 2 * c.BK * (c.BM + c.BN) * (f16 ? 2 : 4);
 }
 
-export function tiledKey(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean, bias = false): string {
+export function tiledKey(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean, bias = false, rolled = false): string {
   const z = tiledTuning.swizzle ? '' : '/noswz';
-  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}x${c.TM ?? 8}x${c.TN ?? 8}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}${z}`;
+  return `matmul/${f16 ? 'v3' : 'v2'}/${c.BM}x${c.BN}x${c.BK}x${c.TM ?? 8}x${c.TN ?? 8}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}${z}${tripCountKey(rolled)}`;
 }
 
-/** `swizzle`: the XOR layout of transposed tiles (tileSwizzle); AVDIT_MATMUL_SWIZZLE=0 turns it off (for comparisons). */
-export const tiledTuning = { swizzle: process.env['AVDIT_MATMUL_SWIZZLE'] !== '0' };
+/**
+ * `swizzle`: the XOR layout of transposed tiles (tileSwizzle); AVDIT_MATMUL_SWIZZLE=0 turns it off
+ * (for comparisons). `unrolled`: the inner product unrolled on software adapters too (tests: they
+ * roll it, see tiledWgsl's `rolled`).
+ */
+export const tiledTuning: { swizzle: boolean; unrolled?: boolean } = { swizzle: process.env['AVDIT_MATMUL_SWIZZLE'] !== '0' };
 
 /**
  * An XOR swizzle of a k-major tile's vec4 columns: the vec4 holding elements 4c … 4c+3 of row k
@@ -130,8 +135,14 @@ function swizzleRegs(t: string, sw: { r: number; s: number } | null, BK: number)
   return gs.map((g) => `  let ${t}X${g} = ${t} ^ ${g}u;\n`).join('');
 }
 
-/** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias). */
-export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean, bias = false): string {
+/**
+ * `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias).
+ * `rolled` (software adapters, kernels/loop-bound.ts): the inner product over a BK slice is a loop
+ * with an opaque trip count instead of BK unrolled steps, the swizzled columns computed per step;
+ * the same products in the same order. Unrolled, lavapipe's LLVM took 5.5–8.7 s to compile one
+ * 64×128×16 8×8 kernel.
+ */
+export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB: boolean, vec4: boolean, bias = false, rolled = false): string {
   const { BM, BN, BK } = c;
   const TM = c.TM ?? 8;
   const TN = c.TN ?? 8;
@@ -174,23 +185,30 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
       : `    Bs[nxtB + ${o} * ${BN / 4}u + ${i} / 4u] = ${toS(r)};`; // outer = k, inner = n
   const k = kStaging(a, b, T, BK, vec4, storeA, storeB);
 
-  // The inner product over one BK slice, fully unrolled (constant register indices).
+  // The inner product over one BK slice, fully unrolled (constant register indices), or rolled.
   const widen = (v: string) => (f16 ? `vec4<f32>(${v})` : v);
   const inner: string[] = [];
-  for (let kk = 0; kk < BK; kk++) {
+  const fmas = (pad: string): string[] =>
+    Array.from({ length: TM }, (_, r) => {
+      const av = `a${r >> 2}.${'xyzw'[r & 3]}`;
+      return `${pad}${Array.from({ length: QN }, (_, h) => `acc${r}_${h} = fma(vec4<f32>(${av}), b${h}, acc${r}_${h});`).join(' ')}`;
+    });
+  if (rolled) {
+    const tA = swA ? `(ty ^ ${gOf(swA, 'kk')})` : 'ty';
+    const tB = swB ? `(tx ^ ${gOf(swB, 'kk')})` : 'tx';
+    inner.push(`    for (var kk = 0u; kk < ${tripCount(BK, true, 'P.p0')}; kk++) {`);
+    for (let h = 0; h < QM; h++) inner.push(`      let a${h} = ${widen(`As[curA + kk * ${BM / 4}u + ${h * stepM}u + ${tA}]`)};`);
+    for (let h = 0; h < QN; h++) inner.push(`      let b${h} = ${widen(`Bs[curB + kk * ${BN / 4}u + ${h * stepN}u + ${tB}]`)};`);
+    inner.push(...fmas('      '), `    }`);
+  }
+  for (let kk = 0; kk < (rolled ? 0 : BK); kk++) {
     inner.push(`    {`);
     // With a swizzle, the column of row kk is (h·step + t) ^ g(kk) = h·step + (t ^ g(kk)): t ^ g in registers.
     const tA = swA ? `tyX${((kk >> 2) & (swA.r - 1)) * swA.s}` : 'ty';
     const tB = swB ? `txX${((kk >> 2) & (swB.r - 1)) * swB.s}` : 'tx';
     for (let h = 0; h < QM; h++) inner.push(`      let a${h} = ${widen(`As[curA + ${kk * (BM / 4) + h * stepM}u + ${tA}]`)};`);
     for (let h = 0; h < QN; h++) inner.push(`      let b${h} = ${widen(`Bs[curB + ${kk * (BN / 4) + h * stepN}u + ${tB}]`)};`);
-    for (let r = 0; r < TM; r++) {
-      const av = `a${r >> 2}.${'xyzw'[r & 3]}`;
-      const fm: string[] = [];
-      for (let h = 0; h < QN; h++) fm.push(`acc${r}_${h} = fma(vec4<f32>(${av}), b${h}, acc${r}_${h});`);
-      inner.push(`      ${fm.join(' ')}`);
-    }
-    inner.push(`    }`);
+    inner.push(...fmas('      '), `    }`);
   }
 
   // Write-back of the 8×8 block.
@@ -229,7 +247,7 @@ export function tiledWgsl(c: TiledConfig, f16: boolean, transA: boolean, transB:
   }
 
   return /* wgsl */ `${f16 ? 'enable f16;\n' : ''}
-// ${tiledKey(c, f16, transA, transB, vec4, bias)}: see kernels/matmul-tiled.ts for the tiling.
+// ${tiledKey(c, f16, transA, transB, vec4, bias, rolled)}: see kernels/matmul-tiled.ts for the tiling.
 ${MATMUL_UNIFORMS_WGSL}
 ${bindings(vec4, vec4, bias)}
 
@@ -243,7 +261,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 ${tilePrologue(BM, BN)}
   let tx = lidx % ${BN / TN}u;
   let ty = lidx / ${BN / TN}u;
-${swizzleRegs('ty', swA, BK)}${swizzleRegs('tx', swB, BK)}
+${rolled ? '' : swizzleRegs('ty', swA, BK) + swizzleRegs('tx', swB, BK)}
 ${accDecl.join('\n')}
 ${loaderDecl(a, T)}
 ${loaderDecl(b, T)}

@@ -303,6 +303,20 @@ test('v2/v3 XOR swizzle of transposed tiles: four-way store conflicts to none at
   }
 });
 
+test('v2 with its inner product unrolled (as on GPUs; lavapipe runs it rolled): both swizzles, edges, bias', async () => {
+  // On software adapters tiledWgsl rolls the BK steps into a loop (kernels/loop-bound.ts), which
+  // every other v2/v3 test here runs; this runs the form NVIDIA gets. NT swizzles both tiles.
+  assert.match(tiledWgsl({ BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 }, false, false, true, true, false, true), /for \(var kk = 0u; kk < \(16u \| P\.p0\)/);
+  assert.doesNotMatch(tiledWgsl({ BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 }, false, false, true, true), /var kk/);
+  tiledTuning.unrolled = true;
+  try {
+    assert.ok((await run('v2:64x128x16', [2, 70, 150, 37, false, true, 'B'])) < 1e-5, 'NT');
+    assert.ok((await run('v2:64x128x16', [1, 65, 129, 40, false, true, 'none'], 'f32', true)) < 1e-5, 'NT with a bias');
+  } finally {
+    delete tiledTuning.unrolled;
+  }
+});
+
 test('staggered staging stores: the lane mask takes the default tiles from two wavefronts a store to one', () => {
   // [row of the staged tile in vec4s, padded row length in halves] → wavefronts without / with the mask.
   const cases: [number, number, number, number][] = [
