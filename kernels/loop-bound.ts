@@ -18,3 +18,12 @@ export const tripCount = (n: number, opaque: boolean, zero = 'u.zero'): string =
 
 /** Pipeline-key part of a kernel built with opaque trip counts. */
 export const tripCountKey = (opaque: boolean): string => (opaque ? '/sw' : '');
+
+/**
+ * Whether v2/v3 matmuls on a software adapter roll their inner product into such a loop
+ * (kernels/matmul-tiled.ts `rolled`): AVDIT_ROLL_LOOPS=1, which `npm test` sets. Rolled, a
+ * 64×128×16 kernel compiles in 0.8–2.5 s instead of 5.5–8.7 s but runs about 25% slower on
+ * lavapipe (512³: 4.2 against 5.5 GFLOP/s), so benchmarks and lavapipe runs keep it unrolled.
+ * (The attention kernels' opaque counts cost no run time there, so they are always on.)
+ */
+export const rollMatmulLoops = (): boolean => typeof process !== 'undefined' && process.env['AVDIT_ROLL_LOOPS'] === '1';

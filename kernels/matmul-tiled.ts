@@ -137,7 +137,7 @@ function swizzleRegs(t: string, sw: { r: number; s: number } | null, BK: number)
 
 /**
  * `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias).
- * `rolled` (software adapters, kernels/loop-bound.ts): the inner product over a BK slice is a loop
+ * `rolled` (software adapters under AVDIT_ROLL_LOOPS=1, kernels/loop-bound.ts): the inner product over a BK slice is a loop
  * with an opaque trip count instead of BK unrolled steps, the swizzled columns computed per step;
  * the same products in the same order. Unrolled, lavapipe's LLVM took 5.5–8.7 s to compile one
  * 64×128×16 8×8 kernel.

@@ -35,6 +35,7 @@ import { encodeReduce } from './reduce.ts';
 import { MATMUL_UNIFORMS_WGSL, type MatmulShape, bindings, uniformsFor, vec4Aligned } from './matmul-common.ts';
 import { SG_SMALL, type SgConfig, type SgSyntax, sgKey, sgSharedBytes, sgWgsl } from './matmul-sgmat.ts';
 import { FRAG } from './sgmat-ops.ts';
+import { rollMatmulLoops } from './loop-bound.ts';
 import { TILED_SMALL, type TiledConfig, tiledConfigError, tiledKey, tiledSharedBytes, tiledThreads, tiledTuning, tiledWgsl } from './matmul-tiled.ts';
 
 /**
@@ -309,7 +310,7 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
     case 'v3': {
       const f16 = v.name === 'v3';
       const { BM, BN } = v.cfg;
-      const rolled = ctx.features.software && !tiledTuning.unrolled; // (kernels/loop-bound.ts)
+      const rolled = ctx.features.software && rollMatmulLoops() && !tiledTuning.unrolled; // (kernels/loop-bound.ts)
       ctx.dispatch({
         key: tiledKey(v.cfg, f16, p.transA, p.transB, vec4, hasBias, rolled),
         code: () => tiledWgsl(v.cfg, f16, p.transA, p.transB, vec4, hasBias, rolled),

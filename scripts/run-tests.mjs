@@ -18,5 +18,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
+// lavapipe: matmuls roll their inner loop, which compiles several times faster (kernels/loop-bound.ts).
+process.env.AVDIT_ROLL_LOOPS ??= '1';
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

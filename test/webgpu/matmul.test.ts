@@ -304,8 +304,9 @@ test('v2/v3 XOR swizzle of transposed tiles: four-way store conflicts to none at
 });
 
 test('v2 with its inner product unrolled (as on GPUs; lavapipe runs it rolled): both swizzles, edges, bias', async () => {
-  // On software adapters tiledWgsl rolls the BK steps into a loop (kernels/loop-bound.ts), which
-  // every other v2/v3 test here runs; this runs the form NVIDIA gets. NT swizzles both tiles.
+  // Under npm test (AVDIT_ROLL_LOOPS=1) software adapters roll the BK steps into a loop
+  // (kernels/loop-bound.ts), which every other v2/v3 test here runs; this runs the form NVIDIA
+  // (and lavapipe outside the tests) gets. NT swizzles both tiles.
   assert.match(tiledWgsl({ BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 }, false, false, true, true, false, true), /for \(var kk = 0u; kk < \(16u \| P\.p0\)/);
   assert.doesNotMatch(tiledWgsl({ BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 }, false, false, true, true), /var kk/);
   tiledTuning.unrolled = true;
