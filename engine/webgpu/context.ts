@@ -159,9 +159,13 @@ export class WebGpuContext implements GpuContext {
     if (this.#lost) throw new BackendError('webgpu: the device was lost');
   }
 
+  /** Poison mode compiles its own copy of each kernel, its workgroup arrays filled with poison first. */
+  #cacheKey(kernelKey: string): string {
+    return this.poisonWorkgroups ? `${kernelKey}#poison` : kernelKey;
+  }
+
   #pipeline(kernelKey: string, source: Dispatch['code']): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
-    // Poison mode compiles its own copy of each kernel, its workgroup arrays filled with poison first.
-    const key = this.poisonWorkgroups ? `${kernelKey}#poison` : kernelKey;
+    const key = this.#cacheKey(kernelKey);
     let p = this.#pipelines.get(key);
     if (p) return p;
     const code = this.poisonWorkgroups ? poisonWorkgroupMemory(wgslOf({ code: source })) : wgslOf({ code: source });
@@ -192,7 +196,7 @@ export class WebGpuContext implements GpuContext {
     if (x > max || y > max || z > max) {
       throw new BackendError(`webgpu: kernel "${d.key}" asks for ${x}×${y}×${z} workgroups; the limit is ${max} per dimension`);
     }
-    const fresh = COMPILE_LOG && !this.#pipelines.has(this.poisonWorkgroups ? `${d.key}#poison` : d.key);
+    const fresh = COMPILE_LOG && !this.#pipelines.has(this.#cacheKey(d.key));
     if (fresh) this.flush(); // (AVDIT_COMPILE_LOG: the new kernel is submitted alone, see #logCompile)
     const { pipeline, layout } = this.#pipeline(d.key, d.code);
     this.#lastKey = d.key;
