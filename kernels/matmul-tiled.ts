@@ -84,8 +84,8 @@ export function tiledKey(c: TiledConfig, f16: boolean, transA: boolean, transB: 
 
 /**
  * `swizzle`: the XOR layout of transposed tiles (tileSwizzle); AVDIT_MATMUL_SWIZZLE=0 turns it off
- * (for comparisons). `unrolled`: the inner product unrolled on software adapters too (tests: they
- * roll it, see tiledWgsl's `rolled`).
+ * (for comparisons). `unrolled`: keep the inner product unrolled where AVDIT_ROLL_LOOPS would roll
+ * it (a test runs the form GPUs get on lavapipe; see tiledWgsl's `rolled`).
  */
 export const tiledTuning: { swizzle: boolean; unrolled?: boolean } = { swizzle: process.env['AVDIT_MATMUL_SWIZZLE'] !== '0' };
 
