@@ -11,7 +11,8 @@ const ROOT = join(import.meta.dirname, '../..');
 
 test('avdit device reports the adapter, its features and the kernels it runs (text and JSON)', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/avdit.mjs'), 'device', ...args], {
-    encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', AVDIT_ROW_SUBGROUPS: '0' },
+    // Only this test's AVDIT_* setting (npm test sets others), so the overrides line is exact.
+    encoding: 'utf8', env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AVDIT_'))), XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', AVDIT_ROW_SUBGROUPS: '0' },
   });
   const r = run();
   assert.equal(r.status, 0, r.stderr);
@@ -21,7 +22,7 @@ test('avdit device reports the adapter, its features and the kernels it runs (te
   assert.match(r.stdout, /attention, mixed\s+the f32 kernels/);
   // The override it was given shows, and takes effect.
   assert.match(r.stdout, /row reductions\s+workgroup tree/);
-  assert.match(r.stdout, /overrides: AVDIT_ROW_SUBGROUPS=0/);
+  assert.match(r.stdout, /^overrides: AVDIT_ROW_SUBGROUPS=0$/m);
   assert.match(r.stdout, /disable_robustness/);
   const j = JSON.parse(run('--json').stdout) as { kernels: Record<string, string>; features: Record<string, unknown>; dawn: string[] };
   assert.equal(j.features['shader-f16'], true);
