@@ -100,7 +100,9 @@ test('jobs reach the workers through the shared job block: arrays that outgrow t
   pool.setThreads(2);
   // A started worker, then a job on bigger arrays than any before in this process (new scratch
   // for every slot, announced to the worker): it takes parts of that job too, and the sums are right.
-  assert.ok((await runUntilWorkerTakesPart(new Float32Array(64 * 8).fill(1), new Float32Array(8 * 8).fill(1), 64, 8, 8, 4)) > 0);
+  // (The warm-up job is the size the test above uses: a 64×8×8 one was over before a woken worker
+  // could claim a part, and on a loaded machine 100 tries in a row once missed.)
+  assert.ok((await runUntilWorkerTakesPart(new Float32Array(512 * 64).fill(1), new Float32Array(64 * 64).fill(1), 512, 64, 64, 4)) > 0);
   const M = 4096, K = 40, N = 24;
   const A = new Float32Array(M * K).map((_, i) => (i % 7) - 3), Bt = new Float32Array(N * K).map((_, i) => (i % 5) - 2);
   const expect = new Float32Array(M * N);
