@@ -17,6 +17,8 @@
  * array (WGSL cannot pass workgroup pointers to functions without an extension).
  */
 
+import { tripCount } from './loop-bound.ts';
+
 /** Fragment side (the f16×f16→f32 16×16×16 configuration). */
 export const FRAG = 16;
 /** Invocations per subgroup the kernels assume (NVIDIA; the emulation uses the same). */
@@ -96,7 +98,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);`,
     store: (arr, off, v, stride) =>
       syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
     loadAcc: (arr, off, stride) => load(A)(arr, off, false, stride),
-    bound: (n) => `${n}u`,
+    bound: (n) => tripCount(n, false),
   };
 }
 
@@ -163,6 +165,6 @@ fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
     mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
     store: (arr, off, v, stride) => `emuStore_${arr}(${off}, ${v}, ${stride});`,
     loadAcc: (arr, off, stride) => `emuLoadC_${arr}(${off}, ${stride})`,
-    bound: (n) => `(${n}u | emuZ)`,
+    bound: (n) => tripCount(n, true, 'emuZ'),
   };
 }
