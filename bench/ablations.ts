@@ -38,8 +38,9 @@ export const F32_ATTENTION_ABLATIONS: Record<string, Ablation> = {
   'no dots': (code) => code.replace(/\b[sp]\d+ \+= dot\([^;]*\);/g, ''),
   'no accumulation': (code) => code.replace(/\b[ab]\d+ \+= [pef]\d+ \* y;/g, ''),
   'no exp': (code) => code.replace(/\bexp\(/g, '('),
-  // The staging loads read nothing from memory (their rows' bounds checks stay).
-  'no global loads': (code) => code.replace(/\bx = ld_\w+\(row_\w+\(\w+, [^)]*\), c\)/g, 'x = vec4<f32>(f32(c))'),
+  // The staging loads read nothing from memory (their rows' bounds checks stay), in either form
+  // (kernels/attention-tiles.ts stagedTile: `x = ld_k(row_k(…), c);` or `ksR0 = ld_k(row_k(…), …);`).
+  'no global loads': (code) => code.replace(/\b(\w+) = ld_\w+\(row_\w+\([^;]*;/g, '$1 = vec4<f32>(f32(lid));'),
   'no barriers': (code) => code.replace(/workgroupBarrier\(\);/g, ''),
 };
 

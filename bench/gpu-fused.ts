@@ -209,6 +209,17 @@ for (const c of CASES) {
       console.log(`${c.name} f32 ${kind.padEnd(4)} ablations (ms): ${Object.entries(ablations[kind]!).map(([w, x]) => `${w} ${fmt(x)}`).join('  ')}`);
     }
   }
+  // Each kernel alone with its tiles staged by the loop form (one vec4 loaded and stored per
+  // iteration, the form before the fifteenth session) instead of batched loads.
+  const loopStaging: Record<string, number> = {};
+  attentionTuning.batchedStaging = false;
+  try {
+    loopStaging.fwd = await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; });
+    loopStaging.dq = await bwdOnly(['dq']);
+    loopStaging.dkdv = await bwdOnly(['dkdv']);
+  } finally {
+    attentionTuning.batchedStaging = undefined;
+  }
   // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS; the
   // default is the first listed), each pass timed alone; the fastest go to attention-tiles.json.
   const variants: Record<string, Record<string, number>> = {};
@@ -238,7 +249,7 @@ for (const c of CASES) {
   be.free(fo.o);
   be.free(fo.lse);
   let row: Record<string, unknown> = {
-    ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, fusedFwdBwdMs: fusedAll,
+    ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, loopStagingMs: loopStaging, fusedFwdBwdMs: fusedAll,
     fusedFwdTflops: fwdFlops / fusedFwd / 1e9, fusedFwdBwdTflops: allFlops / fusedAll / 1e9, ...(sweep ? { variants } : {}),
     ...(Object.keys(ablations).length ? { ablations } : {}),
   };
@@ -346,6 +357,8 @@ console.log('\nfused kernels alone (ms): fwd | bwd = rowdot + dq + dkdv (each pa
 for (const r of attention) {
   const p = r.fusedBwdPassMs as Record<string, number>;
   console.log(`${String(r.name).padEnd(10)} fwd ${f(r.fusedFwdMs).padStart(7)} | bwd ${f(r.fusedBwdMs).padStart(7)} = ${f(p.rowdot)} + ${f(p.dq)} + ${f(p.dkdv)}`);
+  const ls = r.loopStagingMs as Record<string, number>;
+  console.log(`${''.padEnd(10)} staged by the loop form instead: fwd ${f(ls.fwd)}  dq ${f(ls.dq)}  dkdv ${f(ls.dkdv)}`);
   const vs = r.variants as Record<string, Record<string, number>> | undefined;
   if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t]) => `${k} ${f(t)}`).join('  ')}`);
 }

@@ -15,7 +15,8 @@
 import { uniforms, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import {
-  attentionTuning, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, tilesName, vec4s, type Tiles,
+  attentionTuning, batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed,
+  stagingKey, storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
 import { grid, gridFor, GROUP_INDEX_WGSL, WG } from './grid.ts';
@@ -74,6 +75,7 @@ function dqCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, sw: boolean): 
   const lay = layoutOf(tiles), { TR, KG, RG, NT } = lay;
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), VS = oddStride(V4), PS = scoreStride(bq);
   const KPT = bk / KG, NC = Math.ceil(Q4 / KG);
+  const bt = batchedStaging(sw);
   return /* wgsl */ `${HEADER(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<${elemType(io.vq)}>;
 struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }
@@ -94,16 +96,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kg = lid % ${KG}u;
   let rg = lid / ${KG}u;
   ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dq'])}
-  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'q0', 'u.l - q0')}
-  ${stageWgsl('gs', 'dO', dv, bq, V4, NT, 'q0', 'u.l - q0')}
+  ${stageNow([stagedTile('qs', 'q', dqk, bq, Q4, NT, bt), stagedTile('gs', 'dO', dv, bq, V4, NT, bt)], 'q0', 'u.l - q0')}
   ${rep(TR, (i) => `let r${i} = h * u.l + min(q0 + rg + ${RG * i}u, u.l - 1u); let l${i} = lse[r${i}]; let d${i} = D[r${i}];`)}
   ${rep(TR * NC, (x) => `var a${x} = vec4<f32>(0.0);`)}
   for (var kb = 0u; kb < u.s; kb += ${bk}u) {
     let nk = min(${bk}u, u.s - kb);
-    workgroupBarrier();
-    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kb', 'nk')}
-    ${stageWgsl('vs', 'v', dv, bk, VS, NT, 'kb', 'nk')}
-    workgroupBarrier();
+    ${stageStreamed([stagedTile('ks', 'k', dqk, bk, KS, NT, bt), stagedTile('vs', 'v', dv, bk, VS, NT, bt)], 'kb', 'nk', bt)}
     ${dots('s', 'qs', 'ks', Q4, KS, lay, KPT, sw)}
     ${dots('p', 'gs', 'vs', V4, VS, lay, KPT, sw)}
     ${rep(KPT, (j) => `{
@@ -132,6 +130,8 @@ function dkdvCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, packed: bool
   const lay = layoutOf(tiles), { TR, KG, RG, NT } = lay;
   const Q4 = vec4s(dqk), V4 = vec4s(dv), QS = oddStride(Q4), GS = oddStride(V4), PS = scoreStride(bq);
   const KPT = bk / KG, NCK = Math.ceil(Q4 / KG), NCV = Math.ceil(V4 / KG);
+  const LR = Math.ceil(bk / NT); // rounds of the tile's lse and D loads
+  const bt = batchedStaging(sw);
   if (packed && io.vq !== io.vv) throw new Error('attention: packed q, k, v need one row layout for dk and dv');
   const outs = packed
     ? `@group(0) @binding(6) var<storage, read_write> dkv: array<${elemType(io.vq)}>;`
@@ -162,21 +162,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kg = lid % ${KG}u;
   let rg = lid / ${KG}u;
   ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dk', 'dvo'])}
-  ${stageWgsl('kso', 'k', dqk, bq, Q4, NT, 'k0', 'u.s - k0')}
-  ${stageWgsl('vso', 'v', dv, bq, V4, NT, 'k0', 'u.s - k0')}
+  ${stageNow([stagedTile('kso', 'k', dqk, bq, Q4, NT, bt), stagedTile('vso', 'v', dv, bq, V4, NT, bt)], 'k0', 'u.s - k0')}
   ${rep(TR * NCK, (x) => `var a${x} = vec4<f32>(0.0);`)}
   ${rep(TR * NCV, (x) => `var b${x} = vec4<f32>(0.0);`)}
   for (var qb = 0u; qb < u.l; qb += ${bk}u) {
     let nq = min(${bk}u, u.l - qb);
-    workgroupBarrier();
-    ${stageWgsl('qt', 'q', dqk, bk, QS, NT, 'qb', 'nq')}
-    ${stageWgsl('gt', 'dO', dv, bk, GS, NT, 'qb', 'nq')}
-    for (var e = lid; e < ${bk}u; e += ${NT}u) {
-      let r = h * u.l + qb + min(e, nq - 1u);
-      lt[e] = lse[r];
-      dt[e] = D[r];
-    }
-    workgroupBarrier();
+    ${stageStreamed([stagedTile('qt', 'q', dqk, bk, QS, NT, bt), stagedTile('gt', 'dO', dv, bk, GS, NT, bt), {
+      load: () => rep(LR, (i) => `let le${i} = lid + ${i * NT}u; let lr${i} = h * u.l + qb + min(le${i}, nq - 1u); let lv${i} = lse[lr${i}]; let dl${i} = D[lr${i}];`, '\n    '),
+      store: rep(LR, (i) => `${(i + 1) * NT > bk ? `if (le${i} < ${bk}u) ` : ''}{ lt[le${i}] = lv${i}; dt[le${i}] = dl${i}; }`, '\n    '),
+    }], 'qb', 'nq', bt)}
     ${dots('s', 'kso', 'qt', Q4, QS, lay, KPT, sw)}
     ${dots('p', 'vso', 'gt', V4, GS, lay, KPT, sw)}
     ${rep(KPT, (j) => `{
@@ -240,7 +234,7 @@ export function encodeAttentionBwd(
     const t = pickTiles('dq', l, s, dqk, dv, limit);
     const blocks = Math.ceil(l / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}`,
+      key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}${stagingKey(sw)}`,
       code: () => dqCode(dqk, dv, t, io, sw),
       buffers: [...ins, out.dq],
       uniforms: u(blocks),
@@ -251,7 +245,7 @@ export function encodeAttentionBwd(
     const t = pickTiles('dkdv', s, l, dqk, dv, limit);
     const blocks = Math.ceil(s / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${packed ? '/packed' : ''}${tripCountKey(sw)}`,
+      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${packed ? '/packed' : ''}${tripCountKey(sw)}${stagingKey(sw)}`,
       code: () => dkdvCode(dqk, dv, t, io, packed, sw),
       buffers: packed ? [...ins, out.dk] : [...ins, out.dk, out.dv],
       uniforms: u(blocks),

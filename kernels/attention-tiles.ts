@@ -72,7 +72,15 @@ export type AttentionKernel = 'fwd' | 'dq' | 'dkdv';
  * Benchmark hooks (bench/gpu-fused.ts --variants): force a tile config per kernel (it must fit
  * the device), or run only some backward passes to time them alone. Empty in normal use.
  */
-export const attentionTuning: { tiles: Partial<Record<AttentionKernel, Tiles>>; bwdPasses?: readonly ('rowdot' | 'dq' | 'dkdv')[] } = { tiles: {} };
+export const attentionTuning: {
+  tiles: Partial<Record<AttentionKernel, Tiles>>;
+  bwdPasses?: readonly ('rowdot' | 'dq' | 'dkdv')[];
+  /**
+   * Force the staging form (stagedTile): true, batched loads on software adapters too (a test);
+   * false, the loop form on GPUs too (bench/gpu-fused.ts times both). Unset: batched on GPUs.
+   */
+  batchedStaging?: boolean;
+} = { tiles: {} };
 
 /** vec4s per row of a head dim (zero-padded). */
 export const vec4s = (d: number): number => Math.ceil(d / 4);
@@ -192,20 +200,84 @@ export function inputLoadersWgsl(dqk: number, dv: number, io: RowIO, withG: bool
 }
 
 /**
- * WGSL: stage `rows` rows (of which `valid` exist; the rest zero) starting at row `first` of head h
- * of buffer `buf` (whose row 0 is at `<buf>Base`: attention-layout.ts headBasesWgsl) into workgroup
- * array `dst` with vec4 row stride `stride`; `mul` scales (or '').
+ * A tile staged in two steps (FA2's "load, then compute" with the loads batched): `load` issues
+ * every global load of an invocation's share at once into registers `<dst>R<i>` (one vec4 each;
+ * zeros past `valid` rows and past the dim), `store` writes them into the workgroup array. A loop
+ * over tiles puts `load` before the barrier that ends the previous tile's reads (stageStreamed),
+ * so the loads are in flight while slower invocations finish that tile. The loop form (one vec4
+ * loaded and stored per iteration, so an invocation waits for memory once per vec4) made the
+ * tensor-core kernels 3–4× slower on the H200 than batched loads (bench/RESULTS.md, run 7).
+ *
+ * On software adapters (`batched` false) `load` is that loop instead, with an opaque trip count,
+ * and `store` is empty: lavapipe compiled the batched form up to 2–4× slower (it keeps what lives
+ * across a barrier in memory, and unrolls every load), and gains nothing from it.
+ *
+ * Rows start at row `first` of head h of buffer `buf` (its row 0 at `<buf>Base`:
+ * attention-layout.ts headBasesWgsl) and go to workgroup array `dst` with vec4 row stride
+ * `stride`; `mul` scales (or '').
  */
-export function stageWgsl(dst: string, buf: string, d: number, rows: number, stride: number, nt: number, first: string, valid: string, mul = ''): string {
-  const d4 = vec4s(d);
-  return `for (var e = lid; e < ${rows * d4}u; e += ${nt}u) {
+export interface StagedTile {
+  load(first: string, valid: string): string;
+  store: string;
+}
+
+export function stagedTile(dst: string, buf: string, d: number, rows: number, stride: number, nt: number, batched: boolean, mul = ''): StagedTile {
+  const d4 = vec4s(d), slots = rows * d4;
+  if (!batched) {
+    return {
+      load: (first, valid) => `for (var e = lid; e < ${slots}u; e += ${nt}u) {
     let r = e / ${d4}u;
     let c = e % ${d4}u;
     var x = vec4<f32>(0.0);
     if (r < ${valid}) { x = ld_${buf}(row_${buf}(${buf}Base, ${first} + r), c)${mul}; }
     ${dst}[r * ${stride}u + c] = x;
-  }`;
+  }`,
+      store: '',
+    };
+  }
+  const reg = (i: number): string => `${dst}R${i}`;
+  const slot = (i: number): string => `(lid + ${i * nt}u)`;
+  const inRange = (i: number): string => ((i + 1) * nt > slots ? `${slot(i)} < ${slots}u` : '');
+  const row = (i: number): string => `${slot(i)} / ${d4}u`;
+  const col = (i: number): string => `${slot(i)} % ${d4}u`;
+  const n = Math.ceil(slots / nt);
+  return {
+    load: (first, valid) => rep(n, (i) => {
+      const cond = [inRange(i), `${row(i)} < ${valid}`].filter(Boolean).join(' && ');
+      return `var ${reg(i)} = vec4<f32>(0.0);
+    if (${cond}) { ${reg(i)} = ld_${buf}(row_${buf}(${buf}Base, ${first} + ${row(i)}), ${col(i)})${mul}; }`;
+    }, '\n    '),
+    store: rep(n, (i) => {
+      const st = `${dst}[(${row(i)}) * ${stride}u + ${col(i)}] = ${reg(i)};`;
+      return inRange(i) ? `if (${inRange(i)}) { ${st} }` : st;
+    }, '\n    '),
+  };
 }
+
+/** Whether the kernels stage with batched loads: on GPUs, unless attentionTuning says otherwise. */
+export const batchedStaging = (sw: boolean): boolean => attentionTuning.batchedStaging ?? !sw;
+/** Pipeline-key part of a staging form other than the adapter's own. */
+export const stagingKey = (sw: boolean): string => (batchedStaging(sw) === !sw ? '' : sw ? '/batched' : '/loop');
+
+/** WGSL: stage tiles at once (loads, then stores), e.g. the block a workgroup owns, before its first barrier. */
+export const stageNow = (tiles: StagedTile[], first: string, valid: string): string =>
+  `{
+    ${tiles.map((t) => t.load(first, valid)).join('\n    ')}
+    ${tiles.map((t) => t.store).join('\n    ')}
+  }`;
+
+/**
+ * WGSL: the head of a loop body over streamed tiles: the tiles' loads, a barrier (the previous
+ * tile's reads end), their stores, a barrier (they are visible). In the loop form (`batched`
+ * false) the loads, which then store as they go, come after the first barrier.
+ */
+export const stageStreamed = (tiles: StagedTile[], first: string, valid: string, batched: boolean): string => {
+  const loads = tiles.map((t) => t.load(first, valid)).join('\n    ');
+  return `${batched ? loads : 'workgroupBarrier();'}
+    ${batched ? 'workgroupBarrier();' : loads}
+    ${tiles.map((t) => t.store).join('\n    ')}
+    workgroupBarrier();`;
+};
 
 /** Guard of output vec4 column group jj when the dim's vec4 count is not a multiple of kg (the sharers). */
 export const colGuard = (jj: number, d4: number, kg: number): string => ((jj + 1) * kg > d4 ? `if (kg + ${kg * jj}u < ${d4}u) ` : '');

@@ -16,7 +16,8 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import {
-  colGuard, elemType, inputLoadersWgsl, layoutOf, maxOf, oddStride, pickTiles, rep, scoreStride, stageWgsl, storerWgsl, tilesName, vec4s, type Tiles,
+  batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, maxOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed, stagingKey,
+  storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
 import { grid, GROUP_INDEX_WGSL } from './grid.ts';
@@ -40,6 +41,7 @@ function fwdCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, sw: boolean):
   const KPT = bk / KG, NCV = Math.ceil(V4 / KG);
   const S = (i: number, j: number): string => `s${i * KPT + j}`;
   const A = (i: number, jj: number): string => `a${i * NCV + jj}`;
+  const bt = batchedStaging(sw);
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> q: array<${elemType(io.vq)}>;
 @group(0) @binding(1) var<storage, read> k: array<${elemType(io.vq)}>;
@@ -68,15 +70,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let rg = lid / ${KG}u;
   // Where this head's rows start (the strided layouts divide here once, not per load).
   ${headBasesWgsl(['q', 'k', 'v', 'o'])}
-  ${stageWgsl('qs', 'q', dqk, bq, Q4, NT, 'q0', 'u.l - q0', ' * u.scale')}
+  ${stageNow([stagedTile('qs', 'q', dqk, bq, Q4, NT, bt, ' * u.scale')], 'q0', 'u.l - q0')}
   ${rep(TR, (i) => `var m${i} = NEG; var den${i} = 0.0;`)}
   ${rep(TR * NCV, (x) => `var a${x} = vec4<f32>(0.0);`)}
   for (var kb = 0u; kb < u.s; kb += ${bk}u) {
     let nk = min(${bk}u, u.s - kb);
-    workgroupBarrier();
-    ${stageWgsl('ks', 'k', dqk, bk, KS, NT, 'kb', 'nk')}
-    ${stageWgsl('vs', 'v', dv, bk, V4, NT, 'kb', 'nk')}
-    workgroupBarrier();
+    ${stageStreamed([stagedTile('ks', 'k', dqk, bk, KS, NT, bt), stagedTile('vs', 'v', dv, bk, V4, NT, bt)], 'kb', 'nk', bt)}
     ${rep(TR * KPT, (x) => `var s${x} = 0.0;`)}
     for (var c = 0u; c < ${tripCount(Q4, sw)}; c++) {
       ${rep(TR, (i) => `let x${i} = qs[(rg + ${RG * i}u) * ${Q4}u + c];`)}
@@ -126,7 +125,7 @@ export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: 
   const io = rowIO(d);
   const sw = ctx.features.software;
   ctx.dispatch({
-    key: `attention/fwd/${d.dqk}x${d.dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}`,
+    key: `attention/fwd/${d.dqk}x${d.dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}${stagingKey(sw)}`,
     code: () => fwdCode(d.dqk, d.dv, t, io, sw),
     buffers: [q, k, v, o, lse],
     uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale], ['u32', 0], ...layoutUniforms(d)]),

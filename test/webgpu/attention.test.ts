@@ -149,6 +149,21 @@ test('attention in every thread layout (rows per invocation × sharers) matches 
   }
 });
 
+test('attention staged with batched loads (the form GPUs run; lavapipe runs a loop) matches the CPU', async () => {
+  // The GPU form issues each invocation's loads of a tile at once into registers, then stores
+  // them. 8×32 tiles with 2 rows × 4 sharers are 16 invocations: the owned block's 8 rows × 3 vec4
+  // of q fill 1.5 rounds of them (a partial round), the dK/dV kernel's 32 rows of lse and D two;
+  // q, k rows of 9 are read as scalars, v rows of 20 as vec4; tiles do not divide l or s.
+  try {
+    attentionTuning.batchedStaging = true;
+    attentionTuning.tiles = { fwd: { bq: 8, bk: 32, tr: 2, kg: 4 }, dq: { bq: 8, bk: 32, tr: 2, kg: 4 }, dkdv: { bq: 8, bk: 32, tr: 2, kg: 4 } };
+    await check({ n: 3, l: 45, s: 37, dqk: 9, dv: 20, scale: 1 / 3 }, 40);
+  } finally {
+    attentionTuning.batchedStaging = undefined;
+    attentionTuning.tiles = {};
+  }
+});
+
 test('attention tiles: names round-trip, bad layouts and AVDIT_ATTENTION_TILES entries are clear errors', () => {
   assert.deepEqual(parseTiles('32x32:2x16'), { bq: 32, bk: 32, tr: 2, kg: 16 });
   assert.equal(tilesName({ bq: 32, bk: 32, tr: 2, kg: 16 }), '32x32:2x16');
