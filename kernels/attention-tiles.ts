@@ -254,8 +254,16 @@ export function stagedTile(dst: string, buf: string, d: number, rows: number, st
   };
 }
 
-/** Whether the kernels stage with batched loads: on GPUs, unless attentionTuning says otherwise. */
-export const batchedStaging = (sw: boolean): boolean => attentionTuning.batchedStaging ?? !sw;
+/** AVDIT_ATTENTION_STAGING=loop|batched: the staging form on every adapter (unset: batched on GPUs only). */
+function envStaging(): boolean | undefined {
+  const v = typeof process !== 'undefined' ? process.env['AVDIT_ATTENTION_STAGING'] : undefined;
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'loop' && v !== 'batched') throw new Error(`AVDIT_ATTENTION_STAGING=${v}: expected loop or batched`);
+  return v === 'batched';
+}
+
+/** Whether the kernels stage with batched loads: on GPUs, unless attentionTuning or AVDIT_ATTENTION_STAGING says otherwise. */
+export const batchedStaging = (sw: boolean): boolean => attentionTuning.batchedStaging ?? envStaging() ?? !sw;
 /** Pipeline-key part of a staging form other than the adapter's own. */
 export const stagingKey = (sw: boolean): string => (batchedStaging(sw) === !sw ? '' : sw ? '/batched' : '/loop');
 

@@ -10,7 +10,7 @@ import type { AttentionDims } from '../../engine/backend.ts';
 import { tensor } from '../../engine/creation.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
-import { attentionTuning, parseTiles, pickTiles, tileBytes, tilesError, tilesName } from '../../kernels/attention-tiles.ts';
+import { attentionTuning, batchedStaging, parseTiles, pickTiles, stagingKey, tileBytes, tilesError, tilesName } from '../../kernels/attention-tiles.ts';
 import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { STORAGE_USAGE } from '../../engine/webgpu/usage.ts';
 import { both, cpu, expectSame, randomData, useGpu, assertClose } from './helpers.ts';
@@ -182,5 +182,26 @@ test('attention tiles: names round-trip, bad layouts and AVDIT_ATTENTION_TILES e
   } finally {
     if (old === undefined) delete process.env.AVDIT_ATTENTION_TILES;
     else process.env.AVDIT_ATTENTION_TILES = old;
+  }
+});
+
+test('the staging form: batched on GPUs and the loop on software adapters, unless AVDIT_ATTENTION_STAGING or the hook says otherwise', () => {
+  const old = process.env.AVDIT_ATTENTION_STAGING;
+  try {
+    delete process.env.AVDIT_ATTENTION_STAGING;
+    assert.deepEqual([batchedStaging(false), batchedStaging(true), stagingKey(false), stagingKey(true)], [true, false, '', '']);
+    process.env.AVDIT_ATTENTION_STAGING = 'loop';
+    assert.deepEqual([batchedStaging(false), stagingKey(false), stagingKey(true)], [false, '/loop', '']);
+    process.env.AVDIT_ATTENTION_STAGING = 'batched';
+    assert.deepEqual([batchedStaging(true), stagingKey(true)], [true, '/batched']);
+    attentionTuning.batchedStaging = false;
+    assert.equal(batchedStaging(true), false);
+    attentionTuning.batchedStaging = undefined;
+    process.env.AVDIT_ATTENTION_STAGING = 'fast';
+    assert.throws(() => batchedStaging(false), /AVDIT_ATTENTION_STAGING=fast: expected loop or batched/);
+  } finally {
+    attentionTuning.batchedStaging = undefined;
+    if (old === undefined) delete process.env.AVDIT_ATTENTION_STAGING;
+    else process.env.AVDIT_ATTENTION_STAGING = old;
   }
 });
