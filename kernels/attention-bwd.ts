@@ -15,7 +15,7 @@
 import { uniforms, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import {
-  attentionTuning, batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed,
+  aliasedVec4s, attentionTuning, batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed,
   stagingKey, storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
@@ -76,6 +76,17 @@ function dqCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, sw: boolean): 
   const Q4 = vec4s(dqk), V4 = vec4s(dv), KS = oddStride(Q4), VS = oddStride(V4), PS = scoreStride(bq);
   const KPT = bk / KG, NC = Math.ceil(Q4 / KG);
   const bt = batchedStaging(sw);
+  // dS element x of the [tile row][block row] score array: its own array, or (aliased) the V tile's
+  // memory read as scalars, written once the score phase is done with V (a barrier before).
+  const al = tiles.alias === true;
+  const psAt = (x: string): string => (al ? `vs[(${x}) >> 2u][(${x}) & 3u]` : `ps[${x}]`);
+  const dsAt = (i: number, j: number): string => `(kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u`;
+  const dsVal = (i: number, j: number): string => `select(0.0, exp(s${i * KPT + j} * u.scale - l${i}) * (p${i * KPT + j} - d${i}), kg + ${KG * j}u < nk)`;
+  const dsStores = al
+    ? `${rep(TR * KPT, (x) => `let w${x} = ${dsVal(Math.floor(x / KPT), x % KPT)};`, '\n    ')}
+    workgroupBarrier();
+    ${rep(TR * KPT, (x) => `${psAt(dsAt(Math.floor(x / KPT), x % KPT))} = w${x};`, '\n    ')}`
+    : rep(TR * KPT, (x) => `${psAt(dsAt(Math.floor(x / KPT), x % KPT))} = ${dsVal(Math.floor(x / KPT), x % KPT)};`, '\n    ');
   return /* wgsl */ `${HEADER(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<${elemType(io.vq)}>;
 struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }
@@ -84,8 +95,8 @@ ${rowAtWgsl('dq', 'q', 'u.l', dqk, io.vq ? 4 : 1, io.strided)}
 var<workgroup> qs: array<vec4<f32>, ${bq * Q4}>;
 var<workgroup> gs: array<vec4<f32>, ${bq * V4}>;
 var<workgroup> ks: array<vec4<f32>, ${bk * KS}>;
-var<workgroup> vs: array<vec4<f32>, ${bk * VS}>;
-var<workgroup> ps: array<f32, ${bk * PS}>;
+var<workgroup> vs: array<vec4<f32>, ${al ? aliasedVec4s(tiles, dv) : bk * VS}>;
+${al ? '' : `var<workgroup> ps: array<f32, ${bk * PS}>;`}
 ${storerWgsl('dq', dqk, io.vq)}
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -104,13 +115,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     ${stageStreamed([stagedTile('ks', 'k', dqk, bk, KS, NT, bt), stagedTile('vs', 'v', dv, bk, VS, NT, bt)], 'kb', 'nk', bt)}
     ${dots('s', 'qs', 'ks', Q4, KS, lay, KPT, sw)}
     ${dots('p', 'gs', 'vs', V4, VS, lay, KPT, sw)}
-    ${rep(KPT, (j) => `{
-      let ok = kg + ${KG * j}u < nk;
-      ${rep(TR, (i) => `ps[(kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u] = select(0.0, exp(s${i * KPT + j} * u.scale - l${i}) * (p${i * KPT + j} - d${i}), ok);`, '\n      ')}
-    }`)}
+    ${dsStores}
     workgroupBarrier();
     for (var t = 0u; t < nk; t++) {
-      ${rep(TR, (i) => `let e${i} = ps[t * ${PS}u + rg + ${RG * i}u];`, '\n      ')}
+      ${rep(TR, (i) => `let e${i} = ${psAt(`t * ${PS}u + rg + ${RG * i}u`)};`, '\n      ')}
       ${rep(NC, (jj) => `${colGuard(jj, Q4, KG)}{ let y = ks[t * ${KS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NC + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
     }
   }

@@ -35,6 +35,13 @@ export interface Tiles {
    */
   tr?: number;
   kg?: number;
+  /**
+   * dQ only (`:a` in names): the dS scores go into the V tile's workgroup memory once the score
+   * phase is done with V (one more barrier per tile), so a bigger block fits: at head dim 72, 64×16
+   * needs 46.6 KiB aliased against 50.9 KiB (NVIDIA gives 48), i.e. 128 invocations where the
+   * 32×32 that fits has 64. Offered last (tileCandidates), so only a sweep or AVDIT_ATTENTION_TILES picks it.
+   */
+  alias?: boolean;
 }
 
 /** The thread layout of a tile config, defaults filled in. */
@@ -52,17 +59,17 @@ export function tilesError(t: Tiles): string | null {
   return null;
 }
 
-/** A tile config as written in keys and tables: BQxBK, then :TRxKG when not the default layout. */
+/** A tile config as written in keys and tables: BQxBK, then :TRxKG when not the default layout, then :a when aliased. */
 export function tilesName(t: Tiles): string {
   const { TR: tr, KG: kg } = layoutOf(t);
-  return `${t.bq}x${t.bk}${tr === TR && kg === KG ? '' : `:${tr}x${kg}`}`;
+  return `${t.bq}x${t.bk}${tr === TR && kg === KG ? '' : `:${tr}x${kg}`}${t.alias ? ':a' : ''}`;
 }
 
-/** Parse `BQxBK[:TRxKG]` (tilesName's form); null when it is not one. */
+/** Parse `BQxBK[:TRxKG][:a]` (tilesName's form); null when it is not one. */
 export function parseTiles(s: string): Tiles | null {
-  const m = /^(\d+)x(\d+)(?::(\d+)x(\d+))?$/.exec(s.trim());
+  const m = /^(\d+)x(\d+)(?::(\d+)x(\d+))?(:a)?$/.exec(s.trim());
   if (!m) return null;
-  const t: Tiles = { bq: Number(m[1]), bk: Number(m[2]), ...(m[3] ? { tr: Number(m[3]), kg: Number(m[4]) } : {}) };
+  const t: Tiles = { bq: Number(m[1]), bk: Number(m[2]), ...(m[3] ? { tr: Number(m[3]), kg: Number(m[4]) } : {}), ...(m[5] ? { alias: true } : {}) };
   return tilesError(t) ? null : t;
 }
 
@@ -89,11 +96,20 @@ export const oddStride = (d4: number): number => d4 | 1;
 /** Padded stride of the score arrays ([tile row][block row]). */
 export const scoreStride = (bq: number): number => bq + 4;
 
+/** vec4s of the dQ kernel's V tile when it also holds the dS scores (Tiles.alias). */
+export const aliasedVec4s = (t: Tiles, dv: number): number => Math.max(t.bk * oddStride(vec4s(dv)), Math.ceil((t.bk * scoreStride(t.bq)) / 4));
+
+/** Why a config cannot serve this kernel beyond tilesError (null when it can): only dQ aliases. */
+export const kindError = (kind: AttentionKernel, t: Tiles): string | null => (t.alias && kind !== 'dq' ? `only the dQ kernel aliases its scores (:a), not ${kind}` : null);
+
 /** Workgroup bytes of a kernel at a tile config. */
 export function tileBytes(kind: AttentionKernel, t: Tiles, dqk: number, dv: number): number {
   const q4 = vec4s(dqk), v4 = vec4s(dv), ps = scoreStride(t.bq);
   if (kind === 'fwd') return 16 * (t.bq * q4 + t.bk * oddStride(q4) + t.bk * v4) + 4 * (t.bk * ps + layoutOf(t).KG * ps);
-  if (kind === 'dq') return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * t.bk * ps;
+  if (kind === 'dq') {
+    if (t.alias) return 16 * (t.bq * (q4 + v4) + t.bk * oddStride(q4) + aliasedVec4s(t, dv));
+    return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * t.bk * ps;
+  }
   return 16 * (t.bq * (q4 + v4) + t.bk * (oddStride(q4) + oddStride(v4))) + 4 * (2 * t.bk + 2 * t.bk * ps);
 }
 
@@ -123,10 +139,14 @@ export function tileCandidates(
 ): Tiles[] {
   const bqMax = ownExtent <= 16 ? 16 : ownExtent <= 32 ? 32 : 64;
   const bkMax = otherExtent <= 8 ? 8 : otherExtent <= 16 ? 16 : 32;
-  return PREFERENCE[kind]
+  const fits = (t: Tiles): boolean => !tilesError(t) && tileBytes(kind, t, dqk, dv) <= limitBytes;
+  const all = PREFERENCE[kind]
     .filter(([bq, bk]) => bq <= bqMax && bk <= bkMax)
-    .flatMap(([bq, bk]) => layouts.map(({ tr, kg }): Tiles => (tr === TR && kg === KG ? { bq, bk } : { bq, bk, tr, kg })))
-    .filter((t) => !tilesError(t) && tileBytes(kind, t, dqk, dv) <= limitBytes);
+    .flatMap(([bq, bk]) => layouts.map(({ tr, kg }): Tiles => (tr === TR && kg === KG ? { bq, bk } : { bq, bk, tr, kg })));
+  // dQ: the configs that fit only with their scores aliased come last (unmeasured on a GPU, so
+  // never a default where another fits; bench/gpu-fused.ts --variants times the first of them).
+  const aliased = kind === 'dq' ? all.filter((t) => !fits(t)).map((t): Tiles => ({ ...t, alias: true })) : [];
+  return [...all, ...aliased].filter(fits);
 }
 
 /** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtentxotherExtent`. */
@@ -137,7 +157,7 @@ export const attentionTilesKey = (kind: AttentionKernel, dqk: number, dv: number
  * that bench/gpu-fused.ts --variants writes from its sweep (gpu-run.sh hands it on with TUNE=1).
  */
 const envTiles = (): Record<string, Tiles> =>
-  envTable('AVDIT_ATTENTION_TILES', parseTiles, 'BQxBK[:TRxKG] (rows per invocation 1/2/4, sharers 4/8/16, at most 256 invocations)');
+  envTable('AVDIT_ATTENTION_TILES', parseTiles, 'BQxBK[:TRxKG][:a] (rows per invocation 1/2/4, sharers 4/8/16, at most 256 invocations; :a dQ only)');
 
 /**
  * The tile config of a kernel: the forced one (attentionTuning), else the measured one
@@ -147,11 +167,14 @@ const envTiles = (): Record<string, Tiles> =>
 export function pickTiles(kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number): Tiles {
   const forced = attentionTuning.tiles[kind];
   if (forced) {
-    const bad = tilesError(forced) ?? (tileBytes(kind, forced, dqk, dv) > limitBytes ? `needs ${tileBytes(kind, forced, dqk, dv)} bytes of workgroup memory (limit ${limitBytes})` : null);
+    const bad = tilesError(forced) ?? kindError(kind, forced) ?? (tileBytes(kind, forced, dqk, dv) > limitBytes ? `needs ${tileBytes(kind, forced, dqk, dv)} bytes of workgroup memory (limit ${limitBytes})` : null);
     if (bad) throw new Error(`attention ${kind} tiles ${tilesName(forced)} at ${dqk}/${dv}: ${bad}`);
     return forced;
   }
-  const tuned = envTiles()[attentionTilesKey(kind, dqk, dv, ownExtent, otherExtent)];
+  const key = attentionTilesKey(kind, dqk, dv, ownExtent, otherExtent);
+  const tuned = envTiles()[key];
+  const wrongKind = tuned && kindError(kind, tuned);
+  if (wrongKind) throw new Error(`AVDIT_ATTENTION_TILES: ${key} → '${tilesName(tuned)}': ${wrongKind}`);
   if (tuned && tileBytes(kind, tuned, dqk, dv) <= limitBytes) return tuned;
   const c = tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes)[0];
   if (!c) throw new Error(`attention: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);

@@ -164,10 +164,32 @@ test('attention staged with batched loads (the form GPUs run; lavapipe runs a lo
   }
 });
 
+test('the dQ kernel with its scores in the V tile\'s memory (aliased tiles) matches the CPU', async () => {
+  // At d = 72 the V tile is the bigger array; at dv = 12 the scores are (the shared array takes
+  // the larger); s = 37 and 21 leave ragged last tiles, whose masked scores must be written as 0.
+  try {
+    attentionTuning.tiles = { dq: { bq: 32, bk: 16, alias: true } };
+    await check({ n: 2, l: 45, s: 37, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 50);
+    attentionTuning.tiles = { dq: { bq: 32, bk: 16, tr: 2, kg: 8, alias: true } };
+    await check({ n: 3, l: 19, s: 21, dqk: 9, dv: 12, scale: 1 / 3 }, 60);
+    // Only dQ aliases; a config that does not fit is refused, not silently replaced.
+    attentionTuning.tiles = { fwd: { bq: 32, bk: 16, alias: true } };
+    assert.throws(() => pickTiles('fwd', 64, 64, 72, 72, 32768), /only the dQ kernel aliases/);
+  } finally {
+    attentionTuning.tiles = {};
+  }
+});
+
 test('attention tiles: names round-trip, bad layouts and AVDIT_ATTENTION_TILES entries are clear errors', () => {
   assert.deepEqual(parseTiles('32x32:2x16'), { bq: 32, bk: 32, tr: 2, kg: 16 });
   assert.equal(tilesName({ bq: 32, bk: 32, tr: 2, kg: 16 }), '32x32:2x16');
   assert.equal(tilesName({ bq: 64, bk: 32 }), '64x32');
+  assert.deepEqual(parseTiles('64x16:2x8:a'), { bq: 64, bk: 16, tr: 2, kg: 8, alias: true });
+  assert.equal(tilesName({ bq: 64, bk: 16, alias: true }), '64x16:a');
+  assert.deepEqual(parseTiles('64x16:a'), { bq: 64, bk: 16, alias: true });
+  // At d = 72 on NVIDIA's 48 KiB, dQ's 64×16 fits only aliased (46 592 bytes against 50 944).
+  assert.equal(tileBytes('dq', { bq: 64, bk: 16 }, 72, 72), 50944);
+  assert.equal(tileBytes('dq', { bq: 64, bk: 16, alias: true }, 72, 72), 46592);
   assert.equal(parseTiles('64x32:3x8'), null);
   assert.match(tilesError({ bq: 64, bk: 32, tr: 1, kg: 16 })!, /1024 invocations/);
   const old = process.env.AVDIT_ATTENTION_TILES;
@@ -177,6 +199,10 @@ test('attention tiles: names round-trip, bad layouts and AVDIT_ATTENTION_TILES e
     // A measured config that does not fit this device's workgroup memory falls back to the candidates.
     const small = pickTiles('dq', 256, 256, 72, 72, tileBytes('dq', { bq: 32, bk: 32 }, 72, 72) - 1);
     assert.ok(tileBytes('dq', small, 72, 72) < tileBytes('dq', { bq: 32, bk: 32 }, 72, 72));
+    process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dq:72x72:256x256': '64x16:a' });
+    assert.deepEqual(pickTiles('dq', 256, 256, 72, 72, 49152), { bq: 64, bk: 16, alias: true });
+    process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dkdv:72x72:256x256': '64x16:a' });
+    assert.throws(() => pickTiles('dkdv', 256, 256, 72, 72, 49152), /AVDIT_ATTENTION_TILES: dkdv:72x72:256x256 → '64x16:a': only the dQ kernel aliases/);
     process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dq:72x72:256x256': '32x32:3x8' });
     assert.throws(() => pickTiles('dq', 256, 256, 72, 72, 49152), /AVDIT_ATTENTION_TILES: dq:72x72:256x256 → '32x32:3x8'/);
   } finally {
