@@ -6,6 +6,8 @@
 #   PARTS="gradcheck golden bandwidth attention-mixed fused xl-mixed xl"   (~4 minutes on the H200, run 8)
 #   PARTS="matmul torch-xl"                                              (matmul tables, PyTorch's XL figures)
 #   SWEEP=1 XL_LIMIT=100 PARTS="matmul attention-mixed xl-direct noswizzle"  (limits sum to 535 s < 600)
+#   SWEEP=1 TUNE=1 XL_LIMIT=80 PARTS="gradcheck golden fused xl-mixed xl"   (the f32 attention sweep, its
+#     picks then in the XL parts; limits sum to 580 s)
 # XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweeps' fastest tiles to the
 # later parts (AVDIT_MIXED_TILES; with SWEEP=1 also the f32 kernels' AVDIT_ATTENTION_TILES).
 # Shaders run without Dawn's index clamping and workgroup zeroing (engine/webgpu/device.ts); part
@@ -68,7 +70,8 @@ if [ -n "${TUNE:-}" ] && want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] 
   # and the double-buffered forms of the kernels where they were faster (a list such as fwd,dkdv)
   if [ -s "$OUT/mixed-db.txt" ]; then export AVDIT_MIXED_DB="$(cat "$OUT/mixed-db.txt")"; echo "=== AVDIT_MIXED_DB=$AVDIT_MIXED_DB"; fi
 fi
-TAILN=40 part fused 150 node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
+# (With SWEEP=1 the f32 tile sweep adds about 80 configs: a longer limit.)
+TAILN=40 part fused $([ -n "${SWEEP:-}" ] && echo 240 || echo 150) node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
 # TUNE=1 with SWEEP=1: the XL parts run the f32 attention with the thread layouts and tiles the fused
 # sweep found fastest per shape (AVDIT_ATTENTION_TILES).
 if [ -n "${TUNE:-}" ] && want fused && [ -s "$OUT/attention-tiles.json" ] && [ -z "$q" ]; then
