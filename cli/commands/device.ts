@@ -8,6 +8,7 @@ import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { dawnFlags } from '../../engine/webgpu/device.ts';
 import { useBackend } from '../../engine/registry.ts';
 import { mixedAttentionOptions } from '../../kernels/attention-sgmat.ts';
+import { batchedStaging, pickTiles, tilesName, type AttentionKernel } from '../../kernels/attention-tiles.ts';
 import type { GpuContext } from '../../kernels/context.ts';
 import { chooseVariant, splitKFor, type MatmulPrecision, type ParsedVariant } from '../../kernels/matmul.ts';
 import { sgName } from '../../kernels/matmul-sgmat.ts';
@@ -34,6 +35,12 @@ function name(v: ParsedVariant): string {
   }
 }
 
+/** The f32 attention kernels' tiles at XL's spatial shape (256 tokens, head dim 72): forward, dQ, dK/dV. */
+function f32Tiles(ctx: GpuContext): string {
+  const pick = (kind: AttentionKernel): string => tilesName(pickTiles(kind, 256, 256, 72, 72, ctx.limits.maxComputeWorkgroupStorageSize));
+  return `fwd ${pick('fwd')}, dQ ${pick('dq')}, dK/dV ${pick('dkdv')}`;
+}
+
 /** What the engine runs on this context (a plain object: printed as lines, or as JSON). */
 export function kernelPlan(ctx: GpuContext): Record<string, string> {
   const f = ctx.features;
@@ -50,7 +57,7 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
   return {
     'matmul, f32': matmul('f32'),
     'matmul, mixed': f.f16 ? matmul('mixed') : 'unavailable (no shader-f16)',
-    'attention, f32': 'flash attention in f32 (kernels/attention.ts, attention-bwd.ts)',
+    'attention, f32': `flash attention (kernels/attention.ts, attention-bwd.ts); at XL's spatial shape tiles ${f32Tiles(ctx)}, staged by ${batchedStaging(f.software) ? 'batched loads' : 'a loop'}`,
     'attention, mixed': mixedAttention
       ? (mixedAttention.emulate ? 'tensor-core kernels, emulated' : 'tensor-core kernels (kernels/attention-sgmat.ts)')
       : f.f16 ? 'the f32 kernels (no 16×16×16 f16 subgroup matrices)' : 'unavailable (no shader-f16)',

@@ -20,6 +20,7 @@ test('avdit device reports the adapter, its features and the kernels it runs (te
   assert.match(r.stdout, /subgroup matrices \(f16→f32\)\s+none/);
   assert.match(r.stdout, /matmul, f32\s+v2:/);
   assert.match(r.stdout, /attention, mixed\s+the f32 kernels/);
+  assert.match(r.stdout, /attention, f32\s+flash attention .*tiles fwd 32x16, dQ 32x16, dK\/dV 16x8, staged by a loop$/m);
   // The override it was given shows, and takes effect.
   assert.match(r.stdout, /row reductions\s+workgroup tree/);
   assert.match(r.stdout, /^overrides: AVDIT_ROW_SUBGROUPS=0$/m);
@@ -37,6 +38,7 @@ test('the kernel plan on an NVIDIA-like device: v4 on tensor cores, tensor-core 
   assert.match(plan['matmul, f32']!, /^v2:128x256x16:8x8 \(4096³\)/);
   assert.match(plan['matmul, mixed']!, /^v4:128x128x64:2x4:s1 \(4096³\)/);
   assert.equal(plan['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts)');
+  assert.match(plan['attention, f32']!, /tiles fwd 64x32, dQ 32x32, dK\/dV 32x32, staged by batched loads$/);
   assert.equal(plan['row reductions'], 'subgroup shuffles (subgroup size 32)');
   assert.match(plan['weight-gradient split-K']!, /^on \(XL batch 2: K = 8192 in \d+ chunks\)/);
   // No f16 at all: mixed precision is unavailable, and a varying subgroup size keeps the tree.
