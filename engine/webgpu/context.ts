@@ -19,6 +19,7 @@ import { type Dispatch, fold1d, type GpuContext, type GpuFeatures, wgslOf } from
 import { entry, GROUP_INDEX_WGSL, WG } from '../../kernels/grid.ts';
 import { BackendError } from '../errors.ts';
 import { BindGroupCache, layoutEntries } from './bind-groups.ts';
+import { gentleWaits, waitGently } from './gentle-wait.ts';
 import { BufferPool } from './pool.ts';
 import { poisonWorkgroupMemory } from './poison-wgsl.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
@@ -102,6 +103,8 @@ export class WebGpuContext implements GpuContext {
    */
   poison = process.env['AVDIT_POISON'] === '1';
   poisonWorkgroups = process.env['AVDIT_POISON'] === '1';
+  /** Whether waits for the GPU slow dawn.node's event loop after a moment (gentle-wait.ts): on software adapters. */
+  readonly gentle: boolean;
   /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
   dispatches = 0;
   submits = 0;
@@ -111,6 +114,7 @@ export class WebGpuContext implements GpuContext {
     readonly features: GpuFeatures,
     memoryBudgetBytes = Infinity,
   ) {
+    this.gentle = gentleWaits(features.software);
     this.pool = new BufferPool(device, memoryBudgetBytes);
     this.bindGroups = new BindGroupCache(device);
     this.pool.onDestroy = (b) => this.bindGroups.forget(b);
@@ -354,7 +358,7 @@ export class WebGpuContext implements GpuContext {
   /** Submit everything and wait until the GPU is idle; throws errors seen on the way. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.#wait(this.device.queue.onSubmittedWorkDone());
     await this.#checkCompiles();
     this.throwIfFailed();
   }
@@ -362,7 +366,12 @@ export class WebGpuContext implements GpuContext {
   async #checkCompiles(): Promise<void> {
     const checks = this.#compileChecks;
     this.#compileChecks = [];
-    await Promise.all(checks);
+    await this.#wait(Promise.all(checks));
+  }
+
+  /** Await a promise dawn.node settles, gently where this context does (gentle-wait.ts). */
+  #wait<T>(p: Promise<T>): Promise<T> {
+    return this.gentle ? waitGently(p) : p;
   }
 
   /** Copy `bytes` from the start of each buffer to host memory (one staging copy, one map). */
@@ -378,7 +387,7 @@ export class WebGpuContext implements GpuContext {
     this.flush((enc) => buffers.forEach((b, i) => b.bytes > 0 && enc.copyBufferToBuffer(b.buffer, 0, staging, offsets[i]!, Math.ceil(b.bytes / 4) * 4)));
     await this.#checkCompiles();
     try {
-      await staging.mapAsync(GPUMapMode.READ, 0, Math.max(4, total));
+      await this.#wait(staging.mapAsync(GPUMapMode.READ, 0, Math.max(4, total)));
     } catch (e) {
       this.throwIfFailed();
       throw new BackendError(`webgpu: reading back failed: ${(e as Error).message}`);

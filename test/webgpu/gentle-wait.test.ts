@@ -1,0 +1,84 @@
+// Waiting for the GPU without dawn.node's busy loop (engine/webgpu/gentle-wait.ts): the global
+// setImmediate is replaced only while a wait is in progress, callbacks run at once during the first
+// SPIN_MS and after a timer later, overlapping waits share the replacement, and the backend's own
+// waits (sync, read) go through it on lavapipe.
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import * as A from '../../autograd/index.ts';
+import { tensor } from '../../engine/creation.ts';
+import { gentleWaitActive, gentleWaits, gentleWaitsStarted, SPIN_MS, waitGently } from '../../engine/webgpu/gentle-wait.ts';
+import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { useGpu } from './helpers.ts';
+
+const gpu = useGpu();
+const native = globalThis.setImmediate;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** What globalThis.setImmediate does with a callback now: a timer (Timeout has refresh) or an immediate. */
+const kind = (): 'timer' | 'immediate' => {
+  const h = globalThis.setImmediate(() => {}) as unknown as object;
+  return 'refresh' in h ? 'timer' : 'immediate';
+};
+
+test('setImmediate is replaced only during waits, put back after overlapping ones resolve and reject', async () => {
+  assert.equal(globalThis.setImmediate, native);
+  let release!: () => void;
+  const a = waitGently(new Promise<void>((r) => (release = r)));
+  assert.notEqual(globalThis.setImmediate, native);
+  assert.equal(gentleWaitActive(), true);
+  const b = waitGently(Promise.reject(new Error('lost'))); // ends first, while a still waits
+  await assert.rejects(b, /lost/);
+  assert.notEqual(globalThis.setImmediate, native, 'the first wait is still in progress');
+  release();
+  await a;
+  assert.equal(globalThis.setImmediate, native);
+  assert.equal(gentleWaitActive(), false);
+});
+
+test('during a wait, callbacks run at once for SPIN_MS, then after a timer, in order', async () => {
+  let release!: () => void;
+  const w = waitGently(new Promise<void>((r) => (release = r)));
+  assert.equal(kind(), 'immediate');
+  await sleep(SPIN_MS + 5);
+  assert.equal(kind(), 'timer');
+  const seen: number[] = [];
+  await new Promise<void>((done) => {
+    for (let i = 0; i < 5; i++) globalThis.setImmediate(() => { seen.push(i); if (i === 4) done(); });
+  });
+  assert.deepEqual(seen, [0, 1, 2, 3, 4]);
+  release();
+  await w;
+  assert.equal(kind(), 'immediate');
+});
+
+test('gentle waits on software adapters by default; AVDIT_GPU_WAIT=spin|gentle overrides, other values are errors', () => {
+  const old = process.env.AVDIT_GPU_WAIT;
+  try {
+    delete process.env.AVDIT_GPU_WAIT;
+    assert.deepEqual([gentleWaits(true), gentleWaits(false)], [true, false]);
+    process.env.AVDIT_GPU_WAIT = 'spin';
+    assert.equal(gentleWaits(true), false);
+    process.env.AVDIT_GPU_WAIT = 'gentle';
+    assert.equal(gentleWaits(false), true);
+    process.env.AVDIT_GPU_WAIT = 'sleep';
+    assert.throws(() => gentleWaits(true), /AVDIT_GPU_WAIT=sleep: expected spin or gentle/);
+  } finally {
+    if (old === undefined) delete process.env.AVDIT_GPU_WAIT;
+    else process.env.AVDIT_GPU_WAIT = old;
+  }
+});
+
+test('the backend waits gently on lavapipe: sync and reads go through waitGently, and give the right numbers', async () => {
+  const b = gpu() as WebGpuBackend;
+  assert.equal(b.ctx.gentle, b.ctx.features.software);
+  if (!b.ctx.gentle) return; // (a hardware GPU: nothing to check here)
+  const x = tensor([1, 2, 3, 4], [4], { backend: b });
+  const y = A.mul(x, x);
+  const s = b.sync();
+  assert.equal(gentleWaitActive(), true, 'sync waits gently');
+  await s;
+  assert.equal(gentleWaitActive(), false);
+  const before = gentleWaitsStarted();
+  assert.deepEqual(Array.from(await y.toArray()), [1, 4, 9, 16]);
+  assert.ok(gentleWaitsStarted() >= before + 2, 'a read waits gently (for its compile checks, then for the map)');
+  assert.equal(globalThis.setImmediate, native);
+});
