@@ -1,6 +1,6 @@
 // Attention with heads read in place (kernels/attention-layout.ts) on the GPU against the CPU:
 // attentionPacked on a packed qkv and attentionHeads on separate q, k, v, output and gradients,
-// through the f32 kernels (vec4 rows at d = 8, scalar at 5) and the tensor-core kernels
+// through the f32 kernels (vec4 rows at d = 8, scalar at 5; also in the batched staging GPUs run) and the tensor-core kernels
 // (emulated on lavapipe), including the packed dK/dV write into one gradient buffer.
 import { test } from 'node:test';
 import * as A from '../../autograd/index.ts';
@@ -8,6 +8,7 @@ import type { Backend } from '../../engine/backend.ts';
 import { tensor } from '../../engine/creation.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { mixedAttentionTuning } from '../../kernels/attention-sgmat.ts';
+import { attentionTuning } from '../../kernels/attention-tiles.ts';
 import { relErr } from '../model/golden-check.ts';
 import { assertClose, cpu, randomData, useGpu } from './helpers.ts';
 
@@ -36,6 +37,18 @@ test('attentionPacked / attentionHeads on the GPU (f32 kernels) match the CPU', 
   for (const c of CASES) {
     const [want, got] = [await run(cpu, c), await run(gpu(), c)];
     want.forEach((w, i) => assertClose(got[i]!, w, 2e-3, 2e-4, `${c.what}: ${i === 0 ? 'output' : `gradient ${i - 1}`}`));
+  }
+});
+
+test('the same with the f32 kernels in the form GPUs run (batched staging), packed', async () => {
+  // The XL model's attention is a packed qkv read in place, staged with batched loads on a GPU.
+  attentionTuning.batchedStaging = true;
+  try {
+    const c = CASES[0]!;
+    const [want, got] = [await run(cpu, c), await run(gpu(), c)];
+    want.forEach((w, i) => assertClose(got[i]!, w, 2e-3, 2e-4, `${c.what}, batched: ${i === 0 ? 'output' : `gradient ${i - 1}`}`));
+  } finally {
+    attentionTuning.batchedStaging = undefined;
   }
 });
 
