@@ -231,9 +231,9 @@ export function inputLoadersWgsl(dqk: number, dv: number, io: RowIO, withG: bool
  * loaded and stored per iteration, so an invocation waits for memory once per vec4) made the
  * tensor-core kernels 3–4× slower on the H200 than batched loads (bench/RESULTS.md, run 7).
  *
- * On software adapters (`batched` false) `load` is that loop instead, with an opaque trip count,
- * and `store` is empty: lavapipe compiled the batched form up to 2–4× slower (it keeps what lives
- * across a barrier in memory, and unrolls every load), and gains nothing from it.
+ * On software adapters (`batched` false) `load` is that loop instead and `store` is empty:
+ * lavapipe compiled the batched form about 2× slower and ran it 25% slower (llvmpipe keeps what
+ * lives across a barrier in memory; bench/RESULTS.md, fifteenth session).
  *
  * Rows start at row `first` of head h of buffer `buf` (its row 0 at `<buf>Base`:
  * attention-layout.ts headBasesWgsl) and go to workgroup array `dst` with vec4 row stride
