@@ -365,6 +365,7 @@ export class WebGpuContext implements GpuContext {
 
   async #checkCompiles(): Promise<void> {
     const checks = this.#compileChecks;
+    if (checks.length === 0) return;
     this.#compileChecks = [];
     await this.#wait(Promise.all(checks));
   }

@@ -77,8 +77,8 @@ test('the backend waits gently on lavapipe: sync and reads go through waitGently
   assert.equal(gentleWaitActive(), true, 'sync waits gently');
   await s;
   assert.equal(gentleWaitActive(), false);
-  const before = gentleWaitsStarted();
+  const before = gentleWaitsStarted(); // (no kernel compiled since the sync: the read waits for its map only)
   assert.deepEqual(Array.from(await y.toArray()), [1, 4, 9, 16]);
-  assert.ok(gentleWaitsStarted() >= before + 2, 'a read waits gently (for its compile checks, then for the map)');
+  assert.equal(gentleWaitsStarted(), before + 1, 'a read waits gently');
   assert.equal(globalThis.setImmediate, native);
 });
