@@ -13,7 +13,8 @@
  * first SPIN_MS of a wait run at once (a short wait answers as fast as before), later ones after a
  * 1 ms timer. Overlapping waits share one replacement (a count of waits in progress; the original
  * is put back when the last ends). Who else calls setImmediate meanwhile gets the same treatment:
- * callbacks delayed by at most a millisecond, never dropped or reordered among themselves.
+ * callbacks delayed by at most a millisecond, never dropped or reordered among themselves, and
+ * cancellable with clearImmediate as before.
  */
 
 /** How long a wait polls as before, in ms, before it slows to 1 ms timers. */
@@ -27,11 +28,26 @@ let started = 0;
 const slowed = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
   performance.now() < spinUntil ? native(fn, ...args) : setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
 
+/**
+ * A handle `slowed` gave out may be a timer. Node's clearImmediate would treat it as an immediate
+ * (unlink it from the immediate queue, decrement that queue's counts for an entry it never had), so
+ * from the first wait on, clearImmediate clears timers as timers; it stays installed, since a handle
+ * can outlive the wait it came from.
+ */
+const nativeClear = globalThis.clearImmediate;
+const clear = ((h: unknown) => {
+  if (h !== null && typeof h === 'object' && 'refresh' in h) clearTimeout(h as ReturnType<typeof setTimeout>);
+  else nativeClear(h as ReturnType<typeof setImmediate>);
+}) as typeof clearImmediate;
+
 /** `p`, awaited with the GPU-event loop slowed after SPIN_MS (see the file comment). */
 export async function waitGently<T>(p: Promise<T>): Promise<T> {
   started++;
   spinUntil = Math.max(spinUntil, performance.now() + SPIN_MS);
-  if (waiting++ === 0) globalThis.setImmediate = slowed;
+  if (waiting++ === 0) {
+    globalThis.setImmediate = slowed;
+    globalThis.clearImmediate = clear;
+  }
   try {
     return await p;
   } finally {
