@@ -80,13 +80,17 @@ function dqCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, sw: boolean): 
   // memory read as scalars, written once the score phase is done with V (a barrier before).
   const al = tiles.alias === true;
   const psAt = (x: string): string => (al ? `vs[(${x}) >> 2u][(${x}) & 3u]` : `ps[${x}]`);
-  const dsAt = (i: number, j: number): string => `(kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u`;
-  const dsVal = (i: number, j: number): string => `select(0.0, exp(s${i * KPT + j} * u.scale - l${i}) * (p${i * KPT + j} - d${i}), kg + ${KG * j}u < nk)`;
+  // Score x = i·KPT + j of the invocation's register block: block row rg + RG·i, tile row kg + KG·j.
+  const dsAt = (x: number): string => `(kg + ${KG * (x % KPT)}u) * ${PS}u + rg + ${RG * Math.floor(x / KPT)}u`;
+  const dsVal = (x: number): string => {
+    const i = Math.floor(x / KPT);
+    return `select(0.0, exp(s${x} * u.scale - l${i}) * (p${x} - d${i}), kg + ${KG * (x % KPT)}u < nk)`;
+  };
   const dsStores = al
-    ? `${rep(TR * KPT, (x) => `let w${x} = ${dsVal(Math.floor(x / KPT), x % KPT)};`, '\n    ')}
+    ? `${rep(TR * KPT, (x) => `let w${x} = ${dsVal(x)};`, '\n    ')}
     workgroupBarrier();
-    ${rep(TR * KPT, (x) => `${psAt(dsAt(Math.floor(x / KPT), x % KPT))} = w${x};`, '\n    ')}`
-    : rep(TR * KPT, (x) => `${psAt(dsAt(Math.floor(x / KPT), x % KPT))} = ${dsVal(Math.floor(x / KPT), x % KPT)};`, '\n    ');
+    ${rep(TR * KPT, (x) => `${psAt(dsAt(x))} = w${x};`, '\n    ')}`
+    : rep(TR * KPT, (x) => `${psAt(dsAt(x))} = ${dsVal(x)};`, '\n    ');
   return /* wgsl */ `${HEADER(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<${elemType(io.vq)}>;
 struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }

@@ -16,7 +16,7 @@
  */
 
 import { inputRowsWgsl, type RowIO } from './attention-layout.ts';
-import { envTable } from './env-table.ts';
+import { envChoice, envTable } from './env-table.ts';
 
 /** Rows of the owned block per invocation, by default. */
 export const TR = 4;
@@ -277,16 +277,15 @@ export function stagedTile(dst: string, buf: string, d: number, rows: number, st
   };
 }
 
-/** AVDIT_ATTENTION_STAGING=loop|batched: the staging form on every adapter (unset: batched on GPUs only). */
-function envStaging(): boolean | undefined {
-  const v = typeof process !== 'undefined' ? process.env['AVDIT_ATTENTION_STAGING'] : undefined;
-  if (v === undefined || v === '') return undefined;
-  if (v !== 'loop' && v !== 'batched') throw new Error(`AVDIT_ATTENTION_STAGING=${v}: expected loop or batched`);
-  return v === 'batched';
+/**
+ * Whether the kernels stage with batched loads: on GPUs, unless attentionTuning or
+ * AVDIT_ATTENTION_STAGING=loop|batched (the form on every adapter) says otherwise.
+ */
+export function batchedStaging(sw: boolean): boolean {
+  if (attentionTuning.batchedStaging !== undefined) return attentionTuning.batchedStaging;
+  const env = envChoice('AVDIT_ATTENTION_STAGING', ['loop', 'batched']);
+  return env ? env === 'batched' : !sw;
 }
-
-/** Whether the kernels stage with batched loads: on GPUs, unless attentionTuning or AVDIT_ATTENTION_STAGING says otherwise. */
-export const batchedStaging = (sw: boolean): boolean => attentionTuning.batchedStaging ?? envStaging() ?? !sw;
 /** Pipeline-key part of a staging form other than the adapter's own. */
 export const stagingKey = (sw: boolean): string => (batchedStaging(sw) === !sw ? '' : sw ? '/batched' : '/loop');
 

@@ -1,5 +1,6 @@
 /**
- * Tables of measured kernel configurations handed over in environment variables, e.g.
+ * Kernel settings handed over in environment variables: a choice among a few words (envChoice),
+ * or tables of measured kernel configurations, e.g.
  * AVDIT_ATTENTION_TILES='{"dq:72x72:256x256": "32x32:2x16"}': a JSON object from a shape key to a
  * config string, written by a benchmark's sweep and read back by the kernel launchers. Parsed once
  * per value of the variable; a bad entry is a clear error naming the variable, the key and the
@@ -30,4 +31,12 @@ export function envTable<T>(name: string, parse: (s: string) => T | null, form: 
   }
   cache.set(name, { src, table });
   return table;
+}
+
+/** The value of environment variable `name` if it is one of `choices` (undefined when unset or empty); anything else is an error naming them. */
+export function envChoice<C extends string>(name: string, choices: readonly C[]): C | undefined {
+  const v = typeof process !== 'undefined' ? process.env[name] : undefined;
+  if (v === undefined || v === '') return undefined;
+  if (!(choices as readonly string[]).includes(v)) throw new Error(`${name}=${v}: expected ${choices.join(' or ')}`);
+  return v as C;
 }

@@ -17,6 +17,8 @@
  * cancellable with clearImmediate as before.
  */
 
+import { envChoice } from '../../kernels/env-table.ts';
+
 /** How long a wait polls as before, in ms, before it slows to 1 ms timers. */
 export const SPIN_MS = 2;
 
@@ -64,8 +66,6 @@ export const gentleWaitsStarted = (): number => started;
  * GPU's own threads, unless AVDIT_GPU_WAIT=spin|gentle says otherwise.
  */
 export function gentleWaits(software: boolean): boolean {
-  const v = typeof process !== 'undefined' ? process.env['AVDIT_GPU_WAIT'] : undefined;
-  if (v === undefined || v === '') return software;
-  if (v !== 'spin' && v !== 'gentle') throw new Error(`AVDIT_GPU_WAIT=${v}: expected spin or gentle`);
-  return v === 'gentle';
+  const v = envChoice('AVDIT_GPU_WAIT', ['spin', 'gentle']);
+  return v ? v === 'gentle' : software;
 }
