@@ -2,7 +2,7 @@
  * AV-DiT end to end on the GPU: XL forward at batch 1 (16 frames), training steps (forward +
  * backward + AdamW on the trainable parameters) at batch 2 with and without activation
  * checkpointing and at batch 16 with it, and one denoising step at batch 8 (→ samples/s for 250
- * DDPM steps). Time (median of the timed runs, wall clock around read-back) and the backend's
+ * DDPM steps; with the LoRAs merged, as sampling runs it, and once without). Time (median of the timed runs, wall clock around read-back) and the backend's
  * allocated bytes (the pool never shrinks, so this is the peak).
  *
  *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed] [--profile] [--backend cpu]
@@ -90,16 +90,32 @@ async function profile(label: string, fn: () => Promise<void>): Promise<void> {
   }
 }
 
+/** `fn` with the LoRAs folded into the frozen weights, as sampling runs the model (AVDiT.mergeLoRA). */
+function merged(fn: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    const unmerge = model.mergeLoRA();
+    try {
+      await fn();
+    } finally {
+      unmerge();
+    }
+  };
+}
+
 if (argv.includes('--profile')) {
   await profile('training step, batch 2, checkpointing', trainStep(2, true));
-  await profile('denoising step, batch 8', forward(8));
+  await profile('denoising step, batch 8 (LoRA merged)', merged(forward(8)));
 }
 await timed('forward b1 (warm-up)', 1, forward(1));
 await timed('forward b1', 3, forward(1));
 await timed('train step b2 (warm-up)', 1, trainStep(2, false));
 await timed('train step b2, no checkpointing', 3, trainStep(2, false));
 await timed('train step b2, checkpointing', 3, trainStep(2, true));
-await timed('denoising step b8 (forward)', 3, forward(8), { note: 'samples/s for 250 DDPM steps = 8 / (250 × seconds)' });
+// As sampling runs it: the LoRAs folded in once (not timed), then every step.
+const unmerge = model.mergeLoRA();
+await timed('denoising step b8 (forward)', 3, forward(8), { note: 'LoRA merged, as sampling runs it; samples/s for 250 DDPM steps = 8 / (250 × seconds)' });
+unmerge();
+await timed('denoising step b8, LoRA unmerged', 2, forward(8));
 await timed('train step b16, checkpointing', 2, trainStep(16, true));
 const sampleRow = rows.find((r) => r.what === 'denoising step b8 (forward)' && typeof r.seconds === 'number');
 if (sampleRow) log({ what: 'sampling throughput (250 DDPM steps, batch 8)', samplesPerSecond: 8 / (250 * (sampleRow.seconds as number)) });

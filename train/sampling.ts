@@ -31,6 +31,11 @@ export interface SampleOptions {
   onStep?: (done: number, total: number) => void;
   /** Checked after each batch: true stops there (Ctrl-C), returning the clips made so far. */
   stop?: () => boolean;
+  /**
+   * Fold the LoRA updates into copies of the frozen weights while sampling (AVDiT.mergeLoRA: the
+   * same maths in fewer ops; default true). False runs the three-op form training uses.
+   */
+  mergeLoRA?: boolean;
 }
 
 /** Counters reserved per clip: its x_T and every step's noise (XL: ~7·10⁷ values over 1000 steps). */
@@ -59,35 +64,45 @@ export async function sampleClips(model: AVDiT, diffusion: GaussianDiffusion, o:
   const scales = [o.cfg, o.cfgAudio ?? o.cfg];
   const guided = scales.some((w) => w !== 1) && o.labels !== null;
   let done = 0;
-  for (let start = 0; start < o.n; start += o.batch) {
-    const B = Math.min(o.batch, o.n - start);
-    const cond = o.labels ? o.labels.slice(start, start + B) : Array<number>(B).fill(c.classes);
-    const labels = guided ? [...cond, ...Array<number>(B).fill(c.classes)] : cond;
-    const y = tensor(labels, [labels.length], { dtype: 'i32', backend }).keep();
-    const joint: JointModel = (xs, t) => {
-      const [xv, xa] = guided ? xs.map((x) => A.concat([x, x], 0)) as [Tensor, Tensor] : (xs as [Tensor, Tensor]);
-      const tt = guided ? [...t, ...t] : t;
-      const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { fusion: o.fusion });
-      const outs = [framesToChannels(out.video), out.audio];
-      return guided ? outs.map((out, k) => guideDoubled(out, scales[k]!)) : outs; // each modality its own scale
-    };
-    const shapes = [[B, c.videoChannels, c.frames, c.videoHeight, c.videoWidth], [B, c.audioChannels, c.audioTime, c.audioFreq]];
-    const noise = clipNoise(o.seed, start, shapes, backend);
-    const stochastic = o.method === 'ddpm' || (o.eta ?? 0) !== 0; // DDIM with η = 0 draws nothing after x_T
-    const [xv, xa] = sampleLoopJoint(diffusion, joint, shapes, {
-      method: o.method, eta: o.eta ?? 0, backend, clipDenoised: o.clipDenoised, noise: noise.xT,
-      ...(stochastic ? { stepNoise: (_step: number, k: number) => noise.step(k) } : {}),
-      onStep: ({ step, total }) => o.onStep?.(done * total + step * B, o.n * total),
-    }) as [Tensor, Tensor];
-    for (const t of noise.xT) t.dispose();
-    const v = A.noGrad(() => channelsToFrames(xv));
-    video.set(await v.toArray(), start * perVideo);
-    audio.set(await xa.toArray(), start * perAudio);
-    for (const t of [xv, xa, v, y]) t.dispose();
-    done += B;
-    // A turn of the event loop (on the CPU backend nothing above waits), so a SIGINT handler can run.
-    await new Promise((resolve) => setImmediate(resolve));
-    if (done < o.n && o.stop?.()) break;
+  const unmerge = o.mergeLoRA === false ? () => {} : model.mergeLoRA();
+  try {
+    for (let start = 0; start < o.n; start += o.batch) {
+      const B = Math.min(o.batch, o.n - start);
+      const cond = o.labels ? o.labels.slice(start, start + B) : Array<number>(B).fill(c.classes);
+      const labels = guided ? [...cond, ...Array<number>(B).fill(c.classes)] : cond;
+      const shapes = [[B, c.videoChannels, c.frames, c.videoHeight, c.videoWidth], [B, c.audioChannels, c.audioTime, c.audioFreq]];
+      const stochastic = o.method === 'ddpm' || (o.eta ?? 0) !== 0; // DDIM with η = 0 draws nothing after x_T
+      // One synchronous scope: whatever the loop makes is freed at its end, or when it throws.
+      const [xv, xa] = scope(() => {
+        const y = tensor(labels, [labels.length], { dtype: 'i32', backend });
+        const joint: JointModel = (xs, t) => {
+          const [xv, xa] = guided ? xs.map((x) => A.concat([x, x], 0)) as [Tensor, Tensor] : (xs as [Tensor, Tensor]);
+          const tt = guided ? [...t, ...t] : t;
+          const out = model.forwardAV(channelsToFrames(xv), xa, tt, y, { fusion: o.fusion });
+          const outs = [framesToChannels(out.video), out.audio];
+          return guided ? outs.map((out, k) => guideDoubled(out, scales[k]!)) : outs; // each modality its own scale
+        };
+        const noise = clipNoise(o.seed, start, shapes, backend);
+        return sampleLoopJoint(diffusion, joint, shapes, {
+          method: o.method, eta: o.eta ?? 0, backend, clipDenoised: o.clipDenoised, noise: noise.xT,
+          ...(stochastic ? { stepNoise: (_step: number, k: number) => noise.step(k) } : {}),
+          onStep: ({ step, total }) => o.onStep?.(done * total + step * B, o.n * total),
+        }) as [Tensor, Tensor];
+      });
+      const v = A.noGrad(() => channelsToFrames(xv));
+      try {
+        video.set(await v.toArray(), start * perVideo);
+        audio.set(await xa.toArray(), start * perAudio);
+      } finally {
+        for (const t of [xv, xa, v]) t.dispose();
+      }
+      done += B;
+      // A turn of the event loop (on the CPU backend nothing above waits), so a SIGINT handler can run.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (done < o.n && o.stop?.()) break;
+    }
+  } finally {
+    unmerge();
   }
   return { video: video.subarray(0, done * perVideo), audio: audio.subarray(0, done * perAudio), n: done };
 }

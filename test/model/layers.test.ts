@@ -72,6 +72,27 @@ function checkAttentionGolden(): Promise<void> {
   });
 }
 
+test('a LoRA folded into its frozen layer (merge) gives the PyTorch output; recording through it, or another layer, is refused', () => {
+  const attn = new Attention(ctx(), 16, 2);
+  const lora = new (class extends Module {
+    readonly qkv = this.child('qkv', new LoRA(ctx(), 16, 48, 4));
+    readonly proj = this.child('proj', new LoRA(ctx(), 16, 16, 4));
+  })();
+  const params = new Map([...attn.namedParameters().map(([k, p]) => ['attn.' + k, p] as const), ...lora.namedParameters().map(([k, p]) => ['lora.' + k, p] as const)]);
+  for (const [k, p] of params) p.assign(tensor(g('attn_param.' + k).data, [...p.shape]));
+  const x = tensor(g('attn_x').data, [2, 5, 16]);
+  lora.qkv.merge(attn.qkv);
+  lora.proj.merge(attn.proj);
+  assertClose(A.noGrad(() => attn.forward(x, lora)).dataSync(), g('attn_out').data, 1e-4, 1e-5, 'merged attention output');
+  assert.throws(() => attn.forward(x, lora), /merged for inference, so no gradient would reach down and up/);
+  assert.throws(() => A.noGrad(() => lora.proj.apply(attn.qkv, x)), /merged into another layer/);
+  assert.throws(() => lora.proj.merge(attn.qkv), /update \[16, 16\] does not fit weight \[48, 16\]/);
+  lora.qkv.unmerge();
+  lora.proj.unmerge();
+  assert.equal(lora.qkv.merged, false);
+  assertClose(attn.forward(x, lora).dataSync(), g('attn_out').data, 1e-4, 1e-5, 'unmerged again');
+});
+
 test('loadStateDict lists missing, unexpected and mis-shaped keys', () => {
   const attn = new Attention(ctx(), 16, 2);
   const sd = attn.stateDict();

@@ -47,6 +47,34 @@ test('the same seed gives the same samples, whatever the batch size', async () =
   assert.notDeepEqual(Array.from(g.video), Array.from(a.video));
 });
 
+test('sampling folds the LoRAs into copies of the frozen weights: the clips of the three-op form, the copies freed after', async () => {
+  const o = { n: 2, batch: 2, seed: 5, method: 'ddim' as const, labels: null, cfg: 1, clipDenoised: false };
+  const live = cpuBackend.memory().liveBytes;
+  const merged = await sampleClips(model, d, o);
+  assert.equal(cpuBackend.memory().liveBytes, live, 'the merged copies are freed once sampling ends');
+  const lora = model.blocks[0]!.audioLora.qkv;
+  assert.equal(lora.merged, false);
+  const plain = await sampleClips(model, d, { ...o, mergeLoRA: false });
+  // The same maths summed in another order: equal to rounding, and the LoRAs matter (hashfilled ups).
+  for (const k of ['video', 'audio'] as const) {
+    assert.ok(merged[k].every((v, i) => Math.abs(v - plain[k][i]!) < 1e-4), k);
+  }
+  const noLora = model.blocks.flatMap((b) => [b.audioLora, b.fusionLora]).flatMap((p) => [p.qkv.up, p.proj.up]);
+  const saved = noLora.map((t) => t.dataSync().slice());
+  for (const t of noLora) t.assign(tensor(new Float32Array(t.size), [...t.shape]));
+  try {
+    const without = await sampleClips(model, d, o);
+    assert.ok(without.audio.some((v, i) => Math.abs(v - merged.audio[i]!) > 1e-3), 'the LoRA updates change the audio');
+  } finally {
+    noLora.forEach((t, i) => t.assign(tensor(saved[i]!, [...t.shape])));
+  }
+  // An error inside sampling still frees the copies and the loop's tensors.
+  const before = cpuBackend.memory().liveBytes;
+  await assert.rejects(sampleClips(model, d, { ...o, onStep: () => { throw new Error('stopped'); } }), /stopped/);
+  assert.equal(lora.merged, false);
+  assert.equal(cpuBackend.memory().liveBytes, before);
+});
+
 test('every fusion mode samples, and the modes give different clips from the same noise', async () => {
   const o = { n: 2, batch: 2, seed: 3, method: 'ddim' as const, labels: null, cfg: 1, clipDenoised: false };
   const runs = await Promise.all((['pooled', 'frames', 'none'] as const).map((fusion) => sampleClips(model, d, { ...o, fusion })));
@@ -97,7 +125,10 @@ test('guided sampling: ε = u + w(c − u) per modality (its own scale), the var
   };
   const shapes = [[B, config.videoChannels, config.frames, config.videoHeight, config.videoWidth], [B, config.audioChannels, config.audioTime, config.audioFreq]];
   const noise = clipNoise(seed, 0, shapes, cpuBackend); // the clips' own streams, as sampleClips draws them
+  // With the LoRAs folded in, as sampleClips runs the model (DDPM's 1/√ᾱ amplifies the two forms' rounding apart).
+  const unmerge = model.mergeLoRA();
   const [xv, xa] = sampleLoopJoint(d2, joint, shapes, { method: 'ddpm', eta: 0, noise: noise.xT, stepNoise: (_s, k) => noise.step(k), clipDenoised: false }) as [Tensor, Tensor];
+  unmerge();
   const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
     let worst = 0;
     for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
