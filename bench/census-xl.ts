@@ -52,5 +52,8 @@ async function census(what: string, fn: () => Promise<void>): Promise<void> {
 const { forward, trainStep } = modelSteps(model, config, backend, gen);
 
 await census('train step b2, checkpointing', trainStep(2, true));
-await census('denoising step b8 (forward)', forward(8));
+await census('denoising step b8 (forward, LoRA unmerged)', forward(8));
+const unmerge = model.mergeLoRA(); // as sampling runs the model (AVDiT.mergeLoRA)
+await census('denoising step b8 (forward, LoRA merged as sampling runs it)', forward(8));
+unmerge();
 writeResult(`census-xl${preset === 'XL' ? '' : `-${preset}`}`, { preset, rows });

@@ -19,6 +19,7 @@
  * submit → onSubmittedWorkDone.
  */
 import { dawnFlags, fixedSubgroupSize, pickSubgroupMatrix, type SubgroupMatrixConfig } from '../engine/webgpu/device.ts';
+import { gentleWaits, waitGently } from '../engine/webgpu/gentle-wait.ts';
 import { isSoftwareAdapter } from '../engine/webgpu/software-adapter.ts';
 import { create, globals } from 'webgpu';
 import { type Dispatch, type GpuContext, type GpuFeatures, wgslOf } from '../kernels/context.ts';
@@ -94,6 +95,11 @@ export class GpuHarness implements GpuContext {
   /** Subgroup-matrix configs the adapter lists (empty where there are none). */
   subgroupMatrixConfigs(): SubgroupMatrixConfig[] {
     return [...((this.adapterInfo as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? [])];
+  }
+
+  /** Await what dawn.node settles, gently on software adapters as the engine does (gentle-wait.ts; `time` keeps the busy loop). */
+  #wait<T>(p: Promise<T>): Promise<T> {
+    return gentleWaits(this.features.software) ? waitGently(p) : p;
   }
 
   #scope<T>(fn: () => T): T {
@@ -175,7 +181,7 @@ export class GpuHarness implements GpuContext {
   /** Submit and wait until the GPU is done. */
   async sync(): Promise<void> {
     this.submit();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.#wait(this.device.queue.onSubmittedWorkDone());
     for (const b of this.#scratch) b.destroy();
     this.#scratch = [];
   }
@@ -184,7 +190,7 @@ export class GpuHarness implements GpuContext {
   async checkErrors(): Promise<void> {
     const pending = this.#pending;
     this.#pending = [];
-    const msgs = (await Promise.all(pending)).filter((m): m is string => m !== null);
+    const msgs = (await this.#wait(Promise.all(pending))).filter((m): m is string => m !== null);
     if (msgs.length) throw new Error(msgs[0]);
   }
 
@@ -208,7 +214,7 @@ export class GpuHarness implements GpuContext {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(buf, 0, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await this.#wait(staging.mapAsync(GPUMapMode.READ));
     const out = new Float32Array(staging.getMappedRange().slice(0));
     staging.unmap();
     staging.destroy();

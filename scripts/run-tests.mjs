@@ -20,5 +20,12 @@ if (files.length === 0) {
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 // lavapipe: matmuls roll their inner loop, which compiles several times faster (kernels/loop-bound.ts).
 process.env.AVDIT_ROLL_LOOPS ??= '1';
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+// Two test files at a time (AVDIT_TEST_CONCURRENCY to change): on 2 cores one file's lavapipe compiles
+// or waits leave room for the other's work (bench/RESULTS.md, sixteenth session: warm 5:06 → 4:17).
+const concurrency = process.env.AVDIT_TEST_CONCURRENCY ?? '2';
+if (!/^[1-9]\d*$/.test(concurrency)) {
+  console.error(`AVDIT_TEST_CONCURRENCY must be a whole number ≥ 1, got "${concurrency}"`);
+  process.exit(2);
+}
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
