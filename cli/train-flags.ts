@@ -1,10 +1,5 @@
 /** Flags shared by `avdit pretrain` and `avdit train`, read and checked before any work starts. */
 import { existsSync } from 'node:fs';
-import { totalmem } from 'node:os';
-import type { Backend } from '../engine/backend.ts';
-import type { AVDiTOptions } from '../model/avdit.ts';
-import type { AVDiTConfig } from '../model/config.ts';
-import { batchInputBytes, trainStepPeakBytes } from '../train/step-memory.ts';
 import { UsageError, intFlag, numFlag, type Flags } from './args.ts';
 
 export const TRAIN_FLAGS = {
@@ -105,27 +100,4 @@ export function trainArgs(flags: Flags): TrainArgs {
     resume: flags.resume === true,
     timeBudget: flags['time-budget'] === undefined ? undefined : numFlag(flags, 'time-budget', 0, (v) => v > 0, 'a number of seconds > 0'),
   };
-}
-
-/**
- * Refuse a --batch whose training step cannot fit, before any data is made (computed on the
- * memory-accounting backend in about a second even for XL, train/step-memory.ts): on the CPU
- * backend against this machine's memory (it used to grow until the system killed the process), on
- * WebGPU against the buffer pool's budget (the GPU's memory by nvidia-smi, or AVDIT_GPU_MEMORY_GB;
- * it used to fail at the first step, after the data was made). The computed peak is a lower bound
- * of what the step holds (XL on the H200: 26.3 computed against 29.1 GiB measured), so a refusal
- * is never wrong; a batch just under the budget may still fail at its first step.
- */
-export async function checkBatchFits(backend: Backend, kind: 'avdit' | 'dit', c: AVDiTConfig, batch: number, opts: AVDiTOptions & { minSnrGamma?: number } = {}): Promise<void> {
-  const gpu = backend.name === 'webgpu';
-  const budget = gpu ? (backend.memory().budgetBytes ?? Infinity) : backend.name === 'cpu' ? totalmem() : Infinity;
-  if (!Number.isFinite(budget)) return;
-  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-  const inputs = batchInputBytes(kind, c, batch);
-  const need = inputs > budget ? inputs : await trainStepPeakBytes(kind, c, batch, opts, gpu);
-  if (need > budget) {
-    const where = gpu ? `the GPU memory budget of ${gib(budget)} (AVDIT_GPU_MEMORY_GB sets it)` : `this machine's ${gib(budget)} of memory`;
-    const hint = !opts.checkpoint ? '; --checkpoint (activation checkpointing) needs much less' : '';
-    throw new UsageError(`--batch ${batch}: one training step would hold at least ${gib(need)}${inputs > budget ? ' of inputs alone' : ' (computed on the memory-accounting backend)'}, more than ${where}${hint}`);
-  }
 }

@@ -12,12 +12,13 @@ import { zeros } from '../engine/creation.ts';
 import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
 import { Generator } from '../engine/rng.ts';
 import { scopeAsync } from '../engine/scope.ts';
-import { AVDiT, type AVDiTOptions } from '../model/avdit.ts';
+import { AVDiT, type AVDiTOptions, type FusionMode } from '../model/avdit.ts';
 import type { AVDiTConfig } from '../model/config.ts';
 import { DiT } from '../model/dit.ts';
 import type { Module } from '../model/module.ts';
 import { AdamW } from './adamw.ts';
 import { avditLoss, ditLoss, type LossOut } from './objectives.ts';
+import { sampleClips } from './sampling.ts';
 
 /** Bytes of one batch's inputs (f32 video and audio of an AV-DiT step; frames only for `dit`). */
 export function batchInputBytes(kind: 'avdit' | 'dit', c: AVDiTConfig, B: number): number {
@@ -57,5 +58,18 @@ export async function trainStepPeakBytes(
   await step();
   backend.resetPeak();
   await step();
+  return backend.memory().peakBytes;
+}
+
+/**
+ * Peak bytes in use while sampling at batch B (2B rows through the model when guided): the model,
+ * the LoRA copies that sampling merges, x_t and one denoising step's intermediates, found by
+ * running sampleClips itself, one DDPM step, on the memory-accounting backend.
+ */
+export async function samplePeakBytes(c: AVDiTConfig, B: number, o: { guided: boolean; fusion?: FusionMode }, gpuPool = false): Promise<number> {
+  const backend = gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes);
+  const model = new AVDiT({ backend, gen: new Generator(0) }, c);
+  const labels = o.guided ? new Array<number>(B).fill(0) : null;
+  await sampleClips(model, createDiffusion('1'), { n: B, batch: B, seed: 0, method: 'ddpm', labels, cfg: o.guided ? 2 : 1, clipDenoised: false, fusion: o.fusion });
   return backend.memory().peakBytes;
 }

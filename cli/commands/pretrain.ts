@@ -16,7 +16,8 @@ import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, checkOutDirFlag, INTERRUPTED, outDirFlag, parse } from '../args.ts';
 import { configFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 import { resumeDirFlag, resumeFlags, splitResumeDir } from '../resume-flags.ts';
-import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
+import { checkBatchFits } from '../memory-fits.ts';
+import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit pretrain --out DIR [flags]
        avdit pretrain --resume DIR [flags]

@@ -14,6 +14,7 @@ import { modelWeights } from '../../model/weights.ts';
 import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
+import { checkSampleFits } from '../memory-fits.ts';
 import { INTERRUPTED, watchInterrupt } from '../../train/interrupt.ts';
 import { backendFlag, intFlag, numFlag, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
@@ -142,6 +143,7 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.weights === 'ema' && !usedEma) throw new UsageError(`--weights ema: ${ckpt} holds no EMA weights (use --weights raw)`);
 
   const backend = await backendFlag(flags, 'auto');
+  await checkSampleFits(backend, config, n, batch, { guided: labels !== null && (cfg !== 1 || cfgAudio !== 1), fusion });
   const model = new AVDiT({ backend, gen: new Generator(0) }, config);
   const sd = toEngine(weights, backend);
   try {

@@ -15,7 +15,8 @@ import { ckptPath } from '../../train/run-dir.ts';
 import { backendFlag, checkOutDirFlag, INTERRUPTED, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 import { resumeDirFlag, resumeFlags, splitResumeDir } from '../resume-flags.ts';
-import { checkBatchFits, TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
+import { checkBatchFits } from '../memory-fits.ts';
+import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit train --out DIR [--backbone FILE] [flags]
        avdit train --resume DIR [flags]

@@ -4,14 +4,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createMemoryBackend } from '../../engine/meta/memory-backend.ts';
 import { Generator } from '../../engine/rng.ts';
 import { AVDiT } from '../../model/avdit.ts';
 import { makeConfig } from '../../model/config.ts';
 import { modelSteps } from '../../bench/step-inputs.ts';
-import { batchInputBytes, trainStepPeakBytes } from '../../train/step-memory.ts';
+import { batchInputBytes, samplePeakBytes, trainStepPeakBytes } from '../../train/step-memory.ts';
+import { cpuBackend } from '../../engine/cpu/backend.ts';
+import { saveModel } from '../../model/checkpoint.ts';
 
 test('trainStepPeakBytes is the peak of the AV-DiT training step the memory bench accounts', async () => {
   const c = makeConfig('tiny');
@@ -31,7 +34,7 @@ test('trainStepPeakBytes is the peak of the AV-DiT training step the memory benc
 test('avdit train refuses a batch that cannot fit in memory, at once', () => {
   const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/avdit.mjs'), 'train', '--out', join(tmpdir(), 'avdit-bigbatch'), '--batch', '200000', '--data-n', '8', '--backend', 'cpu'], { encoding: 'utf8', timeout: 60000 });
   assert.equal(r.status, 2, r.stderr);
-  assert.match(r.stderr, /--batch 200000: one training step would hold at least \d+\.\d GiB \(computed on the memory-accounting backend\), more than this machine's/);
+  assert.match(r.stderr, /--batch 200000: one training step would hold at least \d+\.\d+ GiB \(computed on the memory-accounting backend\), more than this machine's/);
 });
 
 test('on WebGPU the batch is checked against the buffer pool\'s budget (AVDIT_GPU_MEMORY_GB), before any data is made', () => {
@@ -42,8 +45,56 @@ test('on WebGPU the batch is checked against the buffer pool\'s budget (AVDIT_GP
   // The demo model's step: 14 MiB at batch 2, 378 MiB at 64 (computed as the pool counts).
   const refused = run('0.1', '64');
   assert.equal(refused.status, 2, refused.stderr);
-  assert.match(refused.stderr, /--batch 64: one training step would hold at least \d+\.\d GiB \(computed on the memory-accounting backend\), more than the GPU memory budget of 0\.1 GiB \(AVDIT_GPU_MEMORY_GB sets it\); --checkpoint \(activation checkpointing\) needs much less/);
+  assert.match(refused.stderr, /--batch 64: one training step would hold at least \d+\.\d+ GiB \(computed on the memory-accounting backend\), more than the GPU memory budget of 0\.10 GiB \(AVDIT_GPU_MEMORY_GB sets it\); --checkpoint \(activation checkpointing\) needs much less/);
   assert.doesNotMatch(refused.stdout + refused.stderr, /generating|synthetic/i, 'refused before the data');
   const fits = run('0.1', '2');
   assert.equal(fits.status, 0, fits.stderr);
+});
+
+test('samplePeakBytes: the model, its merged LoRA copies and a step, growing with the batch; the line through batches 1 and 2 stays below it', async () => {
+  for (const preset of ['tiny', 'demo'] as const) {
+    const c = makeConfig(preset);
+    for (const fusion of ['pooled', 'frames'] as const) {
+      for (const guided of [false, true]) {
+        const o = { guided, fusion };
+        const [one, two, six] = [await samplePeakBytes(c, 1, o), await samplePeakBytes(c, 2, o), await samplePeakBytes(c, 6, o)];
+        assert.ok(one < two && two < six, `${preset} ${fusion} ${guided}: ${one} ${two} ${six}`);
+        assert.ok(one + 5 * (two - one) <= six, `${preset} ${fusion} ${guided}: the line at 6 (${one + 5 * (two - one)}) over the peak ${six}`);
+      }
+      assert.ok((await samplePeakBytes(c, 4, { guided: true, fusion })) > (await samplePeakBytes(c, 4, { guided: false, fusion })), 'guidance doubles the rows');
+    }
+    // At least the model and one copy of qkv and proj per LoRA (what sampling merges).
+    const backend = createMemoryBackend((b) => b);
+    const model = new AVDiT({ backend, gen: new Generator(0) }, c);
+    const weights = backend.memory().liveBytes;
+    const unmerge = model.mergeLoRA();
+    const copies = backend.memory().liveBytes - weights;
+    unmerge();
+    assert.equal(copies, 4 * c.depth * 2 * (3 * c.hidden * c.hidden + c.hidden * c.hidden));
+    assert.ok((await samplePeakBytes(c, 1, { guided: false })) > weights + copies);
+  }
+});
+
+test('avdit sample refuses, before loading the model, clips that cannot fit on the host or a batch over the GPU budget', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'avdit-samplefit-'));
+  const c = makeConfig('tiny');
+  await saveModel(join(dir, 'm.safetensors'), new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, c), c);
+  const avdit = (env: Record<string, string>, ...args: string[]) =>
+    spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/avdit.mjs'), 'sample', '--ckpt', join(dir, 'm.safetensors'), '--out', join(dir, 's'), ...args], {
+      encoding: 'utf8', timeout: 120000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...env },
+    });
+  // 10 000 clips (the most --n takes) of 1024² frames: 640 GB.
+  const big = ['--set', 'videoHeight=1024', '--set', 'videoWidth=1024'];
+  assert.ok(10000 * batchInputBytes('avdit', { ...c, videoHeight: 1024, videoWidth: 1024 }, 1) > totalmem());
+  const host = avdit({}, '--n', '10000', ...big, '--backend', 'cpu');
+  assert.equal(host.status, 2, host.stderr);
+  assert.match(host.stderr, /--n 10000: the clips alone would take \d+\.\d GiB of this machine's \d+\.\d GiB of memory/);
+  // The tiny model's sampling at batch 64 with guidance: about 0.1 GiB; the model alone fits 0.02.
+  const gpu = avdit({ AVDIT_GPU_MEMORY_GB: '0.02' }, '--n', '64', '--batch', '64', '--per-class', '--cfg', '2', '--steps', '2', '--backend', 'webgpu');
+  assert.equal(gpu.status, 2, gpu.stderr);
+  assert.match(gpu.stderr, /--batch 64: sampling would hold at least \d+\.\d+ GiB \(computed on the memory-accounting backend, guidance doubling the rows\), more than the GPU memory budget of 0\.020 GiB \(AVDIT_GPU_MEMORY_GB sets it\); at most --batch \d+ could fit/);
+  const fits = Number(/at most --batch (\d+) could fit/.exec(gpu.stderr)![1]);
+  assert.ok(fits >= 1 && fits < 64, `${fits}`);
+  const ok = avdit({ AVDIT_GPU_MEMORY_GB: '0.02' }, '--n', '2', '--batch', String(Math.min(fits, 2)), '--steps', '2', '--backend', 'webgpu');
+  assert.equal(ok.status, 0, ok.stderr);
 });
