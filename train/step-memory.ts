@@ -10,6 +10,8 @@ import * as A from '../autograd/index.ts';
 import { createDiffusion } from '../diffusion/index.ts';
 import { zeros } from '../engine/creation.ts';
 import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
+import { BATCH, QUARANTINE_FLUSH_BYTES } from '../engine/webgpu/context.ts';
+import { sizeClass } from '../engine/webgpu/pool.ts';
 import { Generator } from '../engine/rng.ts';
 import { scopeAsync } from '../engine/scope.ts';
 import { AVDiT, type AVDiTOptions, type FusionMode } from '../model/avdit.ts';
@@ -61,13 +63,16 @@ export async function trainStepPeakBytes(
   return backend.memory().peakBytes;
 }
 
+/** The WebGPU context's quarantine as the memory-accounting backend models it (freed buffers wait for a submit). */
+const GPU_QUARANTINE = { batch: BATCH, flushBytes: QUARANTINE_FLUSH_BYTES };
+
 /**
  * Peak bytes in use while sampling at batch B (2B rows through the model when guided): the model,
  * the LoRA copies that sampling merges, x_t and one denoising step's intermediates, found by
  * running sampleClips itself, one DDPM step, on the memory-accounting backend.
  */
-export async function samplePeakBytes(c: AVDiTConfig, B: number, o: { guided: boolean; fusion?: FusionMode }, gpuPool = false): Promise<number> {
-  const backend = gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes);
+export async function samplePeakBytes(c: AVDiTConfig, B: number, o: { guided: boolean; fusion?: FusionMode }, gpuPool: boolean | 'quarantine' = false): Promise<number> {
+  const backend = gpuPool === 'quarantine' ? createMemoryBackend(sizeClass, GPU_QUARANTINE) : gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes);
   const model = new AVDiT({ backend, gen: new Generator(0) }, c);
   const labels = o.guided ? new Array<number>(B).fill(0) : null;
   await sampleClips(model, createDiffusion('1'), { n: B, batch: B, seed: 0, method: 'ddpm', labels, cfg: o.guided ? 2 : 1, clipDenoised: false, fusion: o.fusion });

@@ -14,7 +14,7 @@ import { modelWeights } from '../../model/weights.ts';
 import type { DataSpec } from '../../train/data-source.ts';
 import { Progress } from '../../train/progress.ts';
 import { sampleClips } from '../../train/sampling.ts';
-import { checkSampleFits } from '../memory-fits.ts';
+import { sampleBatchThatFits } from '../memory-fits.ts';
 import { INTERRUPTED, watchInterrupt } from '../../train/interrupt.ts';
 import { backendFlag, intFlag, numFlag, outDirFlag, parse, UsageError } from '../args.ts';
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
@@ -25,7 +25,7 @@ Generates N audio-video clips (in batches, with a progress bar) and writes per c
 frames, a WAV (Griffin-Lim from the generated log-mel) and a spectrogram PNG, plus DIR/index.html
 that plays video and audio together, and DIR/samples.safetensors (raw outputs, for avdit eval).
 Latent-space checkpoints (no decoder here) get samples.safetensors only.
-  --n N            clips (default 8); --batch B (default 8)
+  --n N            clips (default 8); --batch B (default 8, or what fits in memory)
   --steps S        sampling steps over a respaced schedule of the 1000 (default 250, as the
                    paper): ddpm takes 1..1000; ddim strides evenly, so S must be ⌈1000/k⌉ for a
                    whole k: 2..36, 38, 39, 40, 42, …, 50, …, 100, 112, 125, 143, 167, 200, 250,
@@ -109,7 +109,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!ckpt || !out) throw new UsageError('--ckpt and --out are required');
   // Every flag is checked before the checkpoint is read (and before --out is made).
   let n = intFlag(flags, 'n', 8);
-  const batch = intFlag(flags, 'batch', 8), steps = intFlag(flags, 'steps', 250), seed = intFlag(flags, 'seed', 0, 0);
+  let batch = intFlag(flags, 'batch', 8);
+  const steps = intFlag(flags, 'steps', 250), seed = intFlag(flags, 'seed', 0, 0);
   if (n > MAX_CLIPS) throw new UsageError(`--n must be at most ${MAX_CLIPS}, got ${n}`);
   if (steps > TRAIN_STEPS) throw new UsageError(`--steps must be at most ${TRAIN_STEPS}`);
   const sampler = (flags.sampler as string | undefined) ?? 'ddpm';
@@ -143,7 +144,7 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.weights === 'ema' && !usedEma) throw new UsageError(`--weights ema: ${ckpt} holds no EMA weights (use --weights raw)`);
 
   const backend = await backendFlag(flags, 'auto');
-  await checkSampleFits(backend, config, n, batch, { guided: labels !== null && (cfg !== 1 || cfgAudio !== 1), fusion });
+  batch = await sampleBatchThatFits(backend, config, n, batch, { guided: labels !== null && (cfg !== 1 || cfgAudio !== 1), fusion, chosen: flags.batch !== undefined });
   const model = new AVDiT({ backend, gen: new Generator(0) }, config);
   const sd = toEngine(weights, backend);
   try {

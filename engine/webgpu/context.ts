@@ -35,6 +35,8 @@ export function kernelNamedIn(message: string): string | null {
 
 /** Dispatches per submit. */
 export const BATCH = 64;
+/** Released bytes waiting for a submit that make `release` submit at once (the default of quarantineFlushBytes). */
+export const QUARANTINE_FLUSH_BYTES = 256 * 2 ** 20;
 
 /** What poison mode fills buffers with: a NaN as f32, 2 142 935 981 as i32 (any index is out of range). */
 export const POISON_WORD = 0x7fbadbad;
@@ -89,7 +91,7 @@ export class WebGpuContext implements GpuContext {
   /** Uniforms of the batch being encoded (the ring: one buffer, rewritten each submit). */
   #ring: GPUBuffer | null = null;
   /** Released bytes waiting for a submit that make `release` submit at once (256 MiB). */
-  quarantineFlushBytes = 256 * 2 ** 20;
+  quarantineFlushBytes = QUARANTINE_FLUSH_BYTES;
   /**
    * Debug mode (`AVDIT_POISON=1`): every buffer a tensor or a kernel's scratch gets is first filled
    * with a NaN pattern (POISON_WORD) over its whole size, the size-class slack included, and every

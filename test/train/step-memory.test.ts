@@ -15,6 +15,7 @@ import { modelSteps } from '../../bench/step-inputs.ts';
 import { batchInputBytes, samplePeakBytes, trainStepPeakBytes } from '../../train/step-memory.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { saveModel } from '../../model/checkpoint.ts';
+import { SAMPLE_MARGIN } from '../../cli/memory-fits.ts';
 
 test('trainStepPeakBytes is the peak of the AV-DiT training step the memory bench accounts', async () => {
   const c = makeConfig('tiny');
@@ -89,12 +90,28 @@ test('avdit sample refuses, before loading the model, clips that cannot fit on t
   const host = avdit({}, '--n', '10000', ...big, '--backend', 'cpu');
   assert.equal(host.status, 2, host.stderr);
   assert.match(host.stderr, /--n 10000: the clips alone would take \d+\.\d GiB of this machine's \d+\.\d GiB of memory/);
-  // The tiny model's sampling at batch 64 with guidance: about 0.1 GiB; the model alone fits 0.02.
-  const gpu = avdit({ AVDIT_GPU_MEMORY_GB: '0.02' }, '--n', '64', '--batch', '64', '--per-class', '--cfg', '2', '--steps', '2', '--backend', 'webgpu');
-  assert.equal(gpu.status, 2, gpu.stderr);
-  assert.match(gpu.stderr, /--batch 64: sampling would hold at least \d+\.\d+ GiB \(computed on the memory-accounting backend, guidance doubling the rows\), more than the GPU memory budget of 0\.020 GiB \(AVDIT_GPU_MEMORY_GB sets it\); at most --batch \d+ could fit/);
-  const fits = Number(/at most --batch (\d+) could fit/.exec(gpu.stderr)![1]);
-  assert.ok(fits >= 1 && fits < 64, `${fits}`);
-  const ok = avdit({ AVDIT_GPU_MEMORY_GB: '0.02' }, '--n', '2', '--batch', String(Math.min(fits, 2)), '--steps', '2', '--backend', 'webgpu');
-  assert.equal(ok.status, 0, ok.stderr);
+  // The tiny model's sampling with guidance, against a budget between what batches 3 and 4 are taken
+  // to hold when the batch is chosen for the user (the quarantine modelled, times the margin).
+  const o = { guided: true, fusion: 'pooled' as const };
+  const likely = async (b: number) => SAMPLE_MARGIN * (await samplePeakBytes(c, b, o, 'quarantine'));
+  const budget = ((await likely(3)) + (await likely(4))) / 2;
+  const gb = (budget / 2 ** 30).toPrecision(6);
+  const guided = ['--per-class', '--cfg', '2', '--steps', '2', '--backend', 'webgpu'];
+  // Asked for: refused only when the computed peak, a lower bound, is over the budget.
+  assert.ok((await samplePeakBytes(c, 16, o, true)) > budget);
+  const asked = avdit({ AVDIT_GPU_MEMORY_GB: gb }, '--n', '16', '--batch', '16', ...guided);
+  assert.equal(asked.status, 2, asked.stderr);
+  assert.match(asked.stderr, /--batch 16: sampling would hold at least \d+\.\d+ GiB \(computed on the memory-accounting backend, guidance doubling the rows\), more than the GPU memory budget of \d\.\d+ GiB \(AVDIT_GPU_MEMORY_GB sets it\); at most --batch \d+ could fit/);
+  const most = Number(/at most --batch (\d+) could fit/.exec(asked.stderr)![1]);
+  assert.ok((await samplePeakBytes(c, most, o, true)) <= budget && (await samplePeakBytes(c, most + 1, o, true)) > budget, `${most}`);
+  assert.doesNotMatch(asked.stderr, /sampling \d+ clips/, 'refused before the model is loaded');
+  // Not asked for: the default batch (8, here 4 = n) shrinks to what fits with the margin, and the clips are made.
+  const dflt = avdit({ AVDIT_GPU_MEMORY_GB: gb }, '--n', '4', ...guided);
+  assert.equal(dflt.status, 0, dflt.stderr);
+  assert.match(dflt.stderr, /--batch 4 \(the default\): sampling would hold about \d\.\d+ GiB with a margin .*; sampling in batches of 3 instead/);
+  assert.match(dflt.stderr, /4 clips in/);
+  // A budget under the model itself: no batch fits, asked for or not.
+  const none = avdit({ AVDIT_GPU_MEMORY_GB: '0.0001' }, '--n', '2', ...guided);
+  assert.equal(none.status, 2, none.stderr);
+  assert.match(none.stderr, /--batch 2: sampling would hold at least .*; even batch 1 would not \(about \d\.\d+ GiB with a margin\)/);
 });
