@@ -104,3 +104,24 @@ test('the backend waits gently on lavapipe: sync and reads go through waitGently
   assert.equal(gentleWaitsStarted(), before + 1, 'a read waits gently');
   assert.equal(globalThis.setImmediate, native);
 });
+
+test('the kernel tests\' harness waits as the engine does: sync, error checks and reads through waitGently on lavapipe', async () => {
+  const { GpuHarness } = await import('../../bench/gpu-harness.ts');
+  const h = await GpuHarness.open();
+  try {
+    if (!h.features.software) return; // (a hardware GPU: it keeps the busy loop)
+    const buf = h.upload(new Float32Array([1, 2, 3]));
+    let before = gentleWaitsStarted();
+    const s = h.sync();
+    assert.equal(gentleWaitActive(), true, 'sync waits gently');
+    await s;
+    assert.equal(gentleWaitsStarted(), before + 1);
+    before = gentleWaitsStarted();
+    assert.deepEqual(Array.from(await h.read(buf, 3)), [1, 2, 3]);
+    assert.equal(gentleWaitsStarted(), before + 2, 'the map and the error check');
+    assert.equal(globalThis.setImmediate, native);
+    buf.destroy();
+  } finally {
+    h.destroy();
+  }
+});
