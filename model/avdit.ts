@@ -156,6 +156,7 @@ export class AVDiT extends DiT {
     this.#unmerge = undo;
     return undo;
   }
+  /** The undo of the merge in force (mergeLoRA), run again by a new merge and by dispose. */
   #unmerge: (() => void) | null = null;
 
   /**

@@ -84,5 +84,4 @@ export class LoRA extends Module {
   get merged(): boolean {
     return this.#merged !== null;
   }
-
 }
