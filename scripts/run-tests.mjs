@@ -21,7 +21,7 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 // lavapipe: matmuls roll their inner loop, which compiles several times faster (kernels/loop-bound.ts).
 process.env.AVDIT_ROLL_LOOPS ??= '1';
 // Two test files at a time (AVDIT_TEST_CONCURRENCY to change): on 2 cores one file's lavapipe compiles
-// or waits leave room for the other's work (bench/RESULTS.md, sixteenth session: warm 5:06 → 4:17).
+// or waits leave room for the other's work (bench/RESULTS.md, sixteenth session: warm 5:06 → 4:17–4:31, cold 18.5 → 14.5 min).
 const concurrency = process.env.AVDIT_TEST_CONCURRENCY ?? '2';
 if (!/^[1-9]\d*$/.test(concurrency)) {
   console.error(`AVDIT_TEST_CONCURRENCY must be a whole number ≥ 1, got "${concurrency}"`);

@@ -1,5 +1,5 @@
 /**
- * The peak memory of one training step, computed before training on the memory-accounting backend
+ * The peak memory of one training step, or of sampling a batch, computed beforehand on the memory-accounting backend
  * (engine/meta/memory-backend.ts: every op makes outputs of the right sizes and no data), so that a
  * batch that cannot fit is refused at once instead of growing until the system kills the process.
  * Sizes are counted exactly by default (the CPU backend's arrays); `gpuPool` counts buffers in the
