@@ -50,8 +50,11 @@ export class GpuHarness implements GpuContext {
   #scratch: GPUBuffer[] = [];
   #pending: Promise<string | null>[] = [];
   #lastKey = '';
+  /** Whether waits are gentle (gentle-wait.ts: software adapters unless AVDIT_GPU_WAIT says otherwise). */
+  readonly #gentle: boolean;
 
   private constructor(gpu: GPU, device: GPUDevice, info: GPUAdapterInfo, features: GpuFeatures, timestamps: boolean) {
+    this.#gentle = gentleWaits(features.software);
     this.#gpu = gpu;
     this.device = device;
     this.adapterInfo = info;
@@ -99,7 +102,7 @@ export class GpuHarness implements GpuContext {
 
   /** Await what dawn.node settles, gently on software adapters as the engine does (gentle-wait.ts; `time` keeps the busy loop). */
   #wait<T>(p: Promise<T>): Promise<T> {
-    return gentleWaits(this.features.software) ? waitGently(p) : p;
+    return this.#gentle ? waitGently(p) : p;
   }
 
   #scope<T>(fn: () => T): T {
