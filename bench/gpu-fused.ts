@@ -29,7 +29,7 @@ import { Generator } from '../engine/rng.ts';
 import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
-import { attentionTilesKey, attentionTuning, LAYOUTS, tileCandidates, tilesName, type AttentionKernel } from '../kernels/attention-tiles.ts';
+import { attentionTilesKey, attentionTuning, LAYOUTS, nominalRows, tileCandidates, tilesName, type AttentionKernel, type Tiles } from '../kernels/attention-tiles.ts';
 import { F32_ATTENTION_ABLATIONS, withAblation } from './ablations.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
@@ -220,7 +220,8 @@ for (const c of CASES) {
   } finally {
     attentionTuning.batchedStaging = undefined;
   }
-  // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS; the
+  // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS, 6 sharers
+  // only where they idle fewer columns, with 3/4 of the keys per tile: nominalRows; the
   // default is the first listed), each pass timed alone; the fastest go to attention-tiles.json.
   const variants: Record<string, Record<string, number>> = {};
   if (sweep) {
@@ -230,7 +231,7 @@ for (const c of CASES) {
       variants[kind] = {};
       const all = tileCandidates(kind, ...ext[kind], d.dqk, d.dv, limit, LAYOUTS);
       // (dQ: also the first size that fits only with its scores aliased, in every layout.)
-      const size = (t: { bq: number; bk: number; alias?: boolean }): string => `${t.bq}x${t.bk}${t.alias ? ':a' : ''}`;
+      const size = (t: Tiles): string => `${t.bq}x${nominalRows(t)}${t.alias ? ':a' : ''}`;
       const sizes = [...[...new Set(all.filter((t) => !t.alias).map(size))].slice(0, 2), ...all.filter((t) => t.alias).map(size).slice(0, 1)];
       let best: [string, number] | null = null;
       for (const t of all.filter((t) => sizes.includes(size(t)))) {

@@ -22,6 +22,12 @@ import { envChoice, envTable } from './env-table.ts';
 export const TR = 4;
 /** Invocations sharing one group of rows (they split the tile's rows, then the output columns), by default. */
 export const KG = 8;
+/**
+ * Invocations that may share a group of rows. 6 is for head dims of 18 vec4s (72, the XL models'):
+ * 8 sharers hold 3 output columns each, of which the last is used by 2 of the 8 (a quarter of the
+ * accumulate phase's lanes idle: colGuard), 6 sharers hold exactly 3 each.
+ */
+export const SHARERS: readonly number[] = [4, 6, 8, 16];
 
 export interface Tiles {
   /** Rows of the owned block (multiple of tr; bq/tr·kg invocations). */
@@ -53,7 +59,7 @@ export function layoutOf(t: Tiles): { TR: number; KG: number; RG: number; NT: nu
 /** Why a tile config cannot be built (null when it can). */
 export function tilesError(t: Tiles): string | null {
   const { TR: tr, KG: kg, NT } = layoutOf(t);
-  if (![1, 2, 4].includes(tr) || ![4, 8, 16].includes(kg)) return `rows per invocation must be 1, 2 or 4 and sharers 4, 8 or 16 (got ${tr}, ${kg})`;
+  if (![1, 2, 4].includes(tr) || !SHARERS.includes(kg)) return `rows per invocation must be 1, 2 or 4 and sharers ${SHARERS.join(', ')} (got ${tr}, ${kg})`;
   if (t.bq % tr !== 0 || t.bk % kg !== 0) return `the block (${t.bq}) must divide by ${tr} and the tile (${t.bk}) by ${kg}`;
   if (NT > 256) return `${NT} invocations per workgroup (at most 256)`;
   return null;
@@ -127,7 +133,31 @@ export const LAYOUTS: readonly { tr: number; kg: number }[] = [
   { tr: 2, kg: KG },
   { tr: TR, kg: 16 },
   { tr: 2, kg: 16 },
+  { tr: TR, kg: 6 },
 ];
+
+/**
+ * The tile length a layout streams for a nominal one (PREFERENCE's, made for 8 sharers): the same
+ * rows per sharer (bk/8), so sharers that do not divide 8 (6) get kg·bk/8 (32 → 24).
+ */
+export const streamedRows = (bk: number, kg: number): number => (8 % kg === 0 || kg % 8 === 0 ? bk : (kg * bk) / KG);
+/** The nominal tile length (PREFERENCE's) of a config: streamedRows inverted. */
+export const nominalRows = (t: Tiles): number => {
+  const kg = t.kg ?? KG;
+  return 8 % kg === 0 || kg % 8 === 0 ? t.bk : (t.bk * KG) / kg;
+};
+
+/**
+ * Whether sharers that do not divide 8 are worth a try for a kernel: only where they leave fewer
+ * output columns idle than 8 sharers do (the vec4 columns a kernel accumulates: v's in the
+ * forward, q's in dQ, both in dK/dV).
+ */
+function sharersFit(kind: AttentionKernel, kg: number, dqk: number, dv: number): boolean {
+  if (8 % kg === 0 || kg % 8 === 0) return true;
+  const idle = (d4: number, g: number): number => Math.ceil(d4 / g) * g - d4;
+  const cols = kind === 'fwd' ? [vec4s(dv)] : kind === 'dq' ? [vec4s(dqk)] : [vec4s(dqk), vec4s(dv)];
+  return cols.reduce((a, d4) => a + idle(d4, kg) / kg, 0) < cols.reduce((a, d4) => a + idle(d4, KG) / KG, 0);
+}
 
 /**
  * Every config a kernel may use for these extents, best first (fitting `limitBytes`); with
@@ -142,7 +172,9 @@ export function tileCandidates(
   const fits = (t: Tiles): boolean => !tilesError(t) && tileBytes(kind, t, dqk, dv) <= limitBytes;
   const all = PREFERENCE[kind]
     .filter(([bq, bk]) => bq <= bqMax && bk <= bkMax)
-    .flatMap(([bq, bk]) => layouts.map(({ tr, kg }): Tiles => (tr === TR && kg === KG ? { bq, bk } : { bq, bk, tr, kg })));
+    .flatMap(([bq, bk]) => layouts
+      .filter(({ kg }) => sharersFit(kind, kg, dqk, dv))
+      .map(({ tr, kg }): Tiles => (tr === TR && kg === KG ? { bq, bk } : { bq, bk: streamedRows(bk, kg), tr, kg })));
   // dQ: the configs that fit only with their scores aliased come last (unmeasured on a GPU, so
   // never a default where another fits; bench/gpu-fused.ts --variants times the first of them).
   const aliased = kind === 'dq' ? all.filter((t) => !fits(t)).map((t): Tiles => ({ ...t, alias: true })) : [];
@@ -157,7 +189,7 @@ export const attentionTilesKey = (kind: AttentionKernel, dqk: number, dv: number
  * that bench/gpu-fused.ts --variants writes from its sweep (gpu-run.sh hands it on with TUNE=1).
  */
 const envTiles = (): Record<string, Tiles> =>
-  envTable('AVDIT_ATTENTION_TILES', parseTiles, 'BQxBK[:TRxKG][:a] (rows per invocation 1/2/4, sharers 4/8/16, at most 256 invocations; :a dQ only)');
+  envTable('AVDIT_ATTENTION_TILES', parseTiles, `BQxBK[:TRxKG][:a] (rows per invocation 1/2/4, sharers ${SHARERS.join('/')}, at most 256 invocations; :a dQ only)`);
 
 /**
  * The tile config of a kernel: the forced one (attentionTuning), else the measured one

@@ -58,9 +58,6 @@ interface Recorded {
   workgroups: readonly [number, number?, number?];
 }
 
-/** AVDIT_COMPILE_LOG: print each kernel's first-dispatch time (see WebGpuContext #logCompile). */
-const COMPILE_LOG = typeof process !== 'undefined' && !!process.env['AVDIT_COMPILE_LOG'];
-
 export class WebGpuContext implements GpuContext {
   readonly pool: BufferPool;
   readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
@@ -105,6 +102,12 @@ export class WebGpuContext implements GpuContext {
    */
   poison = process.env['AVDIT_POISON'] === '1';
   poisonWorkgroups = process.env['AVDIT_POISON'] === '1';
+  /**
+   * AVDIT_COMPILE_LOG=1: print each kernel's first-dispatch time (#logCompile). Each new kernel is
+   * then submitted alone, so errors surface at its dispatch rather than at the batch's submit (tests
+   * of batching turn it off).
+   */
+  compileLog = !!process.env['AVDIT_COMPILE_LOG'];
   /** Whether waits for the GPU slow dawn.node's event loop after a moment (gentle-wait.ts): on software adapters. */
   readonly gentle: boolean;
   /** Dispatches recorded and queue submissions made since the device opened (for benchmarks). */
@@ -202,7 +205,7 @@ export class WebGpuContext implements GpuContext {
     if (x > max || y > max || z > max) {
       throw new BackendError(`webgpu: kernel "${d.key}" asks for ${x}×${y}×${z} workgroups; the limit is ${max} per dimension`);
     }
-    const fresh = COMPILE_LOG && !this.#pipelines.has(this.#cacheKey(d.key));
+    const fresh = this.compileLog && !this.#pipelines.has(this.#cacheKey(d.key));
     if (fresh) this.flush(); // (AVDIT_COMPILE_LOG: the new kernel is submitted alone, see #logCompile)
     const { pipeline, layout } = this.#pipeline(d.key, d.code);
     this.#lastKey = d.key;

@@ -10,7 +10,9 @@ import type { AttentionDims } from '../../engine/backend.ts';
 import { tensor } from '../../engine/creation.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
-import { attentionTuning, batchedStaging, parseTiles, pickTiles, stagingKey, tileBytes, tilesError, tilesName } from '../../kernels/attention-tiles.ts';
+import {
+  attentionTuning, batchedStaging, LAYOUTS, nominalRows, parseTiles, pickTiles, stagingKey, tileBytes, tileCandidates, tilesError, tilesName,
+} from '../../kernels/attention-tiles.ts';
 import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { STORAGE_USAGE } from '../../engine/webgpu/usage.ts';
 import { both, cpu, expectSame, randomData, useGpu, assertClose } from './helpers.ts';
@@ -144,6 +146,11 @@ test('attention in every thread layout (rows per invocation × sharers) matches 
     await check({ n: 2, l: 37, s: 21, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 10);
     attentionTuning.tiles = { fwd: { bq: 8, bk: 8, tr: 1, kg: 4 }, dq: { bq: 8, bk: 8, tr: 1, kg: 4 }, dkdv: { bq: 8, bk: 8, tr: 1, kg: 4 } };
     await check({ n: 3, l: 19, s: 13, dqk: 9, dv: 12, scale: 1 / 3 }, 20);
+    // Six sharers (not a power of two: 24 invocations, a row group's lanes across subgroup
+    // boundaries), at d = 72 where they fill the 18 vec4 columns; 12-row tiles.
+    const six = { bq: 16, bk: 12, tr: 4, kg: 6 };
+    attentionTuning.tiles = { fwd: six, dq: six, dkdv: six };
+    await check({ n: 2, l: 37, s: 29, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 30);
   } finally {
     attentionTuning.tiles = {};
   }
@@ -191,6 +198,17 @@ test('attention tiles: names round-trip, bad layouts and AVDIT_ATTENTION_TILES e
   assert.equal(tileBytes('dq', { bq: 64, bk: 16 }, 72, 72), 50944);
   assert.equal(tileBytes('dq', { bq: 64, bk: 16, alias: true }, 72, 72), 46592);
   assert.equal(parseTiles('64x32:3x8'), null);
+  assert.deepEqual(parseTiles('64x24:4x6'), { bq: 64, bk: 24, tr: 4, kg: 6 });
+  assert.match(tilesError({ bq: 64, bk: 32, tr: 4, kg: 6 })!, /the tile \(32\) by 6/);
+  assert.match(tilesError({ bq: 64, bk: 32, tr: 4, kg: 12 })!, /sharers 4, 6, 8, 16 \(got 4, 12\)/);
+  // The sweep offers six sharers where they idle fewer output columns than eight (18 vec4s at
+  // d = 72, not 16 at d = 64), with 3/4 of the nominal tile's keys.
+  const sixes = (dqk: number, dv: number): string[] =>
+    tileCandidates('fwd', 256, 256, dqk, dv, 49152, LAYOUTS).filter((t) => t.kg === 6).map(tilesName);
+  assert.deepEqual(sixes(72, 72).slice(0, 2), ['64x24:4x6', '64x12:4x6']);
+  assert.deepEqual(sixes(64, 64), []);
+  assert.equal(nominalRows({ bq: 64, bk: 24, tr: 4, kg: 6 }), 32);
+  assert.equal(nominalRows({ bq: 64, bk: 32, tr: 2, kg: 16 }), 32);
   assert.match(tilesError({ bq: 64, bk: 32, tr: 1, kg: 16 })!, /1024 invocations/);
   const old = process.env.AVDIT_ATTENTION_TILES;
   try {

@@ -56,8 +56,12 @@ test('a WGSL compile error names the kernel and the compiler message', async () 
   assert.deepEqual([...(await b.read(b.unary('neg', x, 0, 0)))], [-1, -2]);
 });
 
-test('a validation error of a dispatch followed by good ones names the bad kernel, not the last one recorded', async () => {
+test('a validation error of a dispatch followed by good ones names the bad kernel, not the last one recorded', async (t) => {
   const b = gpu() as WebGpuBackend;
+  // Batched as without AVDIT_COMPILE_LOG (which submits each new kernel alone).
+  const logging = b.ctx.compileLog;
+  b.ctx.compileLog = false;
+  t.after(() => { b.ctx.compileLog = logging; });
   const x = b.fromArray(new Float32Array([1, 2]), 'f32');
   await b.sync();
   const out = b.ctx.alloc(16, 'test');
@@ -77,8 +81,12 @@ test('a validation error of a dispatch followed by good ones names the bad kerne
   b.free(x);
 });
 
-test('an error whose message names no kernel names the batch it was submitted in', async () => {
+test('an error whose message names no kernel names the batch it was submitted in', async (t) => {
   const b = gpu() as WebGpuBackend;
+  // Batched as without AVDIT_COMPILE_LOG (which submits each new kernel alone).
+  const logging = b.ctx.compileLog;
+  b.ctx.compileLog = false;
+  t.after(() => { b.ctx.compileLog = logging; });
   const x = b.fromArray(new Float32Array([1, 2]), 'f32');
   await b.sync();
   // A buffer destroyed before its batch is submitted: Dawn's message names the buffer only.
