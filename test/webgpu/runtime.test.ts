@@ -1,7 +1,8 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as A from '../../autograd/index.ts';
 import { tensor } from '../../engine/creation.ts';
+import type { Storage } from '../../engine/backend.ts';
 import { BackendError } from '../../engine/errors.ts';
 import { scopeAsync } from '../../engine/scope.ts';
 import { openWebGpuBackend, type WebGpuBackend } from '../../engine/webgpu/backend.ts';
@@ -56,14 +57,22 @@ test('a WGSL compile error names the kernel and the compiler message', async () 
   assert.deepEqual([...(await b.read(b.unary('neg', x, 0, 0)))], [-1, -2]);
 });
 
-test('a validation error of a dispatch followed by good ones names the bad kernel, not the last one recorded', async (t) => {
+/**
+ * The shared backend with batching as without AVDIT_COMPILE_LOG (which submits each new kernel
+ * alone, so errors would surface at a dispatch), restored after the test, and a synced [1, 2].
+ */
+async function batchedGpu(t: TestContext): Promise<{ b: WebGpuBackend; x: Storage }> {
   const b = gpu() as WebGpuBackend;
-  // Batched as without AVDIT_COMPILE_LOG (which submits each new kernel alone).
   const logging = b.ctx.compileLog;
   b.ctx.compileLog = false;
   t.after(() => { b.ctx.compileLog = logging; });
   const x = b.fromArray(new Float32Array([1, 2]), 'f32');
   await b.sync();
+  return { b, x };
+}
+
+test('a validation error of a dispatch followed by good ones names the bad kernel, not the last one recorded', async (t) => {
+  const { b, x } = await batchedGpu(t);
   const out = b.ctx.alloc(16, 'test');
   // The same buffer bound to two writable bindings: valid WGSL, refused by Dawn when the batch is encoded.
   b.ctx.dispatch({
@@ -82,13 +91,7 @@ test('a validation error of a dispatch followed by good ones names the bad kerne
 });
 
 test('an error whose message names no kernel names the batch it was submitted in', async (t) => {
-  const b = gpu() as WebGpuBackend;
-  // Batched as without AVDIT_COMPILE_LOG (which submits each new kernel alone).
-  const logging = b.ctx.compileLog;
-  b.ctx.compileLog = false;
-  t.after(() => { b.ctx.compileLog = logging; });
-  const x = b.fromArray(new Float32Array([1, 2]), 'f32');
-  await b.sync();
+  const { b, x } = await batchedGpu(t);
   // A buffer destroyed before its batch is submitted: Dawn's message names the buffer only.
   const gone = b.ctx.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'test-destroyed' });
   b.ctx.dispatch({
