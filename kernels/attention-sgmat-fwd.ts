@@ -1,0 +1,171 @@
+/**
+ * The mixed-precision attention forward (attention-sgmat.ts): two passes over the keys (row maxima,
+ * then P = e^{S − m}, ℓ and O += P V), optionally double-buffered, or one pass with lazy rescaling.
+ */
+import { headBasesWgsl, inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
+import {
+  dbLoop, ENTRY, kvParts, mmaLoop, opsFor, ownTimesTileT, phasedLoop, PROLOGUE, qgParts, rep, rowElem, stageOnce, streamLoop, tileColumn, UNIFORMS,
+  writeOut, type StageDims,
+} from './attention-sgmat-parts.ts';
+import { dimsOf, doubleBufferOn, onePassOn, type MixedTiles } from './attention-sgmat-tiles.ts';
+import { GROUP_INDEX_WGSL } from './grid.ts';
+import { FRAG as F, type SgOps, type SgSyntax } from './sgmat-ops.ts';
+
+/**
+ * WGSL of the forward's key loops, two passes (the default): the row maxima m over all keys
+ * first (each invocation over its half of every tile, then pairs combined), then P = e^{S − m}
+ * (≤ 1, f16), ℓ = Σ P, O += P V. Declares m, den (this invocation's part of ℓ) and o<j>.
+ *
+ * Double-buffered (`db`, `mixedAttentionTuning.doubleBuffer.fwd`): in the max pass K tile i sits in
+ * half i & 1 of Ks and its scores in half i & 1 of Ss; S_i = Q K_iᵀ, K_{i+1} stored into the other
+ * half, one barrier, the maximum over S_i while the next scores go to the other half of Ss: one
+ * barrier per tile, against three. The P·V pass is phasedLoop's double-buffered form. Twice the
+ * K/V/score memory: 32-row blocks with 32-key tiles, or 64 with 16, fit 48 KiB at d = 72.
+ */
+function twoPassLoop(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  const rowMax = (sBase: string): string => `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
+      let key = ${tileColumn(HT)};
+      if (key < nk) { m = max(m, Ss[${sBase} + row * ${SS}u + key]); }
+    }`;
+  return `var m = NEG;
+  ${db ? dbMaxPass(ops, sd, t, NS, SS, rowMax('sCur')) : streamLoop(kvParts(sd, t.bt, false), 'kb', 'nk', 'u.s', t.bt, `${ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS)}
+    workgroupBarrier();
+    ${rowMax('0u')}`)}
+  red[lidx] = m;
+  workgroupBarrier();
+  m = max(red[row * 2u], red[row * 2u + 1u]);
+  var den = 0.0;
+  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  ${pvPass(db, ops, sd, t, NO, NS, SS, LP, ldV, HT)}`;
+}
+
+/** WGSL: the double-buffered max pass of twoPassLoop (`rowMax` folds this invocation's half row of the scores at `sCur` into m). */
+function dbMaxPass(ops: SgOps, sd: StageDims, t: MixedTiles, NS: number, SS: number, rowMax: string): string {
+  return dbLoop(kvParts(sd, t.bt, false), [t.bt * sd.ldQ], 'kb', 'nk', 'u.s', t.bt, ([k], storeNext) => `let sCur = par * ${t.bo * SS}u;
+      ${ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k, 'sCur')}
+      ${storeNext}
+      workgroupBarrier();
+      ${rowMax}`);
+}
+
+/** WGSL: the forward's second pass, P = e^{S − m}, ℓ and O += P V over the key tiles (phasedLoop). */
+function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  return phasedLoop(db, kvParts(sd, t.bt), [t.bt * sd.ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([k, v]) => ({
+    products: ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k),
+    elementwise: probabilities(ops, HT, SS, LP),
+    mmas: accumulatePV(ops, NO, NS, LP, ldV, v),
+  }));
+}
+
+
+/** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
+const probabilities = (ops: SgOps, HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
+      let key = ${tileColumn(HT)};
+      var p = f16(0.0);
+      if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
+      den += f32(p);
+      Ps[row * ${LP}u + key] = p;
+    }`;
+
+/** WGSL: O (fragments o<j>) += P V for the current tile (P in Ps, V in Vs). */
+const accumulatePV = (ops: SgOps, NO: number, NS: number, LP: number, ldV: number, vBase = '0u'): string =>
+  mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${vBase} + ${c} * ${F * ldV}u + ${j * F}u`, false, ldV]);
+
+/** How far a row's running maximum may lag behind its scores before the one-pass forward rebases (P ≤ e^8 ≈ 2981, well inside f16). */
+const LAG = 8;
+
+/**
+ * WGSL of the forward's key loop in one pass (`mixedAttentionTuning.onePass`, or AVDIT_MIXED_ONEPASS=1),
+ * an online softmax with lazy rescaling. Fragment accumulators cannot be scaled row by row, so a
+ * row keeps its running maximum m as long as the tile's maximum exceeds it by at most LAG:
+ * P = e^{S − m} ≤ e^{LAG} is still exact enough in f16 (its relative precision does not depend on
+ * the magnitude) and ℓ, O accumulate in f32. When some row of the block would pass that, the whole
+ * workgroup rebases (a uniform decision, through `workgroupUniformLoad`): every row takes its new
+ * maximum m', ℓ·e^{m − m'}, and the O fragments go through workgroup memory to be scaled row by
+ * row. The first tile sets m directly. For scores that do not keep climbing, that happens rarely:
+ * one pass over K and V instead of two, no second Q Kᵀ.
+ */
+function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+  const rescale = rep(NO, (j) => `workgroupBarrier();
+        ${ops.store('Ss', `rowSg * ${SS}u`, `o${j}`, `${SS}u`)}
+        workgroupBarrier();
+        for (var e = 0u; e < ${ops.bound(8)}; e++) { Ss[row * ${SS}u + half * 8u + e] *= c; }
+        workgroupBarrier();
+        o${j} = ${ops.loadAcc('Ss', `rowSg * ${SS}u`, `${SS}u`)};`, '\n        ');
+  return `var m = NEG;
+  var den = 0.0;
+  ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  // Both vote slots start cleared (workgroup memory is not zeroed for us: engine/webgpu/device.ts).
+  if (lidx == 0u) { rebase[0] = 0u; rebase[1] = 0u; }
+  ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
+    // Flag slot kb/bt % 2 collects this tile's "rebase" votes; the other slot, read last tile, is cleared.
+    let slot = (kb / ${t.bt}u) & 1u;
+    if (lidx == 0u) { rebase[1u - slot] = 0u; }
+    workgroupBarrier();
+    var tm = NEG;
+    for (var j = 0u; j < ${ops.bound(HT)}; j++) {
+      let key = ${tileColumn(HT)};
+      if (key < nk) { tm = max(tm, Ss[row * ${SS}u + key]); }
+    }
+    red[lidx] = tm;
+    workgroupBarrier();
+    let mNew = max(m, max(red[row * 2u], red[row * 2u + 1u]));
+    if (kb == 0u) { m = mNew; }
+    if (mNew > m + ${LAG}.0) { rebase[slot] = 1u; }
+    let any = workgroupUniformLoad(&rebase[slot]);
+    var c = 1.0;
+    if (any != 0u) { c = exp(m - mNew); m = mNew; den *= c; }
+    ${probabilities(ops, HT, SS, LP)}
+    if (any != 0u) {
+      // Scale each O fragment's rows by c, through Ss (its scores are in Ps by now).
+      ${rescale}
+    }
+    workgroupBarrier();
+    ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
+}
+
+export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO): string {
+  const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
+  const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss'], ['Ss']);
+  const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
+  const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
+  const onePass = onePassOn();
+  const db = doubleBufferOn('fwd');
+  const tiles = db ? 2 : 1;
+  return /* wgsl */ `${ops.header}
+@group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;
+@group(0) @binding(1) var<storage, read> k: array<${rowElem(io.vq)}>;
+@group(0) @binding(2) var<storage, read> v: array<${rowElem(io.vv)}>;
+@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+${UNIFORMS}
+@group(0) @binding(5) var<uniform> u: U;
+${inputRowsWgsl(dqk, dv, io, false)}
+${rowAtWgsl('o', 'o', 'u.l', dv, 1, io.strided)}
+const NEG = -1e30;
+const BO = ${t.bo}u;
+var<workgroup> Qs: array<f16, ${t.bo * ldQ}>;
+var<workgroup> Ks: array<f16, ${tiles * t.bt * ldQ}>;
+var<workgroup> Vs: array<f16, ${tiles * t.bt * ldV}>;
+var<workgroup> Ss: array<f32, ${tiles * t.bo * SS}>;
+var<workgroup> Ps: array<f16, ${t.bo * LP}>;
+var<workgroup> red: array<f32, ${2 * t.bo}>;
+${onePass ? 'var<workgroup> rebase: array<u32, 2>;' : ''}
+${ops.helpers}
+${GROUP_INDEX_WGSL}
+${ENTRY(ops, NT)} {
+  ${PROLOGUE(ops)}
+  ${headBasesWgsl(['q', 'k', 'v', 'o'])}
+  ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
+  ${onePass ? onePassLoop(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT) : twoPassLoop(db, ops, sd, t, NO, NS, SS, LP, ldV, HT)}
+  workgroupBarrier();
+  red[lidx] = den;
+  workgroupBarrier();
+  let tot = red[row * 2u] + red[row * 2u + 1u];
+  let valid = b0 + row < u.l;
+  if (valid && half == 0u) { lse[h * u.l + b0 + row] = m + log(tot); }
+  let inv = 1.0 / tot;
+  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'b0 + row', 'inv')}
+}`;
+}
