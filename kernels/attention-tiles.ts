@@ -136,15 +136,18 @@ export const LAYOUTS: readonly { tr: number; kg: number }[] = [
   { tr: TR, kg: 6 },
 ];
 
+/** Whether a sharer count divides the default's 8 or is a multiple of it (the tile sizes of PREFERENCE fit it). */
+const evenWithDefault = (kg: number): boolean => KG % kg === 0 || kg % KG === 0;
+
 /**
  * The tile length a layout streams for a nominal one (PREFERENCE's, made for 8 sharers): the same
  * rows per sharer (bk/8), so sharers that do not divide 8 (6) get kg·bk/8 (32 → 24).
  */
-export const streamedRows = (bk: number, kg: number): number => (8 % kg === 0 || kg % 8 === 0 ? bk : (kg * bk) / KG);
+export const streamedRows = (bk: number, kg: number): number => (evenWithDefault(kg) ? bk : (kg * bk) / KG);
 /** The nominal tile length (PREFERENCE's) of a config: streamedRows inverted. */
 export const nominalRows = (t: Tiles): number => {
   const kg = t.kg ?? KG;
-  return 8 % kg === 0 || kg % 8 === 0 ? t.bk : (t.bk * KG) / kg;
+  return evenWithDefault(kg) ? t.bk : (t.bk * KG) / kg;
 };
 
 /**
@@ -153,7 +156,7 @@ export const nominalRows = (t: Tiles): number => {
  * forward, q's in dQ, both in dK/dV).
  */
 function sharersFit(kind: AttentionKernel, kg: number, dqk: number, dv: number): boolean {
-  if (8 % kg === 0 || kg % 8 === 0) return true;
+  if (evenWithDefault(kg)) return true;
   const idle = (d4: number, g: number): number => Math.ceil(d4 / g) * g - d4;
   const cols = kind === 'fwd' ? [vec4s(dv)] : kind === 'dq' ? [vec4s(dqk)] : [vec4s(dqk), vec4s(dv)];
   return cols.reduce((a, d4) => a + idle(d4, kg) / kg, 0) < cols.reduce((a, d4) => a + idle(d4, KG) / KG, 0);

@@ -22,7 +22,7 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 process.env.AVDIT_ROLL_LOOPS ??= '1';
 // lavapipe: 128-bit SIMD (4 lanes, subgroups of 4) instead of the CPU's 256: LLVM compiles each kernel
 // in about half the time, and at test sizes the narrower vectors lose nothing (bench/RESULTS.md,
-// seventeenth session: with an empty Mesa cache 11.7 → 7.6 min, warm 4.5 → 4.1). Mesa's shader cache
+// seventeenth session: with an empty Mesa cache 12.3 → 7.6 min, warm 4.5 → 4.1). Mesa's shader cache
 // does not key on it, so a cache filled at either width serves the other. No effect on GPUs.
 process.env.LP_NATIVE_VECTOR_WIDTH ??= '128';
 // Two test files at a time (AVDIT_TEST_CONCURRENCY to change): on 2 cores one file's lavapipe compiles
