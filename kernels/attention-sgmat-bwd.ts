@@ -2,13 +2,12 @@
  * The mixed-precision attention backward passes (attention-sgmat.ts): dQ per query block, dK and dV
  * per key block (FA2, Alg. 2, no atomics; D = rowsum(dO∘O) comes from the f32 row-dot kernel).
  */
-import { headBasesWgsl, inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
+import { inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
 import {
-  bwdTiles, ENTRY, kvParts, lseDParts, mmaLoop, opsFor, ownTimesTileT, phasedLoop, PROLOGUE, qgParts, rep, rowElem, stageOnce, tileColumn, UNIFORMS,
+  bwdTiles, kvParts, lseDParts, mainStart, mmaLoop, opsFor, ownTimesTileT, phasedLoop, qgParts, rep, rowElem, stageOnce, tileColumn, UNIFORMS,
   writeOut, type StageDims,
 } from './attention-sgmat-parts.ts';
 import { dimsOf, doubleBufferOn, type MixedTiles } from './attention-sgmat-tiles.ts';
-import { GROUP_INDEX_WGSL } from './grid.ts';
 import { FRAG as F, type SgSyntax } from './sgmat-ops.ts';
 
 const bwdBindings = (dqk: number, dv: number, io: RowIO): string => `@group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;
@@ -36,11 +35,7 @@ ${bwdTiles('q', t, ldQ, ldV, db)}
 var<workgroup> Ss: array<f32, ${t.bo * SS}>;
 var<workgroup> DPs: array<f32, ${t.bo * SS}>;
 var<workgroup> DSs: array<f16, ${t.bo * LP}>;
-${ops.helpers}
-${GROUP_INDEX_WGSL}
-${ENTRY(ops, NT)} {
-  ${PROLOGUE(ops)}
-  ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dq'])}
+${mainStart(ops, NT, ['q', 'dO', 'k', 'v', 'dq'])}
   ${stageOnce(qgParts(sd, t.bo), 'b0', 'u.l - b0')}
   let valid = b0 + row < u.l;
   var lrow = 0.0;
@@ -84,11 +79,7 @@ var<workgroup> STs: array<f32, ${t.bo * SS}>;
 var<workgroup> DPTs: array<f32, ${t.bo * SS}>;
 var<workgroup> PTs: array<f16, ${t.bo * LP}>;
 var<workgroup> DSTs: array<f16, ${t.bo * LP}>;
-${ops.helpers}
-${GROUP_INDEX_WGSL}
-${ENTRY(ops, NT)} {
-  ${PROLOGUE(ops)}
-  ${headBasesWgsl(['q', 'dO', 'k', 'v', 'dk', 'dv'])}
+${mainStart(ops, NT, ['q', 'dO', 'k', 'v', 'dk', 'dv'])}
   ${stageOnce(kvParts(sd, t.bo), 'b0', 'u.s - b0')}
   ${rep(NQ, (j) => `var dk${j} = ${ops.acc}();`)}
   ${rep(NV, (j) => `var dv${j} = ${ops.acc}();`)}

@@ -2,13 +2,12 @@
  * The mixed-precision attention forward (attention-sgmat.ts): two passes over the keys (row maxima,
  * then P = e^{S − m}, ℓ and O += P V), optionally double-buffered, or one pass with lazy rescaling.
  */
-import { headBasesWgsl, inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
+import { inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
 import {
-  dbLoop, ENTRY, kvParts, mmaLoop, opsFor, ownTimesTileT, phasedLoop, PROLOGUE, qgParts, rep, rowElem, stageOnce, streamLoop, tileColumn, UNIFORMS,
+  dbLoop, kvParts, mainStart, mmaLoop, opsFor, ownTimesTileT, phasedLoop, qgParts, rep, rowElem, stageOnce, streamLoop, tileColumn, UNIFORMS,
   writeOut, type StageDims,
 } from './attention-sgmat-parts.ts';
 import { dimsOf, doubleBufferOn, onePassOn, type MixedTiles } from './attention-sgmat-tiles.ts';
-import { GROUP_INDEX_WGSL } from './grid.ts';
 import { FRAG as F, type SgOps, type SgSyntax } from './sgmat-ops.ts';
 
 /**
@@ -152,11 +151,7 @@ var<workgroup> Ss: array<f32, ${tiles * t.bo * SS}>;
 var<workgroup> Ps: array<f16, ${t.bo * LP}>;
 var<workgroup> red: array<f32, ${2 * t.bo}>;
 ${onePass ? 'var<workgroup> rebase: array<u32, 2>;' : ''}
-${ops.helpers}
-${GROUP_INDEX_WGSL}
-${ENTRY(ops, NT)} {
-  ${PROLOGUE(ops)}
-  ${headBasesWgsl(['q', 'k', 'v', 'o'])}
+${mainStart(ops, NT, ['q', 'k', 'v', 'o'])}
   ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
   ${onePass ? onePassLoop(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT) : twoPassLoop(db, ops, sd, t, NO, NS, SS, LP, ldV, HT)}
   workgroupBarrier();

@@ -4,8 +4,9 @@
  * and double-buffered), fragment products into f32 tiles, the write-back, and the entry point.
  */
 import type { AttentionShape } from './attention.ts';
-import { LAYOUT_FIELDS, rowIO, type RowIO } from './attention-layout.ts';
+import { headBasesWgsl, LAYOUT_FIELDS, rowIO, type RowIO } from './attention-layout.ts';
 import { mixedAttentionTuning, type MixedTiles } from './attention-sgmat-tiles.ts';
+import { GROUP_INDEX_WGSL } from './grid.ts';
 import { emulatedOps, FRAG as F, realOps, type SgOps, type SgSyntax } from './sgmat-ops.ts';
 
 // Accumulators are declared with the zero-value constructor: a bare `var x: T;` inside a loop is
@@ -287,7 +288,7 @@ export function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: n
  */
 export const tileColumn = (HT: number): string => `(2u * ((j + row) & ${HT - 1}u) + half)`;
 
-export const PROLOGUE = (ops: SgOps): string => `${ops.init}
+const PROLOGUE = (ops: SgOps): string => `${ops.init}
   let g = groupIndex(wid, nwg);
   let h = g / u.blocks;
   if (h >= u.n) { return; }
@@ -296,8 +297,19 @@ export const PROLOGUE = (ops: SgOps): string => `${ops.init}
   let row = lidx / 2u;   // the block row this invocation's element-wise work is on
   let half = lidx % 2u;  // which half of the tile's columns`;
 
-export const ENTRY = (ops: SgOps, NT: number): string => `@compute @workgroup_size(${NT})
+const ENTRY = (ops: SgOps, NT: number): string => `@compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lidx: u32${ops.param})`;
+
+/**
+ * WGSL from the module-scope helpers to the top of `main`: the entry point of NT invocations, the
+ * workgroup's head h, block start b0 and this invocation's row / half, and where the rows of the
+ * buffers `bufs` start (headBasesWgsl). The kernel's body follows, then its closing brace.
+ */
+export const mainStart = (ops: SgOps, NT: number, bufs: string[]): string => `${ops.helpers}
+${GROUP_INDEX_WGSL}
+${ENTRY(ops, NT)} {
+  ${PROLOGUE(ops)}
+  ${headBasesWgsl(bufs)}`;
 
 export const UNIFORMS = `struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }`;
 
