@@ -27,7 +27,7 @@ export const KG = 8;
  * 8 sharers hold 3 output columns each, of which the last is used by 2 of the 8 (a quarter of the
  * accumulate phase's lanes idle: colGuard), 6 sharers hold exactly 3 each.
  */
-export const SHARERS: readonly number[] = [4, 6, 8, 16];
+const SHARERS: readonly number[] = [4, 6, 8, 16];
 
 export interface Tiles {
   /** Rows of the owned block (multiple of tr; bq/tr·kg invocations). */
@@ -143,7 +143,7 @@ const evenWithDefault = (kg: number): boolean => KG % kg === 0 || kg % KG === 0;
  * The tile length a layout streams for a nominal one (PREFERENCE's, made for 8 sharers): the same
  * rows per sharer (bk/8), so sharers that do not divide 8 (6) get kg·bk/8 (32 → 24).
  */
-export const streamedRows = (bk: number, kg: number): number => (evenWithDefault(kg) ? bk : (kg * bk) / KG);
+const streamedRows = (bk: number, kg: number): number => (evenWithDefault(kg) ? bk : (kg * bk) / KG);
 /** The nominal tile length (PREFERENCE's) of a config: streamedRows inverted. */
 export const nominalRows = (t: Tiles): number => {
   const kg = t.kg ?? KG;
