@@ -37,14 +37,18 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 node bin/avdit.mjs device 2>&1 | tee "$OUT/device.txt" | grep -v '^Warning'
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
 TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts test/webgpu/poison.test.ts
+want golden && grep "^not ok" "$OUT/golden.txt" 2>/dev/null | sed 's/^/=== failed: /'
 # Kernels run without Dawn's shader safety nets, and row kernels on subgroup shuffles, since session 8
-# (both new on NVIDIA): if gradcheck or golden fails, the later parts run with the old ways.
-if { want gradcheck && ! grep -q ", 0 failed" "$OUT/gradcheck.txt" 2>/dev/null; } || { want golden && grep -q "^not ok" "$OUT/golden.txt" 2>/dev/null; }; then
+# (both new on NVIDIA): if gradcheck fails, or a golden test of poison, row reductions or the models,
+# the later parts run with the old ways. (Run 9 took this turn for failures of other tests' own
+# making, and timed the XL steps with both off: the match is narrow since.)
+if { want gradcheck && ! grep -q ", 0 failed" "$OUT/gradcheck.txt" 2>/dev/null; } \
+  || { want golden && grep -Eiq "^not ok [0-9]+ - .*(poison|row reduction|softmax|layerNorm|reduce|sum and max|AV-DiT|DiT forward|mixed precision \()" "$OUT/golden.txt" 2>/dev/null; }; then
   echo "=== a correctness part failed: AVDIT_ROBUSTNESS=1 AVDIT_ROW_SUBGROUPS=0 for the parts below"; export AVDIT_ROBUSTNESS=1 AVDIT_ROW_SUBGROUPS=0
 fi
 # The tensor-core attention runs on hardware for the first time in the golden part: if it fails
 # there, the mixed XL part runs with mixed precision's attention in f32 instead (and says so).
-if want golden && grep -q "^not ok .*mixed attention" "$OUT/golden.txt" 2>/dev/null; then
+if want golden && grep "^not ok .*mixed attention" "$OUT/golden.txt" 2>/dev/null | grep -vq "one pass"; then
   echo "=== the tensor-core attention failed its tests: AVDIT_MIXED_ATTENTION=0 for the parts below"; export AVDIT_MIXED_ATTENTION=0
 fi
 # The f32 attention's batched staging (the default on GPUs since the fifteenth session) runs on hardware

@@ -243,7 +243,7 @@ export function encodeAttentionBwd(
   const sw = ctx.features.software;
   const u = (blocks: number): ArrayBuffer => uniforms([['u32', n], ['u32', l], ['u32', s], ['u32', blocks], ['f32', d.scale], ['u32', 0], ...layoutUniforms(d)]);
   if (passes.includes('dq')) {
-    const t = pickTiles('dq', l, s, dqk, dv, limit);
+    const t = pickTiles('dq', l, s, dqk, dv, limit, sw);
     const blocks = Math.ceil(l / t.bq);
     ctx.dispatch({
       key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}${stagingKey(sw)}`,
@@ -254,7 +254,7 @@ export function encodeAttentionBwd(
     });
   }
   if (passes.includes('dkdv')) {
-    const t = pickTiles('dkdv', s, l, dqk, dv, limit);
+    const t = pickTiles('dkdv', s, l, dqk, dv, limit, sw);
     const blocks = Math.ceil(s / t.bq);
     ctx.dispatch({
       key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${packed ? '/packed' : ''}${tripCountKey(sw)}${stagingKey(sw)}`,

@@ -45,7 +45,7 @@ export interface Tiles {
    * dQ only (`:a` in names): the dS scores go into the V tile's workgroup memory once the score
    * phase is done with V (one more barrier per tile), so a bigger block fits: at head dim 72, 64×16
    * needs 46.6 KiB aliased against 50.9 KiB (NVIDIA gives 48), i.e. 128 invocations where the
-   * 32×32 that fits has 64. Offered last (tileCandidates), so only a sweep or AVDIT_ATTENTION_TILES picks it.
+   * 32×32 that fits has 64. GPUs' dQ default at head dim 72 (64x16:2x8:a, defaultCandidates); elsewhere offered last.
    */
   alias?: boolean;
 }
@@ -165,23 +165,56 @@ function sharersFit(kind: AttentionKernel, kg: number, dqk: number, dv: number):
 /**
  * Every config a kernel may use for these extents, best first (fitting `limitBytes`); with
  * `layouts`, each tile size in each of those thread layouts (default: the default layout only).
+ * `order`: the tile sizes' order (default PREFERENCE's); `aliasInPlace`: dQ configs that fit only
+ * with their scores aliased stand where their size does, not last.
  */
 export function tileCandidates(
   kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number,
   layouts: readonly { tr: number; kg: number }[] = [{ tr: TR, kg: KG }],
+  { order = PREFERENCE[kind], aliasInPlace = false }: { order?: readonly [number, number][]; aliasInPlace?: boolean } = {},
 ): Tiles[] {
   const bqMax = ownExtent <= 16 ? 16 : ownExtent <= 32 ? 32 : 64;
   const bkMax = otherExtent <= 8 ? 8 : otherExtent <= 16 ? 16 : 32;
   const fits = (t: Tiles): boolean => !tilesError(t) && tileBytes(kind, t, dqk, dv) <= limitBytes;
-  const all = PREFERENCE[kind]
+  const all = order
     .filter(([bq, bk]) => bq <= bqMax && bk <= bkMax)
     .flatMap(([bq, bk]) => layouts
       .filter(({ kg }) => sharersFit(kind, kg, dqk, dv))
       .map(({ tr, kg }): Tiles => (tr === TR && kg === KG ? { bq, bk } : { bq, bk: streamedRows(bk, kg), tr, kg })));
-  // dQ: the configs that fit only with their scores aliased come last (unmeasured on a GPU, so
-  // never a default where another fits; bench/gpu-fused.ts --variants times the first of them).
-  const aliased = kind === 'dq' ? all.filter((t) => !fits(t)).map((t): Tiles => ({ ...t, alias: true })) : [];
+  const alias = (t: Tiles): Tiles => ({ ...t, alias: true });
+  if (kind === 'dq' && aliasInPlace) return all.map((t) => (fits(t) ? t : alias(t))).filter(fits);
+  // dQ: by default the configs that fit only with their scores aliased come last (bench/gpu-fused.ts
+  // --variants times the first of them).
+  const aliased = kind === 'dq' ? all.filter((t) => !fits(t)).map(alias) : [];
   return [...all, ...aliased].filter(fits);
+}
+
+/**
+ * The default configs on GPUs, from the H200's sweep of run 9 (bench/gpu-fused.ts --variants at
+ * XL's three shapes, bench/RESULTS.md): dQ and dK/dV with 2 rows per invocation (twice the
+ * invocations for the same workgroup memory: spatial dQ 14.7 → 10.1 ms, dK/dV 23.4 → 16.2; fusion
+ * dK/dV 6.3 → 2.8; temporal 0.69 → 0.54, 0.92 → 0.82), dQ's 64-row block with its scores aliased
+ * before a 32-row one (spatial 8.9 ms), and the forward with six sharers where they idle fewer
+ * output columns than eight (head dim 72: spatial 6.15 → 5.83 ms, fusion 1.14 → 1.08). lavapipe
+ * keeps PREFERENCE's default layout (its tests and compile times are tuned to it).
+ */
+const GPU_LAYOUTS: Record<AttentionKernel, readonly { tr: number; kg: number }[]> = {
+  fwd: [{ tr: TR, kg: 6 }, { tr: TR, kg: KG }],
+  dq: [{ tr: 2, kg: KG }, { tr: TR, kg: KG }],
+  dkdv: [{ tr: 2, kg: KG }, { tr: TR, kg: KG }],
+};
+const GPU_DQ_ORDER: readonly [number, number][] = [[64, 32], [64, 16], [32, 32], [32, 16], [16, 8], [16, 16], [8, 8]];
+
+/** The default configs of a kernel, best first: GPUs' (GPU_LAYOUTS) or software adapters'. */
+export function defaultCandidates(
+  kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number, software: boolean,
+): Tiles[] {
+  if (software) return tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes);
+  // Six sharers stream tiles of 24 (or 12, 6) keys: not for 16 keys or fewer, which 8 tile evenly
+  // (the temporal adapter's forward: 0.37 ms either way in run 9).
+  const layouts = kind === 'fwd' && otherExtent <= 16 ? [{ tr: TR, kg: KG }] : GPU_LAYOUTS[kind];
+  const gpu = tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes, layouts, kind === 'dq' ? { order: GPU_DQ_ORDER, aliasInPlace: true } : {});
+  return gpu.length ? gpu : tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes);
 }
 
 /** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtentxotherExtent`. */
@@ -196,10 +229,11 @@ const envTiles = (): Record<string, Tiles> =>
 
 /**
  * The tile config of a kernel: the forced one (attentionTuning), else the measured one
- * (AVDIT_ATTENTION_TILES) if it fits, else the first candidate. Few variants on purpose (each
- * costs a compile, seconds on lavapipe).
+ * (AVDIT_ATTENTION_TILES) if it fits, else the first default candidate (defaultCandidates: GPUs'
+ * measured layouts, or software adapters'). Few variants on purpose (each costs a compile,
+ * seconds on lavapipe).
  */
-export function pickTiles(kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number): Tiles {
+export function pickTiles(kind: AttentionKernel, ownExtent: number, otherExtent: number, dqk: number, dv: number, limitBytes: number, software: boolean): Tiles {
   const forced = attentionTuning.tiles[kind];
   if (forced) {
     const bad = tilesError(forced) ?? kindError(kind, forced) ?? (tileBytes(kind, forced, dqk, dv) > limitBytes ? `needs ${tileBytes(kind, forced, dqk, dv)} bytes of workgroup memory (limit ${limitBytes})` : null);
@@ -211,7 +245,7 @@ export function pickTiles(kind: AttentionKernel, ownExtent: number, otherExtent:
   const wrongKind = tuned && kindError(kind, tuned);
   if (wrongKind) throw new Error(`AVDIT_ATTENTION_TILES: ${key} → '${tilesName(tuned)}': ${wrongKind}`);
   if (tuned && tileBytes(kind, tuned, dqk, dv) <= limitBytes) return tuned;
-  const c = tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes)[0];
+  const c = defaultCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes, software)[0];
   if (!c) throw new Error(`attention: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);
   return c;
 }

@@ -120,7 +120,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, o: GPUBuffer, lse: GPUBuffer, d: AttentionShape): void {
   if (d.n === 0 || d.l === 0) return;
-  const t = pickTiles('fwd', d.l, d.s, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
+  const t = pickTiles('fwd', d.l, d.s, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize, ctx.features.software);
   const qBlocks = Math.ceil(d.l / t.bq);
   const io = rowIO(d);
   const sw = ctx.features.software;

@@ -37,7 +37,7 @@ function name(v: ParsedVariant): string {
 
 /** The f32 attention kernels' tiles at XL's spatial shape (256 tokens, head dim 72): forward, dQ, dK/dV. */
 function f32Tiles(ctx: GpuContext): string {
-  const pick = (kind: AttentionKernel): string => tilesName(pickTiles(kind, 256, 256, 72, 72, ctx.limits.maxComputeWorkgroupStorageSize));
+  const pick = (kind: AttentionKernel): string => tilesName(pickTiles(kind, 256, 256, 72, 72, ctx.limits.maxComputeWorkgroupStorageSize, ctx.features.software));
   return `fwd ${pick('fwd')}, dQ ${pick('dq')}, dK/dV ${pick('dkdv')}`;
 }
 

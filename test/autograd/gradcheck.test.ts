@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import * as A from '../../autograd/index.ts';
 import { gradcheck } from '../../autograd/gradcheck.ts';
 import { input, OP_CASES, type OpInstance } from '../../autograd/op-cases.ts';
-import { TOL_F64 } from '../../autograd/gradcheck-suite.ts';
+import { scaledError, TOL_F32, TOL_F64, ZERO_FLOOR } from '../../autograd/gradcheck-suite.ts';
 import { tensor } from '../../engine/creation.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { philoxFill } from '../../engine/rng.ts';
@@ -140,4 +140,17 @@ test('every op with several differentiable inputs: freezing one leaves the other
       }
     }
   }
+});
+
+test('backend-vs-CPU errors: a zero gradient is measured against the case, not against 1e-6', () => {
+  const ref = { out: [1.5, -2, 0.5], dq: [0, 0, 0] };
+  const floor = ZERO_FLOOR * 2; // the case's largest value is 2
+  // f32 rounding residue where exact arithmetic gives 0 (the H200's one-key attention, run 9): passes.
+  assert.ok(scaledError([1.3e-7, -4e-8, 0], ref.dq, floor) < TOL_F32);
+  assert.ok(scaledError([1.3e-7, -4e-8, 0], ref.dq) > TOL_F32, 'without the floor it would fail');
+  // A real error still fails: a gradient that should be zero but is not, and a wrong output.
+  assert.ok(scaledError([1e-3, 0, 0], ref.dq, floor) > TOL_F32);
+  assert.ok(scaledError([1.5, -2, 0.501], ref.out, floor) > TOL_F32);
+  // An array far above the floor keeps its own scale.
+  assert.equal(scaledError([10.001], [10], floor), Math.abs(10.001 - 10) / 10);
 });

@@ -171,6 +171,31 @@ test('attention staged with batched loads (the form GPUs run; lavapipe runs a lo
   }
 });
 
+test('the defaults on GPUs (run 9\'s sweep) at XL\'s shapes, and as picked under lavapipe\'s 32 KiB in the batched form, match the CPU', async () => {
+  const pick = (kind: 'fwd' | 'dq' | 'dkdv', l: number, s: number, dqk: number, dv: number, limit: number, software: boolean): string =>
+    tilesName(pickTiles(kind, kind === 'dkdv' ? s : l, kind === 'dkdv' ? l : s, dqk, dv, limit, software));
+  const xl = (l: number, dqk: number): string[] => (['fwd', 'dq', 'dkdv'] as const).map((k) => pick(k, l, l, dqk, 72, 49152, false));
+  assert.deepEqual(xl(256, 72), ['64x24:4x6', '64x16:2x8:a', '32x32:2x8'], 'spatial');
+  assert.deepEqual(xl(416, 72), ['64x24:4x6', '64x16:2x8:a', '32x32:2x8'], 'fusion');
+  assert.deepEqual(xl(16, 9), ['16x8', '16x8:2x8', '16x8:2x8'], 'temporal');
+  // Software adapters keep their own (the same shapes under lavapipe's 32 KiB).
+  assert.deepEqual((['fwd', 'dq', 'dkdv'] as const).map((k) => pick(k, 256, 256, 72, 72, 32768, true)), ['32x16', '32x16', '16x8']);
+  // What the GPU rules pick where only 32 KiB fit (dQ's aliased block, six sharers, two rows per
+  // invocation), run in the GPU's staging form; ragged tiles both ways.
+  const limit = (gpu() as WebGpuBackend).ctx.limits.maxComputeWorkgroupStorageSize;
+  try {
+    attentionTuning.batchedStaging = true;
+    for (const [l, s, dqk, dv] of [[45, 37, 72, 72], [19, 16, 9, 72]] as const) {
+      const t = (kind: 'fwd' | 'dq' | 'dkdv') => pickTiles(kind, kind === 'dkdv' ? s : l, kind === 'dkdv' ? l : s, dqk, dv, limit, false);
+      attentionTuning.tiles = { fwd: t('fwd'), dq: t('dq'), dkdv: t('dkdv') };
+      await check({ n: 2, l, s, dqk, dv, scale: 1 / Math.sqrt(dqk) }, 70 + l);
+    }
+  } finally {
+    attentionTuning.batchedStaging = undefined;
+    attentionTuning.tiles = {};
+  }
+});
+
 test('the dQ kernel with its scores in the V tile\'s memory (aliased tiles) matches the CPU', async () => {
   // At d = 72 the V tile is the bigger array; at dv = 12 the scores are (the shared array takes
   // the larger); s = 37 and 21 leave ragged last tiles, whose masked scores must be written as 0.
@@ -181,7 +206,7 @@ test('the dQ kernel with its scores in the V tile\'s memory (aliased tiles) matc
     await check({ n: 3, l: 19, s: 21, dqk: 9, dv: 12, scale: 1 / 3 }, 60);
     // Only dQ aliases; a config that does not fit is refused, not silently replaced.
     attentionTuning.tiles = { fwd: { bq: 32, bk: 16, alias: true } };
-    assert.throws(() => pickTiles('fwd', 64, 64, 72, 72, 32768), /only the dQ kernel aliases/);
+    assert.throws(() => pickTiles('fwd', 64, 64, 72, 72, 32768, true), /only the dQ kernel aliases/);
   } finally {
     attentionTuning.tiles = {};
   }
@@ -213,16 +238,16 @@ test('attention tiles: names round-trip, bad layouts and AVDIT_ATTENTION_TILES e
   const old = process.env.AVDIT_ATTENTION_TILES;
   try {
     process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dq:72x72:256x256': '32x32:2x16' });
-    assert.deepEqual(pickTiles('dq', 256, 256, 72, 72, 49152), { bq: 32, bk: 32, tr: 2, kg: 16 });
+    assert.deepEqual(pickTiles('dq', 256, 256, 72, 72, 49152, true), { bq: 32, bk: 32, tr: 2, kg: 16 });
     // A measured config that does not fit this device's workgroup memory falls back to the candidates.
-    const small = pickTiles('dq', 256, 256, 72, 72, tileBytes('dq', { bq: 32, bk: 32 }, 72, 72) - 1);
+    const small = pickTiles('dq', 256, 256, 72, 72, tileBytes('dq', { bq: 32, bk: 32 }, 72, 72) - 1, true);
     assert.ok(tileBytes('dq', small, 72, 72) < tileBytes('dq', { bq: 32, bk: 32 }, 72, 72));
     process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dq:72x72:256x256': '64x16:a' });
-    assert.deepEqual(pickTiles('dq', 256, 256, 72, 72, 49152), { bq: 64, bk: 16, alias: true });
+    assert.deepEqual(pickTiles('dq', 256, 256, 72, 72, 49152, true), { bq: 64, bk: 16, alias: true });
     process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dkdv:72x72:256x256': '64x16:a' });
-    assert.throws(() => pickTiles('dkdv', 256, 256, 72, 72, 49152), /AVDIT_ATTENTION_TILES: dkdv:72x72:256x256 → '64x16:a': only the dQ kernel aliases/);
+    assert.throws(() => pickTiles('dkdv', 256, 256, 72, 72, 49152, true), /AVDIT_ATTENTION_TILES: dkdv:72x72:256x256 → '64x16:a': only the dQ kernel aliases/);
     process.env.AVDIT_ATTENTION_TILES = JSON.stringify({ 'dq:72x72:256x256': '32x32:3x8' });
-    assert.throws(() => pickTiles('dq', 256, 256, 72, 72, 49152), /AVDIT_ATTENTION_TILES: dq:72x72:256x256 → '32x32:3x8'/);
+    assert.throws(() => pickTiles('dq', 256, 256, 72, 72, 49152, true), /AVDIT_ATTENTION_TILES: dq:72x72:256x256 → '32x32:3x8'/);
   } finally {
     if (old === undefined) delete process.env.AVDIT_ATTENTION_TILES;
     else process.env.AVDIT_ATTENTION_TILES = old;

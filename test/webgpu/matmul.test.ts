@@ -74,13 +74,18 @@ async function run(variant: string | undefined, c: Case, precision?: 'f32' | 'mi
   const gb = h.upload(b);
   const bias = withBias ? rand(N, 3 + N).map((x) => 4 * x) : null;
   const gbias = bias ? h.upload(bias) : null;
-  const go = h.buffer(batch * M * N * 4);
-  // Poison the output so unwritten elements show.
-  h.device.queue.writeBuffer(go, 0, new Float32Array(batch * M * N).fill(12345));
+  // At least one f32 fragment (v4 refuses smaller outputs; the engine's pool hands out such
+  // buffers), all of it poisoned: unwritten elements show, and so do writes past M×N (checked below).
+  const slots = Math.max(batch * M * N, V4_MIN_OUT_BYTES / 4);
+  const go = h.buffer(slots * 4);
+  h.device.queue.writeBuffer(go, 0, new Float32Array(slots).fill(12345));
   try {
     encodeMatmul(h, ga, gb, go, p, gbias);
     await h.checkErrors();
-    const got = await h.read(go, batch * M * N);
+    const all = await h.read(go, slots);
+    const past = all.subarray(batch * M * N).findIndex((x) => x !== 12345);
+    assert.equal(past, -1, `${variant ?? 'auto'} ${JSON.stringify(c)}: wrote element ${batch * M * N + past}, past the M×N output`);
+    const got = all.subarray(0, batch * M * N);
     const { val, mag } = reference(a, b, p, bias);
     let err = 0;
     for (let i = 0; i < got.length; i++) {
@@ -186,7 +191,7 @@ for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
         for (const x of [ga, gb, gbh, ...outs]) x.destroy();
       }
     }
-    assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(64), { batch: 1, M: 4, N: 4, K: 4, transA: false, transB: false, strideA: 16, strideB: 16, variant: `${base}:gb` }), /multiples of 16/);
+    assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(V4_MIN_OUT_BYTES), { batch: 1, M: 4, N: 4, K: 4, transA: false, transB: false, strideA: 16, strideB: 16, variant: `${base}:gb` }), /multiples of 16/);
   });
 }
 
@@ -220,7 +225,7 @@ for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
         for (const x of [ga, gb, gah, gbh, ...outs]) x.destroy();
       }
     }
-    assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(64), { batch: 1, M: 8, N: 16, K: 16, transA: false, transB: false, strideA: 128, strideB: 256, variant: `${base}:gb:ga` }), /M \(8\) must be a multiple of 16/);
+    assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(V4_MIN_OUT_BYTES), { batch: 1, M: 8, N: 16, K: 16, transA: false, transB: false, strideA: 128, strideB: 256, variant: `${base}:gb:ga` }), /M \(8\) must be a multiple of 16/);
   });
 }
 
