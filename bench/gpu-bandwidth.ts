@@ -1,8 +1,9 @@
 /**
  * Memory-bound kernels against the copy bandwidth measured in the same run: elementwise ops
  * (same shape, broadcast bias, unary), reductions (rows of 64 / 1152 / 65536, and over the first
- * axis), softmax and layerNorm rows, and a plain buffer copy (copyBufferToBuffer) as the
- * baseline; plus dispatches per op and µs per dispatch for tiny ops (the launch cost).
+ * axis), softmax and layerNorm rows, against the faster of two plain copies (copyBufferToBuffer,
+ * and a WGSL kernel: bench/copy-kernel.ts) as the baseline; plus dispatches per op and µs per
+ * dispatch for tiny ops (the launch cost).
  *
  *   node --import tsx bench/gpu-bandwidth.ts [--quick]       → $OUT/gpu-bandwidth.json
  * Times are wall clock from the first dispatch to the end of onSubmittedWorkDone, over `reps`
@@ -16,7 +17,7 @@ import { scope } from '../engine/scope.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { writeResult } from './results.ts';
-import { fold1d } from '../kernels/context.ts';
+import { encodeCopyKernel } from './copy-kernel.ts';
 import { rowTuning } from '../kernels/row.ts';
 
 const quick = process.argv.includes('--quick');
@@ -58,14 +59,7 @@ const src = randn([N], { backend, generator: gen }).keep();
   const copy = () => ctx.flush((enc) => enc.copyBufferToBuffer(s.buffer, 0, dst, 0, N * 4));
   await measure('copy (copyBufferToBuffer)', 8 * N, copy);
   // The baseline: the best plain copy a shader can do (vec4 loads and stores, grid-stride free).
-  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
-@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let i = g.x + g.y * nw.x * 256u;
-  if (i < arrayLength(&x)) { y[i] = x[i]; }
-}`;
-  const [gx, gy] = fold1d(Math.ceil(N / 4 / 256), ctx.limits.maxComputeWorkgroupsPerDimension);
-  await measure('copy (WGSL kernel, vec4)', 8 * N, () => ctx.dispatch({ key: 'bench/copy-vec4', code, buffers: [s.buffer, dst], workgroups: [gx, gy] }));
+  await measure('copy (WGSL kernel, vec4)', 8 * N, () => encodeCopyKernel(ctx, s.buffer, dst, N * 4));
   ctx.pool.release(dst);
 }
 const a = randn([N / 1024, 1024], { backend, generator: gen }).keep();

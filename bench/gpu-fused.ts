@@ -16,9 +16,9 @@
  *   node --import tsx bench/gpu-fused.ts --quick    # tiny shapes (lavapipe), checks the script
  *   node --import tsx bench/gpu-fused.ts --variants # + sweep the flash tile configs and thread layouts per kernel
  *                                                   (the fastest: attention-tiles.json, for AVDIT_ATTENTION_TILES)
- * Options: --iters N, --no-torch, --only-attention (skip AdamW). PyTorch: $PYTHON, else python3, else /usr/bin/python3.
+ * Options: --iters N, --reps N (timed loops, median; default 3), --no-torch, --only-attention (skip AdamW). PyTorch: $PYTHON, else python3, else /usr/bin/python3.
  * Prints a table; writes gpu-fused.json (gpu-fused-quick.json) to $OUT, else bench/results/.
- * Timings: wall clock from submit to onSubmittedWorkDone, averaged over iters after a warm-up.
+ * Timings: wall clock from submit to onSubmittedWorkDone, averaged over iters, median of reps loops, after a warm-up.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -31,6 +31,7 @@ import { tensorsPerDispatch } from '../kernels/adamw.ts';
 import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import { attentionTilesKey, attentionTuning, LAYOUTS, nominalRows, tileCandidates, tilesName, type AttentionKernel, type Tiles } from '../kernels/attention-tiles.ts';
 import { F32_ATTENTION_ABLATIONS, withAblation } from './ablations.ts';
+import { encodeCopyKernel } from './copy-kernel.ts';
 import { type AttentionCase, XL_ATTENTION } from './attention-cases.ts';
 import { writeResult } from './results.ts';
 import { AVDiT } from '../model/avdit.ts';
@@ -39,6 +40,7 @@ import { makeConfig } from '../model/config.ts';
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const iters = Number(args[args.indexOf('--iters') + 1]) || (quick ? 2 : 10);
+const reps = Number(args[args.indexOf('--reps') + 1]) || (quick ? 1 : 3);
 const withTorch = !args.includes('--no-torch');
 const sweep = args.includes('--variants');
 const onlyAttention = args.includes('--only-attention');
@@ -55,29 +57,37 @@ const ADAMW_PARAMS = quick ? 1_000_000 : 160_000_000;
 const ADAMW_PER_TENSOR = quick ? 25_000 : 4_000_000;
 
 const be = (await openWebGpuBackend()) as WebGpuBackend;
-console.log(`device: ${be.device}${quick ? ' (quick)' : ''}, iters ${iters}`);
+console.log(`device: ${be.device}${quick ? ' (quick)' : ''}, iters ${iters}, median of ${reps}`);
 // --quick on a device without subgroup matrices (lavapipe) checks the mixed rows with the emulation.
 if (quick) mixedAttentionTuning.emulate = true;
 
 /**
- * Mean ms of `fn` (which returns storages to free) over `iters` back-to-back runs, after warming up
- * with the same loop for at least 200 ms. The warm-up must be the same loop: its frees wait in the
- * pool's quarantine until the next submit, so `iters` runs without a submit hold `iters` sets of
- * outputs, and a pool holding fewer makes new buffers inside the timed loop (a 302 MB attention
- * output at the spatial shape: creation and Dawn's zero-fill were timed with the kernel up to run 8,
- * which read 2–4× slower than the same kernels inside a training step's profile).
+ * Median over `reps` timed loops of the mean ms of `fn` (which returns storages to free) over
+ * `iters` back-to-back runs. First one loop alone (it compiles the pipelines: on a cold cache the
+ * GPU idles meanwhile, and in run 10 a loop timed right after ran at 2–6× the time of the same
+ * kernels timed later), then warm-up with the same loop for at least 200 ms. The warm-up must be
+ * the same loop: its frees wait in the pool's quarantine until the next submit, so `iters` runs
+ * without a submit hold `iters` sets of outputs, and a pool holding fewer makes new buffers inside
+ * the timed loop (a 302 MB attention output at the spatial shape: creation and Dawn's zero-fill
+ * were timed with the kernel up to run 8, which read 2–4× slower than the same kernels inside a
+ * training step's profile). The median drops a loop that a clock change or the host disturbed.
  */
 async function time(fn: () => Storage[]): Promise<number> {
   const loop = async () => {
     for (let i = 0; i < iters; i++) for (const s of fn()) be.free(s);
     await be.sync();
   };
+  await loop();
   const w0 = performance.now();
   do await loop();
   while (performance.now() - w0 < 200);
-  const t0 = performance.now();
-  await loop();
-  return (performance.now() - t0) / iters;
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await loop();
+    samples.push((performance.now() - t0) / iters);
+  }
+  return samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
 }
 
 const randn = (size: number, seed: number): Storage => be.random('normal', size, 'f32', seed, 0);
@@ -302,12 +312,17 @@ adamMs = await timeAdamW(sizes);
 const copyBytes = Math.min(ADAMW_PARAMS * 4, Math.floor((be.ctx.limits.maxBufferSize * 0.7) / 4) * 4);
 const COPY_REPS = 5;
 const src = be.ctx.alloc(copyBytes, 'bench-copy-src'), dst = be.ctx.alloc(copyBytes, 'bench-copy-dst');
-const copyMs = (await time(() => {
-  be.ctx.flush((enc) => {
-    for (let r = 0; r < COPY_REPS; r++) enc.copyBufferToBuffer(src, 0, dst, 0, copyBytes);
-  });
+// The faster of Dawn's copyBufferToBuffer and the WGSL copy (bench/copy-kernel.ts), as
+// bench/gpu-bandwidth.ts: up to run 10 only the first, which ran at ~845 GB/s on the H200 (the
+// kernel ~3900) and put AdamW at "440% of copy".
+const copyMsOf = async (copy: () => void): Promise<number> => (await time(() => {
+  for (let r = 0; r < COPY_REPS; r++) copy();
   return [];
 })) / COPY_REPS;
+const copyMs = Math.min(
+  await copyMsOf(() => be.ctx.flush((enc) => enc.copyBufferToBuffer(src, 0, dst, 0, copyBytes))),
+  await copyMsOf(() => encodeCopyKernel(be.ctx, src, dst, copyBytes)),
+);
 copyGBps = (2 * copyBytes) / (copyMs * 1e-3) / 1e9;
 adamGBps = (28 * ADAMW_PARAMS) / (adamMs * 1e-3) / 1e9;
 adamw = {
@@ -384,7 +399,7 @@ if (!onlyAttention) console.log(
     `\nadamw, ${quick ? 'tiny' : 'XL'}'s trainable tensors: ${f(adamwXL.params! / 1e6, 1)}M params in ${adamwXL.tensors} tensors: ${f(adamwXL.ms!, 3)} ms, ${f(adamwXL.GBps!, 1)} GB/s = ${f(100 * adamwXL.fractionOfCopy!, 1)}% of copy bandwidth`,
 );
 if (torch && 'error' in torch) console.log(`torch: ${String(torch.error)}`);
-writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, attention, adamw, adamwXL, torch, ...(sweep ? { fastestTiles } : {}) });
+writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, reps, attention, adamw, adamwXL, torch, ...(sweep ? { fastestTiles } : {}) });
 if (sweep) {
   console.log(`fastest f32 attention tiles: AVDIT_ATTENTION_TILES='${JSON.stringify(fastestTiles)}'`);
   writeFileSync(join(process.env.OUT ?? join(import.meta.dirname, 'results'), `attention-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(fastestTiles));
