@@ -38,7 +38,7 @@ test('the kernel plan on an NVIDIA-like device: v4 on tensor cores, tensor-core 
   assert.match(plan['matmul, f32']!, /^v2:128x256x16:8x8 \(4096³\)/);
   assert.match(plan['matmul, mixed']!, /^v4:128x128x64:2x4:s1 \(4096³\)/);
   assert.equal(plan['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts)');
-  assert.match(plan['attention, f32']!, /tiles fwd 64x32, dQ 32x32, dK\/dV 32x32, staged by batched loads$/);
+  assert.match(plan['attention, f32']!, /tiles fwd 64x24:4x6, dQ 64x16:2x8:a, dK\/dV 32x32:2x8, staged by batched loads$/);
   assert.equal(plan['row reductions'], 'subgroup shuffles (subgroup size 32)');
   assert.match(plan['weight-gradient split-K']!, /^on \(XL batch 2: K = 8192 in \d+ chunks\)/);
   // No f16 at all: mixed precision is unavailable, and a varying subgroup size keeps the tree.
