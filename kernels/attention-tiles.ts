@@ -203,7 +203,6 @@ const GPU_LAYOUTS: Record<AttentionKernel, readonly { tr: number; kg: number }[]
   dq: [{ tr: 2, kg: KG }, { tr: TR, kg: KG }],
   dkdv: [{ tr: 2, kg: KG }, { tr: TR, kg: KG }],
 };
-const GPU_DQ_ORDER: readonly [number, number][] = [[64, 32], [64, 16], [32, 32], [32, 16], [16, 8], [16, 16], [8, 8]];
 
 /** The default configs of a kernel, best first: GPUs' (GPU_LAYOUTS) or software adapters'. */
 export function defaultCandidates(
@@ -213,8 +212,10 @@ export function defaultCandidates(
   // Six sharers stream tiles of 24 (or 12, 6) keys: not for 16 keys or fewer, which 8 tile evenly
   // (the temporal adapter's forward: 0.37 ms either way in run 9).
   const layouts = kind === 'fwd' && otherExtent <= 16 ? [{ tr: TR, kg: KG }] : GPU_LAYOUTS[kind];
-  const gpu = tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes, layouts, kind === 'dq' ? { order: GPU_DQ_ORDER, aliasInPlace: true } : {});
-  return gpu.length ? gpu : tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes);
+  // dQ on GPUs: the forward's order (64-row blocks before 32-row ones), aliased where that fits.
+  const dq = { order: PREFERENCE.fwd, aliasInPlace: true };
+  // (GPU_LAYOUTS end with the default layout, so every size the software list has is here too.)
+  return tileCandidates(kind, ownExtent, otherExtent, dqk, dv, limitBytes, layouts, kind === 'dq' ? dq : {});
 }
 
 /** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtentxotherExtent`. */

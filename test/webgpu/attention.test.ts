@@ -172,8 +172,10 @@ test('attention staged with batched loads (the form GPUs run; lavapipe runs a lo
 });
 
 test('the defaults on GPUs (run 9\'s sweep) at XL\'s shapes, and as picked under lavapipe\'s 32 KiB in the batched form, match the CPU', async () => {
-  const pick = (kind: 'fwd' | 'dq' | 'dkdv', l: number, s: number, dqk: number, dv: number, limit: number, software: boolean): string =>
-    tilesName(pickTiles(kind, kind === 'dkdv' ? s : l, kind === 'dkdv' ? l : s, dqk, dv, limit, software));
+  // A kernel's tiles for queries l and keys s (dK/dV owns the keys).
+  const tilesFor = (kind: 'fwd' | 'dq' | 'dkdv', l: number, s: number, dqk: number, dv: number, limit: number, software: boolean) =>
+    pickTiles(kind, kind === 'dkdv' ? s : l, kind === 'dkdv' ? l : s, dqk, dv, limit, software);
+  const pick = (...a: Parameters<typeof tilesFor>): string => tilesName(tilesFor(...a));
   const xl = (l: number, dqk: number): string[] => (['fwd', 'dq', 'dkdv'] as const).map((k) => pick(k, l, l, dqk, 72, 49152, false));
   assert.deepEqual(xl(256, 72), ['64x24:4x6', '64x16:2x8:a', '32x32:2x8'], 'spatial');
   assert.deepEqual(xl(416, 72), ['64x24:4x6', '64x16:2x8:a', '32x32:2x8'], 'fusion');
@@ -186,7 +188,7 @@ test('the defaults on GPUs (run 9\'s sweep) at XL\'s shapes, and as picked under
   try {
     attentionTuning.batchedStaging = true;
     for (const [l, s, dqk, dv] of [[45, 37, 72, 72], [19, 16, 9, 72]] as const) {
-      const t = (kind: 'fwd' | 'dq' | 'dkdv') => pickTiles(kind, kind === 'dkdv' ? s : l, kind === 'dkdv' ? l : s, dqk, dv, limit, false);
+      const t = (kind: 'fwd' | 'dq' | 'dkdv') => tilesFor(kind, l, s, dqk, dv, limit, false);
       attentionTuning.tiles = { fwd: t('fwd'), dq: t('dq'), dkdv: t('dkdv') };
       await check({ n: 2, l, s, dqk, dv, scale: 1 / Math.sqrt(dqk) }, 70 + l);
     }
