@@ -262,11 +262,15 @@ const attentionCase: OpCase = {
 
 const attentionPackedCase: OpCase = {
   op: 'attentionPacked',
-  arb: fc.tuple(dimArb, fc.integer({ min: 1, max: 2 }), dimArb, dimArb, seedArb).map(([b, h, l, d, seed]) => ({
-    inputs: [input([b, l, 3 * h * d], 'any', seed)],
-    fn: (qkv: Tensor) => A.attentionPacked(qkv, h),
-    note: `qkv [${b},${l},${3 * h * d}], ${h} heads`,
-  })),
+  // dv set: q and k (d wide) narrower or wider than v, as the temporal adapter's stacked projection.
+  arb: fc.tuple(dimArb, fc.integer({ min: 1, max: 2 }), dimArb, dimArb, fc.option(dimArb, { nil: undefined }), seedArb).map(([b, h, l, d, dv, seed]) => {
+    const w = dv === undefined ? 3 * h * d : h * (2 * d + dv);
+    return {
+      inputs: [input([b, l, w], 'any', seed)],
+      fn: (qkv: Tensor) => A.attentionPacked(qkv, h, dv === undefined ? {} : { dqk: d }),
+      note: `qkv [${b},${l},${w}], ${h} heads${dv === undefined ? '' : `, q/k ${d}, v ${dv}`}`,
+    };
+  }),
 };
 
 const attentionHeadsCase: OpCase = {

@@ -144,7 +144,7 @@ function dkdvCode(dqk: number, dv: number, tiles: Tiles, io: RowIO, packed: bool
   const KPT = bk / KG, NCK = Math.ceil(Q4 / KG), NCV = Math.ceil(V4 / KG);
   const LR = Math.ceil(bk / NT); // rounds of the tile's lse and D loads
   const bt = batchedStaging(sw);
-  if (packed && io.vq !== io.vv) throw new Error('attention: packed q, k, v need one row layout for dk and dv');
+  if (packed && io.vq !== io.vv) throw new Error('attention: packed q, k, v need one row layout for dk and dv (encodeAttentionBwd reads both as scalars then)');
   const outs = packed
     ? `@group(0) @binding(6) var<storage, read_write> dkv: array<${elemType(io.vq)}>;`
     : `@group(0) @binding(6) var<storage, read_write> dk: array<${elemType(io.vq)}>;
@@ -256,9 +256,12 @@ export function encodeAttentionBwd(
   if (passes.includes('dkdv')) {
     const t = pickTiles('dkdv', s, l, dqk, dv, limit, sw);
     const blocks = Math.ceil(s / t.bq);
+    // dk and dv of a packed gradient go through one binding, one element type: when only one of
+    // them has vec4 rows (a narrow q/k beside v), both are read and written as scalars.
+    const kvIO = packed && io.vq !== io.vv ? { ...io, vq: false, vv: false } : io;
     ctx.dispatch({
-      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${packed ? '/packed' : ''}${tripCountKey(sw)}${stagingKey(sw)}`,
-      code: () => dkdvCode(dqk, dv, t, io, packed, sw),
+      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(kvIO)}${packed ? '/packed' : ''}${tripCountKey(sw)}${stagingKey(sw)}`,
+      code: () => dkdvCode(dqk, dv, t, kvIO, packed, sw),
       buffers: packed ? [...ins, out.dk] : [...ins, out.dk, out.dv],
       uniforms: u(blocks),
       workgroups: grid(ctx, n * blocks),

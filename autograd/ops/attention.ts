@@ -37,24 +37,32 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
 const headRows = (len: number, W: number, d: number, col: number): RowLayout => ({ off: col, sB: len * W, sH: d, sL: W });
 
 /**
- * Multi-head attention on DiT's packed projection: qkv [B, L, 3·H·d] (columns q, k, v, each H heads
- * of d) → [B, L, H·d]. The same as splitting the heads ([B, H, L, d] permutes), `attention`, and
- * merging them back, but the kernels read the heads where the projection wrote them and write the
- * merged output (kernels/attention-layout.ts): no permute copies, forward or backward. The gradient
- * is one packed dqkv [B, L, 3·H·d].
+ * Multi-head attention on a packed projection: qkv [B, L, 3·H·d] (columns q, k, v, each H heads of
+ * d; DiT's) → [B, L, H·d]. The same as splitting the heads ([B, H, L, d] permutes), `attention`,
+ * and merging them back, but the kernels read the heads where the projection wrote them and write
+ * the merged output (kernels/attention-layout.ts): no permute copies, forward or backward. The
+ * gradient is one packed dqkv shaped like qkv.
+ *
+ * `dqk`: q and k are narrower than v (AV-DiT's temporal adapter): qkv [B, L, H·dqk + H·dqk + H·dv]
+ * (columns q, then k, then v), out [B, L, H·dv]. `scale` defaults to 1/√dqk.
  */
-export function attentionPacked(qkv: Tensor, heads: number, scale?: number): Tensor {
+export function attentionPacked(qkv: Tensor, heads: number, opts: { scale?: number; dqk?: number } = {}): Tensor {
   const op = 'attentionPacked';
-  if (qkv.rank !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2]! % (3 * heads) !== 0) {
-    throw new ShapeError(`${op}: qkv ${fmt(qkv.shape)} must be [B, L, 3·H·d] with H = ${heads} heads`);
+  const W = qkv.shape[2] ?? 0;
+  const dqk = opts.dqk ?? W / (3 * heads);
+  const dv = (W - 2 * heads * dqk) / heads;
+  const whole = (x: number): boolean => Number.isInteger(x) && x >= 1;
+  if (qkv.rank !== 3 || !whole(heads) || !whole(dqk) || !whole(dv)) {
+    const want = opts.dqk === undefined ? '[B, L, 3·H·d]' : `[B, L, 2·H·${opts.dqk} + H·dv]`;
+    throw new ShapeError(`${op}: qkv ${fmt(qkv.shape)} must be ${want} with H = ${heads} heads`);
   }
-  const [B, L, W] = qkv.shape as [number, number, number];
-  const D = W / 3, d = D / heads;
+  const [B, L] = qkv.shape as [number, number, number];
+  const Dq = heads * dqk, Dv = heads * dv;
   const layout: AttentionLayout = {
-    H: heads, q: headRows(L, W, d, 0), k: headRows(L, W, d, D), v: headRows(L, W, d, 2 * D), o: headRows(L, D, d, 0), packed: true,
+    H: heads, q: headRows(L, W, dqk, 0), k: headRows(L, W, dqk, Dq), v: headRows(L, W, dv, 2 * Dq), o: headRows(L, Dv, dv, 0), packed: true,
   };
-  const dims = { n: B * heads, l: L, s: L, dqk: d, dv: d, scale: scale ?? 1 / Math.sqrt(d), layout };
-  const { o, lse } = raw.attentionStrided(qkv, qkv, qkv, dims, [B, L, D]);
+  const dims = { n: B * heads, l: L, s: L, dqk, dv, scale: opts.scale ?? 1 / Math.sqrt(dqk), layout };
+  const { o, lse } = raw.attentionStrided(qkv, qkv, qkv, dims, [B, L, Dv]);
   return record(op, [qkv], o, (g) => [raw.attentionBwd(qkv, qkv, qkv, o, lse, g, dims).dq], [qkv, o, lse]);
 }
 

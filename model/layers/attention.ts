@@ -6,6 +6,7 @@
  *   softmax(q kᵀ / √d_qk) v per head, d_qk the q/k head width.
  */
 import * as A from '../../autograd/index.ts';
+import { full } from '../../engine/creation.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { InitContext } from '../init.ts';
 import { Module } from '../module.ts';
@@ -90,6 +91,14 @@ export class Attention extends Module {
 /**
  * AV-DiT's temporal adapter attention over frames: q, k: D → D/ratio (narrow heads, width
  * D/(ratio·H)), v, proj: D → D. `proj` starts at zero so the adapter starts as the identity.
+ *
+ * The fused path runs the three projections as one product with their weights stacked (the
+ * parameters stay q, k, v): narrow products waste most of a GPU's output tile (q and k are 144
+ * wide at XL, a 256-wide tile's columns for each) and their weight gradients run a split-K over
+ * 144 rows; stacked, one product 2·H·dp + D wide (1536 at XL: six such tiles) and one weight
+ * gradient, and the input gradient needs no sums of three. Each head's q/k rows are padded with
+ * zero rows to dp, a multiple of 4 (9 → 12 at XL), so every operand of the attention is read as
+ * vec4; the zero columns add nothing to the scores (scale stays 1/√dqk).
  */
 export class TemporalAttention extends Module {
   readonly q: Linear;
@@ -105,10 +114,20 @@ export class TemporalAttention extends Module {
   }
   /** x [N, M, D] (N = B·Lv sequences of M frames) → [N, M, D]. */
   forward(x: Tensor): Tensor {
-    const [q, k, v] = [this.q.forward(x), this.k.forward(x), this.v.forward(x)];
-    const o = attentionPath() === 'fused'
-      ? A.attentionHeads(q, k, v, this.heads)
-      : mergeHeads(sdpa(splitHeads(q, this.heads), splitHeads(k, this.heads), splitHeads(v, this.heads)));
-    return this.proj.forward(o);
+    if (attentionPath() !== 'fused') {
+      const [q, k, v] = [this.q.forward(x), this.k.forward(x), this.v.forward(x)];
+      return this.proj.forward(mergeHeads(sdpa(splitHeads(q, this.heads), splitHeads(k, this.heads), splitHeads(v, this.heads))));
+    }
+    const H = this.heads, dqk = this.q.outFeatures / H, dp = Math.ceil(dqk / 4) * 4;
+    // Per head, dqk rows of the q/k weight (or bias) then dp − dqk zero rows.
+    const padHeads = (t: Tensor): Tensor => {
+      if (dp === dqk) return t;
+      const rest = t.shape.slice(1);
+      const zero = full([H, dp - dqk, ...rest], 0, { backend: t.backend, dtype: t.dtype });
+      return A.reshape(A.concat([A.reshape(t, [H, dqk, ...rest]), zero], 1), [H * dp, ...rest]);
+    };
+    const stack = (f: (l: Linear) => Tensor): Tensor => A.concat([padHeads(f(this.q)), padHeads(f(this.k)), f(this.v)], 0);
+    const qkv = A.linear(x, stack((l) => l.weight), stack((l) => l.bias!)); // [N, M, 2·H·dp + D]
+    return this.proj.forward(A.attentionPacked(qkv, H, { dqk: dp, scale: 1 / Math.sqrt(dqk) }));
   }
 }

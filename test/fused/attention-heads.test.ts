@@ -52,6 +52,24 @@ test('attentionPacked equals split → attention → merge on a packed qkv (f64)
   );
 });
 
+test('attentionPacked with q and k narrower than v (dqk, scale) equals split → attention → merge (f64)', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 11 }), fc.constantFrom(1, 3, 9, 12), fc.constantFrom(2, 8, 18),
+      fc.constantFrom(undefined, 0.3), fc.integer(),
+      (B, H, L, dqk, dv, scale, seed) => {
+        const W = H * (2 * dqk + dv);
+        const qkv = leaf([B, L, W], seed);
+        sameAs([qkv], () => A.attentionPacked(qkv, H, { dqk, scale }), () => {
+          const part = (from: number, width: number) => split(A.narrow(qkv, 2, from, width), H);
+          return merge(A.attention(part(0, H * dqk), part(H * dqk, H * dqk), part(2 * H * dqk, H * dv), scale));
+        }, `B${B} H${H} L${L} ${dqk}/${dv} scale ${scale}`);
+      },
+    ),
+    { numRuns: 30, seed: 5 },
+  );
+});
+
 test('attentionHeads equals split → attention → merge with l ≠ s and dqk ≠ dv (f64)', () => {
   fc.assert(
     fc.property(
@@ -74,12 +92,17 @@ test('gradcheck attentionPacked and attentionHeads (f64)', () => {
   }
   const { maxRelError } = gradcheck((q, k, v) => A.attentionHeads(q!, k!, v!, 2), [inp([2, 3, 2 * 3], 1), inp([2, 4, 2 * 3], 2), inp([2, 4, 2 * 5], 3)]);
   assert.ok(maxRelError < 1e-6, `heads: ${maxRelError}`);
+  // q, k of 3 beside v of 5, two heads: columns [q 6 | k 6 | v 10].
+  const narrow = gradcheck((x) => A.attentionPacked(x!, 2, { dqk: 3 }), [inp([2, 4, 2 * (2 * 3 + 5)], 4)]);
+  assert.ok(narrow.maxRelError < 1e-6, `packed narrow: ${narrow.maxRelError}`);
 });
 
 test('attentionPacked and attentionHeads refuse shapes that do not fit, naming them', () => {
   const t = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
   assert.throws(() => A.attentionPacked(t([2, 3, 10]), 2), (e: Error) => e instanceof ShapeError && /qkv \[2, 3, 10\]/.test(e.message));
   assert.throws(() => A.attentionPacked(t([6, 12]), 2), (e: Error) => e instanceof ShapeError && /\[B, L, 3·H·d\]/.test(e.message));
+  // q and k of 3 take all 12 columns of two heads: no room for v.
+  assert.throws(() => A.attentionPacked(t([2, 3, 12]), 2, { dqk: 3 }), (e: Error) => e instanceof ShapeError && /qkv \[2, 3, 12\] must be \[B, L, 2·H·3 \+ H·dv\]/.test(e.message));
   assert.throws(() => A.attentionHeads(t([2, 3, 6]), t([2, 4, 6]), t([2, 5, 6]), 2), (e: Error) => e instanceof ShapeError && /v \[2, 5, 6\]/.test(e.message));
   assert.throws(() => A.attentionHeads(t([2, 3, 6]), t([2, 4, 4]), t([2, 4, 6]), 2), (e: Error) => e instanceof ShapeError && /k \[2, 4, 4\]/.test(e.message));
 });

@@ -1,7 +1,8 @@
 // Attention with heads read in place (kernels/attention-layout.ts) on the GPU against the CPU:
 // attentionPacked on a packed qkv and attentionHeads on separate q, k, v, output and gradients,
 // through the f32 kernels (vec4 rows at d = 8, scalar at 5; also in the batched staging GPUs run) and the tensor-core kernels
-// (emulated on lavapipe), including the packed dK/dV write into one gradient buffer.
+// (emulated on lavapipe), including the packed dK/dV write into one gradient buffer, also with q and k
+// narrower than v in it (the temporal adapter's stacked projection).
 import { test } from 'node:test';
 import * as A from '../../autograd/index.ts';
 import type { Backend } from '../../engine/backend.ts';
@@ -31,6 +32,10 @@ const CASES: Case[] = [
   { what: 'packed, d 8', shapes: [[2, 19, 3 * 2 * 8]], fn: (qkv) => A.attentionPacked(qkv!, 2) },
   // separate q, k, v: l ≠ s, scalar q/k rows (d 5) beside vec4 v rows (8), as the temporal adapter's 9/72
   { what: 'heads, 5/8, l 16, s 21', shapes: [[3, 16, 2 * 5], [3, 21, 2 * 5], [3, 21, 2 * 8]], fn: (q, k, v) => A.attentionHeads(q!, k!, v!, 2) },
+  // one packed buffer with q, k narrower than v: vec4 rows everywhere at 4/8 (the temporal adapter's
+  // padded 12/72); at 5/8 q/k rows are scalar and v's vec4, so dK/dV (one binding) go scalar
+  { what: 'packed narrow, 4/8', shapes: [[3, 16, 2 * (2 * 4 + 8)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 4 }) },
+  { what: 'packed narrow, 5/8', shapes: [[3, 16, 2 * (2 * 5 + 8)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 5, scale: 0.3 }) },
 ];
 
 test('attentionPacked / attentionHeads on the GPU (f32 kernels) match the CPU', async () => {
@@ -61,6 +66,7 @@ test('the same on the tensor-core kernels (emulated on lavapipe), packed and sep
     const narrow: Case[] = [
       { what: 'packed, d 16', shapes: [[2, 19, 3 * 2 * 16]], fn: (qkv) => A.attentionPacked(qkv!, 2) },
       { what: 'heads, 9/16, l 16, s 21', shapes: [[3, 16, 2 * 9], [3, 21, 2 * 9], [3, 21, 2 * 16]], fn: (q, k, v) => A.attentionHeads(q!, k!, v!, 2) },
+      { what: 'packed narrow, 12/16', shapes: [[3, 16, 2 * (2 * 12 + 16)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 12, scale: 1 / 3 }) },
     ];
     for (const c of narrow) {
       const [want, got] = [await run(cpu, c), await run(g, c)];
