@@ -11,6 +11,9 @@
  * The fused and unfused outputs are compared (max relative difference) as a sanity check. At the
  * spatial shape each f32 flash kernel is also timed with one kind of work cut out at a time
  * (bench/ablations.ts: dot products, accumulation, exp, global loads, barriers): where its time goes.
+ * Each kernel is also timed staged by the loop form and with its accumulate loop over whole tiles
+ * (kernels/attention-tiles.ts wholeTiles); the kernels where the latter was faster go to
+ * attention-whole.txt (for AVDIT_ATTENTION_WHOLE_TILES).
  *
  *   node --import tsx bench/gpu-fused.ts            # XL shapes (an NVIDIA GPU)
  *   node --import tsx bench/gpu-fused.ts --quick    # tiny shapes (lavapipe), checks the script
@@ -230,6 +233,17 @@ for (const c of CASES) {
   } finally {
     attentionTuning.batchedStaging = undefined;
   }
+  // Each kernel alone with its accumulate loop over whole tiles (a constant count the compiler can
+  // unroll) instead of the tile's valid rows (kernels/attention-tiles.ts wholeTiles).
+  const wholeTileMs: Record<string, number> = {};
+  attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv'];
+  try {
+    wholeTileMs.fwd = await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; });
+    wholeTileMs.dq = await bwdOnly(['dq']);
+    wholeTileMs.dkdv = await bwdOnly(['dkdv']);
+  } finally {
+    attentionTuning.wholeTiles = undefined;
+  }
   // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS, 6 sharers
   // only where they idle fewer columns, with 3/4 of the keys per tile: nominalRows; the
   // default is the first listed), each pass timed alone; the fastest go to attention-tiles.json.
@@ -262,7 +276,7 @@ for (const c of CASES) {
   be.free(fo.o);
   be.free(fo.lse);
   let row: Record<string, unknown> = {
-    ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, loopStagingMs: loopStaging, fusedFwdBwdMs: fusedAll,
+    ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, loopStagingMs: loopStaging, wholeTileMs, fusedFwdBwdMs: fusedAll,
     fusedFwdTflops: fwdFlops / fusedFwd / 1e9, fusedFwdBwdTflops: allFlops / fusedAll / 1e9, ...(sweep ? { variants } : {}),
     ...(Object.keys(ablations).length ? { ablations } : {}),
   };
@@ -377,6 +391,8 @@ for (const r of attention) {
   console.log(`${String(r.name).padEnd(10)} fwd ${f(r.fusedFwdMs).padStart(7)} | bwd ${f(r.fusedBwdMs).padStart(7)} = ${f(p.rowdot)} + ${f(p.dq)} + ${f(p.dkdv)}`);
   const ls = r.loopStagingMs as Record<string, number>;
   console.log(`${''.padEnd(10)} staged by the loop form instead: fwd ${f(ls.fwd)}  dq ${f(ls.dq)}  dkdv ${f(ls.dkdv)}`);
+  const wt = r.wholeTileMs as Record<string, number>;
+  console.log(`${''.padEnd(10)} accumulating over whole tiles: fwd ${f(wt.fwd)}  dq ${f(wt.dq)}  dkdv ${f(wt.dkdv)}`);
   const vs = r.variants as Record<string, Record<string, number>> | undefined;
   if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t]) => `${k} ${f(t)}`).join('  ')}`);
 }
@@ -399,6 +415,15 @@ if (!onlyAttention) console.log(
     `\nadamw, ${quick ? 'tiny' : 'XL'}'s trainable tensors: ${f(adamwXL.params! / 1e6, 1)}M params in ${adamwXL.tensors} tensors: ${f(adamwXL.ms!, 3)} ms, ${f(adamwXL.GBps!, 1)} GB/s = ${f(100 * adamwXL.fractionOfCopy!, 1)}% of copy bandwidth`,
 );
 if (torch && 'error' in torch) console.log(`torch: ${String(torch.error)}`);
+// The kernels whose whole-tile accumulate loops were faster over the three shapes together (for
+// AVDIT_ATTENTION_WHOLE_TILES; bench/gpu-run.sh hands it on with TUNE=1).
+const wholeFaster = (['fwd', 'dq', 'dkdv'] as const).filter((kind) => {
+  const sum = (get: (r: Record<string, unknown>) => number) => attention.reduce((a, r) => a + get(r), 0);
+  const base = sum((r) => (kind === 'fwd' ? (r.fusedFwdMs as number) : (r.fusedBwdPassMs as Record<string, number>)[kind]!));
+  return sum((r) => (r.wholeTileMs as Record<string, number>)[kind]!) < base;
+});
+console.log(`accumulate loops over whole tiles faster in: ${wholeFaster.join(',') || 'none'}`);
+writeFileSync(join(process.env.OUT ?? join(import.meta.dirname, 'results'), `attention-whole${quick ? '-quick' : ''}.txt`), wholeFaster.join(','));
 writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, reps, attention, adamw, adamwXL, torch, ...(sweep ? { fastestTiles } : {}) });
 if (sweep) {
   console.log(`fastest f32 attention tiles: AVDIT_ATTENTION_TILES='${JSON.stringify(fastestTiles)}'`);

@@ -15,7 +15,7 @@
 import { uniforms, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
 import {
-  aliasedVec4s, attentionTuning, batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed,
+  accumulateKey, accumulateRows, aliasedVec4s, attentionTuning, batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed,
   stagingKey, storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type RowIO } from './attention-layout.ts';
@@ -121,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     ${dots('p', 'gs', 'vs', V4, VS, lay, KPT, sw)}
     ${dsStores}
     workgroupBarrier();
-    for (var t = 0u; t < nk; t++) {
+    for (var t = 0u; t < ${accumulateRows('dq', bk, 'nk', sw)}; t++) {
       ${rep(TR, (i) => `let e${i} = ${psAt(`t * ${PS}u + rg + ${RG * i}u`)};`, '\n      ')}
       ${rep(NC, (jj) => `${colGuard(jj, Q4, KG)}{ let y = ks[t * ${KS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NC + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
     }
@@ -192,7 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       ${rep(TR, (i) => `{ let pp = select(0.0, exp(s${i * KPT + j} * u.scale - lj), ok); let at = (kg + ${KG * j}u) * ${PS}u + rg + ${RG * i}u; ps[at] = pp; dss[at] = pp * (p${i * KPT + j} - dj); }`, '\n      ')}
     }`)}
     workgroupBarrier();
-    for (var t = 0u; t < nq; t++) {
+    for (var t = 0u; t < ${accumulateRows('dkdv', bk, 'nq', sw)}; t++) {
       ${rep(TR, (i) => `let e${i} = ps[t * ${PS}u + rg + ${RG * i}u]; let f${i} = dss[t * ${PS}u + rg + ${RG * i}u];`, '\n      ')}
       ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ let y = gt[t * ${GS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `b${i * NCV + jj} += e${i} * y;`, ' ')} }`, '\n      ')}
       ${rep(NCK, (jj) => `${colGuard(jj, Q4, KG)}{ let y = qt[t * ${QS}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `a${i * NCK + jj} += f${i} * y;`, ' ')} }`, '\n      ')}
@@ -246,7 +246,7 @@ export function encodeAttentionBwd(
     const t = pickTiles('dq', l, s, dqk, dv, limit, sw);
     const blocks = Math.ceil(l / t.bq);
     ctx.dispatch({
-      key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}${stagingKey(sw)}`,
+      key: `attention/bwd-dq/${dqk}x${dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}${stagingKey(sw)}${accumulateKey('dq')}`,
       code: () => dqCode(dqk, dv, t, io, sw),
       buffers: [...ins, out.dq],
       uniforms: u(blocks),
@@ -260,7 +260,7 @@ export function encodeAttentionBwd(
     // them has vec4 rows (a narrow q/k beside v), both are read and written as scalars.
     const kvIO = packed && io.vq !== io.vv ? { ...io, vq: false, vv: false } : io;
     ctx.dispatch({
-      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(kvIO)}${packed ? '/packed' : ''}${tripCountKey(sw)}${stagingKey(sw)}`,
+      key: `attention/bwd-dkdv/${dqk}x${dv}/${tilesName(t)}${rowIOKey(kvIO)}${packed ? '/packed' : ''}${tripCountKey(sw)}${stagingKey(sw)}${accumulateKey('dkdv')}`,
       code: () => dkdvCode(dqk, dv, t, kvIO, packed, sw),
       buffers: packed ? [...ins, out.dk] : [...ins, out.dk, out.dv],
       uniforms: u(blocks),

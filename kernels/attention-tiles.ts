@@ -17,6 +17,7 @@
 
 import { inputRowsWgsl, type RowIO } from './attention-layout.ts';
 import { envChoice, envTable } from './env-table.ts';
+import { tripCount } from './loop-bound.ts';
 
 /** Rows of the owned block per invocation, by default. */
 export const TR = 4;
@@ -93,6 +94,8 @@ export const attentionTuning: {
    * false, the loop form on GPUs too (bench/gpu-fused.ts times both). Unset: batched on GPUs.
    */
   batchedStaging?: boolean;
+  /** Kernels whose accumulate loops run over whole tiles (wholeTiles); unset: AVDIT_ATTENTION_WHOLE_TILES. */
+  wholeTiles?: readonly AttentionKernel[];
 } = { tiles: {} };
 
 /** vec4s per row of a head dim (zero-padded). */
@@ -356,6 +359,33 @@ export function batchedStaging(sw: boolean): boolean {
   const env = envChoice('AVDIT_ATTENTION_STAGING', ['loop', 'batched']);
   return env ? env === 'batched' : !sw;
 }
+const KERNELS: readonly AttentionKernel[] = ['fwd', 'dq', 'dkdv'];
+
+/**
+ * Whether a kernel's accumulate loop (acc += P·V, dQ += dS·K, dV += Pᵀ·dO and dK += dSᵀ·Q) runs
+ * over every row of a streamed tile, a count the compiler knows and can unroll, instead of the
+ * tile's valid rows (a count read at run time: the last tile of a ragged sequence is shorter).
+ * The rows past the valid ones add zeros: staging writes them as zeros, and their P or dS is 0
+ * (masked scores). `attentionTuning.wholeTiles`, or AVDIT_ATTENTION_WHOLE_TILES = 1 (every
+ * kernel) or a list such as `dq,dkdv`; off by default until a GPU measures it (bench/gpu-fused.ts
+ * times each kernel both ways). On software adapters the count stays opaque (loop-bound.ts).
+ */
+export function wholeTiles(kind: AttentionKernel): boolean {
+  if (attentionTuning.wholeTiles) return attentionTuning.wholeTiles.includes(kind);
+  const env = typeof process !== 'undefined' ? (process.env.AVDIT_ATTENTION_WHOLE_TILES ?? '') : '';
+  if (env === '' || env === '0') return false;
+  if (env === '1') return true;
+  const list = env.split(',').map((x) => x.trim());
+  const bad = list.filter((x) => !(KERNELS as readonly string[]).includes(x));
+  if (bad.length) throw new Error(`AVDIT_ATTENTION_WHOLE_TILES=${env}: expected 1, 0 or a list of ${KERNELS.join(', ')}`);
+  return list.includes(kind);
+}
+
+/** WGSL trip count of a kernel's accumulate loop over a tile of `bk` rows whose valid rows number `valid` (wholeTiles). */
+export const accumulateRows = (kind: AttentionKernel, bk: number, valid: string, sw: boolean): string => (wholeTiles(kind) ? tripCount(bk, sw) : valid);
+/** Pipeline-key part of the accumulate loop's form. */
+export const accumulateKey = (kind: AttentionKernel): string => (wholeTiles(kind) ? '/whole' : '');
+
 /** Pipeline-key part of a staging form other than the adapter's own. */
 export const stagingKey = (sw: boolean): string => (batchedStaging(sw) === !sw ? '' : sw ? '/batched' : '/loop');
 

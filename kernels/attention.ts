@@ -16,7 +16,7 @@
  */
 import { uniforms, type GpuContext } from './context.ts';
 import {
-  batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, maxOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed, stagingKey,
+  accumulateKey, accumulateRows, batchedStaging, colGuard, elemType, inputLoadersWgsl, layoutOf, maxOf, oddStride, pickTiles, rep, scoreStride, stagedTile, stageNow, stageStreamed, stagingKey,
   storerWgsl, tilesName, vec4s, type Tiles,
 } from './attention-tiles.ts';
 import { headBasesWgsl, layoutUniforms, LAYOUT_FIELDS, rowAtWgsl, rowIO, rowIOKey, type AttentionLayout, type RowIO } from './attention-layout.ts';
@@ -95,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       ${rep(KPT, (j) => `{ let p = exp(${S(i, j)} - mn); den${i} += p; ps[(kg + ${KG * j}u) * ${PS}u + row] = p; }`, '\n      ')}
     }`)}
     workgroupBarrier();
-    for (var t = 0u; t < nk; t++) {
+    for (var t = 0u; t < ${accumulateRows('fwd', bk, 'nk', sw)}; t++) {
       ${rep(TR, (i) => `let p${i} = ps[t * ${PS}u + rg + ${RG * i}u];`)}
       ${rep(NCV, (jj) => `${colGuard(jj, V4, KG)}{ let y = vs[t * ${V4}u + kg + ${KG * jj}u]; ${rep(TR, (i) => `${A(i, jj)} += p${i} * y;`, ' ')} }`, '\n      ')}
     }
@@ -125,7 +125,7 @@ export function encodeAttention(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: 
   const io = rowIO(d);
   const sw = ctx.features.software;
   ctx.dispatch({
-    key: `attention/fwd/${d.dqk}x${d.dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}${stagingKey(sw)}`,
+    key: `attention/fwd/${d.dqk}x${d.dv}/${tilesName(t)}${rowIOKey(io)}${tripCountKey(sw)}${stagingKey(sw)}${accumulateKey('fwd')}`,
     code: () => fwdCode(d.dqk, d.dv, t, io, sw),
     buffers: [q, k, v, o, lse],
     uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', qBlocks], ['f32', d.scale], ['u32', 0], ...layoutUniforms(d)]),

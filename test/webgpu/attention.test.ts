@@ -11,7 +11,7 @@ import { tensor } from '../../engine/creation.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
 import {
-  attentionTuning, batchedStaging, LAYOUTS, nominalRows, parseTiles, pickTiles, stagingKey, tileBytes, tileCandidates, tilesError, tilesName,
+  attentionTuning, batchedStaging, LAYOUTS, nominalRows, parseTiles, pickTiles, stagingKey, tileBytes, tileCandidates, tilesError, tilesName, wholeTiles,
 } from '../../kernels/attention-tiles.ts';
 import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { STORAGE_USAGE } from '../../engine/webgpu/usage.ts';
@@ -168,6 +168,46 @@ test('attention staged with batched loads (the form GPUs run; lavapipe runs a lo
   } finally {
     attentionTuning.batchedStaging = undefined;
     attentionTuning.tiles = {};
+  }
+});
+
+test('accumulate loops over whole tiles (a count the compiler knows) match the CPU, ragged tiles both ways', async () => {
+  // The rows past a ragged last tile's valid ones must add exactly nothing: zero-staged operands,
+  // P and dS masked to 0. Batched staging (the GPU form) and the GPUs' layouts; l, s not multiples of any tile.
+  try {
+    attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv'];
+    attentionTuning.batchedStaging = true;
+    attentionTuning.tiles = { fwd: { bq: 16, bk: 24, tr: 4, kg: 6 }, dq: { bq: 16, bk: 16, tr: 2, kg: 8, alias: true }, dkdv: { bq: 16, bk: 16, tr: 2, kg: 8 } };
+    await check({ n: 2, l: 45, s: 37, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) }, 80);
+    attentionTuning.batchedStaging = undefined;
+    attentionTuning.tiles = {};
+    await check({ n: 3, l: 19, s: 21, dqk: 9, dv: 20, scale: 1 / 3 }, 81);
+  } finally {
+    attentionTuning.wholeTiles = undefined;
+    attentionTuning.batchedStaging = undefined;
+    attentionTuning.tiles = {};
+  }
+});
+
+test('AVDIT_ATTENTION_WHOLE_TILES: 1, a list of kernels, or off; anything else is a clear error', () => {
+  const old = process.env.AVDIT_ATTENTION_WHOLE_TILES;
+  const all = () => (['fwd', 'dq', 'dkdv'] as const).map((k) => wholeTiles(k));
+  try {
+    delete process.env.AVDIT_ATTENTION_WHOLE_TILES;
+    assert.deepEqual(all(), [false, false, false]);
+    process.env.AVDIT_ATTENTION_WHOLE_TILES = '1';
+    assert.deepEqual(all(), [true, true, true]);
+    process.env.AVDIT_ATTENTION_WHOLE_TILES = 'dq, dkdv';
+    assert.deepEqual(all(), [false, true, true]);
+    attentionTuning.wholeTiles = ['fwd'];
+    assert.deepEqual(all(), [true, false, false]);
+    attentionTuning.wholeTiles = undefined;
+    process.env.AVDIT_ATTENTION_WHOLE_TILES = 'dq,bwd';
+    assert.throws(() => wholeTiles('fwd'), /AVDIT_ATTENTION_WHOLE_TILES=dq,bwd: expected 1, 0 or a list of fwd, dq, dkdv/);
+  } finally {
+    attentionTuning.wholeTiles = undefined;
+    if (old === undefined) delete process.env.AVDIT_ATTENTION_WHOLE_TILES;
+    else process.env.AVDIT_ATTENTION_WHOLE_TILES = old;
   }
 });
 
