@@ -10,8 +10,8 @@
  *        [--sweep] [--ablate] [--runs 5] [--no-torch] [--no-check]
  *
  *   --quick     tiny sizes (checks the script on lavapipe in seconds)
- *   --sweep     also time a grid of v2 / v4 tile configs (SWEEP below) at 4096³ NN and two XL
- *               shapes, print them ranked (geometric mean over the three shapes) and a suggested
+ *   --sweep     also time a grid of v2 / v4 tile configs (SWEEP below) at 4096³ NN and four XL
+ *               shapes, print them ranked (geometric mean over the five shapes) and a suggested
  *               MATMUL_DEFAULTS (kernels/matmul.ts); `--shapes sweep` runs only the sweep shapes
  *   --ablate    also time the default v2 and v4 kernels with parts of their work cut out
  *               (bench/ablations.ts: the products, the global loads, the staging stores, the
@@ -64,11 +64,14 @@ const sweepTargetMs = quick ? 3 : 10;
  * (accumulators + f32 prefetch registers) is what held 64×64-per-subgroup tiles back.
  */
 const SWEEP: string[] = [
-  // v2: the four best of run 2's eleven (bench/results/h200-run2).
+  // v2: the four best of run 2's eleven (bench/results/h200-run2), and the default's tile turned
+  // on its side: 256×128 tiles N = 1152 exactly (9 tiles) where the default's 256 columns compute
+  // 1280 (half of an XL step's FLOPs have N = 1152; run 9: 34 TFLOP/s there against 37–39).
   'v2:128x128x16:8x8',
   'v2:128x128x8:8x8',
   'v2:64x128x16:8x8',
   'v2:128x256x16:8x8',
+  'v2:256x128x16:8x8',
   'v4:128x128x32:2x4',
   'v4:128x128x16:2x4',
   'v4:128x128x32:2x2',
@@ -151,15 +154,17 @@ function shapes(): Shape[] {
     for (const M of Ms) for (const [K, N] of KN) out.push({ M, N, K, transA: false, transB: true, tag: 'narrow NT' });
   }
   if (flag('sweep') || shapeSets.includes('sweep')) {
-    // 4096³ NN (shared with the square set when it runs) and three XL shapes: the narrow one
-    // (K = N = 1152, the weakest), the wide MLP one (N = 4608), and a forward projection as the
-    // model runs it (x·Wᵀ, NT: every Linear's forward, so all of a denoising step).
+    // 4096³ NN (shared with the square set when it runs) and four XL shapes: the narrow one
+    // (K = N = 1152, the weakest), the wide MLP one (N = 4608), and two forward projections as the
+    // model runs them (x·Wᵀ, NT: every Linear's forward, so all of a denoising step).
     if (!shapeSets.includes('square')) out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'square NN' });
     const M = quick ? 512 : 16384;
     const [n1, n4] = quick ? [72, 288] : [1152, 4608];
     out.push({ M, N: n1, K: n1, transA: false, transB: false, tag: 'sweep XL' });
     out.push({ M, N: n4, K: n1, transA: false, transB: false, tag: 'sweep XL' });
     out.push({ M, N: quick ? 216 : 3456, K: n1, transA: false, transB: true, tag: 'sweep XL' });
+    // The MLP's second product (x·W₂ᵀ, N = 1152 from K = 4608): the XL step's biggest N = 1152 user.
+    out.push({ M, N: n1, K: n4, transA: false, transB: true, tag: 'sweep XL' });
   }
   if (shapeSets.includes('square') && shapeSets.length > 1) out.push({ M: sq, N: sq, K: sq, transA: false, transB: false, tag: 'NN again (timed last: order probe)' });
   return out;
