@@ -133,6 +133,14 @@ function shapes(): Shape[] {
     const Ms = quick ? [64, 256] : [4096, 16384, 65536];
     const KN = quick ? [72, 216] : [1152, 3456, 4608];
     for (const M of Ms) for (const K of KN) for (const N of KN) out.push({ M, N, K, transA: false, transB: false, tag: 'XL' });
+    // The forward projections as the model runs them (x·Wᵀ, NT; the NN rows above at the same M,
+    // N, K are what AVDIT_MATMUL_WEIGHT_T's transposed weights would run), and the temporal
+    // adapter's stacked q/k/v (N = 1536) both ways.
+    const Mf = quick ? 256 : 65536;
+    const fwd: [number, number][] = quick ? [[216, 72], [72, 216], [96, 72]] : [[3456, 1152], [1152, 1152], [4608, 1152], [1152, 4608], [1536, 1152]];
+    for (const [N, K] of fwd) out.push({ M: Mf, N, K, transA: false, transB: true, tag: 'XL fwd NT' });
+    const [Ns, Ks] = fwd.at(-1)!;
+    out.push({ M: Mf, N: Ns, K: Ks, transA: false, transB: false, tag: 'XL' });
   }
   if (shapeSets.includes('dw')) {
     // Weight gradients dW = dYᵀ·X (TN) as XL's training step makes them, M = out features, N = in,

@@ -54,6 +54,7 @@ export const MATMUL_DEFAULTS: {
   splitK: { target: number; minChunk: number; max: number; onSoftware: boolean };
   sgSyntax: SgSyntax;
   direct: string | null;
+  weightT: boolean;
 } = {
   // From the H200 sweep of 2026-11-26 (bench/results/h200-run2/gpu-matmul.json).
   v2: { big: '128x256x16:8x8', small: '64x128x16:8x8' },
@@ -70,6 +71,8 @@ export const MATMUL_DEFAULTS: {
   // (directVariant): a `:gb` or `:gb:ga` v4 config, or null for the staged v4 everywhere. Null
   // until a GPU sweep shows one faster (bench/gpu-matmul.ts); AVDIT_MATMUL_DIRECT overrides it.
   direct: null,
+  // f32 forward products on a transposed copy of the weight (weightTransposeOn).
+  weightT: false,
 };
 
 /**
@@ -91,6 +94,20 @@ export function directVariant(ctx: GpuContext, p: MatmulParams, outBytes: number
   const a16 = !!v.cfg.GA;
   if (p.K % 16 !== 0 || p.N % 16 !== 0 || (a16 && p.M % 16 !== 0)) return null;
   return { variant: name, a16 };
+}
+
+/**
+ * Whether f32 products x·Wᵀ with a single-matrix B (a Linear's forward) read a transposed copy of
+ * the weight (engine/webgpu/f16-cache.ts TransposedCache) and run as NN: the f32 kernel stages an
+ * NT product's B tile transposed in workgroup memory (run 9 at 4096³: NT 35.3 TFLOP/s, NN 37.7).
+ * AVDIT_MATMUL_WEIGHT_T=1 / 0, else MATMUL_DEFAULTS.weightT (off until a GPU measures it at XL's
+ * shapes: bench/gpu-matmul.ts times NT and NN there).
+ */
+export function weightTransposeOn(): boolean {
+  const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_WEIGHT_T'] : undefined;
+  if (env === undefined || env === '') return MATMUL_DEFAULTS.weightT;
+  if (env !== '0' && env !== '1') throw new Error(`AVDIT_MATMUL_WEIGHT_T=${env}: expected 1 or 0`);
+  return env === '1';
 }
 
 export type MatmulPrecision = 'f32' | 'mixed';

@@ -14,7 +14,7 @@ import { BackendError, DTypeError, ShapeError } from '../errors.ts';
 import { broadcastStrides, matmulDims, sizeOf, stridesOf, type Shape } from '../shape.ts';
 import { encodeBinary, encodeUnary, encodeWhere, type ElemType } from '../../kernels/elementwise.ts';
 import { encodeGather, encodeScatterAdd, FLAG_GATHER_OOB, FLAG_SCATTER_OOB } from '../../kernels/gather.ts';
-import { directVariant, encodeMatmul } from '../../kernels/matmul.ts';
+import { directVariant, encodeMatmul, weightTransposeOn } from '../../kernels/matmul.ts';
 import { encodeToF16, f16Bytes } from '../../kernels/cast-f16.ts';
 import { encodeAdamW } from '../../kernels/adamw.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
@@ -28,7 +28,7 @@ import { encodeReduce } from '../../kernels/reduce.ts';
 import { encodeRandom } from '../../kernels/rng.ts';
 import { encodeSoftmax, encodeSoftmaxBwd } from '../../kernels/softmax.ts';
 import { WebGpuContext } from './context.ts';
-import { F16Cache } from './f16-cache.ts';
+import { F16Cache, TransposedCache } from './f16-cache.ts';
 import { openDevice } from './device.ts';
 import { classCap } from './pool.ts';
 
@@ -73,6 +73,8 @@ export class WebGpuBackend implements Backend {
   #gpu: GPU | null;
   /** f16 copies of weight operands (mixed precision's direct matmul form). */
   readonly f16Copies: F16Cache;
+  /** Transposed copies of weight operands (f32 forward products as NN: AVDIT_MATMUL_WEIGHT_T). */
+  readonly transposedWeights: TransposedCache;
 
   constructor(
     readonly ctx: WebGpuContext,
@@ -81,6 +83,7 @@ export class WebGpuBackend implements Backend {
   ) {
     this.#gpu = gpu;
     this.f16Copies = new F16Cache(ctx);
+    this.transposedWeights = new TransposedCache(ctx);
     this.#flags = ctx.alloc(4, 'assert-flags');
     encodeFill(ctx, this.#flags, 1, 'i32', 0);
   }
@@ -140,6 +143,7 @@ export class WebGpuBackend implements Backend {
     const g = s as GpuStorage;
     if (!g.buffer) return;
     this.f16Copies.drop(g);
+    this.transposedWeights.drop(g);
     this.#live -= g.size * BYTES_PER_ELEMENT[g.dtype];
     this.ctx.release(g.buffer);
     g.buffer = null;
@@ -236,6 +240,12 @@ export class WebGpuBackend implements Backend {
         encodeToF16(this.ctx, A.buf, ah, a.size);
       }
       encodeMatmul(this.ctx, ah, bh, this.#buf(out), { ...p, variant: direct.variant }, bias ? this.#buf(bias) : null);
+      return out;
+    }
+    // f32 with one weight matrix as B, seen transposed (x·Wᵀ): its transposed copy, as NN.
+    if (transB && this.precision === 'f32' && temps.length === 0 && (B.stride === 0 || batch === 1) && weightTransposeOn()) {
+      const bt = this.transposedWeights.get(b, B.buf, N, K);
+      encodeMatmul(this.ctx, A.buf, bt, this.#buf(out), { ...p, transB: false }, bias ? this.#buf(bias) : null);
       return out;
     }
     encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), p, bias ? this.#buf(bias) : null);
@@ -404,7 +414,11 @@ export class WebGpuBackend implements Backend {
   }
 
   adamw(params: readonly Storage[], grads: readonly Storage[], m: readonly Storage[], v: readonly Storage[], hp: AdamWHyper): void {
-    for (const p of params) this.f16Copies.drop(p); // updated in place: their f16 copies are stale
+    for (const p of params) {
+      // updated in place: their copies are stale
+      this.f16Copies.drop(p);
+      this.transposedWeights.drop(p);
+    }
     const tensors = params.map((p, i) => ({ p: this.#buf(p), g: this.#buf(grads[i]!), m: this.#buf(m[i]!), v: this.#buf(v[i]!), size: p.size }));
     encodeAdamW(this.ctx, tensors, hp);
   }
