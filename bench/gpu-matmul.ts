@@ -523,6 +523,18 @@ async function main(): Promise<void> {
   // The fastest `:gb` form, for gpu-run.sh's part xl-direct (AVDIT_MATMUL_DIRECT): to $OUT, else bench/results/.
   const bestDirect = ranking?.ranked.v4?.find((r) => r.geomean > 0 && isGb(r.variant));
   if (bestDirect) writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-direct.txt'), `${bestDirect.variant}\n`);
+  // v2 on XL's forward shapes: NT (as the model runs them) against NN at the same sizes (what
+  // transposed weight copies would run), summed: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_WEIGHT_T from it.
+  const v2 = requested.find((v) => v === 'v2' || v.startsWith('v2:'));
+  const fwdMs = (nt: boolean): number[] =>
+    rows.filter((r) => r.variant === v2 && r.ms !== undefined && (nt ? r.shape.tag === 'XL fwd NT' : r.shape.tag === 'XL' && rows.some((o) => o.variant === v2 && o.shape.tag === 'XL fwd NT' && o.shape.M === r.shape.M && o.shape.N === r.shape.N && o.shape.K === r.shape.K)))
+      .map((r) => r.ms!);
+  const [ntMs, nnMs] = [fwdMs(true), fwdMs(false)];
+  if (ntMs.length > 0 && ntMs.length === nnMs.length) {
+    const [nt, nn] = [ntMs, nnMs].map((xs) => xs.reduce((a, b) => a + b, 0));
+    console.log(`${v2} on XL's forward shapes: NT ${nt.toFixed(2)} ms, NN ${nn.toFixed(2)} ms (${((100 * (nt - nn)) / nt).toFixed(1)}% saved by transposed weights)`);
+    writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-weight-t.txt'), nn < nt ? '1\n' : '0\n');
+  }
   const adapter = h.describe();
   h.destroy();
 

@@ -10,7 +10,8 @@
 #     picks then in the XL parts; limits sum to 580 s)
 # XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweeps' fastest tiles to the
 # later parts (AVDIT_MIXED_TILES; with SWEEP=1 also the f32 kernels' AVDIT_ATTENTION_TILES), and part
-# fused's choice of whole-tile accumulate loops per f32 kernel (AVDIT_ATTENTION_WHOLE_TILES).
+# fused's choice of whole-tile accumulate loops per f32 kernel (AVDIT_ATTENTION_WHOLE_TILES), and part
+# matmul's verdict on transposed weight copies for f32 forward products (AVDIT_MATMUL_WEIGHT_T).
 # Shaders run without Dawn's index clamping and workgroup zeroing (engine/webgpu/device.ts); part
 # `robust` times v2 and v4 at 4096³ (NN, NT, TN) with them (AVDIT_ROBUSTNESS=1) beside part `matmul`'s
 # figures for the same shapes. If gradcheck or golden fails, the later parts run with them on.
@@ -90,6 +91,11 @@ fi
 # TUNE=1: and the f32 kernels whose accumulate loops ran faster over whole tiles (any part fused run).
 if [ -n "${TUNE:-}" ] && want fused && [ -s "$OUT/attention-whole.txt" ] && [ -z "$q" ]; then
   export AVDIT_ATTENTION_WHOLE_TILES="$(cat "$OUT/attention-whole.txt")"; echo "=== AVDIT_ATTENTION_WHOLE_TILES=$AVDIT_ATTENTION_WHOLE_TILES"
+fi
+# TUNE=1: the f32 parts on transposed weight copies if part matmul found v2's NN faster than its NT
+# at XL's forward shapes (AVDIT_MATMUL_WEIGHT_T).
+if [ -n "${TUNE:-}" ] && [ -s "$OUT/matmul-weight-t.txt" ] && [ -z "$q" ]; then
+  export AVDIT_MATMUL_WEIGHT_T="$(cat "$OUT/matmul-weight-t.txt")"; echo "=== AVDIT_MATMUL_WEIGHT_T=$AVDIT_MATMUL_WEIGHT_T"
 fi
 TAILN=60 part xl-mixed ${XL_LIMIT:-150} env ${MIXED_MATMUL:+AVDIT_MATMUL=$MIXED_MATMUL} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
 # Mixed precision with the frozen weights' f16 copies read straight from memory (v4 `:gb`, or
