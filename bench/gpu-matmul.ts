@@ -523,6 +523,16 @@ async function main(): Promise<void> {
   // The fastest `:gb` form, for gpu-run.sh's part xl-direct (AVDIT_MATMUL_DIRECT): to $OUT, else bench/results/.
   const bestDirect = ranking?.ranked.v4?.find((r) => r.geomean > 0 && isGb(r.variant));
   if (bestDirect) writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-direct.txt'), `${bestDirect.variant}\n`);
+  // v2's default tile against it on its side (256×128) where N = 1152 (the sweep's XL shapes),
+  // summed: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_V2_ALT from it (kernels/matmul.ts altBeatsBig).
+  const [bigV2, altV2] = [`v2:${MATMUL_DEFAULTS.v2.big}`, 'v2:256x128x16:8x8'];
+  const n1152 = (v: string): number[] => rows.filter((r) => r.variant === v && r.shape.tag === 'sweep XL' && r.shape.N === 1152 && r.ms !== undefined).map((r) => r.ms!);
+  const [bigMs, altMs] = [n1152(bigV2), n1152(altV2)];
+  if (bigMs.length > 0 && bigMs.length === altMs.length) {
+    const [b, a] = [bigMs, altMs].map((xs) => xs.reduce((x, y) => x + y, 0));
+    console.log(`v2 at N = 1152: ${bigV2} ${b.toFixed(2)} ms, ${altV2} ${a.toFixed(2)} ms`);
+    writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-v2-alt.txt'), a < b ? `${altV2.slice(3)}\n` : 'off\n');
+  }
   // v2 on XL's forward shapes: NT (as the model runs them) against NN at the same sizes (what
   // transposed weight copies would run), summed: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_WEIGHT_T from it.
   const v2 = requested.find((v) => v === 'v2' || v.startsWith('v2:'));
@@ -658,7 +668,8 @@ function sweepReport(rows: Row[], all: Shape[], configs: string[]): { text: stri
     const l = (ranked[fam] ?? []).filter((r) => r.geomean > 0 && !isGb(r.variant));
     const big = l[0] ? cfgOf(l[0].variant) : MATMUL_DEFAULTS[fam].big;
     const sm = l.find((r) => area(r.variant) <= 8192);
-    return `{ big: '${big}', small: '${sm ? cfgOf(sm.variant) : MATMUL_DEFAULTS[fam].small}' }`;
+    // (v2's alt: the N = 1152 comparison after the sweep, matmul-v2-alt.txt.)
+    return `{ big: '${big}', small: '${sm ? cfgOf(sm.variant) : MATMUL_DEFAULTS[fam].small}'${fam === 'v2' ? ", alt: null /* or matmul-v2-alt.txt's */" : ''} }`;
   };
   out.push(`\n=== suggested MATMUL_DEFAULTS (kernels/matmul.ts) ===`);
   out.push(`  v2: ${suggest('v2')},`);

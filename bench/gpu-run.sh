@@ -11,7 +11,8 @@
 # XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweeps' fastest tiles to the
 # later parts (AVDIT_MIXED_TILES; with SWEEP=1 also the f32 kernels' AVDIT_ATTENTION_TILES), and part
 # fused's choice of whole-tile accumulate loops per f32 kernel (AVDIT_ATTENTION_WHOLE_TILES), and part
-# matmul's verdict on transposed weight copies for f32 forward products (AVDIT_MATMUL_WEIGHT_T).
+# matmul's verdicts on transposed weight copies for f32 forward products (AVDIT_MATMUL_WEIGHT_T) and,
+# with SWEEP=1, on v2's 256×128 tile at N = 1152 (AVDIT_MATMUL_V2_ALT).
 # Shaders run without Dawn's index clamping and workgroup zeroing (engine/webgpu/device.ts); part
 # `robust` times v2 and v4 at 4096³ (NN, NT, TN) with them (AVDIT_ROBUSTNESS=1) beside part `matmul`'s
 # figures for the same shapes. If gradcheck or golden fails, the later parts run with them on.
@@ -91,6 +92,11 @@ fi
 # TUNE=1: and the f32 kernels whose accumulate loops ran faster over whole tiles (any part fused run).
 if [ -n "${TUNE:-}" ] && want fused && [ -s "$OUT/attention-whole.txt" ] && [ -z "$q" ]; then
   export AVDIT_ATTENTION_WHOLE_TILES="$(cat "$OUT/attention-whole.txt")"; echo "=== AVDIT_ATTENTION_WHOLE_TILES=$AVDIT_ATTENTION_WHOLE_TILES"
+fi
+# TUNE=1: v2's tile on its side where it wastes fewer columns (N = 1152) if the sweep (SWEEP=1) found
+# it faster there (AVDIT_MATMUL_V2_ALT).
+if [ -n "${TUNE:-}" ] && [ -s "$OUT/matmul-v2-alt.txt" ] && [ -z "$q" ]; then
+  export AVDIT_MATMUL_V2_ALT="$(cat "$OUT/matmul-v2-alt.txt")"; echo "=== AVDIT_MATMUL_V2_ALT=$AVDIT_MATMUL_V2_ALT"
 fi
 # TUNE=1: the f32 parts on transposed weight copies if part matmul found v2's NN faster than its NT
 # at XL's forward shapes (AVDIT_MATMUL_WEIGHT_T).

@@ -47,7 +47,7 @@ import { TILED_SMALL, type TiledConfig, tiledConfigError, tiledKey, tiledSharedB
  * A config the device cannot run (workgroup memory, threads) falls back to the next choice.
  */
 export const MATMUL_DEFAULTS: {
-  v2: { big: string; small: string };
+  v2: { big: string; small: string; alt: string | null };
   v3: { big: string; small: string };
   v4: { big: string; small: string };
   minBigTiles: number;
@@ -57,7 +57,9 @@ export const MATMUL_DEFAULTS: {
   weightT: boolean;
 } = {
   // From the H200 sweep of 2026-11-26 (bench/results/h200-run2/gpu-matmul.json).
-  v2: { big: '128x256x16:8x8', small: '64x128x16:8x8' },
+  // alt: the config for products whose sizes it tiles with less waste than big (altBeatsBig);
+  // null until a GPU sweep measures it (AVDIT_MATMUL_V2_ALT sets it meanwhile).
+  v2: { big: '128x256x16:8x8', small: '64x128x16:8x8', alt: null },
   v3: { big: '128x128x16:8x8', small: '64x64x16:8x8' },
   v4: { big: '128x128x64:2x4:s1', small: '64x64x32:2x2' },
   // ~2 waves of 132 SMs.
@@ -246,6 +248,10 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
     if (ok.length > 1 && big.name !== 'v1') {
       if (tilesOf(big, p) < MATMUL_DEFAULTS.minBigTiles) return ok[1]!;
     }
+    if (name === 'v2') {
+      const alt = v2Alt();
+      if (alt && !variantSupport(ctx, alt) && altBeatsBig(big, alt, p)) return alt;
+    }
     return big;
   };
   if (p.precision === 'mixed') {
@@ -253,6 +259,28 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
     if (v) return v;
   }
   return pick('v2') ?? { name: 'v2', cfg: TILED_SMALL };
+}
+
+/** v2's alternative config: AVDIT_MATMUL_V2_ALT (a v2 config, or '' / 'off' for none), else MATMUL_DEFAULTS.v2.alt. */
+function v2Alt(): ParsedVariant | null {
+  const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_V2_ALT'] : undefined;
+  const cfg = env === undefined ? MATMUL_DEFAULTS.v2.alt : env === '' || env === 'off' ? null : env;
+  if (!cfg) return null;
+  const v = parseVariant(/^v\d/.test(cfg) ? cfg : `v2:${cfg}`);
+  if (v.name !== 'v2') throw new Error(`AVDIT_MATMUL_V2_ALT / MATMUL_DEFAULTS.v2.alt '${cfg}': not a v2 config`);
+  return v;
+}
+
+/**
+ * Whether the alternative v2 tile computes at least 3% fewer padded outputs than the big one (the
+ * output rounded up to whole tiles: 128×256 tiles compute 1280 columns of XL's N = 1152, 256×128
+ * ones 1152) while still launching enough workgroups to fill the GPU.
+ */
+export function altBeatsBig(big: ParsedVariant, alt: ParsedVariant, p: MatmulParams): boolean {
+  if (big.name === 'v1' || alt.name === 'v1') return false;
+  const padded = (v: ParsedVariant & { cfg: { BM: number; BN: number } }): number =>
+    Math.ceil(p.M / v.cfg.BM) * v.cfg.BM * Math.ceil(p.N / v.cfg.BN) * v.cfg.BN;
+  return tilesOf(alt, p) >= MATMUL_DEFAULTS.minBigTiles && padded(alt) < 0.97 * padded(big);
 }
 
 /** Workgroups a variant launches for these parameters. */

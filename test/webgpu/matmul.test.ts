@@ -288,6 +288,38 @@ test('matmul automatic choice', async () => {
   assert.deepEqual(parseVariant('v4:128x128x64:2x4:s1:z'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, Z: true } });
 });
 
+test('v2\'s alternative tile (AVDIT_MATMUL_V2_ALT) is taken where it computes 3% fewer padded outputs and still fills the GPU', () => {
+  const saved = [process.env['AVDIT_MATMUL'], process.env['AVDIT_MATMUL_V2_ALT']] as const;
+  delete process.env['AVDIT_MATMUL'];
+  // An NVIDIA-sized device: 48 KiB of workgroup memory, 1024 invocations.
+  const nvidia = { limits: { ...h.limits, maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 }, features: { ...h.features, software: false } } as unknown as typeof h;
+  const cfg = (M: number, N: number): string => {
+    const v = chooseVariant(nvidia, { batch: 1, M, N, K: 1152, transA: false, transB: true, strideA: 0, strideB: 0 });
+    return v.name === 'v2' ? `${v.cfg.BM}x${v.cfg.BN}` : v.name;
+  };
+  try {
+    delete process.env['AVDIT_MATMUL_V2_ALT'];
+    assert.equal(MATMUL_DEFAULTS.v2.alt, null, 'no alternative until a GPU measures one');
+    assert.equal(cfg(65536, 1152), '128x256');
+    process.env['AVDIT_MATMUL_V2_ALT'] = '256x128x16:8x8';
+    // XL's N = 1152: 1280 columns computed by 256-wide tiles, 1152 by 128-wide ones.
+    assert.deepEqual([cfg(65536, 1152), cfg(65536, 3456), cfg(65536, 4608), cfg(65536, 1536)], ['256x128', '256x128', '128x256', '128x256']);
+    // Too few 256-row tiles to fill the GPU (7168 × 1152: 252 of them, the big config's 280): not taken.
+    assert.equal(cfg(7168, 1152), '128x256');
+    // Too few for the big config either: the small one, as before.
+    assert.equal(cfg(4096, 1152), '64x128');
+    process.env['AVDIT_MATMUL_V2_ALT'] = 'off';
+    assert.equal(cfg(65536, 1152), '128x256');
+    process.env['AVDIT_MATMUL_V2_ALT'] = 'v4:128x128x32:2x4';
+    assert.throws(() => cfg(65536, 1152), /AVDIT_MATMUL_V2_ALT \/ MATMUL_DEFAULTS.v2.alt 'v4:128x128x32:2x4': not a v2 config/);
+  } finally {
+    for (const [k, v] of [['AVDIT_MATMUL', saved[0]], ['AVDIT_MATMUL_V2_ALT', saved[1]]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
+
 test('v2/v3 XOR swizzle of transposed tiles: four-way store conflicts to none at the default tiles; both layouts right', async () => {
   // [rows of k in vec4s (BK/4), floats per k-row (BM or BN), thread step, threads] → wavefronts without / with.
   for (const [rowVecs, rowFloats, step, T, without] of [[4, 128, 16, 512, 4], [4, 256, 32, 512, 4], [2, 128, 16, 256, 2]] as const) {
