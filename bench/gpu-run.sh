@@ -39,7 +39,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 # The adapter, its features and the kernels this engine runs there (the run's first record).
 node bin/avdit.mjs device 2>&1 | tee "$OUT/device.txt" | grep -v '^Warning'
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
-TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts test/webgpu/poison.test.ts
+TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts test/webgpu/poison.test.ts test/webgpu/weight-copies.test.ts
 want golden && grep "^not ok" "$OUT/golden.txt" 2>/dev/null | sed 's/^/=== failed: /'
 # Kernels run without Dawn's shader safety nets, and row kernels on subgroup shuffles, since session 8
 # (both new on NVIDIA): if gradcheck fails, or a golden test of poison, row reductions or the models,
