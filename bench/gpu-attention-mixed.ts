@@ -180,7 +180,8 @@ for (const c of CASES) {
       };
       rows.push(row);
       kernelMin.single = Math.min(kernelMin.single, got.vec4!);
-      if (got.onepass !== undefined) kernelMin.onePass = Math.min(kernelMin.onePass, got.onepass);
+      // (A one-pass form that disagrees with the default beyond rounding cannot win: its first version was wrong on the H200.)
+      if (got.onepass !== undefined && onePassDiff! < 1e-2) kernelMin.onePass = Math.min(kernelMin.onePass, got.onepass);
       if (got.db !== undefined) kernelMin.db = Math.min(kernelMin.db, got.db);
       if (got.vec4! < fastest) {
         fastest = got.vec4!;

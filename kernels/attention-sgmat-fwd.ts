@@ -80,20 +80,28 @@ const LAG = 8;
  * P = e^{S − m} ≤ e^{LAG} is still exact enough in f16 (its relative precision does not depend on
  * the magnitude) and ℓ, O accumulate in f32. When some row of the block would pass that, the whole
  * workgroup rebases (a uniform decision, through `workgroupUniformLoad`): every row takes its new
- * maximum m', ℓ·e^{m − m'}, and the O fragments go through workgroup memory to be scaled row by
- * row. The first tile sets m directly. For scores that do not keep climbing, that happens rarely:
- * one pass over K and V instead of two, no second Q Kᵀ.
+ * maximum m', ℓ·e^{m − m'}, and what O holds so far leaves the fragments: each fragment goes
+ * through workgroup memory into this invocation's share of the row, `ot` (8 columns of each
+ * fragment, f32 registers), as ot ← (ot + fragment)·e^{m − m'}, and the fragment restarts at zero.
+ * The write-back adds ot to the last fragments. The first tile sets m directly. For scores that do
+ * not keep climbing a rebase is rare: one pass over K and V instead of two, no second Q Kᵀ.
+ *
+ * (The first version scaled the fragments in workgroup memory and loaded them back as result
+ * fragments; on the H200, run 9, its o was off by ~100% with lse right, and NaN under workgroup
+ * poison, though its emulation passed: loading a result fragment from workgroup memory is the one
+ * builtin use no other kernel shares. This form needs only stores and zero fragments.)
  */
 function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
-  const rescale = rep(NO, (j) => `workgroupBarrier();
+  const rebase = rep(NO, (j) => `workgroupBarrier();
         ${ops.store('Ss', `rowSg * ${SS}u`, `o${j}`, `${SS}u`)}
         workgroupBarrier();
-        for (var e = 0u; e < ${ops.bound(8)}; e++) { Ss[row * ${SS}u + half * 8u + e] *= c; }
-        workgroupBarrier();
-        o${j} = ${ops.loadAcc('Ss', `rowSg * ${SS}u`, `${SS}u`)};`, '\n        ');
+        for (var e = 0u; e < ${ops.bound(8)}; e++) { ot[${j * 8}u + e] = (ot[${j * 8}u + e] + Ss[row * ${SS}u + half * 8u + e]) * c; }
+        o${j} = ${ops.acc}();`, '\n        ');
   return `var m = NEG;
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
+  // This invocation's 8 columns of each O fragment, moved out of the fragments at each rebase.
+  var ot = array<f32, ${8 * NO}>();
   // Both vote slots start cleared (workgroup memory is not zeroed for us: engine/webgpu/device.ts).
   if (lidx == 0u) { rebase[0] = 0u; rebase[1] = 0u; }
   ${streamLoop(kvParts(sd, t.bt), 'kb', 'nk', 'u.s', t.bt, `${scores}
@@ -116,8 +124,8 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     if (any != 0u) { c = exp(m - mNew); m = mNew; den *= c; }
     ${probabilities(ops, HT, SS, LP)}
     if (any != 0u) {
-      // Scale each O fragment's rows by c, through Ss (its scores are in Ps by now).
-      ${rescale}
+      // O so far into ot, scaled by c (through Ss: its scores are in Ps by now).
+      ${rebase}
     }
     workgroupBarrier();
     ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
@@ -126,7 +134,7 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
 export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
   const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
-  const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss'], ['Ss']);
+  const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
   const onePass = onePassOn();
@@ -161,6 +169,6 @@ ${mainStart(ops, NT, ['q', 'k', 'v', 'o'])}
   let valid = b0 + row < u.l;
   if (valid && half == 0u) { lse[h * u.l + b0 + row] = m + log(tot); }
   let inv = 1.0 / tot;
-  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'b0 + row', 'inv')}
+  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'b0 + row', 'inv', 'o', onePass ? (j) => `ot[${j * 8}u + t]` : undefined)}
 }`;
 }

@@ -262,9 +262,13 @@ export function ownTimesTileT(ops: SgOps, acc: string, NS: number, steps: number
 /**
  * WGSL: write result fragments acc_j (the block's [bo, dim] output) to global memory through the
  * f32 tile `tmp`: fragment j of every subgroup is stored, then invocation pair (row, half) writes
- * 8 columns of its row, times `mul` (a per-row WGSL expression).
+ * 8 columns of its row, times `mul` (a per-row WGSL expression). `plus(j)`: a WGSL array of this
+ * invocation's 8 columns of fragment j held elsewhere (indexed by the loop's `t`), added first.
  */
-export function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: number, out: string, d: number, rowValid: string, outRow: string, mul: string, arr = out): string {
+export function writeOut(
+  ops: SgOps, acc: string, nf: number, tmp: string, SS: number, out: string, d: number, rowValid: string, outRow: string, mul: string, arr = out,
+  plus?: (j: number) => string,
+): string {
   return rep(nf, (j) => `workgroupBarrier();
   ${ops.store(tmp, `rowSg * ${SS}u`, `${acc}${j}`, `${SS}u`)}
   workgroupBarrier();
@@ -272,7 +276,7 @@ export function writeOut(ops: SgOps, acc: string, nf: number, tmp: string, SS: n
     let ob = row_${out}(${out}Base, ${outRow});
     for (var t = 0u; t < ${ops.bound(8)}; t++) {
       let col = ${j * F}u + half * 8u + t;
-      if (col < ${d}u) { ${arr}[ob + col] = ${tmp}[row * ${SS}u + half * 8u + t] * ${mul}; }
+      if (col < ${d}u) { ${arr}[ob + col] = (${tmp}[row * ${SS}u + half * 8u + t]${plus ? ` + ${plus(j)}` : ''}) * ${mul}; }
     }
   }`);
 }

@@ -19,9 +19,10 @@
  * the row maxima m of S = (scale·Q) Kᵀ, the second P = e^{S−m} (≤ 1, safe in f16), ℓ = Σ P and
  * O += P V in fragments; at the end o = O/ℓ, lse = m + log ℓ. The first pass is half the second's
  * MMAs (no P V), so the forward costs 1.5× the MMAs of a one-pass kernel, all on tensor cores.
- * A one-pass form with lazy rescaling (onePassLoop) runs emulated only: on the H200 (run 9) its
- * outputs were wrong (o off by ~100%, lse right) and it read workgroup memory nothing wrote, though
- * the emulation passes every test; real subgroup matrices refuse it until that is found.
+ * A one-pass form with lazy rescaling (onePassLoop, AVDIT_MIXED_ONEPASS=1) is an option: its first
+ * version was wrong on the H200 (run 9: o off by ~100%, lse right, NaN under workgroup poison)
+ * though its emulation passed; the present one no longer loads result fragments from workgroup
+ * memory (the suspect) and has not run on hardware yet (the GPU script tests and times it).
  *
  * Backward (FA2, Dao 2023, Alg. 2, with no atomics, as attention-bwd.ts): D = rowsum(dO∘O) by
  * the f32 row-dot kernel; dQ: per query block, for each key tile S = Q̃Kᵀ (Q̃ = scale·Q),
@@ -72,9 +73,6 @@ const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boo
 export function mixedDispatch(
   ctx: GpuContext, kind: MixedKernel, d: AttentionShape, buffers: GPUBuffer[], emulate: boolean, syntax: SgSyntax,
 ): Dispatch {
-  if (kind === 'fwd' && !emulate && onePassOn()) {
-    throw new Error('mixed attention: the one-pass forward (AVDIT_MIXED_ONEPASS=1) gave wrong results on NVIDIA (H200, run 9) and runs emulated only; unset it');
-  }
   const own = kind === 'dkdv' ? d.s : d.l;
   const t = pickMixedTiles(kind, own, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
   const blocks = Math.ceil(own / t.bo);

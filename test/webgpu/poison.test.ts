@@ -120,14 +120,13 @@ async function mixedAttention(): Promise<Float32Array[]> {
   return out;
 }
 
-test('workgroup poison: the tensor-core attention kernels (default, double-buffered, and one-pass where emulated; emulated on lavapipe) give the same bits', async () => {
+test('workgroup poison: the tensor-core attention kernels (default, double-buffered, one-pass; emulated on lavapipe) give the same bits', async () => {
   const b = gpu();
   const saved = { ...mixedAttentionTuning };
   const emulate = !ctxOf().features.subgroupMatrix; // on NVIDIA (bench/gpu-run.sh's golden part) the real ones
   b.setPrecision?.('mixed');
   try {
-    // The one-pass forward runs emulated only (real subgroup matrices refuse it: kernels/attention-sgmat.ts).
-    for (const form of [{}, ...(emulate ? [{ onePass: true }] : []), { doubleBuffer: { fwd: true, dq: true, dkdv: true } }]) {
+    for (const form of [{}, { onePass: true }, { doubleBuffer: { fwd: true, dq: true, dkdv: true } }]) {
       Object.assign(mixedAttentionTuning, saved, { emulate }, form);
       const clean = await withPoison(false, mixedAttention);
       const poisoned = await withPoison(true, mixedAttention);
