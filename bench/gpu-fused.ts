@@ -222,28 +222,21 @@ for (const c of CASES) {
       console.log(`${c.name} f32 ${kind.padEnd(4)} ablations (ms): ${Object.entries(ablations[kind]!).map(([w, x]) => `${w} ${fmt(x)}`).join('  ')}`);
     }
   }
-  // Each kernel alone with its tiles staged by the loop form (one vec4 loaded and stored per
-  // iteration, the form before the fifteenth session) instead of batched loads.
-  const loopStaging: Record<string, number> = {};
-  attentionTuning.batchedStaging = false;
-  try {
-    loopStaging.fwd = await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; });
-    loopStaging.dq = await bwdOnly(['dq']);
-    loopStaging.dkdv = await bwdOnly(['dkdv']);
-  } finally {
-    attentionTuning.batchedStaging = undefined;
-  }
-  // Each kernel alone with its accumulate loop over whole tiles (a constant count the compiler can
-  // unroll) instead of the tile's valid rows (kernels/attention-tiles.ts wholeTiles).
-  const wholeTileMs: Record<string, number> = {};
-  attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv'];
-  try {
-    wholeTileMs.fwd = await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; });
-    wholeTileMs.dq = await bwdOnly(['dq']);
-    wholeTileMs.dkdv = await bwdOnly(['dkdv']);
-  } finally {
-    attentionTuning.wholeTiles = undefined;
-  }
+  /** Each kernel timed alone (the forward; the dQ and dK/dV passes) while a tuning hook is set. */
+  const kernelsAloneWith = async (set: () => void, unset: () => void): Promise<Record<AttentionKernel, number>> => {
+    set();
+    try {
+      return { fwd: await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; }), dq: await bwdOnly(['dq']), dkdv: await bwdOnly(['dkdv']) };
+    } finally {
+      unset();
+    }
+  };
+  // Their tiles staged by the loop form (one vec4 loaded and stored per iteration, the form before
+  // the fifteenth session) instead of batched loads.
+  const loopStaging = await kernelsAloneWith(() => (attentionTuning.batchedStaging = false), () => (attentionTuning.batchedStaging = undefined));
+  // Their accumulate loops over whole tiles (a constant count the compiler can unroll) instead of
+  // the tile's valid rows (kernels/attention-tiles.ts wholeTiles).
+  const wholeTileMs = await kernelsAloneWith(() => (attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv']), () => (attentionTuning.wholeTiles = undefined));
   // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS, 6 sharers
   // only where they idle fewer columns, with 3/4 of the keys per tile: nominalRows; the
   // default is the first listed), each pass timed alone; the fastest go to attention-tiles.json.
