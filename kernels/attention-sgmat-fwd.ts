@@ -92,7 +92,7 @@ const LAG = 8;
  * builtin use no other kernel shares. This form needs only stores and zero fragments.)
  */
 function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
-  const rebase = rep(NO, (j) => `workgroupBarrier();
+  const moveOut = rep(NO, (j) => `workgroupBarrier();
         ${ops.store('Ss', `rowSg * ${SS}u`, `o${j}`, `${SS}u`)}
         workgroupBarrier();
         for (var e = 0u; e < ${ops.bound(8)}; e++) { ot[${j * 8}u + e] = (ot[${j * 8}u + e] + Ss[row * ${SS}u + half * 8u + e]) * c; }
@@ -125,7 +125,7 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     ${probabilities(ops, HT, SS, LP)}
     if (any != 0u) {
       // O so far into ot, scaled by c (through Ss: its scores are in Ps by now).
-      ${rebase}
+      ${moveOut}
     }
     workgroupBarrier();
     ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
