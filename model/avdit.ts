@@ -23,6 +23,7 @@ import { Linear, LoRA } from './layers/linear.ts';
 import { Adapter } from './layers/mlp.ts';
 import { stackedRows } from './layers/rows.ts';
 import { sincos1d, sincos2d } from './layers/posembed.ts';
+import { type Checkpointing, checkpointsBlock } from './checkpointing.ts';
 import { Module } from './module.ts';
 
 function loraPair(ctx: InitContext, dim: number, rank: number): Module & AttentionLoRA {
@@ -76,8 +77,8 @@ export function checkFusion(c: AVDiTConfig, mode: FusionMode): void {
 export interface AVDiTOptions {
   /** Default `pooled` (DESIGN.md). */
   fusion?: FusionMode;
-  /** Recompute each block's activations in the backward pass instead of keeping them. */
-  checkpoint?: boolean;
+  /** Recompute each block's activations in the backward pass instead of keeping them: every block, or the first n (model/checkpointing.ts). */
+  checkpoint?: Checkpointing;
 }
 
 /** Repeat each row of a [B, D] tensor `times` times → [B·times, D]. */
@@ -171,14 +172,14 @@ export class AVDiT extends DiT {
     let v = this.embed(A.reshape(xv, [B * M, c.videoChannels, c.videoHeight, c.videoWidth])); // [B·M, Lv, D]
     let a = A.add(this.audioEmbedder.forward(xa), this.audioPosEmbed); // [B, La, D]
 
-    for (const blk of this.blocks) {
+    for (const [i, blk] of this.blocks.entries()) {
       if (!A.isRecording()) {
         // Inference: nothing is kept for a backward pass, so each block's intermediates are freed.
         const vIn = v, aIn = a;
         ({ v, a } = scope(() => this.block(blk, vIn, aIn, cond, B, M, opts)));
         vIn.dispose(); // made in this function, so ours to free
         aIn.dispose();
-      } else if (opts.checkpoint) {
+      } else if (checkpointsBlock(opts.checkpoint, i)) {
         // Activation checkpointing: the block's activations are recomputed in the backward pass.
         // checkpoint() returns one tensor, so the block's two outputs travel packed end to end
         // (the block input v, a is all that is kept per block).

@@ -19,6 +19,7 @@ import { Mlp } from './layers/mlp.ts';
 import { sincos2d } from './layers/posembed.ts';
 import { Module } from './module.ts';
 import { modulate } from './layers/adaln.ts';
+import { type Checkpointing, checkpointsBlock } from './checkpointing.ts';
 
 /** SiLU → Linear(D, k·D) (key `adaLN_modulation.1`), zero-initialised (adaLN-Zero), split into k [N, D] parts. */
 export class AdaLNModulation extends Module {
@@ -132,16 +133,16 @@ export class DiT extends Module {
 
   /**
    * x [N, C, H, W], t (N timesteps), y i32 [N] → [N, 2C, H, W] (noise, then variance values).
-   * `checkpoint`: activation checkpointing per block in training (only each block's input is kept;
-   * its activations are recomputed in the backward pass).
+   * `checkpoint`: activation checkpointing in training, of every block or the first n (only such a
+   * block's input is kept; its activations are recomputed in the backward pass; model/checkpointing.ts).
    */
-  forward(x: Tensor, t: ArrayLike<number>, y: Tensor, opts: { checkpoint?: boolean } = {}): Tensor {
+  forward(x: Tensor, t: ArrayLike<number>, y: Tensor, opts: { checkpoint?: Checkpointing } = {}): Tensor {
     const c = this.condition(t, y);
     let h = this.embed(x);
-    for (const b of this.blocks) {
+    for (const [i, b] of this.blocks.entries()) {
       const hIn = h;
       // Training: free what no gradient rule reads as soon as the block is done; inference: all.
-      if (A.isRecording() && opts.checkpoint) h = A.checkpoint((hi: Tensor, ci: Tensor) => A.releaseUnsaved(() => b.forward(hi, ci)), hIn, c);
+      if (A.isRecording() && checkpointsBlock(opts.checkpoint, i)) h = A.checkpoint((hi: Tensor, ci: Tensor) => A.releaseUnsaved(() => b.forward(hi, ci)), hIn, c);
       else if (A.isRecording()) h = A.releaseUnsaved(() => b.forward(hIn, c));
       else {
         h = scope(() => b.forward(hIn, c));

@@ -12,6 +12,7 @@ import { sampleTimesteps, type GaussianDiffusion } from '../diffusion/index.ts';
 import type { AVDiT, AVDiTOptions } from '../model/avdit.ts';
 import type { DiT } from '../model/dit.ts';
 import { LABEL_DROP } from './data-source.ts';
+import type { Checkpointing } from '../model/checkpointing.ts';
 
 /** [B, M, C, H, W] ↔ [B, C, M, H, W]. */
 export const framesToChannels = (x: Tensor): Tensor => A.permute(x, [0, 2, 1, 3, 4]);
@@ -58,7 +59,7 @@ export function avditLoss(model: AVDiT, diffusion: GaussianDiffusion, batch: AVB
  * DiT pretraining on single frames, class-conditional with 10% of labels dropped to the null
  * class (DiT's LabelEmbedder token_drop), so the backbone also learns the unconditional model.
  */
-export function ditLoss(model: DiT, diffusion: GaussianDiffusion, images: Tensor, labels: ArrayLike<number>, gen: Generator, dropProb = LABEL_DROP, opts: { checkpoint?: boolean } = {}): LossOut {
+export function ditLoss(model: DiT, diffusion: GaussianDiffusion, images: Tensor, labels: ArrayLike<number>, gen: Generator, dropProb = LABEL_DROP, opts: { checkpoint?: Checkpointing } = {}): LossOut {
   const B = images.shape[0]!;
   const backend = images.backend;
   const t = sampleTimesteps(B, diffusion.numTimesteps, gen);

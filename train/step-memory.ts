@@ -41,7 +41,7 @@ export async function trainStepPeakBytes(
   const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
   const diffusion = createDiffusion('');
   const loss = (): LossOut => {
-    if (dit) return ditLoss(dit, diffusion, zeros([B, c.videoChannels, c.videoHeight, c.videoWidth], { backend }), new Array<number>(B).fill(c.classes), gen, undefined, { checkpoint: opts.checkpoint === true });
+    if (dit) return ditLoss(dit, diffusion, zeros([B, c.videoChannels, c.videoHeight, c.videoWidth], { backend }), new Array<number>(B).fill(c.classes), gen, undefined, { checkpoint: opts.checkpoint });
     const batch = {
       video: zeros([B, c.frames, c.videoChannels, c.videoHeight, c.videoWidth], { backend }),
       audio: zeros([B, c.audioChannels, c.audioTime, c.audioFreq], { backend }),

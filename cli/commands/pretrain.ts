@@ -18,6 +18,7 @@ import { configFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 import { resumeDirFlag, resumeFlags, splitResumeDir } from '../resume-flags.ts';
 import { checkBatchFits } from '../memory-fits.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
+import { CHECKPOINT_FLAGS, CHECKPOINT_HELP, checkpointingFromFlags } from '../checkpoint-flags.ts';
 
 export const help = `avdit pretrain --out DIR [flags]
        avdit pretrain --resume DIR [flags]
@@ -25,14 +26,13 @@ export const help = `avdit pretrain --out DIR [flags]
 Trains the image DiT itself (every parameter; class labels with 10% dropped to the null class,
 as DiT) on single video frames, producing the frozen backbone DIR/backbone.safetensors (EMA
 weights) that \`avdit train --backbone DIR/backbone.safetensors\` adapts to audio and video.
-  --checkpoint        activation checkpointing per block (recompute in the backward pass: less
-                      memory, about a third more time)
+${CHECKPOINT_HELP}
 ${modelHelp('demo')}
 ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const resumeArg = splitResumeDir(argv);
-  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, checkpoint: { type: 'boolean' } });
+  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, ...CHECKPOINT_FLAGS });
   if (flags.help) {
     console.log(help);
     return 0;
@@ -43,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
   // --out is checked (making nothing) before the data is made or the model built; made after the data.
   checkOutDirFlag('out', a.out);
   const backend = await backendFlag(flags, 'auto');
-  const checkpoint = flags.checkpoint === true;
+  const checkpoint = await checkpointingFromFlags(flags, backend, 'dit', config, a.batch);
   await checkBatchFits(backend, 'dit', config, a.batch, { checkpoint });
   const data = openData(config, a.data, a.dataN, a.dataSeed);
   const dir = outDirFlag('out', a.out);

@@ -16,6 +16,7 @@ import { backendFlag, checkOutDirFlag, INTERRUPTED, outDirFlag, parse, UsageErro
 import { configFromFlags, FUSION_FLAGS, FUSION_HELP, fusionFromFlags, MODEL_FLAGS, modelHelp } from '../model-flags.ts';
 import { resumeDirFlag, resumeFlags, splitResumeDir } from '../resume-flags.ts';
 import { checkBatchFits } from '../memory-fits.ts';
+import { CHECKPOINT_FLAGS, CHECKPOINT_HELP, checkpointingFromFlags } from '../checkpoint-flags.ts';
 import { TRAIN_FLAGS, TRAIN_HELP, trainArgs } from '../train-flags.ts';
 
 export const help = `avdit train --out DIR [--backbone FILE] [flags]
@@ -26,8 +27,7 @@ embed/final layer and the DiT's biases) on audio-video clips, with the DiT backb
   --backbone FILE     DiT weights: an \`avdit pretrain\` checkpoint (its EMA weights) or the
                       official DiT .pt state dict (default: a random backbone, with a warning)
   --conditional       train with class labels (default: unconditional, the paper's setting)
-  --checkpoint        activation checkpointing per block (recompute in the backward pass: less
-                      memory, about a third more time)
+${CHECKPOINT_HELP}
   --min-snr G         weight each step's ε-MSE by min(SNR, G)/SNR (Min-SNR-γ, Hang et al. 2023;
                       default: off, ADM's loss as the paper): the nearly clean steps count less
 ${FUSION_HELP}
@@ -36,7 +36,7 @@ ${TRAIN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const resumeArg = splitResumeDir(argv);
-  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, ...FUSION_FLAGS, checkpoint: { type: 'boolean' }, 'min-snr': { type: 'string' } });
+  const flags = parse(resumeArg.argv, { ...MODEL_FLAGS, ...TRAIN_FLAGS, backbone: { type: 'string' }, conditional: { type: 'boolean' }, ...FUSION_FLAGS, ...CHECKPOINT_FLAGS, 'min-snr': { type: 'string' } });
   if (flags.help) {
     console.log(help);
     return 0;
@@ -59,7 +59,8 @@ export async function run(argv: string[]): Promise<number> {
   const weights = backbone ? modelWeights(backbone.tensors) : null;
   if (weights) checkBackboneFits(new AVDiT({ backend: metaBackend, gen: new Generator(0) }, config), weights.weights, flags.backbone as string);
   const backend = await backendFlag(flags, 'auto');
-  await checkBatchFits(backend, 'avdit', config, a.batch, { fusion, checkpoint: flags.checkpoint === true, minSnrGamma });
+  const checkpoint = await checkpointingFromFlags(flags, backend, 'avdit', config, a.batch, { fusion, minSnrGamma });
+  await checkBatchFits(backend, 'avdit', config, a.batch, { fusion, checkpoint, minSnrGamma });
   const conditional = flags.conditional === true;
   const data = openData(config, a.data, a.dataN, a.dataSeed, conditional); // shards without labels: refused from their headers
   if (conditional && !data.labels) throw new UsageError(`--conditional: the data in ${a.data} has no labels`);
@@ -82,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(a.gradClip !== undefined ? { gradClip: a.gradClip } : {}),
     ...(a.timeBudget !== undefined ? { deadline: performance.now() + a.timeBudget * 1000 } : {}),
     meta: { kind: 'avdit', seed: a.seed, config, args: { ...a, data: data.spec, conditional, fusion, ...(minSnrGamma !== undefined ? { minSnrGamma } : {}) } },
-    lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { fusion, checkpoint: flags.checkpoint === true, minSnrGamma }),
+    lossFn: (_step, gen) => avditLoss(model, diffusion, drawBatch(data, config, a.batch, gen, backend, conditional), gen, { fusion, checkpoint, minSnrGamma }),
   });
   console.log(`trained to step ${lastStep}: ${ckptPath(dir)} (sample with avdit sample --ckpt ${ckptPath(dir)} --out DIR)`);
   return interrupted ? INTERRUPTED : 0;

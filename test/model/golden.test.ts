@@ -14,6 +14,7 @@ import { DiT } from '../../model/dit.ts';
 import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { checkAVDiTGolden, checkDiTGolden, DIR, get, inputs, NONSQUARE, relErr } from './golden-check.ts';
 import { fillModule } from './hashfill.ts';
+import { type Checkpointing, checkpointsBlock } from '../../model/checkpointing.ts';
 
 test('tiny AV-DiT forward and trainable gradients match PyTorch (CPU)', () => checkAVDiTGolden(cpuBackend));
 
@@ -63,14 +64,17 @@ test('with its new parts at their initial values, the video branch is the frozen
 });
 
 
-test('activation checkpointing per block gives identical outputs and gradients', () => {
-  const run = (checkpoint: boolean) => {
-    const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny', { depth: 2 }));
+test('activation checkpointing per block gives identical outputs and gradients, of every block or the first n', () => {
+  const run = (checkpoint: Checkpointing) => {
+    const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny', { depth: 3 }));
     fillModule(model);
     const { xv, xa, t, y } = inputs();
     const out = model.forwardAV(xv, xa, t, y, { checkpoint });
     A.backward(A.add(A.sum(A.square(out.video)), A.sum(out.audio)));
     return [Array.from(out.video.dataSync()), ...model.parameters({ trainable: true }).map((p) => Array.from(p.grad!.dataSync()))];
   };
-  assert.deepEqual(run(true), run(false));
+  const plain = run(false);
+  for (const c of [true, 0, 1, 2, 3] as const) assert.deepEqual(run(c), plain, `checkpoint ${String(c)}`);
+  assert.deepEqual([0, 1, 2].map((i) => checkpointsBlock(2, i)), [true, true, false]);
+  assert.deepEqual([checkpointsBlock(true, 5), checkpointsBlock(false, 0), checkpointsBlock(undefined, 0), checkpointsBlock(0, 0)], [true, false, false, false]);
 });

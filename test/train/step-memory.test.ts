@@ -15,7 +15,8 @@ import { modelSteps } from '../../bench/step-inputs.ts';
 import { batchInputBytes, samplePeakBytes, trainStepPeakBytes } from '../../train/step-memory.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { saveModel } from '../../model/checkpoint.ts';
-import { SAMPLE_MARGIN } from '../../cli/memory-fits.ts';
+import { checkpointBlocksThatFit, SAMPLE_MARGIN, TRAIN_MARGIN } from '../../cli/memory-fits.ts';
+import type { Backend } from '../../engine/backend.ts';
 
 test('trainStepPeakBytes is the peak of the AV-DiT training step the memory bench accounts', async () => {
   const c = makeConfig('tiny');
@@ -114,4 +115,40 @@ test('avdit sample refuses, before loading the model, clips that cannot fit on t
   const none = avdit({ AVDIT_GPU_MEMORY_GB: '0.0001' }, '--n', '2', ...guided);
   assert.equal(none.status, 2, none.stderr);
   assert.match(none.stderr, /--batch 2: sampling would hold at least .*; even batch 1 would not \(about \d\.\d+ GiB with a margin\)/);
+});
+
+test('--checkpoint-blocks auto: the fewest blocks checkpointed for a step to fit the budget with its margin (a bisection over the computed peaks)', async () => {
+  const c = makeConfig('demo');
+  const B = 8;
+  // Peaks as the WebGPU pool counts them, one block more checkpointed at a time: never rising from
+  // the first checkpointed block on (one alone holds a little more than none).
+  const peaks: number[] = [];
+  for (let n = 0; n <= c.depth; n++) peaks.push(await trainStepPeakBytes('avdit', c, B, { checkpoint: n }, true));
+  peaks.slice(2).forEach((p, n) => assert.ok(p <= peaks[n + 1]!, `checkpointing block ${n + 1} too does not raise the peak`));
+  assert.ok(peaks[c.depth]! < peaks[0]!, 'checkpointing every block needs less than none');
+  assert.equal(peaks[c.depth], await trainStepPeakBytes('avdit', c, B, { checkpoint: true }, true), 'the first depth blocks are every block');
+  const gpuWith = (bytes: number) => ({ name: 'webgpu', memory: () => ({ budgetBytes: bytes }) }) as unknown as Backend;
+  const fewest = (budget: number) => peaks.findIndex((p) => TRAIN_MARGIN * p <= budget);
+  for (const budget of [TRAIN_MARGIN * peaks[0]!, TRAIN_MARGIN * peaks[0]! - 1, TRAIN_MARGIN * peaks[2]! + 1, (TRAIN_MARGIN * (peaks[0]! + peaks[c.depth]!)) / 2, TRAIN_MARGIN * peaks[c.depth]!]) {
+    assert.equal(await checkpointBlocksThatFit(gpuWith(budget), 'avdit', c, B), fewest(budget), `budget ${budget}`);
+  }
+  // Not even every block checkpointed fits: all of them (the batch check then refuses it); no budget known: none.
+  assert.equal(await checkpointBlocksThatFit(gpuWith(peaks[c.depth]!), 'avdit', c, B), c.depth);
+  assert.equal(await checkpointBlocksThatFit({ name: 'meta', memory: () => ({}) } as unknown as Backend, 'avdit', c, B), 0);
+});
+
+test('--checkpoint-blocks: a number up to the depth or auto, not beside --checkpoint; N blocks train', () => {
+  const run = (...more: string[]) =>
+    spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/avdit.mjs'), 'train', '--out', mkdtempSync(join(tmpdir(), 'avdit-ckblocks-')), '--steps', '1', '--batch', '2', '--data-n', '4', '--backend', 'cpu', ...more], { encoding: 'utf8', timeout: 120000 });
+  const both = run('--checkpoint', '--checkpoint-blocks', '2');
+  assert.equal(both.status, 2, both.stderr);
+  assert.match(both.stderr, /--checkpoint and --checkpoint-blocks 2: give one/);
+  const deep = run('--checkpoint-blocks', '99');
+  assert.equal(deep.status, 2, deep.stderr);
+  assert.match(deep.stderr, /--checkpoint-blocks must be auto or a whole number from 0 to the model's depth \d+, got "99"/);
+  const some = run('--checkpoint-blocks', '1');
+  assert.equal(some.status, 0, some.stderr);
+  const auto = run('--checkpoint-blocks', 'auto');
+  assert.equal(auto.status, 0, auto.stderr);
+  assert.match(auto.stderr, /--checkpoint-blocks auto: 0 of \d+ blocks checkpointed at batch 2/);
 });
