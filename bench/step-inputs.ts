@@ -13,6 +13,7 @@ import type { AVDiT } from '../model/avdit.ts';
 import type { AVDiTConfig } from '../model/config.ts';
 import { AdamW } from '../train/adamw.ts';
 import { avditLoss } from '../train/objectives.ts';
+import type { Checkpointing } from '../model/checkpointing.ts';
 
 /** Random inputs of one AV-DiT step at batch B (video, audio, the null-class labels). */
 export function stepInputs(c: AVDiTConfig, backend: Backend, generator: Generator, B: number) {
@@ -35,7 +36,7 @@ export function modelSteps(model: AVDiT, config: AVDiTConfig, backend: Backend, 
         const out = A.noGrad(() => model.forwardAV(x.video, x.audio, Array<number>(B).fill(500), x.labels));
         await out.video.toArray();
       }),
-    trainStep: (B: number, checkpoint: boolean) => () =>
+    trainStep: (B: number, checkpoint: Checkpointing) => () =>
       scopeAsync(async () => {
         const { loss } = avditLoss(model, diffusion, stepInputs(config, backend, gen, B), new Generator(1), { checkpoint });
         A.backward(loss);
