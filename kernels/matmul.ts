@@ -272,7 +272,7 @@ function v2Alt(): ParsedVariant | null {
 }
 
 /**
- * Whether the alternative v2 tile computes at least 3% fewer padded outputs than the big one (the
+ * Whether the alternative v2 tile computes at least 5% fewer padded outputs than the big one (the
  * output rounded up to whole tiles: 128×256 tiles compute 1280 columns of XL's N = 1152, 256×128
  * ones 1152) while still launching enough workgroups to fill the GPU.
  */
@@ -280,7 +280,7 @@ export function altBeatsBig(big: ParsedVariant, alt: ParsedVariant, p: MatmulPar
   if (big.name === 'v1' || alt.name === 'v1') return false;
   const padded = (v: ParsedVariant & { cfg: { BM: number; BN: number } }): number =>
     Math.ceil(p.M / v.cfg.BM) * v.cfg.BM * Math.ceil(p.N / v.cfg.BN) * v.cfg.BN;
-  return tilesOf(alt, p) >= MATMUL_DEFAULTS.minBigTiles && padded(alt) < 0.97 * padded(big);
+  return tilesOf(alt, p) >= MATMUL_DEFAULTS.minBigTiles && padded(alt) < 0.95 * padded(big);
 }
 
 /** Workgroups a variant launches for these parameters. */

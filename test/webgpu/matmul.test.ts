@@ -288,7 +288,7 @@ test('matmul automatic choice', async () => {
   assert.deepEqual(parseVariant('v4:128x128x64:2x4:s1:z'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, Z: true } });
 });
 
-test('v2\'s alternative tile (AVDIT_MATMUL_V2_ALT) is taken where it computes 3% fewer padded outputs and still fills the GPU', () => {
+test('v2\'s alternative tile (AVDIT_MATMUL_V2_ALT) is taken where it computes 5% fewer padded outputs and still fills the GPU', () => {
   const saved = [process.env['AVDIT_MATMUL'], process.env['AVDIT_MATMUL_V2_ALT']] as const;
   delete process.env['AVDIT_MATMUL'];
   // An NVIDIA-sized device: 48 KiB of workgroup memory, 1024 invocations.
@@ -302,8 +302,9 @@ test('v2\'s alternative tile (AVDIT_MATMUL_V2_ALT) is taken where it computes 3%
     assert.equal(MATMUL_DEFAULTS.v2.alt, null, 'no alternative until a GPU measures one');
     assert.equal(cfg(65536, 1152), '128x256');
     process.env['AVDIT_MATMUL_V2_ALT'] = '256x128x16:8x8';
-    // XL's N = 1152: 1280 columns computed by 256-wide tiles, 1152 by 128-wide ones.
-    assert.deepEqual([cfg(65536, 1152), cfg(65536, 3456), cfg(65536, 4608), cfg(65536, 1536)], ['256x128', '256x128', '128x256', '128x256']);
+    // XL's N = 1152: 1280 columns computed by 256-wide tiles, 1152 by 128-wide ones (10% fewer); N = 3456:
+    // 3584 against 3456 (3.6%, under the 5% it takes); 4608 and 1536 divide by 256.
+    assert.deepEqual([cfg(65536, 1152), cfg(65536, 3456), cfg(65536, 4608), cfg(65536, 1536)], ['256x128', '128x256', '128x256', '128x256']);
     // Too few 256-row tiles to fill the GPU (7168 × 1152: 252 of them, the big config's 280): not taken.
     assert.equal(cfg(7168, 1152), '128x256');
     // Too few for the big config either: the small one, as before.
