@@ -8,9 +8,10 @@ import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { dawnFlags } from '../../engine/webgpu/device.ts';
 import { useBackend } from '../../engine/registry.ts';
 import { mixedAttentionOptions } from '../../kernels/attention-sgmat.ts';
-import { batchedStaging, pickTiles, tilesName, type AttentionKernel } from '../../kernels/attention-tiles.ts';
+import { onePassOn } from '../../kernels/attention-sgmat-tiles.ts';
+import { batchedStaging, pickTiles, tilesName, wholeTiles, type AttentionKernel } from '../../kernels/attention-tiles.ts';
 import type { GpuContext } from '../../kernels/context.ts';
-import { chooseVariant, splitKFor, type MatmulPrecision, type ParsedVariant } from '../../kernels/matmul.ts';
+import { chooseVariant, splitKFor, weightTransposeOn, type MatmulPrecision, type ParsedVariant } from '../../kernels/matmul.ts';
 import { sgName } from '../../kernels/matmul-sgmat.ts';
 import { tiledName } from '../../kernels/matmul-tiled.ts';
 import { rowSubgroup } from '../../kernels/row.ts';
@@ -47,8 +48,12 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
   // A big square product and an XL linear's forward (tokens × 1152 → 3456, x·Wᵀ).
   const square = { batch: 1, M: 4096, N: 4096, K: 4096, transA: false, transB: false, strideA: 0, strideB: 0 };
   const linear = { batch: 1, M: 8192, N: 3456, K: 1152, transA: false, transB: true, strideA: 0, strideB: 0 };
+  // And the MLP's second product at batch 16 (N = 1152, where v2's alternative tile may go).
+  const back = { batch: 1, M: 65536, N: 1152, K: 4608, transA: false, transB: true, strideA: 0, strideB: 0 };
   const matmul = (precision: MatmulPrecision): string =>
-    `${name(chooseVariant(ctx, { ...square, precision }))} (4096³), ${name(chooseVariant(ctx, { ...linear, precision }))} (8192×1152·(3456×1152)ᵀ)`;
+    `${name(chooseVariant(ctx, { ...square, precision }))} (4096³), ${name(chooseVariant(ctx, { ...linear, precision }))} (8192×1152·(3456×1152)ᵀ), ` +
+    `${name(chooseVariant(ctx, { ...back, precision }))} (65536×4608·(1152×4608)ᵀ)${precision === 'f32' && weightTransposeOn() ? '; x·Wᵀ on transposed weight copies' : ''}`;
+  const whole = (['fwd', 'dq', 'dkdv'] as const).filter((k) => wholeTiles(k));
   const mixedAttention = mixedAttentionOptions(ctx);
   const SG = rowSubgroup(ctx);
   // A weight gradient of XL at batch 2: dW[1152, 1152] = Xᵀ·dY over 8192 tokens, 81 tiles of 128².
@@ -57,9 +62,9 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
   return {
     'matmul, f32': matmul('f32'),
     'matmul, mixed': f.f16 ? matmul('mixed') : 'unavailable (no shader-f16)',
-    'attention, f32': `flash attention (kernels/attention.ts, attention-bwd.ts); at XL's spatial shape tiles ${f32Tiles(ctx)}, staged by ${batchedStaging(f.software) ? 'batched loads' : 'a loop'}`,
+    'attention, f32': `flash attention (kernels/attention.ts, attention-bwd.ts); at XL's spatial shape tiles ${f32Tiles(ctx)}, staged by ${batchedStaging(f.software) ? 'batched loads' : 'a loop'}${whole.length ? `, accumulating over whole tiles (${whole.join(', ')})` : ''}`,
     'attention, mixed': mixedAttention
-      ? (mixedAttention.emulate ? 'tensor-core kernels, emulated' : 'tensor-core kernels (kernels/attention-sgmat.ts)')
+      ? `${mixedAttention.emulate ? 'tensor-core kernels, emulated' : 'tensor-core kernels (kernels/attention-sgmat.ts)'}${onePassOn() ? ', the forward in one pass' : ''}`
       : f.f16 ? 'the f32 kernels (no 16×16×16 f16 subgroup matrices)' : 'unavailable (no shader-f16)',
     'row reductions': SG ? `subgroup shuffles (subgroup size ${SG})` : f.subgroups ? 'workgroup tree (subgroup size not fixed, or AVDIT_ROW_SUBGROUPS=0)' : 'workgroup tree (no subgroups)',
     'weight-gradient split-K': split > 1 ? `on (XL batch 2: K = 8192 in ${split} chunks)` : f.software ? 'off (software adapter)' : 'off',
