@@ -87,8 +87,7 @@ export const MATMUL_DEFAULTS: {
  */
 export function directVariant(ctx: GpuContext, p: MatmulParams, outBytes: number): { variant: string; a16: boolean } | null {
   if (p.precision !== 'mixed') return null; // (first: f32 products never read the environment here)
-  const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_DIRECT'] : undefined;
-  const name = env === undefined ? MATMUL_DEFAULTS.direct : env === '' || env === 'off' ? null : env;
+  const name = directName();
   if (!name) return null;
   const v = parseVariant(name);
   if ((v.name !== 'v4' && v.name !== 'v4emu') || !v.cfg.GB) throw new Error(`AVDIT_MATMUL_DIRECT / MATMUL_DEFAULTS.direct '${name}': not a v4 form with :gb`);
@@ -110,6 +109,12 @@ export function weightTransposeOn(): boolean {
   if (env === undefined || env === '') return MATMUL_DEFAULTS.weightT;
   if (env !== '0' && env !== '1') throw new Error(`AVDIT_MATMUL_WEIGHT_T=${env}: expected 1 or 0`);
   return env === '1';
+}
+
+/** The direct form named by AVDIT_MATMUL_DIRECT ('' or 'off': none) or else MATMUL_DEFAULTS.direct. */
+export function directName(): string | null {
+  const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_DIRECT'] : undefined;
+  return env === undefined ? MATMUL_DEFAULTS.direct : env === '' || env === 'off' ? null : env;
 }
 
 export type MatmulPrecision = 'f32' | 'mixed';

@@ -9,6 +9,7 @@
 import * as A from '../autograd/index.ts';
 import { createDiffusion } from '../diffusion/index.ts';
 import { zeros } from '../engine/creation.ts';
+import type { Precision } from '../engine/backend.ts';
 import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
 import { BATCH, QUARANTINE_FLUSH_BYTES } from '../engine/webgpu/context.ts';
 import { sizeClass } from '../engine/webgpu/pool.ts';
@@ -30,9 +31,10 @@ export function batchInputBytes(kind: 'avdit' | 'dit', c: AVDiTConfig, B: number
 
 /** Peak bytes in use during one training step (loss, backward, AdamW) of `kind` at batch B, after a first step made the optimizer state. */
 export async function trainStepPeakBytes(
-  kind: 'avdit' | 'dit', c: AVDiTConfig, B: number, opts: AVDiTOptions & { minSnrGamma?: number } = {}, gpuPool = false,
+  kind: 'avdit' | 'dit', c: AVDiTConfig, B: number, opts: AVDiTOptions & { minSnrGamma?: number; precision?: Precision } = {}, gpuPool = false,
 ): Promise<number> {
   const backend = gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes); // (the default: the pool's size classes)
+  backend.setPrecision(opts.precision ?? 'f32'); // (which copies of the weights the WebGPU backend keeps)
   const gen = new Generator(0);
   const dit = kind === 'dit' ? new DiT({ backend, gen }, c) : null;
   const avdit = dit ? null : new AVDiT({ backend, gen }, c);
@@ -71,8 +73,9 @@ const GPU_QUARANTINE = { batch: BATCH, flushBytes: QUARANTINE_FLUSH_BYTES };
  * the LoRA copies that sampling merges, x_t and one denoising step's intermediates, found by
  * running sampleClips itself, one DDPM step, on the memory-accounting backend.
  */
-export async function samplePeakBytes(c: AVDiTConfig, B: number, o: { guided: boolean; fusion?: FusionMode }, gpuPool: boolean | 'quarantine' = false): Promise<number> {
+export async function samplePeakBytes(c: AVDiTConfig, B: number, o: { guided: boolean; fusion?: FusionMode; precision?: Precision }, gpuPool: boolean | 'quarantine' = false): Promise<number> {
   const backend = gpuPool === 'quarantine' ? createMemoryBackend(sizeClass, GPU_QUARANTINE) : gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes);
+  backend.setPrecision(o.precision ?? 'f32');
   const model = new AVDiT({ backend, gen: new Generator(0) }, c);
   const labels = o.guided ? new Array<number>(B).fill(0) : null;
   await sampleClips(model, createDiffusion('1'), { n: B, batch: B, seed: 0, method: 'ddpm', labels, cfg: o.guided ? 2 : 1, clipDenoised: false, fusion: o.fusion });

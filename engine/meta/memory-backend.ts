@@ -10,6 +10,7 @@
 import type { AttentionDims, Backend, NormModulateDims, Storage } from '../backend.ts';
 import { BYTES_PER_ELEMENT, allocArray, type DType, type TypedArray } from '../dtype.ts';
 import { sizeClass } from '../webgpu/pool.ts';
+import { directName, weightTransposeOn } from '../../kernels/matmul.ts';
 
 class SizedStorage implements Storage {
   refs = 0;
@@ -40,6 +41,7 @@ export interface QuarantineModel {
 export function createMemoryBackend(roundUp: (bytes: number) => number = sizeClass, quarantine?: QuarantineModel): MemoryBackend {
   let live = 0, peak = 0, allocations = 0;
   let waiting = 0, recorded = 0;
+  const copies = new Map<Storage, number>(); // bytes of the weight copies held (weightCopy)
   const submit = (): void => {
     live -= waiting;
     waiting = 0;
@@ -62,6 +64,7 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
       return allocArray(s.dtype, s.size) as TypedArray;
     },
     free(s) {
+      dropCopy(s);
       const bytes = (s as SizedStorage).bytes;
       if (!quarantine) {
         live -= bytes;
@@ -77,7 +80,10 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     binary: (_op, a, _as, _b, _bs, out) => make(a.dtype, prod(out)),
     where: (_c, _cs, a, _as, _b, _bs, out) => make(a.dtype, prod(out)),
     reduce: (_op, x, shape, axes) => make(x.dtype, prod(shape.filter((_, i) => !axes.includes(i)))),
-    matmul: (a, _as, _b, _bs, _ta, _tb, out) => make(a.dtype, prod(out)),
+    matmul(a, _as, w, ws, _ta, transB, out) {
+      weightCopy(w, ws, transB);
+      return make(a.dtype, prod(out));
+    },
     permute: (x) => make(x.dtype, x.size),
     slice: (x, _s, _b, size) => make(x.dtype, prod(size)),
     padSlice: (x, _s, out) => make(x.dtype, prod(out)),
@@ -108,7 +114,9 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     normModulateBwd: (_dy, x, _m, _r, _sc, d: NormModulateDims) => ({ dx: make(x.dtype, x.size), dshift: make(x.dtype, d.N * d.D), dscale: make(x.dtype, d.N * d.D) }),
     gatedAdd: (x) => make(x.dtype, x.size),
     gatedAddBwd: (g, _gate, y, d: NormModulateDims) => ({ dgate: y ? make(g.dtype, d.N * d.D) : null, dy: make(g.dtype, g.size) }),
-    adamw() {},
+    adamw(params) {
+      for (const p of params) dropCopy(p); // updated in place: their copies are stale
+    },
     sync: async () => submit(),
     memory: () => ({ liveBytes: live, pooledBytes: live, peakBytes: peak }),
     resetPeak() {
@@ -123,6 +131,27 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     peak = Math.max(peak, live);
     allocations++;
     return new SizedStorage(b, dtype, size, bytes);
+  }
+  /**
+   * The copies of weights the WebGPU backend keeps (engine/webgpu/f16-cache.ts): in f32 with
+   * AVDIT_MATMUL_WEIGHT_T, a transposed copy of a single-matrix B seen transposed; in mixed
+   * precision with a direct form named (AVDIT_MATMUL_DIRECT, MATMUL_DEFAULTS.direct), an f16 copy.
+   * Each is held until its storage is freed or updated by AdamW.
+   */
+  function weightCopy(w: Storage, shape: readonly number[], transB: boolean): void {
+    if (!transB || copies.has(w) || prod(shape.slice(0, -2)) !== 1) return;
+    const copy = b.precision === 'mixed' ? (directName() ? 2 * w.size : 0) : weightTransposeOn() ? 4 * w.size : 0;
+    if (copy === 0) return;
+    const bytes = roundUp(copy);
+    copies.set(w, bytes);
+    live += bytes;
+    peak = Math.max(peak, live);
+  }
+  function dropCopy(s: Storage): void {
+    const bytes = copies.get(s);
+    if (bytes === undefined) return;
+    copies.delete(s);
+    live -= bytes;
   }
   function transient(dtype: DType, size: number): void {
     const bytes = roundUp(size * BYTES_PER_ELEMENT[dtype]);

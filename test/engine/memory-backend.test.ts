@@ -121,3 +121,37 @@ test('the op census (engine/meta/census.ts) counts calls, bytes read and made, a
   assert.equal(tallies.get('adamw')!.bytes, 4 * 4 * 13, 'AdamW reads its four lists of tensors');
   assert.equal(tallies.get('fill')!.calls, 5);
 });
+
+test('the memory backend holds the weight copies the WebGPU backend keeps: transposed (f32, AVDIT_MATMUL_WEIGHT_T) or f16 (mixed, a direct form), until AdamW or free', () => {
+  const saved = { t: process.env.AVDIT_MATMUL_WEIGHT_T, d: process.env.AVDIT_MATMUL_DIRECT };
+  const restore = (k: string, v: string | undefined) => (v === undefined ? delete process.env[k] : (process.env[k] = v));
+  try {
+    for (const [precision, env, copyBytes] of [['f32', { AVDIT_MATMUL_WEIGHT_T: '1' }, 4], ['mixed', { AVDIT_MATMUL_DIRECT: 'v4:128x128x32:2x4:gb' }, 2]] as const) {
+      Object.assign(process.env, env);
+      const b = createMemoryBackend((bytes) => bytes);
+      b.setPrecision(precision);
+      const x = b.fill(8 * 64, 'f32', 0), w = b.fill(32 * 64, 'f32', 0);
+      const before = b.memory().liveBytes;
+      const y1 = b.matmul(x, [8, 64], w, [32, 64], false, true, [8, 32]);
+      const y2 = b.matmul(x, [8, 64], w, [32, 64], false, true, [8, 32]);
+      assert.equal(b.memory().liveBytes - before, 2 * 8 * 32 * 4 + copyBytes * 32 * 64, `${precision}: two outputs and one copy of W`);
+      b.matmul(x, [8, 64], w, [64, 32], false, false, [8, 32]); // not seen transposed: no copy of its own
+      b.adamw([w], [w], [w], [w], { lr: 0, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, step: 1 });
+      assert.equal(b.memory().liveBytes - before, 3 * 8 * 32 * 4, `${precision}: the copy dropped at the update`);
+      b.matmul(x, [8, 64], w, [32, 64], false, true, [8, 32]);
+      b.free(w);
+      assert.equal(b.memory().liveBytes - before, 4 * 8 * 32 * 4 - 32 * 64 * 4, `${precision}: W and its new copy freed together`);
+      for (const t of [y1, y2]) b.free(t);
+      for (const k of Object.keys(env)) delete process.env[k];
+    }
+    // Off (the defaults): no copies.
+    const b = createMemoryBackend((bytes) => bytes);
+    const x = b.fill(8 * 64, 'f32', 0), w = b.fill(32 * 64, 'f32', 0);
+    const before = b.memory().liveBytes;
+    b.matmul(x, [8, 64], w, [32, 64], false, true, [8, 32]);
+    assert.equal(b.memory().liveBytes - before, 8 * 32 * 4);
+  } finally {
+    restore('AVDIT_MATMUL_WEIGHT_T', saved.t);
+    restore('AVDIT_MATMUL_DIRECT', saved.d);
+  }
+});
