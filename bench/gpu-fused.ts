@@ -24,7 +24,7 @@
  * Timings: wall clock from submit to onSubmittedWorkDone, averaged over iters, median of reps loops, after a warm-up.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttentionDims, Backend, Storage } from '../engine/backend.ts';
 import { metaBackend } from '../engine/meta/backend.ts';
@@ -237,6 +237,20 @@ for (const c of CASES) {
   // Their accumulate loops over whole tiles (a constant count the compiler can unroll) instead of
   // the tile's valid rows (kernels/attention-tiles.ts wholeTiles).
   const wholeTileMs = await kernelsAloneWith(() => (attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv']), () => (attentionTuning.wholeTiles = undefined));
+  // The rows past a tile's valid ones add exact zeros: the outputs must be the default's (checked
+  // here on the hardware; a form that differs cannot win below).
+  const allOutputs = () => {
+    const r = be.attention(q, k, v, d);
+    const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d);
+    return [r.o, r.lse, g.dq, g.dk, g.dv];
+  };
+  const plainOut = allOutputs();
+  attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv'];
+  const wholeOut = allOutputs();
+  attentionTuning.wholeTiles = undefined;
+  let wholeTileDiff = 0;
+  for (let i = 0; i < plainOut.length; i++) wholeTileDiff = Math.max(wholeTileDiff, await maxRelDiff(wholeOut[i]!, plainOut[i]!));
+  for (const x of [...plainOut, ...wholeOut]) be.free(x);
   // --variants: per kernel, the first two tile sizes that fit in every thread layout (LAYOUTS, 6 sharers
   // only where they idle fewer columns, with 3/4 of the keys per tile: nominalRows; the
   // default is the first listed), each pass timed alone; the fastest go to attention-tiles.json.
@@ -269,7 +283,7 @@ for (const c of CASES) {
   be.free(fo.o);
   be.free(fo.lse);
   let row: Record<string, unknown> = {
-    ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, loopStagingMs: loopStaging, wholeTileMs, fusedFwdBwdMs: fusedAll,
+    ...c, fusedFwdMs: fusedFwd, fusedBwdMs: fusedBwd, fusedBwdPassMs: perPass, loopStagingMs: loopStaging, wholeTileMs, wholeTileDiff, fusedFwdBwdMs: fusedAll,
     fusedFwdTflops: fwdFlops / fusedFwd / 1e9, fusedFwdBwdTflops: allFlops / fusedAll / 1e9, ...(sweep ? { variants } : {}),
     ...(Object.keys(ablations).length ? { ablations } : {}),
   };
@@ -385,7 +399,7 @@ for (const r of attention) {
   const ls = r.loopStagingMs as Record<string, number>;
   console.log(`${''.padEnd(10)} staged by the loop form instead: fwd ${f(ls.fwd)}  dq ${f(ls.dq)}  dkdv ${f(ls.dkdv)}`);
   const wt = r.wholeTileMs as Record<string, number>;
-  console.log(`${''.padEnd(10)} accumulating over whole tiles: fwd ${f(wt.fwd)}  dq ${f(wt.dq)}  dkdv ${f(wt.dkdv)}`);
+  console.log(`${''.padEnd(10)} accumulating over whole tiles: fwd ${f(wt.fwd)}  dq ${f(wt.dq)}  dkdv ${f(wt.dkdv)} (outputs off the default's by ${(r.wholeTileDiff as number).toExponential(1)})`);
   const vs = r.variants as Record<string, Record<string, number>> | undefined;
   if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t]) => `${k} ${f(t)}`).join('  ')}`);
 }
@@ -410,13 +424,17 @@ if (!onlyAttention) console.log(
 if (torch && 'error' in torch) console.log(`torch: ${String(torch.error)}`);
 // The kernels whose whole-tile accumulate loops were faster over the three shapes together (for
 // AVDIT_ATTENTION_WHOLE_TILES; bench/gpu-run.sh hands it on with TUNE=1).
+const wholeRight = attention.every((r) => (r.wholeTileDiff as number) < 1e-5);
 const wholeFaster = (['fwd', 'dq', 'dkdv'] as const).filter((kind) => {
+  if (!wholeRight) return false;
   const sum = (get: (r: Record<string, unknown>) => number) => attention.reduce((a, r) => a + get(r), 0);
   const base = sum((r) => (kind === 'fwd' ? (r.fusedFwdMs as number) : (r.fusedBwdPassMs as Record<string, number>)[kind]!));
   return sum((r) => (r.wholeTileMs as Record<string, number>)[kind]!) < base;
 });
-console.log(`accumulate loops over whole tiles faster in: ${wholeFaster.join(',') || 'none'}`);
-writeFileSync(join(process.env.OUT ?? join(import.meta.dirname, 'results'), `attention-whole${quick ? '-quick' : ''}.txt`), wholeFaster.join(','));
+console.log(`accumulate loops over whole tiles faster in: ${wholeFaster.join(',') || 'none'}${wholeRight ? '' : ' (their outputs differ from the default\'s: not taken)'}`);
+const outDir = process.env.OUT ?? join(import.meta.dirname, 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, `attention-whole${quick ? '-quick' : ''}.txt`), wholeFaster.join(','));
 writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, reps, attention, adamw, adamwXL, torch, ...(sweep ? { fastestTiles } : {}) });
 if (sweep) {
   console.log(`fastest f32 attention tiles: AVDIT_ATTENTION_TILES='${JSON.stringify(fastestTiles)}'`);

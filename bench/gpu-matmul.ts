@@ -526,7 +526,9 @@ async function main(): Promise<void> {
   // v2's default tile against it on its side (256×128) where N = 1152 (the sweep's XL shapes),
   // summed: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_V2_ALT from it (kernels/matmul.ts altBeatsBig).
   const [bigV2, altV2] = [`v2:${MATMUL_DEFAULTS.v2.big}`, 'v2:256x128x16:8x8'];
-  const n1152 = (v: string): number[] => rows.filter((r) => r.variant === v && r.shape.tag === 'sweep XL' && r.shape.N === 1152 && r.ms !== undefined).map((r) => r.ms!);
+  // (A row whose spot check is off, or missing, leaves the counts unequal: no verdict.)
+  const n1152 = (v: string): number[] =>
+    rows.filter((r) => r.variant === v && r.shape.tag === 'sweep XL' && r.shape.N === 1152 && r.ms !== undefined && (r.spotErr ?? 1) < 1e-4).map((r) => r.ms!);
   const [bigMs, altMs] = [n1152(bigV2), n1152(altV2)];
   if (bigMs.length > 0 && bigMs.length === altMs.length) {
     const [b, a] = [bigMs, altMs].map((xs) => xs.reduce((x, y) => x + y, 0));
