@@ -8,6 +8,7 @@
  * shrinks, so this is the peak).
  *
  *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed] [--profile] [--backend cpu]
+ * --ab: only the denoising step, with each f32 option the GPU script weighs on and off (see AB_OPTIONS).
  * --profile: first, one batch-2 training step with checkpointing and one denoising step at batch 8
  * under the kernel profiler (engine/webgpu/profiler.ts): GPU time per kernel, printed and kept in the JSON.
  * Writes $OUT/gpu-xl.json (or bench/results/).
@@ -91,6 +92,32 @@ async function profile(label: string, fn: () => Promise<void>): Promise<void> {
   } catch (e) {
     log({ what: `profile: ${label}`, error: String((e as Error).message).slice(0, 400) });
   }
+}
+
+/**
+ * --ab: only the f32 denoising step at batch 8 (LoRA merged), timed with each of the f32 options a
+ * GPU session weighs turned on and off in turn, the others as the environment has them (the
+ * options are read at each dispatch; each form compiles its own pipelines in its untimed first
+ * run): what each is worth inside a model step, not only in a kernel benchmark.
+ */
+const AB_OPTIONS: Record<string, string> = { AVDIT_MATMUL_V2_ALT: '256x128x16:8x8', AVDIT_MATMUL_WEIGHT_T: '1', AVDIT_ATTENTION_WHOLE_TILES: '1' };
+if (argv.includes('--ab')) {
+  const unmergeAb = model.mergeLoRA();
+  await timed('denoising step b8, as the environment has it', 3, forward(8));
+  for (const [name, on] of Object.entries(AB_OPTIONS)) {
+    const had = process.env[name];
+    for (const value of [on, 'off'] as const) {
+      if (value === 'off') process.env[name] = name === 'AVDIT_MATMUL_V2_ALT' ? 'off' : '0';
+      else process.env[name] = on;
+      await timed(`denoising step b8, ${name}=${process.env[name]}`, 3, forward(8), { option: name, on: value !== 'off' });
+    }
+    if (had === undefined) delete process.env[name];
+    else process.env[name] = had;
+  }
+  unmergeAb();
+  writeResult(`gpu-xl-ab${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, rows });
+  await closeBackends();
+  process.exit(0);
 }
 
 if (argv.includes('--profile')) {
