@@ -522,7 +522,10 @@ async function main(): Promise<void> {
   const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v) && !smallConfigs.includes(v))]) : undefined;
   // The fastest `:gb` form, for gpu-run.sh's part xl-direct (AVDIT_MATMUL_DIRECT): to $OUT, else bench/results/.
   const bestDirect = ranking?.ranked.v4?.find((r) => r.geomean > 0 && isGb(r.variant));
-  if (bestDirect) writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-direct.txt'), `${bestDirect.variant}\n`);
+  // The verdicts for gpu-run.sh's TUNE=1, beside the other results.
+  const outDir = process.env.OUT ?? join(here, 'results');
+  mkdirSync(outDir, { recursive: true });
+  if (bestDirect) writeFileSync(join(outDir, 'matmul-direct.txt'), `${bestDirect.variant}\n`);
   // v2's default tile against it on its side (256×128) where N = 1152 (the sweep's XL shapes),
   // summed: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_V2_ALT from it (kernels/matmul.ts altBeatsBig).
   const [bigV2, altV2] = [`v2:${MATMUL_DEFAULTS.v2.big}`, 'v2:256x128x16:8x8'];
@@ -533,20 +536,24 @@ async function main(): Promise<void> {
   if (bigMs.length > 0 && bigMs.length === altMs.length) {
     const [b, a] = [bigMs, altMs].map((xs) => xs.reduce((x, y) => x + y, 0));
     console.log(`v2 at N = 1152: ${bigV2} ${b.toFixed(2)} ms, ${altV2} ${a.toFixed(2)} ms`);
-    writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-v2-alt.txt'), a < b ? `${altV2.slice(3)}\n` : 'off\n');
+    writeFileSync(join(outDir, 'matmul-v2-alt.txt'), a < b ? `${altV2.slice(3)}\n` : 'off\n');
   }
-  // v2 on XL's forward shapes: NT (as the model runs them) against NN at the same sizes (what
-  // transposed weight copies would run), summed: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_WEIGHT_T from it.
-  const v2 = requested.find((v) => v === 'v2' || v.startsWith('v2:'));
-  const fwdMs = (nt: boolean): number[] =>
-    rows.filter((r) => r.variant === v2 && r.ms !== undefined && (nt ? r.shape.tag === 'XL fwd NT' : r.shape.tag === 'XL' && rows.some((o) => o.variant === v2 && o.shape.tag === 'XL fwd NT' && o.shape.M === r.shape.M && o.shape.N === r.shape.N && o.shape.K === r.shape.K)))
-      .map((r) => r.ms!);
-  const [ntMs, nnMs] = [fwdMs(true), fwdMs(false)];
-  if (ntMs.length > 0 && ntMs.length === nnMs.length) {
-    const [nt, nn] = [ntMs, nnMs].map((xs) => xs.reduce((a, b) => a + b, 0));
-    console.log(`${v2} on XL's forward shapes: NT ${nt.toFixed(2)} ms, NN ${nn.toFixed(2)} ms (${((100 * (nt - nn)) / nt).toFixed(1)}% saved by transposed weights)`);
-    writeFileSync(join(process.env.OUT ?? join(here, 'results'), 'matmul-weight-t.txt'), nn < nt ? '1\n' : '0\n');
-  }
+  // v2 (f32) and v4 (mixed, staged) on XL's forward shapes: NT (as the model runs them) against NN at
+  // the same sizes (what transposed weight copies would run), summed, rows whose spot checks pass:
+  // gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_WEIGHT_T to the precisions where NN won.
+  const nnWins = ([precision, fam]: [string, string]): boolean => {
+    const v = requested.find((x) => x === fam || x.startsWith(`${fam}:`));
+    const same = (a: Shape, b: Shape) => a.M === b.M && a.N === b.N && a.K === b.K;
+    const ok = (r: Row) => r.variant === v && r.ms !== undefined && (r.spotErr ?? 1) < tolerance(v!);
+    const nt = rows.filter((r) => ok(r) && r.shape.tag === 'XL fwd NT');
+    const nn = rows.filter((r) => ok(r) && r.shape.tag === 'XL' && nt.some((o) => same(o.shape, r.shape)));
+    if (!v || nt.length === 0 || nt.length !== nn.length) return false;
+    const [a, b] = [nt, nn].map((xs) => xs.reduce((t, r) => t + r.ms!, 0));
+    console.log(`${v} (${precision}) on XL's forward shapes: NT ${a.toFixed(2)} ms, NN ${b.toFixed(2)} ms (${((100 * (a - b)) / a).toFixed(1)}% saved by transposed weights)`);
+    return b < a;
+  };
+  const weightT = ([['f32', 'v2'], ['mixed', 'v4']] as [string, string][]).filter(nnWins).map(([precision]) => precision);
+  if (requested.some((x) => /^v[24]/.test(x))) writeFileSync(join(outDir, 'matmul-weight-t.txt'), `${weightT.join(',') || '0'}\n`);
   const adapter = h.describe();
   h.destroy();
 
@@ -601,8 +608,6 @@ async function main(): Promise<void> {
 
   if (ranking) console.log(ranking.text);
   const result = { date: new Date().toISOString(), adapter, subgroupMatrixConfigs: smc, quick, runs, skipped, checks, rows, torch, sweep: ranking?.ranked, ablations };
-  const outDir = process.env['OUT'] ?? join(here, 'results');
-  mkdirSync(outDir, { recursive: true });
   // AVDIT_ROBUSTNESS=1 (Dawn's shader safety nets on, engine/webgpu/device.ts) and AVDIT_MATMUL_SWIZZLE=0
   // (v2's transposed tiles unswizzled, kernels/matmul-tiled.ts) write their own files, to compare.
   const name = process.env['AVDIT_ROBUSTNESS'] === '1' ? 'gpu-matmul-robust' : process.env['AVDIT_MATMUL_SWIZZLE'] === '0' ? 'gpu-matmul-noswizzle' : 'gpu-matmul';

@@ -54,7 +54,7 @@ export const MATMUL_DEFAULTS: {
   splitK: { target: number; minChunk: number; max: number; onSoftware: boolean };
   sgSyntax: SgSyntax;
   direct: string | null;
-  weightT: boolean;
+  weightT: readonly MatmulPrecision[];
 } = {
   // From the H200 sweep of 2026-11-26 (bench/results/h200-run2/gpu-matmul.json).
   // alt: the config for products whose sizes it tiles with less waste than big (altBeatsBig);
@@ -73,8 +73,8 @@ export const MATMUL_DEFAULTS: {
   // (directVariant): a `:gb` or `:gb:ga` v4 config, or null for the staged v4 everywhere. Null
   // until a GPU sweep shows one faster (bench/gpu-matmul.ts); AVDIT_MATMUL_DIRECT overrides it.
   direct: null,
-  // f32 forward products on a transposed copy of the weight (weightTransposeOn).
-  weightT: false,
+  // The precisions whose forward products read a transposed copy of the weight (weightTransposeOn).
+  weightT: [],
 };
 
 /**
@@ -98,17 +98,21 @@ export function directVariant(ctx: GpuContext, p: MatmulParams, outBytes: number
 }
 
 /**
- * Whether f32 products x·Wᵀ with a single-matrix B (a Linear's forward) read a transposed copy of
- * the weight (engine/webgpu/f16-cache.ts TransposedCache) and run as NN: the f32 kernel stages an
- * NT product's B tile transposed in workgroup memory (run 9 at 4096³: NT 35.3 TFLOP/s, NN 37.7).
- * AVDIT_MATMUL_WEIGHT_T=1 / 0, else MATMUL_DEFAULTS.weightT (off until a GPU measures it at XL's
+ * Whether products x·Wᵀ with a single-matrix B (a Linear's forward) at this precision read a
+ * transposed copy of the weight (engine/webgpu/f16-cache.ts TransposedCache) and run as NN: the
+ * f32 kernel stages an NT product's B tile transposed in workgroup memory (run 9 at 4096³: NT 35.3
+ * TFLOP/s, NN 37.7); the staged v4 reads NT's right fragments column-major (4096³: NT 33, NN 142,
+ * a power-of-two stride; XL's shapes unmeasured both ways). Mixed precision's direct form (f16
+ * copies read from memory) is not affected. AVDIT_MATMUL_WEIGHT_T: 1 (= f32), 0, or a list of
+ * precisions (`f32,mixed`); else MATMUL_DEFAULTS.weightT (none until a GPU measures them at XL's
  * shapes: bench/gpu-matmul.ts times NT and NN there).
  */
-export function weightTransposeOn(): boolean {
+export function weightTransposeOn(precision: MatmulPrecision): boolean {
   const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_WEIGHT_T'] : undefined;
-  if (env === undefined || env === '') return MATMUL_DEFAULTS.weightT;
-  if (env !== '0' && env !== '1') throw new Error(`AVDIT_MATMUL_WEIGHT_T=${env}: expected 1 or 0`);
-  return env === '1';
+  if (env === undefined || env === '') return MATMUL_DEFAULTS.weightT.includes(precision);
+  const list = env === '1' ? ['f32'] : env === '0' ? [] : env.split(',').map((x) => x.trim());
+  if (list.some((x) => x !== 'f32' && x !== 'mixed')) throw new Error(`AVDIT_MATMUL_WEIGHT_T=${env}: expected 1, 0 or a list of f32, mixed`);
+  return list.includes(precision);
 }
 
 /** The direct form named by AVDIT_MATMUL_DIRECT ('' or 'off': none) or else MATMUL_DEFAULTS.direct. */

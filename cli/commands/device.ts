@@ -52,7 +52,7 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
   const back = { batch: 1, M: 65536, N: 1152, K: 4608, transA: false, transB: true, strideA: 0, strideB: 0 };
   const matmul = (precision: MatmulPrecision): string =>
     `${name(chooseVariant(ctx, { ...square, precision }))} (4096³), ${name(chooseVariant(ctx, { ...linear, precision }))} (8192×1152·(3456×1152)ᵀ), ` +
-    `${name(chooseVariant(ctx, { ...back, precision }))} (65536×4608·(1152×4608)ᵀ)${precision === 'f32' && weightTransposeOn() ? '; x·Wᵀ on transposed weight copies' : ''}`;
+    `${name(chooseVariant(ctx, { ...back, precision }))} (65536×4608·(1152×4608)ᵀ)${weightTransposeOn(precision) ? '; x·Wᵀ on transposed weight copies' : ''}`;
   const whole = (['fwd', 'dq', 'dkdv'] as const).filter((k) => wholeTiles(k));
   const mixedAttention = mixedAttentionOptions(ctx);
   const SG = rowSubgroup(ctx);

@@ -133,14 +133,15 @@ export function createMemoryBackend(roundUp: (bytes: number) => number = sizeCla
     return new SizedStorage(b, dtype, size, bytes);
   }
   /**
-   * The copies of weights the WebGPU backend keeps (engine/webgpu/f16-cache.ts): in f32 with
-   * AVDIT_MATMUL_WEIGHT_T, a transposed copy of a single-matrix B seen transposed; in mixed
-   * precision with a direct form named (AVDIT_MATMUL_DIRECT, MATMUL_DEFAULTS.direct), an f16 copy.
+   * The copies of weights the WebGPU backend keeps (engine/webgpu/f16-cache.ts): in mixed
+   * precision with a direct form named (AVDIT_MATMUL_DIRECT, MATMUL_DEFAULTS.direct), an f16 copy
+   * of a single-matrix B seen transposed; else, where AVDIT_MATMUL_WEIGHT_T names the precision, a
+   * transposed copy.
    * Each is held until its storage is freed or updated by AdamW.
    */
   function weightCopy(w: Storage, shape: readonly number[], transB: boolean): void {
     if (!transB || copies.has(w) || prod(shape.slice(0, -2)) !== 1) return;
-    const copy = b.precision === 'mixed' ? (directName() ? 2 * w.size : 0) : weightTransposeOn() ? 4 * w.size : 0;
+    const copy = b.precision === 'mixed' && directName() ? 2 * w.size : weightTransposeOn(b.precision) ? 4 * w.size : 0;
     if (copy === 0) return;
     const bytes = roundUp(copy);
     copies.set(w, bytes);

@@ -242,8 +242,8 @@ export class WebGpuBackend implements Backend {
       encodeMatmul(this.ctx, ah, bh, this.#buf(out), { ...p, variant: direct.variant }, bias ? this.#buf(bias) : null);
       return out;
     }
-    // f32 with one weight matrix as B, seen transposed (x·Wᵀ): its transposed copy, as NN.
-    if (transB && this.precision === 'f32' && temps.length === 0 && (B.stride === 0 || batch === 1) && weightTransposeOn()) {
+    // One weight matrix as B, seen transposed (x·Wᵀ), where the precision asks for it: its transposed copy, as NN.
+    if (transB && temps.length === 0 && (B.stride === 0 || batch === 1) && weightTransposeOn(this.precision)) {
       const bt = this.transposedWeights.get(b, B.buf, N, K);
       encodeMatmul(this.ctx, A.buf, bt, this.#buf(out), { ...p, transB: false }, bias ? this.#buf(bias) : null);
       return out;

@@ -122,11 +122,13 @@ test('the op census (engine/meta/census.ts) counts calls, bytes read and made, a
   assert.equal(tallies.get('fill')!.calls, 5);
 });
 
-test('the memory backend holds the weight copies the WebGPU backend keeps: transposed (f32, AVDIT_MATMUL_WEIGHT_T) or f16 (mixed, a direct form), until AdamW or free', () => {
+test('the memory backend holds the weight copies the WebGPU backend keeps: transposed (AVDIT_MATMUL_WEIGHT_T) or f16 (mixed, a direct form), until AdamW or free', () => {
   const saved = { t: process.env.AVDIT_MATMUL_WEIGHT_T, d: process.env.AVDIT_MATMUL_DIRECT };
   const restore = (k: string, v: string | undefined) => (v === undefined ? delete process.env[k] : (process.env[k] = v));
   try {
-    for (const [precision, env, copyBytes] of [['f32', { AVDIT_MATMUL_WEIGHT_T: '1' }, 4], ['mixed', { AVDIT_MATMUL_DIRECT: 'v4:128x128x32:2x4:gb' }, 2]] as const) {
+    for (const [precision, env, copyBytes] of [
+      ['f32', { AVDIT_MATMUL_WEIGHT_T: '1' }, 4], ['mixed', { AVDIT_MATMUL_DIRECT: 'v4:128x128x32:2x4:gb' }, 2], ['mixed', { AVDIT_MATMUL_WEIGHT_T: 'mixed' }, 4],
+    ] as const) {
       Object.assign(process.env, env);
       const b = createMemoryBackend((bytes) => bytes);
       b.setPrecision(precision);

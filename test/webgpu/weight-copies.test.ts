@@ -1,8 +1,8 @@
 // Copies of weights made once (engine/webgpu/f16-cache.ts). Mixed precision's direct matmul form
 // (kernels/matmul.ts directVariant): a weight's f16 copy read straight from memory gives the same
 // bits as the staged v4 (both in their emulated forms on lavapipe), for the forward product x·Wᵀ
-// and the input gradient dY·W. f32 forward products on a transposed copy (AVDIT_MATMUL_WEIGHT_T):
-// x·(Wᵀ) as NN equals x·Wᵀ as NT, batched x too. Either copy is made once, made again after an
+// and the input gradient dY·W. Forward products on a transposed copy (AVDIT_MATMUL_WEIGHT_T, f32
+// and the staged v4): x·(Wᵀ) as NN equals x·Wᵀ as NT, batched x too. Either copy is made once, made again after an
 // AdamW update of the weight, and dropped with its storage.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -88,43 +88,54 @@ test('a weight\'s f16 copy read straight from memory (:gb, :gb:ga) gives the sta
   }, /AVDIT_MATMUL_DIRECT .*'v2': not a v4 form with :gb/);
 });
 
-test('f32 x·Wᵀ on the weight\'s transposed copy (AVDIT_MATMUL_WEIGHT_T=1) equals the NT product, gradients too; made once, again after AdamW, dropped with the weight', async () => {
-  const saved = process.env.AVDIT_MATMUL_WEIGHT_T;
-  // x [2, 37, 40] (a batch of rows against one W [24, 40]) with a bias; sizes off every tile.
-  const [B, R, Kd, Nd] = [2, 37, 40, 24];
-  const once = async (on: boolean): Promise<{ arrays: Float32Array[]; copies: number[] }> => {
-    process.env.AVDIT_MATMUL_WEIGHT_T = on ? '1' : '0';
-    const copies: number[] = [];
-    const x = tensor(values(B * R * Kd, 1), [B, R, Kd], { backend: gpu, requiresGrad: true });
-    const w = tensor(values(Nd * Kd, 2), [Nd, Kd], { backend: gpu, requiresGrad: true });
-    const b = tensor(values(Nd, 5), [Nd], { backend: gpu });
-    const r = tensor(values(B * R * Nd, 3), [B, R, Nd], { backend: gpu });
-    const out = A.linear(x, w, b);
-    A.backward(A.sum(A.mul(out, r)));
-    copies.push(gpu.transposedWeights.size);
-    const arrays = [await out.toArray(), await x.grad!.toArray(), await w.grad!.toArray()] as Float32Array[];
-    new AdamW([w], { lr: 0.1 }).step();
-    copies.push(gpu.transposedWeights.size);
-    const again = A.noGrad(() => A.linear(x, w, b));
-    copies.push(gpu.transposedWeights.size);
-    arrays.push((await again.toArray()) as Float32Array);
-    for (const t of [x, w, b, r, out, again]) t.dispose();
-    copies.push(gpu.transposedWeights.size);
-    return { arrays, copies };
+test('x·Wᵀ on the weight\'s transposed copy (AVDIT_MATMUL_WEIGHT_T: f32, and mixed on the staged v4) equals the NT product, gradients too; made once, again after AdamW, dropped with the weight', async () => {
+  const saved = { t: process.env.AVDIT_MATMUL_WEIGHT_T, m: process.env.AVDIT_MATMUL };
+  // x [2, 37, 48] (a batch of rows against one W [32, 48]) with a bias; sizes off every tile.
+  const [B, R, Kd, Nd] = [2, 37, 48, 32];
+  const once = async (precision: 'f32' | 'mixed', on: boolean): Promise<{ arrays: Float32Array[]; copies: number[] }> => {
+    process.env.AVDIT_MATMUL_WEIGHT_T = on ? precision : '0';
+    gpu.setPrecision(precision);
+    try {
+      const copies: number[] = [];
+      const x = tensor(values(B * R * Kd, 1), [B, R, Kd], { backend: gpu, requiresGrad: true });
+      const w = tensor(values(Nd * Kd, 2), [Nd, Kd], { backend: gpu, requiresGrad: true });
+      const b = tensor(values(Nd, 5), [Nd], { backend: gpu });
+      const r = tensor(values(B * R * Nd, 3), [B, R, Nd], { backend: gpu });
+      const out = A.linear(x, w, b);
+      A.backward(A.sum(A.mul(out, r)));
+      copies.push(gpu.transposedWeights.size);
+      const arrays = [await out.toArray(), await x.grad!.toArray(), await w.grad!.toArray()] as Float32Array[];
+      new AdamW([w], { lr: 0.1 }).step();
+      copies.push(gpu.transposedWeights.size);
+      const again = A.noGrad(() => A.linear(x, w, b));
+      copies.push(gpu.transposedWeights.size);
+      arrays.push((await again.toArray()) as Float32Array);
+      for (const t of [x, w, b, r, out, again]) t.dispose();
+      copies.push(gpu.transposedWeights.size);
+      return { arrays, copies };
+    } finally {
+      gpu.setPrecision('f32');
+    }
   };
   try {
-    const nt = await once(false), nn = await once(true);
-    assert.deepEqual(nt.copies, [0, 0, 0, 0], 'no copies when off');
-    assert.deepEqual(nn.copies, [1, 0, 1, 0], 'W\'s copy after the forward; none after AdamW; the new one; none once W is freed');
-    ['out', 'dx', 'dW', 'out after a step'].forEach((what, i) => {
-      const want = nt.arrays[i]!, got = nn.arrays[i]!;
-      const worst = want.reduce((m, v, e) => Math.max(m, Math.abs(v - got[e]!) / (1e-3 + Math.abs(v))), 0);
-      assert.ok(worst < 1e-6, `${what}: off by ${worst}`);
-    });
+    for (const precision of ['f32', 'mixed'] as const) {
+      // Mixed: the staged v4 (emulated here), its shortest kernels.
+      if (precision === 'mixed') process.env.AVDIT_MATMUL = STAGED;
+      const nt = await once(precision, false), nn = await once(precision, true);
+      assert.deepEqual(nt.copies, [0, 0, 0, 0], `${precision}: no copies when off`);
+      assert.deepEqual(nn.copies, [1, 0, 1, 0], `${precision}: W's copy after the forward; none after AdamW; the new one; none once W is freed`);
+      ['out', 'dx', 'dW', 'out after a step'].forEach((what, i) => {
+        const want = nt.arrays[i]!, got = nn.arrays[i]!;
+        const worst = want.reduce((m, v, e) => Math.max(m, Math.abs(v - got[e]!) / (1e-3 + Math.abs(v))), 0);
+        assert.ok(worst < 1e-6, `${precision} ${what}: off by ${worst}`);
+      });
+    }
     process.env.AVDIT_MATMUL_WEIGHT_T = 'yes';
-    assert.throws(() => A.matmul(tensor(values(32, 1), [2, 16], { backend: gpu }), tensor(values(32, 2), [2, 16], { backend: gpu }), false, true), /AVDIT_MATMUL_WEIGHT_T=yes: expected 1 or 0/);
+    assert.throws(() => A.matmul(tensor(values(32, 1), [2, 16], { backend: gpu }), tensor(values(32, 2), [2, 16], { backend: gpu }), false, true), /AVDIT_MATMUL_WEIGHT_T=yes: expected 1, 0 or a list of f32, mixed/);
   } finally {
-    if (saved === undefined) delete process.env.AVDIT_MATMUL_WEIGHT_T;
-    else process.env.AVDIT_MATMUL_WEIGHT_T = saved;
+    for (const [k, v] of [['AVDIT_MATMUL_WEIGHT_T', saved.t], ['AVDIT_MATMUL', saved.m]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 });
