@@ -526,12 +526,13 @@ async function main(): Promise<void> {
   const outDir = process.env.OUT ?? join(here, 'results');
   mkdirSync(outDir, { recursive: true });
   if (bestDirect) writeFileSync(join(outDir, 'matmul-direct.txt'), `${bestDirect.variant}\n`);
+  // Rows of variant v that were timed and whose spot check passed (a failed or missing one leaves
+  // the two sides of a comparison unequal: no verdict).
+  const measured = (r: Row, v: string | undefined): boolean => r.variant === v && r.ms !== undefined && (r.spotErr ?? 1) < tolerance(v);
   // v2's default tile against it on its side (256×128) where N = 1152 (the sweep's XL shapes),
   // summed: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_V2_ALT from it (kernels/matmul.ts altBeatsBig).
   const [bigV2, altV2] = [`v2:${MATMUL_DEFAULTS.v2.big}`, 'v2:256x128x16:8x8'];
-  // (A row whose spot check is off, or missing, leaves the counts unequal: no verdict.)
-  const n1152 = (v: string): number[] =>
-    rows.filter((r) => r.variant === v && r.shape.tag === 'sweep XL' && r.shape.N === 1152 && r.ms !== undefined && (r.spotErr ?? 1) < 1e-4).map((r) => r.ms!);
+  const n1152 = (v: string): number[] => rows.filter((r) => measured(r, v) && r.shape.tag === 'sweep XL' && r.shape.N === 1152).map((r) => r.ms!);
   const [bigMs, altMs] = [n1152(bigV2), n1152(altV2)];
   if (bigMs.length > 0 && bigMs.length === altMs.length) {
     const [b, a] = [bigMs, altMs].map((xs) => xs.reduce((x, y) => x + y, 0));
@@ -544,9 +545,8 @@ async function main(): Promise<void> {
   const nnWins = ([precision, fam]: [string, string]): boolean => {
     const v = requested.find((x) => x === fam || x.startsWith(`${fam}:`));
     const same = (a: Shape, b: Shape) => a.M === b.M && a.N === b.N && a.K === b.K;
-    const ok = (r: Row) => r.variant === v && r.ms !== undefined && (r.spotErr ?? 1) < tolerance(v!);
-    const nt = rows.filter((r) => ok(r) && r.shape.tag === 'XL fwd NT');
-    const nn = rows.filter((r) => ok(r) && r.shape.tag === 'XL' && nt.some((o) => same(o.shape, r.shape)));
+    const nt = rows.filter((r) => measured(r, v) && r.shape.tag === 'XL fwd NT');
+    const nn = rows.filter((r) => measured(r, v) && r.shape.tag === 'XL' && nt.some((o) => same(o.shape, r.shape)));
     if (!v || nt.length === 0 || nt.length !== nn.length) return false;
     const [a, b] = [nt, nn].map((xs) => xs.reduce((t, r) => t + r.ms!, 0));
     console.log(`${v} (${precision}) on XL's forward shapes: NT ${a.toFixed(2)} ms, NN ${b.toFixed(2)} ms (${((100 * (a - b)) / a).toFixed(1)}% saved by transposed weights)`);

@@ -100,16 +100,17 @@ async function profile(label: string, fn: () => Promise<void>): Promise<void> {
  * options are read at each dispatch; each form compiles its own pipelines in its untimed first
  * run): what each is worth inside a model step, not only in a kernel benchmark.
  */
-const AB_OPTIONS: Record<string, string> = { AVDIT_MATMUL_V2_ALT: '256x128x16:8x8', AVDIT_MATMUL_WEIGHT_T: '1', AVDIT_ATTENTION_WHOLE_TILES: '1' };
+const AB_OPTIONS: Record<string, [on: string, off: string]> = {
+  AVDIT_MATMUL_V2_ALT: ['256x128x16:8x8', 'off'], AVDIT_MATMUL_WEIGHT_T: ['1', '0'], AVDIT_ATTENTION_WHOLE_TILES: ['1', '0'],
+};
 if (argv.includes('--ab')) {
   const unmergeAb = model.mergeLoRA();
   await timed('denoising step b8, as the environment has it', 3, forward(8));
-  for (const [name, on] of Object.entries(AB_OPTIONS)) {
+  for (const [name, values] of Object.entries(AB_OPTIONS)) {
     const had = process.env[name];
-    for (const value of [on, 'off'] as const) {
-      if (value === 'off') process.env[name] = name === 'AVDIT_MATMUL_V2_ALT' ? 'off' : '0';
-      else process.env[name] = on;
-      await timed(`denoising step b8, ${name}=${process.env[name]}`, 3, forward(8), { option: name, on: value !== 'off' });
+    for (const [i, value] of values.entries()) {
+      process.env[name] = value;
+      await timed(`denoising step b8, ${name}=${value}`, 3, forward(8), { option: name, on: i === 0 });
     }
     if (had === undefined) delete process.env[name];
     else process.env[name] = had;

@@ -243,12 +243,9 @@ export class WebGpuBackend implements Backend {
       return out;
     }
     // One weight matrix as B, seen transposed (x·Wᵀ), where the precision asks for it: its transposed copy, as NN.
-    if (transB && temps.length === 0 && (B.stride === 0 || batch === 1) && weightTransposeOn(this.precision)) {
-      const bt = this.transposedWeights.get(b, B.buf, N, K);
-      encodeMatmul(this.ctx, A.buf, bt, this.#buf(out), { ...p, transB: false }, bias ? this.#buf(bias) : null);
-      return out;
-    }
-    encodeMatmul(this.ctx, A.buf, B.buf, this.#buf(out), p, bias ? this.#buf(bias) : null);
+    const copyT = transB && sizeOf(bShape.slice(0, -2)) === 1 && weightTransposeOn(this.precision);
+    const bBuf = copyT ? this.transposedWeights.get(b, B.buf, N, K) : B.buf;
+    encodeMatmul(this.ctx, A.buf, bBuf, this.#buf(out), copyT ? { ...p, transB: false } : p, bias ? this.#buf(bias) : null);
     for (const t of temps) this.free(t);
     return out;
   }
