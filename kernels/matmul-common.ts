@@ -214,16 +214,21 @@ export function operandTiles(transA: boolean, transB: boolean, BM: number, BN: n
 
 /**
  * Binding declarations shared by all variants: A, B (read), out (read_write), with `bias` a
- * bias [N] (read) added to every row of out, then P (uniform). `bElem` / `aElem`: B's / A's element
+ * bias [N] (read) added to every row of out, with `scales` the two max-|x| bit patterns of A and B
+ * (kernels/absmax.ts; v4's `:x3` split), then P (uniform). `bElem` / `aElem`: B's / A's element
  * type when it is not the f32 the launcher chose (v4's `:gb` reads B as f16, `:ga` A too).
  */
-export function bindings(vec4: boolean, outVec4 = vec4, bias = false, bElem = vec4 ? 'vec4<f32>' : 'f32', aElem = vec4 ? 'vec4<f32>' : 'f32'): string {
+export function bindings(vec4: boolean, outVec4 = vec4, bias = false, bElem = vec4 ? 'vec4<f32>' : 'f32', aElem = vec4 ? 'vec4<f32>' : 'f32', scales = false): string {
   const outT = outVec4 ? 'vec4<f32>' : 'f32';
+  let next = 3;
+  const extra: string[] = [];
+  if (bias) extra.push(`@group(0) @binding(${next++}) var<storage, read> bias: array<f32>;`);
+  if (scales) extra.push(`@group(0) @binding(${next++}) var<storage, read> S: array<u32>;`);
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> A: array<${aElem}>;
 @group(0) @binding(1) var<storage, read> B: array<${bElem}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${outT}>;
-${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;\n' : ''}@group(0) @binding(${bias ? 4 : 3}) var<uniform> P: Params;
+${extra.map((l) => `${l}\n`).join('')}@group(0) @binding(${next}) var<uniform> P: Params;
 ${bias ? '// Bias of column n (0 past the last column).\nfn biasAt(n: u32) -> f32 { return select(0.0, bias[min(n, P.N - 1u)], n < P.N); }' : ''}`;
 }
 

@@ -95,11 +95,20 @@ export interface SgConfig {
    * the last whole fragment instead (its products land in accumulator rows never written back).
    */
   GA?: boolean;
+  /**
+   * f32 products on the f16 tensor cores (flag `x3`): each operand, scaled by a power of two that
+   * puts its largest |x| in [2^13, 2^14) (from kernels/absmax.ts), is staged as two f16 arrays, its
+   * leading 11 significand bits hi and the remainder lo = f16(x − hi), together 21–22 of f32's 24
+   * significand bits; A·B ≈ Al·Bh + Ah·Bl + Ah·Bh (the dropped Al·Bl is 2^-22 of the product), three MMAs a
+   * fragment pair accumulated in f32, scaled back at the end. Twice the staging memory and
+   * stores of the plain form, three times its MMAs. Not with `h`, `gb` or `ga`.
+   */
+  X3?: boolean;
 }
 
 /** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga]. */
 export function sgName(c: SgConfig): string {
-  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}`;
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}${c.X3 ? ':x3' : ''}`;
 }
 
 export type { SgSyntax } from './sgmat-ops.ts';
@@ -192,22 +201,39 @@ export function sgSharedBytes(c: SgConfig): number {
   for (const tA of [false, true]) {
     for (const tB of [false, true]) {
       const { stA, stB } = stageSizes(c, tA, tB);
-      worst = Math.max(worst, (c.ST ?? 2) * (stA + stB) * 2 + csFloats(c, true) * 4);
+      worst = Math.max(worst, (c.ST ?? 2) * (stA + stB) * 2 * (c.X3 ? 2 : 1) + csFloats(c, true) * 4);
     }
   }
   return worst;
 }
 
 export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}${c.X3 ? 'x3' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
+
+/**
+ * WGSL of the x3 split's scales: from the bits of max |x| (kernels/absmax.ts), the exponent e that
+ * puts max |x|·2^e in [2^13, 2^14) (so x·2^e and its remainder fit f16, the largest hi·hi product
+ * 2^28 and a sum over K = 65536 of them 2^44 fit f32), 0 when the max is 0, infinite or NaN,
+ * clamped to ±100 (an operand below 2^-86 loses precision; a bias times both scales must stay
+ * finite). pow2(e) builds 2^e from its exponent bits.
+ */
+const X3_HELPERS = /* wgsl */ `fn x3Exp(bits: u32) -> i32 {
+  if (bits == 0u || bits >= 0x7f800000u) { return 0; }
+  return clamp(14 - (i32(bits >> 23u) - 126), -100, 100);  // max = f·2^(E − 126), f in [0.5, 1)
+}
+fn pow2(e: i32) -> f32 { return bitcast<f32>(u32(127 + e) << 23u); }`;
 
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
 export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
   const GB = !!c.GB;
   const GA = !!c.GA;
+  const X3 = !!c.X3;
   if (GA && !GB) throw new Error(`v4 config ${sgName(c)}: ga (A from global memory) needs gb`);
-  const ops = emulate ? emulatedOps({ left: [GA ? 'A' : 'As'], right: [GB ? 'B' : 'Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0') : realOps(syntax);
+  if (X3 && (GB || c.H)) throw new Error(`v4 config ${sgName(c)}: x3 (f32 split in two f16 halves) stages both operands from f32 registers: not with gb, ga or h`);
+  const ops = emulate
+    ? emulatedOps({ left: X3 ? ['As', 'Al'] : [GA ? 'A' : 'As'], right: X3 ? ['Bs', 'Bl'] : [GB ? 'B' : 'Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0')
+    : realOps(syntax);
   const { TM, TN } = check(c);
   const { BM, BN, BK, SGM, SGN } = c;
   const ST = c.ST ?? 2;
@@ -222,26 +248,42 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   // with flip = 1 write the register's second word first (storeStagger).
   const mask = (t: { innerT: number }, ld: number) => (c.Z ? storeStagger(t.innerT / 4, ld).mask : 0);
   const maskA = mask(a, ldA), maskB = GB ? 0 : mask(b, ldB);
-  const stage = (arr: string, nxt: string, ld: number, flip: string | null) => (o: string, i: string, r: string) =>
-    [
+  // With X3, the register scaled by the operand's power of two (exact) is stored as hi in As / Bs
+  // and lo = f16(x − hi) in Al / Bl, at the same places. hi is x with its significand cut to f16's
+  // 11 bits by a mask (exact in f16, and x − hi exact in f32): rounding to f16 and back to get the
+  // remainder would be x − f32(f16(x)), which compilers fold to 0 (lavapipe does).
+
+  const stage = (arrs: readonly string[], sc: string, nxt: string, ld: number, flip: string | null) => (o: string, i: string, r: string) => {
+    const vals = X3 ? ['hv', 'lv'] : ['hv'];
+    return [
       `    {`,
-      `      let hv = ${c.H ? r : `vec4<f16>(${r})`};`, // one vector conversion (unless the registers are f16), then four 16-bit stores
-      `      let d = ${nxt} + ${o} * ${ld}u + ${i};`,
-      ...(flip
+      ...(X3
         ? [
-            `      let hs = select(hv, hv.zwxy, ${flip});`,
-            `      let d0 = d + select(0u, 2u, ${flip});`,
-            `      let d1 = d + select(2u, 0u, ${flip});`,
-            `      ${arr}[d0] = hs.x;`,
-            `      ${arr}[d0 + 1u] = hs.y;`,
-            `      ${arr}[d1] = hs.z;`,
-            `      ${arr}[d1 + 1u] = hs.w;`,
+            `      let xv = ${r} * ${sc};`,
+            `      let xh = bitcast<vec4<f32>>(bitcast<vec4<u32>>(xv) & vec4<u32>(0xffffe000u));`,
+            `      let hv = vec4<f16>(xh);`,
+            `      let lv = vec4<f16>(xv - xh);`,
           ]
-        : [0, 1, 2, 3].map((q) => `      ${arr}[d + ${q}u] = hv.${'xyzw'[q]};`)),
+        : [`      let hv = ${c.H ? r : `vec4<f16>(${r})`};`]), // one vector conversion (unless the registers are f16), then four 16-bit stores
+      `      let d = ${nxt} + ${o} * ${ld}u + ${i};`,
+      ...(flip ? [`      let d0 = d + select(0u, 2u, ${flip});`, `      let d1 = d + select(2u, 0u, ${flip});`] : []),
+      ...vals.flatMap((v, n) => {
+        const arr = arrs[n]!;
+        return flip
+          ? [
+              `      let ${v}s = select(${v}, ${v}.zwxy, ${flip});`,
+              `      ${arr}[d0] = ${v}s.x;`,
+              `      ${arr}[d0 + 1u] = ${v}s.y;`,
+              `      ${arr}[d1] = ${v}s.z;`,
+              `      ${arr}[d1 + 1u] = ${v}s.w;`,
+            ]
+          : [0, 1, 2, 3].map((q) => `      ${arr}[d + ${q}u] = ${v}.${'xyzw'[q]};`);
+      }),
       `    }`,
     ].join('\n');
-  const stageA = stage('As', 'nxtA', ldA, maskA ? 'flipA' : null);
-  const stageB = stage('Bs', 'nxtB', ldB, maskB ? 'flipB' : null);
+  };
+  const stageA = stage(['As', 'Al'], 'scA', 'nxtA', ldA, maskA ? 'flipA' : null);
+  const stageB = stage(['Bs', 'Bl'], 'scB', 'nxtB', ldB, maskB ? 'flipB' : null);
   const flipDecl = [
     maskA ? `  let flipA = (countOneBits(lidx & ${maskA}u) & 1u) == 1u; // staggered stores of A (storeStagger)` : '',
     maskB ? `  let flipB = (countOneBits(lidx & ${maskB}u) & 1u) == 1u; // and of B` : '',
@@ -266,6 +308,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       const row = `rowSg + ${i * F}u`; // first m of left fragment i
       const off = transA ? `curA + ${kk * ldA}u + ${row}` : `curA + (${row}) * ${ldA}u + ${kk}u`;
       body.push(`      let a${i} = ${ops.loadLeft('As', off, transA, `${ldA}u`)};`);
+      if (X3) body.push(`      let l${i} = ${ops.loadLeft('Al', off, transA, `${ldA}u`)};`);
     }
     for (let j = 0; j < TN; j++) {
       if (GB) {
@@ -282,8 +325,11 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       const col = `colSg + ${j * F}u`; // first n of right fragment j
       const off = transB ? `curB + (${col}) * ${ldB}u + ${kk}u` : `curB + ${kk * ldB}u + ${col}`;
       body.push(`      let b${j} = ${ops.loadRight('Bs', off, transB, `${ldB}u`)};`);
+      if (X3) body.push(`      let c${j} = ${ops.loadRight('Bl', off, transB, `${ldB}u`)};`);
     }
-    if (!GB) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) body.push(`      ${ops.mma(`a${i}`, `b${j}`, `acc${i}_${j}`)}`);
+    // X3: the two small cross terms first, then hi·hi.
+    const terms = X3 ? [['l', 'b'], ['a', 'c'], ['a', 'b']] : [['a', 'b']];
+    if (!GB) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) for (const [l, r] of terms) body.push(`      ${ops.mma(`${l}${i}`, `${r}${j}`, `acc${i}_${j}`)}`);
     body.push(`    }`);
   }
 
@@ -291,7 +337,8 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   // workgroup writes bias[n0 .. n0 + BN) into 16 rows of Cs and each fragment is loaded from there.
   const accDecl: string[] = [];
   if (bias) {
-    accDecl.push(`  for (var e = lidx; e < ${F * BN}u; e += ${T}u) { Cs[e] = biasAt(n0 + e % ${BN}u); }`);
+    // (X3: in the operands' scaled units, as the accumulators.)
+    accDecl.push(`  for (var e = lidx; e < ${F * BN}u; e += ${T}u) { Cs[e] = biasAt(n0 + e % ${BN}u)${X3 ? ' * scA * scB' : ''}; }`);
     accDecl.push(`  workgroupBarrier();`);
   }
   for (let i = 0; i < TM; i++) {
@@ -300,6 +347,9 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     }
   }
 
+  // X3: back from the operands' scaled units (two exact multiplies by powers of two).
+  const unscale: string[] = [];
+  if (X3) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) unscale.push(`  acc${i}_${j} = ${ops.scale(ops.scale(`acc${i}_${j}`, 'downA'), 'downB')};`);
   // Direct stores (interior workgroups).
   const direct: string[] = [];
   for (let i = 0; i < TM; i++) {
@@ -330,11 +380,15 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   return /* wgsl */ `${ops.header}
 // ${sgKey(c, transA, transB, vec4, emulate, syntax, bias)}: see kernels/matmul-sgmat.ts for the tiling.
 ${MATMUL_UNIFORMS_WGSL}
-${bindings(vec4, false, bias, GB ? 'f16' : undefined, GA ? 'f16' : undefined)}
+${bindings(vec4, false, bias, GB ? 'f16' : undefined, GA ? 'f16' : undefined, X3)}
 
 ${GA ? '// Nothing staged: every fragment is loaded from global memory.' : `// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves${GB ? ' (B: none, read from global memory)' : ''}.
 var<workgroup> As: array<f16, ${ST * stA}>;`}
 ${GB ? '' : `var<workgroup> Bs: array<f16, ${ST * stB}>;`}
+${X3 ? `// x3: the remainders lo = f16(x − hi), laid out as As / Bs.
+var<workgroup> Al: array<f16, ${ST * stA}>;
+var<workgroup> Bl: array<f16, ${ST * stB}>;
+${X3_HELPERS}` : ''}
 // Edge write-back: one 16×16 f32 block per subgroup (first, with a bias: the bias rows).
 var<workgroup> Cs: array<f32, ${csFloats(c, bias)}>;
 ${ops.helpers}
@@ -348,6 +402,12 @@ ${tilePrologue(BM, BN)}
 ${flipDecl}
   let rowSg = (sg % ${SGM}u) * ${BM / SGM}u;  // this subgroup's first row / column in the tile
   let colSg = (sg / ${SGM}u) * ${BN / SGN}u;
+${X3 ? `  let eA = x3Exp(S[0]);  // A and B are staged times 2^eA, 2^eB
+  let eB = x3Exp(S[1]);
+  let scA = pow2(eA);
+  let scB = pow2(eB);
+  let downA = pow2(-eA);
+  let downB = pow2(-eB);` : ''}
 ${accDecl.join('\n')}
 ${GA ? '' : loaderDecl(a, T, reg)}
 ${GB ? '' : loaderDecl(b, T, reg)}
@@ -403,6 +463,7 @@ ${k.store}
   }`
 }`}
 
+${unscale.join('\n')}
   let interior = (P.flags & 1u) != 0u && m0 + ${BM}u <= P.M && n0 + ${BN}u <= P.N;
   if (interior) {
 ${direct.join('\n')}

@@ -32,6 +32,7 @@
  */
 import { fold1d, type GpuContext } from './context.ts';
 import { encodeReduce } from './reduce.ts';
+import { encodeOperandMaxima } from './absmax.ts';
 import { MATMUL_UNIFORMS_WGSL, type MatmulShape, bindings, uniformsFor, vec4Aligned } from './matmul-common.ts';
 import { SG_SMALL, type SgConfig, type SgSyntax, sgKey, sgSharedBytes, sgWgsl } from './matmul-sgmat.ts';
 import { FRAG } from './sgmat-ops.ts';
@@ -55,6 +56,7 @@ export const MATMUL_DEFAULTS: {
   sgSyntax: SgSyntax;
   direct: string | null;
   weightT: readonly MatmulPrecision[];
+  f32x3: { on: boolean; big: string; small: string };
 } = {
   // From the H200 sweep of 2026-11-26 (bench/results/h200-run2/gpu-matmul.json).
   // alt: the config for products whose sizes it tiles with less waste than big (altBeatsBig);
@@ -75,6 +77,11 @@ export const MATMUL_DEFAULTS: {
   direct: null,
   // The precisions whose forward products read a transposed copy of the weight (weightTransposeOn).
   weightT: [],
+  // f32 products on the tensor cores through v4's x3 split (f32x3On; kernels/matmul-sgmat.ts
+  // SgConfig.X3): off until a GPU measures it (bench/gpu-matmul.ts times and checks it against
+  // f64; AVDIT_MATMUL_F32X3 overrides). Two-stage 128×128×32 with hi and lo arrays needs 75 KiB of
+  // workgroup memory: one stage (46 KiB) for the big tiles.
+  f32x3: { on: false, big: '128x128x32:2x4:s1:x3', small: '64x64x32:2x2:x3' },
 };
 
 /**
@@ -166,7 +173,7 @@ export function parseVariant(s: string): ParsedVariant {
       if (name === 'v4' && (tile === undefined || tile === '')) return parseVariant(`v4:${MATMUL_DEFAULTS.v4.big}`);
       const d = dims(tile, 3);
       const g = dims(grid, 2);
-      let ST = 2, H = false, NP = false, Z = false, GB = false, GA = false;
+      let ST = 2, H = false, NP = false, Z = false, GB = false, GA = false, X3 = false;
       for (const extra of extras) {
         if (/^s[12]$/.test(extra)) ST = Number(extra.slice(1));
         else if (extra === 'h') H = true;
@@ -174,13 +181,15 @@ export function parseVariant(s: string): ParsedVariant {
         else if (extra === 'z') Z = true;
         else if (extra === 'gb') GB = true;
         else if (extra === 'ga') GA = true;
-        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory, ga for A too)`);
+        else if (extra === 'x3') X3 = true;
+        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory, ga for A too, x3 for f32 operands split in two f16 halves)`);
       }
       if (GA && !GB) throw new Error(`matmul variant '${s}': ga (A as f16 from global memory) needs gb`);
+      if (X3 && (GB || H)) throw new Error(`matmul variant '${s}': x3 (f32 operands split in two f16 halves) is not for gb, ga or h`);
       const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
       const cfg: SgConfig = d
-        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}), ...(GB ? { GB } : {}), ...(GA ? { GA } : {}) }
-        : { ...base, ...(GB ? { GB } : {}), ...(GA ? { GA } : {}) };
+        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}), ...(GB ? { GB } : {}), ...(GA ? { GA } : {}), ...(X3 ? { X3 } : {}) }
+        : { ...base, ...(GB ? { GB } : {}), ...(GA ? { GA } : {}), ...(X3 ? { X3 } : {}) };
       const TM = cfg.BM / (16 * cfg.SGM);
       const TN = cfg.BN / (16 * cfg.SGN);
       if (!Number.isInteger(TM) || !Number.isInteger(TN) || cfg.BK % 16 !== 0) {
@@ -242,11 +251,11 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
   }
   // Defaults table: the big config unless it would leave the GPU mostly idle, then the small one;
   // a config the device cannot run falls through to the next candidate.
-  const pick = (name: 'v2' | 'v3' | 'v4'): ParsedVariant | null => {
+  const pick = (name: 'v2' | 'v3' | 'v4', table: { big: string; small: string } = MATMUL_DEFAULTS[name]): ParsedVariant | null => {
     const cands: ParsedVariant[] = [];
     for (const which of ['big', 'small'] as const) {
       try {
-        cands.push(parseVariant(`${name}:${MATMUL_DEFAULTS[name][which]}`));
+        cands.push(parseVariant(`${name}:${table[which]}`));
       } catch {
         /* a bad table entry: skip it */
       }
@@ -266,8 +275,29 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
   if (p.precision === 'mixed') {
     const v = (outBytes >= V4_MIN_OUT_BYTES ? pick('v4') : null) ?? pick('v3');
     if (v) return v;
+  } else if (outBytes >= V4_MIN_OUT_BYTES) {
+    const x3 = f32x3Table();
+    const v = x3 ? pick('v4', x3) : null;
+    if (v) return v;
   }
   return pick('v2') ?? { name: 'v2', cfg: TILED_SMALL };
+}
+
+/**
+ * The v4 `:x3` configs f32 products use instead of v2 where the device has tensor cores, or null
+ * (then v2): AVDIT_MATMUL_F32X3 = 1 (MATMUL_DEFAULTS.f32x3's configs), 0 (off), or one config
+ * (`128x128x16:2x4:s1:x3`, for big and small alike); else MATMUL_DEFAULTS.f32x3.on.
+ */
+export function f32x3Table(): { big: string; small: string } | null {
+  const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_F32X3'] : undefined;
+  const dflt = MATMUL_DEFAULTS.f32x3;
+  if (env === undefined || env === '') return dflt.on ? dflt : null;
+  if (env === '0' || env === 'off') return null;
+  if (env === '1') return dflt;
+  const cfg = env.replace(/^v4:/, '');
+  const v = parseVariant(`v4:${cfg}`);
+  if (v.name !== 'v4' || !v.cfg.X3) throw new Error(`AVDIT_MATMUL_F32X3=${env}: expected 1, 0 or a v4 config with :x3`);
+  return { big: cfg, small: cfg };
 }
 
 /** v2's alternative config: AVDIT_MATMUL_V2_ALT (a v2 config, or '' / 'off' for none), else MATMUL_DEFAULTS.v2.alt. */
@@ -347,7 +377,7 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
   }
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
   const vec4 = vec4Aligned(p);
-  const buffers = bias ? [a, b, out, bias] : [a, b, out];
+  const buffers: GPUBuffer[] = bias ? [a, b, out, bias] : [a, b, out];
   const hasBias = bias !== null;
   switch (v.name) {
     case 'v1': {
@@ -378,6 +408,11 @@ export function encodeMatmul(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: G
     case 'v4emu': {
       const emulate = v.name === 'v4emu';
       const { BM, BN } = v.cfg;
+      if (v.cfg.X3) {
+        // The largest |x| of each operand (all batch entries: one scale per operand) sets its power of two.
+        const span = (stride: number, size: number) => (stride > 0 ? (batch - 1) * stride + size : size);
+        buffers.push(encodeOperandMaxima(ctx, a, span(p.strideA, M * K), b, span(p.strideB, K * N)));
+      }
       ctx.dispatch({
         key: sgKey(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax, hasBias),
         code: () => sgWgsl(v.cfg, p.transA, p.transB, vec4, emulate, MATMUL_DEFAULTS.sgSyntax, hasBias),

@@ -62,6 +62,8 @@ export interface SgOps {
   store(arr: string, off: string, v: string, stride: string): string;
   /** Expression: an f32 result fragment loaded row-major. */
   loadAcc(arr: string, off: string, stride: string): string;
+  /** Expression: result fragment `v` times the f32 scalar `s`. */
+  scale(v: string, s: string): string;
   /**
    * A loop's trip count n as WGSL: the constant itself, or (emulated) n | 0 with the 0 read from a
    * uniform, so that lavapipe's LLVM does not unroll the kernel's fixed-count loops (unrolled, a
@@ -98,6 +100,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);`,
     store: (arr, off, v, stride) =>
       syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
     loadAcc: (arr, off, stride) => load(A)(arr, off, false, stride),
+    scale: (v, s) => `subgroupMatrixScalarMultiply(${v}, ${s})`,
     bound: (n) => tripCount(n, false),
   };
 }
@@ -153,6 +156,11 @@ fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
     m[j] = s;
   }
   return m;
+}
+fn emuScale(v: EmuC, s: f32) -> EmuC {
+  var m = v;
+  for (var j = 0u; j < emuN / 2u; j++) { m[j] = m[j] * s; }
+  return m;
 }${left.join('')}${right.join('')}${store.join('')}${loadAcc.join('')}`,
     left: 'EmuL',
     right: 'EmuR',
@@ -165,6 +173,7 @@ fn emuMma(a: EmuL, b: EmuR, acc: EmuC) -> EmuC {
     mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
     store: (arr, off, v, stride) => `emuStore_${arr}(${off}, ${v}, ${stride});`,
     loadAcc: (arr, off, stride) => `emuLoadC_${arr}(${off}, ${stride})`,
+    scale: (v, s) => `emuScale(${v}, ${s})`,
     bound: (n) => tripCount(n, true, 'emuZ'),
   };
 }

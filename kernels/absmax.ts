@@ -1,0 +1,72 @@
+/**
+ * The largest |x| of a buffer's first n f32 values, as its bit pattern (for a non-negative f32 the
+ * u32 order of the bits is the order of the values, so an atomicMax on the bits is a max of the
+ * values; NaN's bits exceed infinity's). Each workgroup reduces a strided share in workgroup memory
+ * and folds its result into S[slot] with one atomicMax, so S must start at 0 (`encodeZeroWords`).
+ *
+ * v4's `:x3` split (kernels/matmul-sgmat.ts) reads the maxima of both operands of an f32 product
+ * to pick the powers of two that put each operand in f16's range.
+ */
+import { uniforms, type GpuContext } from './context.ts';
+
+const THREADS = 256;
+/** Enough workgroups to fill a large GPU (132 SMs × 8 of 256 threads); each loops over the rest. */
+const MAX_GROUPS = 1024;
+
+const absmaxWgsl = (vec4: boolean): string => /* wgsl */ `
+@group(0) @binding(0) var<storage, read> X: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(1) var<storage, read_write> S: array<atomic<u32>>;
+struct U { n: u32, slot: u32, p1: u32, p2: u32 }
+@group(0) @binding(2) var<uniform> u: U;
+var<workgroup> red: array<u32, ${THREADS}>;
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lidx: u32) {
+  var m = 0u;
+  for (var i = wid.x * ${THREADS}u + lidx; i < u.n; i += nwg.x * ${THREADS}u) {
+    ${vec4 ? 'let b = bitcast<vec4<u32>>(abs(X[i]));\n    m = max(m, max(max(b.x, b.y), max(b.z, b.w)));' : 'm = max(m, bitcast<u32>(abs(X[i])));'}
+  }
+  red[lidx] = m;
+  workgroupBarrier();
+  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
+    if (lidx < s) { red[lidx] = max(red[lidx], red[lidx + s]); }
+    workgroupBarrier();
+  }
+  if (lidx == 0u) { atomicMax(&S[u.slot], red[0]); }
+}`;
+
+const ZERO_WGSL = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> S: array<u32>;
+@compute @workgroup_size(4)
+fn main(@builtin(local_invocation_index) i: u32) { S[i] = 0u; }`;
+
+/** S[0..4) = 0 (S holds at least 16 bytes). */
+export function encodeZeroWords(ctx: GpuContext, S: GPUBuffer): void {
+  ctx.dispatch({ key: 'absmax/zero4', code: ZERO_WGSL, buffers: [S], workgroups: [1] });
+}
+
+/** S[slot] = max(S[slot], bits of max |x| over x's first n f32 values). */
+export function encodeAbsMaxBits(ctx: GpuContext, x: GPUBuffer, n: number, S: GPUBuffer, slot: number): void {
+  if (n === 0) return;
+  const vec4 = n % 4 === 0;
+  const items = vec4 ? n / 4 : n;
+  ctx.dispatch({
+    key: `absmax/${vec4 ? 'vec4' : 'scalar'}`,
+    code: () => absmaxWgsl(vec4),
+    buffers: [x, S],
+    uniforms: uniforms([['u32', items], ['u32', slot]]),
+    workgroups: [Math.min(MAX_GROUPS, Math.ceil(items / THREADS))],
+  });
+}
+
+/**
+ * A scratch buffer whose words 0 and 1 hold the bits of max |a| over a's first nA values and of
+ * max |b| over b's first nB (words 2 and 3 zero).
+ */
+export function encodeOperandMaxima(ctx: GpuContext, a: GPUBuffer, nA: number, b: GPUBuffer, nB: number): GPUBuffer {
+  const S = ctx.scratch(16);
+  encodeZeroWords(ctx, S);
+  encodeAbsMaxBits(ctx, a, nA, S, 0);
+  encodeAbsMaxBits(ctx, b, nB, S, 1);
+  return S;
+}

@@ -1,0 +1,173 @@
+/**
+ * v4's `:x3` split (kernels/matmul-sgmat.ts SgConfig.X3): f32 products on f16 tensor cores as
+ * hi·hi + hi·lo + lo·hi of each operand's two f16 halves, after scaling by the power of two its
+ * largest |x| (kernels/absmax.ts) calls for. On lavapipe the subgroup matrices are emulated
+ * (v4emu), on an NVIDIA GPU the real ones run too. Errors are measured as in matmul.test.ts,
+ * |gpu − ref| / Σ_k |a·b| against f64, beside v2's (plain f32 FMAs) on the same inputs: the split
+ * must be f32-accurate, not f16-accurate (plain v4: ~5e-4), also for operands far outside f16's range.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GpuHarness } from '../../bench/gpu-harness.ts';
+import { encodeAbsMaxBits, encodeZeroWords } from '../../kernels/absmax.ts';
+import { chooseVariant, encodeMatmul, f32x3Table, MATMUL_DEFAULTS, parseVariant, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
+import { sgName, sgSharedBytes } from '../../kernels/matmul-sgmat.ts';
+
+const h: GpuHarness = await GpuHarness.open();
+after(() => h.destroy());
+
+/** Deterministic uniform(-1, 1) values times `scale`. */
+function rand(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = (((s >>> 0) / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+type Case = { batch: number; M: number; N: number; K: number; transA: boolean; transB: boolean; shareB?: boolean; scaleA?: number; scaleB?: number; bias?: boolean };
+
+/** out of `variant` for the case, and its f64 reference (values and Σ|a·b| per output). */
+async function product(variant: string, c: Case): Promise<{ got: Float32Array; val: Float64Array; mag: Float64Array }> {
+  const { batch, M, N, K, transA, transB } = c;
+  const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: M * K, strideB: c.shareB ? 0 : K * N, variant };
+  const a = rand(batch * M * K, 11 + M + K, c.scaleA ?? 1);
+  const b = rand((c.shareB ? 1 : batch) * K * N, 17 + N + K, c.scaleB ?? 1);
+  const bias = c.bias ? rand(N, 5 + N, 3) : null;
+  const bufs = [h.upload(a), h.upload(b), h.buffer(Math.max(batch * M * N * 4, V4_MIN_OUT_BYTES)), ...(bias ? [h.upload(bias)] : [])];
+  try {
+    encodeMatmul(h, bufs[0]!, bufs[1]!, bufs[2]!, p, bufs[3] ?? null);
+    await h.checkErrors();
+    const got = await h.read(bufs[2]!, batch * M * N);
+    const val = new Float64Array(batch * M * N), mag = new Float64Array(batch * M * N);
+    for (let i = 0; i < batch; i++) {
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let s = bias ? bias[n]! : 0, g = Math.abs(s);
+          for (let k = 0; k < K; k++) {
+            const x = a[i * M * K + (transA ? k * M + m : m * K + k)]!;
+            const y = b[i * p.strideB + (transB ? n * K + k : k * N + n)]!;
+            s += x * y;
+            g += Math.abs(x * y);
+          }
+          val[(i * M + m) * N + n] = s;
+          mag[(i * M + m) * N + n] = g;
+        }
+      }
+    }
+    return { got, val, mag };
+  } finally {
+    for (const x of bufs) x.destroy();
+  }
+}
+
+const errorOf = ({ got, val, mag }: { got: Float32Array; val: Float64Array; mag: Float64Array }): number => {
+  let err = 0;
+  for (let i = 0; i < got.length; i++) {
+    const e = Math.abs(got[i]! - val[i]!) / (mag[i]! + 1e-300);
+    err = Number.isNaN(e) ? Infinity : Math.max(err, e);
+  }
+  return err;
+};
+
+// NT with vec4 loads (interior and edge tiles, a K tail, B shared by the batch), TN with scalar
+// loads at odd sizes, and NN with a bias: every staging path of both operands.
+const CASES: Case[] = [
+  { batch: 2, M: 72, N: 136, K: 40, transA: false, transB: true, shareB: true },
+  { batch: 1, M: 33, N: 65, K: 70, transA: true, transB: false },
+  { batch: 1, M: 68, N: 72, K: 96, transA: false, transB: false, bias: true },
+];
+
+// The emulation (one workgroup-memory stage: lavapipe has 32 KiB) runs everywhere with shader-f16,
+// which CI's lavapipe has; the real subgroup matrices where the device has them.
+for (const variant of ['v4emu:64x64x32:2x2:s1:x3', 'v4:64x64x32:2x2:x3', `v4:${MATMUL_DEFAULTS.f32x3.big}`]) {
+  const why = variantSupport(h, parseVariant(variant));
+  if (why && variant.startsWith('v4:')) {
+    test(`matmul ${variant} needs what this device lacks`, () => assert.match(why, /subgroup|workgroup|f16/i));
+    continue;
+  }
+  test(`matmul ${variant}: f32 products on f16 halves are as accurate as v2's f32 FMAs`, async (t) => {
+    for (const c of CASES) {
+      const x3 = errorOf(await product(variant, c));
+      const v2 = errorOf(await product('v2:32x32x8', c));
+      t.diagnostic(`${JSON.stringify(c)}: x3 ${x3.toExponential(2)}, v2 ${v2.toExponential(2)}`);
+      // v2 here: ~1e-7; plain f16 operands: ~5e-4; dropping lo·lo costs ~2^-22 = 2.4e-7 a term.
+      assert.ok(x3 < Math.max(4 * v2, 2e-6), `${JSON.stringify(c)}: x3 error ${x3}, v2 ${v2}`);
+    }
+  });
+  test(`matmul ${variant}: operands far outside f16's range (1e-30, 1e25) keep f32 accuracy`, async () => {
+    // Without the powers of two, A would round to zero in f16 and B to infinity.
+    for (const [scaleA, scaleB] of [[1e-30, 1e25], [3e20, 2e-12]] as const) {
+      const c = { ...CASES[0]!, scaleA, scaleB };
+      const r = await product(variant, c);
+      assert.ok(errorOf(r) < 2e-6, `scales ${scaleA}, ${scaleB}: error ${errorOf(r)}`);
+    }
+  });
+}
+
+test('absmax: the bits of the largest |x| (negative, scalar and vec4 paths, across workgroups), folded into the slot', async () => {
+  for (const n of [1, 7, 4096, 300_001]) {
+    const x = rand(n, n);
+    const at = Math.floor(n * 0.77);
+    x[at] = -2.5;
+    const S = h.buffer(16), gx = h.upload(x);
+    try {
+      encodeZeroWords(h, S);
+      encodeAbsMaxBits(h, gx, n, S, 2);
+      encodeAbsMaxBits(h, gx, Math.max(1, at), S, 1); // a prefix without the -2.5
+      await h.checkErrors();
+      const bits = new Uint32Array((await h.read(S, 4)).buffer);
+      assert.equal(new Float32Array(bits.buffer)[2], 2.5, `n = ${n}`);
+      const prefix = x.subarray(0, Math.max(1, at)).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.equal(new Float32Array(bits.buffer)[1], prefix, `n = ${n}: prefix max`);
+      assert.equal(bits[0], 0);
+      assert.equal(bits[3], 0);
+    } finally {
+      S.destroy();
+      gx.destroy();
+    }
+  }
+});
+
+test('f32 products take the x3 split only where asked (AVDIT_MATMUL_F32X3) and the device has tensor cores', () => {
+  const saved = [process.env['AVDIT_MATMUL'], process.env['AVDIT_MATMUL_F32X3']] as const;
+  delete process.env['AVDIT_MATMUL'];
+  const tensorCores = {
+    limits: { ...h.limits, maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 },
+    features: { ...h.features, f16: true, software: false, subgroupMatrix: { M: 16, N: 16, K: 16 } },
+  } as unknown as typeof h;
+  const pick = (M: number, N: number, device = tensorCores, outBytes = M * N * 4): string => {
+    const v = chooseVariant(device, { batch: 1, M, N, K: 1152, transA: false, transB: true, strideA: 0, strideB: 0 }, outBytes);
+    return v.name === 'v4' || v.name === 'v4emu' ? `${v.name}:${sgName(v.cfg)}` : v.name;
+  };
+  try {
+    delete process.env['AVDIT_MATMUL_F32X3'];
+    assert.equal(MATMUL_DEFAULTS.f32x3.on, false, 'off until a GPU measures it');
+    assert.equal(f32x3Table(), null);
+    assert.equal(pick(65536, 1152), 'v2');
+    process.env['AVDIT_MATMUL_F32X3'] = '1';
+    assert.equal(pick(65536, 1152), `v4:${MATMUL_DEFAULTS.f32x3.big}`);
+    assert.equal(pick(256, 1152), `v4:${MATMUL_DEFAULTS.f32x3.small}`, 'few big tiles: the small config');
+    assert.equal(pick(8, 8, tensorCores, 256), 'v2', 'an output under one fragment: v2');
+    assert.equal(pick(65536, 1152, h), h.features.subgroupMatrix ? `v4:${MATMUL_DEFAULTS.f32x3.big}` : 'v2', 'this device');
+    process.env['AVDIT_MATMUL_F32X3'] = '128x128x16:2x4:s1:x3';
+    assert.equal(pick(65536, 1152), 'v4:128x128x16:2x4:s1:x3');
+    process.env['AVDIT_MATMUL_F32X3'] = '0';
+    assert.equal(pick(65536, 1152), 'v2');
+    process.env['AVDIT_MATMUL_F32X3'] = '128x128x16:2x4';
+    assert.throws(() => pick(65536, 1152), /with :x3/);
+  } finally {
+    for (const [k, v] of [['AVDIT_MATMUL', saved[0]], ['AVDIT_MATMUL_F32X3', saved[1]]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  // The configs fit NVIDIA's 48 KiB; x3 refuses the forms that do not stage f32 registers.
+  for (const which of ['big', 'small'] as const) assert.ok(sgSharedBytes((parseVariant(`v4:${MATMUL_DEFAULTS.f32x3[which]}`) as { cfg: Parameters<typeof sgSharedBytes>[0] }).cfg) <= 49152);
+  assert.throws(() => parseVariant('v4:128x128x32:2x4:gb:x3'), /x3/);
+  assert.throws(() => parseVariant('v4:128x128x32:2x4:h:x3'), /x3/);
+});
