@@ -106,6 +106,15 @@ const SWEEP: string[] = [
   'v4:128x128x32:2x4:gb:ga',
   'v4:128x128x32:2x2:gb:ga',
   'v4:128x256x32:2x4:gb:ga',
+  // f32 products on the tensor cores (twentieth session, kernels/matmul-sgmat.ts SgConfig.X3): each
+  // operand as an 11-bit hi and an f16 remainder, three MMAs a fragment pair. Ranked as their own
+  // family against v2 (f32 accuracy, checked against f64 like v2): matmul-f32x3.txt.
+  'v4:128x128x32:2x4:s1:x3',
+  'v4:128x128x16:2x4:s1:x3',
+  'v4:64x64x32:2x2:x3',
+  'v4:128x64x32:2x2:s1:x3',
+  'v4:256x128x16:4x2:s1:x3',
+  'v4:128x128x32:2x2:s1:x3',
 ];
 
 interface Shape {
@@ -408,7 +417,12 @@ const isGb = (variant: string): boolean => variant.split(':').includes('gb');
 /** Whether it reads A as f16 from global memory too (`:ga`). */
 const isGa = (variant: string): boolean => variant.split(':').includes('ga');
 
-const tolerance = (variant: string) => (variant.startsWith('v3') || variant.startsWith('v4') ? 2e-3 : 1e-5);
+/** Whether a variant is v4's f32 split (`:x3`): f32 accuracy on the tensor cores. */
+const isX3 = (variant: string): boolean => variant.split(':').includes('x3');
+
+const tolerance = (variant: string) => (!isX3(variant) && (variant.startsWith('v3') || variant.startsWith('v4')) ? 2e-3 : 1e-5);
+/** The sweep family of a variant: v2 (f32), v3 / v4 (mixed), x3 (f32 on the tensor cores). */
+const family = (variant: string): string => (isX3(variant) ? 'x3' : variant.split(':')[0]!);
 
 async function main(): Promise<void> {
   const h = await GpuHarness.open();
@@ -416,7 +430,7 @@ async function main(): Promise<void> {
   const smc = h.subgroupMatrixConfigs();
   if (smc.length) console.log(`subgroup-matrix configs: ${smc.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}`);
 
-  const requested = shapeSets.includes('sweep') && !flag('variants') ? [] : opt('variants', 'v1,v2,v3,v4').split(',');
+  const requested = shapeSets.includes('sweep') && !flag('variants') ? [] : opt('variants', `v1,v2,v3,v4,v4:${MATMUL_DEFAULTS.f32x3.big}`).split(',');
   const sweep = flag('sweep') || shapeSets.includes('sweep') ? SWEEP.filter((v) => !requested.includes(v)) : [];
   // The small configs of the requested v2 / v4, timed on the narrow shapes only.
   const smallConfigs = shapeSets.includes('narrow')
@@ -526,6 +540,14 @@ async function main(): Promise<void> {
   const outDir = process.env.OUT ?? join(here, 'results');
   mkdirSync(outDir, { recursive: true });
   if (bestDirect) writeFileSync(join(outDir, 'matmul-direct.txt'), `${bestDirect.variant}\n`);
+  // f32 on the tensor cores: its fastest config if that beats v2's fastest over the sweep shapes
+  // (geometric means of rows that were timed and passed the f32 spot check), else off: gpu-run.sh's
+  // TUNE=1 sets AVDIT_MATMUL_F32X3 from it.
+  const bestX3 = ranking?.ranked.x3?.find((r) => r.geomean > 0), bestV2 = ranking?.ranked.v2?.find((r) => r.geomean > 0);
+  if (bestX3 && bestV2) {
+    console.log(`f32 on the tensor cores: ${bestX3.variant} ${bestX3.geomean.toFixed(1)} TFLOP/s (geometric mean), v2's best ${bestV2.variant} ${bestV2.geomean.toFixed(1)}`);
+    writeFileSync(join(outDir, 'matmul-f32x3.txt'), bestX3.geomean > bestV2.geomean ? `${bestX3.variant.slice(3)}\n` : 'off\n');
+  }
   // Rows of variant v that were timed and whose spot check passed (a failed or missing one leaves
   // the two sides of a comparison unequal: no verdict).
   const measured = (r: Row, v: string | undefined): boolean => r.variant === v && r.ms !== undefined && (r.spotErr ?? 1) < tolerance(v);
@@ -591,7 +613,7 @@ async function main(): Promise<void> {
     const rs = rows.filter((r) => r.shape === s);
     const t = torchAt(s);
     const f32Best = Math.max(0, ...rs.filter((r) => /^v[12]/.test(r.variant) && r.tflops).map((r) => r.tflops!));
-    const mixBest = Math.max(0, ...rs.filter((r) => /^v[34]/.test(r.variant) && r.tflops).map((r) => r.tflops!));
+    const mixBest = Math.max(0, ...rs.filter((r) => /^v[34]/.test(r.variant) && !isX3(r.variant) && r.tflops).map((r) => r.tflops!));
     const ptF32 = s.transA || s.transB ? undefined : tf(t?.f32_ms, s);
     const ptF16 = s.transA || s.transB ? undefined : tf(t?.f16_ms, s);
     line([
@@ -639,9 +661,9 @@ function sweepReport(rows: Row[], all: Shape[], configs: string[]): { text: stri
   const out: string[] = [];
   const ranked: Record<string, Ranked[]> = {};
   const seen = new Set<string>();
-  for (const fam of ['v2', 'v3', 'v4']) {
+  for (const fam of ['v2', 'v3', 'v4', 'x3']) {
     const list: Ranked[] = [];
-    for (const v of configs.filter((c) => c.split(':')[0] === fam)) {
+    for (const v of configs.filter((c) => family(c) === fam)) {
       const name = canonical(v);
       if (seen.has(name)) continue;
       const tfl = sShapes.map((s) => {
@@ -682,6 +704,9 @@ function sweepReport(rows: Row[], all: Shape[], configs: string[]): { text: stri
   out.push(`  v2: ${suggest('v2')},`);
   out.push(`  v3: ${suggest('v3')},`);
   out.push(`  v4: ${suggest('v4')},`);
+  // f32 on the tensor cores pays where its best config beats v2's best on the same shapes.
+  const x3 = (ranked.x3 ?? []).filter((r) => r.geomean > 0), v2best = (ranked.v2 ?? []).find((r) => r.geomean > 0);
+  if (x3[0]) out.push(`  f32x3: { on: ${!!v2best && x3[0].geomean > v2best.geomean}, big: '${cfgOf(x3[0].variant)}', small: '${cfgOf(x3.find((r) => area(r.variant) <= 8192)?.variant ?? `v4:${MATMUL_DEFAULTS.f32x3.small}`)}' },  // ${v2best ? (x3[0].geomean / v2best.geomean).toFixed(2) : '?'}× v2's best`);
   // The direct form (weights' f16 copies read from memory) pays where it beats the staged best.
   const v4 = (ranked.v4 ?? []).filter((r) => r.geomean > 0);
   const gb = v4.find((r) => isGb(r.variant)), staged = v4.find((r) => !isGb(r.variant));

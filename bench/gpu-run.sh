@@ -12,7 +12,8 @@
 # later parts (AVDIT_MIXED_TILES; with SWEEP=1 also the f32 kernels' AVDIT_ATTENTION_TILES), and part
 # fused's choice of whole-tile accumulate loops per f32 kernel (AVDIT_ATTENTION_WHOLE_TILES), and part
 # matmul's verdicts on transposed weight copies for f32 forward products (AVDIT_MATMUL_WEIGHT_T) and,
-# with SWEEP=1, on v2's 256×128 tile at N = 1152 (AVDIT_MATMUL_V2_ALT).
+# with SWEEP=1, on v2's 256×128 tile at N = 1152 (AVDIT_MATMUL_V2_ALT) and on f32 products on the
+# tensor cores (AVDIT_MATMUL_F32X3, only if part golden-x3 passed in the same call).
 # Shaders run without Dawn's index clamping and workgroup zeroing (engine/webgpu/device.ts); part
 # `robust` times v2 and v4 at 4096³ (NN, NT, TN) with them (AVDIT_ROBUSTNESS=1) beside part `matmul`'s
 # figures for the same shapes. If gradcheck or golden fails, the later parts run with them on.
@@ -29,7 +30,7 @@ set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-PARTS=${PARTS:-gradcheck golden matmul robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl xl-ab torch-xl}
+PARTS=${PARTS:-gradcheck golden golden-x3 matmul robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl xl-ab torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
@@ -39,7 +40,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 # The adapter, its features and the kernels this engine runs there (the run's first record).
 node bin/avdit.mjs device 2>&1 | tee "$OUT/device.txt" | grep -v '^Warning'
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
-TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts test/webgpu/poison.test.ts test/webgpu/weight-copies.test.ts
+TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/matmul-x3.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts test/webgpu/poison.test.ts test/webgpu/weight-copies.test.ts
 want golden && grep "^not ok" "$OUT/golden.txt" 2>/dev/null | sed 's/^/=== failed: /'
 # Kernels run without Dawn's shader safety nets, and row kernels on subgroup shuffles, since session 8
 # (both new on NVIDIA): if gradcheck fails, or a golden test of poison, row reductions or the models,
@@ -65,6 +66,11 @@ MIXED_MATMUL=
 if want golden && grep -q "^not ok .*matmul v4" "$OUT/golden.txt" 2>/dev/null; then
   echo "=== the tensor-core matmul failed its tests: AVDIT_MATMUL=v3 for the mixed XL part"; MIXED_MATMUL=v3
 fi
+# f32 products on the tensor cores (v4 `:x3`, twentieth session) inside the models: the layer and
+# model goldens at their f32 tolerances with every f32 product split (AVDIT_MATMUL_F32X3=1). TUNE=1
+# takes part matmul's verdict on it only if this passed.
+TAILN=8 part golden-x3 120 env AVDIT_MATMUL_F32X3=1 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/layer-goldens.test.ts test/webgpu/matmul-x3.test.ts
+want golden-x3 && grep "^not ok" "$OUT/golden-x3.txt" 2>/dev/null | sed 's/^/=== failed (x3): /'
 # --ablate: the default v2 / v4 with their products, global loads, staging stores or barriers cut
 # out (tenth session): what bounds them (about 30 s).
 TAILN=40 part matmul 240 node --import tsx bench/gpu-matmul.ts --runs 3 --ablate ${SWEEP:+--sweep} $q
@@ -102,6 +108,13 @@ fi
 # at XL's forward shapes (AVDIT_MATMUL_WEIGHT_T).
 if [ -n "${TUNE:-}" ] && [ -s "$OUT/matmul-weight-t.txt" ] && [ -z "$q" ]; then
   export AVDIT_MATMUL_WEIGHT_T="$(cat "$OUT/matmul-weight-t.txt")"; echo "=== AVDIT_MATMUL_WEIGHT_T=$AVDIT_MATMUL_WEIGHT_T"
+fi
+# TUNE=1: f32 products on the tensor cores (AVDIT_MATMUL_F32X3) if the sweep (SWEEP=1) found the split's
+# best config faster than v2's best and part golden-x3 passed in this call.
+if [ -n "${TUNE:-}" ] && [ -s "$OUT/matmul-f32x3.txt" ] && [ -z "$q" ]; then
+  if [ -s "$OUT/golden-x3.txt" ] && grep -q "^# fail 0" "$OUT/golden-x3.txt"; then
+    export AVDIT_MATMUL_F32X3="$(cat "$OUT/matmul-f32x3.txt")"; echo "=== AVDIT_MATMUL_F32X3=$AVDIT_MATMUL_F32X3"
+  else echo "=== AVDIT_MATMUL_F32X3 not set: part golden-x3 did not pass in this call"; fi
 fi
 TAILN=60 part xl-mixed ${XL_LIMIT:-150} env ${MIXED_MATMUL:+AVDIT_MATMUL=$MIXED_MATMUL} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
 # Mixed precision with the frozen weights' f16 copies read straight from memory (v4 `:gb`, or

@@ -20,9 +20,12 @@
  *          f16×f16→f32 16×16×16 config.
  *   v4emu  v4's kernel with the subgroup-matrix builtins emulated in plain WGSL (slow; tests v4's
  *          tiling on hardware without tensor cores). Never chosen automatically.
+ *   v4 `:x3`  v4 for f32 products: each operand split into two f16 halves, three MMAs a fragment
+ *          pair, f32 accuracy (kernels/matmul-sgmat.ts SgConfig.X3; f32x3Table).
  *
  * Automatic choice (configs from MATMUL_DEFAULTS, below): precision 'f32' (default) → v2 (the
- * small config when the big one would leave the GPU mostly idle); 'mixed' → v4 if available,
+ * small config when the big one would leave the GPU mostly idle), or v4 `:x3` where asked for
+ * (f32x3Table) and the device has tensor cores; 'mixed' → v4 if available,
  * else v3 if f16 is, else v2. A weight gradient (A transposed, few output tiles, long K) is split
  * along K into a batched matmul of partial products and a column-sum (`splitKFor`).
  *

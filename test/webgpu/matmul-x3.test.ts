@@ -87,10 +87,10 @@ const CASES: Case[] = [
 for (const variant of ['v4emu:64x64x32:2x2:s1:x3', 'v4:64x64x32:2x2:x3', `v4:${MATMUL_DEFAULTS.f32x3.big}`]) {
   const why = variantSupport(h, parseVariant(variant));
   if (why && variant.startsWith('v4:')) {
-    test(`matmul ${variant} needs what this device lacks`, () => assert.match(why, /subgroup|workgroup|f16/i));
+    test(`x3 split ${variant} needs what this device lacks`, () => assert.match(why, /subgroup|workgroup|f16/i));
     continue;
   }
-  test(`matmul ${variant}: f32 products on f16 halves are as accurate as v2's f32 FMAs`, async (t) => {
+  test(`x3 split ${variant}: f32 products on f16 halves are as accurate as v2's f32 FMAs`, async (t) => {
     for (const c of CASES) {
       const x3 = errorOf(await product(variant, c));
       const v2 = errorOf(await product('v2:32x32x8', c));
@@ -99,7 +99,7 @@ for (const variant of ['v4emu:64x64x32:2x2:s1:x3', 'v4:64x64x32:2x2:x3', `v4:${M
       assert.ok(x3 < Math.max(4 * v2, 2e-6), `${JSON.stringify(c)}: x3 error ${x3}, v2 ${v2}`);
     }
   });
-  test(`matmul ${variant}: operands far outside f16's range (1e-30, 1e25) keep f32 accuracy`, async () => {
+  test(`x3 split ${variant}: operands far outside f16's range (1e-30, 1e25) keep f32 accuracy`, async () => {
     // Without the powers of two, A would round to zero in f16 and B to infinity.
     for (const [scaleA, scaleB] of [[1e-30, 1e25], [3e20, 2e-12]] as const) {
       const c = { ...CASES[0]!, scaleA, scaleB };
