@@ -254,7 +254,7 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
   }
   // Defaults table: the big config unless it would leave the GPU mostly idle, then the small one;
   // a config the device cannot run falls through to the next candidate.
-  const pick = (name: 'v2' | 'v3' | 'v4', table: { big: string; small: string } = MATMUL_DEFAULTS[name]): ParsedVariant | null => {
+  const pick = (name: 'v2' | 'v3' | 'v4' | 'v4emu', table: { big: string; small: string } = MATMUL_DEFAULTS[name === 'v4emu' ? 'v4' : name]): ParsedVariant | null => {
     const cands: ParsedVariant[] = [];
     for (const which of ['big', 'small'] as const) {
       try {
@@ -280,7 +280,7 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
     if (v) return v;
   } else if (outBytes >= V4_MIN_OUT_BYTES) {
     const x3 = f32x3Table();
-    const v = x3 ? pick('v4', x3) : null;
+    const v = x3 ? pick(x3.emulate ? 'v4emu' : 'v4', x3) : null;
     if (v) return v;
   }
   return pick('v2') ?? { name: 'v2', cfg: TILED_SMALL };
@@ -289,18 +289,20 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
 /**
  * The v4 `:x3` configs f32 products use instead of v2 where the device has tensor cores, or null
  * (then v2): AVDIT_MATMUL_F32X3 = 1 (MATMUL_DEFAULTS.f32x3's configs), 0 (off), or one config
- * (`128x128x16:2x4:s1:x3`, for big and small alike); else MATMUL_DEFAULTS.f32x3.on.
+ * (`128x128x16:2x4:s1:x3`, for big and small alike; `v4emu:…:x3` runs the emulation, to check the
+ * models with it on lavapipe); else MATMUL_DEFAULTS.f32x3.on.
  */
-export function f32x3Table(): { big: string; small: string } | null {
+export function f32x3Table(): { big: string; small: string; emulate: boolean } | null {
   const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_F32X3'] : undefined;
-  const dflt = MATMUL_DEFAULTS.f32x3;
-  if (env === undefined || env === '') return dflt.on ? dflt : null;
+  const dflt = { big: MATMUL_DEFAULTS.f32x3.big, small: MATMUL_DEFAULTS.f32x3.small, emulate: false };
+  if (env === undefined || env === '') return MATMUL_DEFAULTS.f32x3.on ? dflt : null;
   if (env === '0' || env === 'off') return null;
   if (env === '1') return dflt;
-  const cfg = env.replace(/^v4:/, '');
+  const emulate = env.startsWith('v4emu:');
+  const cfg = env.replace(/^v4(emu)?:/, '');
   const v = parseVariant(`v4:${cfg}`);
   if (v.name !== 'v4' || !v.cfg.X3) throw new Error(`AVDIT_MATMUL_F32X3=${env}: expected 1, 0 or a v4 config with :x3`);
-  return { big: cfg, small: cfg };
+  return { big: cfg, small: cfg, emulate };
 }
 
 /** v2's alternative config: AVDIT_MATMUL_V2_ALT (a v2 config, or '' / 'off' for none), else MATMUL_DEFAULTS.v2.alt. */
