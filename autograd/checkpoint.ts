@@ -8,36 +8,72 @@
  * releaseUnsaved by then).
  */
 import type { Tensor } from '../engine/tensor.ts';
+import { full } from '../engine/creation.ts';
 import { scope } from '../engine/scope.ts';
 import { enableGrad, isRecording, noGrad } from './grad-mode.ts';
-import { backward, record } from './tape.ts';
+import { backwardMany, record } from './tape.ts';
 
 /**
  * `fn(...inputs)` with activation checkpointing: the same output and gradients as calling `fn`,
  * but its intermediate activations are recomputed in the backward pass instead of kept.
  */
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[]): Tensor {
+  return checkpointMany((...xs) => [fn(...xs)], ...inputs)[0]!;
+}
+
+/**
+ * `checkpoint` for a block with several outputs (AV-DiT's block returns its video and audio
+ * streams): one recomputation serves all of them. Each output is recorded as a view of a shared
+ * one-element "joint" node; an output's gradient rule only stashes its gradient, and the joint's
+ * rule, which the tape runs after every output's (it is their input), recomputes `fn` and
+ * back-propagates from all outputs at once (autograd/tape.ts backwardMany). An output no gradient
+ * reaches contributes nothing.
+ */
+export function checkpointMany(fn: (...xs: Tensor[]) => Tensor[], ...inputs: Tensor[]): Tensor[] {
   if (!isRecording()) return scope(() => fn(...inputs));
-  // The block's intermediates die with this scope: only its output is kept.
-  const out = noGrad(() => scope(() => fn(...inputs)));
-  return record(
+  // The block's intermediates die with this scope: only its outputs are kept.
+  const outs = noGrad(() => scope(() => fn(...inputs)));
+  const stash: (Tensor | null)[] = outs.map(() => null);
+  const { dtype, backend } = outs[0]!;
+  const joint = noGrad(() => full([1], 0, { dtype, backend }));
+  record(
     'checkpoint',
     inputs,
-    out,
+    joint,
     // The recomputation and its backward run in a scope of their own, so the recomputed
     // activations are freed before the next block's are made.
-    (g) =>
+    () =>
       scope(() => {
         const fresh = inputs.map((x) => {
           const d = x.view(x.shape);
           d.requiresGrad = x.requiresGrad;
           return d;
         });
-        const y = enableGrad(() => fn(...fresh));
-        if (y.requiresGrad) backward(y, g);
+        const ys = enableGrad(() => fn(...fresh));
+        const roots: Tensor[] = [], grads: Tensor[] = [];
+        ys.forEach((y, i) => {
+          const g = stash[i];
+          if (g && y.requiresGrad) roots.push(y), grads.push(g);
+        });
+        if (roots.length) backwardMany(roots, grads);
+        for (const g of stash) g?.dispose();
+        stash.fill(null);
         return fresh.map((d) => d.grad);
       }),
     inputs,
     true,
+  );
+  return outs.map((out, i) =>
+    record(
+      'checkpoint output',
+      [joint],
+      out,
+      (g) => {
+        stash[i] = g.view(g.shape).keep(); // for the joint's rule, which runs after this one
+        return [full([1], 0, { dtype, backend })];
+      },
+      [],
+      true,
+    ),
   );
 }

@@ -48,11 +48,21 @@ function cutGraph(t: Tensor): string | null {
   return `backward: the result of ${op} (tensor #${t.id} ${fmt(t.shape)}) lost its graph node`;
 }
 
-/** Tensors reachable from root through recorded nodes, inputs before outputs (iterative DFS). */
-function topoOrder(root: Tensor): Tensor[] {
+/** Tensors reachable from the roots through recorded nodes, inputs before outputs (iterative DFS). */
+function topoOrder(roots: readonly Tensor[]): Tensor[] {
   const order: Tensor[] = [];
-  const seen = new Set<Tensor>([root]);
-  const stack: [Tensor, number][] = [[root, 0]];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [];
+  for (const root of roots) {
+    if (seen.has(root)) continue;
+    seen.add(root);
+    stack.push([root, 0]);
+    walk(stack, seen, order);
+  }
+  return order;
+}
+
+function walk(stack: [Tensor, number][], seen: Set<Tensor>, order: Tensor[]): void {
   while (stack.length) {
     const top = stack[stack.length - 1]!;
     const [t, i] = top;
@@ -69,7 +79,6 @@ function topoOrder(root: Tensor): Tensor[] {
       order.push(t);
     }
   }
-  return order;
 }
 
 export interface BackwardOptions {
@@ -83,26 +92,27 @@ export interface BackwardOptions {
  * what a rule makes on the way to its gradients as soon as it returns.
  */
 export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
-  if (!root.requiresGrad) throw new GradError('backward: the tensor does not require grad (no input of it has requiresGrad = true)');
-  if (grad === undefined && root.size !== 1) {
-    throw new GradError(`backward: the output has shape ${fmt(root.shape)}; pass a gradient of that shape (only one-element outputs get an implicit gradient of 1)`);
-  }
-  if (grad && !sameShape(grad.shape, root.shape)) {
-    throw new GradError(`backward: gradient shape ${fmt(grad.shape)} does not match output shape ${fmt(root.shape)}`);
-  }
-  if (grad && grad.dtype !== root.dtype) {
-    throw new GradError(`backward: the gradient's dtype must match the output's (gradient ${grad.dtype}, output ${root.dtype} ${fmt(root.shape)})`);
-  }
-  if (grad && grad.backend !== root.backend) {
-    throw new GradError(`backward: the gradient lives on ${grad.backend.name}, the output on ${root.backend.name}; they must be on one backend`);
-  }
-  if (grad) grad.storage('backward (gradient)');
-  const rootCut = root.node ? null : cutGraph(root);
-  if (rootCut) throw new GradError(rootCut);
+  backwardMany([root], [grad], opts);
+}
+
+/**
+ * Back-propagate from several roots at once, each with its gradient (as one backward of
+ * Σ_i ⟨root_i, grad_i⟩): every rule runs once, with the sum of what reaches it from all roots.
+ * Activation checkpointing of a block with several outputs needs it (autograd/checkpoint.ts).
+ */
+export function backwardMany(roots: readonly Tensor[], given: readonly (Tensor | undefined)[], opts: BackwardOptions = {}): void {
+  if (roots.length !== given.length) throw new GradError(`backward: ${roots.length} outputs but ${given.length} gradients`);
+  roots.forEach((root, i) => checkRoot(root, given[i]));
+  const callers = new Set(given.filter((g): g is Tensor => g !== undefined));
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
-    grads.set(root, grad ?? full(root.shape, 1, { dtype: root.dtype, backend: root.backend }));
-    const order = topoOrder(root);
+    roots.forEach((root, i) => {
+      const g = given[i] ?? full(root.shape, 1, { dtype: root.dtype, backend: root.backend });
+      const prev = grads.get(root);
+      grads.set(root, prev ? binary('add', prev, g) : g);
+      if (prev && !callers.has(prev)) prev.dispose();
+    });
+    const order = topoOrder(roots);
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k]!;
       const g = grads.get(t);
@@ -113,7 +123,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
         const cut = cutGraph(t);
         if (cut) throw new GradError(cut);
         accumulateLeaf(t, g);
-        if (g !== grad) g.dispose();
+        if (!callers.has(g)) g.dispose();
         continue;
       }
       // The rule's own temporaries (products before a reduction, transposes, …) die with this
@@ -137,14 +147,34 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
           prev.dispose();
         } else grads.set(x, gi.view(gi.shape)); // a view of its own: rules may return one tensor for several inputs
       });
-      for (const gi of gs) if (gi && gi !== grad) gi.dispose();
-      if (g !== grad) g.dispose();
+      for (const gi of gs) if (gi && !callers.has(gi)) gi.dispose();
+      if (!callers.has(g)) g.dispose();
       if (!opts.retainGraph) {
         t.node = null;
         freedBy.add(t);
       }
     }
   });
+}
+
+/** The checks backward makes of a root and the gradient given for it. */
+function checkRoot(root: Tensor, grad: Tensor | undefined): void {
+  if (!root.requiresGrad) throw new GradError('backward: the tensor does not require grad (no input of it has requiresGrad = true)');
+  if (grad === undefined && root.size !== 1) {
+    throw new GradError(`backward: the output has shape ${fmt(root.shape)}; pass a gradient of that shape (only one-element outputs get an implicit gradient of 1)`);
+  }
+  if (grad && !sameShape(grad.shape, root.shape)) {
+    throw new GradError(`backward: gradient shape ${fmt(grad.shape)} does not match output shape ${fmt(root.shape)}`);
+  }
+  if (grad && grad.dtype !== root.dtype) {
+    throw new GradError(`backward: the gradient's dtype must match the output's (gradient ${grad.dtype}, output ${root.dtype} ${fmt(root.shape)})`);
+  }
+  if (grad && grad.backend !== root.backend) {
+    throw new GradError(`backward: the gradient lives on ${grad.backend.name}, the output on ${root.backend.name}; they must be on one backend`);
+  }
+  if (grad) grad.storage('backward (gradient)');
+  const rootCut = root.node ? null : cutGraph(root);
+  if (rootCut) throw new GradError(rootCut);
 }
 
 function accumulateLeaf(t: Tensor, g: Tensor): void {

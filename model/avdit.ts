@@ -180,18 +180,13 @@ export class AVDiT extends DiT {
         vIn.dispose(); // made in this function, so ours to free
         aIn.dispose();
       } else if (checkpointsBlock(opts.checkpoint, i)) {
-        // Activation checkpointing: the block's activations are recomputed in the backward pass.
-        // checkpoint() returns one tensor, so the block's two outputs travel packed end to end
-        // (the block input v, a is all that is kept per block).
-        // The packed output itself is freed once v and a are cut from it (releaseUnsaved).
-        const vIn = v, aIn = a, nv = v.size, vs = v.shape, as = a.shape;
-        ({ v, a } = A.releaseUnsaved(() => {
-          const outp = A.checkpoint((vi: Tensor, ai: Tensor, cnd: Tensor) => {
-            const r = A.releaseUnsaved(() => this.block(blk, vi, ai, cnd, B, M, opts));
-            return A.concat([A.reshape(r.v, [-1]), A.reshape(r.a, [-1])]);
-          }, vIn, aIn, cond);
-          return { v: A.reshape(A.narrow(outp, 0, 0, nv), vs), a: A.reshape(A.narrow(outp, 0, nv, outp.size - nv), as) };
-        }));
+        // Activation checkpointing: the block's activations are recomputed in the backward pass
+        // (its inputs v, a are all that is kept per block); one recomputation serves both outputs.
+        const vIn = v, aIn = a;
+        [v, a] = A.checkpointMany((vi: Tensor, ai: Tensor, cnd: Tensor) => {
+          const r = A.releaseUnsaved(() => this.block(blk, vi, ai, cnd, B, M, opts));
+          return [r.v, r.a];
+        }, vIn, aIn, cond) as [Tensor, Tensor];
       } else {
         // What no gradient rule reads is freed as soon as the block is done (autograd/release.ts).
         const vIn = v, aIn = a;

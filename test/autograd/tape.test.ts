@@ -66,6 +66,45 @@ test('checkpointed blocks give identical gradients to plain ones', () => {
   assert.deepEqual(run(true), run(false));
 });
 
+test('a block with two outputs checkpointed once gives identical gradients, also when one output gets none', () => {
+  manualSeed(6);
+  const x = randn([3, 4], { dtype: 'f64' }), z = randn([3, 4], { dtype: 'f64' });
+  const w = randn([4, 4], { dtype: 'f64' });
+  let calls = 0;
+  // Two streams that mix: u reads both inputs, v only z.
+  const block = (a: Tensor, b: Tensor): Tensor[] => {
+    calls++;
+    const h = A.gelu(A.matmul(A.add(a, b), w));
+    return [A.add(a, h), A.mul(A.tanh(A.matmul(b, w)), 2)];
+  };
+  const run = (ckpt: boolean, useBoth: boolean) => {
+    for (const t of [x, z, w]) { t.requiresGrad = true; t.grad = null; }
+    let [u, v] = [x, z];
+    for (let i = 0; i < 3; i++) [u, v] = ckpt ? A.checkpointMany(block, u!, v!) : block(u!, v!);
+    A.backward(useBoth ? A.add(A.sum(A.square(u!)), A.sum(A.mul(v!, 3))) : A.sum(A.square(u!)));
+    return [x, z, w].map((t) => [...t.grad!.dataSync()]);
+  };
+  // Equal to rounding: w, used twice in a block, sums its two contributions in another order when
+  // the block's backward runs on its own (the AV-DiT test in test/model/golden.test.ts, each
+  // parameter used once per block, is bit-identical).
+  for (const useBoth of [true, false]) {
+    const plain = run(false, useBoth);
+    calls = 0;
+    const ck = run(true, useBoth);
+    ck.forEach((g, i) => g.forEach((v, j) => assert.ok(Math.abs(v - plain[i]![j]!) <= 1e-12 * Math.abs(plain[i]![j]!), `useBoth ${useBoth}: grad ${i}[${j}] ${v} vs ${plain[i]![j]}`)));
+    assert.equal(calls, 6, 'each block run once forward and once recomputed');
+  }
+});
+
+test('backwardMany: one pass from several roots, as the backward of the sum of their dot products with the gradients', () => {
+  const x = tensor([1, 2, 3], undefined, f64);
+  const y1 = A.mul(x, x), y2 = A.mul(y1, 2); // y2 depends on y1: each rule runs once, with both contributions
+  A.backwardMany([y1, y2], [tensor([1, 1, 1], undefined, { dtype: 'f64' }), tensor([1, 0, 2], undefined, { dtype: 'f64' })]);
+  // d/dx [Σ y1 + Σ g2·2x²] = 2x + 4x·g2
+  assert.deepEqual([...x.grad!.dataSync()], [2 + 4, 4, 6 + 24]);
+  assert.throws(() => A.backwardMany([y1], []), /1 outputs but 0 gradients/);
+});
+
 test('a gradient rule giving the wrong shape is reported with the op name', () => {
   const x = tensor([1, 2], undefined, f64);
   const bad = A.record('bad', [x], A.noGrad(() => A.sum(x)), (g) => [g]);
