@@ -109,6 +109,25 @@ for (const variant of ['v4emu:64x64x32:2x2:s1:x3', 'v4:64x64x32:2x2:x3', `v4:${M
   });
 }
 
+test('x3 split-K (a weight gradient: TN, few tiles, long K): the chunks share one scale per operand and sum to the product', async () => {
+  // Thresholds scaled down so that this small product splits K = 96 into 8 chunks (as in matmul.test.ts).
+  const saved = { ...MATMUL_DEFAULTS.splitK };
+  MATMUL_DEFAULTS.splitK = { target: 64, minChunk: 8, max: 8, onSoftware: true };
+  const keys: string[] = [];
+  const dispatch = h.dispatch.bind(h);
+  h.dispatch = (d) => (keys.push(d.key), dispatch(d));
+  try {
+    const c: Case = { batch: 1, M: 40, N: 36, K: 96, transA: true, transB: false, scaleA: 1e-20, scaleB: 1e12 };
+    const err = errorOf(await product('v4emu:64x64x32:2x2:s1:x3', c));
+    assert.ok(keys.some((k) => k.startsWith('reduce')), `split into chunks and summed (dispatched: ${keys.join(', ')})`);
+    assert.equal(keys.filter((k) => k.startsWith('absmax/zero')).length, 1, 'one pair of maxima for all chunks');
+    assert.ok(err < 2e-6, `error ${err}`);
+  } finally {
+    MATMUL_DEFAULTS.splitK = saved;
+    h.dispatch = dispatch;
+  }
+});
+
 test('absmax: the bits of the largest |x| (negative, scalar and vec4 paths, across workgroups), folded into the slot', async () => {
   for (const n of [1, 7, 4096, 300_001]) {
     const x = rand(n, n);
