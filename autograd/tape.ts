@@ -10,6 +10,7 @@ import { scope } from '../engine/scope.ts';
 import { fmt, sameShape } from '../engine/shape.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { isRecording, noGrad } from './grad-mode.ts';
+import { releaseSaved } from './release.ts';
 
 export type GradRule = (grad: Tensor) => (Tensor | null)[];
 
@@ -152,6 +153,7 @@ export function backwardMany(roots: readonly Tensor[], given: readonly (Tensor |
       if (!opts.retainGraph) {
         t.node = null;
         freedBy.add(t);
+        releaseSaved(node); // what only the graph held, and no rule still to run reads (autograd/release.ts)
       }
     }
   });

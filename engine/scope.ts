@@ -20,6 +20,13 @@ export function untrack(t: Disposable): void {
   for (const s of stack) s.delete(t);
 }
 
+/** The disposables found in `value` (itself, or inside arrays, maps and plain objects): what a scope's result keeps. */
+export function disposablesIn(value: unknown): Set<Disposable> {
+  const out = new Set<Disposable>();
+  collect(value, out);
+  return out;
+}
+
 function collect(value: unknown, out: Set<Disposable>, seen = new Set<unknown>()): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);

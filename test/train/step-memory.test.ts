@@ -120,16 +120,19 @@ test('avdit sample refuses, before loading the model, clips that cannot fit on t
 test('--checkpoint-blocks auto: the fewest blocks checkpointed for a step to fit the budget with its margin (a bisection over the computed peaks)', async () => {
   const c = makeConfig('demo');
   const B = 8;
-  // Peaks as the WebGPU pool counts them, one block more checkpointed at a time: never rising from
-  // the first checkpointed block on (one alone holds a little more than none).
+  // Peaks as the WebGPU pool counts them, one block more checkpointed at a time: never rising (the
+  // backward frees each block's saved activations as it leaves the block, so a recomputation does
+  // not come on top of the kept blocks'; up to 1 KiB a block for the checkpoint's one-element joint
+  // tensor and its zero gradients).
   const peaks: number[] = [];
   for (let n = 0; n <= c.depth; n++) peaks.push(await trainStepPeakBytes('avdit', c, B, { checkpoint: n }, true));
-  peaks.slice(2).forEach((p, n) => assert.ok(p <= peaks[n + 1]!, `checkpointing block ${n + 1} too does not raise the peak`));
+  peaks.slice(1).forEach((p, n) => assert.ok(p <= peaks[n]! + 1024, `checkpointing block ${n} too does not raise the peak (${peaks.join(', ')})`));
+  assert.ok(peaks[1]! < peaks[0]!, 'one block checkpointed holds less than none');
   assert.ok(peaks[c.depth]! < peaks[0]!, 'checkpointing every block needs less than none');
   assert.equal(peaks[c.depth], await trainStepPeakBytes('avdit', c, B, { checkpoint: true }, true), 'the first depth blocks are every block');
   const gpuWith = (bytes: number) => ({ name: 'webgpu', memory: () => ({ budgetBytes: bytes }) }) as unknown as Backend;
   const fewest = (budget: number) => peaks.findIndex((p) => TRAIN_MARGIN * p <= budget);
-  for (const budget of [TRAIN_MARGIN * peaks[0]!, TRAIN_MARGIN * peaks[0]! - 1, TRAIN_MARGIN * peaks[2]! + 1, (TRAIN_MARGIN * (peaks[0]! + peaks[c.depth]!)) / 2, TRAIN_MARGIN * peaks[c.depth]!]) {
+  for (const budget of [TRAIN_MARGIN * peaks[0]!, TRAIN_MARGIN * peaks[0]! - 1, TRAIN_MARGIN * peaks[1]! + 1, TRAIN_MARGIN * peaks[2]! + 1, (TRAIN_MARGIN * (peaks[0]! + peaks[c.depth]!)) / 2, TRAIN_MARGIN * peaks[c.depth]!]) {
     assert.equal(await checkpointBlocksThatFit(gpuWith(budget), 'avdit', c, B), fewest(budget), `budget ${budget}`);
   }
   // Not even every block checkpointed fits: all of them (the batch check then refuses it); no budget known: none.
