@@ -12,22 +12,13 @@ import { GpuHarness } from '../../bench/gpu-harness.ts';
 import { encodeAbsMaxBits, encodeZeroWords } from '../../kernels/absmax.ts';
 import { chooseVariant, encodeMatmul, f32x3Table, MATMUL_DEFAULTS, parseVariant, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 import { sgName, sgSharedBytes } from '../../kernels/matmul-sgmat.ts';
+import { randomData } from './helpers.ts';
 
 const h: GpuHarness = await GpuHarness.open();
 after(() => h.destroy());
 
-/** Deterministic uniform(-1, 1) values times `scale`. */
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = (((s >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
+/** Deterministic uniform(-scale, scale) values. */
+const rand = (n: number, seed: number, scale = 1): Float32Array => randomData(n, seed, -scale, scale);
 
 type Case = { batch: number; M: number; N: number; K: number; transA: boolean; transB: boolean; shareB?: boolean; scaleA?: number; scaleB?: number; bias?: boolean };
 
