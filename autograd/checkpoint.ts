@@ -23,8 +23,8 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
 
 /**
  * `checkpoint` for a block with several outputs (AV-DiT's block returns its video and audio
- * streams): one recomputation serves all of them. Each output is recorded as a view of a shared
- * one-element "joint" node; an output's gradient rule only stashes its gradient, and the joint's
+ * streams): one recomputation serves all of them. Each output is recorded with one input, a shared
+ * one-element "joint" tensor; an output's gradient rule only stashes its gradient, and the joint's
  * rule, which the tape runs after every output's (it is their input), recomputes `fn` and
  * back-propagates from all outputs at once (autograd/tape.ts backwardMany). An output no gradient
  * reaches contributes nothing.

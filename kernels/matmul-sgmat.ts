@@ -99,14 +99,14 @@ export interface SgConfig {
    * f32 products on the f16 tensor cores (flag `x3`): each operand, scaled by a power of two that
    * puts its largest |x| in [2^13, 2^14) (from kernels/absmax.ts), is staged as two f16 arrays, its
    * leading 11 significand bits hi and the remainder lo = f16(x − hi), together 21–22 of f32's 24
-   * significand bits; A·B ≈ Al·Bh + Ah·Bl + Ah·Bh (the dropped Al·Bl is 2^-22 of the product), three MMAs a
-   * fragment pair accumulated in f32, scaled back at the end. Twice the staging memory and
+   * significand bits; A·B ≈ Al·Bh + Ah·Bl + Ah·Bh (the dropped Al·Bl is 2^-22 of a term), three
+   * MMAs a fragment pair accumulated in f32, scaled back at the end. Twice the staging memory and
    * stores of the plain form, three times its MMAs. Not with `h`, `gb` or `ga`.
    */
   X3?: boolean;
 }
 
-/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga]. */
+/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga][:x3]. */
 export function sgName(c: SgConfig): string {
   return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}${c.X3 ? ':x3' : ''}`;
 }
@@ -252,7 +252,6 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   // and lo = f16(x − hi) in Al / Bl, at the same places. hi is x with its significand cut to f16's
   // 11 bits by a mask (exact in f16, and x − hi exact in f32): rounding to f16 and back to get the
   // remainder would be x − f32(f16(x)), which compilers fold to 0 (lavapipe does).
-
   const stage = (arrs: readonly string[], sc: string, nxt: string, ld: number, flip: string | null) => (o: string, i: string, r: string) => {
     const vals = X3 ? ['hv', 'lv'] : ['hv'];
     return [
@@ -290,8 +289,10 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   ].filter(Boolean).join('\n');
   const k = GA ? { prefetch: '', store: '' } : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
 
-  // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs.
+  // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs (X3: the
+  // lo fragments too, and per pair the two small cross terms first, then hi·hi).
   const body: string[] = [];
+  const terms = X3 ? [['l', 'b'], ['a', 'c'], ['a', 'b']] : [['a', 'b']];
   if (GB) body.push(`    let k0t = t * ${BK}u;  // this K-step's first k (B's fragments are read at global k)`);
   for (let kk = 0; kk < BK; kk += F) {
     // With GB, k slices past K hold no B (K % 16 = 0; A's staged tail is zeros anyway).
@@ -327,8 +328,6 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       body.push(`      let b${j} = ${ops.loadRight('Bs', off, transB, `${ldB}u`)};`);
       if (X3) body.push(`      let c${j} = ${ops.loadRight('Bl', off, transB, `${ldB}u`)};`);
     }
-    // X3: the two small cross terms first, then hi·hi.
-    const terms = X3 ? [['l', 'b'], ['a', 'c'], ['a', 'b']] : [['a', 'b']];
     if (!GB) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) for (const [l, r] of terms) body.push(`      ${ops.mma(`${l}${i}`, `${r}${j}`, `acc${i}_${j}`)}`);
     body.push(`    }`);
   }
