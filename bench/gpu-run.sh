@@ -30,7 +30,7 @@ set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-PARTS=${PARTS:-gradcheck golden golden-x3 matmul robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl xl-ab torch-xl}
+PARTS=${PARTS:-gradcheck golden matmul golden-x3 robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl xl-ab torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
@@ -66,14 +66,16 @@ MIXED_MATMUL=
 if want golden && grep -q "^not ok .*matmul v4" "$OUT/golden.txt" 2>/dev/null; then
   echo "=== the tensor-core matmul failed its tests: AVDIT_MATMUL=v3 for the mixed XL part"; MIXED_MATMUL=v3
 fi
-# f32 products on the tensor cores (v4 `:x3`, twentieth session) inside the models: the layer and
-# model goldens at their f32 tolerances with every f32 product split (AVDIT_MATMUL_F32X3=1). TUNE=1
-# takes part matmul's verdict on it only if this passed.
-TAILN=8 part golden-x3 120 env AVDIT_MATMUL_F32X3=1 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/layer-goldens.test.ts test/webgpu/matmul-x3.test.ts
-want golden-x3 && grep "^not ok" "$OUT/golden-x3.txt" 2>/dev/null | sed 's/^/=== failed (x3): /'
 # --ablate: the default v2 / v4 with their products, global loads, staging stores or barriers cut
 # out (tenth session): what bounds them (about 30 s).
 TAILN=40 part matmul 240 node --import tsx bench/gpu-matmul.ts --runs 3 --ablate ${SWEEP:+--sweep} $q
+# f32 products on the tensor cores (v4 `:x3`, twentieth session) inside the models: the layer and
+# model goldens at their f32 tolerances with every f32 product split, in the config part matmul's
+# sweep found fastest (matmul-f32x3.txt) or else the default one (AVDIT_MATMUL_F32X3=1). TUNE=1 takes
+# part matmul's verdict on it only if this passed.
+X3CFG=1; if [ -s "$OUT/matmul-f32x3.txt" ] && [ "$(cat "$OUT/matmul-f32x3.txt")" != off ]; then X3CFG=$(cat "$OUT/matmul-f32x3.txt"); fi
+TAILN=8 part golden-x3 120 env AVDIT_MATMUL_F32X3=$X3CFG node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/layer-goldens.test.ts test/webgpu/matmul-x3.test.ts
+want golden-x3 && grep "^not ok" "$OUT/golden-x3.txt" 2>/dev/null | sed 's/^/=== failed (x3): /'
 TAILN=12 part robust 60 env AVDIT_ROBUSTNESS=1 node --import tsx bench/gpu-matmul.ts --variants v2,v4 --shapes square --runs 3 --no-torch --no-check $q
 # v2 without the XOR swizzle of its transposed tiles (ninth session; NN and NT transpose A, NT B).
 TAILN=12 part noswizzle 45 env AVDIT_MATMUL_SWIZZLE=0 node --import tsx bench/gpu-matmul.ts --variants v2 --shapes square --runs 3 --no-torch --no-check $q

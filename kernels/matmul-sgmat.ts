@@ -104,11 +104,19 @@ export interface SgConfig {
    * stores of the plain form, three times its MMAs. Not with `h`, `gb` or `ga`.
    */
   X3?: boolean;
+  /**
+   * With X3, scale back in the staged write-back (flag `x3s`, which implies x3): every tile's
+   * fragments go through workgroup memory and each element is multiplied as it is written, instead
+   * of multiplying the fragments (`subgroupMatrixScalarMultiply`, which only the x3 split uses)
+   * and storing interior tiles straight from them. A slower epilogue that needs no builtin beyond
+   * the plain v4's.
+   */
+  X3S?: boolean;
 }
 
-/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga][:x3]. */
+/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga][:x3 | :x3s]. */
 export function sgName(c: SgConfig): string {
-  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}${c.X3 ? ':x3' : ''}`;
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}${c.X3 ? (c.X3S ? ':x3s' : ':x3') : ''}`;
 }
 
 export type { SgSyntax } from './sgmat-ops.ts';
@@ -208,7 +216,7 @@ export function sgSharedBytes(c: SgConfig): number {
 }
 
 export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}${c.X3 ? 'x3' : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}${c.X3 ? (c.X3S ? 'x3s' : 'x3') : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
 /**
@@ -348,7 +356,8 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
 
   // X3: back from the operands' scaled units (two exact multiplies by powers of two).
   const unscale: string[] = [];
-  if (X3) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) unscale.push(`  acc${i}_${j} = ${ops.scale(ops.scale(`acc${i}_${j}`, 'downA'), 'downB')};`);
+  const X3S = X3 && !!c.X3S;
+  if (X3 && !X3S) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) unscale.push(`  acc${i}_${j} = ${ops.scale(ops.scale(`acc${i}_${j}`, 'downA'), 'downB')};`);
   // Direct stores (interior workgroups).
   const direct: string[] = [];
   for (let i = 0; i < TM; i++) {
@@ -370,7 +379,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       staged.push(`      let q = idx % ${F}u;`);
       staged.push(`      let gr = m0 + (s % ${SGM}u) * ${BM / SGM}u + ${i * F}u + r;`);
       staged.push(`      let gc = n0 + (s / ${SGM}u) * ${BN / SGN}u + ${j * F}u + q;`);
-      staged.push(`      if (gr < P.M && gc < P.N) { out[offO + gr * P.N + gc] = Cs[idx]; }`);
+      staged.push(`      if (gr < P.M && gc < P.N) { out[offO + gr * P.N + gc] = Cs[idx]${X3S ? ' * downA * downB' : ''}; }`);
       staged.push(`    }`);
       staged.push(`    workgroupBarrier();`);
     }
@@ -463,7 +472,7 @@ ${k.store}
 }`}
 
 ${unscale.join('\n')}
-  let interior = (P.flags & 1u) != 0u && m0 + ${BM}u <= P.M && n0 + ${BN}u <= P.N;
+  let interior = ${X3S ? 'false;  // x3s: every tile is scaled back in the staged write-back' : `(P.flags & 1u) != 0u && m0 + ${BM}u <= P.M && n0 + ${BN}u <= P.N;`}
   if (interior) {
 ${direct.join('\n')}
   } else {

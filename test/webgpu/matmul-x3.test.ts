@@ -100,6 +100,19 @@ for (const variant of ['v4emu:64x64x32:2x2:s1:x3', 'v4:64x64x32:2x2:x3', `v4:${M
   });
 }
 
+// x3s: the same split scaled back in the staged write-back (no subgroupMatrixScalarMultiply): the
+// same products, so the same bits as x3, on the case with interior and edge tiles and far-off scales.
+for (const base of ['v4emu:64x64x32:2x2:s1', 'v4:64x64x32:2x2']) {
+  if (variantSupport(h, parseVariant(`${base}:x3`)) && base.startsWith('v4:')) continue;
+  test(`x3s split ${base}: scaled back in the staged write-back, the same bits as x3`, async () => {
+    const c = { ...CASES[0]!, scaleA: 1e-30, scaleB: 1e25 };
+    const [x3, x3s] = [await product(`${base}:x3`, c), await product(`${base}:x3s`, c)];
+    const i = x3.got.findIndex((v, j) => !Object.is(v, x3s.got[j]));
+    assert.equal(i, -1, `element ${i}: ${x3.got[i]} vs ${x3s.got[i]}`);
+    assert.ok(errorOf(x3s) < 2e-6, `error ${errorOf(x3s)}`);
+  });
+}
+
 test('x3 split-K (a weight gradient: TN, few tiles, long K): the chunks share one scale per operand and sum to the product', async () => {
   // Thresholds scaled down so that this small product splits K = 96 into 8 chunks (as in matmul.test.ts).
   const saved = { ...MATMUL_DEFAULTS.splitK };
@@ -182,4 +195,6 @@ test('f32 products take the x3 split only where asked (AVDIT_MATMUL_F32X3) and t
   for (const which of ['big', 'small'] as const) assert.ok(sgSharedBytes((parseVariant(`v4:${MATMUL_DEFAULTS.f32x3[which]}`) as { cfg: Parameters<typeof sgSharedBytes>[0] }).cfg) <= 49152);
   assert.throws(() => parseVariant('v4:128x128x32:2x4:gb:x3'), /x3/);
   assert.throws(() => parseVariant('v4:128x128x32:2x4:h:x3'), /x3/);
+  assert.deepEqual(parseVariant('v4:128x128x32:2x4:s1:x3s'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4, ST: 1, X3: true, X3S: true } });
+  assert.equal(sgName((parseVariant('v4:128x128x32:2x4:s1:x3s') as { cfg: Parameters<typeof sgName>[0] }).cfg), '128x128x32:2x4:s1:x3s');
 });
