@@ -31,8 +31,10 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
  */
 export function checkpointMany(fn: (...xs: Tensor[]) => Tensor[], ...inputs: Tensor[]): Tensor[] {
   if (!isRecording()) return scope(() => fn(...inputs));
-  // The block's intermediates die with this scope: only its outputs are kept.
-  const outs = noGrad(() => scope(() => fn(...inputs)));
+  // The block's intermediates die with this scope: only its outputs are kept. An output that is
+  // one of the inputs (a block passing a stream through) becomes a view, so that recording it below
+  // does not overwrite the input's own place in the graph.
+  const outs = noGrad(() => scope(() => fn(...inputs))).map((o) => (inputs.includes(o) ? o.view(o.shape) : o));
   const stash: (Tensor | null)[] = outs.map(() => null);
   const { dtype, backend } = outs[0]!;
   const joint = noGrad(() => full([1], 0, { dtype, backend }));

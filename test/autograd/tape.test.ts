@@ -96,6 +96,19 @@ test('a block with two outputs checkpointed once gives identical gradients, also
   }
 });
 
+test('a checkpointed block may pass an input through as one of its outputs', () => {
+  const x = tensor([1, 2, 3], undefined, f64), z = tensor([4, 5, 6], undefined, f64);
+  const run = (ckpt: boolean) => {
+    for (const t of [x, z]) { t.requiresGrad = true; t.grad = null; }
+    const block = (a: Tensor, b: Tensor): Tensor[] => [A.mul(a, b), b]; // b goes through unchanged
+    const [u, v] = ckpt ? A.checkpointMany(block, x, z) : block(x, z);
+    A.backward(A.add(A.sum(A.square(u!)), A.sum(A.mul(v!, 2))));
+    return [x, z].map((t) => [...t.grad!.dataSync()]);
+  };
+  assert.deepEqual(run(true), run(false));
+  assert.equal(z.node, null, 'the input keeps its own (leaf) place in the graph');
+});
+
 test('backwardMany: one pass from several roots, as the backward of the sum of their dot products with the gradients', () => {
   const x = tensor([1, 2, 3], undefined, f64);
   const y1 = A.mul(x, x), y2 = A.mul(y1, 2); // y2 depends on y1: each rule runs once, with both contributions
