@@ -6,11 +6,14 @@
  * and `at_<buf>(r)` (rowAtWgsl).
  *
  * Contiguous (no layout): [n, len, d], row r at r·d. Strided (an AttentionLayout): element c of
- * row (n, i) of operand X at
- *     X.off + (n / H)·X.sB + (n mod H)·X.sH + i·X.sL + c,
+ * row (n, i) of operand X, with p = n / H the sequence's batch entry, at
+ *     X.off + (p / X.G)·X.sB + (p mod X.G)·X.sG + (n mod H)·X.sH + i·X.sL + c,
  * which reads q, k, v straight out of a packed qkv projection [B, L, 3, H, d] (sL = 3·H·d,
- * sH = d, offsets 0, H·d, 2·H·d) and writes o as [B, L, H, d], i.e. already merged back to
+ * sH = d, offsets 0, H·d, 2·H·d; G = 1) and writes o as [B, L, H, d], i.e. already merged back to
  * [B, L, H·d]: the head split and merge copies (a permute each way, forward and backward) vanish.
+ * G > 1 splits the batch entries in two levels: sequences across the third axis of [B, L, G, W]
+ * (AV-DiT's temporal attention: B·G video tokens, each a sequence over L frames, sB = L·G·W,
+ * sG = W, sL = G·W) read in place, without permuting the frames to the front.
  */
 import type { AttentionShape } from './attention.ts';
 
@@ -20,7 +23,13 @@ export interface RowLayout {
   sB: number;
   sH: number;
   sL: number;
+  /** Batch entries per outer step (default 1) and the stride between them (default 0). */
+  G?: number;
+  sG?: number;
 }
+
+/** The group count and stride of a row layout (1 and 0 unless set). */
+export const groupOf = (r: RowLayout): [number, number] => [r.G ?? 1, r.sG ?? 0];
 
 export interface AttentionLayout {
   /** Heads per batch entry: n = b·H + h. */
@@ -43,19 +52,19 @@ export function contiguousLayout(d: AttentionShape): AttentionLayout {
 }
 
 /** Uniform fields appended to every attention kernel's struct U (all u32). */
-export const LAYOUT_FIELDS = ['H', ...OPERANDS.flatMap((x) => [`${x}Off`, `${x}B`, `${x}H`, `${x}L`])].map((f) => `${f}: u32`).join(', ');
+export const LAYOUT_FIELDS = ['H', ...OPERANDS.flatMap((x) => [`${x}Off`, `${x}B`, `${x}H`, `${x}L`, `${x}G`, `${x}Gs`])].map((f) => `${f}: u32`).join(', ');
 
 /** The values of LAYOUT_FIELDS, in order. */
 export function layoutUniforms(d: AttentionShape): ['u32', number][] {
   const L = d.layout ?? contiguousLayout(d);
-  return [['u32', L.H], ...OPERANDS.flatMap((x) => [L[x].off, L[x].sB, L[x].sH, L[x].sL].map((v) => ['u32', v] as ['u32', number]))];
+  return [['u32', L.H], ...OPERANDS.flatMap((x) => [L[x].off, L[x].sB, L[x].sH, L[x].sL, ...groupOf(L[x])].map((v) => ['u32', v] as ['u32', number]))];
 }
 
 /** Whether operand rows can be read as vec4: the width and every offset and stride divide by 4. */
 export function vec4Rows(d: AttentionShape, ops: readonly Operand[], width: number): boolean {
   if (width % 4 !== 0) return false;
   const L = d.layout;
-  return !L || ops.every((x) => [L[x].off, L[x].sB, L[x].sH, L[x].sL].every((v) => v % 4 === 0));
+  return !L || ops.every((x) => [L[x].off, L[x].sB, L[x].sH, L[x].sL, groupOf(L[x])[1]].every((v) => v % 4 === 0));
 }
 
 
@@ -75,7 +84,10 @@ fn row_${buf}(base: u32, i: u32) -> u32 { return base + i * ${d / W}u; }
 fn at_${buf}(r: u32) -> u32 { return r * ${d / W}u; }`;
   }
   const w = W === 4 ? ' / 4u' : '';
-  return `fn head_${buf}(n: u32) -> u32 { return (u.${op}Off + (n / u.H) * u.${op}B + (n % u.H) * u.${op}H)${w}; }
+  return `fn head_${buf}(n: u32) -> u32 {
+  let p = n / u.H;
+  return (u.${op}Off + (p / u.${op}G) * u.${op}B + (p % u.${op}G) * u.${op}Gs + (n % u.H) * u.${op}H)${w};
+}
 fn row_${buf}(base: u32, i: u32) -> u32 { return base + i * (u.${op}L${w}); }
 fn at_${buf}(r: u32) -> u32 {
   let n = r / ${len};
@@ -94,9 +106,10 @@ export function layoutError(d: AttentionShape, sizes: Record<Operand, number>): 
   const B = d.n / L.H;
   const ext: Record<Operand, [number, number]> = { q: [d.l, d.dqk], k: [d.s, d.dqk], v: [d.s, d.dv], o: [d.l, d.dv] };
   for (const x of OPERANDS) {
-    const r = L[x], [len, w] = ext[x];
-    const last = r.off + (B - 1) * r.sB + (L.H - 1) * r.sH + (len - 1) * r.sL + w;
-    if ([r.off, r.sB, r.sH, r.sL].some((v) => !Number.isInteger(v) || v < 0)) return `${x}: offsets and strides must be non-negative integers`;
+    const r = L[x], [len, w] = ext[x], [G, sG] = groupOf(r);
+    if (!Number.isInteger(G) || G < 1 || B % G !== 0) return `${x}: groups ${G} do not divide the ${B} batch entries`;
+    const last = r.off + (B / G - 1) * r.sB + (G - 1) * sG + (L.H - 1) * r.sH + (len - 1) * r.sL + w;
+    if ([r.off, r.sB, r.sH, r.sL, sG].some((v) => !Number.isInteger(v) || v < 0)) return `${x}: offsets and strides must be non-negative integers`;
     if (last > sizes[x]) return `${x}: rows reach element ${last} of a ${sizes[x]}-element buffer`;
   }
   return null;

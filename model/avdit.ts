@@ -105,6 +105,8 @@ export class AVDiT extends DiT {
   readonly audioFinal: Linear;
   /** temporal_pos [M, D]: computed, not stored. */
   readonly temporalPos: Tensor;
+  /** temporalPos as [M, 1, D]: added to the video stream [B, M, Lv, D] frame by frame. */
+  readonly temporalPosByFrame: Tensor;
 
   constructor(ctx: InitContext, readonly avConfig: AVDiTConfig) {
     super(ctx, avConfig, () => new AVDiTBlock(ctx, avConfig));
@@ -119,6 +121,7 @@ export class AVDiT extends DiT {
       new Linear(ctx, D, c.patch * c.patch * 2 * c.audioChannels, { zeroWeight: true }),
     );
     this.temporalPos = tensor(sincos1d(D, Array.from({ length: c.frames }, (_, m) => m)), [1, c.frames, D], { backend: ctx.backend }).keep();
+    this.temporalPosByFrame = this.temporalPos.view([c.frames, 1, D]).keep(); // (broadcast over [B, M, Lv, D])
     this.setTrainable();
   }
 
@@ -211,12 +214,12 @@ export class AVDiT extends DiT {
     v = A.addGated(v, mv.gateMsa, blk.attn.forward(normModulate(v, mv.shiftMsa, mv.scaleMsa)));
     a = A.addGated(a, m.gateMsa, blk.attn.forward(normModulate(a, m.shiftMsa, m.scaleMsa), blk.audioLora));
 
-    // 2. temporal adapter: [B·M, Lv, D] → [B·Lv, M, D]
-    let vt = A.reshape(A.permute(A.reshape(v, [B, M, Lv, D]), [0, 2, 1, 3]), [B * Lv, M, D]);
-    const mt = repeatModulation(m, Lv);
-    const h = A.add(normModulate(vt, mt.shiftMsa, mt.scaleMsa), this.temporalPos);
-    vt = A.addGated(vt, mt.gateMsa, blk.temporal.forward(h));
-    v = A.reshape(A.permute(A.reshape(vt, [B, Lv, M, D]), [0, 2, 1, 3]), [B * M, Lv, D]);
+    // 2. temporal adapter: each video token attends over the M frames. The stream stays [B, M, Lv, D]
+    // (rows in frame order): norm, modulation and the gated add are per row, the frame position is
+    // added along the second axis, and the attention reads each token's frames in place.
+    const vb = A.reshape(v, [B, M * Lv, D]); // per-row ops, modulated per batch entry
+    const h = A.add(A.reshape(normModulate(vb, m.shiftMsa, m.scaleMsa), [B, M, Lv, D]), this.temporalPosByFrame);
+    v = A.reshape(A.addGated(vb, m.gateMsa, A.reshape(blk.temporal.forward(h), [B, M * Lv, D])), [B * M, Lv, D]);
 
     // 3. fusion
     const fusion = opts.fusion ?? 'pooled';
@@ -251,6 +254,7 @@ export class AVDiT extends DiT {
   override dispose(): void {
     this.#unmerge?.();
     super.dispose();
+    this.temporalPosByFrame.dispose();
     this.temporalPos.dispose();
   }
 }

@@ -33,8 +33,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
   }, [q3, k3, v3, o, lse]);
 }
 
-/** Row layout of [B, len, W] rows holding H heads of width d at column `col` (kernels/attention-layout.ts). */
-const headRows = (len: number, W: number, d: number, col: number): RowLayout => ({ off: col, sB: len * W, sH: d, sL: W });
+/**
+ * Row layout of [B, len, W] rows holding H heads of width d at column `col` (kernels/attention-layout.ts);
+ * with G > 1, of [B, len, G, W]: B·G sequences of len positions, sequence (b, g) across the third axis.
+ */
+const headRows = (len: number, W: number, d: number, col: number, G = 1): RowLayout =>
+  G === 1 ? { off: col, sB: len * W, sH: d, sL: W } : { off: col, sB: len * G * W, sH: d, sL: G * W, G, sG: W };
 
 /**
  * Multi-head attention on a packed projection: qkv [B, L, 3·H·d] (columns q, k, v, each H heads of
@@ -45,24 +49,29 @@ const headRows = (len: number, W: number, d: number, col: number): RowLayout => 
  *
  * `dqk`: q and k are narrower than v (AV-DiT's temporal adapter): qkv [B, L, H·dqk + H·dqk + H·dv]
  * (columns q, then k, then v), out [B, L, H·dv]. `scale` defaults to 1/√dqk.
+ *
+ * qkv may also be [B, L, G, W]: B·G sequences, sequence (b, g) made of the rows (b, 0…L−1, g), i.e.
+ * attention along the second axis (AV-DiT's temporal adapter over the frames of each video token,
+ * [B, M, Lv, W]) read in place, out [B, L, G, H·dv]; no permute brings the frames to the front.
  */
 export function attentionPacked(qkv: Tensor, heads: number, opts: { scale?: number; dqk?: number } = {}): Tensor {
   const op = 'attentionPacked';
-  const W = qkv.shape[2] ?? 0;
+  const W = qkv.shape.at(-1) ?? 0;
   const dqk = opts.dqk ?? W / (3 * heads);
   const dv = (W - 2 * heads * dqk) / heads;
   const whole = (x: number): boolean => Number.isInteger(x) && x >= 1;
-  if (qkv.rank !== 3 || !whole(heads) || !whole(dqk) || !whole(dv)) {
-    const want = opts.dqk === undefined ? '[B, L, 3·H·d]' : `[B, L, 2·H·${opts.dqk} + H·dv]`;
+  if ((qkv.rank !== 3 && qkv.rank !== 4) || !whole(heads) || !whole(dqk) || !whole(dv)) {
+    const want = opts.dqk === undefined ? '[B, L, 3·H·d] or [B, L, G, 3·H·d]' : `[B, L, 2·H·${opts.dqk} + H·dv] or [B, L, G, …]`;
     throw new ShapeError(`${op}: qkv ${fmt(qkv.shape)} must be ${want} with H = ${heads} heads`);
   }
-  const [B, L] = qkv.shape as [number, number, number];
+  const [B, L] = qkv.shape as [number, number];
+  const G = qkv.rank === 4 ? qkv.shape[2]! : 1;
   const Dq = heads * dqk, Dv = heads * dv;
   const layout: AttentionLayout = {
-    H: heads, q: headRows(L, W, dqk, 0), k: headRows(L, W, dqk, Dq), v: headRows(L, W, dv, 2 * Dq), o: headRows(L, Dv, dv, 0), packed: true,
+    H: heads, q: headRows(L, W, dqk, 0, G), k: headRows(L, W, dqk, Dq, G), v: headRows(L, W, dv, 2 * Dq, G), o: headRows(L, Dv, dv, 0, G), packed: true,
   };
-  const dims = { n: B * heads, l: L, s: L, dqk, dv, scale: opts.scale ?? 1 / Math.sqrt(dqk), layout };
-  const { o, lse } = raw.attentionStrided(qkv, qkv, qkv, dims, [B, L, Dv]);
+  const dims = { n: B * G * heads, l: L, s: L, dqk, dv, scale: opts.scale ?? 1 / Math.sqrt(dqk), layout };
+  const { o, lse } = raw.attentionStrided(qkv, qkv, qkv, dims, qkv.rank === 4 ? [B, L, G, Dv] : [B, L, Dv]);
   return record(op, [qkv], o, (g) => [raw.attentionBwd(qkv, qkv, qkv, o, lse, g, dims).dq], [qkv, o, lse]);
 }
 

@@ -2,14 +2,15 @@
  * The CPU backend's side of strided attention operands (kernels/attention-layout.ts): its
  * reference kernels read contiguous [n, len, w] rows, so operands in a layout are gathered into
  * that form first and results scattered back. Row (n, i) of operand X starts at
- *   X.off + (n / H)·X.sB + (n mod H)·X.sH + i·X.sL.
+ *   X.off + (p / X.G)·X.sB + (p mod X.G)·X.sG + (n mod H)·X.sH + i·X.sL,  p = n / H.
  */
-import type { RowLayout } from '../../kernels/attention-layout.ts';
+import { groupOf, type RowLayout } from '../../kernels/attention-layout.ts';
 import type { TypedArray } from '../dtype.ts';
 import { gatherRowsWasm, scatterRowsWasm, type OperandRows } from './wasm/elementwise.ts';
 
 function rowStart(r: RowLayout, H: number, n: number, i: number): number {
-  return r.off + Math.floor(n / H) * r.sB + (n % H) * r.sH + i * r.sL;
+  const [G, sG] = groupOf(r), p = Math.floor(n / H);
+  return r.off + Math.floor(p / G) * r.sB + (p % G) * sG + (n % H) * r.sH + i * r.sL;
 }
 
 /** Copy the rows of `src` laid out as `r` into `out`, contiguous [n, len, w]. */

@@ -112,9 +112,18 @@ export class TemporalAttention extends Module {
     this.v = this.child('v', new Linear(ctx, dim, dim));
     this.proj = this.child('proj', new Linear(ctx, dim, dim, { zeroWeight: true }));
   }
-  /** x [N, M, D] (N = B·Lv sequences of M frames) → [N, M, D]. */
+  /**
+   * x [N, M, D] (N sequences of M frames) → [N, M, D]; or x [B, M, Lv, D] (the video stream in frame
+   * order: B·Lv sequences, each token's M frames along the second axis) → [B, M, Lv, D].
+   */
   forward(x: Tensor): Tensor {
     if (attentionPath() !== 'fused') {
+      // The composed path wants the sequences in front: [B, M, Lv, D] → [B·Lv, M, D] and back.
+      if (x.rank === 4) {
+        const [B, M, Lv, D] = x.shape as [number, number, number, number];
+        const y = this.forward(A.reshape(A.permute(x, [0, 2, 1, 3]), [B * Lv, M, D]));
+        return A.permute(A.reshape(y, [B, Lv, M, D]), [0, 2, 1, 3]);
+      }
       const [q, k, v] = [this.q.forward(x), this.k.forward(x), this.v.forward(x)];
       return this.proj.forward(mergeHeads(sdpa(splitHeads(q, this.heads), splitHeads(k, this.heads), splitHeads(v, this.heads))));
     }
@@ -127,7 +136,7 @@ export class TemporalAttention extends Module {
       return A.reshape(A.concat([A.reshape(t, [H, dqk, ...rest]), zero], 1), [H * dp, ...rest]);
     };
     const stack = (f: (l: Linear) => Tensor): Tensor => A.concat([padHeads(f(this.q)), padHeads(f(this.k)), f(this.v)], 0);
-    const qkv = A.linear(x, stack((l) => l.weight), stack((l) => l.bias!)); // [N, M, 2·H·dp + D]
+    const qkv = A.linear(x, stack((l) => l.weight), stack((l) => l.bias!)); // [N, M, 2·H·dp + D] (or [B, M, Lv, …]: read in place)
     return this.proj.forward(A.attentionPacked(qkv, H, { dqk: dp, scale: 1 / Math.sqrt(dqk) }));
   }
 }

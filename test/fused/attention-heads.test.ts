@@ -84,6 +84,26 @@ test('attentionHeads equals split → attention → merge with l ≠ s and dqk �
   );
 });
 
+test('attentionPacked on [B, L, G, W] (sequences across the third axis, attention along the second) equals permuting G in front (f64)', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 4 }),
+      fc.constantFrom(3, 4, 9), fc.constantFrom(4, 8), fc.integer(),
+      (B, H, L, G, dqk, dv, seed) => {
+        const W = H * (2 * dqk + dv);
+        const qkv = leaf([B, L, G, W], seed);
+        sameAs([qkv], () => A.attentionPacked(qkv, H, { dqk }), () => {
+          // [B, L, G, W] → [B·G, L, W] (the model's permute before the in-place layout), attention, and back.
+          const front = A.reshape(A.permute(qkv, [0, 2, 1, 3]), [B * G, L, W]);
+          const o = A.attentionPacked(front, H, { dqk });
+          return A.permute(A.reshape(o, [B, G, L, H * dv]), [0, 2, 1, 3]);
+        }, `B${B} H${H} L${L} G${G} ${dqk}/${dv}`);
+      },
+    ),
+    { numRuns: 30, seed: 7 },
+  );
+});
+
 test('gradcheck attentionPacked and attentionHeads (f64)', () => {
   const inp = (shape: number[], seed: number) => ({ shape, data: Array.from(randomData(shape.reduce((a, c) => a * c, 1), seed, -1, 1)), grad: true });
   for (const [B, H, L, d] of [[1, 1, 3, 4], [2, 2, 5, 3]] as const) {
@@ -95,6 +115,9 @@ test('gradcheck attentionPacked and attentionHeads (f64)', () => {
   // q, k of 3 beside v of 5, two heads: columns [q 6 | k 6 | v 10].
   const narrow = gradcheck((x) => A.attentionPacked(x!, 2, { dqk: 3 }), [inp([2, 4, 2 * (2 * 3 + 5)], 4)]);
   assert.ok(narrow.maxRelError < 1e-6, `packed narrow: ${narrow.maxRelError}`);
+  // Grouped: [B, L, G, W], three sequences per batch entry along the third axis.
+  const grouped = gradcheck((x) => A.attentionPacked(x!, 2, { dqk: 3 }), [inp([2, 4, 3, 2 * (2 * 3 + 5)], 5)]);
+  assert.ok(grouped.maxRelError < 1e-6, `packed grouped: ${grouped.maxRelError}`);
 });
 
 test('attentionPacked and attentionHeads refuse shapes that do not fit, naming them', () => {

@@ -36,6 +36,8 @@ const CASES: Case[] = [
   // padded 12/72); at 5/8 q/k rows are scalar and v's vec4, so dK/dV (one binding) go scalar
   { what: 'packed narrow, 4/8', shapes: [[3, 16, 2 * (2 * 4 + 8)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 4 }) },
   { what: 'packed narrow, 5/8', shapes: [[3, 16, 2 * (2 * 5 + 8)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 5, scale: 0.3 }) },
+  // [B, L, G, W]: the temporal adapter's frames read in place (sequences across the third axis)
+  { what: 'packed narrow grouped, 4/8, G 5', shapes: [[2, 16, 5, 2 * (2 * 4 + 8)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 4 }) },
 ];
 
 test('attentionPacked / attentionHeads on the GPU (f32 kernels) match the CPU', async () => {
@@ -67,6 +69,7 @@ test('the same on the tensor-core kernels (emulated on lavapipe), packed and sep
       { what: 'packed, d 16', shapes: [[2, 19, 3 * 2 * 16]], fn: (qkv) => A.attentionPacked(qkv!, 2) },
       { what: 'heads, 9/16, l 16, s 21', shapes: [[3, 16, 2 * 9], [3, 21, 2 * 9], [3, 21, 2 * 16]], fn: (q, k, v) => A.attentionHeads(q!, k!, v!, 2) },
       { what: 'packed narrow, 12/16', shapes: [[3, 16, 2 * (2 * 12 + 16)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 12, scale: 1 / 3 }) },
+      { what: 'packed narrow grouped, 12/16, G 3', shapes: [[2, 16, 3, 2 * (2 * 12 + 16)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 12, scale: 1 / 3 }) },
     ];
     for (const c of narrow) {
       const [want, got] = [await run(cpu, c), await run(g, c)];

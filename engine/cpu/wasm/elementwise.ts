@@ -192,6 +192,8 @@ interface RowMove {
  */
 function moveRowsWasm(srcs: readonly Float32Array[], dsts: readonly Float32Array[], moves: readonly RowMove[], H: number, n: number): boolean {
   if ([...srcs, ...dsts].reduce((t, a) => t + a.length, 0) > MAX_COPY_FLOATS || moves.every((m) => n * m.len * m.w < 256)) return false;
+  // The module's copyRows knows one level of batch entries: grouped layouts take the loops in JS.
+  if (moves.some((m) => (m.from.G ?? 1) > 1 || (m.to.G ?? 1) > 1)) return false;
   const k = load();
   if (!k) return false;
   callOnCopies(k.memory, srcs, dsts, (_, at) => {
