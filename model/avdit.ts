@@ -208,18 +208,23 @@ export class AVDiT extends DiT {
     const c = this.avConfig;
     const Lv = videoTokens(c), La = audioTokens(c), D = c.hidden;
     const m = blk.modulation(cond); // each [B, D]
-    const mv = repeatModulation(m, M); // each [B·M, D]
+    // The video stream [B·M, Lv, D] (frames of Lv tokens) seen as [B, M·Lv, D]: the norms, the
+    // modulation and the gated adds are per row, so they run on it with m as it is (no copy of m
+    // per frame), and the attention sees it as frames again.
+    const rows = (t: Tensor): Tensor => A.reshape(t, [B, M * Lv, D]);
+    const frames = (t: Tensor): Tensor => A.reshape(t, [B * M, Lv, D]);
 
-    // 1. spatial attention
-    v = A.addGated(v, mv.gateMsa, blk.attn.forward(normModulate(v, mv.shiftMsa, mv.scaleMsa)));
+    // 1. spatial attention (each frame alone)
+    let vr = rows(v);
+    v = frames(A.addGated(vr, m.gateMsa, rows(blk.attn.forward(frames(normModulate(vr, m.shiftMsa, m.scaleMsa))))));
     a = A.addGated(a, m.gateMsa, blk.attn.forward(normModulate(a, m.shiftMsa, m.scaleMsa), blk.audioLora));
 
     // 2. temporal adapter: each video token attends over the M frames. The stream stays [B, M, Lv, D]
-    // (rows in frame order): norm, modulation and the gated add are per row, the frame position is
-    // added along the second axis, and the attention reads each token's frames in place.
-    const vb = A.reshape(v, [B, M * Lv, D]); // per-row ops, modulated per batch entry
-    const h = A.add(A.reshape(normModulate(vb, m.shiftMsa, m.scaleMsa), [B, M, Lv, D]), this.temporalPosByFrame);
-    v = A.reshape(A.addGated(vb, m.gateMsa, A.reshape(blk.temporal.forward(h), [B, M * Lv, D])), [B * M, Lv, D]);
+    // (rows in frame order): the frame position is added along the second axis, and the attention
+    // reads each token's frames in place.
+    vr = rows(v);
+    const h = A.add(A.reshape(normModulate(vr, m.shiftMsa, m.scaleMsa), [B, M, Lv, D]), this.temporalPosByFrame);
+    v = frames(A.addGated(vr, m.gateMsa, rows(blk.temporal.forward(h))));
 
     // 3. fusion
     const fusion = opts.fusion ?? 'pooled';
@@ -235,6 +240,7 @@ export class AVDiT extends DiT {
       // per frame, over [the frame's tokens; the audio tokens sounding during it]
       const Laf = La / M;
       const z = A.concat([v, A.reshape(a, [B * M, Laf, D])], 1); // [B·M, Lv + La/M, D]
+      const mv = repeatModulation(m, M); // each [B·M, D]: rows of a frame's video and audio tokens
       const f = blk.attn.forward(normModulate(z, mv.shiftMsa, mv.scaleMsa), blk.fusionLora);
       v = A.add(v, A.mul(A.narrow(f, 1, 0, Lv), blk.fusionGateVideo));
       a = A.add(a, A.mul(A.reshape(A.narrow(f, 1, Lv, Laf), [B, La, D]), blk.fusionGateAudio));
@@ -245,8 +251,9 @@ export class AVDiT extends DiT {
     // spatial attention's qkv and proj rows too would cost copies of the 3D-wide qkv, about half of
     // what it saves, and 2 GiB more at batch 16: not done.)
     const ha = normModulate(a, m.shiftMlp, m.scaleMlp);
-    const ff = stackedRows(normModulate(v, mv.shiftMlp, mv.scaleMlp), ha, (rows) => blk.mlp.forward(rows));
-    v = A.addGated(v, mv.gateMlp, ff.x);
+    vr = rows(v);
+    const ff = stackedRows(normModulate(vr, m.shiftMlp, m.scaleMlp), ha, (x) => blk.mlp.forward(x));
+    v = frames(A.addGated(vr, m.gateMlp, ff.x));
     a = A.addGated(a, m.gateMlp, A.add(ff.y, blk.audioAdapter.forward(ha)));
     return { v, a };
   }
