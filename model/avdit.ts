@@ -134,18 +134,22 @@ export class AVDiT extends DiT {
   /**
    * For sampling: fold every block's audio and fusion LoRA into its own copy of the frozen
    * attention weights (LoRA.merge), so each adapted qkv and proj is one product instead of three
-   * ops. Costs a copy of qkv and proj per LoRA (XL: 1.2 GB). Forward passes must then run under
-   * noGrad. Returns the undo, which frees the copies; call it before the weights change again.
+   * ops. Costs a copy of qkv and proj per LoRA (XL: 1.2 GB). The temporal adapters' stacked q/k/v
+   * projections are kept too (TemporalAttention.cacheStack; XL: 0.2 GB). Forward passes must then
+   * run under noGrad. Returns the undo, which frees the copies; call it before the weights change again.
    */
   mergeLoRA(): () => void {
     const merged: LoRA[] = [];
+    const stacks: (() => void)[] = [];
     const undo = (): void => {
       for (const l of merged.splice(0)) l.unmerge();
+      for (const free of stacks.splice(0)) free();
       this.#unmerge = null;
     };
     this.#unmerge?.();
     try {
       for (const blk of this.blocks) {
+        stacks.push(blk.temporal.cacheStack()); // (the temporal adapter's q/k/v, stacked once for all steps)
         for (const pair of [blk.audioLora, blk.fusionLora]) {
           for (const [lora, base] of [[pair.qkv, blk.attn.qkv], [pair.proj, blk.attn.proj]] as const) {
             lora.merge(base);

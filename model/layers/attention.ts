@@ -7,6 +7,7 @@
  */
 import * as A from '../../autograd/index.ts';
 import { full } from '../../engine/creation.ts';
+import { scope } from '../../engine/scope.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { InitContext } from '../init.ts';
 import { Module } from '../module.ts';
@@ -127,8 +128,19 @@ export class TemporalAttention extends Module {
       const [q, k, v] = [this.q.forward(x), this.k.forward(x), this.v.forward(x)];
       return this.proj.forward(mergeHeads(sdpa(splitHeads(q, this.heads), splitHeads(k, this.heads), splitHeads(v, this.heads))));
     }
-    const H = this.heads, dqk = this.q.outFeatures / H, dp = Math.ceil(dqk / 4) * 4;
-    // Per head, dqk rows of the q/k weight (or bias) then dp − dqk zero rows.
+    const H = this.heads, dqk = this.q.outFeatures / H, dp = stackedHeadWidth(dqk);
+    // Stacked anew each training forward (the weights move); while cached (sampling), once.
+    const [w, b] = this.#stacked && !A.isRecording() ? this.#stacked : this.stackQKV();
+    const qkv = A.linear(x, w, b); // [N, M, 2·H·dp + D] (or [B, M, Lv, …]: read in place)
+    return this.proj.forward(A.attentionPacked(qkv, H, { dqk: dp, scale: 1 / Math.sqrt(dqk) }));
+  }
+
+  /**
+   * The q, k, v weights and biases stacked into one projection, [2·H·dp + D, D] and [2·H·dp + D]:
+   * per head, dqk rows of the q/k weight (or bias) then dp − dqk zero rows.
+   */
+  private stackQKV(): [Tensor, Tensor] {
+    const H = this.heads, dqk = this.q.outFeatures / H, dp = stackedHeadWidth(dqk);
     const padHeads = (t: Tensor): Tensor => {
       if (dp === dqk) return t;
       const rest = t.shape.slice(1);
@@ -136,7 +148,26 @@ export class TemporalAttention extends Module {
       return A.reshape(A.concat([A.reshape(t, [H, dqk, ...rest]), zero], 1), [H * dp, ...rest]);
     };
     const stack = (f: (l: Linear) => Tensor): Tensor => A.concat([padHeads(f(this.q)), padHeads(f(this.k)), f(this.v)], 0);
-    const qkv = A.linear(x, stack((l) => l.weight), stack((l) => l.bias!)); // [N, M, 2·H·dp + D] (or [B, M, Lv, …]: read in place)
-    return this.proj.forward(A.attentionPacked(qkv, H, { dqk: dp, scale: 1 / Math.sqrt(dqk) }));
+    return [stack((l) => l.weight), stack((l) => l.bias!)];
+  }
+
+  /** The stacked weight and bias kept between forwards (cacheStack), or null. */
+  #stacked: [Tensor, Tensor] | null = null;
+
+  /**
+   * Keep the stacked q/k/v weight and bias for the forwards to come, while the weights stay put
+   * (AVDiT.mergeLoRA does it for sampling: ten small copies a block fewer per denoising step);
+   * returns the undo, which frees them. Recording forwards (training) always stack anew.
+   */
+  cacheStack(): () => void {
+    const kept = A.noGrad(() => scope(() => this.stackQKV())).map((t) => t.keep()) as [Tensor, Tensor];
+    this.#stacked = kept;
+    return () => {
+      kept.forEach((t) => t.dispose());
+      if (this.#stacked === kept) this.#stacked = null;
+    };
   }
 }
+
+/** The q/k head width of the stacked projection: dqk rounded up to a multiple of 4 (vec4 rows; XL: 9 → 12). */
+const stackedHeadWidth = (dqk: number): number => Math.ceil(dqk / 4) * 4;

@@ -65,14 +65,17 @@ test('samplePeakBytes: the model, its merged LoRA copies and a step, growing wit
       }
       assert.ok((await samplePeakBytes(c, 4, { guided: true, fusion })) > (await samplePeakBytes(c, 4, { guided: false, fusion })), 'guidance doubles the rows');
     }
-    // At least the model and one copy of qkv and proj per LoRA (what sampling merges).
+    // At least the model, one copy of qkv and proj per LoRA (what sampling merges) and each block's
+    // stacked temporal q/k/v (weight and bias; q/k heads padded to a multiple of 4).
     const backend = createMemoryBackend((b) => b);
     const model = new AVDiT({ backend, gen: new Generator(0) }, c);
     const weights = backend.memory().liveBytes;
     const unmerge = model.mergeLoRA();
     const copies = backend.memory().liveBytes - weights;
     unmerge();
-    assert.equal(copies, 4 * c.depth * 2 * (3 * c.hidden * c.hidden + c.hidden * c.hidden));
+    assert.equal(backend.memory().liveBytes, weights, 'the undo frees every copy');
+    const dp = Math.ceil(c.hidden / 8 / c.heads / 4) * 4, stackedRows = 2 * c.heads * dp + c.hidden;
+    assert.equal(copies, 4 * c.depth * (2 * (3 * c.hidden * c.hidden + c.hidden * c.hidden) + stackedRows * (c.hidden + 1)));
     assert.ok((await samplePeakBytes(c, 1, { guided: false })) > weights + copies);
   }
 });
