@@ -103,10 +103,8 @@ export class AVDiT extends DiT {
   readonly audioEmbedder: PatchEmbed;
   readonly audioPosEmbed: Tensor;
   readonly audioFinal: Linear;
-  /** temporal_pos [M, D]: computed, not stored. */
+  /** temporal_pos, 1-D sincos over the M frames, as [M, 1, D] (added to the video stream [B, M, Lv, D] frame by frame): computed, not stored. */
   readonly temporalPos: Tensor;
-  /** temporalPos as [M, 1, D]: added to the video stream [B, M, Lv, D] frame by frame. */
-  readonly temporalPosByFrame: Tensor;
 
   constructor(ctx: InitContext, readonly avConfig: AVDiTConfig) {
     super(ctx, avConfig, () => new AVDiTBlock(ctx, avConfig));
@@ -120,8 +118,7 @@ export class AVDiT extends DiT {
       'linear',
       new Linear(ctx, D, c.patch * c.patch * 2 * c.audioChannels, { zeroWeight: true }),
     );
-    this.temporalPos = tensor(sincos1d(D, Array.from({ length: c.frames }, (_, m) => m)), [1, c.frames, D], { backend: ctx.backend }).keep();
-    this.temporalPosByFrame = this.temporalPos.view([c.frames, 1, D]).keep(); // (broadcast over [B, M, Lv, D])
+    this.temporalPos = tensor(sincos1d(D, Array.from({ length: c.frames }, (_, m) => m)), [c.frames, 1, D], { backend: ctx.backend }).keep();
     this.setTrainable();
   }
 
@@ -227,7 +224,7 @@ export class AVDiT extends DiT {
     // (rows in frame order): the frame position is added along the second axis, and the attention
     // reads each token's frames in place.
     vr = rows(v);
-    const h = A.add(A.reshape(normModulate(vr, m.shiftMsa, m.scaleMsa), [B, M, Lv, D]), this.temporalPosByFrame);
+    const h = A.add(A.reshape(normModulate(vr, m.shiftMsa, m.scaleMsa), [B, M, Lv, D]), this.temporalPos);
     v = frames(A.addGated(vr, m.gateMsa, rows(blk.temporal.forward(h))));
 
     // 3. fusion
@@ -265,7 +262,6 @@ export class AVDiT extends DiT {
   override dispose(): void {
     this.#unmerge?.();
     super.dispose();
-    this.temporalPosByFrame.dispose();
     this.temporalPos.dispose();
   }
 }
