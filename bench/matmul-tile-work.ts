@@ -4,8 +4,10 @@
  * NVIDIA-sized device: 48 KiB of workgroup memory, no tensor cores). No GPU needed: the memory
  * backend runs the step on shapes alone and records every product.
  *
- *   node --import tsx bench/matmul-tile-work.ts [train B | denoise B]   (default: train 16, checkpointed)
- * Honors AVDIT_MATMUL_V2_ALT and the like, as the real backend does. Prints TFLOP useful / computed.
+ *   node --import tsx bench/matmul-tile-work.ts [train B | denoise B] [--tensor-cores]   (default: train 16, checkpointed)
+ * Honors AVDIT_MATMUL_V2_ALT, AVDIT_MATMUL_F32X3 and the like, as the real backend does;
+ * --tensor-cores gives the device 16×16×16 f16 subgroup matrices (where the x3 split may run).
+ * Prints TFLOP useful / computed.
  */
 import { createMemoryBackend } from '../engine/meta/memory-backend.ts';
 import type { GpuContext } from '../kernels/context.ts';
@@ -15,12 +17,13 @@ import { AVDiT } from '../model/avdit.ts';
 import { makeConfig } from '../model/config.ts';
 import { modelSteps } from './step-inputs.ts';
 
-const [what = 'train', batchArg] = process.argv.slice(2);
+const tensorCores = process.argv.includes('--tensor-cores');
+const [what = 'train', batchArg] = process.argv.slice(2).filter((a) => a !== '--tensor-cores');
 if (what !== 'train' && what !== 'denoise') throw new Error(`usage: matmul-tile-work.ts [train B | denoise B], not '${what}'`);
 const batch = Number(batchArg ?? (what === 'train' ? 16 : 8));
 const nvidia = {
   limits: { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 },
-  features: { software: false, f16: true, subgroupMatrix: null },
+  features: { software: false, f16: true, subgroupMatrix: tensorCores ? { M: 16, N: 16, K: 16 } : null },
 } as unknown as GpuContext;
 
 const backend = createMemoryBackend();
