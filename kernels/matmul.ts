@@ -289,9 +289,10 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
 
 /**
  * The v4 `:x3` configs f32 products use instead of v2 where the device has tensor cores, or null
- * (then v2): AVDIT_MATMUL_F32X3 = 1 (MATMUL_DEFAULTS.f32x3's configs), 0 (off), or one config
- * (`128x128x16:2x4:s1:x3`, for big and small alike; `v4emu:…:x3` runs the emulation, to check the
- * models with it on lavapipe); else MATMUL_DEFAULTS.f32x3.on.
+ * (then v2): AVDIT_MATMUL_F32X3 = 1 (MATMUL_DEFAULTS.f32x3's configs), 0 (off), or a config for
+ * the big products (`128x128x16:2x4:s1:x3`; the small ones keep MATMUL_DEFAULTS.f32x3.small;
+ * `v4emu:…:x3` runs the emulation, to check the models with it on lavapipe); else
+ * MATMUL_DEFAULTS.f32x3.on.
  */
 export function f32x3Table(): { big: string; small: string; emulate: boolean } | null {
   const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_F32X3'] : undefined;
@@ -303,7 +304,7 @@ export function f32x3Table(): { big: string; small: string; emulate: boolean } |
   const cfg = env.replace(/^v4(emu)?:/, '');
   const v = parseVariant(`v4:${cfg}`);
   if (v.name !== 'v4' || !v.cfg.X3) throw new Error(`AVDIT_MATMUL_F32X3=${env}: expected 1, 0 or a v4 config with :x3`);
-  return { big: cfg, small: cfg, emulate };
+  return { big: cfg, small: dflt.small, emulate };
 }
 
 /** v2's alternative config: AVDIT_MATMUL_V2_ALT (a v2 config, or '' / 'off' for none), else MATMUL_DEFAULTS.v2.alt. */

@@ -179,6 +179,7 @@ test('f32 products take the x3 split only where asked (AVDIT_MATMUL_F32X3) and t
     assert.equal(pick(65536, 1152, h), h.features.subgroupMatrix ? `v4:${MATMUL_DEFAULTS.f32x3.big}` : 'v2', 'this device');
     process.env['AVDIT_MATMUL_F32X3'] = '128x128x16:2x4:s1:x3';
     assert.equal(pick(65536, 1152), 'v4:128x128x16:2x4:s1:x3');
+    assert.equal(pick(256, 1152), `v4:${MATMUL_DEFAULTS.f32x3.small}`, 'a named config is for the big products; the small ones keep the default');
     process.env['AVDIT_MATMUL_F32X3'] = 'v4emu:64x64x32:2x2:s1:x3'; // the emulation: to run the models with it here
     assert.equal(pick(65536, 1152, h), 'v4emu:64x64x32:2x2:s1:x3');
     process.env['AVDIT_MATMUL_F32X3'] = '0';
