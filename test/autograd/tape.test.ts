@@ -185,3 +185,48 @@ test('linear refuses a bias that does not fit its weight, naming both shapes', (
   assert.throws(() => A.linear(x, w, tensor(new Float32Array(3), [3])), /linear: bias \[3\] does not fit weight \[4, 3\] \(expected \[4\]\)/);
   assert.deepEqual(A.linear(x, w, tensor(new Float32Array(4), [4])).shape, [2, 4]);
 });
+
+test('the backward pass frees a released block\'s saved activations once their last reader has run, not at the scope\'s end', () => {
+  const w = tensor(Float32Array.from({ length: 16 * 16 }, (_, i) => Math.sin(i) / 4), [16, 16]); // frozen
+  const x = tensor(Float32Array.from({ length: 4 * 16 }, (_, i) => Math.cos(i)), [4, 16], { requiresGrad: true });
+  // A frozen matmul saves only w; gelu saves its input h, which only the graph holds.
+  const hs: Tensor[] = [];
+  const block = (t: Tensor) => {
+    const h = A.matmul(t, w);
+    hs.push(h);
+    return A.gelu(h);
+  };
+  let seen: boolean[] = [];
+  const y1 = A.releaseUnsaved(() => block(x));
+  // Between the blocks, a probe whose rule runs after the second block's rules and before the first's.
+  const probed = A.record('probe', [y1], y1.view(y1.shape), (g) => {
+    seen = hs.map((h) => h.disposed);
+    return [g];
+  }, []);
+  const y2 = A.releaseUnsaved(() => block(probed));
+  assert.deepEqual(hs.map((h) => h.disposed), [false, false], 'both kept for the backward pass');
+  A.backward(A.sum(y2));
+  assert.deepEqual(seen, [false, true], 'at the probe: the second block\'s h freed, the first\'s still there for its rule');
+  assert.deepEqual(hs.map((h) => h.disposed), [true, true], 'both freed by the end of the backward pass');
+  assert.ok(x.grad!.dataSync().some((v) => v !== 0));
+});
+
+test('a block\'s saved tensor read by two rules lives until both have run', () => {
+  const w = tensor([0.5, -1, 2, 0.25], [2, 2]);
+  const x = tensor([1, 2, 3, 4], [2, 2], { requiresGrad: true });
+  // h is read by gelu's rule and by the frozen-weight matmul's? No: by gelu and by mul (which saves both inputs).
+  const y = A.releaseUnsaved(() => {
+    const h = A.matmul(x, w);
+    return A.add(A.gelu(h), A.mul(h, h));
+  });
+  A.backward(A.sum(y));
+  // d/dx = (gelu'(h) + 2h) · wᵀ: both rules read h; had the first freed it, the second would throw.
+  const h = [1 * 0.5 + 2 * 2, 1 * -1 + 2 * 0.25, 3 * 0.5 + 4 * 2, 3 * -1 + 4 * 0.25];
+  const geluD = (z: number) => {
+    const c = Math.sqrt(2 / Math.PI), u = c * (z + 0.044715 * z ** 3), t = Math.tanh(u);
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z);
+  };
+  const gh = h.map((v) => geluD(v) + 2 * v);
+  const want = [gh[0]! * 0.5 + gh[1]! * -1, gh[0]! * 2 + gh[1]! * 0.25, gh[2]! * 0.5 + gh[3]! * -1, gh[2]! * 2 + gh[3]! * 0.25];
+  x.grad!.dataSync().forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-4, `${i}: ${v} vs ${want[i]}`));
+});
