@@ -80,7 +80,7 @@ export const MATMUL_DEFAULTS: {
   direct: null,
   // The precisions whose forward products read a transposed copy of the weight (weightTransposeOn).
   weightT: [],
-  // f32 products on the tensor cores through v4's x3 split (f32x3On; kernels/matmul-sgmat.ts
+  // f32 products on the tensor cores through v4's x3 split (f32x3Table; kernels/matmul-sgmat.ts
   // SgConfig.X3): off until a GPU measures it (bench/gpu-matmul.ts times and checks it against
   // f64; AVDIT_MATMUL_F32X3 overrides). Two-stage 128×128×32 with hi and lo arrays needs 75 KiB of
   // workgroup memory: one stage (46 KiB) for the big tiles.
