@@ -170,6 +170,16 @@ const sliceCase: OpCase = {
   ),
 };
 
+const padSliceCase: OpCase = {
+  op: 'padSlice',
+  arb: shapeArb(1, 4).chain((s) =>
+    fc.tuple(fc.tuple(...s.map(() => fc.integer({ min: 0, max: 2 }))), fc.tuple(...s.map(() => fc.integer({ min: 0, max: 2 }))), seedArb).map(([before, after, seed]) => {
+      const out = s.map((d, i) => before[i]! + d + after[i]!);
+      return { inputs: [input(s, 'any', seed)], fn: (x: Tensor) => A.padSlice(x, out, before), note: `${fmt(s)} at ${fmt(before)} in ${fmt(out)}` };
+    }),
+  ),
+};
+
 const concatCase: OpCase = {
   op: 'concat',
   arb: shapeArb(1, 4).chain((s) =>
@@ -369,6 +379,7 @@ export const OP_CASES: readonly OpCase[] = [
   permuteCase,
   { op: 'transpose', arb: fc.tuple(shapeArb(2, 4), seedArb).map(([s, seed]) => ({ inputs: [input(s, 'any', seed)], fn: (x: Tensor) => A.transpose(x, 0, -1), note: fmt(s) })) },
   sliceCase,
+  padSliceCase,
   concatCase,
   expandCase,
   gatherCase,

@@ -60,6 +60,11 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   return slice(x, begin, size, 'narrow');
 }
 
+/** x placed at `begin` inside zeros of `outShape` (slice's adjoint); its gradient is the slice back. */
+export function padSlice(x: Tensor, outShape: Shape, begin: readonly number[]): Tensor {
+  return record('padSlice', [x], raw.padSlice(x, outShape, begin), (g) => [raw.slice(g, begin, x.shape)], []);
+}
+
 /** Join tensors along `axis`; all other dims must match. */
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const y = raw.concat(xs, axis);

@@ -6,7 +6,6 @@
  *   softmax(q kᵀ / √d_qk) v per head, d_qk the q/k head width.
  */
 import * as A from '../../autograd/index.ts';
-import { full } from '../../engine/creation.ts';
 import { scope } from '../../engine/scope.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { InitContext } from '../init.ts';
@@ -141,11 +140,11 @@ export class TemporalAttention extends Module {
    */
   private stackQKV(): [Tensor, Tensor] {
     const H = this.heads, dqk = this.q.outFeatures / H, dp = stackedHeadWidth(dqk);
+    // Each head's dqk rows placed in a dp-row block of zeros (one padSlice; its gradient is the slice back).
     const padHeads = (t: Tensor): Tensor => {
       if (dp === dqk) return t;
       const rest = t.shape.slice(1);
-      const zero = full([H, dp - dqk, ...rest], 0, { backend: t.backend, dtype: t.dtype });
-      return A.reshape(A.concat([A.reshape(t, [H, dqk, ...rest]), zero], 1), [H * dp, ...rest]);
+      return A.reshape(A.padSlice(A.reshape(t, [H, dqk, ...rest]), [H, dp, ...rest], [0, 0, ...rest.map(() => 0)]), [H * dp, ...rest]);
     };
     const stack = (f: (l: Linear) => Tensor): Tensor => A.concat([padHeads(f(this.q)), padHeads(f(this.k)), f(this.v)], 0);
     return [stack((l) => l.weight), stack((l) => l.bias!)];
