@@ -23,7 +23,7 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
 
 /**
  * `checkpoint` for a block with several outputs (AV-DiT's block returns its video and audio
- * streams): one recomputation serves all of them. Each output is recorded with one input, a shared
+ * streams): one recomputation serves all of them. With two or more, each is recorded with one input, a shared
  * one-element "joint" tensor; an output's gradient rule only stashes its gradient, and the joint's
  * rule, which the tape runs after every output's (it is their input), recomputes `fn` and
  * back-propagates from all outputs at once (autograd/tape.ts backwardMany). An output no gradient
@@ -35,6 +35,27 @@ export function checkpointMany(fn: (...xs: Tensor[]) => Tensor[], ...inputs: Ten
   // one of the inputs (a block passing a stream through) becomes a view, so that recording it below
   // does not overwrite the input's own place in the graph.
   const outs = noGrad(() => scope(() => fn(...inputs))).map((o) => (inputs.includes(o) ? o.view(o.shape) : o));
+  // Recompute `fn` and back-propagate from its outputs with the gradients they got (none: skipped).
+  // The recomputation and its backward run in a scope of their own, so the recomputed
+  // activations are freed before the next block's are made.
+  const recompute = (grads: readonly (Tensor | null)[]): (Tensor | null)[] =>
+    scope(() => {
+      const fresh = inputs.map((x) => {
+        const d = x.view(x.shape);
+        d.requiresGrad = x.requiresGrad;
+        return d;
+      });
+      const ys = enableGrad(() => fn(...fresh));
+      const roots: Tensor[] = [], gs: Tensor[] = [];
+      ys.forEach((y, i) => {
+        const g = grads[i];
+        if (g && y.requiresGrad) roots.push(y), gs.push(g);
+      });
+      if (roots.length) backwardMany(roots, gs);
+      return fresh.map((d) => d.grad);
+    });
+  // One output: its own rule recomputes (no joint tensor, nothing stashed).
+  if (outs.length === 1) return [record('checkpoint', inputs, outs[0]!, (g) => recompute([g]), inputs, true)];
   const stash: (Tensor | null)[] = outs.map(() => null);
   const { dtype, backend } = outs[0]!;
   const joint = noGrad(() => full([1], 0, { dtype, backend }));
@@ -42,26 +63,14 @@ export function checkpointMany(fn: (...xs: Tensor[]) => Tensor[], ...inputs: Ten
     'checkpoint',
     inputs,
     joint,
-    // The recomputation and its backward run in a scope of their own, so the recomputed
-    // activations are freed before the next block's are made.
-    () =>
-      scope(() => {
-        const fresh = inputs.map((x) => {
-          const d = x.view(x.shape);
-          d.requiresGrad = x.requiresGrad;
-          return d;
-        });
-        const ys = enableGrad(() => fn(...fresh));
-        const roots: Tensor[] = [], grads: Tensor[] = [];
-        ys.forEach((y, i) => {
-          const g = stash[i];
-          if (g && y.requiresGrad) roots.push(y), grads.push(g);
-        });
-        if (roots.length) backwardMany(roots, grads);
+    () => {
+      try {
+        return recompute(stash);
+      } finally {
         for (const g of stash) g?.dispose();
         stash.fill(null);
-        return fresh.map((d) => d.grad);
-      }),
+      }
+    },
     inputs,
     true,
   );
