@@ -13,6 +13,7 @@ import { encodeAbsMaxBits, encodeZeroWords } from '../../kernels/absmax.ts';
 import { chooseVariant, encodeMatmul, f32x3Table, MATMUL_DEFAULTS, parseVariant, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 import { sgName, sgSharedBytes } from '../../kernels/matmul-sgmat.ts';
 import { randomData } from './helpers.ts';
+import { matmulReference } from './matmul-reference.ts';
 
 const h: GpuHarness = await GpuHarness.open();
 after(() => h.destroy());
@@ -34,22 +35,7 @@ async function product(variant: string, c: Case): Promise<{ got: Float32Array; v
     encodeMatmul(h, bufs[0]!, bufs[1]!, bufs[2]!, p, bufs[3] ?? null);
     await h.checkErrors();
     const got = await h.read(bufs[2]!, batch * M * N);
-    const val = new Float64Array(batch * M * N), mag = new Float64Array(batch * M * N);
-    for (let i = 0; i < batch; i++) {
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let s = bias ? bias[n]! : 0, g = Math.abs(s);
-          for (let k = 0; k < K; k++) {
-            const x = a[i * M * K + (transA ? k * M + m : m * K + k)]!;
-            const y = b[i * p.strideB + (transB ? n * K + k : k * N + n)]!;
-            s += x * y;
-            g += Math.abs(x * y);
-          }
-          val[(i * M + m) * N + n] = s;
-          mag[(i * M + m) * N + n] = g;
-        }
-      }
-    }
+    const { val, mag } = matmulReference(a, b, p, bias);
     return { got, val, mag };
   } finally {
     for (const x of bufs) x.destroy();

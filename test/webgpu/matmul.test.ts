@@ -15,6 +15,7 @@ import { sgWgsl, storeStagger } from '../../kernels/matmul-sgmat.ts';
 import { tiledTuning, tiledWgsl, tileSwizzle } from '../../kernels/matmul-tiled.ts';
 import { chooseVariant, encodeMatmul, MATMUL_DEFAULTS, parseVariant, splitKFor, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 import { encodeToF16, f16Bytes } from '../../kernels/cast-f16.ts';
+import { matmulReference as reference } from './matmul-reference.ts';
 
 // Opened at load time: which variants get a test depends on what the device offers.
 const h: GpuHarness = await GpuHarness.open();
@@ -31,30 +32,6 @@ function rand(n: number, seed: number): Float32Array {
     out[i] = ((s >>> 0) / 4294967296) * 2 - 1;
   }
   return out;
-}
-
-/** Reference in f64: values and Σ|a·b| per output (+ bias[n] and its magnitude). */
-function reference(a: Float32Array, b: Float32Array, p: MatmulParams, bias: Float32Array | null): { val: Float64Array; mag: Float64Array } {
-  const { batch, M, N, K, transA, transB, strideA, strideB } = p;
-  const val = new Float64Array(batch * M * N);
-  const mag = new Float64Array(batch * M * N);
-  for (let i = 0; i < batch; i++) {
-    for (let m = 0; m < M; m++) {
-      for (let n = 0; n < N; n++) {
-        let s = bias ? bias[n]! : 0;
-        let g = Math.abs(s);
-        for (let k = 0; k < K; k++) {
-          const x = a[i * strideA + (transA ? k * M + m : m * K + k)]!;
-          const y = b[i * strideB + (transB ? n * K + k : k * N + n)]!;
-          s += x * y;
-          g += Math.abs(x * y);
-        }
-        val[(i * M + m) * N + n] = s;
-        mag[(i * M + m) * N + n] = g;
-      }
-    }
-  }
-  return { val, mag };
 }
 
 type Case = [batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, broadcast: 'none' | 'A' | 'B'];
