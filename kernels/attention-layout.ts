@@ -98,17 +98,29 @@ fn at_${buf}(r: u32) -> u32 {
 /** WGSL: `let <buf>Base = head_<buf>(h);` for each buffer, where head h's rows start (the layout's divisions, once per workgroup). */
 export const headBasesWgsl = (bufs: readonly string[]): string => bufs.map((b) => `let ${b}Base = head_${b}(h);`).join('\n  ');
 
+const EXTENT: Record<Operand, (d: AttentionShape) => [number, number]> = {
+  q: (d) => [d.l, d.dqk], k: (d) => [d.s, d.dqk], v: (d) => [d.s, d.dv], o: (d) => [d.l, d.dv],
+};
+
+/** One past the last element of its buffer that operand x's rows reach (its size when contiguous). */
+export function operandEnd(d: AttentionShape, x: Operand): number {
+  const [len, w] = EXTENT[x](d);
+  const L = d.layout;
+  if (!L) return d.n * len * w;
+  const r = L[x], [G, sG] = groupOf(r), B = d.n / L.H;
+  return r.off + (B / G - 1) * r.sB + (G - 1) * sG + (L.H - 1) * r.sH + (len - 1) * r.sL + w;
+}
+
 /** Problems with a layout for these sizes (null when fine): every row must lie inside its buffer. */
 export function layoutError(d: AttentionShape, sizes: Record<Operand, number>): string | null {
   const L = d.layout;
   if (!L) return null;
   if (!Number.isInteger(L.H) || L.H < 1 || d.n % L.H !== 0) return `heads ${L.H} do not divide n = ${d.n}`;
   const B = d.n / L.H;
-  const ext: Record<Operand, [number, number]> = { q: [d.l, d.dqk], k: [d.s, d.dqk], v: [d.s, d.dv], o: [d.l, d.dv] };
   for (const x of OPERANDS) {
-    const r = L[x], [len, w] = ext[x], [G, sG] = groupOf(r);
+    const r = L[x], [G, sG] = groupOf(r);
     if (!Number.isInteger(G) || G < 1 || B % G !== 0) return `${x}: groups ${G} do not divide the ${B} batch entries`;
-    const last = r.off + (B / G - 1) * r.sB + (G - 1) * sG + (L.H - 1) * r.sH + (len - 1) * r.sL + w;
+    const last = operandEnd(d, x);
     if ([r.off, r.sB, r.sH, r.sL, sG].some((v) => !Number.isInteger(v) || v < 0)) return `${x}: offsets and strides must be non-negative integers`;
     if (last > sizes[x]) return `${x}: rows reach element ${last} of a ${sizes[x]}-element buffer`;
   }

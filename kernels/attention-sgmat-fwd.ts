@@ -4,11 +4,11 @@
  */
 import { inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
 import {
-  dbLoop, kvParts, mainStart, mmaLoop, opsFor, ownTimesTileT, phasedLoop, qgParts, rep, rowElem, stageOnce, streamLoop, tileColumn, UNIFORMS,
-  writeOut, type StageDims,
+  dbLoop, halfTiles, kvParts, mainStart, mmaLoop, opsFor, ownTimesTileT, P_EXP, phasedLoop, qgParts, rep, rowElem, stageOnce, storeHalf, streamLoop,
+  tileColumn, UNIFORMS, writeOut, x3Scales, type AttnOps, type StageDims,
 } from './attention-sgmat-parts.ts';
 import { dimsOf, doubleBufferOn, onePassOn, type MixedTiles } from './attention-sgmat-tiles.ts';
-import { FRAG as F, type SgOps, type SgSyntax } from './sgmat-ops.ts';
+import { FRAG as F, type SgSyntax } from './sgmat-ops.ts';
 
 /**
  * WGSL of the forward's key loops, two passes (the default): the row maxima m over all keys
@@ -21,7 +21,7 @@ import { FRAG as F, type SgOps, type SgSyntax } from './sgmat-ops.ts';
  * barrier per tile, against three. The P·V pass is phasedLoop's double-buffered form. Twice the
  * K/V/score memory: 32-row blocks with 32-key tiles, or 64 with 16, fit 48 KiB at d = 72.
  */
-function twoPassLoop(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+function twoPassLoop(db: boolean, ops: AttnOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
   const rowMax = (sBase: string): string => `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
       let key = ${tileColumn(HT)};
       if (key < nk) { m = max(m, Ss[${sBase} + row * ${SS}u + key]); }
@@ -32,14 +32,15 @@ function twoPassLoop(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: 
     ${rowMax('0u')}`)}
   red[lidx] = m;
   workgroupBarrier();
-  m = max(red[row * 2u], red[row * 2u + 1u]);
+  m = max(red[row * 2u], red[row * 2u + 1u]);${ops.x3 ? `
+  if (m > NEG) { m = m * iQ * iK; }  // x3: the maximum in the scores' own units` : ''}
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
   ${pvPass(db, ops, sd, t, NO, NS, SS, LP, ldV, HT)}`;
 }
 
 /** WGSL: the double-buffered max pass of twoPassLoop (`rowMax` folds this invocation's half row of the scores at `sCur` into m). */
-function dbMaxPass(ops: SgOps, sd: StageDims, t: MixedTiles, NS: number, SS: number, rowMax: string): string {
+function dbMaxPass(ops: AttnOps, sd: StageDims, t: MixedTiles, NS: number, SS: number, rowMax: string): string {
   return dbLoop(kvParts(sd, t.bt, false), [t.bt * sd.ldQ], 'kb', 'nk', 'u.s', t.bt, ([k], storeNext) => `let sCur = par * ${t.bo * SS}u;
       ${ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k, 'sCur')}
       ${storeNext}
@@ -48,7 +49,7 @@ function dbMaxPass(ops: SgOps, sd: StageDims, t: MixedTiles, NS: number, SS: num
 }
 
 /** WGSL: the forward's second pass, P = e^{S − m}, ℓ and O += P V over the key tiles (phasedLoop). */
-function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+function pvPass(db: boolean, ops: AttnOps, sd: StageDims, t: MixedTiles, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
   return phasedLoop(db, kvParts(sd, t.bt), [t.bt * sd.ldQ, t.bt * ldV], 'kb', 'nk', 'u.s', t.bt, ([k, v]) => ({
     products: ownTimesTileT(ops, 's', NS, sd.Dq / F, 'Qs', 'Ks', sd.ldQ, 'Ss', SS, k),
     elementwise: probabilities(ops, HT, SS, LP),
@@ -57,8 +58,17 @@ function pvPass(db: boolean, ops: SgOps, sd: StageDims, t: MixedTiles, NO: numbe
 }
 
 
-/** WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its sum into den. */
-const probabilities = (ops: SgOps, HT: number, SS: number, LP: number): string => `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
+/**
+ * WGSL: this invocation's half row of P = e^{S − m} (f16, 0 past the tile's nk keys) into Ps, its
+ * sum into den. x3: S from the staged units, P in f32 (den sums it) split into Ps, PsL times 2^P_EXP.
+ */
+const probabilities = (ops: AttnOps, HT: number, SS: number, LP: number): string => ops.x3 ? `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
+      let key = ${tileColumn(HT)};
+      var p = 0.0;
+      if (key < nk) { p = exp(Ss[row * ${SS}u + key] * iQ * iK - m); }
+      den += p;
+      ${storeHalf(true, 'Ps', `row * ${LP}u + key`, `p * ${2 ** P_EXP}.0`)}
+    }` : `for (var j = 0u; j < ${ops.bound(HT)}; j++) {
       let key = ${tileColumn(HT)};
       var p = f16(0.0);
       if (key < nk) { p = f16(exp(Ss[row * ${SS}u + key] - m)); }
@@ -67,7 +77,7 @@ const probabilities = (ops: SgOps, HT: number, SS: number, LP: number): string =
     }`;
 
 /** WGSL: O (fragments o<j>) += P V for the current tile (P in Ps, V in Vs). */
-const accumulatePV = (ops: SgOps, NO: number, NS: number, LP: number, ldV: number, vBase = '0u'): string =>
+const accumulatePV = (ops: AttnOps, NO: number, NS: number, LP: number, ldV: number, vBase = '0u'): string =>
   mmaLoop(ops, 'o', NO, NS, ['Ps', (c) => `rowSg * ${LP}u + ${c} * ${F}u`, false, LP], ['Vs', (c, j) => `${vBase} + ${c} * ${F * ldV}u + ${j * F}u`, false, ldV]);
 
 /** How far a row's running maximum may lag behind its scores before the one-pass forward rebases (P ≤ e^8 ≈ 2981, well inside f16). */
@@ -91,7 +101,7 @@ const LAG = 8;
  * poison, though its emulation passed: loading a result fragment from workgroup memory is the one
  * builtin use no other kernel shares. This form needs only stores and zero fragments.)
  */
-function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
+function onePassLoop(ops: AttnOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
   const moveOut = rep(NO, (j) => `workgroupBarrier();
         ${ops.store('Ss', `rowSg * ${SS}u`, `o${j}`, `${SS}u`)}
         workgroupBarrier();
@@ -131,13 +141,17 @@ function onePassLoop(ops: SgOps, sd: StageDims, t: MixedTiles, scores: string, N
     ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
 }
 
-export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO): string {
+/**
+ * `x3`: f32 attention with the x3 split (attention-sgmat.ts), the operands' maxima in `x3s`
+ * (binding 5, slots SQ, SK, SV), the uniforms at binding 6.
+ */
+export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, x3 = false, slots = ''): string {
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
-  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io };
-  const ops = opsFor(emulate, syntax, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
+  const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io, x3 };
+  const ops = opsFor(emulate, syntax, x3, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
-  const onePass = onePassOn();
+  const onePass = onePassOn() && !x3;
   const db = doubleBufferOn('fwd');
   const tiles = db ? 2 : 1;
   return /* wgsl */ `${ops.header}
@@ -146,20 +160,20 @@ export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean
 @group(0) @binding(2) var<storage, read> v: array<${rowElem(io.vv)}>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+${x3 ? `@group(0) @binding(5) var<storage, read> x3s: array<u32>;\n${slots}` : ''}
 ${UNIFORMS}
-@group(0) @binding(5) var<uniform> u: U;
+@group(0) @binding(${x3 ? 6 : 5}) var<uniform> u: U;
 ${inputRowsWgsl(dqk, dv, io, false)}
 ${rowAtWgsl('o', 'o', 'u.l', dv, 1, io.strided)}
 const NEG = -1e30;
 const BO = ${t.bo}u;
-var<workgroup> Qs: array<f16, ${t.bo * ldQ}>;
-var<workgroup> Ks: array<f16, ${tiles * t.bt * ldQ}>;
-var<workgroup> Vs: array<f16, ${tiles * t.bt * ldV}>;
+${halfTiles(x3, [['Qs', t.bo * ldQ], ['Ks', tiles * t.bt * ldQ], ['Vs', tiles * t.bt * ldV]])}
 var<workgroup> Ss: array<f32, ${tiles * t.bo * SS}>;
-var<workgroup> Ps: array<f16, ${t.bo * LP}>;
+${halfTiles(x3, [['Ps', t.bo * LP]])}
 var<workgroup> red: array<f32, ${2 * t.bo}>;
 ${onePass ? 'var<workgroup> rebase: array<u32, 2>;' : ''}
 ${mainStart(ops, NT, ['q', 'k', 'v', 'o'])}
+  ${x3 ? x3Scales(false) : ''}
   ${stageOnce(qgParts(sd, t.bo, false), 'b0', 'u.l - b0')}
   ${onePass ? onePassLoop(ops, sd, t, scores, NO, NS, SS, LP, ldV, HT) : twoPassLoop(db, ops, sd, t, NO, NS, SS, LP, ldV, HT)}
   workgroupBarrier();
@@ -168,7 +182,8 @@ ${mainStart(ops, NT, ['q', 'k', 'v', 'o'])}
   let tot = red[row * 2u] + red[row * 2u + 1u];
   let valid = b0 + row < u.l;
   if (valid && half == 0u) { lse[h * u.l + b0 + row] = m + log(tot); }
-  let inv = 1.0 / tot;
-  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'b0 + row', 'inv', 'o', onePass ? (j) => `ot[${j * 8}u + t]` : undefined)}
+  let inv = 1.0 / tot;${x3 ? `
+  let oDown = pow2(-${P_EXP} - eV);  // O holds (2^P_EXP·P)·(2^eV·V)` : ''}
+  ${writeOut(ops, 'o', NO, 'Ss', SS, 'o', dv, 'valid', 'b0 + row', x3 ? 'inv * oDown' : 'inv', 'o', onePass ? (j) => `ot[${j * 8}u + t]` : undefined)}
 }`;
 }

@@ -7,7 +7,14 @@ import type { AttentionShape } from './attention.ts';
 import { headBasesWgsl, LAYOUT_FIELDS, rowIO, type RowIO } from './attention-layout.ts';
 import { mixedAttentionTuning, type MixedTiles } from './attention-sgmat-tiles.ts';
 import { GROUP_INDEX_WGSL } from './grid.ts';
-import { emulatedOps, FRAG as F, realOps, type SgOps, type SgSyntax } from './sgmat-ops.ts';
+import { emulatedOps, FRAG as F, realOps, X3_WGSL, type SgOps, type SgSyntax } from './sgmat-ops.ts';
+
+/**
+ * The fragment builtins of a kernel and whether it runs the x3 split (f32 operands as hi + lo f16
+ * tiles, three MMAs per fragment pair: attention-sgmat.ts). With x3 every f16 tile `X` has a twin
+ * `XL` holding the remainders, and mmaLoop multiplies both.
+ */
+export type AttnOps = SgOps & { x3: boolean };
 
 // Accumulators are declared with the zero-value constructor: a bare `var x: T;` inside a loop is
 // not reliably zeroed again on each iteration (seen on lavapipe).
@@ -40,7 +47,7 @@ interface Staged {
   storeAt(base: string): string;
 }
 
-function staged(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, vec: boolean, mul = ''): Staged {
+function staged(dst: string, buf: string, d: number, Dp: number, rows: number, ld: number, NT: number, vec: boolean, mul = '', x3 = false): Staged {
   const W = vec ? 4 : 1;
   const perRow = Dp / W;
   const slots = rows * perRow;
@@ -65,11 +72,21 @@ function staged(dst: string, buf: string, d: number, Dp: number, rows: number, l
   function storeAt(base: string): string {
     return rep(n, (i) => {
       const at = `${base} + (${rowOf(i)}) * ${ld}u + (${colOf(i)}) * ${W}u`;
-      const body = W === 4 ? `let hv = vec4<f16>(${reg(i)}); let a = ${at}; ${rep(4, (j) => `${dst}[a + ${j}u] = hv.${'xyzw'[j]};`, ' ')}` : `${dst}[${at}] = f16(${reg(i)});`;
+      const body = x3 ? x3Store(dst, at, reg(i), W) : W === 4 ? `let hv = vec4<f16>(${reg(i)}); let a = ${at}; ${rep(4, (j) => `${dst}[a + ${j}u] = hv.${'xyzw'[j]};`, ' ')}` : `${dst}[${at}] = f16(${reg(i)});`;
       return inRange(i) ? `if (${inRange(i)}) { ${body} }` : `{ ${body} }`;
     }, '\n    ');
   }
 }
+
+/** WGSL: the f32 (W = 1) or vec4 (W = 4) value `x` split into f16 hi at `dst[at…]` and lo at `dstL[at…]` (x3Hi, sgmat-ops.ts). */
+function x3Store(dst: string, at: string, x: string, W: number): string {
+  if (W === 1) return `let xh = x3Hi(${x}); let a = ${at}; ${dst}[a] = f16(xh); ${dst}L[a] = f16(${x} - xh);`;
+  return `let xh = x3Hi4(${x}); let hv = vec4<f16>(xh); let lv = vec4<f16>(${x} - xh); let a = ${at}; ${rep(4, (j) => `${dst}[a + ${j}u] = hv.${'xyzw'[j]}; ${dst}L[a + ${j}u] = lv.${'xyzw'[j]};`, ' ')}`;
+}
+
+/** WGSL statement: the f32 expression `x` into the f16 tile `arr` at `at` (x3: hi there, lo in `arrL`). */
+export const storeHalf = (x3: boolean, arr: string, at: string, x: string): string =>
+  x3 ? `{ let xs = ${x}; let xh = x3Hi(xs); ${arr}[${at}] = f16(xh); ${arr}L[${at}] = f16(xs - xh); }` : `${arr}[${at}] = f16(${x});`;
 
 /** WGSL: stage the operands once (the block a workgroup owns). */
 export const stageOnce = (parts: Staged[], first: string, valid: string): string =>
@@ -190,57 +207,66 @@ export interface StageDims {
   ldV: number;
   NT: number;
   io: RowIO;
+  /** The x3 split: tiles staged as hi + lo, each operand times its power of two (`sK`, `sV`, `qMul`, `sG`: x3Scales). */
+  x3: boolean;
 }
 
 /** The key side's staging, K (and V) tiles of `rows` rows. */
 export function kvParts(d: StageDims, rows: number, withV = true): Staged[] {
-  const k = staged('Ks', 'k', d.dqk, d.Dq, rows, d.ldQ, d.NT, d.io.vq);
-  return withV ? [k, staged('Vs', 'v', d.dv, d.Dv, rows, d.ldV, d.NT, d.io.vv)] : [k];
+  const k = staged('Ks', 'k', d.dqk, d.Dq, rows, d.ldQ, d.NT, d.io.vq, d.x3 ? ' * sK' : '', d.x3);
+  return withV ? [k, staged('Vs', 'v', d.dv, d.Dv, rows, d.ldV, d.NT, d.io.vv, d.x3 ? ' * sV' : '', d.x3)] : [k];
 }
 
 /** The query side's staging, Q·scale (and dO) tiles of `rows` rows. */
 export function qgParts(d: StageDims, rows: number, withG = true): Staged[] {
-  const q = staged('Qs', 'q', d.dqk, d.Dq, rows, d.ldQ, d.NT, d.io.vq, ' * u.scale');
-  return withG ? [q, staged('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT, d.io.vv)] : [q];
+  const q = staged('Qs', 'q', d.dqk, d.Dq, rows, d.ldQ, d.NT, d.io.vq, d.x3 ? ' * qMul' : ' * u.scale', d.x3);
+  return withG ? [q, staged('Gs', 'dO', d.dv, d.Dv, rows, d.ldV, d.NT, d.io.vv, d.x3 ? ' * sG' : '', d.x3)] : [q];
 }
 
 /**
  * The dK/dV kernel's per-tile lse and D rows (f32) as a staged part: invocation e < bt holds
  * query qb + e's pair and stores it at LDs[base + e] and LDs[base + bt + e] (0 past the valid rows).
  */
-export function lseDParts(bt: number, NT: number): Staged {
+export function lseDParts(bt: number, NT: number, dMul = ''): Staged {
   if (NT < bt) throw new Error(`mixed attention dK/dV: ${NT} invocations cannot stage ${bt} rows of lse and D`);
   const storeAt = (base: string): string => `if (lidx < ${bt}u) { LDs[${base} + lidx] = ldA; LDs[${base} + ${bt}u + lidx] = ldB; }`;
   return {
     decl: 'var ldA = 0.0;\n    var ldB = 0.0;',
     load: (first, valid) => `ldA = 0.0;
     ldB = 0.0;
-    if (lidx < ${bt}u && lidx < ${valid}) { ldA = lse[h * u.l + ${first} + lidx]; ldB = D[h * u.l + ${first} + lidx]; }`,
+    if (lidx < ${bt}u && lidx < ${valid}) { ldA = lse[h * u.l + ${first} + lidx]; ldB = D[h * u.l + ${first} + lidx]${dMul}; }`,
     store: storeAt('0u'),
     storeAt,
   };
 }
 
 /** WGSL: the backward kernels' f16 tiles, the owned side (`own`: queries or keys) of bo rows, the streamed side of bt. */
-export function bwdTiles(own: 'q' | 'k', t: MixedTiles, ldQ: number, ldV: number, db = false): string {
+export function bwdTiles(own: 'q' | 'k', t: MixedTiles, ldQ: number, ldV: number, db = false, x3 = false): string {
   // The streamed side twice over when double-buffered (phasedLoop).
   const rows = (side: 'q' | 'k') => (side === own ? t.bo : (db ? 2 : 1) * t.bt);
-  return `var<workgroup> Qs: array<f16, ${rows('q') * ldQ}>;
-var<workgroup> Gs: array<f16, ${rows('q') * ldV}>;
-var<workgroup> Ks: array<f16, ${rows('k') * ldQ}>;
-var<workgroup> Vs: array<f16, ${rows('k') * ldV}>;`;
+  return halfTiles(x3, [['Qs', rows('q') * ldQ], ['Gs', rows('q') * ldV], ['Ks', rows('k') * ldQ], ['Vs', rows('k') * ldV]]);
 }
+
+/** WGSL: f16 workgroup arrays [name, elements] (x3: each with its twin `nameL` for the remainders). */
+export const halfTiles = (x3: boolean, arrays: [string, number][]): string =>
+  arrays.flatMap(([a, n]) => [`var<workgroup> ${a}: array<f16, ${n}>;`, ...(x3 ? [`var<workgroup> ${a}L: array<f16, ${n}>;`] : [])]).join('\n');
 
 /**
  * WGSL: acc_j (j < nf) += A·B over `steps` 16-wide k slices, where A is a left fragment and B_j
  * right fragments; aOff(c), bOff(c, j) give the offsets of slice c (a WGSL u32 `c`).
  */
-export function mmaLoop(ops: SgOps, acc: string, nf: number, steps: number, A: [string, (c: string) => string, boolean, number], B: [string, (c: string, j: number) => string, boolean, number]): string {
+export function mmaLoop(ops: AttnOps, acc: string, nf: number, steps: number, A: [string, (c: string) => string, boolean, number], B: [string, (c: string, j: number) => string, boolean, number]): string {
   const [aArr, aOff, aCm, aLd] = A;
   const [bArr, bOff, bCm, bLd] = B;
+  // x3: A·B ≈ A_lo·B_hi + A_hi·B_lo + A_hi·B_hi, the two small terms first (as v4's :x3).
+  const products = (j: number): string =>
+    ops.x3
+      ? `let fb = ${ops.loadRight(bArr, bOff('c', j), bCm, `${bLd}u`)}; let fbl = ${ops.loadRight(`${bArr}L`, bOff('c', j), bCm, `${bLd}u`)}; ${ops.mma('fal', 'fb', `${acc}${j}`)} ${ops.mma('fa', 'fbl', `${acc}${j}`)} ${ops.mma('fa', 'fb', `${acc}${j}`)}`
+      : `let fb = ${ops.loadRight(bArr, bOff('c', j), bCm, `${bLd}u`)}; ${ops.mma('fa', 'fb', `${acc}${j}`)}`;
   return `for (var c = 0u; c < ${ops.bound(steps)}; c++) {
-    let fa = ${ops.loadLeft(aArr, aOff('c'), aCm, `${aLd}u`)};
-    ${rep(nf, (j) => `{ let fb = ${ops.loadRight(bArr, bOff('c', j), bCm, `${bLd}u`)}; ${ops.mma('fa', 'fb', `${acc}${j}`)} }`, '\n    ')}
+    let fa = ${ops.loadLeft(aArr, aOff('c'), aCm, `${aLd}u`)};${ops.x3 ? `
+    let fal = ${ops.loadLeft(`${aArr}L`, aOff('c'), aCm, `${aLd}u`)};` : ''}
+    ${rep(nf, (j) => `{ ${products(j)} }`, '\n    ')}
   }`;
 }
 
@@ -253,7 +279,7 @@ const storeFrags = (ops: SgOps, acc: string, nf: number, arr: string, SS: number
  * tiles row-major with stride ld, `steps` 16-wide slices of the shared dim; the tile read
  * column-major), NS fresh fragments `acc_j` stored to the f32 tile `out` (row stride SS).
  */
-export function ownTimesTileT(ops: SgOps, acc: string, NS: number, steps: number, own: string, tile: string, ld: number, out: string, SS: number, tileBase = '0u', outBase = '0u'): string {
+export function ownTimesTileT(ops: AttnOps, acc: string, NS: number, steps: number, own: string, tile: string, ld: number, out: string, SS: number, tileBase = '0u', outBase = '0u'): string {
   return `${rep(NS, (j) => `var ${acc}${j} = ${ops.acc}();`)}
     ${mmaLoop(ops, acc, NS, steps, [own, (c) => `rowSg * ${ld}u + ${c} * ${F}u`, false, ld], [tile, (c, j) => `${tileBase} + ${j * F * ld}u + ${c} * ${F}u`, true, ld])}
     ${storeFrags(ops, acc, NS, out, SS, outBase)}`;
@@ -309,7 +335,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * workgroup's head h, block start b0 and this invocation's row / half, and where the rows of the
  * buffers `bufs` start (headBasesWgsl). The kernel's body follows, then its closing brace.
  */
-export const mainStart = (ops: SgOps, NT: number, bufs: string[]): string => `${ops.helpers}
+export const mainStart = (ops: AttnOps, NT: number, bufs: string[]): string => `${ops.helpers}
+${ops.x3 ? X3_WGSL : ''}
 ${GROUP_INDEX_WGSL}
 ${ENTRY(ops, NT)} {
   ${PROLOGUE(ops)}
@@ -317,6 +344,26 @@ ${ENTRY(ops, NT)} {
 
 export const UNIFORMS = `struct U { n: u32, l: u32, s: u32, blocks: u32, scale: f32, zero: u32, ${LAYOUT_FIELDS} }`;
 
-export function opsFor(emulate: boolean, syntax: SgSyntax, left: string[], right: string[], store: string[], acc: string[] = []): SgOps {
-  return emulate ? emulatedOps({ left, right, store, acc }, 'u.zero') : realOps(syntax);
+/** The builtins (or their emulation, with stand-ins for the arrays named: x3 adds each `XL` twin). */
+export function opsFor(emulate: boolean, syntax: SgSyntax, x3: boolean, left: string[], right: string[], store: string[], acc: string[] = []): AttnOps {
+  const twins = (a: string[]) => (x3 ? a.flatMap((x) => [x, `${x}L`]) : a);
+  return { ...(emulate ? emulatedOps({ left: twins(left), right: twins(right), store, acc }, 'u.zero') : realOps(syntax)), x3 };
 }
+
+/**
+ * WGSL of the x3 split's scales, from the operands' largest |x| (bits in `x3s`, slots SQ, SK, SV
+ * and SG: attention-sgmat.ts): each operand is staged times 2^e (x3Exp; for q, of max |q|·scale),
+ * which puts it in [2^13, 2^14): `qMul` = scale·2^eQ, `sK`, `sV`, `sG` = 2^eK, 2^eV, 2^eG; `iQ`, `iK`
+ * = 2^-eQ, 2^-eK. Probabilities are split times 2^P_EXP (P ≤ 1), so their products carry it too.
+ */
+export const P_EXP = 13;
+export const x3Scales = (withG: boolean): string => `let eQ = x3Exp(bitcast<u32>(bitcast<f32>(x3s[SQ]) * u.scale));
+  let eK = x3Exp(x3s[SK]);
+  let eV = x3Exp(x3s[SV]);
+  let qMul = u.scale * pow2(eQ);
+  let sK = pow2(eK);
+  let sV = pow2(eV);
+  let iQ = pow2(-eQ);  // scores in the staged units are S·2^(eQ + eK): back with two exact multiplies
+  let iK = pow2(-eK);${withG ? `
+  let eG = x3Exp(x3s[SG]);
+  let sG = pow2(eG);` : ''}`;

@@ -37,10 +37,13 @@ export function dimsOf(dqk: number, dv: number, t: MixedTiles): Dims {
   return { Dq, Dv, ldQ: Dq + PADH, ldV: Dv + PADH, SS: t.bt + PADF, LP: t.bt + PADH, NT: (t.bo / F) * SUBGROUP };
 }
 
-/** Workgroup bytes of a kernel at a tile config (must fit the device's limit). */
-export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv: number): number {
+/**
+ * Workgroup bytes of a kernel at a tile config (must fit the device's limit). `x3`: the f32 split
+ * (attention-sgmat.ts), every f16 tile twice (hi and lo).
+ */
+export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv: number, x3 = false): number {
   const { ldQ, ldV, SS, LP } = dimsOf(dqk, dv, t);
-  const f16 = (rows: number, ld: number) => 2 * rows * ld;
+  const f16 = (rows: number, ld: number) => (x3 ? 4 : 2) * rows * ld;
   const f32 = (rows: number, ld: number) => 4 * rows * ld;
   // Double-buffered: the streamed tiles twice over (and the forward's scores, twoPassLoop).
   const n = doubleBufferOn(kind) ? 2 : 1;
@@ -62,6 +65,14 @@ const PREFERENCE: Record<MixedKernel, [number, number][]> = {
   dq: [[64, 16], [32, 32], [32, 16], [16, 16]],
   dkdv: [[64, 16], [32, 32], [32, 16], [16, 16]],
 };
+// The x3 split holds every f16 tile twice: at d = 72 within 48 KiB the forward fits 64×16 (45 KiB)
+// or 32×32 (43.5), dQ and dK/dV 32×16 (42 and 45). Not yet measured on a GPU: bigger blocks first,
+// as above.
+const PREFERENCE_X3: Record<MixedKernel, [number, number][]> = {
+  fwd: [[64, 16], [32, 32], [32, 16], [16, 16], [16, 32]],
+  dq: [[32, 16], [16, 32], [16, 16]],
+  dkdv: [[32, 16], [16, 32], [16, 16]],
+};
 
 /**
  * Test and benchmark hooks: forced tiles per kernel; `emulate` runs the plain-WGSL stand-ins
@@ -72,7 +83,11 @@ const PREFERENCE: Record<MixedKernel, [number, number][]> = {
  */
 export const mixedAttentionTuning: {
   tiles: Partial<Record<MixedKernel, MixedTiles>>;
+  /** Forced tiles of the x3 split's kernels (f32 attention on tensor cores). */
+  x3Tiles?: Partial<Record<MixedKernel, MixedTiles>>;
   emulate?: boolean;
+  /** Run f32 attention through the x3 split (emulated where the device has no subgroup matrices; tests). */
+  x3?: boolean;
   off?: boolean;
   scalarStaging?: boolean;
   prefetch?: boolean;
@@ -95,14 +110,14 @@ export function doubleBufferOn(kind: MixedKernel): boolean {
 }
 
 /** Every config that fits `limitBytes`, best first: preferred order, blocks not much larger than the extent. */
-export function mixedTileCandidates(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number): MixedTiles[] {
+export function mixedTileCandidates(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number, x3 = false): MixedTiles[] {
   const boMax = ownExtent <= 16 ? 16 : ownExtent <= 32 ? 32 : 64;
-  const fits = PREFERENCE[kind].map(([bo, bt]) => ({ bo, bt })).filter((t) => mixedTileBytes(kind, t, dqk, dv) <= limitBytes);
+  const fits = (x3 ? PREFERENCE_X3 : PREFERENCE)[kind].map(([bo, bt]) => ({ bo, bt })).filter((t) => mixedTileBytes(kind, t, dqk, dv, x3) <= limitBytes);
   return [...fits.filter((t) => t.bo <= boMax), ...fits.filter((t) => t.bo > boMax)];
 }
 
-/** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtent`. */
-export const tunedKey = (kind: MixedKernel, dqk: number, dv: number, ownExtent: number): string => `${kind}:${dqk}x${dv}:${ownExtent}`;
+/** Key of a shape in a table of measured tiles: `kind:dqkxdv:ownExtent` (the x3 split's kernels `x3kind:…`). */
+export const tunedKey = (kind: MixedKernel, dqk: number, dv: number, ownExtent: number, x3 = false): string => `${x3 ? 'x3' : ''}${kind}:${dqk}x${dv}:${ownExtent}`;
 
 /**
  * Measured tiles from AVDIT_MIXED_TILES, a JSON object {"fwd:72x72:256": "64x16", …} that
@@ -114,17 +129,22 @@ const envTiles = (): Record<string, MixedTiles> =>
     return m ? { bo: Number(m[1]), bt: Number(m[2]) } : null;
   }, 'BOxBT');
 
-/** The tile config of a kernel: forced (mixedAttentionTuning), else measured (AVDIT_MIXED_TILES) if it fits, else the first candidate. */
-export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number): MixedTiles {
-  const forced = mixedAttentionTuning.tiles[kind];
+/**
+ * The tile config of a kernel: forced (mixedAttentionTuning), else measured (AVDIT_MIXED_TILES) if
+ * it fits, else the first candidate. `x3`: the f32 split's kernels (their own forced tiles, table
+ * keys and candidates).
+ */
+export function pickMixedTiles(kind: MixedKernel, ownExtent: number, dqk: number, dv: number, limitBytes: number, x3 = false): MixedTiles {
+  const what = x3 ? 'f32 attention (x3 split)' : 'mixed attention';
+  const forced = (x3 ? mixedAttentionTuning.x3Tiles ?? {} : mixedAttentionTuning.tiles)[kind];
   if (forced) {
-    const bytes = mixedTileBytes(kind, forced, dqk, dv);
-    if (bytes > limitBytes) throw new Error(`mixed attention ${kind} tiles ${forced.bo}×${forced.bt} at ${dqk}/${dv} need ${bytes} bytes of workgroup memory (limit ${limitBytes})`);
+    const bytes = mixedTileBytes(kind, forced, dqk, dv, x3);
+    if (bytes > limitBytes) throw new Error(`${what} ${kind} tiles ${forced.bo}×${forced.bt} at ${dqk}/${dv} need ${bytes} bytes of workgroup memory (limit ${limitBytes})`);
     return forced;
   }
-  const tuned = envTiles()[tunedKey(kind, dqk, dv, ownExtent)];
-  if (tuned && mixedTileBytes(kind, tuned, dqk, dv) <= limitBytes) return tuned;
-  const c = mixedTileCandidates(kind, ownExtent, dqk, dv, limitBytes)[0];
-  if (!c) throw new Error(`mixed attention: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);
+  const tuned = envTiles()[tunedKey(kind, dqk, dv, ownExtent, x3)];
+  if (tuned && mixedTileBytes(kind, tuned, dqk, dv, x3) <= limitBytes) return tuned;
+  const c = mixedTileCandidates(kind, ownExtent, dqk, dv, limitBytes, x3)[0];
+  if (!c) throw new Error(`${what}: head dims ${dqk}/${dv} need more workgroup memory than the device's ${limitBytes} bytes`);
   return c;
 }

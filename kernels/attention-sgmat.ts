@@ -31,13 +31,24 @@
  * dV += Pᵀ dO and dK += dSᵀ Q̃ (Q̃ carries the scale). Transposed operands are fragment loads in
  * column-major order from the same row-major tiles.
  *
+ * f32 attention on the same kernels, the x3 split (`x3AttentionOptions`; AVDIT_ATTENTION_F32X3,
+ * off by default until measured on a GPU): as v4's `:x3` matmul (kernels/matmul-sgmat.ts), every
+ * f32 operand is scaled by a power of two from its largest |x| (kernels/absmax.ts, one pass per
+ * distinct buffer) into [2^13, 2^14) and staged as hi (its leading 11 significand bits, exact in
+ * f16) and lo = f16(x − hi); each fragment product is A_lo·B_hi + A_hi·B_lo + A_hi·B_hi, three
+ * MMAs accumulated in f32, about 22 of f32's 24 bits. P (≤ 1) is split times 2^13; dS times
+ * 2^(eG + eV − DS_EXP), a bound from dO's and V's maxima (attention-sgmat-bwd.ts dsScale). The
+ * scores, P and dS are computed in f32 from the scaled products (exact powers of two back), and
+ * the outputs scaled back in the write-back. Accuracy is relative to each operand's largest value.
+ *
  * `emulate` swaps the builtins for plain WGSL (kernels/sgmat-ops.ts) so lavapipe runs the same
  * tiling in CI.
  */
 import { uniforms, type Dispatch, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
+import { encodeAbsMaxBits, encodeZeroWords } from './absmax.ts';
 import { encodeRowDot } from './attention-bwd.ts';
-import { layoutUniforms, rowIOKey, type RowIO } from './attention-layout.ts';
+import { layoutUniforms, operandEnd, rowIOKey, type Operand, type RowIO } from './attention-layout.ts';
 import { dkdvCode, dqCode } from './attention-sgmat-bwd.ts';
 import { fwdCode } from './attention-sgmat-fwd.ts';
 import { ioOf } from './attention-sgmat-parts.ts';
@@ -63,25 +74,34 @@ export function mixedAttentionOptions(ctx: GpuContext): MixedOptions | null {
   return null;
 }
 
-const CODE = { fwd: fwdCode, dq: dqCode, dkdv: dkdvCode };
+/** The WGSL of a kernel (x3: with the slots of its operands' maxima, x3Maxima). */
+function codeOf(kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean, x3: X3Maxima | null): string {
+  const x = !!x3, slots = x3?.slots ?? '';
+  if (kind === 'fwd') return fwdCode(d.dqk, d.dv, t, emulate, syntax, io, x, slots);
+  if (kind === 'dq') return dqCode(d.dqk, d.dv, t, emulate, syntax, io, x, slots);
+  return dkdvCode(d.dqk, d.dv, t, emulate, syntax, io, packed, x, slots);
+}
 
 /** Pipeline key of a mixed kernel. */
-const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() ? '/1p' : ''}${doubleBufferOn(kind) ? '/db' : ''}`;
+const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean, x3: X3Maxima | null): string =>
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() && !x3 ? '/1p' : ''}${doubleBufferOn(kind) ? '/db' : ''}${x3 ? `/x3${x3.key}` : ''}`;
 
-/** The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL. */
+/**
+ * The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL.
+ * `x3`: the f32 split, its operands' maxima bound after `buffers`.
+ */
 export function mixedDispatch(
-  ctx: GpuContext, kind: MixedKernel, d: AttentionShape, buffers: GPUBuffer[], emulate: boolean, syntax: SgSyntax,
+  ctx: GpuContext, kind: MixedKernel, d: AttentionShape, buffers: GPUBuffer[], emulate: boolean, syntax: SgSyntax, x3: X3Maxima | null = null,
 ): Dispatch {
   const own = kind === 'dkdv' ? d.s : d.l;
-  const t = pickMixedTiles(kind, own, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize);
+  const t = pickMixedTiles(kind, own, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize, !!x3);
   const blocks = Math.ceil(own / t.bo);
   const io = ioOf(d);
   const packed = kind === 'dkdv' && (d.layout?.packed ?? false);
   return {
-    key: keyOf(kind, d, t, emulate, syntax, io, packed),
-    code: CODE[kind](d.dqk, d.dv, t, emulate, syntax, io, packed),
-    buffers,
+    key: keyOf(kind, d, t, emulate, syntax, io, packed, x3),
+    code: codeOf(kind, d, t, emulate, syntax, io, packed, x3),
+    buffers: x3 ? [...buffers, x3.S] : buffers,
     uniforms: uniforms([['u32', d.n], ['u32', d.l], ['u32', d.s], ['u32', blocks], ['f32', d.scale], ['u32', 0], ...layoutUniforms(d)]),
     workgroups: grid(ctx, d.n * blocks),
   };
@@ -91,11 +111,64 @@ export interface MixedOptions {
   /** Plain-WGSL stand-ins for the subgroup-matrix builtins (lavapipe; slow). */
   emulate: boolean;
   syntax: SgSyntax;
+  /** f32 attention through the x3 split (f32 operands as hi + lo f16 fragments). */
+  x3?: boolean;
+}
+
+/**
+ * Which f32 attentions run on the tensor cores through the x3 split. `on`: by default (off until a
+ * GPU has measured it; AVDIT_ATTENTION_F32X3 = 1 turns it on, `all` also for short sequences,
+ * `emu` runs the emulation where the device has no subgroup matrices, 0 off). `minLen`: only where
+ * both l and s reach it (the temporal adapter's 16 frames, d_qk = 9, gain little from fragments
+ * of 16 and run well on the f32 kernels: 1.2× PyTorch's, run 10).
+ */
+export const ATTENTION_X3 = { on: false, minLen: 64 };
+
+/** How f32 attention of this shape runs on tensor cores (the x3 split), or null (the f32 kernels). */
+export function x3AttentionOptions(ctx: GpuContext, d: AttentionShape): MixedOptions | null {
+  const env = typeof process !== 'undefined' ? process.env.AVDIT_ATTENTION_F32X3 : undefined;
+  const forced = !!mixedAttentionTuning.x3;
+  if (!forced && (env === '0' || env === 'off' || (!ATTENTION_X3.on && !['1', 'all', 'emu'].includes(env ?? '')))) return null;
+  if (!forced && env !== 'all' && Math.min(d.l, d.s) < ATTENTION_X3.minLen) return null;
+  const sm = ctx.features.subgroupMatrix;
+  if (sm && sm.M === F && sm.N === F && sm.K === F) return { emulate: false, syntax: MATMUL_DEFAULTS.sgSyntax, x3: true };
+  if ((forced ? mixedAttentionTuning.emulate : env === 'emu') && ctx.features.f16) return { emulate: true, syntax: MATMUL_DEFAULTS.sgSyntax, x3: true };
+  return null;
+}
+
+/** The x3 split's operand maxima: a buffer of their bits (kernels/absmax.ts), the WGSL constants naming each operand's slot, and a pipeline-key part. */
+interface X3Maxima {
+  S: GPUBuffer;
+  slots: string;
+  key: string;
+}
+
+/**
+ * The largest |x| of each operand (q, k, v and, for the backward, dO), one pass per distinct
+ * buffer over every element its operands' rows reach (a packed qkv: one pass for all three).
+ */
+function x3Maxima(ctx: GpuContext, d: AttentionShape, bufs: [Operand, GPUBuffer][]): X3Maxima {
+  const S = ctx.scratch(16);
+  encodeZeroWords(ctx, S);
+  const distinct: { buf: GPUBuffer; end: number }[] = [];
+  const slotOf: number[] = [];
+  for (const [op, buf] of bufs) {
+    let i = distinct.findIndex((x) => x.buf === buf);
+    if (i < 0) i = distinct.push({ buf, end: 0 }) - 1;
+    distinct[i]!.end = Math.max(distinct[i]!.end, operandEnd(d, op));
+    slotOf.push(i);
+  }
+  distinct.forEach((x, i) => encodeAbsMaxBits(ctx, x.buf, x.end, S, i));
+  const names = ['SQ', 'SK', 'SV', 'SG'];
+  // Without dO (the forward) SG names slot 0, unused.
+  const slots = names.map((n, i) => `const ${n} = ${slotOf[i] ?? 0}u;`).join(' ');
+  return { S, slots, key: names.map((_, i) => slotOf[i] ?? 0).join('') };
 }
 
 export function encodeAttentionMixed(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, o: GPUBuffer, lse: GPUBuffer, d: AttentionShape, opt: MixedOptions): void {
   if (d.n === 0 || d.l === 0) return;
-  ctx.dispatch(mixedDispatch(ctx, 'fwd', d, [q, k, v, o, lse], opt.emulate, opt.syntax));
+  const x3 = opt.x3 ? x3Maxima(ctx, d, [['q', q], ['k', k], ['v', v]]) : null;
+  ctx.dispatch(mixedDispatch(ctx, 'fwd', d, [q, k, v, o, lse], opt.emulate, opt.syntax, x3));
 }
 
 export function encodeAttentionBwdMixed(
@@ -106,6 +179,7 @@ export function encodeAttentionBwdMixed(
   const D = ctx.scratch(d.n * d.l * 4);
   encodeRowDot(ctx, dO, o, D, d);
   const ins = [q, k, v, dO, lse, D];
-  ctx.dispatch(mixedDispatch(ctx, 'dq', d, [...ins, out.dq], opt.emulate, opt.syntax));
-  ctx.dispatch(mixedDispatch(ctx, 'dkdv', d, d.layout?.packed ? [...ins, out.dk] : [...ins, out.dk, out.dv], opt.emulate, opt.syntax));
+  const x3 = opt.x3 ? x3Maxima(ctx, d, [['q', q], ['k', k], ['v', v], ['o', dO]]) : null;
+  ctx.dispatch(mixedDispatch(ctx, 'dq', d, [...ins, out.dq], opt.emulate, opt.syntax, x3));
+  ctx.dispatch(mixedDispatch(ctx, 'dkdv', d, d.layout?.packed ? [...ins, out.dk] : [...ins, out.dk, out.dv], opt.emulate, opt.syntax, x3));
 }

@@ -51,7 +51,7 @@ import {
   storeWavefronts,
   tilePrologue,
 } from './matmul-common.ts';
-import { emulatedOps, FRAG, realOps, SUBGROUP, type SgSyntax } from './sgmat-ops.ts';
+import { emulatedOps, FRAG, realOps, SUBGROUP, X3_WGSL, type SgSyntax } from './sgmat-ops.ts';
 
 export interface SgConfig {
   BM: number;
@@ -219,19 +219,6 @@ export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boole
   return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}${c.X3 ? (c.X3S ? 'x3s' : 'x3') : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
-/**
- * WGSL of the x3 split's scales: from the bits of max |x| (kernels/absmax.ts), the exponent e that
- * puts max |x|·2^e in [2^13, 2^14) (so x·2^e and its remainder fit f16, the largest hi·hi product
- * 2^28 and a sum over K = 65536 of them 2^44 fit f32), 0 when the max is 0, infinite or NaN,
- * clamped to ±100 (an operand below 2^-86 loses precision; a bias times both scales must stay
- * finite). pow2(e) builds 2^e from its exponent bits.
- */
-const X3_HELPERS = /* wgsl */ `fn x3Exp(bits: u32) -> i32 {
-  if (bits == 0u || bits >= 0x7f800000u) { return 0; }
-  return clamp(14 - (i32(bits >> 23u) - 126), -100, 100);  // max = f·2^(E − 126), f in [0.5, 1)
-}
-fn pow2(e: i32) -> f32 { return bitcast<f32>(u32(127 + e) << 23u); }`;
-
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
 export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
   const GB = !!c.GB;
@@ -267,7 +254,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       ...(X3
         ? [
             `      let xv = ${r} * ${sc};`,
-            `      let xh = bitcast<vec4<f32>>(bitcast<vec4<u32>>(xv) & vec4<u32>(0xffffe000u));`,
+            `      let xh = x3Hi4(xv);`,
             `      let hv = vec4<f16>(xh);`,
             `      let lv = vec4<f16>(xv - xh);`,
           ]
@@ -396,7 +383,7 @@ ${GB ? '' : `var<workgroup> Bs: array<f16, ${ST * stB}>;`}
 ${X3 ? `// x3: the remainders lo = f16(x − hi), laid out as As / Bs.
 var<workgroup> Al: array<f16, ${ST * stA}>;
 var<workgroup> Bl: array<f16, ${ST * stB}>;
-${X3_HELPERS}` : ''}
+${X3_WGSL}` : ''}
 // Edge write-back: one 16×16 f32 block per subgroup (first, with a bias: the bias rows).
 var<workgroup> Cs: array<f32, ${csFloats(c, bias)}>;
 ${ops.helpers}

@@ -177,3 +177,22 @@ fn emuScale(v: EmuC, s: f32) -> EmuC {
     bound: (n) => tripCount(n, true, 'emuZ'),
   };
 }
+
+/**
+ * WGSL helpers of the x3 split (f32 products on f16 fragments: v4's `:x3`, kernels/matmul-sgmat.ts,
+ * and the f32 attention on tensor cores, kernels/attention-sgmat.ts). x3Exp: from the bits of
+ * max |x| (kernels/absmax.ts), the exponent e that puts max |x|·2^e in [2^13, 2^14) (so x·2^e and
+ * its remainder fit f16, the largest hi·hi product 2^28 and a sum over K = 65536 of them 2^44 fit
+ * f32), 0 when the max is 0, infinite or NaN, clamped to ±100 (an operand below 2^-86 loses
+ * precision; a bias times both scales must stay finite). pow2(e) builds 2^e from its exponent
+ * bits (e clamped to f32's normal range). x3Hi(x): x with its significand cut to f16's 11 bits by
+ * a mask, so hi = f16(x3Hi(x)) is exact and x − x3Hi(x) is exact in f32; rounding to f16 and
+ * back instead (x − f32(f16(x))) is folded to 0 by compilers (lavapipe's is).
+ */
+export const X3_WGSL = /* wgsl */ `fn x3Exp(bits: u32) -> i32 {
+  if (bits == 0u || bits >= 0x7f800000u) { return 0; }
+  return clamp(14 - (i32(bits >> 23u) - 126), -100, 100);  // max = f·2^(E − 126), f in [0.5, 1)
+}
+fn pow2(e: i32) -> f32 { return bitcast<f32>(u32(clamp(127 + e, 1, 254)) << 23u); }
+fn x3Hi(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) & 0xffffe000u); }
+fn x3Hi4(x: vec4<f32>) -> vec4<f32> { return bitcast<vec4<f32>>(bitcast<vec4<u32>>(x) & vec4<u32>(0xffffe000u)); }`;

@@ -19,7 +19,7 @@ import { encodeToF16, f16Bytes } from '../../kernels/cast-f16.ts';
 import { encodeAdamW } from '../../kernels/adamw.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
-import { encodeAttentionBwdMixed, encodeAttentionMixed, mixedAttentionOptions, type MixedOptions } from '../../kernels/attention-sgmat.ts';
+import { encodeAttentionBwdMixed, encodeAttentionMixed, mixedAttentionOptions, x3AttentionOptions, type MixedOptions } from '../../kernels/attention-sgmat.ts';
 import { encodeNormModulate, encodeNormModulateBwd } from '../../kernels/norm-modulate.ts';
 import { encodeGatedAdd, encodeGatedAddBwd } from '../../kernels/gated-add.ts';
 import { encodeLayerNorm, encodeLayerNormBwd } from '../../kernels/layernorm.ts';
@@ -350,15 +350,18 @@ export class WebGpuBackend implements Backend {
 
   // ---- fused attention, norm + modulate, AdamW ----
 
-  /** Mixed precision runs attention on tensor cores where the device has them (kernels/attention-sgmat.ts). */
-  #mixedAttention(): MixedOptions | null {
-    return this.precision === 'mixed' ? mixedAttentionOptions(this.ctx) : null;
+  /**
+   * Mixed precision runs attention on tensor cores where the device has them, and f32 where the x3
+   * split is on for this shape (kernels/attention-sgmat.ts); else the f32 kernels.
+   */
+  #mixedAttention(d: AttentionDims): MixedOptions | null {
+    return this.precision === 'mixed' ? mixedAttentionOptions(this.ctx) : x3AttentionOptions(this.ctx, d);
   }
 
   attention(q: Storage, k: Storage, v: Storage, d: AttentionDims): AttentionOut {
     const o = this.#alloc('attention', q.dtype, d.n * d.l * d.dv);
     const lse = this.#alloc('attention', q.dtype, d.n * d.l);
-    const mixed = this.#mixedAttention();
+    const mixed = this.#mixedAttention(d);
     if (mixed) encodeAttentionMixed(this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), d, mixed);
     else encodeAttention(this.ctx, this.#buf(q), this.#buf(k), this.#buf(v), this.#buf(o), this.#buf(lse), d);
     return { o, lse };
@@ -372,7 +375,7 @@ export class WebGpuBackend implements Backend {
     const dv = packed ? dq : this.#alloc('attentionBwd', q.dtype, v.size);
     const bufs = [q, k, v, o, lse, dO].map((x) => this.#buf(x)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
     const out = { dq: this.#buf(dq), dk: this.#buf(dk), dv: this.#buf(dv) };
-    const mixed = this.#mixedAttention();
+    const mixed = this.#mixedAttention(d);
     if (mixed) encodeAttentionBwdMixed(this.ctx, ...bufs, out, d, mixed);
     else encodeAttentionBwd(this.ctx, ...bufs, out, d);
     return { dq, dk, dv };

@@ -84,3 +84,22 @@ test('the same on the tensor-core kernels (emulated on lavapipe), packed and sep
     mixedAttentionTuning.emulate = false;
   }
 });
+
+test('the same in f32 through the x3 split (emulated on lavapipe): a packed qkv, narrow q/k, frames in place', async () => {
+  // One absmax pass over the packed buffer serves q, k and v (kernels/attention-sgmat.ts x3Maxima);
+  // dK/dV go through one writable binding; the errors stay at f32's (the CPU's own: ~1e-7 … 1e-6).
+  const g = gpu();
+  mixedAttentionTuning.emulate = true;
+  mixedAttentionTuning.x3 = true;
+  try {
+    const c: Case = { what: 'packed narrow grouped, 12/16, G 3', shapes: [[2, 16, 3, 2 * (2 * 12 + 16)]], fn: (qkv) => A.attentionPacked(qkv!, 2, { dqk: 12, scale: 1 / 3 }) };
+    const [want, got] = [await run(cpu, c), await run(g, c)];
+    want.forEach((w, i) => {
+      const e = relErr(got[i]!, w, 1e-30);
+      if (!(e < 5e-6)) throw new Error(`${c.what}, x3: ${i === 0 ? 'output' : `gradient ${i - 1}`} off by ${e} of its scale`);
+    });
+  } finally {
+    mixedAttentionTuning.emulate = false;
+    mixedAttentionTuning.x3 = false;
+  }
+});
