@@ -13,7 +13,11 @@
  * (bench/ablations.ts: dot products, accumulation, exp, global loads, barriers): where its time goes.
  * Each kernel is also timed staged by the loop form and with its accumulate loop over whole tiles
  * (kernels/attention-tiles.ts wholeTiles); the kernels where the latter was faster go to
- * attention-whole.txt (for AVDIT_ATTENTION_WHOLE_TILES).
+ * attention-whole.txt (for AVDIT_ATTENTION_WHOLE_TILES). f32 attention through the x3 split on the
+ * tensor cores (kernels/attention-sgmat.ts) is timed beside the f32 kernels, kernel by kernel (with
+ * --variants per tile config); whether it won at every shape it would run at (l, s ≥ ATTENTION_X3.minLen)
+ * goes to attention-x3.txt and its fastest tiles to attention-x3-tiles.json (AVDIT_ATTENTION_F32X3 and
+ * AVDIT_MIXED_TILES for bench/gpu-run.sh's TUNE=1).
  *
  *   node --import tsx bench/gpu-fused.ts            # XL shapes (an NVIDIA GPU)
  *   node --import tsx bench/gpu-fused.ts --quick    # tiny shapes (lavapipe), checks the script
@@ -31,7 +35,7 @@ import { metaBackend } from '../engine/meta/backend.ts';
 import { Generator } from '../engine/rng.ts';
 import { openWebGpuBackend, type WebGpuBackend } from '../engine/webgpu/backend.ts';
 import { tensorsPerDispatch } from '../kernels/adamw.ts';
-import { mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, type MixedKernel } from '../kernels/attention-sgmat.ts';
+import { ATTENTION_X3, mixedAttentionOptions, mixedAttentionTuning, mixedTileCandidates, tunedKey, x3AttentionOptions, type MixedKernel } from '../kernels/attention-sgmat.ts';
 import { attentionTilesKey, attentionTuning, LAYOUTS, nominalRows, tileCandidates, tilesName, type AttentionKernel, type Tiles } from '../kernels/attention-tiles.ts';
 import { F32_ATTENTION_ABLATIONS, withAblation } from './ablations.ts';
 import { encodeCopyKernel } from './copy-kernel.ts';
@@ -172,6 +176,58 @@ async function mixedAttention(q: Storage, k: Storage, v: Storage, dO: Storage, d
   return out;
 }
 
+/**
+ * f32 attention through the x3 split (kernels/attention-sgmat.ts): forward, forward + backward, each
+ * backward kernel alone, its difference from the f32 kernels (relative to each output's scale), and
+ * with --variants each kernel's tile configs (the fastest per kernel: x3Tiles).
+ */
+async function x3Attention(q: Storage, k: Storage, v: Storage, dO: Storage, d: AttentionDims): Promise<Record<string, unknown>> {
+  mixedAttentionTuning.x3 = true;
+  const out: Record<string, unknown> = {};
+  try {
+    if (!x3AttentionOptions(be.ctx, d)) return { x3Error: 'no f16×f16→f32 16×16×16 subgroup matrices on this device' };
+    const fwd = () => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; };
+    const fwdBwd = () => { const r = be.attention(q, k, v, d); const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d); return [r.o, r.lse, g.dq, g.dk, g.dv]; };
+    out.x3FwdMs = await time(fwd);
+    out.x3FwdBwdMs = await time(fwdBwd);
+    const m = fwdBwd();
+    mixedAttentionTuning.x3 = false;
+    const f = fwdBwd();
+    mixedAttentionTuning.x3 = true;
+    out.x3RelDiff = Object.fromEntries(await Promise.all(['o', 'lse', 'dq', 'dk', 'dv'].map(async (name, i) => [name, await maxRelDiff(m[i]!, f[i]!)])));
+    for (const s of [...m, ...f]) be.free(s);
+    if (sweep) {
+      const limit = be.ctx.limits.maxComputeWorkgroupStorageSize;
+      const variants: Record<string, Record<string, number>> = {};
+      const best: Record<string, string> = {};
+      for (const kind of ['fwd', 'dq', 'dkdv'] as MixedKernel[]) {
+        variants[kind] = {};
+        let fastest: [string, number] | null = null;
+        const own = kind === 'dkdv' ? d.s : d.l;
+        for (const t of mixedTileCandidates(kind, own, d.dqk, d.dv, limit, true)) {
+          mixedAttentionTuning.x3Tiles = { [kind]: t };
+          try {
+            // (dQ and dK/dV: the whole backward with that kernel's tiles.)
+            const ms = await time(kind === 'fwd' ? fwd : fwdBwd);
+            variants[kind]![`o${t.bo}t${t.bt}`] = ms;
+            if (!fastest || ms < fastest[1]) fastest = [`${t.bo}x${t.bt}`, ms];
+          } finally {
+            mixedAttentionTuning.x3Tiles = {};
+          }
+        }
+        if (fastest) best[tunedKey(kind, d.dqk, d.dv, own, true)] = fastest[0];
+      }
+      out.x3Variants = variants;
+      out.x3Tiles = best;
+    }
+  } catch (e) {
+    out.x3Error = (e as Error).message.slice(0, 300);
+  } finally {
+    mixedAttentionTuning.x3 = false;
+  }
+  return out;
+}
+
 const attention: Record<string, unknown>[] = [];
 /** --variants: the fastest f32 tiles per kernel and shape (the AVDIT_ATTENTION_TILES format). */
 const fastestTiles: Record<string, string> = {};
@@ -301,7 +357,7 @@ for (const c of CASES) {
   } catch (e) {
     row.unfusedError = (e as Error).message.slice(0, 300);
   }
-  row = { ...row, ...(await mixedAttention(q, k, v, dO, d)) };
+  row = { ...row, ...(await mixedAttention(q, k, v, dO, d)), ...(await x3Attention(q, k, v, dO, d)) };
   for (const s of [q, k, v, dO]) be.free(s);
   attention.push(row);
 }
@@ -415,6 +471,19 @@ for (const r of attention) {
   const vs = r.mixedVariants as Record<string, Record<string, number>> | undefined;
   if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t2]) => `${k} ${f(t2)}`).join('  ')}`);
 }
+console.log('\nf32 attention through the x3 split (f32 operands as two f16 halves on tensor cores; ms) vs the f32 kernels and PyTorch SDPA f32');
+console.log('case       x3 fwd  x3 f+b  f32 fwd  f32 f+b  torch f32 f+b  ratio to torch  rel. diff from the f32 kernels (o lse dq dk dv)');
+for (const r of attention) {
+  const t = torchAtt(r.name as string);
+  const rd = r.x3RelDiff as Record<string, number> | undefined;
+  const ratio = typeof t.sdpa_fwdbwd_ms === 'number' && typeof r.x3FwdBwdMs === 'number' ? `${f(t.sdpa_fwdbwd_ms / r.x3FwdBwdMs)}×` : '—';
+  console.log(
+    `${String(r.name).padEnd(10)} ${f(r.x3FwdMs ?? r.x3Error).padStart(6)}  ${f(r.x3FwdBwdMs).padStart(6)}  ${f(r.fusedFwdMs).padStart(7)}  ${f(r.fusedFwdBwdMs).padStart(7)}  ` +
+      `${f(t.sdpa_fwdbwd_ms).padStart(13)}  ${ratio.padStart(14)}  ${rd ? Object.values(rd).map((x) => x.toExponential(1)).join(' ') : ''}`,
+  );
+  const vs = r.x3Variants as Record<string, Record<string, number>> | undefined;
+  if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t2]) => `${k} ${f(t2)}`).join('  ')}`);
+}
 if (!onlyAttention) console.log(
   `\nadamw: ${ADAMW_PARAMS / 1e6}M params in ${sizes.length} tensors (${adamw.tensorsPerDispatch} per dispatch): ${f(adamMs, 3)} ms, ` +
     `${f(adamGBps, 1)} GB/s = ${f(100 * adamw.fractionOfCopy, 1)}% of copy bandwidth (${f(copyGBps, 1)} GB/s)` +
@@ -435,6 +504,17 @@ console.log(`accumulate loops over whole tiles faster in: ${wholeFaster.join(','
 const outDir = process.env.OUT ?? join(import.meta.dirname, 'results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `attention-whole${quick ? '-quick' : ''}.txt`), wholeFaster.join(','));
+// The x3 split wins where it runs (l, s ≥ ATTENTION_X3.minLen) if at each such shape its forward +
+// backward beat the f32 kernels' and its outputs are within 1e-5 of theirs (bench/gpu-run.sh: TUNE=1
+// sets AVDIT_ATTENTION_F32X3=1 then, if the goldens with it passed).
+const x3Shapes = attention.filter((r) => Math.min(r.l as number, r.s as number) >= ATTENTION_X3.minLen);
+const x3Wins = x3Shapes.length > 0 && x3Shapes.every((r) => {
+  const rd = r.x3RelDiff as Record<string, number> | undefined;
+  return typeof r.x3FwdBwdMs === 'number' && r.x3FwdBwdMs < (r.fusedFwdBwdMs as number) && !!rd && Object.values(rd).every((x) => x < 1e-5);
+});
+console.log(`f32 attention through the x3 split faster at ${x3Shapes.map((r) => r.name).join(', ')}: ${x3Wins ? 'yes' : 'no'}`);
+writeFileSync(join(outDir, `attention-x3${quick ? '-quick' : ''}.txt`), x3Wins ? '1' : 'off');
+if (sweep) writeFileSync(join(outDir, `attention-x3-tiles${quick ? '-quick' : ''}.json`), JSON.stringify(Object.assign({}, ...attention.map((r) => r.x3Tiles ?? {}))));
 writeResult(quick ? 'gpu-fused-quick' : 'gpu-fused', { device: be.device, quick, iters, reps, attention, adamw, adamwXL, torch, ...(sweep ? { fastestTiles } : {}) });
 if (sweep) {
   console.log(`fastest f32 attention tiles: AVDIT_ATTENTION_TILES='${JSON.stringify(fastestTiles)}'`);

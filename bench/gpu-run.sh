@@ -13,7 +13,8 @@
 # fused's choice of whole-tile accumulate loops per f32 kernel (AVDIT_ATTENTION_WHOLE_TILES), and part
 # matmul's verdicts on transposed weight copies for f32 forward products (AVDIT_MATMUL_WEIGHT_T) and,
 # with SWEEP=1, on v2's 256×128 tile at N = 1152 (AVDIT_MATMUL_V2_ALT) and on f32 products on the
-# tensor cores (AVDIT_MATMUL_F32X3, only if part golden-x3 passed in the same call).
+# tensor cores (AVDIT_MATMUL_F32X3, only if part golden-x3 passed in the same call), and part fused's on
+# f32 attention through the same split (AVDIT_ATTENTION_F32X3, likewise).
 # Shaders run without Dawn's index clamping and workgroup zeroing (engine/webgpu/device.ts); part
 # `robust` times v2 and v4 at 4096³ (NN, NT, TN) with them (AVDIT_ROBUSTNESS=1) beside part `matmul`'s
 # figures for the same shapes. If gradcheck or golden fails, the later parts run with them on.
@@ -40,7 +41,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 # The adapter, its features and the kernels this engine runs there (the run's first record).
 node bin/avdit.mjs device 2>&1 | tee "$OUT/device.txt" | grep -v '^Warning'
 part gradcheck 30 node bin/avdit.mjs gradcheck --backend webgpu --cases 3
-TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/matmul-x3.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts test/webgpu/poison.test.ts test/webgpu/weight-copies.test.ts
+TAILN=8 part golden 150 node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/attention.test.ts test/webgpu/attention-mixed.test.ts test/webgpu/attention-x3.test.ts test/webgpu/attention-heads.test.ts test/webgpu/matmul.test.ts test/webgpu/matmul-x3.test.ts test/webgpu/mixed-precision.test.ts test/webgpu/reduce-nn.test.ts test/webgpu/poison.test.ts test/webgpu/weight-copies.test.ts
 want golden && grep "^not ok" "$OUT/golden.txt" 2>/dev/null | sed 's/^/=== failed: /'
 # Kernels run without Dawn's shader safety nets, and row kernels on subgroup shuffles, since session 8
 # (both new on NVIDIA): if gradcheck fails, or a golden test of poison, row reductions or the models,
@@ -74,8 +75,11 @@ TAILN=40 part matmul 240 node --import tsx bench/gpu-matmul.ts --runs 3 --ablate
 # sweep found fastest (matmul-f32x3.txt) or else the default one (AVDIT_MATMUL_F32X3=1). TUNE=1 takes
 # part matmul's verdict on it only if this passed. (The split's own tests, every form, run in part
 # golden: a form that fails there, say x3's scale-back builtin, does not block the one chosen here.)
+# The f32 attention through the same split (twenty-first session) runs here too, at every length
+# (AVDIT_ATTENTION_F32X3=all: the tiny models' sequences are short): TUNE=1 takes part fused's verdict
+# on it only if this passed.
 X3CFG=1; if [ -s "$OUT/matmul-f32x3.txt" ] && [ "$(cat "$OUT/matmul-f32x3.txt")" != off ]; then X3CFG=$(cat "$OUT/matmul-f32x3.txt"); fi
-TAILN=8 part golden-x3 120 env AVDIT_MATMUL_F32X3=$X3CFG node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/layer-goldens.test.ts
+TAILN=8 part golden-x3 120 env AVDIT_MATMUL_F32X3=$X3CFG AVDIT_ATTENTION_F32X3=all node --import tsx --test test/webgpu/model-golden.test.ts test/webgpu/layer-goldens.test.ts
 want golden-x3 && grep "^not ok" "$OUT/golden-x3.txt" 2>/dev/null | sed 's/^/=== failed (x3): /'
 TAILN=12 part robust 60 env AVDIT_ROBUSTNESS=1 node --import tsx bench/gpu-matmul.ts --variants v2,v4 --shapes square --runs 3 --no-torch --no-check $q
 # v2 without the XOR swizzle of its transposed tiles (ninth session; NN and NT transpose A, NT B).
@@ -93,6 +97,18 @@ if [ -n "${TUNE:-}" ] && want attention-mixed && [ -s "$OUT/mixed-tiles.json" ] 
 fi
 # (With SWEEP=1 the f32 tile sweep adds about 80 configs: a longer limit.)
 TAILN=40 part fused $([ -n "${SWEEP:-}" ] && echo 240 || echo 150) node --import tsx bench/gpu-fused.ts ${SWEEP:+--variants} $q
+# TUNE=1: f32 attention through the x3 split on the tensor cores (AVDIT_ATTENTION_F32X3=1) if part fused
+# found it faster than the f32 kernels at every shape it runs at and part golden-x3 passed in this
+# call; with SWEEP=1 with its fastest tiles (added to AVDIT_MIXED_TILES).
+if [ -n "${TUNE:-}" ] && want fused && [ "$(cat "$OUT/attention-x3.txt" 2>/dev/null)" = 1 ] && [ -z "$q" ]; then
+  if [ -s "$OUT/golden-x3.txt" ] && grep -q "^# fail 0" "$OUT/golden-x3.txt"; then
+    export AVDIT_ATTENTION_F32X3=1; echo "=== AVDIT_ATTENTION_F32X3=1"
+    if [ -s "$OUT/attention-x3-tiles.json" ]; then
+      export AVDIT_MIXED_TILES="$(node -e 'const [a, b] = process.argv.slice(1); console.log(JSON.stringify({ ...JSON.parse(a || "{}"), ...JSON.parse(b) }))' "${AVDIT_MIXED_TILES:-}" "$(cat "$OUT/attention-x3-tiles.json")")"
+      echo "=== AVDIT_MIXED_TILES=$AVDIT_MIXED_TILES"
+    fi
+  else echo "=== AVDIT_ATTENTION_F32X3 not set: part golden-x3 did not pass in this call"; fi
+fi
 # TUNE=1 with SWEEP=1: the XL parts run the f32 attention with the thread layouts and tiles the fused
 # sweep found fastest per shape (AVDIT_ATTENTION_TILES).
 if [ -n "${TUNE:-}" ] && want fused && [ -s "$OUT/attention-tiles.json" ] && [ -z "$q" ]; then

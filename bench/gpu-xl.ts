@@ -102,7 +102,7 @@ async function profile(label: string, fn: () => Promise<void>): Promise<void> {
  */
 const AB_OPTIONS: Record<string, [on: string, off: string]> = {
   AVDIT_MATMUL_V2_ALT: ['256x128x16:8x8', 'off'], AVDIT_MATMUL_WEIGHT_T: ['1', '0'], AVDIT_ATTENTION_WHOLE_TILES: ['1', '0'],
-  AVDIT_MATMUL_F32X3: ['1', '0'],
+  AVDIT_MATMUL_F32X3: ['1', '0'], AVDIT_ATTENTION_F32X3: ['1', '0'],
 };
 if (argv.includes('--ab')) {
   const unmergeAb = model.mergeLoRA();

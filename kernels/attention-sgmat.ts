@@ -118,7 +118,7 @@ export interface MixedOptions {
 /**
  * Which f32 attentions run on the tensor cores through the x3 split. `on`: by default (off until a
  * GPU has measured it; AVDIT_ATTENTION_F32X3 = 1 turns it on, `all` also for short sequences,
- * `emu` runs the emulation where the device has no subgroup matrices, 0 off). `minLen`: only where
+ * `emu` likewise and with the emulation where the device has no subgroup matrices, 0 off). `minLen`: only where
  * both l and s reach it (the temporal adapter's 16 frames, d_qk = 9, gain little from fragments
  * of 16 and run well on the f32 kernels: 1.2× PyTorch's, run 10).
  */
@@ -129,7 +129,7 @@ export function x3AttentionOptions(ctx: GpuContext, d: AttentionShape): MixedOpt
   const env = typeof process !== 'undefined' ? process.env.AVDIT_ATTENTION_F32X3 : undefined;
   const forced = !!mixedAttentionTuning.x3;
   if (!forced && (env === '0' || env === 'off' || (!ATTENTION_X3.on && !['1', 'all', 'emu'].includes(env ?? '')))) return null;
-  if (!forced && env !== 'all' && Math.min(d.l, d.s) < ATTENTION_X3.minLen) return null;
+  if (!forced && env !== 'all' && env !== 'emu' && Math.min(d.l, d.s) < ATTENTION_X3.minLen) return null;
   const sm = ctx.features.subgroupMatrix;
   if (sm && sm.M === F && sm.N === F && sm.K === F) return { emulate: false, syntax: MATMUL_DEFAULTS.sgSyntax, x3: true };
   if ((forced ? mixedAttentionTuning.emulate : env === 'emu') && ctx.features.f16) return { emulate: true, syntax: MATMUL_DEFAULTS.sgSyntax, x3: true };

@@ -7,7 +7,7 @@
 import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { dawnFlags } from '../../engine/webgpu/device.ts';
 import { useBackend } from '../../engine/registry.ts';
-import { mixedAttentionOptions } from '../../kernels/attention-sgmat.ts';
+import { ATTENTION_X3, mixedAttentionOptions, x3AttentionOptions } from '../../kernels/attention-sgmat.ts';
 import { onePassOn } from '../../kernels/attention-sgmat-tiles.ts';
 import { batchedStaging, pickTiles, tilesName, wholeTiles, type AttentionKernel } from '../../kernels/attention-tiles.ts';
 import type { GpuContext } from '../../kernels/context.ts';
@@ -55,6 +55,7 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
     `${name(chooseVariant(ctx, { ...back, precision }))} (65536×4608·(1152×4608)ᵀ)${weightTransposeOn(precision) ? '; x·Wᵀ on transposed weight copies' : ''}`;
   const whole = (['fwd', 'dq', 'dkdv'] as const).filter((k) => wholeTiles(k));
   const mixedAttention = mixedAttentionOptions(ctx);
+  const x3Attention = x3AttentionOptions(ctx, { n: 4096, l: 256, s: 256, dqk: 72, dv: 72, scale: 1 });
   const SG = rowSubgroup(ctx);
   // A weight gradient of XL at batch 2: dW[1152, 1152] = Xᵀ·dY over 8192 tokens, 81 tiles of 128².
   const dw = { batch: 1, M: 1152, N: 1152, K: 8192, transA: true, transB: false, strideA: 0, strideB: 0 };
@@ -66,6 +67,7 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
     'attention, mixed': mixedAttention
       ? `${mixedAttention.emulate ? 'tensor-core kernels, emulated' : 'tensor-core kernels (kernels/attention-sgmat.ts)'}${onePassOn() ? ', the forward in one pass' : ''}`
       : f.f16 ? 'the f32 kernels (no 16×16×16 f16 subgroup matrices)' : 'unavailable (no shader-f16)',
+    'attention, f32 x3 split': x3Attention ? `tensor cores from length ${ATTENTION_X3.minLen} (AVDIT_ATTENTION_F32X3)${x3Attention.emulate ? ', emulated' : ''}` : 'off',
     'row reductions': SG ? `subgroup shuffles (subgroup size ${SG})` : f.subgroups ? 'workgroup tree (subgroup size not fixed, or AVDIT_ROW_SUBGROUPS=0)' : 'workgroup tree (no subgroups)',
     'weight-gradient split-K': split > 1 ? `on (XL batch 2: K = 8192 in ${split} chunks)` : f.software ? 'off (software adapter)' : 'off',
   };
@@ -102,6 +104,8 @@ export async function run(argv: string[]): Promise<number> {
       maxBufferSize: MiB(l.maxBufferSize),
       maxComputeWorkgroupStorageSize: `${l.maxComputeWorkgroupStorageSize / 1024} KiB`,
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      // (the x3 split's dK/dV kernel binds nine storage buffers where q, k, v are separate)
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     },
     dawn: dawnFlags(),
     kernels: kernelPlan(ctx),

@@ -103,8 +103,19 @@ test('which f32 attentions take the x3 split: AVDIT_ATTENTION_F32X3 and the mini
     delete process.env.AVDIT_ATTENTION_F32X3;
     assert.equal(x3AttentionOptions(ctx, d(256, 256)), ATTENTION_X3.on ? x3AttentionOptions(ctx, d(256, 256)) : null);
     process.env.AVDIT_ATTENTION_F32X3 = 'emu';
-    assert.deepEqual(x3AttentionOptions(ctx, d(256, 256))?.x3, true);
-    assert.equal(x3AttentionOptions(ctx, d(16, 256)), null, 'shorter than ATTENTION_X3.minLen: the f32 kernels');
+    assert.deepEqual(x3AttentionOptions(ctx, d(16, 256))?.x3, true, 'emu: every length, emulated');
+    // '1' asks for the real builtins: lavapipe has none, so the f32 kernels run; and only from ATTENTION_X3.minLen on.
+    const sm = ctx.features.subgroupMatrix;
+    try {
+      (ctx.features as { subgroupMatrix: unknown }).subgroupMatrix = { M: 16, N: 16, K: 16 };
+      process.env.AVDIT_ATTENTION_F32X3 = '1';
+      assert.equal(x3AttentionOptions(ctx, d(256, 256))?.emulate, false);
+      assert.equal(x3AttentionOptions(ctx, d(ATTENTION_X3.minLen - 1, 256)), null, 'shorter than ATTENTION_X3.minLen: the f32 kernels');
+      process.env.AVDIT_ATTENTION_F32X3 = 'all';
+      assert.equal(x3AttentionOptions(ctx, d(16, 16))?.x3, true);
+    } finally {
+      (ctx.features as { subgroupMatrix: unknown }).subgroupMatrix = sm;
+    }
     process.env.AVDIT_ATTENTION_F32X3 = '0';
     assert.equal(x3AttentionOptions(ctx, d(256, 256)), null);
     // '1' asks for the real builtins: lavapipe has none, so the f32 kernels run.
