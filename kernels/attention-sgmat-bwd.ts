@@ -37,7 +37,7 @@ export function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean,
   const ops = opsFor(emulate, syntax, x3, ['Qs', 'Gs', 'DSs'], ['Ks', 'Vs'], ['Ss', 'DPs']);
   const [dsExp, dsConst] = dsScale(dv);
   const NS = t.bt / F, NQ = Dq / F, HT = t.bt / 2;
-  const db = doubleBufferOn('dq');
+  const db = doubleBufferOn('dq', x3);
   return /* wgsl */ `${ops.header}
 ${bwdBindings(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
@@ -84,7 +84,7 @@ export function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolea
   const [dsExp, dsConst] = dsScale(dv);
   const uAt = (packed ? 7 : 8) + (x3 ? 1 : 0);
   const NS = t.bt / F, NQ = Dq / F, NV = Dv / F, HT = t.bt / 2;
-  const db = doubleBufferOn('dkdv');
+  const db = doubleBufferOn('dkdv', x3);
   return /* wgsl */ `${ops.header}
 ${bwdBindings(dqk, dv, io)}
 ${packed ? '@group(0) @binding(6) var<storage, read_write> dkv: array<f32>;' : `@group(0) @binding(6) var<storage, read_write> dk: array<f32>;

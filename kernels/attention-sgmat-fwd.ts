@@ -152,7 +152,7 @@ export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean
   const NS = t.bt / F, NO = Dv / F, HT = t.bt / 2;
   const scores = ownTimesTileT(ops, 's', NS, Dq / F, 'Qs', 'Ks', ldQ, 'Ss', SS);
   const onePass = onePassOn() && !x3;
-  const db = doubleBufferOn('fwd');
+  const db = doubleBufferOn('fwd', x3);
   const tiles = db ? 2 : 1;
   return /* wgsl */ `${ops.header}
 @group(0) @binding(0) var<storage, read> q: array<${rowElem(io.vq)}>;

@@ -46,7 +46,7 @@ export function mixedTileBytes(kind: MixedKernel, t: MixedTiles, dqk: number, dv
   const f16 = (rows: number, ld: number) => (x3 ? 4 : 2) * rows * ld;
   const f32 = (rows: number, ld: number) => 4 * rows * ld;
   // Double-buffered: the streamed tiles twice over (and the forward's scores, twoPassLoop).
-  const n = doubleBufferOn(kind) ? 2 : 1;
+  const n = doubleBufferOn(kind, x3) ? 2 : 1;
   if (kind === 'fwd') return f16(t.bo, ldQ) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV) + f32(t.bo, SS)) + f16(t.bo, LP) + 8 * t.bo + 8; // + the one-pass flags
   if (kind === 'dq') return f16(t.bo, ldQ) + f16(t.bo, ldV) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV)) + 2 * f32(t.bo, SS) + f16(t.bo, LP);
   return f16(t.bo, ldQ) + f16(t.bo, ldV) + n * (f16(t.bt, ldQ) + f16(t.bt, ldV) + 8 * t.bt) + 2 * f32(t.bo, SS) + 2 * f16(t.bo, LP);
@@ -100,10 +100,11 @@ export const onePassOn = (): boolean => !!mixedAttentionTuning.onePass || (typeo
 /**
  * Whether a kernel double-buffers its streamed tiles (phasedLoop; the forward also its scores,
  * twoPassLoop): `mixedAttentionTuning.doubleBuffer[kind]`, or AVDIT_MIXED_DB = 1 (every kernel) or
- * a list such as `fwd,dkdv`. Not with the one-pass forward.
+ * a list such as `fwd,dkdv`. Not with the one-pass forward, nor in the x3 split (`x3`: untested
+ * together, and its tiles are twice the memory already).
  */
-export function doubleBufferOn(kind: MixedKernel): boolean {
-  if (kind === 'fwd' && onePassOn()) return false;
+export function doubleBufferOn(kind: MixedKernel, x3 = false): boolean {
+  if (x3 || (kind === 'fwd' && onePassOn())) return false;
   if (mixedAttentionTuning.doubleBuffer?.[kind]) return true;
   const env = typeof process !== 'undefined' ? process.env.AVDIT_MIXED_DB : undefined;
   return env === '1' || (env ?? '').split(',').map((x) => x.trim()).includes(kind);

@@ -84,7 +84,7 @@ function codeOf(kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: bo
 
 /** Pipeline key of a mixed kernel. */
 const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean, x3: X3Maxima | null): string =>
-  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() && !x3 ? '/1p' : ''}${doubleBufferOn(kind) ? '/db' : ''}${x3 ? `/x3${x3.key}` : ''}`;
+  `attention-mixed/${kind}/${emulate ? 'emu' : syntax}/${d.dqk}x${d.dv}/o${t.bo}t${t.bt}${rowIOKey(io)}${packed ? '/packed' : ''}${mixedAttentionTuning.scalarStaging ? '/scalar' : ''}${mixedAttentionTuning.prefetch ? '/prefetch' : ''}${kind === 'fwd' && onePassOn() && !x3 ? '/1p' : ''}${doubleBufferOn(kind, !!x3) ? '/db' : ''}${x3 ? `/x3${x3.key}` : ''}`;
 
 /**
  * The dispatch of one mixed kernel (without recording it): benchmarks time or alter its WGSL.

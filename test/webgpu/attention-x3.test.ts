@@ -82,6 +82,21 @@ test('the x3 split at extreme magnitudes: tiny q/k and gradients, huge values (i
   t.diagnostic(await check({ n: 1, l: 20, s: 33, dqk: 9, dv: 20, scale: 1e-12 }, 12, 1.5, { q: 1e6, k: 1e6, g: 1e5 }));
 });
 
+test('double-buffered tiles (a mixed-precision option) leave the x3 split as it is', async (t) => {
+  // AVDIT_MIXED_DB (TUNE=1 may set it for the f16 kernels) must not reach the x3 kernels: untested
+  // together, and their tiles are twice the memory already.
+  const tiles = { bo: 32, bt: 16 };
+  const [x3Bytes, f16Bytes] = [mixedTileBytes('fwd', tiles, 72, 72, true), mixedTileBytes('fwd', tiles, 72, 72)];
+  mixedAttentionTuning.doubleBuffer = { fwd: true, dq: true, dkdv: true };
+  try {
+    assert.ok(mixedTileBytes('fwd', tiles, 72, 72) > f16Bytes, 'the f16 kernels double-buffer');
+    assert.equal(mixedTileBytes('fwd', tiles, 72, 72, true), x3Bytes, 'the x3 kernels do not');
+    t.diagnostic(await check({ n: 2, l: 37, s: 45, dqk: 9, dv: 20, scale: 1 / 3 }, 21));
+  } finally {
+    mixedAttentionTuning.doubleBuffer = {};
+  }
+});
+
 test('x3 tiles fit the workgroup memory they are picked for, and are bigger than the mixed ones', () => {
   for (const [dqk, dv] of [[72, 72], [64, 64], [9, 20]]) {
     for (const limit of [32768, 49152]) {
