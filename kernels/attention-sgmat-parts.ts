@@ -80,7 +80,7 @@ function staged(dst: string, buf: string, d: number, Dp: number, rows: number, l
 
 /** WGSL: the f32 (W = 1) or vec4 (W = 4) value `x` split into f16 hi at `dst[at…]` and lo at `dstL[at…]` (x3Hi, sgmat-ops.ts). */
 function x3Store(dst: string, at: string, x: string, W: number): string {
-  if (W === 1) return `let xh = x3Hi(${x}); let a = ${at}; ${dst}[a] = f16(xh); ${dst}L[a] = f16(${x} - xh);`;
+  if (W === 1) return storeHalf(true, dst, at, x);
   return `let xh = x3Hi4(${x}); let hv = vec4<f16>(xh); let lv = vec4<f16>(${x} - xh); let a = ${at}; ${rep(4, (j) => `${dst}[a + ${j}u] = hv.${'xyzw'[j]}; ${dst}L[a + ${j}u] = lv.${'xyzw'[j]};`, ' ')}`;
 }
 

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AttentionDims, Backend, Storage } from '../../engine/backend.ts';
-import { ATTENTION_X3, mixedAttentionTuning, mixedTileBytes, pickMixedTiles, x3AttentionOptions } from '../../kernels/attention-sgmat.ts';
+import { ATTENTION_X3, mixedAttentionTuning, mixedTileBytes, mixedTileCandidates, pickMixedTiles, x3AttentionOptions } from '../../kernels/attention-sgmat.ts';
 import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { relErr } from '../model/golden-check.ts';
 import { cpu, openPoisonedGpu, randomData } from './helpers.ts';
@@ -24,8 +24,11 @@ after(async () => {
   await gpu.destroy();
 });
 
-/** Largest error allowed, relative to each output's largest value (f32 CPU kernel: ~1e-7 … 1e-6). */
-const TOL = 4e-6;
+/**
+ * Largest error allowed, relative to each output's largest value (the f32 CPU kernel: ~1e-7 … 1e-6;
+ * the split measured 2e-7 … 2.8e-6, at d = 72 the most; f16 operands alone: ~1e-3).
+ */
+const TOL = 6e-6;
 
 interface Scales {
   q?: number;
@@ -64,7 +67,7 @@ async function check(d: AttentionDims, seed: number, spread = 1.5, sc: Scales = 
   return `${what}: ${parts.join(', ')}`;
 }
 
-test('f32 attention through the x3 split (emulated on lavapipe) stays within 4e-6 of f64, as the f32 CPU kernel', async (t) => {
+test('f32 attention through the x3 split (emulated on lavapipe) stays within 6e-6 of f64, near the f32 CPU kernel', async (t) => {
   // Several tiles both ways with ragged ends; dqk ≠ dv, dims not multiples of 16 (padding). (Head
   // dims of 9/20 only: the emulated kernels compile for minutes on lavapipe per shape, and the
   // kernels do not depend on the head dim but through their fragment counts; on NVIDIA the golden
@@ -72,6 +75,22 @@ test('f32 attention through the x3 split (emulated on lavapipe) stays within 4e-
   t.diagnostic(await check({ n: 2, l: 37, s: 45, dqk: 9, dv: 20, scale: 1 / 3 }, 1));
   // Larger logits (±20), a peaked softmax: P spans e^-40 … 1.
   t.diagnostic(await check({ n: 1, l: 50, s: 20, dqk: 9, dv: 20, scale: 1 / 3 }, 3, 3, { q: 2, k: 2 }));
+  // With the real builtins (NVIDIA: bench/gpu-run.sh's golden part) also XL's head dim in the tiles
+  // the XL parts run, the defaults and the others a sweep may pick (too slow to compile emulated).
+  if ((gpu as WebGpuBackend).ctx.features.subgroupMatrix) {
+    const d = { n: 2, l: 70, s: 90, dqk: 72, dv: 72, scale: 1 / Math.sqrt(72) };
+    const limit = (gpu as WebGpuBackend).ctx.limits.maxComputeWorkgroupStorageSize;
+    const kinds = ['fwd', 'dq', 'dkdv'] as const;
+    const lists = kinds.map((k) => mixedTileCandidates(k, 256, 72, 72, limit, true));
+    for (let i = 0; i < Math.max(...lists.map((l) => l.length)); i++) {
+      mixedAttentionTuning.x3Tiles = Object.fromEntries(kinds.map((k, j) => [k, lists[j]![Math.min(i, lists[j]!.length - 1)]!]));
+      try {
+        t.diagnostic(`tiles ${kinds.map((k) => `${k} ${mixedAttentionTuning.x3Tiles![k]!.bo}x${mixedAttentionTuning.x3Tiles![k]!.bt}`).join(', ')}: ${await check(d, 30 + i, 3)}`);
+      } finally {
+        mixedAttentionTuning.x3Tiles = {};
+      }
+    }
+  }
 });
 
 test('the x3 split at extreme magnitudes: tiny q/k and gradients, huge values (its scales are powers of two from each maximum)', async (t) => {
