@@ -127,6 +127,9 @@ export const ATTENTION_X3 = { on: false, minLen: 64 };
 /** How f32 attention of this shape runs on tensor cores (the x3 split), or null (the f32 kernels). */
 export function x3AttentionOptions(ctx: GpuContext, d: AttentionShape): MixedOptions | null {
   const env = typeof process !== 'undefined' ? process.env.AVDIT_ATTENTION_F32X3 : undefined;
+  if (env !== undefined && !['', '0', 'off', '1', 'all', 'emu'].includes(env)) {
+    throw new Error(`AVDIT_ATTENTION_F32X3=${env}: expected 1 (on from ATTENTION_X3.minLen), all (every length), emu (emulated where there are no tensor cores) or 0`);
+  }
   const forced = !!mixedAttentionTuning.x3;
   if (!forced && (env === '0' || env === 'off' || (!ATTENTION_X3.on && !['1', 'all', 'emu'].includes(env ?? '')))) return null;
   if (!forced && env !== 'all' && env !== 'emu' && Math.min(d.l, d.s) < ATTENTION_X3.minLen) return null;

@@ -152,6 +152,8 @@ test('which f32 attentions take the x3 split: AVDIT_ATTENTION_F32X3 and the mini
     }
     process.env.AVDIT_ATTENTION_F32X3 = '0';
     assert.equal(x3AttentionOptions(ctx, d(256, 256)), null);
+    process.env.AVDIT_ATTENTION_F32X3 = 'yes';
+    assert.throws(() => x3AttentionOptions(ctx, d(256, 256)), /AVDIT_ATTENTION_F32X3=yes: expected 1/);
     // '1' asks for the real builtins: lavapipe has none, so the f32 kernels run.
     process.env.AVDIT_ATTENTION_F32X3 = '1';
     assert.equal(x3AttentionOptions(ctx, d(256, 256)), null);
