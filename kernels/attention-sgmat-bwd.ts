@@ -5,7 +5,7 @@
 import { inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
 import {
   bwdTiles, halfTiles, kvParts, lseDParts, mainStart, mmaLoop, opsFor, ownTimesTileT, P_EXP, phasedLoop, qgParts, rep, rowElem, stageOnce, storeHalf,
-  tileColumn, UNIFORMS, writeOut, x3Scales, type StageDims,
+  tileColumn, UNIFORMS, writeOut, x3Binding, x3Scales, type StageDims,
 } from './attention-sgmat-parts.ts';
 import { dimsOf, doubleBufferOn, type MixedTiles } from './attention-sgmat-tiles.ts';
 import { FRAG as F, type SgSyntax } from './sgmat-ops.ts';
@@ -28,10 +28,12 @@ function dsScale(dv: number): [number, string] {
   return [e, `const DSK = ${2 ** -e};  // 2^-${e}`];
 }
 
-/** WGSL of the x3 operands' maxima (binding `at`, slots SQ, SK, SV, SG). */
-const x3Binding = (at: number, slots: string): string => `@group(0) @binding(${at}) var<storage, read> x3s: array<u32>;\n${slots}`;
-/** `x3`: f32 attention with the x3 split (attention-sgmat.ts), the operands' maxima at binding 7. */
-export function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, x3 = false, slots = ''): string {
+/**
+ * `x3Slots`: f32 attention with the x3 split (attention-sgmat.ts; the WGSL naming the slots of its
+ * operands' maxima, bound at 7), null for f16 operands.
+ */
+export function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, x3Slots: string | null = null): string {
+  const x3 = x3Slots !== null;
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
   const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io, x3 };
   const ops = opsFor(emulate, syntax, x3, ['Qs', 'Gs', 'DSs'], ['Ks', 'Vs'], ['Ss', 'DPs']);
@@ -41,7 +43,7 @@ export function dqCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean,
   return /* wgsl */ `${ops.header}
 ${bwdBindings(dqk, dv, io)}
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
-${x3 ? `${x3Binding(7, slots)}\n${dsConst}` : ''}
+${x3 ? `${x3Binding(7, x3Slots)}\n${dsConst}` : ''}
 ${UNIFORMS}
 @group(0) @binding(${x3 ? 8 : 7}) var<uniform> u: U;
 ${rowAtWgsl('dq', 'q', 'u.l', dqk, 1, io.strided)}
@@ -75,9 +77,10 @@ ${mainStart(ops, NT, ['q', 'dO', 'k', 'v', 'dq'])}
 
 /**
  * `packed`: dk and dv are columns of one buffer, bound once as `dkv` (two writable bindings of one
- * buffer are invalid). `x3`: the x3 split, the operands' maxima after the outputs.
+ * buffer are invalid). `x3Slots`: the x3 split, as dqCode (the operands' maxima after the outputs).
  */
-export function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed = false, x3 = false, slots = ''): string {
+export function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed = false, x3Slots: string | null = null): string {
+  const x3 = x3Slots !== null;
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
   const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io, x3 };
   const ops = opsFor(emulate, syntax, x3, ['Ks', 'Vs', 'PTs', 'DSTs'], ['Qs', 'Gs'], ['STs', 'DPTs']);
@@ -89,7 +92,7 @@ export function dkdvCode(dqk: number, dv: number, t: MixedTiles, emulate: boolea
 ${bwdBindings(dqk, dv, io)}
 ${packed ? '@group(0) @binding(6) var<storage, read_write> dkv: array<f32>;' : `@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dv: array<f32>;`}
-${x3 ? `${x3Binding(packed ? 7 : 8, slots)}\n${dsConst}` : ''}
+${x3 ? `${x3Binding(packed ? 7 : 8, x3Slots)}\n${dsConst}` : ''}
 ${UNIFORMS}
 @group(0) @binding(${uAt}) var<uniform> u: U;
 ${rowAtWgsl('dk', 'k', 'u.s', dqk, 1, io.strided)}

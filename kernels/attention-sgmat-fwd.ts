@@ -5,7 +5,7 @@
 import { inputRowsWgsl, rowAtWgsl, type RowIO } from './attention-layout.ts';
 import {
   dbLoop, halfTiles, kvParts, mainStart, mmaLoop, opsFor, ownTimesTileT, P_EXP, phasedLoop, qgParts, rep, rowElem, stageOnce, storeHalf, streamLoop,
-  tileColumn, UNIFORMS, writeOut, x3Scales, type AttnOps, type StageDims,
+  tileColumn, UNIFORMS, writeOut, x3Binding, x3Scales, type AttnOps, type StageDims,
 } from './attention-sgmat-parts.ts';
 import { dimsOf, doubleBufferOn, onePassOn, type MixedTiles } from './attention-sgmat-tiles.ts';
 import { FRAG as F, type SgSyntax } from './sgmat-ops.ts';
@@ -142,10 +142,11 @@ function onePassLoop(ops: AttnOps, sd: StageDims, t: MixedTiles, scores: string,
 }
 
 /**
- * `x3`: f32 attention with the x3 split (attention-sgmat.ts), the operands' maxima in `x3s`
- * (binding 5, slots SQ, SK, SV), the uniforms at binding 6.
+ * `x3Slots`: f32 attention with the x3 split (attention-sgmat.ts; the WGSL naming the slots of its
+ * operands' maxima, bound at 5, the uniforms then at 6), null for f16 operands.
  */
-export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, x3 = false, slots = ''): string {
+export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, x3Slots: string | null = null): string {
+  const x3 = x3Slots !== null;
   const { Dq, Dv, ldQ, ldV, SS, LP, NT } = dimsOf(dqk, dv, t);
   const sd: StageDims = { dqk, dv, Dq, Dv, ldQ, ldV, NT, io, x3 };
   const ops = opsFor(emulate, syntax, x3, ['Qs', 'Ps'], ['Ks', 'Vs'], ['Ss']);
@@ -160,7 +161,7 @@ export function fwdCode(dqk: number, dv: number, t: MixedTiles, emulate: boolean
 @group(0) @binding(2) var<storage, read> v: array<${rowElem(io.vv)}>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-${x3 ? `@group(0) @binding(5) var<storage, read> x3s: array<u32>;\n${slots}` : ''}
+${x3 ? x3Binding(5, x3Slots) : ''}
 ${UNIFORMS}
 @group(0) @binding(${x3 ? 6 : 5}) var<uniform> u: U;
 ${inputRowsWgsl(dqk, dv, io, false)}

@@ -350,6 +350,9 @@ export function opsFor(emulate: boolean, syntax: SgSyntax, x3: boolean, left: st
   return { ...(emulate ? emulatedOps({ left: twins(left), right: twins(right), store, acc }, 'u.zero') : realOps(syntax)), x3 };
 }
 
+/** WGSL: the x3 operands' maxima bound at `at` (read-only bits), and `slots`, the constants SQ, SK, SV, SG naming each one's word. */
+export const x3Binding = (at: number, slots: string): string => `@group(0) @binding(${at}) var<storage, read> x3s: array<u32>;\n${slots}`;
+
 /**
  * WGSL of the x3 split's scales, from the operands' largest |x| (bits in `x3s`, slots SQ, SK, SV
  * and SG: attention-sgmat.ts): each operand is staged times 2^e (x3Exp; for q, of max |q|·scale),

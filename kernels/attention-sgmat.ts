@@ -76,10 +76,10 @@ export function mixedAttentionOptions(ctx: GpuContext): MixedOptions | null {
 
 /** The WGSL of a kernel (x3: with the slots of its operands' maxima, x3Maxima). */
 function codeOf(kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boolean, syntax: SgSyntax, io: RowIO, packed: boolean, x3: X3Maxima | null): string {
-  const x = !!x3, slots = x3?.slots ?? '';
-  if (kind === 'fwd') return fwdCode(d.dqk, d.dv, t, emulate, syntax, io, x, slots);
-  if (kind === 'dq') return dqCode(d.dqk, d.dv, t, emulate, syntax, io, x, slots);
-  return dkdvCode(d.dqk, d.dv, t, emulate, syntax, io, packed, x, slots);
+  const slots = x3?.slots ?? null;
+  if (kind === 'fwd') return fwdCode(d.dqk, d.dv, t, emulate, syntax, io, slots);
+  if (kind === 'dq') return dqCode(d.dqk, d.dv, t, emulate, syntax, io, slots);
+  return dkdvCode(d.dqk, d.dv, t, emulate, syntax, io, packed, slots);
 }
 
 /** Pipeline key of a mixed kernel. */
