@@ -122,6 +122,23 @@ function unfusedBwd(b: Backend, q: Storage, k: Storage, v: Storage, p: Storage, 
   return [dq, dk, dv];
 }
 
+/** One attention forward (its outputs o, lse), as the backend's precision and options have it. */
+const forwardOf = (q: Storage, k: Storage, v: Storage, d: AttentionDims) => (): Storage[] => {
+  const r = be.attention(q, k, v, d);
+  return [r.o, r.lse];
+};
+/** Forward and backward (o, lse, dq, dk, dv). */
+const forwardBackwardOf = (q: Storage, k: Storage, v: Storage, dO: Storage, d: AttentionDims) => (): Storage[] => {
+  const r = be.attention(q, k, v, d);
+  const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d);
+  return [r.o, r.lse, g.dq, g.dk, g.dv];
+};
+
+/** maxRelDiff of each of forwardBackwardOf's outputs against a reference run's, by name. */
+async function outputDiffs(got: Storage[], want: Storage[]): Promise<Record<string, number>> {
+  return Object.fromEntries(await Promise.all(['o', 'lse', 'dq', 'dk', 'dv'].map(async (name, i) => [name, await maxRelDiff(got[i]!, want[i]!)])));
+}
+
 async function maxRelDiff(a: Storage, b: Storage): Promise<number> {
   const [x, y] = [await be.read(a), await be.read(b)];
   let worst = 0, scale = 1e-30;
@@ -139,8 +156,7 @@ async function maxRelDiff(a: Storage, b: Storage): Promise<number> {
  */
 async function mixedAttention(q: Storage, k: Storage, v: Storage, dO: Storage, d: AttentionDims): Promise<Record<string, unknown>> {
   if (!mixedAttentionOptions(be.ctx)) return { mixedError: 'no f16×f16→f32 16×16×16 subgroup matrices on this device' };
-  const fwd = () => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; };
-  const fwdBwd = () => { const r = be.attention(q, k, v, d); const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d); return [r.o, r.lse, g.dq, g.dk, g.dv]; };
+  const fwd = forwardOf(q, k, v, d), fwdBwd = forwardBackwardOf(q, k, v, dO, d);
   const out: Record<string, unknown> = {};
   be.setPrecision('mixed');
   try {
@@ -149,7 +165,7 @@ async function mixedAttention(q: Storage, k: Storage, v: Storage, dO: Storage, d
     const m = fwdBwd();
     be.setPrecision('f32');
     const f = fwdBwd();
-    out.mixedRelDiff = Object.fromEntries(await Promise.all(['o', 'lse', 'dq', 'dk', 'dv'].map(async (name, i) => [name, await maxRelDiff(m[i]!, f[i]!)])));
+    out.mixedRelDiff = await outputDiffs(m, f);
     for (const s of [...m, ...f]) be.free(s);
     if (sweep) {
       be.setPrecision('mixed');
@@ -177,17 +193,16 @@ async function mixedAttention(q: Storage, k: Storage, v: Storage, dO: Storage, d
 }
 
 /**
- * f32 attention through the x3 split (kernels/attention-sgmat.ts): forward, forward + backward, each
- * backward kernel alone, its difference from the f32 kernels (relative to each output's scale), and
- * with --variants each kernel's tile configs (the fastest per kernel: x3Tiles).
+ * f32 attention through the x3 split (kernels/attention-sgmat.ts): forward, forward + backward, its
+ * difference from the f32 kernels (relative to each output's scale), and with --variants each
+ * kernel's tile configs (the fastest per kernel among those that agree with the f32 kernels: x3Tiles).
  */
 async function x3Attention(q: Storage, k: Storage, v: Storage, dO: Storage, d: AttentionDims): Promise<Record<string, unknown>> {
   mixedAttentionTuning.x3 = true;
   const out: Record<string, unknown> = {};
   try {
     if (!x3AttentionOptions(be.ctx, d)) return { x3Error: 'no f16×f16→f32 16×16×16 subgroup matrices on this device' };
-    const fwd = () => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; };
-    const fwdBwd = () => { const r = be.attention(q, k, v, d); const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d); return [r.o, r.lse, g.dq, g.dk, g.dv]; };
+    const fwd = forwardOf(q, k, v, d), fwdBwd = forwardBackwardOf(q, k, v, dO, d);
     out.x3FwdMs = await time(fwd);
     out.x3FwdBwdMs = await time(fwdBwd);
     mixedAttentionTuning.x3 = false;
@@ -196,7 +211,7 @@ async function x3Attention(q: Storage, k: Storage, v: Storage, dO: Storage, d: A
     /** The largest difference of the x3 outputs (as configured now) from the f32 kernels', per output. */
     const relDiff = async (): Promise<Record<string, number>> => {
       const m = fwdBwd();
-      const r = Object.fromEntries(await Promise.all(['o', 'lse', 'dq', 'dk', 'dv'].map(async (name, i) => [name, await maxRelDiff(m[i]!, f[i]!)])));
+      const r = await outputDiffs(m, f);
       for (const s of m) be.free(s);
       return r;
     };
@@ -244,12 +259,8 @@ for (const c of CASES) {
   const q = randn(d.n * d.l * d.dqk, 1), k = randn(d.n * d.s * d.dqk, 2), v = randn(d.n * d.s * d.dv, 3), dO = randn(d.n * d.l * d.dv, 4);
   const fwdFlops = 2 * d.n * d.l * d.s * (d.dqk + d.dv);
   const allFlops = 2 * d.n * d.l * d.s * (4 * d.dqk + 3 * d.dv); // fwd + recompute S, dP, dV, dQ, dK
-  const fusedFwd = await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; });
-  const fusedAll = await time(() => {
-    const r = be.attention(q, k, v, d);
-    const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d);
-    return [r.o, r.lse, g.dq, g.dk, g.dv];
-  });
+  const fusedFwd = await time(forwardOf(q, k, v, d));
+  const fusedAll = await time(forwardBackwardOf(q, k, v, dO, d));
   // Per kernel: the backward alone (from one forward), and each backward pass alone.
   const fo = be.attention(q, k, v, d);
   const bwdOnly = async (passes?: ('rowdot' | 'dq' | 'dkdv')[]): Promise<number> => {
@@ -267,7 +278,7 @@ for (const c of CASES) {
   const ablations: Record<string, Record<string, number | string>> = {};
   if (c.name === 'spatial') {
     const alone: Record<AttentionKernel, () => Promise<number>> = {
-      fwd: () => time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; }),
+      fwd: () => time(forwardOf(q, k, v, d)),
       dq: () => bwdOnly(['dq']),
       dkdv: () => bwdOnly(['dkdv']),
     };
@@ -290,7 +301,7 @@ for (const c of CASES) {
   const kernelsAloneWith = async (set: () => void, unset: () => void): Promise<Record<AttentionKernel, number>> => {
     set();
     try {
-      return { fwd: await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; }), dq: await bwdOnly(['dq']), dkdv: await bwdOnly(['dkdv']) };
+      return { fwd: await time(forwardOf(q, k, v, d)), dq: await bwdOnly(['dq']), dkdv: await bwdOnly(['dkdv']) };
     } finally {
       unset();
     }
@@ -303,11 +314,7 @@ for (const c of CASES) {
   const wholeTileMs = await kernelsAloneWith(() => (attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv']), () => (attentionTuning.wholeTiles = undefined));
   // The rows past a tile's valid ones add exact zeros: the outputs must be the default's (checked
   // here on the hardware; a form that differs cannot win below).
-  const allOutputs = () => {
-    const r = be.attention(q, k, v, d);
-    const g = be.attentionBwd(q, k, v, r.o, r.lse, dO, d);
-    return [r.o, r.lse, g.dq, g.dk, g.dv];
-  };
+  const allOutputs = forwardBackwardOf(q, k, v, dO, d);
   const plainOut = allOutputs();
   attentionTuning.wholeTiles = ['fwd', 'dq', 'dkdv'];
   const wholeOut = allOutputs();
@@ -332,7 +339,7 @@ for (const c of CASES) {
       for (const t of all.filter((t) => sizes.includes(size(t)))) {
         attentionTuning.tiles = { [kind]: t };
         try {
-          const ms = kind === 'fwd' ? await time(() => { const r = be.attention(q, k, v, d); return [r.o, r.lse]; }) : await bwdOnly([kind]);
+          const ms = kind === 'fwd' ? await time(forwardOf(q, k, v, d)) : await bwdOnly([kind]);
           variants[kind]![tilesName(t)] = ms;
           if (!best || ms < best[1]) best = [tilesName(t), ms];
         } catch (e) {
