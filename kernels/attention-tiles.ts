@@ -362,18 +362,27 @@ export function batchedStaging(sw: boolean): boolean {
 const KERNELS: readonly AttentionKernel[] = ['fwd', 'dq', 'dkdv'];
 
 /**
+ * The kernels whose accumulate loops run over whole tiles by default (wholeTiles). H200 run 11
+ * (2026-11-28, bench/results/h200-run11/call2/fused.txt): the forward and dK/dV faster so at the
+ * three XL shapes together (spatial forward 5.85 → 5.40 ms, fusion dK/dV 4.09 → 2.74), dQ not
+ * (spatial 10.16 → 10.27); the XL denoising step 0.697 → 0.686 s with them.
+ */
+export const WHOLE_TILES_DEFAULT: readonly AttentionKernel[] = ['fwd', 'dkdv'];
+
+/**
  * Whether a kernel's accumulate loop (acc += P·V, dQ += dS·K, dV += Pᵀ·dO and dK += dSᵀ·Q) runs
  * over every row of a streamed tile, a count the compiler knows and can unroll, instead of the
  * tile's valid rows (a count read at run time: the last tile of a ragged sequence is shorter).
  * The rows past the valid ones add zeros: staging writes them as zeros, and their P or dS is 0
  * (masked scores). `attentionTuning.wholeTiles`, or AVDIT_ATTENTION_WHOLE_TILES = 1 (every
- * kernel) or a list such as `dq,dkdv`; off by default until a GPU measures it (bench/gpu-fused.ts
+ * kernel), 0 (none) or a list such as `dq,dkdv`, else WHOLE_TILES_DEFAULT (bench/gpu-fused.ts
  * times each kernel both ways). On software adapters the count stays opaque (loop-bound.ts).
  */
 export function wholeTiles(kind: AttentionKernel): boolean {
   if (attentionTuning.wholeTiles) return attentionTuning.wholeTiles.includes(kind);
   const env = typeof process !== 'undefined' ? (process.env.AVDIT_ATTENTION_WHOLE_TILES ?? '') : '';
-  if (env === '' || env === '0') return false;
+  if (env === '') return WHOLE_TILES_DEFAULT.includes(kind);
+  if (env === '0') return false;
   if (env === '1') return true;
   const list = env.split(',').map((x) => x.trim());
   const bad = list.filter((x) => !(KERNELS as readonly string[]).includes(x));

@@ -81,10 +81,12 @@ export const MATMUL_DEFAULTS: {
   // The precisions whose forward products read a transposed copy of the weight (weightTransposeOn).
   weightT: [],
   // f32 products on the tensor cores through v4's x3 split (f32x3Table; kernels/matmul-sgmat.ts
-  // SgConfig.X3): off until a GPU measures it (bench/gpu-matmul.ts times and checks it against
-  // f64; AVDIT_MATMUL_F32X3 overrides). Two-stage 128×128×32 with hi and lo arrays needs 75 KiB of
+  // SgConfig.X3), where the device has them: on since H200 run 11 (2026-11-28,
+  // bench/results/h200-run11): 68 TFLOP/s at 4096³ against v2's 37.7 (PyTorch f32 51), 47–74 at
+  // XL's shapes against 21–38, errors ≤ 1e-6 of f64 (v2: ~1e-7); the XL step b16 8.76 → 5.43 s.
+  // AVDIT_MATMUL_F32X3=0 keeps IEEE f32 FMAs (v2). Two-stage 128×128×32 with hi and lo arrays needs 75 KiB of
   // workgroup memory: one stage (46 KiB) for the big tiles.
-  f32x3: { on: false, big: '128x128x32:2x4:s1:x3', small: '64x64x32:2x2:x3' },
+  f32x3: { on: true, big: '128x128x32:2x4:s1:x3', small: '64x64x32:2x2:x3' },
 };
 
 /**

@@ -154,9 +154,14 @@ test('which f32 attentions take the x3 split: AVDIT_ATTENTION_F32X3 and the mini
     assert.equal(x3AttentionOptions(ctx, d(256, 256)), null);
     process.env.AVDIT_ATTENTION_F32X3 = 'yes';
     assert.throws(() => x3AttentionOptions(ctx, d(256, 256)), /AVDIT_ATTENTION_F32X3=yes: expected 1/);
-    // '1' asks for the real builtins: lavapipe has none, so the f32 kernels run.
+    // '1' asks for the real builtins: a device without them (lavapipe) runs the f32 kernels.
     process.env.AVDIT_ATTENTION_F32X3 = '1';
-    assert.equal(x3AttentionOptions(ctx, d(256, 256)), null);
+    try {
+      (ctx.features as { subgroupMatrix: unknown }).subgroupMatrix = null;
+      assert.equal(x3AttentionOptions(ctx, d(256, 256)), null);
+    } finally {
+      (ctx.features as { subgroupMatrix: unknown }).subgroupMatrix = sm;
+    }
   } finally {
     mixedAttentionTuning.x3 = true;
     if (saved === undefined) delete process.env.AVDIT_ATTENTION_F32X3;

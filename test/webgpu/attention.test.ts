@@ -11,7 +11,7 @@ import { tensor } from '../../engine/creation.ts';
 import { encodeAttention } from '../../kernels/attention.ts';
 import { encodeAttentionBwd } from '../../kernels/attention-bwd.ts';
 import {
-  attentionTuning, batchedStaging, LAYOUTS, nominalRows, parseTiles, pickTiles, stagingKey, tileBytes, tileCandidates, tilesError, tilesName, wholeTiles,
+  attentionTuning, batchedStaging, LAYOUTS, nominalRows, parseTiles, pickTiles, stagingKey, tileBytes, tileCandidates, tilesError, tilesName, WHOLE_TILES_DEFAULT, wholeTiles,
 } from '../../kernels/attention-tiles.ts';
 import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { STORAGE_USAGE } from '../../engine/webgpu/usage.ts';
@@ -171,7 +171,7 @@ test('attention staged with batched loads (the form GPUs run; lavapipe runs a lo
   }
 });
 
-test('accumulate loops over whole tiles (a count the compiler knows) match the CPU, ragged tiles both ways', async () => {
+test('accumulate loops over whole tiles (a count the compiler knows) or the valid rows match the CPU, ragged tiles both ways', async () => {
   // The rows past a ragged last tile's valid ones must add exactly nothing: zero-staged operands,
   // P and dS masked to 0. Batched staging (the GPU form) and the GPUs' layouts; l, s not multiples of any tile.
   try {
@@ -182,6 +182,9 @@ test('accumulate loops over whole tiles (a count the compiler knows) match the C
     attentionTuning.batchedStaging = undefined;
     attentionTuning.tiles = {};
     await check({ n: 3, l: 19, s: 21, dqk: 9, dv: 20, scale: 1 / 3 }, 81);
+    // and every loop over the valid rows only (the default does some kernels each way).
+    attentionTuning.wholeTiles = [];
+    await check({ n: 3, l: 19, s: 21, dqk: 9, dv: 20, scale: 1 / 3 }, 82);
   } finally {
     attentionTuning.wholeTiles = undefined;
     attentionTuning.batchedStaging = undefined;
@@ -189,11 +192,14 @@ test('accumulate loops over whole tiles (a count the compiler knows) match the C
   }
 });
 
-test('AVDIT_ATTENTION_WHOLE_TILES: 1, a list of kernels, or off; anything else is a clear error', () => {
+test('AVDIT_ATTENTION_WHOLE_TILES: 1, 0, a list of kernels, or unset for the default list; anything else is a clear error', () => {
   const old = process.env.AVDIT_ATTENTION_WHOLE_TILES;
   const all = () => (['fwd', 'dq', 'dkdv'] as const).map((k) => wholeTiles(k));
   try {
     delete process.env.AVDIT_ATTENTION_WHOLE_TILES;
+    assert.deepEqual(all(), (['fwd', 'dq', 'dkdv'] as const).map((k) => WHOLE_TILES_DEFAULT.includes(k)), 'unset: the default list');
+    assert.deepEqual(WHOLE_TILES_DEFAULT, ['fwd', 'dkdv']);
+    process.env.AVDIT_ATTENTION_WHOLE_TILES = '0';
     assert.deepEqual(all(), [false, false, false]);
     process.env.AVDIT_ATTENTION_WHOLE_TILES = '1';
     assert.deepEqual(all(), [true, true, true]);

@@ -142,7 +142,7 @@ test('absmax: the bits of the largest |x| (negative, scalar and vec4 paths, acro
   }
 });
 
-test('f32 products take the x3 split only where asked (AVDIT_MATMUL_F32X3) and the device has tensor cores', () => {
+test('f32 products take the x3 split where the device has tensor cores, unless AVDIT_MATMUL_F32X3=0', () => {
   const saved = [process.env['AVDIT_MATMUL'], process.env['AVDIT_MATMUL_F32X3']] as const;
   delete process.env['AVDIT_MATMUL'];
   const tensorCores = {
@@ -155,9 +155,10 @@ test('f32 products take the x3 split only where asked (AVDIT_MATMUL_F32X3) and t
   };
   try {
     delete process.env['AVDIT_MATMUL_F32X3'];
-    assert.equal(MATMUL_DEFAULTS.f32x3.on, false, 'off until a GPU measures it');
-    assert.equal(f32x3Table(), null);
-    assert.equal(pick(65536, 1152), 'v2');
+    assert.equal(MATMUL_DEFAULTS.f32x3.on, true, 'on by default since H200 run 11');
+    assert.deepEqual(f32x3Table(), { big: MATMUL_DEFAULTS.f32x3.big, small: MATMUL_DEFAULTS.f32x3.small, emulate: false });
+    assert.equal(pick(65536, 1152), `v4:${MATMUL_DEFAULTS.f32x3.big}`, 'the default, where there are tensor cores');
+    assert.equal(pick(65536, 1152, { ...tensorCores, features: { ...tensorCores.features, subgroupMatrix: null } } as unknown as typeof h), 'v2', 'no tensor cores: v2');
     process.env['AVDIT_MATMUL_F32X3'] = '1';
     assert.equal(pick(65536, 1152), `v4:${MATMUL_DEFAULTS.f32x3.big}`);
     assert.equal(pick(256, 1152), `v4:${MATMUL_DEFAULTS.f32x3.small}`, 'few big tiles: the small config');
