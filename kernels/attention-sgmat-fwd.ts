@@ -96,17 +96,20 @@ const LAG = 8;
  * The write-back adds ot to the last fragments. The first tile sets m directly. For scores that do
  * not keep climbing a rebase is rare: one pass over K and V instead of two, no second Q Kᵀ.
  *
- * (The first version scaled the fragments in workgroup memory and loaded them back as result
- * fragments; on the H200, run 9, its o was off by ~100% with lse right, and NaN under workgroup
- * poison, though its emulation passed: loading a result fragment from workgroup memory is the one
- * builtin use no other kernel shares. This form needs only stores and zero fragments.)
+ * (On the H200 two earlier forms failed although their emulation passed: o off by ~100% with lse
+ * right, and NaN under workgroup poison. Run 9's scaled the fragments in workgroup memory and
+ * loaded them back as result fragments; run 11's stored them and assigned zero fragments inside the
+ * rebase branch. What both did and no kernel that passes there does: assign a result fragment other
+ * than by an MMA inside a branch within the loop. This form only stores inside the branch and
+ * restarts the fragments by a scalar multiply (0 or 1) on every tile, the builtin v4's x3 split
+ * already runs correctly there. Until a GPU run passes with it, AVDIT_MIXED_ONEPASS=1 refuses real
+ * tensor cores: attention-sgmat-tiles.ts onePassOn.)
  */
 function onePassLoop(ops: AttnOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
   const moveOut = rep(NO, (j) => `workgroupBarrier();
         ${ops.store('Ss', `rowSg * ${SS}u`, `o${j}`, `${SS}u`)}
         workgroupBarrier();
-        for (var e = 0u; e < ${ops.bound(8)}; e++) { ot[${j * 8}u + e] = (ot[${j * 8}u + e] + Ss[row * ${SS}u + half * 8u + e]) * c; }
-        o${j} = ${ops.acc}();`, '\n        ');
+        for (var e = 0u; e < ${ops.bound(8)}; e++) { ot[${j * 8}u + e] = (ot[${j * 8}u + e] + Ss[row * ${SS}u + half * 8u + e]) * c; }`, '\n        ');
   return `var m = NEG;
   var den = 0.0;
   ${rep(NO, (j) => `var o${j} = ${ops.acc}();`)}
@@ -137,6 +140,11 @@ function onePassLoop(ops: AttnOps, sd: StageDims, t: MixedTiles, scores: string,
       // O so far into ot, scaled by c (through Ss: its scores are in Ps by now).
       ${moveOut}
     }
+    // and the fragments restart at zero: times 0 after a rebase (O is finite), else times 1, on
+    // every tile, outside the branch (both earlier forms assigned fragments inside it and failed
+    // on the H200, runs 9 and 11).
+    let keep = select(1.0, 0.0, any != 0u);
+    ${rep(NO, (j) => `o${j} = ${ops.scale(`o${j}`, 'keep')};`, '\n    ')}
     workgroupBarrier();
     ${accumulatePV(ops, NO, NS, LP, ldV)}`)}`;
 }

@@ -95,8 +95,25 @@ export const mixedAttentionTuning: {
   doubleBuffer?: Partial<Record<MixedKernel, boolean>>;
 } = { tiles: {} };
 
-/** Whether the forward runs its one-pass form (onePassLoop): `mixedAttentionTuning.onePass` or AVDIT_MIXED_ONEPASS=1. */
-export const onePassOn = (): boolean => !!mixedAttentionTuning.onePass || (typeof process !== 'undefined' && process.env.AVDIT_MIXED_ONEPASS === '1');
+const onePassEnv = (): string => {
+  const env = typeof process !== 'undefined' ? (process.env.AVDIT_MIXED_ONEPASS ?? '') : '';
+  if (!['', '0', '1', 'force'].includes(env)) throw new Error(`AVDIT_MIXED_ONEPASS=${env}: expected 1, force or 0`);
+  return env;
+};
+
+/** Whether the forward runs its one-pass form (onePassLoop): `mixedAttentionTuning.onePass` or AVDIT_MIXED_ONEPASS=1 (or force). */
+export const onePassOn = (): boolean => !!mixedAttentionTuning.onePass || ['1', 'force'].includes(onePassEnv());
+
+/**
+ * Why the one-pass forward may not run here, or null: AVDIT_MIXED_ONEPASS=1 on real tensor cores is
+ * refused until a GPU run passes its tests (its earlier forms gave wrong o on the H200, runs 9 and
+ * 11: attention-sgmat-fwd.ts onePassLoop); `force` runs it anyway, as do the tests' and benchmarks'
+ * `mixedAttentionTuning.onePass` and the emulation.
+ */
+export function onePassRefusal(emulate: boolean): string | null {
+  if (emulate || mixedAttentionTuning.onePass || onePassEnv() !== '1') return null;
+  return 'AVDIT_MIXED_ONEPASS=1: the one-pass tensor-core attention forward has not yet passed its tests on NVIDIA (its earlier forms gave wrong outputs on the H200); AVDIT_MIXED_ONEPASS=force runs it anyway';
+}
 /**
  * Whether a kernel double-buffers its streamed tiles (phasedLoop; the forward also its scores,
  * twoPassLoop): `mixedAttentionTuning.doubleBuffer[kind]`, or AVDIT_MIXED_DB = 1 (every kernel) or

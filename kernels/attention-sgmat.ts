@@ -52,7 +52,7 @@ import { layoutUniforms, operandEnd, rowIOKey, type Operand, type RowIO } from '
 import { dkdvCode, dqCode } from './attention-sgmat-bwd.ts';
 import { fwdCode } from './attention-sgmat-fwd.ts';
 import { ioOf } from './attention-sgmat-parts.ts';
-import { doubleBufferOn, mixedAttentionTuning, onePassOn, pickMixedTiles, type MixedKernel, type MixedTiles } from './attention-sgmat-tiles.ts';
+import { doubleBufferOn, mixedAttentionTuning, onePassOn, onePassRefusal, pickMixedTiles, type MixedKernel, type MixedTiles } from './attention-sgmat-tiles.ts';
 import { grid } from './grid.ts';
 import { MATMUL_DEFAULTS } from './matmul.ts';
 import { FRAG as F, type SgSyntax } from './sgmat-ops.ts';
@@ -93,6 +93,8 @@ const keyOf = (kind: MixedKernel, d: AttentionShape, t: MixedTiles, emulate: boo
 export function mixedDispatch(
   ctx: GpuContext, kind: MixedKernel, d: AttentionShape, buffers: GPUBuffer[], emulate: boolean, syntax: SgSyntax, x3: X3Maxima | null = null,
 ): Dispatch {
+  const refused = kind === 'fwd' && !x3 ? onePassRefusal(emulate) : null;
+  if (refused) throw new Error(refused);
   const own = kind === 'dkdv' ? d.s : d.l;
   const t = pickMixedTiles(kind, own, d.dqk, d.dv, ctx.limits.maxComputeWorkgroupStorageSize, !!x3);
   const blocks = Math.ceil(own / t.bo);

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AttentionDims, Backend, Storage } from '../../engine/backend.ts';
 import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
-import { mixedAttentionTuning, mixedTileBytes, pickMixedTiles } from '../../kernels/attention-sgmat.ts';
+import { mixedAttentionTuning, mixedDispatch, mixedTileBytes, pickMixedTiles } from '../../kernels/attention-sgmat.ts';
 import { relErr } from '../model/golden-check.ts';
 import { both, cpu, randomData, openPoisonedGpu } from './helpers.ts';
 
@@ -174,6 +174,27 @@ test('mixed attention with double-buffered tiles: forward, dQ and dK/dV', async 
   } finally {
     mixedAttentionTuning.doubleBuffer = {};
     mixedAttentionTuning.tiles = {};
+  }
+});
+
+test('AVDIT_MIXED_ONEPASS=1 is refused on real tensor cores until a GPU run passes its tests (force runs it; other values are errors)', () => {
+  const ctx = (gpu as WebGpuBackend).ctx;
+  const d: AttentionDims = { n: 1, l: 64, s: 64, dqk: 72, dv: 72, scale: 0.1 };
+  const saved = process.env.AVDIT_MIXED_ONEPASS;
+  try {
+    process.env.AVDIT_MIXED_ONEPASS = '1';
+    assert.throws(() => mixedDispatch(ctx, 'fwd', d, [], false, 'new'), /AVDIT_MIXED_ONEPASS=1: .*not yet passed its tests on NVIDIA.*AVDIT_MIXED_ONEPASS=force/);
+    assert.match(mixedDispatch(ctx, 'fwd', d, [], true, 'new').key, /\/1p/, 'the emulation runs it');
+    assert.doesNotThrow(() => mixedDispatch(ctx, 'dq', d, [], false, 'new'), 'the backward has no one-pass form');
+    process.env.AVDIT_MIXED_ONEPASS = 'force';
+    assert.match(mixedDispatch(ctx, 'fwd', d, [], false, 'new').key, /\/1p/);
+    process.env.AVDIT_MIXED_ONEPASS = 'yes';
+    assert.throws(() => mixedDispatch(ctx, 'fwd', d, [], true, 'new'), /AVDIT_MIXED_ONEPASS=yes: expected 1, force or 0/);
+    process.env.AVDIT_MIXED_ONEPASS = '0';
+    assert.doesNotMatch(mixedDispatch(ctx, 'fwd', d, [], false, 'new').key, /\/1p/);
+  } finally {
+    if (saved === undefined) delete process.env.AVDIT_MIXED_ONEPASS;
+    else process.env.AVDIT_MIXED_ONEPASS = saved;
   }
 });
 
