@@ -31,7 +31,7 @@ set -u
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
-PARTS=${PARTS:-gradcheck golden matmul golden-x3 robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl xl-ab torch-xl}
+PARTS=${PARTS:-gradcheck golden matmul golden-x3 robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl xl-ab xl-ab-mixed torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
@@ -150,6 +150,8 @@ TAILN=60 part xl-direct ${XL_LIMIT:-150} env AVDIT_MATMUL_DIRECT=${DIRECT:-v4:12
 TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
 # Each f32 option weighed above (v2's alternative tile, transposed weights, whole-tile attention
 # loops) on and off in turn inside the XL denoising step (about 40 s).
-TAILN=9 part xl-ab 100 node --import tsx bench/gpu-xl.ts --ab $q
+TAILN=10 part xl-ab 100 node --import tsx bench/gpu-xl.ts --ab $q
+# The same for mixed precision (composed attention, double-buffered attention tiles, direct f16 weights).
+TAILN=7 part xl-ab-mixed 100 node --import tsx bench/gpu-xl.ts --ab --mixed $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"

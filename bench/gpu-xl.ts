@@ -8,7 +8,7 @@
  * shrinks, so this is the peak).
  *
  *   node --import tsx bench/gpu-xl.ts [--quick] [--preset XL] [--budget SECONDS] [--mixed] [--profile] [--backend cpu]
- * --ab: only the denoising step, with each f32 option the GPU script weighs on and off (see AB_OPTIONS).
+ * --ab: only the denoising step, with each option the GPU script weighs for the precision on and off (see AB_OPTIONS).
  * --profile: first, one batch-2 training step with checkpointing and one denoising step at batch 8
  * under the kernel profiler (engine/webgpu/profiler.ts): GPU time per kernel, printed and kept in the JSON.
  * Writes $OUT/gpu-xl.json (or bench/results/).
@@ -95,15 +95,19 @@ async function profile(label: string, fn: () => Promise<void>): Promise<void> {
 }
 
 /**
- * --ab: only the f32 denoising step at batch 8 (LoRA merged), timed with each of the f32 options a
- * GPU session weighs turned on and off in turn, the others as the environment has them (the
- * options are read at each dispatch; each form compiles its own pipelines in its untimed first
- * run): what each is worth inside a model step, not only in a kernel benchmark.
+ * --ab: only the denoising step at batch 8 (LoRA merged), timed with each of the options a GPU
+ * session weighs for this precision turned on and off in turn, the others as the environment has
+ * them (the options are read at each dispatch or layer call; each form compiles its own pipelines
+ * in its untimed first run): what each is worth inside a model step, not only in a kernel
+ * benchmark. Both precisions weigh the composed attention (matmul + softmax + matmul), which with
+ * the x3 matmul outran the fused f32 kernels at the spatial and fusion shapes in run 11.
  */
-const AB_OPTIONS: Record<string, [on: string, off: string]> = {
-  AVDIT_MATMUL_V2_ALT: ['256x128x16:8x8', 'off'], AVDIT_MATMUL_WEIGHT_T: ['1', '0'], AVDIT_ATTENTION_WHOLE_TILES: ['1', '0'],
-  AVDIT_MATMUL_F32X3: ['1', '0'], AVDIT_ATTENTION_F32X3: ['1', '0'],
-};
+const AB_OPTIONS: Record<string, [on: string, off: string]> = precision === 'mixed'
+  ? { AVDIT_ATTENTION: ['composed', 'fused'], AVDIT_MIXED_DB: ['1', '0'], AVDIT_MATMUL_DIRECT: ['v4:128x128x32:2x4:gb', 'off'] }
+  : {
+    AVDIT_MATMUL_V2_ALT: ['256x128x16:8x8', 'off'], AVDIT_MATMUL_WEIGHT_T: ['1', '0'], AVDIT_ATTENTION_WHOLE_TILES: ['1', '0'],
+    AVDIT_MATMUL_F32X3: ['1', '0'], AVDIT_ATTENTION_F32X3: ['1', '0'], AVDIT_ATTENTION: ['composed', 'fused'],
+  };
 if (argv.includes('--ab')) {
   const unmergeAb = model.mergeLoRA();
   await timed('denoising step b8, as the environment has it', 3, forward(8));
@@ -117,7 +121,7 @@ if (argv.includes('--ab')) {
     else process.env[name] = had;
   }
   unmergeAb();
-  writeResult(`gpu-xl-ab${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, rows });
+  writeResult(`gpu-xl-ab${precision === 'mixed' ? '-mixed' : ''}${quick ? '-quick' : ''}`, { device: backend.device, preset, precision, rows });
   await closeBackends();
   process.exit(0);
 }
