@@ -101,9 +101,10 @@ const randn = (size: number, seed: number): Storage => be.random('normal', size,
 
 /** The unfused forward (S, P kept for the backward as autograd would) and backward. */
 function unfusedFwd(b: Backend, q: Storage, k: Storage, v: Storage, d: AttentionDims): { o: Storage; p: Storage } {
-  const S = b.matmul(q, [d.n, d.l, d.dqk], k, [d.n, d.s, d.dqk], false, true, [d.n, d.l, d.s]);
-  const Ss = b.unary('affine', S, d.scale, 0);
-  b.free(S);
+  // (As the model's composed path, model/layers/attention.ts sdpaComposed: the scale on q, not on the scores.)
+  const qs = b.unary('affine', q, d.scale, 0);
+  const Ss = b.matmul(qs, [d.n, d.l, d.dqk], k, [d.n, d.s, d.dqk], false, true, [d.n, d.l, d.s]);
+  b.free(qs);
   const p = b.softmax(Ss, [d.n, d.l, d.s]);
   b.free(Ss);
   return { o: b.matmul(p, [d.n, d.l, d.s], v, [d.n, d.s, d.dv], false, false, [d.n, d.l, d.dv]), p };
@@ -114,11 +115,14 @@ function unfusedBwd(b: Backend, q: Storage, k: Storage, v: Storage, p: Storage, 
   const dP = b.matmul(dO, [d.n, d.l, d.dv], v, [d.n, d.s, d.dv], false, true, [d.n, d.l, d.s]);
   const dS = b.softmaxBwd(p, dP, [d.n, d.l, d.s]);
   b.free(dP);
-  const dSs = b.unary('affine', dS, d.scale, 0);
+  // dq = scale·(dS·K) and dk = dSᵀ·(scale·q): the scale on the L×d operands.
+  const dqs = b.matmul(dS, [d.n, d.l, d.s], k, [d.n, d.s, d.dqk], false, false, [d.n, d.l, d.dqk]);
+  const dq = b.unary('affine', dqs, d.scale, 0);
+  b.free(dqs);
+  const qs = b.unary('affine', q, d.scale, 0);
+  const dk = b.matmul(dS, [d.n, d.l, d.s], qs, [d.n, d.l, d.dqk], true, false, [d.n, d.s, d.dqk]);
+  b.free(qs);
   b.free(dS);
-  const dq = b.matmul(dSs, [d.n, d.l, d.s], k, [d.n, d.s, d.dqk], false, false, [d.n, d.l, d.dqk]);
-  const dk = b.matmul(dSs, [d.n, d.l, d.s], q, [d.n, d.l, d.dqk], true, false, [d.n, d.s, d.dqk]);
-  b.free(dSs);
   return [dq, dk, dv];
 }
 

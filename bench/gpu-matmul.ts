@@ -557,6 +557,15 @@ async function main(): Promise<void> {
     console.log(`f32 on the tensor cores: ${bestX3.variant} ${bestX3.geomean.toFixed(1)} TFLOP/s (geometric mean), v2's best ${bestV2.variant} ${bestV2.geomean.toFixed(1)}`);
     writeFileSync(join(outDir, 'matmul-f32x3.txt'), bestX3.geomean > bestV2.geomean ? `${bestX3.variant.slice(3)}\n` : 'off\n');
   }
+  // The mixed kernel: the sweep's fastest staged v4 config if it beats the default big config's
+  // geometric mean by more than 3%, else off: gpu-run.sh's TUNE=1 sets AVDIT_MATMUL_V4 from it.
+  const v4Staged = (ranking?.ranked.v4 ?? []).filter((r) => r.geomean > 0 && !isGb(r.variant));
+  const v4Default = v4Staged.find((r) => r.variant === `v4:${MATMUL_DEFAULTS.v4.big}`);
+  if (v4Staged[0] && v4Default) {
+    const wins = v4Staged[0].geomean > 1.03 * v4Default.geomean;
+    console.log(`v4: fastest staged ${v4Staged[0].variant} ${v4Staged[0].geomean.toFixed(1)} TFLOP/s (geometric mean), the default ${v4Default.variant} ${v4Default.geomean.toFixed(1)}`);
+    writeFileSync(join(outDir, 'matmul-v4.txt'), wins ? `${v4Staged[0].variant.slice(3)}\n` : 'off\n');
+  }
   // Rows of variant v that were timed and whose spot check passed (a failed or missing one leaves
   // the two sides of a comparison unequal: no verdict).
   const measured = (r: Row, v: string | undefined): boolean => r.variant === v && r.ms !== undefined && (r.spotErr ?? 1) < tolerance(v);

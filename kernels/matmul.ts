@@ -279,7 +279,7 @@ export function chooseVariant(ctx: GpuContext, p: MatmulParams, outBytes = Infin
     return big;
   };
   if (p.precision === 'mixed') {
-    const v = (outBytes >= V4_MIN_OUT_BYTES ? pick('v4') : null) ?? pick('v3');
+    const v = (outBytes >= V4_MIN_OUT_BYTES ? pick('v4', v4Table()) : null) ?? pick('v3');
     if (v) return v;
   } else if (outBytes >= V4_MIN_OUT_BYTES) {
     const x3 = f32x3Table();
@@ -307,6 +307,20 @@ export function f32x3Table(): { big: string; small: string; emulate: boolean } |
   const v = parseVariant(`v4:${cfg}`);
   if (v.name !== 'v4' || !v.cfg.X3) throw new Error(`AVDIT_MATMUL_F32X3=${env}: expected 1, 0 or a v4 config with :x3`);
   return { big: cfg, small: dflt.small, emulate };
+}
+
+/**
+ * The mixed kernel's configs: AVDIT_MATMUL_V4 (a staged v4 config for the big products, such as
+ * `128x256x32:2x4:s1`, which a GPU sweep found faster: bench/gpu-matmul.ts writes matmul-v4.txt;
+ * '' or 'off' for the defaults), else MATMUL_DEFAULTS.v4. The small products keep the default small config.
+ */
+export function v4Table(): { big: string; small: string } {
+  const env = typeof process !== 'undefined' ? process.env['AVDIT_MATMUL_V4'] : undefined;
+  if (env === undefined || env === '' || env === 'off') return MATMUL_DEFAULTS.v4;
+  const cfg = env.replace(/^v4:/, '');
+  const v = parseVariant(`v4:${cfg}`);
+  if (v.name !== 'v4' || v.cfg.X3 || v.cfg.GB) throw new Error(`AVDIT_MATMUL_V4=${env}: expected a staged v4 config (no :x3, :gb), e.g. 128x256x32:2x4:s1`);
+  return { big: cfg, small: MATMUL_DEFAULTS.v4.small };
 }
 
 /** v2's alternative config: AVDIT_MATMUL_V2_ALT (a v2 config, or '' / 'off' for none), else MATMUL_DEFAULTS.v2.alt. */

@@ -11,7 +11,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuHarness } from '../../bench/gpu-harness.ts';
-import { sgWgsl, storeStagger } from '../../kernels/matmul-sgmat.ts';
+import { sgName, sgWgsl, storeStagger } from '../../kernels/matmul-sgmat.ts';
 import { tiledTuning, tiledWgsl, tileSwizzle } from '../../kernels/matmul-tiled.ts';
 import { chooseVariant, encodeMatmul, MATMUL_DEFAULTS, parseVariant, splitKFor, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 import { encodeToF16, f16Bytes } from '../../kernels/cast-f16.ts';
@@ -263,6 +263,43 @@ test('matmul automatic choice', async () => {
   assert.deepEqual(parseVariant('v4:128x128x32:2x2:h:np'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 2, ST: 2, H: true, NP: true } });
   assert.throws(() => parseVariant('v4:128x128x32:2x2:hh'), /bad option 'hh'/);
   assert.deepEqual(parseVariant('v4:128x128x64:2x4:s1:z'), { name: 'v4', cfg: { BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, Z: true } });
+});
+
+test('AVDIT_MATMUL_V4 gives mixed precision\'s big products another staged v4 config (a GPU sweep\'s pick); the small ones keep theirs', () => {
+  const saved = [process.env['AVDIT_MATMUL'], process.env['AVDIT_MATMUL_V4']] as const;
+  delete process.env['AVDIT_MATMUL'];
+  const tensorCores = {
+    limits: { ...h.limits, maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 },
+    features: { ...h.features, f16: true, software: false, subgroupMatrix: { M: 16, N: 16, K: 16 } },
+  } as unknown as typeof h;
+  const pick = (M: number): string => {
+    const v = chooseVariant(tensorCores, { batch: 1, M, N: 4608, K: 1152, transA: false, transB: true, strideA: 0, strideB: 0, precision: 'mixed' });
+    return v.name === 'v4' ? `v4:${sgName(v.cfg)}` : v.name;
+  };
+  try {
+    delete process.env['AVDIT_MATMUL_V4'];
+    assert.equal(pick(65536), `v4:${MATMUL_DEFAULTS.v4.big}`);
+    process.env['AVDIT_MATMUL_V4'] = '128x256x32:2x4:s1';
+    assert.equal(pick(65536), 'v4:128x256x32:2x4:s1');
+    assert.equal(pick(256), `v4:${MATMUL_DEFAULTS.v4.small}`, 'few big tiles: the default small config');
+    process.env['AVDIT_MATMUL_V4'] = 'v4:256x128x32:4x2:s1';
+    assert.equal(pick(65536), 'v4:256x128x32:4x2:s1');
+    process.env['AVDIT_MATMUL_V4'] = 'off';
+    assert.equal(pick(65536), `v4:${MATMUL_DEFAULTS.v4.big}`);
+    for (const bad of ['128x128x32:2x4:s1:x3', '128x128x32:2x4:gb']) {
+      process.env['AVDIT_MATMUL_V4'] = bad;
+      assert.throws(() => pick(65536), /AVDIT_MATMUL_V4=.*expected a staged v4 config/);
+    }
+    // f32 products never read it.
+    process.env['AVDIT_MATMUL_V4'] = '128x256x32:2x4:s1';
+    const f32 = chooseVariant(tensorCores, { batch: 1, M: 65536, N: 4608, K: 1152, transA: false, transB: true, strideA: 0, strideB: 0 });
+    assert.ok(f32.name === 'v4' && f32.cfg.X3, 'f32: the x3 split');
+  } finally {
+    for (const [k, v] of [['AVDIT_MATMUL', saved[0]], ['AVDIT_MATMUL_V4', saved[1]]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });
 
 test('v2\'s alternative tile (AVDIT_MATMUL_V2_ALT) is taken where it computes 5% fewer padded outputs and still fills the GPU', () => {
