@@ -166,6 +166,15 @@ async function mixedAttention(q: Storage, k: Storage, v: Storage, dO: Storage, d
   try {
     out.mixedFwdMs = await time(fwd);
     out.mixedFwdBwdMs = await time(fwdBwd);
+    // The unfused version in mixed precision too (its products on v4; the L×L scores in f32).
+    try {
+      out.mixedUnfusedFwdBwdMs = await time(() => {
+        const r = unfusedFwd(be, q, k, v, d);
+        return [r.o, r.p, ...unfusedBwd(be, q, k, v, r.p, dO, d)];
+      });
+    } catch (e) {
+      out.mixedUnfusedError = (e as Error).message.slice(0, 300);
+    }
     const m = fwdBwd();
     be.setPrecision('f32');
     const f = fwdBwd();
@@ -483,12 +492,12 @@ for (const r of attention) {
   if (vs) for (const [kind, m] of Object.entries(vs)) console.log(`  ${kind.padEnd(5)} ${Object.entries(m).map(([k, t]) => `${k} ${f(t)}`).join('  ')}`);
 }
 console.log('\nmixed precision (f16 operands on tensor cores, f32 statistics; ms) vs PyTorch SDPA in half precision');
-console.log('case       mixed fwd  mixed f+b  torch f16 f+b  torch bf16 f+b  rel. diff from f32 (o lse dq dk dv)');
+console.log('case       mixed fwd  mixed f+b  unfused f+b  torch f16 f+b  torch bf16 f+b  rel. diff from f32 (o lse dq dk dv)');
 for (const r of attention) {
   const t = torchAtt(r.name as string);
   const rd = r.mixedRelDiff as Record<string, number> | undefined;
   console.log(
-    `${String(r.name).padEnd(10)} ${f(r.mixedFwdMs ?? r.mixedError).padStart(9)}  ${f(r.mixedFwdBwdMs).padStart(9)}  ${f(t.sdpa_f16_fwdbwd_ms).padStart(13)}  ${f(t.sdpa_bf16_fwdbwd_ms).padStart(14)}  ` +
+    `${String(r.name).padEnd(10)} ${f(r.mixedFwdMs ?? r.mixedError).padStart(9)}  ${f(r.mixedFwdBwdMs).padStart(9)}  ${f(r.mixedUnfusedFwdBwdMs ?? 'error').padStart(11)}  ${f(t.sdpa_f16_fwdbwd_ms).padStart(13)}  ${f(t.sdpa_bf16_fwdbwd_ms).padStart(14)}  ` +
       (rd ? Object.values(rd).map((x) => x.toExponential(1)).join(' ') : ''),
   );
   const vs = r.mixedVariants as Record<string, Record<string, number>> | undefined;
