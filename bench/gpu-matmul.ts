@@ -506,7 +506,9 @@ async function main(): Promise<void> {
       const isSweep = sweep.includes(v);
       if (smallConfigs.includes(v) && s.tag !== 'narrow NT') continue;
       if (isSweep && s.tag !== 'square NN' && s.tag !== 'sweep XL') continue;
-      if (!isSweep && s.tag === 'sweep XL') continue;
+      // (The requested variants of the ranked families run the sweep's shapes too: the default
+      // configs rank beside the others.)
+      if (!isSweep && s.tag === 'sweep XL' && (v === 'v1' || smallConfigs.includes(v))) continue;
       const nRuns = isSweep ? sweepRuns : runs;
       const target = isSweep ? sweepTargetMs : targetMs;
       const p: MatmulParams = { batch: 1, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, strideA: 0, strideB: 0, variant: v };
