@@ -46,7 +46,7 @@
  */
 import { uniforms, type Dispatch, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
-import { encodeAbsMaxBits, encodeZeroWords } from './absmax.ts';
+import { encodeAbsMaxBits, encodeAbsMaxPairBits, encodeZeroWords } from './absmax.ts';
 import { encodeRowDot } from './attention-bwd.ts';
 import { layoutUniforms, operandEnd, rowIOKey, type Operand, type RowIO } from './attention-layout.ts';
 import { dkdvCode, dqCode } from './attention-sgmat-bwd.ts';
@@ -150,7 +150,8 @@ interface X3Maxima {
 
 /**
  * The largest |x| of each operand (q, k, v and, for the backward, dO), one pass per distinct
- * buffer over every element its operands' rows reach (a packed qkv: one pass for all three).
+ * buffer over every element its operands' rows reach (a packed qkv: one pass for all three), two
+ * buffers a dispatch.
  */
 function x3Maxima(ctx: GpuContext, d: AttentionShape, bufs: [Operand, GPUBuffer][]): X3Maxima {
   const S = ctx.scratch(16);
@@ -163,7 +164,12 @@ function x3Maxima(ctx: GpuContext, d: AttentionShape, bufs: [Operand, GPUBuffer]
     distinct[i]!.end = Math.max(distinct[i]!.end, operandEnd(d, op));
     slotOf.push(i);
   }
-  distinct.forEach((x, i) => encodeAbsMaxBits(ctx, x.buf, x.end, S, i));
+  // Two buffers a dispatch.
+  for (let i = 0; i < distinct.length; i += 2) {
+    const [x0, x1] = [distinct[i]!, distinct[i + 1]];
+    if (x1) encodeAbsMaxPairBits(ctx, x0.buf, x0.end, i, x1.buf, x1.end, i + 1, S);
+    else encodeAbsMaxBits(ctx, x0.buf, x0.end, S, i);
+  }
   const names = ['SQ', 'SK', 'SV', 'SG'];
   // Without dO (the forward) SG names slot 0, unused.
   const slots = names.map((n, i) => `const ${n} = ${slotOf[i] ?? 0}u;`).join(' ');

@@ -9,7 +9,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuHarness } from '../../bench/gpu-harness.ts';
-import { encodeAbsMaxBits, encodeZeroWords } from '../../kernels/absmax.ts';
+import { encodeAbsMaxBits, encodeAbsMaxPairBits, encodeZeroWords } from '../../kernels/absmax.ts';
 import { chooseVariant, encodeMatmul, f32x3Table, MATMUL_DEFAULTS, parseVariant, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 import { sgName, sgSharedBytes } from '../../kernels/matmul-sgmat.ts';
 import { randomData } from './helpers.ts';
@@ -115,6 +115,28 @@ test('x3 split-K (a weight gradient: TN, few tiles, long K): the chunks share on
   } finally {
     MATMUL_DEFAULTS.splitK = saved;
     h.dispatch = dispatch;
+  }
+});
+
+test('absmax of two buffers in one dispatch: each into its own slot (vec4 and scalar, across workgroups, one empty)', async () => {
+  // (1_100_000 vec4 items pass 1024 workgroups of 256: the loops stride past their first round.)
+  for (const [n0, n1] of [[4096, 1_100_000], [1_100_001, 5], [12, 0], [1, 1]] as const) {
+    const x0 = rand(n0, n0 + 1), x1 = rand(Math.max(n1, 1), n1 + 2);
+    // The maxima where only a loop's second round reaches (scalar item 262300, vec4 item 262500).
+    x0[Math.min(n0 - 1, 262_300)] = -3.25;
+    if (n1) x1[Math.min(n1 - 1, 1_050_001)] = 7.5;
+    const S = h.buffer(16), g0 = h.upload(x0), g1 = h.upload(x1);
+    try {
+      encodeZeroWords(h, S);
+      encodeAbsMaxPairBits(h, g0, n0, 3, g1, n1, 1, S);
+      await h.checkErrors();
+      const got = new Float32Array((await h.read(S, 4)).buffer);
+      assert.deepEqual([...got], [0, n1 ? 7.5 : 0, 0, 3.25], `n0 = ${n0}, n1 = ${n1}`);
+    } finally {
+      S.destroy();
+      g0.destroy();
+      g1.destroy();
+    }
   }
 });
 
