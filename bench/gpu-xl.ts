@@ -99,14 +99,15 @@ async function profile(label: string, fn: () => Promise<void>): Promise<void> {
  * session weighs for this precision turned on and off in turn, the others as the environment has
  * them (the options are read at each dispatch or layer call; each form compiles its own pipelines
  * in its untimed first run): what each is worth inside a model step, not only in a kernel
- * benchmark. Both precisions weigh the composed attention (matmul + softmax + matmul), which with
- * the x3 matmul outran the fused f32 kernels at the spatial and fusion shapes in run 11.
+ * benchmark. Both precisions weigh the composed attention (matmul + softmax + matmul) for the
+ * spatial and fusion attention (`composed:64`; the temporal adapter's 16 frames stay fused), which
+ * with the x3 matmul outran the fused f32 kernels at those shapes in run 11.
  */
 const AB_OPTIONS: Record<string, [on: string, off: string]> = precision === 'mixed'
-  ? { AVDIT_ATTENTION: ['composed', 'fused'], AVDIT_MIXED_DB: ['1', '0'], AVDIT_MATMUL_DIRECT: ['v4:128x128x32:2x4:gb', 'off'] }
+  ? { AVDIT_ATTENTION: ['composed:64', 'fused'], AVDIT_MIXED_DB: ['1', '0'], AVDIT_MATMUL_DIRECT: ['v4:128x128x32:2x4:gb', 'off'] }
   : {
     AVDIT_MATMUL_V2_ALT: ['256x128x16:8x8', 'off'], AVDIT_MATMUL_WEIGHT_T: ['1', '0'], AVDIT_ATTENTION_WHOLE_TILES: ['1', '0'],
-    AVDIT_MATMUL_F32X3: ['1', '0'], AVDIT_ATTENTION_F32X3: ['1', '0'], AVDIT_ATTENTION: ['composed', 'fused'],
+    AVDIT_MATMUL_F32X3: ['1', '0'], AVDIT_ATTENTION_F32X3: ['1', '0'], AVDIT_ATTENTION: ['composed:64', 'fused'],
   };
 if (argv.includes('--ab')) {
   const unmergeAb = model.mergeLoRA();

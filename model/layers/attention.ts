@@ -40,15 +40,23 @@ export function mergeHeads(x: Tensor): Tensor {
  * it stores the L×L probabilities for the backward, so it needs more memory).
  */
 export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
-  if (attentionPath() === 'composed') return sdpaComposed(q, k, v);
+  if (attentionPath(undefined, q.shape.at(-2)!) === 'composed') return sdpaComposed(q, k, v);
   return A.attention(q, k, v, 1 / Math.sqrt(q.shape.at(-1)!));
 }
 
-/** AVDIT_ATTENTION: 'fused' (default) or 'composed'; anything else is an error naming both. */
-export function attentionPath(env: string | undefined = process.env.AVDIT_ATTENTION): 'fused' | 'composed' {
+/**
+ * How an attention over sequences of `len` queries runs. AVDIT_ATTENTION: 'fused' (default),
+ * 'composed' (matmul + softmax + matmul everywhere), or 'composed:N' (composed from N queries on,
+ * fused below: with tensor-core matmuls the composed form outran the fused kernels at XL's spatial
+ * and fusion lengths on the H200, run 11, while at the temporal adapter's 16 frames it was 8× slower);
+ * anything else is an error naming them.
+ */
+export function attentionPath(env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity): 'fused' | 'composed' {
   if (env === undefined || env === '' || env === 'fused') return 'fused';
   if (env === 'composed') return 'composed';
-  throw new Error(`AVDIT_ATTENTION must be fused or composed, got "${env}"`);
+  const from = /^composed:(\d+)$/.exec(env);
+  if (from) return len >= Number(from[1]) ? 'composed' : 'fused';
+  throw new Error(`AVDIT_ATTENTION must be fused, composed or composed:N (composed from N queries on), got "${env}"`);
 }
 
 /**
@@ -85,7 +93,7 @@ export class Attention extends Module {
   forward(x: Tensor, lora?: AttentionLoRA): Tensor {
     const qkv = lora ? lora.qkv.apply(this.qkv, x) : this.qkv.forward(x); // [B, L, 3D]
     // The fused path reads the heads where qkv holds them and writes o merged (no permutes).
-    const o = attentionPath() === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...splitPacked(qkv, this.heads)));
+    const o = attentionPath(undefined, qkv.shape.at(-2)!) === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...splitPacked(qkv, this.heads)));
     return lora ? lora.proj.apply(this.proj, o) : this.proj.forward(o);
   }
 }
@@ -119,7 +127,7 @@ export class TemporalAttention extends Module {
    * order: B·Lv sequences, each token's M frames along the second axis) → [B, M, Lv, D].
    */
   forward(x: Tensor): Tensor {
-    if (attentionPath() !== 'fused') {
+    if (attentionPath(undefined, x.shape[1]!) !== 'fused') { // (the frames: x's second axis either way)
       // The composed path wants the sequences in front: [B, M, Lv, D] → [B·Lv, M, D] and back.
       if (x.rank === 4) {
         const [B, M, Lv, D] = x.shape as [number, number, number, number];

@@ -38,7 +38,7 @@ test('PatchEmbed equals Conv2d(stride p) flattened to tokens', () => {
 
 test('Attention with LoRA: output and every gradient match PyTorch', () => checkAttentionGolden());
 
-test('AVDIT_ATTENTION=composed (matmul + softmax + matmul) matches the same PyTorch golden; junk is refused', async () => {
+test('AVDIT_ATTENTION=composed (matmul + softmax + matmul), or composed from N queries on, matches the same PyTorch golden; junk is refused', async () => {
   process.env.AVDIT_ATTENTION = 'composed';
   try {
     assert.equal(attentionPath(), 'composed');
@@ -47,7 +47,18 @@ test('AVDIT_ATTENTION=composed (matmul + softmax + matmul) matches the same PyTo
     delete process.env.AVDIT_ATTENTION;
   }
   assert.equal(attentionPath(), 'fused');
-  assert.throws(() => attentionPath('flash'), /AVDIT_ATTENTION must be fused or composed, got "flash"/);
+  assert.throws(() => attentionPath('flash'), /AVDIT_ATTENTION must be fused, composed or composed:N \(composed from N queries on\), got "flash"/);
+  assert.throws(() => attentionPath('composed:'), /got "composed:"/);
+  // composed:N: composed from N queries on, fused below (the golden's sequences are 5 long: both ways).
+  assert.deepEqual([attentionPath('composed:64', 16), attentionPath('composed:64', 64), attentionPath('composed:64', 256)], ['fused', 'composed', 'composed']);
+  for (const env of ['composed:5', 'composed:6']) {
+    process.env.AVDIT_ATTENTION = env;
+    try {
+      await checkAttentionGolden();
+    } finally {
+      delete process.env.AVDIT_ATTENTION;
+    }
+  }
 });
 
 function checkAttentionGolden(): Promise<void> {
