@@ -8,7 +8,7 @@ import type { WebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { dawnFlags } from '../../engine/webgpu/device.ts';
 import { useBackend } from '../../engine/registry.ts';
 import { ATTENTION_X3, mixedAttentionOptions, x3AttentionOptions } from '../../kernels/attention-sgmat.ts';
-import { onePassOn } from '../../kernels/attention-sgmat-tiles.ts';
+import { onePassOn, onePassRefusal } from '../../kernels/attention-sgmat-tiles.ts';
 import { batchedStaging, pickTiles, tilesName, wholeTiles, type AttentionKernel } from '../../kernels/attention-tiles.ts';
 import type { GpuContext } from '../../kernels/context.ts';
 import { chooseVariant, splitKFor, weightTransposeOn, type MatmulPrecision, type ParsedVariant } from '../../kernels/matmul.ts';
@@ -65,7 +65,7 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
     'matmul, mixed': f.f16 ? matmul('mixed') : 'unavailable (no shader-f16)',
     'attention, f32': `flash attention (kernels/attention.ts, attention-bwd.ts); at XL's spatial shape tiles ${f32Tiles(ctx)}, staged by ${batchedStaging(f.software) ? 'batched loads' : 'a loop'}${whole.length ? `, accumulating over whole tiles (${whole.join(', ')})` : ''}`,
     'attention, mixed': mixedAttention
-      ? `${mixedAttention.emulate ? 'tensor-core kernels, emulated' : 'tensor-core kernels (kernels/attention-sgmat.ts)'}${onePassOn() ? ', the forward in one pass' : ''}`
+      ? `${mixedAttention.emulate ? 'tensor-core kernels, emulated' : 'tensor-core kernels (kernels/attention-sgmat.ts)'}${onePassOn() ? (onePassRefusal(mixedAttention.emulate) ? ', the one-pass forward refused (AVDIT_MIXED_ONEPASS=force runs it)' : ', the forward in one pass') : ''}`
       : f.f16 ? 'the f32 kernels (no 16×16×16 f16 subgroup matrices)' : 'unavailable (no shader-f16)',
     'attention, f32 x3 split': x3Attention ? `tensor cores from length ${ATTENTION_X3.minLen} (AVDIT_ATTENTION_F32X3)${x3Attention.emulate ? ', emulated' : ''}` : 'off',
     'row reductions': SG ? `subgroup shuffles (subgroup size ${SG})` : f.subgroups ? 'workgroup tree (subgroup size not fixed, or AVDIT_ROW_SUBGROUPS=0)' : 'workgroup tree (no subgroups)',

@@ -50,7 +50,9 @@ test('the kernel plan on an NVIDIA-like device: v4 on tensor cores, tensor-core 
     const tuned = kernelPlan(ctx);
     assert.match(tuned['matmul, f32']!, /, v2:256x128x16:8x8 \(65536×4608·\(1152×4608\)ᵀ\); x·Wᵀ on transposed weight copies$/);
     assert.match(tuned['attention, f32']!, /, accumulating over whole tiles \(dq, dkdv\)$/);
-    assert.equal(tuned['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts), the forward in one pass');
+    assert.equal(tuned['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts), the one-pass forward refused (AVDIT_MIXED_ONEPASS=force runs it)');
+    process.env.AVDIT_MIXED_ONEPASS = 'force';
+    assert.equal(kernelPlan(ctx)['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts), the forward in one pass');
     assert.equal(tuned['attention, f32 x3 split'], 'tensor cores from length 64 (AVDIT_ATTENTION_F32X3)');
   } finally {
     for (const k of ['AVDIT_MATMUL_F32X3', 'AVDIT_MATMUL_V2_ALT', 'AVDIT_MATMUL_WEIGHT_T', 'AVDIT_ATTENTION_WHOLE_TILES', 'AVDIT_MIXED_ONEPASS', 'AVDIT_ATTENTION_F32X3']) {
