@@ -103,7 +103,7 @@ const LAG = 8;
  * than by an MMA inside a branch within the loop. This form only stores inside the branch and
  * restarts the fragments by a scalar multiply (0 or 1) on every tile, the builtin v4's x3 split
  * already runs correctly there. Until a GPU run passes with it, AVDIT_MIXED_ONEPASS=1 refuses real
- * tensor cores: attention-sgmat-tiles.ts onePassOn.)
+ * tensor cores: attention-sgmat-tiles.ts onePassRefusal.)
  */
 function onePassLoop(ops: AttnOps, sd: StageDims, t: MixedTiles, scores: string, NO: number, NS: number, SS: number, LP: number, ldV: number, HT: number): string {
   const moveOut = rep(NO, (j) => `workgroupBarrier();
