@@ -13,31 +13,9 @@ const THREADS = 256;
 /** Enough workgroups to fill a large GPU (132 SMs × 8 of 256 threads); each loops over the rest. */
 const MAX_GROUPS = 1024;
 
-const absmaxWgsl = (vec4: boolean): string => /* wgsl */ `
-@group(0) @binding(0) var<storage, read> X: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(1) var<storage, read_write> S: array<atomic<u32>>;
-struct U { n: u32, slot: u32, p1: u32, p2: u32 }
-@group(0) @binding(2) var<uniform> u: U;
-var<workgroup> red: array<u32, ${THREADS}>;
-
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lidx: u32) {
-  var m = 0u;
-  for (var i = wid.x * ${THREADS}u + lidx; i < u.n; i += nwg.x * ${THREADS}u) {
-    ${vec4 ? 'let b = bitcast<vec4<u32>>(abs(X[i]));\n    m = max(m, max(max(b.x, b.y), max(b.z, b.w)));' : 'm = max(m, bitcast<u32>(abs(X[i])));'}
-  }
-  red[lidx] = m;
-  workgroupBarrier();
-  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
-    if (lidx < s) { red[lidx] = max(red[lidx], red[lidx + s]); }
-    workgroupBarrier();
-  }
-  if (lidx == 0u) { atomicMax(&S[u.slot], red[0]); }
-}`;
-
 /**
  * Two buffers' largest |x| in one dispatch: workgroups [0, g0) reduce X0's first n0 items into
- * S[slot0], the rest X1's into S[slot1] (each operand's loop is the single-buffer kernel's).
+ * S[slot0], the rest X1's into S[slot1], each over a grid-strided share of its buffer.
  */
 const absmaxPairWgsl = (vec4: boolean): string => {
   const T = vec4 ? 'vec4<f32>' : 'f32';
@@ -83,18 +61,9 @@ export function encodeZeroWords(ctx: GpuContext, S: GPUBuffer): void {
   ctx.dispatch({ key: 'absmax/zero4', code: ZERO_WGSL, buffers: [S], workgroups: [1] });
 }
 
-/** S[slot] = max(S[slot], bits of max |x| over x's first n f32 values). */
+/** S[slot] = max(S[slot], bits of max |x| over x's first n f32 values) (the pair kernel with an empty second buffer). */
 export function encodeAbsMaxBits(ctx: GpuContext, x: GPUBuffer, n: number, S: GPUBuffer, slot: number): void {
-  if (n === 0) return;
-  const vec4 = n % 4 === 0;
-  const items = vec4 ? n / 4 : n;
-  ctx.dispatch({
-    key: `absmax/${vec4 ? 'vec4' : 'scalar'}`,
-    code: () => absmaxWgsl(vec4),
-    buffers: [x, S],
-    uniforms: uniforms([['u32', items], ['u32', slot]]),
-    workgroups: [Math.min(MAX_GROUPS, Math.ceil(items / THREADS))],
-  });
+  encodeAbsMaxPairBits(ctx, x, n, slot, x, 0, slot, S);
 }
 
 /**
@@ -105,10 +74,11 @@ export function encodeAbsMaxPairBits(ctx: GpuContext, x0: GPUBuffer, n0: number,
   if (n0 === 0 && n1 === 0) return;
   const vec4 = n0 % 4 === 0 && n1 % 4 === 0;
   const [i0, i1] = vec4 ? [n0 / 4, n1 / 4] : [n0, n1];
-  const groups = (items: number) => Math.max(1, Math.min(MAX_GROUPS, Math.ceil(items / THREADS)));
+  // (An empty buffer gets no workgroups.)
+  const groups = (items: number) => Math.min(MAX_GROUPS, Math.ceil(items / THREADS));
   const g0 = groups(i0);
   ctx.dispatch({
-    key: `absmax/pair/${vec4 ? 'vec4' : 'scalar'}`,
+    key: `absmax/${vec4 ? 'vec4' : 'scalar'}`,
     code: () => absmaxPairWgsl(vec4),
     buffers: [x0, x1, S],
     uniforms: uniforms([['u32', i0], ['u32', i1], ['u32', g0], ['u32', slot0], ['u32', slot1]]),

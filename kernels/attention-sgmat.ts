@@ -46,7 +46,7 @@
  */
 import { uniforms, type Dispatch, type GpuContext } from './context.ts';
 import type { AttentionShape } from './attention.ts';
-import { encodeAbsMaxBits, encodeAbsMaxPairBits, encodeZeroWords } from './absmax.ts';
+import { encodeAbsMaxPairBits, encodeZeroWords } from './absmax.ts';
 import { encodeRowDot } from './attention-bwd.ts';
 import { layoutUniforms, operandEnd, rowIOKey, type Operand, type RowIO } from './attention-layout.ts';
 import { dkdvCode, dqCode } from './attention-sgmat-bwd.ts';
@@ -164,11 +164,10 @@ function x3Maxima(ctx: GpuContext, d: AttentionShape, bufs: [Operand, GPUBuffer]
     distinct[i]!.end = Math.max(distinct[i]!.end, operandEnd(d, op));
     slotOf.push(i);
   }
-  // Two buffers a dispatch.
+  // Two buffers a dispatch (an odd one out pairs with nothing: no workgroups for it).
   for (let i = 0; i < distinct.length; i += 2) {
-    const [x0, x1] = [distinct[i]!, distinct[i + 1]];
-    if (x1) encodeAbsMaxPairBits(ctx, x0.buf, x0.end, i, x1.buf, x1.end, i + 1, S);
-    else encodeAbsMaxBits(ctx, x0.buf, x0.end, S, i);
+    const [x0, x1] = [distinct[i]!, distinct[i + 1] ?? { buf: distinct[i]!.buf, end: 0 }];
+    encodeAbsMaxPairBits(ctx, x0.buf, x0.end, i, x1.buf, x1.end, i + 1, S);
   }
   const names = ['SQ', 'SK', 'SV', 'SG'];
   // Without dO (the forward) SG names slot 0, unused.
