@@ -70,7 +70,8 @@ fi
 # --ablate: the default v2 / v4 with their products, global loads, staging stores or barriers cut
 # out (tenth session): what bounds them (about 30 s).
 # With SWEEP=1 only the square shapes and the sweep's (XL's other shapes were measured in run 11).
-TAILN=40 part matmul 300 node --import tsx bench/gpu-matmul.ts --runs 3 --ablate ${SWEEP:+--sweep --shapes square,sweep} $q
+# (The verdict files come after the ablations: the limit leaves room for both, ~45 sweep configs.)
+TAILN=40 part matmul $([ -n "${SWEEP:-}" ] && echo 360 || echo 240) node --import tsx bench/gpu-matmul.ts --runs 3 --ablate ${SWEEP:+--sweep --shapes square,sweep} $q
 # f32 products on the tensor cores (v4 `:x3`, twentieth session) inside the models: the layer and
 # model goldens at their f32 tolerances with every f32 product split, in the config part matmul's
 # sweep found fastest (matmul-f32x3.txt) or else the default one (AVDIT_MATMUL_F32X3=1). TUNE=1 takes
