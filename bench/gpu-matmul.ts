@@ -538,12 +538,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const ablations = flag('ablate') ? await ablate(h, [A, B, O], requested) : [];
-  A.destroy();
-  B.destroy();
-  Bh?.destroy();
-  Ah?.destroy();
-  O.destroy();
+  // The verdicts first (a time limit that cuts the ablations short keeps them).
   const ranking = sweep.length ? sweepReport(rows, all, [...sweep, ...requested.filter((v) => /^v[234]/.test(v) && !smallConfigs.includes(v))]) : undefined;
   // The fastest `:gb` form, for gpu-run.sh's part xl-direct (AVDIT_MATMUL_DIRECT): to $OUT, else bench/results/.
   const bestDirect = ranking?.ranked.v4?.find((r) => r.geomean > 0 && isGb(r.variant));
@@ -596,6 +591,12 @@ async function main(): Promise<void> {
   };
   const weightT = ([['f32', 'v2'], ['mixed', 'v4']] as [string, string][]).filter(nnWins).map(([precision]) => precision);
   if (requested.some((x) => /^v[24]/.test(x))) writeFileSync(join(outDir, 'matmul-weight-t.txt'), `${weightT.join(',') || '0'}\n`);
+  const ablations = flag('ablate') ? await ablate(h, [A, B, O], requested) : [];
+  A.destroy();
+  B.destroy();
+  Bh?.destroy();
+  Ah?.destroy();
+  O.destroy();
   const adapter = h.describe();
   h.destroy();
 
