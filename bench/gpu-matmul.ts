@@ -106,6 +106,11 @@ const SWEEP: string[] = [
   'v4:128x128x32:2x4:gb:ga',
   'v4:128x128x32:2x2:gb:ga',
   'v4:128x256x32:2x4:gb:ga',
+  // Both as f16 but staged through fragment copies (twenty-second session, SgConfig.FS): half the
+  // plain v4's global bytes and no 16-bit scalar stores into the tiles; the default's tile and two others.
+  'v4:128x128x64:2x4:s1:gb:ga:fs',
+  'v4:128x128x32:2x4:gb:ga:fs',
+  'v4:128x256x32:2x4:s1:gb:ga:fs',
   // f32 products on the tensor cores (twentieth session, kernels/matmul-sgmat.ts SgConfig.X3): each
   // operand as an 11-bit hi and an f16 remainder, three MMAs a fragment pair. Ranked as their own
   // family against v2 (f32 accuracy, checked against f64 like v2): matmul-f32x3.txt.

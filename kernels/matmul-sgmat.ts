@@ -50,8 +50,9 @@ import {
   operandTiles,
   storeWavefronts,
   tilePrologue,
+  type TileLoad,
 } from './matmul-common.ts';
-import { emulatedOps, FRAG, realOps, SUBGROUP, X3_WGSL, type SgSyntax } from './sgmat-ops.ts';
+import { emulatedOps, FRAG, realOps, SUBGROUP, X3_WGSL, type SgOps, type SgSyntax } from './sgmat-ops.ts';
 
 export interface SgConfig {
   BM: number;
@@ -96,6 +97,18 @@ export interface SgConfig {
    */
   GA?: boolean;
   /**
+   * Both operands f16 in global memory as with `gb:ga`, but staged in workgroup memory like the
+   * plain v4 (flag `fs`, needs `gb:ga`): each K-step's A and B tiles are copied block by 16×16
+   * block through fragments (a fragment load from the storage buffer, a fragment store into the
+   * tile), the subgroups sharing the blocks, then the MMAs read the tiles as usual. Against the
+   * plain v4, which converts f32 registers and writes the tiles four halves at a time (16-bit
+   * stores), half the global bytes and no scalar stores; against `gb:ga`, every element read once
+   * per workgroup rather than once per subgroup that uses it. Blocks past M or N are read at the
+   * last whole block (their products land in rows or columns never written back), k slices past
+   * K are skipped (K % 16 = 0).
+   */
+  FS?: boolean;
+  /**
    * f32 products on the f16 tensor cores (flag `x3`): each operand, scaled by a power of two that
    * puts its largest |x| in [2^13, 2^14) (from kernels/absmax.ts), is staged as two f16 arrays, its
    * leading 11 significand bits hi and the remainder lo = f16(x − hi), together 21–22 of f32's 24
@@ -114,9 +127,9 @@ export interface SgConfig {
   X3S?: boolean;
 }
 
-/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga][:x3 | :x3s]. */
+/** The config as written in a variant string: BMxBNxBK:SGMxSGN[:s1][:h][:np][:z][:gb][:ga][:fs][:x3 | :x3s]. */
 export function sgName(c: SgConfig): string {
-  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}${c.X3 ? (c.X3S ? ':x3s' : ':x3') : ''}`;
+  return `${c.BM}x${c.BN}x${c.BK}:${c.SGM}x${c.SGN}${(c.ST ?? 2) === 2 ? '' : `:s${c.ST}`}${c.H ? ':h' : ''}${c.NP ? ':np' : ''}${c.Z ? ':z' : ''}${c.GB ? ':gb' : ''}${c.GA ? ':ga' : ''}${c.FS ? ':fs' : ''}${c.X3 ? (c.X3S ? ':x3s' : ':x3') : ''}`;
 }
 
 export type { SgSyntax } from './sgmat-ops.ts';
@@ -192,7 +205,7 @@ function stageSizes(c: SgConfig, transA: boolean, transB: boolean): { stA: numbe
   const ldB = (transB ? c.BK : c.BN) + PAD;
   const rowsA = transA ? c.BK : c.BM;
   const rowsB = transB ? c.BN : c.BK;
-  return { stA: c.GA ? 0 : rowsA * ldA, stB: c.GB ? 0 : rowsB * ldB, ldA, ldB };
+  return { stA: c.GA && !c.FS ? 0 : rowsA * ldA, stB: c.GB && !c.FS ? 0 : rowsB * ldB, ldA, ldB };
 }
 
 /**
@@ -216,18 +229,58 @@ export function sgSharedBytes(c: SgConfig): number {
 }
 
 export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
-  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}${c.X3 ? (c.X3S ? 'x3s' : 'x3') : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+  return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}${c.FS ? 'fs' : ''}${c.X3 ? (c.X3S ? 'x3s' : 'x3') : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
+}
+
+/**
+ * WGSL of `:fs` staging: each K-step's tiles copied 16×16 block by block through left fragments
+ * (load from the f16 operand, store into the tile in the operand's own layout), subgroup sg taking
+ * blocks sg, sg + NSG, … of each tile. The next K-step's blocks are loaded into fragment registers
+ * before the MMAs and stored after them (`prefetch`, `store`: kStaging's places), without a branch
+ * (the registers are assigned in straight-line code): past the last K-step, and for blocks past M,
+ * N or K, the reads are clamped to the operand's last whole block (their data is never used).
+ */
+function fragmentStaging(
+  ops: SgOps, tiles: [TileLoad, number, string, string, string][], NSG: number, BK: number,
+): { decl: string; load: (k0: string) => string; stores: string; prefetch: string; store: string } {
+  const per = tiles.map(([t]) => {
+    const perRow = t.innerT / F, n = (t.outerT / F) * perRow;
+    if (n % NSG !== 0) throw new Error(`v4 :fs: ${n} blocks of ${t.src}'s tile do not divide among ${NSG} subgroups`);
+    return { perRow, q: n / NSG };
+  });
+  const blocks = (f: (t: TileLoad, ld: number, arr: string, nxt: string, reg: string, perRow: number, q: number) => string): string =>
+    tiles.flatMap(([t, ld, arr, nxt, reg], i) => Array.from({ length: per[i]!.q }, (_, q) => f(t, ld, arr, nxt, reg, per[i]!.perRow, q))).join('\n');
+  const where = (perRow: number, q: number) => `let bo = (sg + ${q * NSG}u) / ${perRow}u; let bi = (sg + ${q * NSG}u) % ${perRow}u;`;
+  const load = (k0: string) => blocks((t, _ld, _arr, _nxt, reg, perRow, q) => `    { ${where(perRow, q)}
+      let go = min(${t.outer0(k0)} + bo * ${F}u, ${t.outerSize} - ${F}u);
+      let gi = min(${t.inner0(k0)} + bi * ${F}u, ${t.innerSize} - ${F}u);
+      ${reg}${q} = ${ops.loadLeft(t.src, `${t.offset} + go * ${t.innerSize} + gi`, false, t.innerSize)}; }`);
+  const stores = blocks((_t, ld, arr, nxt, reg, perRow, q) => `    { ${where(perRow, q)} ${ops.storeLeft(arr, `${nxt} + bo * ${F * ld}u + bi * ${F}u`, `${reg}${q}`, `${ld}u`)} }`);
+  return {
+    decl: blocks((_t, _ld, _arr, _nxt, reg, _perRow, q) => `  var ${reg}${q}: ${ops.left};`),
+    load,
+    stores,
+    prefetch: `    {\n      let k0 = (t + 1u) * ${BK}u;\n${load('k0')}\n    }`,
+    store: stores,
+  };
 }
 
 /** `bias`: out = op(A)·op(B) + bias[N] on every row (the accumulators start at the bias, see below). */
 export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: boolean, emulate: boolean, syntax: SgSyntax = 'new', bias = false): string {
   const GB = !!c.GB;
   const GA = !!c.GA;
+  const FS = !!c.FS;
+  // The MMAs read A / B fragments straight from global memory (gb, ga without fs).
+  const gA = GA && !FS, gB = GB && !FS;
   const X3 = !!c.X3;
   if (GA && !GB) throw new Error(`v4 config ${sgName(c)}: ga (A from global memory) needs gb`);
   if (X3 && (GB || c.H)) throw new Error(`v4 config ${sgName(c)}: x3 (f32 split in two f16 halves) stages both operands from f32 registers: not with gb, ga or h`);
+  if (FS && !(GA && GB)) throw new Error(`v4 config ${sgName(c)}: fs needs gb:ga`);
   const ops = emulate
-    ? emulatedOps({ left: X3 ? ['As', 'Al'] : [GA ? 'A' : 'As'], right: X3 ? ['Bs', 'Bl'] : [GB ? 'B' : 'Bs'], store: ['out', 'Cs'], acc: ['Cs'] }, 'P.p0')
+    ? emulatedOps({
+      left: X3 ? ['As', 'Al'] : FS ? ['As', 'A', 'B'] : [GA ? 'A' : 'As'], right: X3 ? ['Bs', 'Bl'] : [gB ? 'B' : 'Bs'],
+      store: ['out', 'Cs'], acc: ['Cs'], storeLeft: FS ? ['As', 'Bs'] : [],
+    }, 'P.p0')
     : realOps(syntax);
   const { TM, TN } = check(c);
   const { BM, BN, BK, SGM, SGN } = c;
@@ -282,7 +335,8 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     maskA ? `  let flipA = (countOneBits(lidx & ${maskA}u) & 1u) == 1u; // staggered stores of A (storeStagger)` : '',
     maskB ? `  let flipB = (countOneBits(lidx & ${maskB}u) & 1u) == 1u; // and of B` : '',
   ].filter(Boolean).join('\n');
-  const k = GA ? { prefetch: '', store: '' } : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
+  const fs = FS ? fragmentStaging(ops, [[a, ldA, 'As', 'nxtA', 'fa'], [b, ldB, 'Bs', 'nxtB', 'fb']], NSG, BK) : null;
+  const k = fs ?? (GA ? { prefetch: '', store: '' } : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg));
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs (X3: the
   // lo fragments too, and per pair the two small cross terms first, then hi·hi).
@@ -293,7 +347,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     // With GB, k slices past K hold no B (K % 16 = 0; A's staged tail is zeros anyway).
     body.push(GB ? `    if (k0t + ${kk}u < P.K) {` : `    {`);
     for (let i = 0; i < TM; i++) {
-      if (GA) {
+      if (gA) {
         // Left fragment i from global memory: A [M, K] row-major, or A [K, M] (transposed) read
         // column-major; past M (M % 16 = 0) the last whole fragment stands in (see SgConfig.GA).
         const row = `min(m0 + rowSg + ${i * F}u, P.M - ${F}u)`;
@@ -307,7 +361,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       if (X3) body.push(`      let l${i} = ${ops.loadLeft('Al', off, transA, `${ldA}u`)};`);
     }
     for (let j = 0; j < TN; j++) {
-      if (GB) {
+      if (gB) {
         // Right fragment j from global memory: B [K, N] row-major, or B [N, K] (transposed) read
         // column-major; skipped past N (N % 16 = 0, so a fragment is all in or all out).
         const col = `n0 + colSg + ${j * F}u`;
@@ -323,7 +377,7 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
       body.push(`      let b${j} = ${ops.loadRight('Bs', off, transB, `${ldB}u`)};`);
       if (X3) body.push(`      let c${j} = ${ops.loadRight('Bl', off, transB, `${ldB}u`)};`);
     }
-    if (!GB) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) for (const [l, r] of terms) body.push(`      ${ops.mma(`${l}${i}`, `${r}${j}`, `acc${i}_${j}`)}`);
+    if (!gB) for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) for (const [l, r] of terms) body.push(`      ${ops.mma(`${l}${i}`, `${r}${j}`, `acc${i}_${j}`)}`);
     body.push(`    }`);
   }
 
@@ -377,9 +431,9 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
 ${MATMUL_UNIFORMS_WGSL}
 ${bindings(vec4, false, bias, GB ? 'f16' : undefined, GA ? 'f16' : undefined, X3)}
 
-${GA ? '// Nothing staged: every fragment is loaded from global memory.' : `// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves${GB ? ' (B: none, read from global memory)' : ''}.
+${gA ? '// Nothing staged: every fragment is loaded from global memory.' : `// ${ST} stage(s) of f16 tiles, rows padded to ${ldA} (A) / ${ldB} (B) halves${gB ? ' (B: none, read from global memory)' : FS ? ' (copied through fragments from f16 operands)' : ''}.
 var<workgroup> As: array<f16, ${ST * stA}>;`}
-${GB ? '' : `var<workgroup> Bs: array<f16, ${ST * stB}>;`}
+${gB ? '' : `var<workgroup> Bs: array<f16, ${ST * stB}>;`}
 ${X3 ? `// x3: the remainders lo = f16(x − hi), laid out as As / Bs.
 var<workgroup> Al: array<f16, ${ST * stA}>;
 var<workgroup> Bl: array<f16, ${ST * stB}>;
@@ -404,10 +458,10 @@ ${X3 ? `  let eA = x3Exp(S[0]);  // A and B are staged times 2^eA, 2^eB
   let downA = pow2(-eA);
   let downB = pow2(-eB);` : ''}
 ${accDecl.join('\n')}
-${GA ? '' : loaderDecl(a, T, reg)}
-${GB ? '' : loaderDecl(b, T, reg)}
+${fs ? fs.decl : GA ? '' : loaderDecl(a, T, reg)}
+${fs || GB ? '' : loaderDecl(b, T, reg)}
   let nT = (P.K + ${BK - 1}u) / ${BK}u;
-${GA ? `
+${gA ? `
   // No staging, so no barrier: each K-step is fragment loads and MMAs.
   for (var t = 0u; t < nT; t++) {
 ${body.join('\n')}
@@ -415,10 +469,11 @@ ${body.join('\n')}
   {
     let nxtA = 0u;
     let nxtB = 0u;
-${loaderLoad(a, T, '0u', vec4, reg)}
+${fs ? `${fs.load('0u')}
+${fs.stores}` : `${loaderLoad(a, T, '0u', vec4, reg)}
 ${GB ? '' : loaderLoad(b, T, '0u', vec4, reg)}
 ${loaderStore(a, T, stageA)}
-${GB ? '' : loaderStore(b, T, stageB)}
+${GB ? '' : loaderStore(b, T, stageB)}`}
   }
   workgroupBarrier();
 

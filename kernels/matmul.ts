@@ -178,7 +178,7 @@ export function parseVariant(s: string): ParsedVariant {
       if (name === 'v4' && (tile === undefined || tile === '')) return parseVariant(`v4:${MATMUL_DEFAULTS.v4.big}`);
       const d = dims(tile, 3);
       const g = dims(grid, 2);
-      let ST = 2, H = false, NP = false, Z = false, GB = false, GA = false, X3 = false, X3S = false;
+      let ST = 2, H = false, NP = false, Z = false, GB = false, GA = false, FS = false, X3 = false, X3S = false;
       for (const extra of extras) {
         if (/^s[12]$/.test(extra)) ST = Number(extra.slice(1));
         else if (extra === 'h') H = true;
@@ -186,16 +186,18 @@ export function parseVariant(s: string): ParsedVariant {
         else if (extra === 'z') Z = true;
         else if (extra === 'gb') GB = true;
         else if (extra === 'ga') GA = true;
+        else if (extra === 'fs') FS = true;
         else if (extra === 'x3') X3 = true;
         else if (extra === 'x3s') X3 = X3S = true;
-        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory, ga for A too, x3 for f32 operands split in two f16 halves, x3s for that scaled back in the staged write-back)`);
+        else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory, ga for A too, fs for those staged through fragments, x3 for f32 operands split in two f16 halves, x3s for that scaled back in the staged write-back)`);
       }
       if (GA && !GB) throw new Error(`matmul variant '${s}': ga (A as f16 from global memory) needs gb`);
+      if (FS && !(GA && GB)) throw new Error(`matmul variant '${s}': fs (f16 operands staged through fragments) needs gb:ga`);
       if (X3 && (GB || H)) throw new Error(`matmul variant '${s}': x3 (f32 operands split in two f16 halves) is not for gb, ga or h`);
       const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
       const cfg: SgConfig = d
-        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}), ...(GB ? { GB } : {}), ...(GA ? { GA } : {}), ...(X3 ? { X3 } : {}), ...(X3S ? { X3S } : {}) }
-        : { ...base, ...(GB ? { GB } : {}), ...(GA ? { GA } : {}), ...(X3 ? { X3 } : {}), ...(X3S ? { X3S } : {}) };
+        ? { BM: d[0]!, BN: d[1]!, BK: d[2]!, SGM: g ? g[0]! : base.SGM, SGN: g ? g[1]! : base.SGN, ST, ...(H ? { H } : {}), ...(NP ? { NP } : {}), ...(Z ? { Z } : {}), ...(GB ? { GB } : {}), ...(GA ? { GA } : {}), ...(FS ? { FS } : {}), ...(X3 ? { X3 } : {}), ...(X3S ? { X3S } : {}) }
+        : { ...base, ...(GB ? { GB } : {}), ...(GA ? { GA } : {}), ...(FS ? { FS } : {}), ...(X3 ? { X3 } : {}), ...(X3S ? { X3S } : {}) };
       const TM = cfg.BM / (16 * cfg.SGM);
       const TN = cfg.BN / (16 * cfg.SGN);
       if (!Number.isInteger(TM) || !Number.isInteger(TN) || cfg.BK % 16 !== 0) {

@@ -39,6 +39,8 @@ export interface FragArrays {
   store: readonly string[];
   /** Arrays result fragments are loaded from (initial accumulators). */
   acc?: readonly string[];
+  /** Arrays left fragments are stored to (fragment staging: v4's `:fs`). */
+  storeLeft?: readonly string[];
 }
 
 export interface SgOps {
@@ -60,6 +62,8 @@ export interface SgOps {
   mma(a: string, b: string, acc: string): string;
   /** Statement: store an f32 result fragment row-major. */
   store(arr: string, off: string, v: string, stride: string): string;
+  /** Statement: store an f16 left fragment row-major. */
+  storeLeft(arr: string, off: string, v: string, stride: string): string;
   /** Expression: an f32 result fragment loaded row-major. */
   loadAcc(arr: string, off: string, stride: string): string;
   /** Expression: result fragment `v` times the f32 scalar `s`. */
@@ -99,6 +103,8 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);`,
     mma: (a, b, acc) => `${acc} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${acc});`,
     store: (arr, off, v, stride) =>
       syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
+    storeLeft: (arr, off, v, stride) =>
+      syntax === 'new' ? `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${v}, ${stride});` : `subgroupMatrixStore(&${arr}, ${off}, ${v}, false, ${stride});`,
     loadAcc: (arr, off, stride) => load(A)(arr, off, false, stride),
     scale: (v, s) => `subgroupMatrixScalarMultiply(${v}, ${s})`,
     bound: (n) => tripCount(n, false),
@@ -129,6 +135,11 @@ fn emuLoadR_${a}(off: u32, colMajor: bool, stride: u32) -> EmuR {
   const store = arrays.store.map((a) => /* wgsl */ `
 fn emuStore_${a}(off: u32, v: EmuC, stride: u32) {
   for (var j = 0u; j < emuN / 2u; j++) { ${a}[off + (emuLane / 2u) * stride + (emuLane % 2u) * 8u + j] = v[j]; }
+}`);
+  // (Both lanes of a pair hold the row: the even one writes it.)
+  const storeLeft = (arrays.storeLeft ?? []).map((a) => /* wgsl */ `
+fn emuStoreL_${a}(off: u32, v: EmuL, stride: u32) {
+  if (emuLane % 2u == 0u) { for (var c = 0u; c < emuN; c++) { ${a}[off + (emuLane / 2u) * stride + c] = v[c]; } }
 }`);
   const loadAcc = (arrays.acc ?? []).map((a) => /* wgsl */ `
 fn emuLoadC_${a}(off: u32, stride: u32) -> EmuC {
@@ -161,7 +172,7 @@ fn emuScale(v: EmuC, s: f32) -> EmuC {
   var m = v;
   for (var j = 0u; j < emuN / 2u; j++) { m[j] = m[j] * s; }
   return m;
-}${left.join('')}${right.join('')}${store.join('')}${loadAcc.join('')}`,
+}${left.join('')}${right.join('')}${store.join('')}${storeLeft.join('')}${loadAcc.join('')}`,
     left: 'EmuL',
     right: 'EmuR',
     acc: 'EmuC',
@@ -172,6 +183,7 @@ fn emuScale(v: EmuC, s: f32) -> EmuC {
     loadRight: (arr, off, cm, stride) => `emuLoadR_${arr}(${off}, ${cm}, ${stride})`,
     mma: (a, b, acc) => `${acc} = emuMma(${a}, ${b}, ${acc});`,
     store: (arr, off, v, stride) => `emuStore_${arr}(${off}, ${v}, ${stride});`,
+    storeLeft: (arr, off, v, stride) => `emuStoreL_${arr}(${off}, ${v}, ${stride});`,
     loadAcc: (arr, off, stride) => `emuLoadC_${arr}(${off}, ${stride})`,
     scale: (v, s) => `emuScale(${v}, ${s})`,
     bound: (n) => tripCount(n, true, 'emuZ'),

@@ -206,6 +206,51 @@ for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
   });
 }
 
+// v4 `:gb:ga:fs` takes both operands as f16 too, but stages them in workgroup memory through
+// fragment copies (one and two stages): the same bits as the plain v4 again, on GA_CASES (edge
+// tiles in M and N, K tails, a shared operand, every transpose but NN).
+for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
+  if (variantSupport(h, parseVariant(base))) continue;
+  test(`matmul ${base}:gb:ga:fs (f16 operands staged through fragments) gives the same bits as ${base}`, async () => {
+    for (const stages of ['', ':s1']) {
+      for (const [batch, M, N, K, transA, transB, bc] of [...GA_CASES, [1, 64, 64, 64, false, false, 'none'] as Case]) {
+        const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
+        const a = rand((bc === 'A' ? 1 : batch) * M * K, 7 + M), b = rand((bc === 'B' ? 1 : batch) * K * N, 8 + N);
+        const ga = h.upload(a), gb = h.upload(b), gah = h.buffer(f16Bytes(a.length)), gbh = h.buffer(f16Bytes(b.length));
+        const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
+        try {
+          encodeToF16(h, ga, gah, a.length);
+          encodeToF16(h, gb, gbh, b.length);
+          encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: `${base}${stages}` });
+          encodeMatmul(h, gah, gbh, outs[1]!, { ...p, variant: `${base}${stages}:gb:ga:fs` });
+          await h.checkErrors();
+          const [plain, staged] = [await h.read(outs[0]!, batch * M * N), await h.read(outs[1]!, batch * M * N)];
+          const i = plain.findIndex((x, j) => !Object.is(x, staged[j]));
+          assert.equal(i, -1, `${stages} ${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${staged[i]}`);
+        } finally {
+          for (const x of [ga, gb, gah, gbh, ...outs]) x.destroy();
+        }
+      }
+    }
+  });
+}
+
+test('v4 :gb:ga:fs with the real builtins: blocks copied through left fragments into As and Bs, no scalar staging, no branch around the copies', () => {
+  for (const [transA, transB] of [[false, true], [true, false]] as const) {
+    const code = sgWgsl({ BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, GB: true, GA: true, FS: true }, transA, transB, true, false, 'new');
+    assert.match(code, /var<storage, read> A: array<f16>;/);
+    assert.match(code, /var<workgroup> As: array<f16, \d+>;/);
+    assert.match(code, /var<workgroup> Bs: array<f16, \d+>;/);
+    // Each subgroup copies 4 blocks of each 128×64 tile (32 blocks, 8 subgroups) per K-step.
+    assert.equal((code.match(/subgroupMatrixStore<row_major>\(&As, /g) ?? []).length, 2 * 4, 'the first K-step and the loop');
+    assert.match(code, /fa3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>\(&A, offA \+ go \* /);
+    assert.doesNotMatch(code, /\br[ab]\d+ = |if \(more\)/);
+    assert.match(code, /if \(k0t \+ 16u < P\.K\)/, 'k slices past K are skipped');
+  }
+  assert.throws(() => parseVariant('v4:128x128x32:2x4:gb:fs'), /fs .* needs gb:ga/);
+  assert.throws(() => sgWgsl({ BM: 64, BN: 64, BK: 16, SGM: 2, SGN: 4, GB: true, GA: true, FS: true }, false, false, true, false, 'new'), /do not divide among 8 subgroups/);
+});
+
 test('v4 variant strings: ga needs gb', () => {
   assert.throws(() => parseVariant('v4:128x128x32:2x4:ga'), /ga .* needs gb/);
   assert.deepEqual((parseVariant('v4:128x128x32:2x4:gb:ga') as { cfg: unknown }).cfg, { BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4, ST: 2, GB: true, GA: true });
