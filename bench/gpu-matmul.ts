@@ -111,6 +111,8 @@ const SWEEP: string[] = [
   'v4:128x128x64:2x4:s1:gb:ga:fs',
   'v4:128x128x32:2x4:gb:ga:fs',
   'v4:128x256x32:2x4:s1:gb:ga:fs',
+  // B alone so (A, f32, staged from registers as usual: no cast pass for activations in the engine).
+  'v4:128x128x64:2x4:s1:gb:fs',
   // f32 products on the tensor cores (twentieth session, kernels/matmul-sgmat.ts SgConfig.X3): each
   // operand as an 11-bit hi and an f16 remainder, three MMAs a fragment pair. Ranked as their own
   // family against v2 (f32 accuracy, checked against f64 like v2): matmul-f32x3.txt.

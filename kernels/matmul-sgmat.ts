@@ -98,7 +98,8 @@ export interface SgConfig {
   GA?: boolean;
   /**
    * Both operands f16 in global memory as with `gb:ga`, but staged in workgroup memory like the
-   * plain v4 (flag `fs`, needs `gb:ga`): each K-step's A and B tiles are copied block by 16×16
+   * plain v4 (flag `fs`, needs `gb`; with `gb` alone only B is so copied, an f32 A is staged from
+   * registers as usual): each K-step's A and B tiles are copied block by 16×16
    * block through fragments (a fragment load from the storage buffer, a fragment store into the
    * tile), the subgroups sharing the blocks, then the MMAs read the tiles as usual. Against the
    * plain v4, which converts f32 registers and writes the tiles four halves at a time (16-bit
@@ -240,8 +241,11 @@ export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boole
  * (the registers are assigned in straight-line code): past the last K-step, and for blocks past M,
  * N or K, the reads are clamped to the operand's last whole block (their data is never used).
  */
+/** A tile `:fs` copies: its loader description, staged row length, array, next-stage offset and register prefix. */
+type FsTile = [TileLoad, number, string, string, string];
+
 function fragmentStaging(
-  ops: SgOps, tiles: [TileLoad, number, string, string, string][], NSG: number, BK: number,
+  ops: SgOps, tiles: FsTile[], NSG: number, BK: number,
 ): { decl: string; load: (k0: string) => string; stores: string; prefetch: string; store: string } {
   const per = tiles.map(([t]) => {
     const perRow = t.innerT / F, n = (t.outerT / F) * perRow;
@@ -275,11 +279,11 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
   const X3 = !!c.X3;
   if (GA && !GB) throw new Error(`v4 config ${sgName(c)}: ga (A from global memory) needs gb`);
   if (X3 && (GB || c.H)) throw new Error(`v4 config ${sgName(c)}: x3 (f32 split in two f16 halves) stages both operands from f32 registers: not with gb, ga or h`);
-  if (FS && !(GA && GB)) throw new Error(`v4 config ${sgName(c)}: fs needs gb:ga`);
+  if (FS && !GB) throw new Error(`v4 config ${sgName(c)}: fs needs gb`);
   const ops = emulate
     ? emulatedOps({
-      left: X3 ? ['As', 'Al'] : FS ? ['As', 'A', 'B'] : [GA ? 'A' : 'As'], right: X3 ? ['Bs', 'Bl'] : [gB ? 'B' : 'Bs'],
-      store: ['out', 'Cs'], acc: ['Cs'], storeLeft: FS ? ['As', 'Bs'] : [],
+      left: X3 ? ['As', 'Al'] : FS ? ['As', ...(GA ? ['A'] : []), 'B'] : [GA ? 'A' : 'As'], right: X3 ? ['Bs', 'Bl'] : [gB ? 'B' : 'Bs'],
+      store: ['out', 'Cs'], acc: ['Cs'], storeLeft: FS ? [...(GA ? ['As'] : []), 'Bs'] : [],
     }, 'P.p0')
     : realOps(syntax);
   const { TM, TN } = check(c);
@@ -335,8 +339,12 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     maskA ? `  let flipA = (countOneBits(lidx & ${maskA}u) & 1u) == 1u; // staggered stores of A (storeStagger)` : '',
     maskB ? `  let flipB = (countOneBits(lidx & ${maskB}u) & 1u) == 1u; // and of B` : '',
   ].filter(Boolean).join('\n');
-  const fs = FS ? fragmentStaging(ops, [[a, ldA, 'As', 'nxtA', 'fa'], [b, ldB, 'Bs', 'nxtB', 'fb']], NSG, BK) : null;
-  const k = fs ?? (GA ? { prefetch: '', store: '' } : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg));
+  // fs: B (and with ga A) copied through fragments; an f32 A still through registers (kStaging).
+  const fs = FS ? fragmentStaging(ops, [...(GA ? [[a, ldA, 'As', 'nxtA', 'fa'] as FsTile] : []), [b, ldB, 'Bs', 'nxtB', 'fb']], NSG, BK) : null;
+  const regA = FS && !GA ? kStaging(a, null, T, BK, vec4, stageA, stageB, reg) : null;
+  const k = fs
+    ? { prefetch: `${regA?.prefetch ?? ''}\n${fs.prefetch}`, store: `${regA?.store ?? ''}\n${fs.store}` }
+    : GA ? { prefetch: '', store: '' } : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs (X3: the
   // lo fragments too, and per pair the two small cross terms first, then hi·hi).
@@ -458,7 +466,7 @@ ${X3 ? `  let eA = x3Exp(S[0]);  // A and B are staged times 2^eA, 2^eB
   let downA = pow2(-eA);
   let downB = pow2(-eB);` : ''}
 ${accDecl.join('\n')}
-${fs ? fs.decl : GA ? '' : loaderDecl(a, T, reg)}
+${fs ? `${fs.decl}${GA ? '' : `\n${loaderDecl(a, T, reg)}`}` : GA ? '' : loaderDecl(a, T, reg)}
 ${fs || GB ? '' : loaderDecl(b, T, reg)}
   let nT = (P.K + ${BK - 1}u) / ${BK}u;
 ${gA ? `
@@ -469,7 +477,7 @@ ${body.join('\n')}
   {
     let nxtA = 0u;
     let nxtB = 0u;
-${fs ? `${fs.load('0u')}
+${fs ? `${GA ? '' : `${loaderLoad(a, T, '0u', vec4, reg)}\n${loaderStore(a, T, stageA)}\n`}${fs.load('0u')}
 ${fs.stores}` : `${loaderLoad(a, T, '0u', vec4, reg)}
 ${GB ? '' : loaderLoad(b, T, '0u', vec4, reg)}
 ${loaderStore(a, T, stageA)}

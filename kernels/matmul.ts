@@ -192,7 +192,7 @@ export function parseVariant(s: string): ParsedVariant {
         else throw new Error(`matmul variant '${s}': bad option '${extra}' (s1 or s2 stages, h for f16 prefetch registers, np for no register prefetch, z for staggered staging stores, gb for B as f16 from global memory, ga for A too, fs for those staged through fragments, x3 for f32 operands split in two f16 halves, x3s for that scaled back in the staged write-back)`);
       }
       if (GA && !GB) throw new Error(`matmul variant '${s}': ga (A as f16 from global memory) needs gb`);
-      if (FS && !(GA && GB)) throw new Error(`matmul variant '${s}': fs (f16 operands staged through fragments) needs gb:ga`);
+      if (FS && !GB) throw new Error(`matmul variant '${s}': fs (f16 operands staged through fragments) needs gb`);
       if (X3 && (GB || H)) throw new Error(`matmul variant '${s}': x3 (f32 operands split in two f16 halves) is not for gb, ga or h`);
       const base: SgConfig = name === 'v4' ? { ...SG_SMALL, SGM: 2, SGN: 4 } : SG_SMALL;
       const cfg: SgConfig = d

@@ -207,26 +207,31 @@ for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
 }
 
 // v4 `:gb:ga:fs` takes both operands as f16 too, but stages them in workgroup memory through
-// fragment copies (one and two stages): the same bits as the plain v4 again, on GA_CASES (edge
-// tiles in M and N, K tails, a shared operand, every transpose but NN).
+// fragment copies (one and two stages), and `:gb:fs` B alone (A staged from f32 registers): the
+// same bits as the plain v4 again, on GA_CASES (edge tiles in M and N, K tails, a shared operand,
+// every transpose but NN) and an NN case.
 for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
   if (variantSupport(h, parseVariant(base))) continue;
-  test(`matmul ${base}:gb:ga:fs (f16 operands staged through fragments) gives the same bits as ${base}`, async () => {
+  test(`matmul ${base}:gb:ga:fs and :gb:fs (f16 operands staged through fragments) give the same bits as ${base}`, async () => {
     for (const stages of ['', ':s1']) {
       for (const [batch, M, N, K, transA, transB, bc] of [...GA_CASES, [1, 64, 64, 64, false, false, 'none'] as Case]) {
         const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
         const a = rand((bc === 'A' ? 1 : batch) * M * K, 7 + M), b = rand((bc === 'B' ? 1 : batch) * K * N, 8 + N);
         const ga = h.upload(a), gb = h.upload(b), gah = h.buffer(f16Bytes(a.length)), gbh = h.buffer(f16Bytes(b.length));
-        const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
+        const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
         try {
           encodeToF16(h, ga, gah, a.length);
           encodeToF16(h, gb, gbh, b.length);
           encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: `${base}${stages}` });
           encodeMatmul(h, gah, gbh, outs[1]!, { ...p, variant: `${base}${stages}:gb:ga:fs` });
+          encodeMatmul(h, ga, gbh, outs[2]!, { ...p, variant: `${base}${stages}:gb:fs` });
           await h.checkErrors();
-          const [plain, staged] = [await h.read(outs[0]!, batch * M * N), await h.read(outs[1]!, batch * M * N)];
-          const i = plain.findIndex((x, j) => !Object.is(x, staged[j]));
-          assert.equal(i, -1, `${stages} ${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${staged[i]}`);
+          const plain = await h.read(outs[0]!, batch * M * N);
+          for (const [form, out] of [[':gb:ga:fs', outs[1]!], [':gb:fs', outs[2]!]] as const) {
+            const staged = await h.read(out, batch * M * N);
+            const i = plain.findIndex((x, j) => !Object.is(x, staged[j]));
+            assert.equal(i, -1, `${stages}${form} ${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${staged[i]}`);
+          }
         } finally {
           for (const x of [ga, gb, gah, gbh, ...outs]) x.destroy();
         }
@@ -247,7 +252,14 @@ test('v4 :gb:ga:fs with the real builtins: blocks copied through left fragments 
     assert.doesNotMatch(code, /\br[ab]\d+ = |if \(more\)/);
     assert.match(code, /if \(k0t \+ 16u < P\.K\)/, 'k slices past K are skipped');
   }
-  assert.throws(() => parseVariant('v4:128x128x32:2x4:gb:fs'), /fs .* needs gb:ga/);
+  assert.throws(() => parseVariant('v4:128x128x32:2x4:fs'), /fs .* needs gb/);
+  // B alone (gb:fs): A staged from its f32 registers as usual, B's blocks through fragments.
+  const bOnly = sgWgsl({ BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, ST: 1, GB: true, FS: true }, false, true, true, false, 'new');
+  assert.match(bOnly, /var<storage, read> A: array<vec4<f32>>;/);
+  assert.match(bOnly, /var<storage, read> B: array<f16>;/);
+  assert.match(bOnly, /\bra\d+ = /);
+  assert.equal((bOnly.match(/subgroupMatrixStore<row_major>\(&Bs, /g) ?? []).length, 2 * 4);
+  assert.doesNotMatch(bOnly, /subgroupMatrixStore<row_major>\(&As, /);
   assert.throws(() => sgWgsl({ BM: 64, BN: 64, BK: 16, SGM: 2, SGN: 4, GB: true, GA: true, FS: true }, false, false, true, false, 'new'), /do not divide among 8 subgroups/);
 });
 

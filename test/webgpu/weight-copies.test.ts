@@ -63,11 +63,11 @@ async function run(direct: string): Promise<{ arrays: Float32Array[]; copies: nu
   }
 }
 
-test('a weight\'s f16 copy read straight from memory (:gb, :gb:ga, :gb:ga:fs) gives the staged v4\'s bits; made once, again after AdamW, dropped with the weight', async () => {
+test('a weight\'s f16 copy read straight from memory (:gb, :gb:ga, :gb:ga:fs, :gb:fs) gives the staged v4\'s bits; made once, again after AdamW, dropped with the weight', async () => {
   const staged = await run('off');
   assert.deepEqual(staged.copies, [0, 0, 0, 0], 'no copies without the direct form');
   // (:gb alone is the same backend path without the cast of A; its kernels are tested in matmul.test.ts.)
-  for (const direct of [`${STAGED}:gb:ga`, `${STAGED}:gb:ga:fs`]) {
+  for (const direct of [`${STAGED}:gb:ga`, `${STAGED}:gb:ga:fs`, `${STAGED}:gb:fs`]) {
     const got = await run(direct);
     ['out', 'dx', 'out after a step'].forEach((what, i) => {
       const j = staged.arrays[i]!.findIndex((v, e) => !Object.is(v, got.arrays[i]![e]));
