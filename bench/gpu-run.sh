@@ -158,7 +158,7 @@ TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $((
 # Each f32 option weighed above (v2's alternative tile, transposed weights, whole-tile attention
 # loops) on and off in turn inside the XL denoising step (about 40 s).
 TAILN=10 part xl-ab 100 node --import tsx bench/gpu-xl.ts --ab $q
-# The same for mixed precision (composed attention, double-buffered attention tiles, direct f16 weights).
+# The same for mixed precision (composed attention, double-buffered attention tiles, the weights' f16 copies staged through fragments: v4 :gb:fs).
 TAILN=7 part xl-ab-mixed 100 node --import tsx bench/gpu-xl.ts --ab --mixed $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"

@@ -104,7 +104,7 @@ async function profile(label: string, fn: () => Promise<void>): Promise<void> {
  * with the x3 matmul outran the fused f32 kernels at those shapes in run 11.
  */
 const AB_OPTIONS: Record<string, [on: string, off: string]> = precision === 'mixed'
-  ? { AVDIT_ATTENTION: ['composed:64', 'fused'], AVDIT_MIXED_DB: ['1', '0'], AVDIT_MATMUL_DIRECT: ['v4:128x128x32:2x4:gb', 'off'] }
+  ? { AVDIT_ATTENTION: ['composed:64', 'fused'], AVDIT_MIXED_DB: ['1', '0'], AVDIT_MATMUL_DIRECT: ['v4:128x128x64:2x4:s1:gb:fs', 'off'] }
   : {
     AVDIT_MATMUL_V2_ALT: ['256x128x16:8x8', 'off'], AVDIT_MATMUL_WEIGHT_T: ['1', '0'], AVDIT_ATTENTION_WHOLE_TILES: ['1', '0'],
     AVDIT_MATMUL_F32X3: ['1', '0'], AVDIT_ATTENTION_F32X3: ['1', '0'], AVDIT_ATTENTION: ['composed:64', 'fused'],
