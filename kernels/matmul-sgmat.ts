@@ -233,6 +233,9 @@ export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boole
   return `matmul/${emulate ? 'v4emu' : `v4${syntax === 'old' ? 'old' : ''}`}/${c.BM}x${c.BN}x${c.BK}/${c.SGM}x${c.SGN}/s${c.ST ?? 2}${c.H ? 'h' : ''}${c.NP ? 'np' : ''}${c.Z ? 'z' : ''}${c.GB ? 'gb' : ''}${c.GA ? 'ga' : ''}${c.FS ? 'fs' : ''}${c.X3 ? (c.X3S ? 'x3s' : 'x3') : ''}/${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}/${vec4 ? 'vec4' : 'scalar'}${bias ? '/bias' : ''}`;
 }
 
+/** A tile `:fs` copies: its loader description, staged row length, array, next-stage offset and register prefix. */
+type FsTile = [TileLoad, number, string, string, string];
+
 /**
  * WGSL of `:fs` staging: each K-step's tiles copied 16×16 block by block through left fragments
  * (load from the f16 operand, store into the tile in the operand's own layout), subgroup sg taking
@@ -241,12 +244,9 @@ export function sgKey(c: SgConfig, transA: boolean, transB: boolean, vec4: boole
  * (the registers are assigned in straight-line code): past the last K-step, and for blocks past M,
  * N or K, the reads are clamped to the operand's last whole block (their data is never used).
  */
-/** A tile `:fs` copies: its loader description, staged row length, array, next-stage offset and register prefix. */
-type FsTile = [TileLoad, number, string, string, string];
-
 function fragmentStaging(
   ops: SgOps, tiles: FsTile[], NSG: number, BK: number,
-): { decl: string; load: (k0: string) => string; stores: string; prefetch: string; store: string } {
+): { decl: string; load: (k0: string) => string; prefetch: string; store: string } {
   const per = tiles.map(([t]) => {
     const perRow = t.innerT / F, n = (t.outerT / F) * perRow;
     if (n % NSG !== 0) throw new Error(`v4 :fs: ${n} blocks of ${t.src}'s tile do not divide among ${NSG} subgroups`);
@@ -259,13 +259,11 @@ function fragmentStaging(
       let go = min(${t.outer0(k0)} + bo * ${F}u, ${t.outerSize} - ${F}u);
       let gi = min(${t.inner0(k0)} + bi * ${F}u, ${t.innerSize} - ${F}u);
       ${reg}${q} = ${ops.loadLeft(t.src, `${t.offset} + go * ${t.innerSize} + gi`, false, t.innerSize)}; }`);
-  const stores = blocks((_t, ld, arr, nxt, reg, perRow, q) => `    { ${where(perRow, q)} ${ops.storeLeft(arr, `${nxt} + bo * ${F * ld}u + bi * ${F}u`, `${reg}${q}`, `${ld}u`)} }`);
   return {
     decl: blocks((_t, _ld, _arr, _nxt, reg, _perRow, q) => `  var ${reg}${q}: ${ops.left};`),
     load,
-    stores,
     prefetch: `    {\n      let k0 = (t + 1u) * ${BK}u;\n${load('k0')}\n    }`,
-    store: stores,
+    store: blocks((_t, ld, arr, nxt, reg, perRow, q) => `    { ${where(perRow, q)} ${ops.storeLeft(arr, `${nxt} + bo * ${F * ld}u + bi * ${F}u`, `${reg}${q}`, `${ld}u`)} }`),
   };
 }
 
@@ -339,12 +337,11 @@ export function sgWgsl(c: SgConfig, transA: boolean, transB: boolean, vec4: bool
     maskA ? `  let flipA = (countOneBits(lidx & ${maskA}u) & 1u) == 1u; // staggered stores of A (storeStagger)` : '',
     maskB ? `  let flipB = (countOneBits(lidx & ${maskB}u) & 1u) == 1u; // and of B` : '',
   ].filter(Boolean).join('\n');
-  // fs: B (and with ga A) copied through fragments; an f32 A still through registers (kStaging).
+  // Staging: an f32 operand through registers (kStaging; A unless ga, B unless gb), and with fs the
+  // f16 ones (B, and with ga A) through fragment copies.
   const fs = FS ? fragmentStaging(ops, [...(GA ? [[a, ldA, 'As', 'nxtA', 'fa'] as FsTile] : []), [b, ldB, 'Bs', 'nxtB', 'fb']], NSG, BK) : null;
-  const regA = FS && !GA ? kStaging(a, null, T, BK, vec4, stageA, stageB, reg) : null;
-  const k = fs
-    ? { prefetch: `${regA?.prefetch ?? ''}\n${fs.prefetch}`, store: `${regA?.store ?? ''}\n${fs.store}` }
-    : GA ? { prefetch: '', store: '' } : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
+  const regs = GA ? null : kStaging(a, GB ? null : b, T, BK, vec4, stageA, stageB, reg);
+  const k = { prefetch: [regs?.prefetch, fs?.prefetch].filter(Boolean).join('\n'), store: [regs?.store, fs?.store].filter(Boolean).join('\n') };
 
   // One BK slice: for each 16-wide k step, TM left and TN right fragments, TM·TN MMAs (X3: the
   // lo fragments too, and per pair the two small cross terms first, then hi·hi).
@@ -466,8 +463,9 @@ ${X3 ? `  let eA = x3Exp(S[0]);  // A and B are staged times 2^eA, 2^eB
   let downA = pow2(-eA);
   let downB = pow2(-eB);` : ''}
 ${accDecl.join('\n')}
-${fs ? `${fs.decl}${GA ? '' : `\n${loaderDecl(a, T, reg)}`}` : GA ? '' : loaderDecl(a, T, reg)}
-${fs || GB ? '' : loaderDecl(b, T, reg)}
+${GA ? '' : loaderDecl(a, T, reg)}
+${GB ? '' : loaderDecl(b, T, reg)}
+${fs?.decl ?? ''}
   let nT = (P.K + ${BK - 1}u) / ${BK}u;
 ${gA ? `
   // No staging, so no barrier: each K-step is fragment loads and MMAs.
@@ -477,11 +475,11 @@ ${body.join('\n')}
   {
     let nxtA = 0u;
     let nxtB = 0u;
-${fs ? `${GA ? '' : `${loaderLoad(a, T, '0u', vec4, reg)}\n${loaderStore(a, T, stageA)}\n`}${fs.load('0u')}
-${fs.stores}` : `${loaderLoad(a, T, '0u', vec4, reg)}
+${GA ? '' : loaderLoad(a, T, '0u', vec4, reg)}
 ${GB ? '' : loaderLoad(b, T, '0u', vec4, reg)}
-${loaderStore(a, T, stageA)}
-${GB ? '' : loaderStore(b, T, stageB)}`}
+${GA ? '' : loaderStore(a, T, stageA)}
+${GB ? '' : loaderStore(b, T, stageB)}
+${fs ? `${fs.load('0u')}\n${fs.store}` : ''}
   }
   workgroupBarrier();
 

@@ -24,3 +24,14 @@ export function matmulReference(a: Float32Array, b: Float32Array, p: MatmulParam
   }
   return { val, mag };
 }
+
+/**
+ * `h` dressed as an NVIDIA GPU for the automatic variant choice: 48 KiB of workgroup memory, 1024
+ * invocations, f16 and 16×16×16 subgroup matrices, not a software adapter.
+ */
+export function tensorCoreContext<T extends { limits: GPUSupportedLimits; features: object }>(h: T): T {
+  return {
+    limits: { ...h.limits, maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 },
+    features: { ...h.features, f16: true, software: false, subgroupMatrix: { M: 16, N: 16, K: 16 } },
+  } as unknown as T;
+}

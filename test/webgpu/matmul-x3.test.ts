@@ -13,7 +13,7 @@ import { encodeAbsMaxBits, encodeAbsMaxPairBits, encodeZeroWords } from '../../k
 import { chooseVariant, encodeMatmul, f32x3Table, MATMUL_DEFAULTS, parseVariant, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 import { sgName, sgSharedBytes } from '../../kernels/matmul-sgmat.ts';
 import { randomData } from './helpers.ts';
-import { matmulReference } from './matmul-reference.ts';
+import { matmulReference, tensorCoreContext } from './matmul-reference.ts';
 
 const h: GpuHarness = await GpuHarness.open();
 after(() => h.destroy());
@@ -167,10 +167,7 @@ test('absmax: the bits of the largest |x| (negative, scalar and vec4 paths, acro
 test('f32 products take the x3 split where the device has tensor cores, unless AVDIT_MATMUL_F32X3=0', () => {
   const saved = [process.env['AVDIT_MATMUL'], process.env['AVDIT_MATMUL_F32X3']] as const;
   delete process.env['AVDIT_MATMUL'];
-  const tensorCores = {
-    limits: { ...h.limits, maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 },
-    features: { ...h.features, f16: true, software: false, subgroupMatrix: { M: 16, N: 16, K: 16 } },
-  } as unknown as typeof h;
+  const tensorCores = tensorCoreContext(h);
   const pick = (M: number, N: number, device = tensorCores, outBytes = M * N * 4): string => {
     const v = chooseVariant(device, { batch: 1, M, N, K: 1152, transA: false, transB: true, strideA: 0, strideB: 0 }, outBytes);
     return v.name === 'v4' || v.name === 'v4emu' ? `${v.name}:${sgName(v.cfg)}` : v.name;

@@ -15,7 +15,7 @@ import { sgName, sgWgsl, storeStagger } from '../../kernels/matmul-sgmat.ts';
 import { tiledTuning, tiledWgsl, tileSwizzle } from '../../kernels/matmul-tiled.ts';
 import { chooseVariant, encodeMatmul, MATMUL_DEFAULTS, parseVariant, splitKFor, V4_MIN_OUT_BYTES, variantSupport, type MatmulParams } from '../../kernels/matmul.ts';
 import { encodeToF16, f16Bytes } from '../../kernels/cast-f16.ts';
-import { matmulReference as reference } from './matmul-reference.ts';
+import { matmulReference as reference, tensorCoreContext } from './matmul-reference.ts';
 
 // Opened at load time: which variants get a test depends on what the device offers.
 const h: GpuHarness = await GpuHarness.open();
@@ -137,6 +137,38 @@ for (const [variant, tol, cases] of RUNS) {
   });
 }
 
+/**
+ * The direct forms (B, and with `ga` A, read as f16 copies) against the staged `staged` variant,
+ * bit for bit, on `cases` (inputs from seed + M and seed + 1 + N); `check` sees each direct output.
+ */
+async function sameBitsAsStaged(
+  staged: string, forms: readonly string[], cases: readonly Case[], seed: number,
+  check?: (direct: Float32Array, a: Float32Array, b: Float32Array, p: MatmulParams) => void,
+): Promise<void> {
+  for (const [batch, M, N, K, transA, transB, bc] of cases) {
+    const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
+    const a = rand((bc === 'A' ? 1 : batch) * M * K, seed + M), b = rand((bc === 'B' ? 1 : batch) * K * N, seed + 1 + N);
+    const ga = h.upload(a), gb = h.upload(b), gah = h.buffer(f16Bytes(a.length)), gbh = h.buffer(f16Bytes(b.length));
+    const outs = [staged, ...forms].map(() => h.buffer(batch * M * N * 4));
+    try {
+      encodeToF16(h, ga, gah, a.length);
+      encodeToF16(h, gb, gbh, b.length);
+      encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: staged });
+      forms.forEach((form, f) => encodeMatmul(h, form.split(':').includes('ga') ? gah : ga, gbh, outs[f + 1]!, { ...p, variant: `${staged}${form}` }));
+      await h.checkErrors();
+      const plain = await h.read(outs[0]!, batch * M * N);
+      for (const [f, form] of forms.entries()) {
+        const direct = await h.read(outs[f + 1]!, batch * M * N);
+        const i = plain.findIndex((x, j) => !Object.is(x, direct[j]));
+        assert.equal(i, -1, `${staged}${form} ${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${direct[i]}`);
+        check?.(direct, a, b, p);
+      }
+    } finally {
+      for (const x of [ga, gb, gah, gbh, ...outs]) x.destroy();
+    }
+  }
+}
+
 // v4 `:gb` reads B as f16 fragments straight from memory (a converted copy), staging only A: the
 // same products in the same order as staging both, so the same bits. Edge tiles in M and N (the
 // fragments past N skipped), a K tail (k slices past K skipped), B shared across a batch; NT and
@@ -148,26 +180,11 @@ const GB_CASES: Case[] = [
 for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
   if (variantSupport(h, parseVariant(base))) continue;
   test(`matmul ${base}:gb (B as f16 from global memory) gives the same bits as ${base}`, async () => {
-    for (const [batch, M, N, K, transA, transB, bc] of GB_CASES) {
-      const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
-      const a = rand((bc === 'A' ? 1 : batch) * M * K, 5 + M), b = rand((bc === 'B' ? 1 : batch) * K * N, 6 + N);
-      const ga = h.upload(a), gb = h.upload(b), gbh = h.buffer(f16Bytes(b.length));
-      const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
-      try {
-        encodeToF16(h, gb, gbh, b.length);
-        encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: base });
-        encodeMatmul(h, ga, gbh, outs[1]!, { ...p, variant: `${base}:gb` });
-        await h.checkErrors();
-        const [plain, direct] = [await h.read(outs[0]!, batch * M * N), await h.read(outs[1]!, batch * M * N)];
-        const i = plain.findIndex((x, j) => !Object.is(x, direct[j]));
-        assert.equal(i, -1, `${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${direct[i]}`);
-        const { val, mag } = reference(a, b, p, null);
-        const err = Math.max(...[...direct].map((x, j) => Math.abs(x - val[j]!) / (mag[j]! + 1e-6)));
-        assert.ok(err < 2e-3, `error ${err}`);
-      } finally {
-        for (const x of [ga, gb, gbh, ...outs]) x.destroy();
-      }
-    }
+    await sameBitsAsStaged(base, [':gb'], GB_CASES, 5, (direct, a, b, p) => {
+      const { val, mag } = reference(a, b, p, null);
+      const err = Math.max(...[...direct].map((x, j) => Math.abs(x - val[j]!) / (mag[j]! + 1e-6)));
+      assert.ok(err < 2e-3, `error ${err}`);
+    });
     assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(V4_MIN_OUT_BYTES), { batch: 1, M: 4, N: 4, K: 4, transA: false, transB: false, strideA: 16, strideB: 16, variant: `${base}:gb` }), /multiples of 16/);
   });
 }
@@ -184,24 +201,7 @@ const GA_CASES: Case[] = [
 for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
   if (variantSupport(h, parseVariant(base))) continue;
   test(`matmul ${base}:gb:ga (A and B as f16 from global memory) gives the same bits as ${base}`, async () => {
-    for (const [batch, M, N, K, transA, transB, bc] of GA_CASES) {
-      const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
-      const a = rand((bc === 'A' ? 1 : batch) * M * K, 7 + M), b = rand((bc === 'B' ? 1 : batch) * K * N, 8 + N);
-      const ga = h.upload(a), gb = h.upload(b), gah = h.buffer(f16Bytes(a.length)), gbh = h.buffer(f16Bytes(b.length));
-      const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
-      try {
-        encodeToF16(h, ga, gah, a.length);
-        encodeToF16(h, gb, gbh, b.length);
-        encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: base });
-        encodeMatmul(h, gah, gbh, outs[1]!, { ...p, variant: `${base}:gb:ga` });
-        await h.checkErrors();
-        const [plain, direct] = [await h.read(outs[0]!, batch * M * N), await h.read(outs[1]!, batch * M * N)];
-        const i = plain.findIndex((x, j) => !Object.is(x, direct[j]));
-        assert.equal(i, -1, `${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${direct[i]}`);
-      } finally {
-        for (const x of [ga, gb, gah, gbh, ...outs]) x.destroy();
-      }
-    }
+    await sameBitsAsStaged(base, [':gb:ga'], GA_CASES, 7);
     assert.throws(() => encodeMatmul(h, h.buffer(64), h.buffer(64), h.buffer(V4_MIN_OUT_BYTES), { batch: 1, M: 8, N: 16, K: 16, transA: false, transB: false, strideA: 128, strideB: 256, variant: `${base}:gb:ga` }), /M \(8\) must be a multiple of 16/);
   });
 }
@@ -213,30 +213,7 @@ for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
 for (const base of ['v4emu:64x64x32:2x2', 'v4:64x64x32:2x2']) {
   if (variantSupport(h, parseVariant(base))) continue;
   test(`matmul ${base}:gb:ga:fs and :gb:fs (f16 operands staged through fragments) give the same bits as ${base}`, async () => {
-    for (const stages of ['', ':s1']) {
-      for (const [batch, M, N, K, transA, transB, bc] of [...GA_CASES, [1, 64, 64, 64, false, false, 'none'] as Case]) {
-        const p: MatmulParams = { batch, M, N, K, transA, transB, strideA: bc === 'A' ? 0 : M * K, strideB: bc === 'B' ? 0 : K * N };
-        const a = rand((bc === 'A' ? 1 : batch) * M * K, 7 + M), b = rand((bc === 'B' ? 1 : batch) * K * N, 8 + N);
-        const ga = h.upload(a), gb = h.upload(b), gah = h.buffer(f16Bytes(a.length)), gbh = h.buffer(f16Bytes(b.length));
-        const outs = [h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4), h.buffer(batch * M * N * 4)];
-        try {
-          encodeToF16(h, ga, gah, a.length);
-          encodeToF16(h, gb, gbh, b.length);
-          encodeMatmul(h, ga, gb, outs[0]!, { ...p, variant: `${base}${stages}` });
-          encodeMatmul(h, gah, gbh, outs[1]!, { ...p, variant: `${base}${stages}:gb:ga:fs` });
-          encodeMatmul(h, ga, gbh, outs[2]!, { ...p, variant: `${base}${stages}:gb:fs` });
-          await h.checkErrors();
-          const plain = await h.read(outs[0]!, batch * M * N);
-          for (const [form, out] of [[':gb:ga:fs', outs[1]!], [':gb:fs', outs[2]!]] as const) {
-            const staged = await h.read(out, batch * M * N);
-            const i = plain.findIndex((x, j) => !Object.is(x, staged[j]));
-            assert.equal(i, -1, `${stages}${form} ${JSON.stringify([batch, M, N, K, transA, transB, bc])}: element ${i}: ${plain[i]} vs ${staged[i]}`);
-          }
-        } finally {
-          for (const x of [ga, gb, gah, gbh, ...outs]) x.destroy();
-        }
-      }
-    }
+    for (const stages of ['', ':s1']) await sameBitsAsStaged(`${base}${stages}`, [':gb:ga:fs', ':gb:fs'], [...GA_CASES, [1, 64, 64, 64, false, false, 'none']], 7);
   });
 }
 
@@ -325,10 +302,7 @@ test('matmul automatic choice', async () => {
 test('AVDIT_MATMUL_V4 gives mixed precision\'s big products another staged v4 config (a GPU sweep\'s pick); the small ones keep theirs', () => {
   const saved = [process.env['AVDIT_MATMUL'], process.env['AVDIT_MATMUL_V4']] as const;
   delete process.env['AVDIT_MATMUL'];
-  const tensorCores = {
-    limits: { ...h.limits, maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 },
-    features: { ...h.features, f16: true, software: false, subgroupMatrix: { M: 16, N: 16, K: 16 } },
-  } as unknown as typeof h;
+  const tensorCores = tensorCoreContext(h);
   const pick = (M: number): string => {
     const v = chooseVariant(tensorCores, { batch: 1, M, N: 4608, K: 1152, transA: false, transB: true, strideA: 0, strideB: 0, precision: 'mixed' });
     return v.name === 'v4' ? `v4:${sgName(v.cfg)}` : v.name;
