@@ -8,7 +8,7 @@
 #   SWEEP=1 XL_LIMIT=100 PARTS="matmul attention-mixed xl-direct noswizzle"  (limits sum to 535 s < 600)
 #   SWEEP=1 TUNE=1 XL_LIMIT=80 PARTS="gradcheck golden fused xl-mixed xl"   (the f32 attention sweep, its
 #     picks then in the XL parts; limits sum to 580 s)
-# XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweeps' fastest tiles to the
+# DEADLINE=S ends the run within S seconds (parts cut or skipped; see cap below). XL_LIMIT=S caps each XL part at S seconds. TUNE=1 hands the attention sweeps' fastest tiles to the
 # later parts (AVDIT_MIXED_TILES; with SWEEP=1 also the f32 kernels' AVDIT_ATTENTION_TILES), and part
 # fused's choice of whole-tile accumulate loops per f32 kernel (AVDIT_ATTENTION_WHOLE_TILES), and part
 # matmul's verdicts on transposed weight copies for f32 forward products (AVDIT_MATMUL_WEIGHT_T) and,
@@ -33,7 +33,14 @@ OUT=${OUT:-bench/results/gpu-run}; mkdir -p "$OUT"
 q=${QUICK:+--quick}
 PARTS=${PARTS:-gradcheck golden matmul golden-x3 robust noswizzle bandwidth attention-mixed fused xl-mixed xl-direct xl xl-ab xl-ab-mixed torch-xl}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
-part() { local name=$1 secs=$2; shift 2; want "$name" || return 0; echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
+# DEADLINE=S: the whole run ends within S seconds of its start (the device tool's call limit, or the
+# session's device time left): each part's limit is cut to what is left (less 10 s for the bundle),
+# and a part with under 20 s left is skipped, so the bundle of the parts that ran comes back.
+START=$(date +%s)
+cap() { local s=$1; if [ -n "${DEADLINE:-}" ]; then local left=$(( DEADLINE - ($(date +%s) - START) - 10 )); [ "$left" -lt "$s" ] && s=$left; fi; echo "$s"; }
+part() { local name=$1 secs; secs=$(cap "$2"); shift 2; want "$name" || return 0
+  if [ "$secs" -lt 20 ]; then echo "=== $name: skipped, ${secs}s left before DEADLINE=${DEADLINE}s"; return 0; fi
+  echo "=== $name (limit ${secs}s)"; local t=$(date +%s)
   timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1; local rc=$?
   tail -n "${TAILN:-25}" "$OUT/$name.txt"; echo "=== $name: rc=$rc, $(( $(date +%s) - t ))s"
   [ -z "${BUNDLE:-}" ] || tar -czf "$BUNDLE" -C "$OUT" .; }
@@ -148,17 +155,17 @@ fi
 if [ -n "${TUNE:-}" ] && [ -s "$OUT/matmul-v4.txt" ] && [ "$(cat "$OUT/matmul-v4.txt")" != off ] && [ -z "$q" ]; then
   export AVDIT_MATMUL_V4="$(cat "$OUT/matmul-v4.txt")"; echo "=== AVDIT_MATMUL_V4=$AVDIT_MATMUL_V4"
 fi
-TAILN=60 part xl-mixed ${XL_LIMIT:-150} env ${MIXED_MATMUL:+AVDIT_MATMUL=$MIXED_MATMUL} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
+L=$(cap "${XL_LIMIT:-150}"); TAILN=60 part xl-mixed "$L" env ${MIXED_MATMUL:+AVDIT_MATMUL=$MIXED_MATMUL} node --import tsx bench/gpu-xl.ts --budget $(( L - 40 )) --mixed --profile $q
 # Mixed precision with the frozen weights' f16 copies read straight from memory (v4 `:gb`, or
 # DIRECT=…:gb:ga for the activations too): worth running after part `matmul` with SWEEP=1 in the
 # same call, whose fastest `:gb` form it then takes (else DIRECT, else the first `:gb` config).
 if [ -z "${DIRECT:-}" ] && [ -s "$OUT/matmul-direct.txt" ]; then DIRECT=$(cat "$OUT/matmul-direct.txt"); echo "=== DIRECT=$DIRECT (part matmul's fastest :gb form)"; fi
-TAILN=60 part xl-direct ${XL_LIMIT:-150} env AVDIT_MATMUL_DIRECT=${DIRECT:-v4:128x128x32:2x4:gb} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-150} - 40 )) --mixed --profile $q
-TAILN=60 part xl ${XL_LIMIT:-170} node --import tsx bench/gpu-xl.ts --budget $(( ${XL_LIMIT:-170} - 40 )) --profile $q
+L=$(cap "${XL_LIMIT:-150}"); TAILN=60 part xl-direct "$L" env AVDIT_MATMUL_DIRECT=${DIRECT:-v4:128x128x32:2x4:gb} node --import tsx bench/gpu-xl.ts --budget $(( L - 40 )) --mixed --profile $q
+L=$(cap "${XL_LIMIT:-170}"); TAILN=60 part xl "$L" node --import tsx bench/gpu-xl.ts --budget $(( L - 40 )) --profile $q
 # Each f32 option weighed above (v2's alternative tile, transposed weights, whole-tile attention
 # loops) on and off in turn inside the XL denoising step (about 40 s).
-TAILN=10 part xl-ab 100 node --import tsx bench/gpu-xl.ts --ab $q
+L=$(cap 100); TAILN=10 part xl-ab "$L" node --import tsx bench/gpu-xl.ts --ab --budget $(( L - 20 )) $q
 # The same for mixed precision (composed attention, double-buffered attention tiles, the weights' f16 copies staged through fragments: v4 :gb:fs).
-TAILN=7 part xl-ab-mixed 100 node --import tsx bench/gpu-xl.ts --ab --mixed $q
+L=$(cap 100); TAILN=7 part xl-ab-mixed "$L" node --import tsx bench/gpu-xl.ts --ab --mixed --budget $(( L - 20 )) $q
 TAILN=8 part torch-xl 150 python3 bench/torch_xl.py
 ls -la "$OUT"
