@@ -113,6 +113,12 @@ const SWEEP: string[] = [
   'v4:128x256x32:2x4:s1:gb:ga:fs',
   // B alone so (A, f32, staged from registers as usual: no cast pass for activations in the engine).
   'v4:128x128x64:2x4:s1:gb:fs',
+  // and with the bigger tiles (a quarter fewer global bytes per FLOP again, twenty-third session):
+  // at 4096³ the plain v4 reads ~4.3 GB from L2 (f32, 128×128 tiles), about 0.6–0.8 ms at the
+  // H200's L2 bandwidth against its 0.97 ms: these two take both cuts (1.6 GB of B and A as f32 at
+  // 256-wide tiles).
+  'v4:256x128x32:4x2:s1:gb:fs',
+  'v4:128x256x32:2x4:s1:gb:fs',
   // f32 products on the tensor cores (twentieth session, kernels/matmul-sgmat.ts SgConfig.X3): each
   // operand as an 11-bit hi and an f16 remainder, three MMAs a fragment pair. Ranked as their own
   // family against v2 (f32 accuracy, checked against f64 like v2): matmul-f32x3.txt.
