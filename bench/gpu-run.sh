@@ -22,8 +22,8 @@
 # AVDIT_DAWN_ENABLE=toggle,… adds any Dawn toggles.
 # AVDIT_MIXED_ATTENTION=0 keeps --precision mixed's attention on the f32 kernels (if the tensor-core
 # attention fails on the card, or to measure what it brings).
-# AVDIT_ATTENTION=composed PARTS=xl times the XL step with attention as matmul + softmax + matmul
-# (the L×L probabilities stored) instead of the fused kernels.
+# The model's attention on GPUs is matmul + softmax + matmul from 64 queries on by default (model/layers/
+# attention.ts ATTENTION_DEFAULTS); AVDIT_ATTENTION=fused PARTS=xl times the XL step with the fused kernels.
 # BUNDLE=FILE.tgz packs $OUT into one archive after every part (the device tool returns at most 8
 # files, and what was packed before a time-out still comes back).
 # Each part has its own time limit so one failure cannot eat the rest; outputs go to $OUT.

@@ -99,6 +99,8 @@ export interface Backend {
   readonly name: string;
   /** What runs the kernels (the adapter's name, or the CPU backend's "TypeScript loops, WebAssembly SIMD kernels"). */
   readonly device: string;
+  /** A hardware GPU (not the CPU backend, nor a software adapter such as lavapipe): model defaults that were measured on GPUs apply. */
+  readonly hardwareGpu?: boolean;
   supportsDtype(dtype: DType): boolean;
 
   // ---- memory ----

@@ -15,6 +15,7 @@ import { chooseVariant, splitKFor, weightTransposeOn, type MatmulPrecision, type
 import { sgName } from '../../kernels/matmul-sgmat.ts';
 import { tiledName } from '../../kernels/matmul-tiled.ts';
 import { rowSubgroup } from '../../kernels/row.ts';
+import { ATTENTION_DEFAULTS, attentionPath } from '../../model/layers/attention.ts';
 import { parse } from '../args.ts';
 
 export const help = `avdit device [--json]
@@ -42,6 +43,16 @@ function f32Tiles(ctx: GpuContext): string {
   return `fwd ${pick('fwd')}, dQ ${pick('dq')}, dK/dV ${pick('dkdv')}`;
 }
 
+/** Which attention the model runs on this adapter (model/layers/attention.ts attentionPath), at XL's sequence lengths. */
+function modelAttention(hardwareGpu: boolean): string {
+  const xl: [string, number][] = [['spatial', 256], ['audio', 160], ['fusion', 416], ['temporal', 16]];
+  const composed = xl.filter(([, len]) => attentionPath(undefined, len, { hardwareGpu }) === 'composed').map(([what, len]) => `${what} (${len})`);
+  const fused = xl.filter(([, len]) => attentionPath(undefined, len, { hardwareGpu }) === 'fused').map(([what, len]) => `${what} (${len})`);
+  const env = process.env.AVDIT_ATTENTION;
+  const why = env ? `AVDIT_ATTENTION=${env}` : hardwareGpu ? `ATTENTION_DEFAULTS on hardware GPUs: composed from ${ATTENTION_DEFAULTS.composedFromOnGpus} queries; AVDIT_ATTENTION=fused keeps the fused kernels` : 'software adapter';
+  return `at XL's lengths, matmul + softmax + matmul: ${composed.join(', ') || 'none'}; fused kernels: ${fused.join(', ') || 'none'} (${why})`;
+}
+
 /** What the engine runs on this context (a plain object: printed as lines, or as JSON). */
 export function kernelPlan(ctx: GpuContext): Record<string, string> {
   const f = ctx.features;
@@ -63,6 +74,7 @@ export function kernelPlan(ctx: GpuContext): Record<string, string> {
   return {
     'matmul, f32': matmul('f32'),
     'matmul, mixed': f.f16 ? matmul('mixed') : 'unavailable (no shader-f16)',
+    'attention, in the model': modelAttention(!f.software),
     'attention, f32': `flash attention (kernels/attention.ts, attention-bwd.ts); at XL's spatial shape tiles ${f32Tiles(ctx)}, staged by ${batchedStaging(f.software) ? 'batched loads' : 'a loop'}${whole.length ? `, accumulating over whole tiles (${whole.join(', ')})` : ''}`,
     'attention, mixed': mixedAttention
       ? `${mixedAttention.emulate ? 'tensor-core kernels, emulated' : 'tensor-core kernels (kernels/attention-sgmat.ts)'}${onePassOn() ? (onePassRefusal(mixedAttention.emulate) ? ', the one-pass forward refused (AVDIT_MIXED_ONEPASS=force runs it)' : ', the forward in one pass') : ''}`

@@ -75,6 +75,7 @@ export class WebGpuBackend implements Backend {
   readonly f16Copies: F16Cache;
   /** Transposed copies of weight operands (f32 forward products as NN: AVDIT_MATMUL_WEIGHT_T). */
   readonly transposedWeights: TransposedCache;
+  readonly hardwareGpu: boolean;
 
   constructor(
     readonly ctx: WebGpuContext,
@@ -82,6 +83,7 @@ export class WebGpuBackend implements Backend {
     gpu: GPU,
   ) {
     this.#gpu = gpu;
+    this.hardwareGpu = !ctx.features.software;
     this.f16Copies = new F16Cache(ctx);
     this.transposedWeights = new TransposedCache(ctx);
     this.#flags = ctx.alloc(4, 'assert-flags');

@@ -6,6 +6,7 @@
  *   softmax(q kᵀ / √d_qk) v per head, d_qk the q/k head width.
  */
 import * as A from '../../autograd/index.ts';
+import type { Backend } from '../../engine/backend.ts';
 import { scope } from '../../engine/scope.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { InitContext } from '../init.ts';
@@ -34,25 +35,41 @@ export function mergeHeads(x: Tensor): Tensor {
 
 /**
  * Scaled dot-product attention on [B, H, L, d] tensors (q, k of one width, v of another), through
- * the fused flash-style op (no L×L matrix on the GPU). `sdpaComposed` is the same maths from
- * matmul + softmax + matmul, kept as the reference the fused op is tested against; with
- * AVDIT_ATTENTION=composed the model runs it instead (to time one against the other end to end:
- * it stores the L×L probabilities for the backward, so it needs more memory).
+ * the fused flash-style op (no L×L matrix in memory) or, where attentionPath says so (long
+ * sequences on hardware GPUs, or AVDIT_ATTENTION), `sdpaComposed`: the same maths from matmul +
+ * softmax + matmul, which stores the L×L probabilities for the backward (more memory) and is also
+ * the reference the fused op is tested against.
  */
 export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
-  if (attentionPath(undefined, q.shape.at(-2)!) === 'composed') return sdpaComposed(q, k, v);
+  if (attentionPath(undefined, q.shape.at(-2)!, q.backend) === 'composed') return sdpaComposed(q, k, v);
   return A.attention(q, k, v, 1 / Math.sqrt(q.shape.at(-1)!));
 }
 
 /**
- * How an attention over sequences of `len` queries runs. AVDIT_ATTENTION: 'fused' (default),
- * 'composed' (matmul + softmax + matmul everywhere), or 'composed:N' (composed from N queries on,
- * fused below: with tensor-core matmuls the composed form outran the fused kernels at XL's spatial
- * and fusion lengths on the H200, run 11, while at the temporal adapter's 16 frames it was 8× slower);
- * anything else is an error naming them.
+ * Where the model's attention runs as matmul + softmax + matmul by default: on a hardware GPU
+ * (`Backend.hardwareGpu`), for sequences of `composedFromOnGpus` queries or more; null: fused
+ * everywhere. The fused kernels never store the L×L probabilities, but on the H200 the composed
+ * form (on the engine's matmul kernels) ran the forward and backward faster at XL's spatial and
+ * fusion lengths (bench/gpu-fused.ts, ms, fused against composed: run 10 with IEEE f32 products
+ * 31.1 / 24.1 at 256 tokens and 7.24 / 4.15 at 416; run 11 with the f32 products on the tensor
+ * cores 33.0 / 13.0 and 5.46 / 2.56; the tensor-core fused kernels in mixed precision 13.5 at 256,
+ * slower than the composed f32 form already), and about 8× slower at the temporal adapter's 16
+ * frames. The CPU backend and software adapters (lavapipe) keep the fused kernels.
  */
-export function attentionPath(env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity): 'fused' | 'composed' {
-  if (env === undefined || env === '' || env === 'fused') return 'fused';
+export const ATTENTION_DEFAULTS: { composedFromOnGpus: number | null } = { composedFromOnGpus: 64 };
+
+/**
+ * How an attention over sequences of `len` queries on `backend` runs. AVDIT_ATTENTION: 'fused'
+ * (the fused kernels everywhere), 'composed' (matmul + softmax + matmul everywhere), 'composed:N'
+ * (composed from N queries on, fused below); unset, ATTENTION_DEFAULTS decides (composed from 64
+ * queries on hardware GPUs); anything else is an error naming them.
+ */
+export function attentionPath(env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity, backend?: Pick<Backend, 'hardwareGpu'>): 'fused' | 'composed' {
+  if (env === undefined || env === '') {
+    const from = ATTENTION_DEFAULTS.composedFromOnGpus;
+    return backend?.hardwareGpu && from !== null && len >= from ? 'composed' : 'fused';
+  }
+  if (env === 'fused') return 'fused';
   if (env === 'composed') return 'composed';
   const from = /^composed:(\d+)$/.exec(env);
   if (from) return len >= Number(from[1]) ? 'composed' : 'fused';
@@ -93,7 +110,7 @@ export class Attention extends Module {
   forward(x: Tensor, lora?: AttentionLoRA): Tensor {
     const qkv = lora ? lora.qkv.apply(this.qkv, x) : this.qkv.forward(x); // [B, L, 3D]
     // The fused path reads the heads where qkv holds them and writes o merged (no permutes).
-    const o = attentionPath(undefined, qkv.shape.at(-2)!) === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...splitPacked(qkv, this.heads)));
+    const o = attentionPath(undefined, qkv.shape.at(-2)!, qkv.backend) === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...splitPacked(qkv, this.heads)));
     return lora ? lora.proj.apply(this.proj, o) : this.proj.forward(o);
   }
 }
@@ -127,7 +144,7 @@ export class TemporalAttention extends Module {
    * order: B·Lv sequences, each token's M frames along the second axis) → [B, M, Lv, D].
    */
   forward(x: Tensor): Tensor {
-    if (attentionPath(undefined, x.shape[1]!) !== 'fused') { // (the frames: x's second axis either way)
+    if (attentionPath(undefined, x.shape[1]!, x.backend) !== 'fused') { // (the frames: x's second axis either way)
       // The composed path wants the sequences in front: [B, M, Lv, D] → [B·Lv, M, D] and back.
       if (x.rank === 4) {
         const [B, M, Lv, D] = x.shape as [number, number, number, number];

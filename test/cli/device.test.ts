@@ -20,6 +20,7 @@ test('avdit device reports the adapter, its features and the kernels it runs (te
   assert.match(r.stdout, /subgroup matrices \(f16→f32\)\s+none/);
   assert.match(r.stdout, /matmul, f32\s+v2:/);
   assert.match(r.stdout, /attention, mixed\s+the f32 kernels/);
+  assert.match(r.stdout, /attention, in the model\s+at XL's lengths, matmul \+ softmax \+ matmul: none; fused kernels: spatial \(256\), audio \(160\), fusion \(416\), temporal \(16\) \(software adapter\)$/m);
   assert.match(r.stdout, /attention, f32\s+flash attention .*tiles fwd 32x16, dQ 32x16, dK\/dV 16x8, staged by a loop, accumulating over whole tiles \(fwd, dkdv\)$/m);
   // The override it was given shows, and takes effect.
   assert.match(r.stdout, /row reductions\s+workgroup tree/);
@@ -39,6 +40,7 @@ test('the kernel plan on an NVIDIA-like device: v4 on tensor cores, tensor-core 
   assert.match(plan['matmul, mixed']!, /^v4:128x128x64:2x4:s1 \(4096³\)/);
   assert.equal(plan['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts)');
   assert.equal(plan['attention, f32 x3 split'], 'off');
+  assert.match(plan['attention, in the model']!, /^at XL's lengths, matmul \+ softmax \+ matmul: spatial \(256\), audio \(160\), fusion \(416\); fused kernels: temporal \(16\) \(ATTENTION_DEFAULTS on hardware GPUs: composed from 64 queries; AVDIT_ATTENTION=fused keeps the fused kernels\)$/);
   assert.match(plan['attention, f32']!, /tiles fwd 64x24:4x6, dQ 64x16:2x8:a, dK\/dV 32x32:2x8, staged by batched loads, accumulating over whole tiles \(fwd, dkdv\)$/);
   assert.equal(plan['row reductions'], 'subgroup shuffles (subgroup size 32)');
   assert.match(plan['weight-gradient split-K']!, /^on \(XL batch 2: K = 8192 in \d+ chunks\)/);
@@ -46,7 +48,7 @@ test('the kernel plan on an NVIDIA-like device: v4 on tensor cores, tensor-core 
   // The options a GPU session may turn on or off show in the plan (IEEE f32 FMAs: v2 with its alternative tile).
   const saved = { ...process.env };
   try {
-    Object.assign(process.env, { AVDIT_MATMUL_F32X3: '0', AVDIT_MATMUL_V2_ALT: '256x128x16:8x8', AVDIT_MATMUL_WEIGHT_T: '1', AVDIT_ATTENTION_WHOLE_TILES: 'dq,dkdv', AVDIT_MIXED_ONEPASS: '1', AVDIT_ATTENTION_F32X3: '1' });
+    Object.assign(process.env, { AVDIT_ATTENTION: 'fused', AVDIT_MATMUL_F32X3: '0', AVDIT_MATMUL_V2_ALT: '256x128x16:8x8', AVDIT_MATMUL_WEIGHT_T: '1', AVDIT_ATTENTION_WHOLE_TILES: 'dq,dkdv', AVDIT_MIXED_ONEPASS: '1', AVDIT_ATTENTION_F32X3: '1' });
     const tuned = kernelPlan(ctx);
     assert.match(tuned['matmul, f32']!, /, v2:256x128x16:8x8 \(65536×4608·\(1152×4608\)ᵀ\); x·Wᵀ on transposed weight copies$/);
     assert.match(tuned['attention, f32']!, /, accumulating over whole tiles \(dq, dkdv\)$/);
@@ -54,8 +56,9 @@ test('the kernel plan on an NVIDIA-like device: v4 on tensor cores, tensor-core 
     process.env.AVDIT_MIXED_ONEPASS = 'force';
     assert.equal(kernelPlan(ctx)['attention, mixed'], 'tensor-core kernels (kernels/attention-sgmat.ts), the forward in one pass');
     assert.equal(tuned['attention, f32 x3 split'], 'tensor cores from length 64 (AVDIT_ATTENTION_F32X3)');
+    assert.match(tuned['attention, in the model']!, /matmul \+ softmax \+ matmul: none; fused kernels: spatial \(256\), audio \(160\), fusion \(416\), temporal \(16\) \(AVDIT_ATTENTION=fused\)$/);
   } finally {
-    for (const k of ['AVDIT_MATMUL_F32X3', 'AVDIT_MATMUL_V2_ALT', 'AVDIT_MATMUL_WEIGHT_T', 'AVDIT_ATTENTION_WHOLE_TILES', 'AVDIT_MIXED_ONEPASS', 'AVDIT_ATTENTION_F32X3']) {
+    for (const k of ['AVDIT_ATTENTION', 'AVDIT_MATMUL_F32X3', 'AVDIT_MATMUL_V2_ALT', 'AVDIT_MATMUL_WEIGHT_T', 'AVDIT_ATTENTION_WHOLE_TILES', 'AVDIT_MIXED_ONEPASS', 'AVDIT_ATTENTION_F32X3']) {
       if (saved[k] === undefined) delete process.env[k];
       else process.env[k] = saved[k];
     }

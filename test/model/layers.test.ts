@@ -8,7 +8,7 @@ import * as A from '../../autograd/index.ts';
 import { cpuBackend } from '../../engine/cpu/backend.ts';
 import { tensor, zeros } from '../../engine/creation.ts';
 import { Generator } from '../../engine/rng.ts';
-import { Attention, attentionPath } from '../../model/layers/attention.ts';
+import { Attention, ATTENTION_DEFAULTS, attentionPath } from '../../model/layers/attention.ts';
 import { PatchEmbed, TimestepEmbedder } from '../../model/layers/embed.ts';
 import { LoRA } from '../../model/layers/linear.ts';
 import { sincos1d, sincos2d } from '../../model/layers/posembed.ts';
@@ -59,6 +59,26 @@ test('AVDIT_ATTENTION=composed (matmul + softmax + matmul), or composed from N q
       delete process.env.AVDIT_ATTENTION;
     }
   }
+});
+
+test('unset AVDIT_ATTENTION: composed from ATTENTION_DEFAULTS.composedFromOnGpus queries on hardware GPUs only; the variable overrides it', () => {
+  const gpu = { hardwareGpu: true }, soft = { hardwareGpu: false };
+  const from = ATTENTION_DEFAULTS.composedFromOnGpus;
+  assert.equal(from, 64);
+  assert.deepEqual([attentionPath(undefined, 16, gpu), attentionPath(undefined, 64, gpu), attentionPath('', 416, gpu)], ['fused', 'composed', 'composed']);
+  // The CPU backend (no flag), a software adapter, or no backend named: fused at every length.
+  assert.deepEqual([attentionPath(undefined, 416, {}), attentionPath(undefined, 416, soft), attentionPath(undefined, 416)], ['fused', 'fused', 'fused']);
+  assert.equal(attentionPath('fused', 416, gpu), 'fused');
+  assert.equal(attentionPath('composed', 16, soft), 'composed');
+  assert.equal(attentionPath('composed:256', 160, gpu), 'fused');
+  try {
+    ATTENTION_DEFAULTS.composedFromOnGpus = null;
+    assert.equal(attentionPath(undefined, 416, gpu), 'fused');
+  } finally {
+    ATTENTION_DEFAULTS.composedFromOnGpus = from;
+  }
+  // The backends say what they are: the CPU backend is no GPU.
+  assert.ok(!cpuBackend.hardwareGpu);
 });
 
 function checkAttentionGolden(): Promise<void> {

@@ -4,12 +4,14 @@
 // (emulated on lavapipe), including the packed dK/dV write into one gradient buffer, also with q and k
 // narrower than v in it (the temporal adapter's stacked projection).
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import * as A from '../../autograd/index.ts';
 import type { Backend } from '../../engine/backend.ts';
 import { tensor } from '../../engine/creation.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { mixedAttentionTuning } from '../../kernels/attention-sgmat.ts';
 import { attentionTuning } from '../../kernels/attention-tiles.ts';
+import { ATTENTION_DEFAULTS, attentionPath } from '../../model/layers/attention.ts';
 import { relErr } from '../model/golden-check.ts';
 import { assertClose, cpu, randomData, useGpu } from './helpers.ts';
 
@@ -102,4 +104,12 @@ test('the same in f32 through the x3 split (emulated on lavapipe): a packed qkv,
     mixedAttentionTuning.emulate = false;
     mixedAttentionTuning.x3 = false;
   }
+});
+
+test("the model's default attention path on this adapter: composed for long sequences on a hardware GPU, fused on a software one", () => {
+  const b = gpu() as Backend & { ctx: { features: { software: boolean } } };
+  assert.equal(b.hardwareGpu, !b.ctx.features.software);
+  const long = ATTENTION_DEFAULTS.composedFromOnGpus ?? 1e9;
+  assert.equal(attentionPath(undefined, long, b), b.hardwareGpu ? 'composed' : 'fused');
+  assert.equal(attentionPath(undefined, 16, b), 'fused');
 });
