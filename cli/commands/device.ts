@@ -46,11 +46,11 @@ function f32Tiles(ctx: GpuContext): string {
 /** Which attention the model runs on this adapter (model/layers/attention.ts attentionPath), at XL's sequence lengths. */
 function modelAttention(hardwareGpu: boolean): string {
   const xl: [string, number][] = [['spatial', 256], ['audio', 160], ['fusion', 416], ['temporal', 16]];
-  const composed = xl.filter(([, len]) => attentionPath(undefined, len, { hardwareGpu }) === 'composed').map(([what, len]) => `${what} (${len})`);
-  const fused = xl.filter(([, len]) => attentionPath(undefined, len, { hardwareGpu }) === 'fused').map(([what, len]) => `${what} (${len})`);
+  const taking = (path: 'composed' | 'fused'): string =>
+    xl.filter(([, len]) => attentionPath(undefined, len, { hardwareGpu }) === path).map(([what, len]) => `${what} (${len})`).join(', ') || 'none';
   const env = process.env.AVDIT_ATTENTION;
   const why = env ? `AVDIT_ATTENTION=${env}` : hardwareGpu ? `ATTENTION_DEFAULTS on hardware GPUs: composed from ${ATTENTION_DEFAULTS.composedFromOnGpus} queries; AVDIT_ATTENTION=fused keeps the fused kernels` : 'software adapter';
-  return `at XL's lengths, matmul + softmax + matmul: ${composed.join(', ') || 'none'}; fused kernels: ${fused.join(', ') || 'none'} (${why})`;
+  return `at XL's lengths, matmul + softmax + matmul: ${taking('composed')}; fused kernels: ${taking('fused')} (${why})`;
 }
 
 /** What the engine runs on this context (a plain object: printed as lines, or as JSON). */
