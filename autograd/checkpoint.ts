@@ -8,10 +8,9 @@
  * releaseUnsaved by then).
  */
 import type { Tensor } from '../engine/tensor.ts';
-import { full } from '../engine/creation.ts';
 import { scope } from '../engine/scope.ts';
 import { enableGrad, isRecording, noGrad } from './grad-mode.ts';
-import { backwardMany, record } from './tape.ts';
+import { backwardMany, record, recordMany } from './tape.ts';
 
 /**
  * `fn(...inputs)` with activation checkpointing: the same output and gradients as calling `fn`,
@@ -23,11 +22,9 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
 
 /**
  * `checkpoint` for a block with several outputs (AV-DiT's block returns its video and audio
- * streams): one recomputation serves all of them. With two or more, each is recorded with one input, a shared
- * one-element "joint" tensor; an output's gradient rule only stashes its gradient, and the joint's
- * rule, which the tape runs after every output's (it is their input), recomputes `fn` and
- * back-propagates from all outputs at once (autograd/tape.ts backwardMany). An output no gradient
- * reaches contributes nothing.
+ * streams): one recomputation serves all of them. With two or more the outputs are recorded as one
+ * op (autograd/tape.ts recordMany), whose rule recomputes `fn` and back-propagates from all outputs
+ * at once (backwardMany). An output no gradient reaches contributes nothing.
  */
 export function checkpointMany(fn: (...xs: Tensor[]) => Tensor[], ...inputs: Tensor[]): Tensor[] {
   if (!isRecording()) return scope(() => fn(...inputs));
@@ -56,35 +53,5 @@ export function checkpointMany(fn: (...xs: Tensor[]) => Tensor[], ...inputs: Ten
     });
   // One output: its own rule recomputes (no joint tensor, nothing stashed).
   if (outs.length === 1) return [record('checkpoint', inputs, outs[0]!, (g) => recompute([g]), inputs, true)];
-  const stash: (Tensor | null)[] = outs.map(() => null);
-  const { dtype, backend } = outs[0]!;
-  const joint = noGrad(() => full([1], 0, { dtype, backend }));
-  record(
-    'checkpoint',
-    inputs,
-    joint,
-    () => {
-      try {
-        return recompute(stash);
-      } finally {
-        for (const g of stash) g?.dispose();
-        stash.fill(null);
-      }
-    },
-    inputs,
-    true,
-  );
-  return outs.map((out, i) =>
-    record(
-      'checkpoint output',
-      [joint],
-      out,
-      (g) => {
-        stash[i] = g.view(g.shape).keep(); // for the joint's rule, which runs after this one
-        return [full([1], 0, { dtype, backend })];
-      },
-      [],
-      true,
-    ),
-  );
+  return recordMany('checkpoint', inputs, outs, recompute, inputs, true);
 }

@@ -194,6 +194,20 @@ const concatCase: OpCase = {
   ),
 };
 
+// The composed attention's head split: q, k, v of H heads out of a packed [B, L, 3·H·d], each
+// output weighed differently (and k, when `drop`, unused: its gradient is the zeros the rule adds).
+const unpackHeadsCase: OpCase = {
+  op: 'unpackHeads',
+  arb: fc.tuple(dimArb, dimArb, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), seedArb).map(([b, l, h, d, drop, seed]) => ({
+    inputs: [input([b, l, 3 * h * d], 'any', seed)],
+    fn: (x: Tensor) => {
+      const [q, k, v] = A.unpackHeads(x, h);
+      return A.concat(drop ? [q, A.mul(v, 3)] : [q, A.mul(k, 2), A.mul(v, 3)], 0);
+    },
+    note: `[${b}, ${l}, 3·${h}·${d}]${drop ? ', k unused' : ''}`,
+  })),
+};
+
 const expandCase: OpCase = {
   op: 'expand',
   arb: fc.tuple(broadcastPairArb, seedArb).map(([[a, b], seed]) => {
@@ -381,6 +395,7 @@ export const OP_CASES: readonly OpCase[] = [
   sliceCase,
   padSliceCase,
   concatCase,
+  unpackHeadsCase,
   expandCase,
   gatherCase,
   unaryCase('softmax', (x) => (x.rank === 0 ? A.softmax(A.reshape(x, [1])) : A.softmax(x))),

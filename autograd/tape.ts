@@ -29,6 +29,37 @@ export function record(op: string, inputs: readonly Tensor[], out: Tensor, rule:
 }
 
 /**
+ * Record an op with several outputs: `rule` gets every output's gradient (null where none reached
+ * it) once all have arrived, and returns its inputs' gradients. The tape walks single-output nodes,
+ * so the op is a one-element "joint" tensor, the outputs' one input: an output's node only stashes
+ * its gradient (and hands the joint a zero), and the joint's node, which the tape runs after all
+ * of theirs, calls `rule`. Returns the outputs (recorded, when recording and some input requires a
+ * gradient, or `force`).
+ */
+export function recordMany(
+  op: string, inputs: readonly Tensor[], outs: readonly Tensor[], rule: (grads: readonly (Tensor | null)[]) => (Tensor | null)[], saves?: readonly Tensor[], force = false,
+): Tensor[] {
+  if (!(isRecording() && (force || inputs.some((t) => t.requiresGrad)))) return [...outs];
+  const stash: (Tensor | null)[] = outs.map(() => null);
+  const { dtype, backend } = outs[0]!;
+  const joint = noGrad(() => full([1], 0, { dtype, backend }));
+  record(op, inputs, joint, () => {
+    try {
+      return rule(stash);
+    } finally {
+      for (const g of stash) g?.dispose();
+      stash.fill(null);
+    }
+  }, saves, true);
+  return outs.map((out, i) =>
+    record(`${op} output`, [joint], out, (g) => {
+      stash[i] = g.view(g.shape).keep(); // for the joint's rule, which runs after this one
+      return [full([1], 0, { dtype, backend })];
+    }, [], true),
+  );
+}
+
+/**
  * The op that recorded each result (kept after its node goes), and the results whose node a
  * backward without retainGraph freed: a tensor with neither a node nor a leaf's history is a cut
  * in the graph, which backward reports instead of treating the tensor as a leaf.

@@ -130,8 +130,11 @@ export interface Backend {
 
   // ---- data movement ----
   permute(x: Storage, shape: Shape, perm: readonly number[]): Storage;
-  /** The box [begin, begin + size) of x. */
-  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[]): Storage;
+  /**
+   * The box [begin, begin + size) of x; with `perm`, its axes then permuted (output axis i is box
+   * axis perm[i]) in the same copy.
+   */
+  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[], perm?: readonly number[]): Storage;
   /** Zeros of outShape with x written at begin (the gradient of slice). */
   padSlice(x: Storage, shape: Shape, outShape: Shape, begin: readonly number[]): Storage;
   concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage;

@@ -114,8 +114,8 @@ export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
   return permute(x, transposePerm('transpose', x.rank, d0, d1));
 }
 
-/** x[begin : begin + size] per axis (negative begin counts from the end; size -1 = to the end). */
-export function slice(x: Tensor, begin: readonly number[], size?: readonly number[], op = 'slice'): Tensor {
+/** The box of x that begin and size name (negative begin counts from the end; size -1 = to the end), checked. */
+function boxOf(x: Tensor, begin: readonly number[], size: readonly number[] | undefined, op: string): { b: number[]; s: number[] } {
   if (begin.length > x.rank) throw new ShapeError(`${op}: ${begin.length} begins for a tensor of rank ${x.rank}`);
   if (size && size.length > x.rank) throw new ShapeError(`${op}: ${size.length} sizes for a tensor of rank ${x.rank}`);
   const bad = [...begin, ...(size ?? [])].find((v) => !Number.isInteger(v));
@@ -133,8 +133,22 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
       throw new ShapeError(`${op}: box begin [${b.join(', ')}] size [${s.join(', ')}] does not fit in ${fmt(x.shape)}`);
     }
   });
+  return { b, s };
+}
+
+/** x[begin : begin + size] per axis (negative begin counts from the end; size -1 = to the end). */
+export function slice(x: Tensor, begin: readonly number[], size?: readonly number[], op = 'slice'): Tensor {
+  const { b, s } = boxOf(x, begin, size, op);
   if (sameShape(s, x.shape)) return x.view(s);
   return new Tensor(x.backend.slice(x.storage(op), x.shape, b, s), s);
+}
+
+/** The box of `slice`, its axes permuted (output axis i is box axis perm[i]), in one copy. */
+export function slicePermuted(x: Tensor, begin: readonly number[], size: readonly number[], perm: readonly number[]): Tensor {
+  const { b, s } = boxOf(x, begin, size, 'slicePermuted');
+  const p = perm.map((a) => normAxis('slicePermuted', a, x.rank));
+  if (p.length !== x.rank || new Set(p).size !== p.length) throw new ShapeError(`slicePermuted: [${perm.join(', ')}] is not a permutation of ${x.rank} axes`);
+  return new Tensor(x.backend.slice(x.storage('slicePermuted'), x.shape, b, s, p), p.map((a) => s[a]!));
 }
 
 /** Zeros of `outShape` with x placed at `begin` (the adjoint of slice). */

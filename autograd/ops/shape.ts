@@ -7,7 +7,8 @@ import * as raw from '../../engine/ops.ts';
 import { ShapeError } from '../../engine/errors.ts';
 import { fmt, normAxis, transposePerm, type Shape } from '../../engine/shape.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { record } from '../tape.ts';
+import { record, recordMany } from '../tape.ts';
+import { zeros } from '../../engine/creation.ts';
 import { unbroadcast } from './broadcast.ts';
 
 /** The same elements in a new shape (one dim may be −1); free: shares the storage. */
@@ -77,6 +78,29 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
       return x.requiresGrad ? raw.slice(g, begin, x.shape) : null;
     });
   }, []);
+}
+
+/**
+ * A packed projection [B, L, 3·H·d] (per token q, k, v of H heads of width d) → q, k, v, each
+ * [B, H, L, d]: the composed attention's head split as one op. Forward, each gathered from its
+ * third in one copy (slicePermuted); backward, the three gradients permuted back and concatenated into one
+ * [B, L, 3·H·d] (zeros where an output got none). As a permute and three `chunk` slices it would be
+ * the same forward but a backward of three full-size zero-padded slice gradients and two full-size
+ * sums (plus the permute back).
+ */
+export function unpackHeads(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
+  const [b, l, w] = qkv.shape as [number, number, number];
+  if (qkv.rank !== 3 || !Number.isInteger(heads) || heads < 1 || w % (3 * heads) !== 0) {
+    throw new ShapeError(`unpackHeads: expected [B, L, 3·H·d] with H = ${heads}, got ${fmt(qkv.shape)}`);
+  }
+  const d = w / 3 / heads;
+  const packed = raw.reshape(qkv, [b, l, 3, heads, d]);
+  // Output i: the box [:, :, i] with its axes (b, i, h, l, d), then a free reshape to [b, h, l, d].
+  const outs = [0, 1, 2].map((i) => raw.reshape(raw.slicePermuted(packed, [0, 0, i, 0, 0], [b, l, 1, heads, d], [0, 2, 3, 1, 4]), [b, heads, l, d]));
+  return recordMany('unpackHeads', [qkv], outs, (grads) => {
+    const back = grads.map((g) => (g ? raw.reshape(raw.permute(g, [0, 2, 1, 3]), [b, l, 1, heads, d]) : zeros([b, l, 1, heads, d], { dtype: qkv.dtype, backend: qkv.backend })));
+    return [raw.reshape(raw.concat(back, 2), [b, l, w])];
+  }, []) as [Tensor, Tensor, Tensor];
 }
 
 /** Split into `n` equal parts along an axis (as torch.chunk with equal sizes). */

@@ -299,10 +299,10 @@ class CpuBackend implements Backend {
     return out;
   }
 
-  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[]): Storage {
+  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[], perm?: readonly number[]): Storage {
     const st = stridesOf(shape);
     const offset = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
-    return this.#gatherView(x, size, st, offset);
+    return perm ? this.#gatherView(x, perm.map((p) => size[p]!), perm.map((p) => st[p]!), offset) : this.#gatherView(x, size, st, offset);
   }
 
   padSlice(x: Storage, shape: Shape, outShape: Shape, begin: readonly number[]): Storage {

@@ -262,10 +262,12 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[]): Storage {
+  slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[], perm?: readonly number[]): Storage {
     const st = stridesOf(shape);
     const out = this.#alloc('slice', x.dtype, sizeOf(size));
-    encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), size, st, begin.reduce((acc, b, i) => acc + b * st[i]!, 0));
+    const base = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
+    if (perm) encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), perm.map((p) => size[p]!), perm.map((p) => st[p]!), base);
+    else encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), size, st, base);
     return out;
   }
 

@@ -19,14 +19,6 @@ export function splitHeads(x: Tensor, heads: number): Tensor {
   return A.permute(A.reshape(x, [b, l, heads, hd / heads]), [0, 2, 1, 3]);
 }
 
-/** A packed projection [B, L, 3·H·d] → q, k, v [B, H, L, d] (copies; the fused path needs none). */
-export function splitPacked(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
-  const [b, l, w] = qkv.shape as [number, number, number];
-  const hd = w / 3 / heads;
-  const t = A.permute(A.reshape(qkv, [b, l, 3, heads, hd]), [2, 0, 3, 1, 4]); // [3, B, H, L, hd]
-  return A.chunk(t, 3, 0).map((u) => A.reshape(u, [b, heads, l, hd])) as [Tensor, Tensor, Tensor];
-}
-
 /** [B, H, L, d] → [B, L, H·d]. */
 export function mergeHeads(x: Tensor): Tensor {
   const [b, h, l, d] = x.shape as [number, number, number, number];
@@ -109,8 +101,9 @@ export class Attention extends Module {
   /** x [B, L, D] → [B, L, D]; with `lora`, the frozen projections get its low-rank updates. */
   forward(x: Tensor, lora?: AttentionLoRA): Tensor {
     const qkv = lora ? lora.qkv.apply(this.qkv, x) : this.qkv.forward(x); // [B, L, 3D]
-    // The fused path reads the heads where qkv holds them and writes o merged (no permutes).
-    const o = attentionPath(undefined, qkv.shape.at(-2)!, qkv.backend) === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...splitPacked(qkv, this.heads)));
+    // The fused path reads the heads where qkv holds them and writes o merged (no permutes); the
+    // composed one splits them into copies and merges them back.
+    const o = attentionPath(undefined, qkv.shape.at(-2)!, qkv.backend) === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...A.unpackHeads(qkv, this.heads)));
     return lora ? lora.proj.apply(this.proj, o) : this.proj.forward(o);
   }
 }

@@ -35,6 +35,20 @@ test('slice and padSlice (its gradient)', async () => {
   );
 });
 
+test('slice with its axes permuted in the same copy: the GPU as the CPU, and the CPU as a slice then a permute', async () => {
+  const arb = boxArb.chain(([s, b, n]) => fc.shuffledSubarray(s.map((_, i) => i), { minLength: s.length, maxLength: s.length }).map((p) => [s, b, n, p] as const));
+  await fc.assert(
+    fc.asyncProperty(arb, fc.integer(), async ([shape, begin, size, perm], seed) => {
+      const [c, g] = both(gpu(), randomData(sizeOf(shape), seed));
+      const want = cpu.slice(c, shape, begin, size, perm);
+      await expectSame(gpu(), gpu().slice(g, shape, begin, size, perm), want, 0, 0, 'slice, permuted');
+      const twoSteps = cpu.permute(cpu.slice(c, shape, begin, size), size, perm);
+      assert.deepEqual(cpu.readSync!(want), cpu.readSync!(twoSteps));
+    }),
+    RUNS,
+  );
+});
+
 test('concat along any axis, expand', async () => {
   await fc.assert(
     fc.asyncProperty(shapeArb(4, 4).filter((s) => s.length > 0), fc.nat(), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 4 }), fc.integer(), async (base, ax, sizes, seed) => {
