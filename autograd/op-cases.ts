@@ -399,6 +399,7 @@ export const OP_CASES: readonly OpCase[] = [
   expandCase,
   gatherCase,
   unaryCase('softmax', (x) => (x.rank === 0 ? A.softmax(A.reshape(x, [1])) : A.softmax(x))),
+  unaryCase('softmaxScaled', (x) => A.softmax(x.rank === 0 ? A.reshape(x, [1]) : x, 0.37)),
   layerNormCase,
   normModulateCase,
   addGatedCase,

@@ -146,9 +146,10 @@ export interface Backend {
   scatterAdd(src: Storage, srcShape: Shape, idx: Storage, rows: number): Storage;
 
   // ---- fused nn ops (last axis) ----
-  softmax(x: Storage, shape: Shape): Storage;
-  /** dx = y ⊙ (dy − Σ dy ⊙ y). */
-  softmaxBwd(y: Storage, dy: Storage, shape: Shape): Storage;
+  /** y = softmax(scale·x) over the last axis (scale > 0; 1 when absent). */
+  softmax(x: Storage, shape: Shape, scale?: number): Storage;
+  /** dx = scale·y ⊙ (dy − Σ dy ⊙ y), the gradient of softmax(scale·x) (y its output). */
+  softmaxBwd(y: Storage, dy: Storage, shape: Shape, scale?: number): Storage;
   layerNorm(x: Storage, shape: Shape, w: Storage | null, b: Storage | null, eps: number): LayerNormOut;
   layerNormBwd(dy: Storage, x: Storage, mean: Storage, rstd: Storage, w: Storage | null, shape: Shape, withBias: boolean): LayerNormGrads;
 

@@ -208,13 +208,21 @@ function lastAxis(op: string, x: Tensor): void {
   if (x.rank === 0) throw new ShapeError(`${op}: needs rank >= 1, got a scalar`);
 }
 
-export function softmax(x: Tensor): Tensor {
-  lastAxis('softmax', x);
-  return new Tensor(x.backend.softmax(x.storage('softmax'), x.shape), x.shape);
+function positiveScale(op: string, scale: number): void {
+  if (!(scale > 0 && Number.isFinite(scale))) throw new RangeError(`${op}: scale must be a finite number > 0, got ${scale}`);
 }
 
-export function softmaxBwd(y: Tensor, dy: Tensor): Tensor {
-  return new Tensor(y.backend.softmaxBwd(y.storage('softmaxBwd'), dy.storage('softmaxBwd'), y.shape), y.shape);
+/** softmax(scale·x) over the last axis. */
+export function softmax(x: Tensor, scale = 1): Tensor {
+  lastAxis('softmax', x);
+  positiveScale('softmax', scale);
+  return new Tensor(x.backend.softmax(x.storage('softmax'), x.shape, scale), x.shape);
+}
+
+/** The gradient of softmax(scale·x) from its output y and the output's gradient dy. */
+export function softmaxBwd(y: Tensor, dy: Tensor, scale = 1): Tensor {
+  positiveScale('softmaxBwd', scale);
+  return new Tensor(y.backend.softmaxBwd(y.storage('softmaxBwd'), dy.storage('softmaxBwd'), y.shape, scale), y.shape);
 }
 
 export function checkNormParam(op: string, x: Tensor, p: Tensor | null, what: string): void {

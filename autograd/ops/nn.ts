@@ -11,10 +11,13 @@ export function gather(table: Tensor, idx: Tensor): Tensor {
   return record('gather', [table, idx], raw.gather(table, idx), (g) => [raw.scatterAdd(g, idx, V), null], [idx]);
 }
 
-/** Softmax over the last axis; backward dx = y ⊙ (dy − Σ dy ⊙ y) as one fused kernel. */
-export function softmax(x: Tensor): Tensor {
-  const y = raw.softmax(x);
-  return record('softmax', [x], y, (g) => [raw.softmaxBwd(y, g)], [y]);
+/**
+ * Softmax of scale·x over the last axis (scale > 0; the composed attention's 1/√d, so that its
+ * scores need no pass of their own); backward dx = scale·y ⊙ (dy − Σ dy ⊙ y) as one fused kernel.
+ */
+export function softmax(x: Tensor, scale = 1): Tensor {
+  const y = raw.softmax(x, scale);
+  return record('softmax', [x], y, (g) => [raw.softmaxBwd(y, g, scale)], [y]);
 }
 
 /**

@@ -364,7 +364,7 @@ class CpuBackend implements Backend {
     return out;
   }
 
-  softmax(x: Storage, shape: Shape): Storage {
+  softmax(x: Storage, shape: Shape, scale = 1): Storage {
     const D = shape.at(-1)!;
     const X = arr(x);
     const out = this.#alloc(x.dtype, x.size);
@@ -373,20 +373,21 @@ class CpuBackend implements Backend {
       let m = -Infinity;
       for (let j = 0; j < D; j++) m = Math.max(m, X[o + j]!);
       let s = 0;
-      for (let j = 0; j < D; j++) s += out.data[o + j] = Math.exp(X[o + j]! - m);
+      // max(scale·x) = scale·max(x) for scale > 0
+      for (let j = 0; j < D; j++) s += out.data[o + j] = Math.exp((X[o + j]! - m) * scale);
       for (let j = 0; j < D; j++) out.data[o + j]! /= s;
     }
     return out;
   }
 
-  softmaxBwd(y: Storage, dy: Storage, shape: Shape): Storage {
+  softmaxBwd(y: Storage, dy: Storage, shape: Shape, scale = 1): Storage {
     const D = shape.at(-1)!;
     const Y = arr(y), G = arr(dy);
     const out = this.#alloc(y.dtype, y.size);
     for (let o = 0; o < Y.length; o += D) {
       let dot = 0;
       for (let j = 0; j < D; j++) dot += G[o + j]! * Y[o + j]!;
-      for (let j = 0; j < D; j++) out.data[o + j] = Y[o + j]! * (G[o + j]! - dot);
+      for (let j = 0; j < D; j++) out.data[o + j] = scale * Y[o + j]! * (G[o + j]! - dot);
     }
     return out;
   }

@@ -315,17 +315,17 @@ export class WebGpuBackend implements Backend {
 
   // ---- fused nn ops ----
 
-  softmax(x: Storage, shape: Shape): Storage {
+  softmax(x: Storage, shape: Shape, scale = 1): Storage {
     const D = shape.at(-1) ?? 1;
     const out = this.#alloc('softmax', x.dtype, x.size);
-    encodeSoftmax(this.ctx, this.#buf(x), this.#buf(out), D === 0 ? 0 : x.size / D, D);
+    encodeSoftmax(this.ctx, this.#buf(x), this.#buf(out), D === 0 ? 0 : x.size / D, D, scale);
     return out;
   }
 
-  softmaxBwd(y: Storage, dy: Storage, shape: Shape): Storage {
+  softmaxBwd(y: Storage, dy: Storage, shape: Shape, scale = 1): Storage {
     const D = shape.at(-1) ?? 1;
     const out = this.#alloc('softmaxBwd', y.dtype, y.size);
-    encodeSoftmaxBwd(this.ctx, this.#buf(y), this.#buf(dy), this.#buf(out), D === 0 ? 0 : y.size / D, D);
+    encodeSoftmaxBwd(this.ctx, this.#buf(y), this.#buf(dy), this.#buf(out), D === 0 ? 0 : y.size / D, D, scale);
     return out;
   }
 

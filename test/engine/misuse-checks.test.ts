@@ -71,7 +71,7 @@ test('slice, narrow and chunk reject fractional, NaN and negative counts', () =>
   assert.deepEqual(A.chunk(tensor([1, 2, 3, 4]), 2, 0).map((t) => Array.from(t.dataSync())), [[1, 2], [3, 4]]);
 });
 
-test('slicePermuted and unpackHeads reject what they cannot do, naming it', () => {
+test('slicePermuted, unpackHeads and a scaled softmax reject what they cannot do, naming it', () => {
   const x = tensor([0, 1, 2, 3, 4, 5], [2, 3]);
   assert.throws(() => raw.slicePermuted(x, [0, 0], [2, 2], [0, 0]), is(ShapeError, /slicePermuted: \[0, 0\] is not a permutation of 2 axes/));
   assert.throws(() => raw.slicePermuted(x, [0, 0], [2, 2], [1]), is(ShapeError, /slicePermuted: \[1\] is not a permutation/));
@@ -79,6 +79,8 @@ test('slicePermuted and unpackHeads reject what they cannot do, naming it', () =
   assert.deepEqual(Array.from(raw.slicePermuted(x, [0, 1], [2, 2], [1, 0]).dataSync()), [1, 4, 2, 5]);
   assert.throws(() => A.unpackHeads(tensor([1, 2, 3, 4], [1, 1, 4]), 1), is(ShapeError, /unpackHeads: expected \[B, L, 3·H·d\] with H = 1, got \[1, 1, 4\]/));
   assert.throws(() => A.unpackHeads(zeros([1, 2, 6]), 0), is(ShapeError, /with H = 0/));
+  // The softmax's scale must be positive (its row maximum is taken of x, then scaled).
+  for (const bad of [0, -1, NaN, Infinity]) assert.throws(() => A.softmax(tensor([1, 2]), bad), is(RangeError, /softmax: scale must be a finite number > 0, got/));
 });
 
 test('i32 values out of range are a DTypeError naming the value', () => {
