@@ -137,7 +137,12 @@ export interface Backend {
   slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[], perm?: readonly number[]): Storage;
   /** Zeros of outShape with x written at begin (the gradient of slice). */
   padSlice(x: Storage, shape: Shape, outShape: Shape, begin: readonly number[]): Storage;
-  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage;
+  /**
+   * The parts side by side along `axis`; `shapes` are their shapes as parts of the output. With
+   * `perms`, part k is stored with its axes permuted (stored axis i is the part's axis perms[k][i]:
+   * what slice with the same perm gathers), and lands un-permuted in the same copy.
+   */
+  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number, perms?: readonly (readonly number[] | null)[]): Storage;
   /** Broadcast copy of x to outShape. */
   expand(x: Storage, shape: Shape, outShape: Shape): Storage;
   /** rows of table [V, D] picked by idx (i32, n of them) → [n, D]. */

@@ -160,21 +160,45 @@ export function padSlice(x: Tensor, outShape: Shape, begin: readonly number[]): 
   return new Tensor(x.backend.padSlice(x.storage('padSlice'), x.shape, outShape, begin), outShape);
 }
 
-export function concat(xs: readonly Tensor[], axis = 0): Tensor {
-  if (xs.length === 0) throw new ShapeError('concat: no tensors given');
-  sameBackend('concat', xs);
-  const first = xs[0]!;
-  const ax = normAxis('concat', axis, first.rank);
-  for (const t of xs) {
-    sameDtype('concat', first, t);
-    if (t.rank !== first.rank || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
-      throw new ShapeError(`concat: shapes ${xs.map((u) => fmt(u.shape)).join(', ')} differ outside axis ${ax}`);
+/** The output shape of parts of `shapes` side by side along `axis` (checked: same dtype and backend, equal outside the axis). */
+function concatShape(op: string, xs: readonly Tensor[], shapes: readonly Shape[], axis: number): { ax: number; out: number[] } {
+  if (xs.length === 0) throw new ShapeError(`${op}: no tensors given`);
+  sameBackend(op, xs);
+  const first = shapes[0]!;
+  const ax = normAxis(op, axis, first.length);
+  xs.forEach((t) => sameDtype(op, xs[0]!, t));
+  for (const s of shapes) {
+    if (s.length !== first.length || s.some((d, i) => i !== ax && d !== first[i])) {
+      throw new ShapeError(`${op}: shapes ${shapes.map((u) => fmt(u)).join(', ')} differ outside axis ${ax}`);
     }
   }
-  const out = [...first.shape];
-  out[ax] = xs.reduce((acc, t) => acc + t.shape[ax]!, 0);
-  if (xs.length === 1) return first.view(out);
-  return new Tensor(first.backend.concat(xs.map((t) => t.storage('concat')), xs.map((t) => t.shape), ax), out);
+  const out = [...first];
+  out[ax] = shapes.reduce((acc, s) => acc + s[ax]!, 0);
+  return { ax, out };
+}
+
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  const { ax, out } = concatShape('concat', xs, xs.map((t) => t.shape), axis);
+  if (xs.length === 1) return xs[0]!.view(out);
+  return new Tensor(xs[0]!.backend.concat(xs.map((t) => t.storage('concat')), xs.map((t) => t.shape), ax), out);
+}
+
+/**
+ * concat of parts stored with their axes permuted (stored axis i is the part's axis perm[i], as
+ * slicePermuted gathers them: this is its adjoint), each placed un-permuted in the same copy.
+ */
+export function concatPermuted(xs: readonly Tensor[], axis: number, perm: readonly number[]): Tensor {
+  const rank = xs[0]?.rank ?? 0;
+  const p = perm.map((a) => normAxis('concatPermuted', a, rank));
+  if (p.length !== rank || new Set(p).size !== p.length) throw new ShapeError(`concatPermuted: [${perm.join(', ')}] is not a permutation of ${rank} axes`);
+  const parts = xs.map((t) => {
+    if (t.rank !== rank) throw new ShapeError(`concatPermuted: parts of ranks ${xs.map((u) => u.rank).join(', ')}`);
+    const part = new Array<number>(rank);
+    p.forEach((a, i) => (part[a] = t.shape[i]!));
+    return part;
+  });
+  const { ax, out } = concatShape('concatPermuted', xs, parts, axis);
+  return new Tensor(xs[0]!.backend.concat(xs.map((t) => t.storage('concatPermuted')), parts, ax, xs.map(() => p)), out);
 }
 
 export function expand(x: Tensor, shape: Shape): Tensor {

@@ -83,10 +83,10 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 /**
  * A packed projection [B, L, 3·H·d] (per token q, k, v of H heads of width d) → q, k, v, each
  * [B, H, L, d]: the composed attention's head split as one op. Forward, each gathered from its
- * third in one copy (slicePermuted); backward, the three gradients permuted back and concatenated into one
- * [B, L, 3·H·d] (zeros where an output got none). As a permute and three `chunk` slices it would be
- * the same forward but a backward of three full-size zero-padded slice gradients and two full-size
- * sums (plus the permute back).
+ * third in one copy (slicePermuted); backward, the three gradients placed back into one
+ * [B, L, 3·H·d] in one copy too (concatPermuted; zeros where an output got none). As a permute and
+ * three `chunk` slices it was two copies forward, and backward three full-size zero-padded slice
+ * gradients, two full-size sums and a permute.
  */
 export function unpackHeads(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
   const [b, l, w] = qkv.shape as [number, number, number];
@@ -97,9 +97,11 @@ export function unpackHeads(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor
   const packed = raw.reshape(qkv, [b, l, 3, heads, d]);
   // Output i: the box [:, :, i] with its axes (b, i, h, l, d), then a free reshape to [b, h, l, d].
   const outs = [0, 1, 2].map((i) => raw.reshape(raw.slicePermuted(packed, [0, 0, i, 0, 0], [b, l, 1, heads, d], [0, 2, 3, 1, 4]), [b, heads, l, d]));
+  // Backward: the gradients as stored, [b, h, l, d] = the parts' axes (b, i, h, l, d) permuted,
+  // placed back into [b, l, 3, h, d] in one copy (zeros for an output that got none).
   return recordMany('unpackHeads', [qkv], outs, (grads) => {
-    const back = grads.map((g) => (g ? raw.reshape(raw.permute(g, [0, 2, 1, 3]), [b, l, 1, heads, d]) : zeros([b, l, 1, heads, d], { dtype: qkv.dtype, backend: qkv.backend })));
-    return [raw.reshape(raw.concat(back, 2), [b, l, w])];
+    const parts = grads.map((g) => (g ? raw.reshape(g, [b, 1, heads, l, d]) : zeros([b, 1, heads, l, d], { dtype: qkv.dtype, backend: qkv.backend })));
+    return [raw.reshape(raw.concatPermuted(parts, 2, [0, 2, 3, 1, 4]), [b, l, w])];
   }, []) as [Tensor, Tensor, Tensor];
 }
 

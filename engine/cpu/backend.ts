@@ -319,18 +319,28 @@ class CpuBackend implements Backend {
     return out;
   }
 
-  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
+  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number, perms?: readonly (readonly number[] | null)[]): Storage {
     const outShape = [...shapes[0]!];
     outShape[axis] = shapes.reduce((acc, s) => acc + s[axis]!, 0);
     const out = this.#alloc(xs[0]!.dtype, sizeOf(outShape), true);
     const outer = sizeOf(outShape.slice(0, axis));
     const inner = sizeOf(outShape.slice(axis + 1));
     const rowOut = outShape[axis]! * inner;
+    const os = stridesOf(outShape);
     let at = 0;
     xs.forEach((s, k) => {
-      const X = arr(s);
+      const X = arr(s), O = out.data;
       const row = shapes[k]![axis]! * inner;
-      for (let o = 0; o < outer; o++) out.data.set(X.subarray(o * row, (o + 1) * row), o * rowOut + at);
+      const perm = perms?.[k];
+      if (perm) {
+        // Walk the part as stored; its element lands at at + Σ coord·(the output's stride of its axis).
+        forEachStridedRow(perm.map((a) => shapes[k]![a]!), [perm.map((a) => os[a]!)], (x0, offs, inner1, n) => {
+          const o0 = at + offs[0]!, st = inner1[0]!;
+          for (let j = 0, o = o0; j < n; j++, o += st) O[o] = X[x0 + j]!;
+        });
+      } else {
+        for (let o = 0; o < outer; o++) O.set(X.subarray(o * row, (o + 1) * row), o * rowOut + at);
+      }
       at += row;
     });
     return out;

@@ -23,7 +23,7 @@ import { encodeAttentionBwdMixed, encodeAttentionMixed, mixedAttentionOptions, x
 import { encodeNormModulate, encodeNormModulateBwd } from '../../kernels/norm-modulate.ts';
 import { encodeGatedAdd, encodeGatedAddBwd } from '../../kernels/gated-add.ts';
 import { encodeLayerNorm, encodeLayerNormBwd } from '../../kernels/layernorm.ts';
-import { encodeCast, encodeFill, encodeGatherView, encodeScatterBox } from '../../kernels/movement.ts';
+import { encodeCast, encodeFill, encodeGatherView, encodeScatterBox, encodeStridedCopy } from '../../kernels/movement.ts';
 import { encodeReduce } from '../../kernels/reduce.ts';
 import { encodeRandom } from '../../kernels/rng.ts';
 import { encodeSoftmax, encodeSoftmaxBwd } from '../../kernels/softmax.ts';
@@ -278,14 +278,22 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
+  concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number, perms?: readonly (readonly number[] | null)[]): Storage {
     const outShape = [...shapes[0]!];
     outShape[axis] = shapes.reduce((acc, s) => acc + s[axis]!, 0);
     const out = this.#alloc('concat', xs[0]!.dtype, sizeOf(outShape));
+    const os = stridesOf(outShape);
     let at = 0;
     xs.forEach((s, k) => {
-      const begin = outShape.map((_, i) => (i === axis ? at : 0));
-      encodeScatterBox(this.ctx, this.#buf(s), this.#buf(out), shapes[k]!, outShape, begin);
+      const perm = perms?.[k];
+      if (perm) {
+        // The part as stored, each element to the output's stride of its axis (a permuted scatter).
+        const stored = perm.map((a) => shapes[k]![a]!);
+        encodeStridedCopy(this.ctx, this.#buf(s), this.#buf(out), stored, stridesOf(stored), 0, perm.map((a) => os[a]!), at * os[axis]!);
+      } else {
+        const begin = outShape.map((_, i) => (i === axis ? at : 0));
+        encodeScatterBox(this.ctx, this.#buf(s), this.#buf(out), shapes[k]!, outShape, begin);
+      }
       at += shapes[k]![axis]!;
     });
     return out;

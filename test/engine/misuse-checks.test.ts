@@ -71,12 +71,16 @@ test('slice, narrow and chunk reject fractional, NaN and negative counts', () =>
   assert.deepEqual(A.chunk(tensor([1, 2, 3, 4]), 2, 0).map((t) => Array.from(t.dataSync())), [[1, 2], [3, 4]]);
 });
 
-test('slicePermuted, unpackHeads and a scaled softmax reject what they cannot do, naming it', () => {
+test('slicePermuted, concatPermuted, unpackHeads and a scaled softmax reject what they cannot do, naming it', () => {
   const x = tensor([0, 1, 2, 3, 4, 5], [2, 3]);
   assert.throws(() => raw.slicePermuted(x, [0, 0], [2, 2], [0, 0]), is(ShapeError, /slicePermuted: \[0, 0\] is not a permutation of 2 axes/));
   assert.throws(() => raw.slicePermuted(x, [0, 0], [2, 2], [1]), is(ShapeError, /slicePermuted: \[1\] is not a permutation/));
   assert.throws(() => raw.slicePermuted(x, [1, 0], [2, 2], [1, 0]), is(ShapeError, /slicePermuted: box/));
   assert.deepEqual(Array.from(raw.slicePermuted(x, [0, 1], [2, 2], [1, 0]).dataSync()), [1, 4, 2, 5]);
+  assert.throws(() => raw.concatPermuted([x, x], 0, [0, 0]), is(ShapeError, /concatPermuted: \[0, 0\] is not a permutation of 2 axes/));
+  assert.throws(() => raw.concatPermuted([x, tensor([1, 2], [1, 2])], 0, [1, 0]), is(ShapeError, /concatPermuted: shapes \[3, 2\], \[2, 1\] differ outside axis 0/));
+  // Two [2, 3] parts stored transposed, placed as [3, 2] parts along axis 0: the transposes stacked.
+  assert.deepEqual(Array.from(raw.concatPermuted([x, x], 0, [1, 0]).dataSync()), [0, 3, 1, 4, 2, 5, 0, 3, 1, 4, 2, 5]);
   assert.throws(() => A.unpackHeads(tensor([1, 2, 3, 4], [1, 1, 4]), 1), is(ShapeError, /unpackHeads: expected \[B, L, 3·H·d\] with H = 1, got \[1, 1, 4\]/));
   assert.throws(() => A.unpackHeads(zeros([1, 2, 6]), 0), is(ShapeError, /with H = 0/));
   // The softmax's scale must be positive (its row maximum is taken of x, then scaled).

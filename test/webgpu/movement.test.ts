@@ -49,6 +49,28 @@ test('slice with its axes permuted in the same copy: the GPU as the CPU, and the
   );
 });
 
+test('concat of parts stored permuted (the adjoint of the permuted slice): the GPU as the CPU, and as permuting each part first', async () => {
+  const arb = shapeArb(4, 4).filter((s) => s.length > 0).chain((base) =>
+    fc.tuple(fc.nat(base.length - 1), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 3 }), fc.shuffledSubarray(base.map((_, i) => i), { minLength: base.length, maxLength: base.length }))
+      .map(([axis, sizes, perm]) => [base, axis, sizes, perm] as const),
+  );
+  await fc.assert(
+    fc.asyncProperty(arb, fc.integer(), async ([base, axis, sizes, perm], seed) => {
+      const parts = sizes.map((n) => base.map((d, i) => (i === axis ? n : d)));
+      const stored = parts.map((p) => perm.map((a) => p[a]!));
+      const pairs = stored.map((s, k) => both(gpu(), randomData(sizeOf(s), seed + k)));
+      const perms = parts.map(() => perm);
+      const want = cpu.concat(pairs.map((p) => p[0]), parts, axis, perms);
+      await expectSame(gpu(), gpu().concat(pairs.map((p) => p[1]), parts, axis, perms), want, 0, 0, 'concat, permuted parts');
+      // Permuting each stored part back (output axis a is stored axis perm.indexOf(a)) and concatenating plainly.
+      const inverse = base.map((_, a) => perm.indexOf(a));
+      const plain = cpu.concat(pairs.map((p, k) => cpu.permute(p[0], stored[k]!, inverse)), parts, axis);
+      assert.deepEqual(cpu.readSync!(want), cpu.readSync!(plain));
+    }),
+    RUNS,
+  );
+});
+
 test('concat along any axis, expand', async () => {
   await fc.assert(
     fc.asyncProperty(shapeArb(4, 4).filter((s) => s.length > 0), fc.nat(), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 4 }), fc.integer(), async (base, ax, sizes, seed) => {
