@@ -101,11 +101,9 @@ const randn = (size: number, seed: number): Storage => be.random('normal', size,
 
 /** The unfused forward (S, P kept for the backward as autograd would) and backward. */
 function unfusedFwd(b: Backend, q: Storage, k: Storage, v: Storage, d: AttentionDims): { o: Storage; p: Storage } {
-  // (As the model's composed path, model/layers/attention.ts sdpaComposed: the scale on q, not on the scores.)
-  const qs = b.unary('affine', q, d.scale, 0);
-  const Ss = b.matmul(qs, [d.n, d.l, d.dqk], k, [d.n, d.s, d.dqk], false, true, [d.n, d.l, d.s]);
-  b.free(qs);
-  const p = b.softmax(Ss, [d.n, d.l, d.s]);
+  // (As the model's composed path, model/layers/attention.ts sdpaComposed: the scale inside the softmax.)
+  const Ss = b.matmul(q, [d.n, d.l, d.dqk], k, [d.n, d.s, d.dqk], false, true, [d.n, d.l, d.s]);
+  const p = b.softmax(Ss, [d.n, d.l, d.s], d.scale);
   b.free(Ss);
   return { o: b.matmul(p, [d.n, d.l, d.s], v, [d.n, d.s, d.dv], false, false, [d.n, d.l, d.dv]), p };
 }
@@ -113,15 +111,10 @@ function unfusedFwd(b: Backend, q: Storage, k: Storage, v: Storage, d: Attention
 function unfusedBwd(b: Backend, q: Storage, k: Storage, v: Storage, p: Storage, dO: Storage, d: AttentionDims): Storage[] {
   const dv = b.matmul(p, [d.n, d.l, d.s], dO, [d.n, d.l, d.dv], true, false, [d.n, d.s, d.dv]);
   const dP = b.matmul(dO, [d.n, d.l, d.dv], v, [d.n, d.s, d.dv], false, true, [d.n, d.l, d.s]);
-  const dS = b.softmaxBwd(p, dP, [d.n, d.l, d.s]);
+  const dS = b.softmaxBwd(p, dP, [d.n, d.l, d.s], d.scale); // (the gradient of the unscaled scores: dq = dS·K, dk = dSᵀ·q)
   b.free(dP);
-  // dq = scale·(dS·K) and dk = dSᵀ·(scale·q): the scale on the L×d operands.
-  const dqs = b.matmul(dS, [d.n, d.l, d.s], k, [d.n, d.s, d.dqk], false, false, [d.n, d.l, d.dqk]);
-  const dq = b.unary('affine', dqs, d.scale, 0);
-  b.free(dqs);
-  const qs = b.unary('affine', q, d.scale, 0);
-  const dk = b.matmul(dS, [d.n, d.l, d.s], qs, [d.n, d.l, d.dqk], true, false, [d.n, d.s, d.dqk]);
-  b.free(qs);
+  const dq = b.matmul(dS, [d.n, d.l, d.s], k, [d.n, d.s, d.dqk], false, false, [d.n, d.l, d.dqk]);
+  const dk = b.matmul(dS, [d.n, d.l, d.s], q, [d.n, d.l, d.dqk], true, false, [d.n, d.s, d.dqk]);
   b.free(dS);
   return [dq, dk, dv];
 }
