@@ -8,20 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { threadCount } from '../../engine/cpu/threads.ts';
 import { backendFromEnv } from '../../engine/registry.ts';
+import { withEnv } from '../env.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-
-function withEnv<T>(name: string, value: string | undefined, f: () => T): T {
-  const before = process.env[name];
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
-  try {
-    return f();
-  } finally {
-    if (before === undefined) delete process.env[name];
-    else process.env[name] = before;
-  }
-}
 
 test('AVDIT_BACKEND: cpu, webgpu or auto; unset or empty gives the fallback; anything else throws naming it', () => {
   for (const v of ['cpu', 'webgpu', 'auto'] as const) assert.equal(withEnv('AVDIT_BACKEND', v, () => backendFromEnv('cpu')), v);

@@ -13,6 +13,7 @@ import { makeConfig } from '../../model/config.ts';
 import { DiT } from '../../model/dit.ts';
 import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { checkAVDiTGolden, checkDiTGolden, DIR, get, inputs, NONSQUARE, relErr } from './golden-check.ts';
+import { withEnvAsync } from '../env.ts';
 import { fillModule } from './hashfill.ts';
 import { type Checkpointing, checkpointsBlock } from '../../model/checkpointing.ts';
 
@@ -20,6 +21,9 @@ test('tiny AV-DiT forward and trainable gradients match PyTorch (CPU)', () => ch
 
 test('on grids square in neither branch (video 4×6 patches, audio 8×4) too: patchify, unpatchify and both position tables the right way round (CPU)', () =>
   checkAVDiTGolden(cpuBackend, 'pooled', NONSQUARE));
+
+test('with every attention composed (matmul + softmax + matmul, as hardware GPUs run the long ones) (CPU)', () =>
+  withEnvAsync('AVDIT_ATTENTION', 'composed', () => checkAVDiTGolden(cpuBackend, 'frames')));
 
 test('the "w/o fusion" ablation matches PyTorch too', () => {
   const model = new AVDiT({ backend: cpuBackend, gen: new Generator(0) }, makeConfig('tiny'));

@@ -13,6 +13,7 @@ import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { DIR } from './golden-check.ts';
 import { ATTENTION_CASES, LAYER_CASES } from './layer-golden-cases.ts';
 import { checkLayer, type LayerCase } from './layer-golden-check.ts';
+import { withEnvAsync } from '../env.ts';
 
 const TOL = 1e-4;
 
@@ -26,14 +27,7 @@ async function expectGolden(t: test.TestContext, c: LayerCase): Promise<void> {
 for (const c of LAYER_CASES) test(`${c.label} matches PyTorch (CPU)`, (t) => expectGolden(t, c));
 
 for (const c of ATTENTION_CASES) {
-  test(`${c.label} through AVDIT_ATTENTION=composed matches PyTorch (CPU)`, async (t) => {
-    process.env.AVDIT_ATTENTION = 'composed';
-    try {
-      await expectGolden(t, c);
-    } finally {
-      delete process.env.AVDIT_ATTENTION;
-    }
-  });
+  test(`${c.label} through AVDIT_ATTENTION=composed matches PyTorch (CPU)`, (t) => withEnvAsync('AVDIT_ATTENTION', 'composed', () => expectGolden(t, c)));
 }
 
 test('every case of the fixture is checked', () => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { ATTENTION_CASES, LAYER_CASES } from '../model/layer-golden-cases.ts';
 import { checkLayer } from '../model/layer-golden-check.ts';
 import { useGpu } from './helpers.ts';
+import { withEnvAsync } from '../env.ts';
 
 const gpu = useGpu();
 
@@ -26,14 +27,5 @@ async function expectGolden(t: test.TestContext, c: (typeof LAYER_CASES)[number]
 for (const c of CASES) test(`${c.label} matches PyTorch (WebGPU)`, (t) => expectGolden(t, c));
 
 for (const c of ATTENTION_CASES) {
-  test(`${c.label} through AVDIT_ATTENTION=composed matches PyTorch (WebGPU)`, async (t) => {
-    const had = process.env.AVDIT_ATTENTION;
-    process.env.AVDIT_ATTENTION = 'composed';
-    try {
-      await expectGolden(t, c);
-    } finally {
-      if (had === undefined) delete process.env.AVDIT_ATTENTION;
-      else process.env.AVDIT_ATTENTION = had;
-    }
-  });
+  test(`${c.label} through AVDIT_ATTENTION=composed matches PyTorch (WebGPU)`, (t) => withEnvAsync('AVDIT_ATTENTION', 'composed', () => expectGolden(t, c)));
 }
