@@ -33,7 +33,8 @@ export function mergeHeads(x: Tensor): Tensor {
  * the reference the fused op is tested against.
  */
 export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
-  if (attentionPath(undefined, q.shape.at(-2)!, q.backend) === 'composed') return sdpaComposed(q, k, v);
+  const scores = (q.size / q.shape.at(-1)!) * k.shape.at(-2)!; // (B·H·L queries × S keys)
+  if (attentionPath(undefined, q.shape.at(-2)!, q.backend, scores) === 'composed') return sdpaComposed(q, k, v);
   return A.attention(q, k, v, 1 / Math.sqrt(q.shape.at(-1)!));
 }
 
@@ -46,20 +47,27 @@ export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
  * 31.1 / 24.1 at 256 tokens and 7.24 / 4.15 at 416; run 11 with the f32 products on the tensor
  * cores 33.0 / 13.0 and 5.46 / 2.56; the tensor-core fused kernels in mixed precision 13.5 at 256,
  * slower than the composed f32 form already), and about 8× slower at the temporal adapter's 16
- * frames. The CPU backend and software adapters (lavapipe) keep the fused kernels.
+ * frames. The CPU backend and software adapters (lavapipe) keep the fused kernels. Nor does the
+ * default compose a call whose scores would pass `composedMaxScoreBytes` (f32): the scores, the
+ * probabilities and their gradients are each that big, where the fused kernels hold none of them,
+ * and a WebGPU binding on NVIDIA holds at most 2 GiB (XL's spatial attention at batch 16: 1 GiB;
+ * its per-frame fusion 1.1 GiB).
  */
-export const ATTENTION_DEFAULTS: { composedFromOnGpus: number | null } = { composedFromOnGpus: 64 };
+export const ATTENTION_DEFAULTS: { composedFromOnGpus: number | null; composedMaxScoreBytes: number } = { composedFromOnGpus: 64, composedMaxScoreBytes: 2 ** 31 };
 
 /**
- * How an attention over sequences of `len` queries on `backend` runs. AVDIT_ATTENTION: 'fused'
+ * How an attention over sequences of `len` queries on `backend` runs, `scores` the number of
+ * query-key scores of the whole call (sequences × heads × len × keys). AVDIT_ATTENTION: 'fused'
  * (the fused kernels everywhere), 'composed' (matmul + softmax + matmul everywhere), 'composed:N'
  * (composed from N queries on, fused below); unset, ATTENTION_DEFAULTS decides (composed from 64
- * queries on hardware GPUs); anything else is an error naming them.
+ * queries on hardware GPUs, up to 2 GiB of scores); anything else is an error naming them.
  */
-export function attentionPath(env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity, backend?: Pick<Backend, 'hardwareGpu'>): 'fused' | 'composed' {
+export function attentionPath(
+  env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity, backend?: Pick<Backend, 'hardwareGpu'>, scores = 0,
+): 'fused' | 'composed' {
   if (env === undefined || env === '') {
-    const from = ATTENTION_DEFAULTS.composedFromOnGpus;
-    return backend?.hardwareGpu && from !== null && len >= from ? 'composed' : 'fused';
+    const { composedFromOnGpus: from, composedMaxScoreBytes } = ATTENTION_DEFAULTS;
+    return backend?.hardwareGpu && from !== null && len >= from && 4 * scores <= composedMaxScoreBytes ? 'composed' : 'fused';
   }
   if (env === 'fused') return 'fused';
   if (env === 'composed') return 'composed';
@@ -103,7 +111,8 @@ export class Attention extends Module {
     const qkv = lora ? lora.qkv.apply(this.qkv, x) : this.qkv.forward(x); // [B, L, 3D]
     // The fused path reads the heads where qkv holds them and writes o merged (no permutes); the
     // composed one splits them into copies and merges them back.
-    const o = attentionPath(undefined, qkv.shape.at(-2)!, qkv.backend) === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...A.unpackHeads(qkv, this.heads)));
+    const L = qkv.shape.at(-2)!;
+    const o = attentionPath(undefined, L, qkv.backend, (qkv.size / qkv.shape.at(-1)!) * this.heads * L) === 'fused' ? A.attentionPacked(qkv, this.heads) : mergeHeads(sdpa(...A.unpackHeads(qkv, this.heads)));
     return lora ? lora.proj.apply(this.proj, o) : this.proj.forward(o);
   }
 }
@@ -137,7 +146,8 @@ export class TemporalAttention extends Module {
    * order: B·Lv sequences, each token's M frames along the second axis) → [B, M, Lv, D].
    */
   forward(x: Tensor): Tensor {
-    if (attentionPath(undefined, x.shape[1]!, x.backend) !== 'fused') { // (the frames: x's second axis either way)
+    const M = x.shape[1]!; // (the frames: x's second axis either way)
+    if (attentionPath(undefined, M, x.backend, (x.size / x.shape.at(-1)!) * this.heads * M) !== 'fused') {
       // The composed path wants the sequences in front: [B, M, Lv, D] → [B·Lv, M, D] and back.
       if (x.rank === 4) {
         const [B, M, Lv, D] = x.shape as [number, number, number, number];
