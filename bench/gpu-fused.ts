@@ -119,6 +119,36 @@ function unfusedBwd(b: Backend, q: Storage, k: Storage, v: Storage, p: Storage, 
   return [dq, dk, dv];
 }
 
+/**
+ * The unfused (composed) attention op by op, in the backend's precision: ms of each of its four
+ * L×L passes and six products, each timed alone on inputs made once (what the model's composed
+ * path spends where; its permutes of the heads are not here).
+ */
+async function composedOps(q: Storage, k: Storage, v: Storage, dO: Storage, d: AttentionDims): Promise<Record<string, number>> {
+  const LL = [d.n, d.l, d.s], Q = [d.n, d.l, d.dqk], K = [d.n, d.s, d.dqk], V = [d.n, d.s, d.dv], O = [d.n, d.l, d.dv];
+  const S = be.matmul(q, Q, k, K, false, true, LL);
+  const P = be.softmax(S, LL, d.scale);
+  const dP = be.matmul(dO, O, v, V, false, true, LL);
+  const dS = be.softmaxBwd(P, dP, LL, d.scale);
+  const ops: Record<string, () => Storage[]> = {
+    'Q·Kᵀ': () => [be.matmul(q, Q, k, K, false, true, LL)],
+    softmax: () => [be.softmax(S, LL, d.scale)],
+    'P·V': () => [be.matmul(P, LL, v, V, false, false, O)],
+    'Pᵀ·dO': () => [be.matmul(P, LL, dO, O, true, false, V)],
+    'dO·Vᵀ': () => [be.matmul(dO, O, v, V, false, true, LL)],
+    'softmax bwd': () => [be.softmaxBwd(P, dP, LL, d.scale)],
+    'dS·K': () => [be.matmul(dS, LL, k, K, false, false, Q)],
+    'dSᵀ·Q': () => [be.matmul(dS, LL, q, Q, true, false, K)],
+  };
+  const out: Record<string, number> = {};
+  try {
+    for (const [name, fn] of Object.entries(ops)) out[name] = await time(fn);
+  } finally {
+    for (const s of [S, P, dP, dS]) be.free(s);
+  }
+  return out;
+}
+
 /** One attention forward (its outputs o, lse), as the backend's precision and options have it. */
 const forwardOf = (q: Storage, k: Storage, v: Storage, d: AttentionDims) => (): Storage[] => {
   const r = be.attention(q, k, v, d);
@@ -378,6 +408,15 @@ for (const c of CASES) {
     const u = unfusedFwd(be, q, k, v, d), ug = unfusedBwd(be, q, k, v, u.p, dO, d);
     row = { ...row, unfusedFwdMs: unfFwd, unfusedFwdBwdMs: unfAll, maxRelDiffO: await maxRelDiff(f.o, u.o), maxRelDiffDq: await maxRelDiff(fg.dq, ug[0]!) };
     for (const s of [f.o, f.lse, fg.dq, fg.dk, fg.dv, u.o, u.p, ...ug]) be.free(s);
+    row.composedOpsMs = await composedOps(q, k, v, dO, d);
+    if (be.ctx.features.f16) {
+      be.setPrecision('mixed');
+      try {
+        row.mixedComposedOpsMs = await composedOps(q, k, v, dO, d);
+      } finally {
+        be.setPrecision('f32');
+      }
+    }
   } catch (e) {
     row.unfusedError = (e as Error).message.slice(0, 300);
   }
@@ -471,6 +510,11 @@ for (const r of attention) {
       `${f(r.unfusedFwdMs === undefined ? r.unfusedError : r.unfusedFwdBwdMs).padStart(11)}  ${`${f(t.sdpa_fwdbwd_ms)} | ${f(t.composed_fwdbwd_ms)}`.padStart(25)}  ` +
       `${f(r.maxRelDiffO, 7)}/${f(r.maxRelDiffDq, 7)}`,
   );
+}
+console.log('\nthe unfused (composed) attention op by op (ms, each timed alone; f32 as the matmul defaults have it | mixed)');
+for (const r of attention) {
+  const a = r.composedOpsMs as Record<string, number> | undefined, m = (r.mixedComposedOpsMs ?? {}) as Record<string, number>;
+  if (a) console.log(`${String(r.name).padEnd(10)} ${Object.entries(a).map(([k, t]) => `${k} ${f(t)}|${f(m[k])}`).join('  ')}`);
 }
 console.log('\nfused kernels alone (ms): fwd | bwd = rowdot + dq + dkdv (each pass timed alone)');
 for (const r of attention) {
