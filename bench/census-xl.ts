@@ -6,7 +6,11 @@
  * dispatch (attention's backward and a few others are two or three), so this says where a step's
  * dispatches and memory traffic go before a GPU is at hand, and what a fusion would save.
  *
- *   node --import tsx bench/census-xl.ts [--preset XL] [--top 25]
+ *   node --import tsx bench/census-xl.ts [--preset XL] [--top 25] [--paths gpu|cpu]
+ *
+ * --paths gpu (the default) takes the paths the model takes on a hardware GPU (Backend.hardwareGpu:
+ * the composed attention for long sequences, model/layers/attention.ts attentionPath); cpu those of
+ * the CPU backend and software adapters (the fused attention everywhere).
  *
  * Traffic is a lower bound of what the kernels move (each input read once, each output written
  * once); "ms at 3.6 TB/s" prices it at the element-wise kernels' measured H200 rate (run 8: 83–98%
@@ -24,9 +28,11 @@ const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : dflt);
 const preset = opt('--preset', 'XL');
 const top = Number(opt('--top', '25'));
+const paths = opt('--paths', 'gpu');
+if (paths !== 'gpu' && paths !== 'cpu') throw new Error(`--paths ${paths}: expected gpu or cpu`);
 
 const tallies = new Map<string, Tally>();
-const backend = addCensus(createMemoryBackend(), tallies);
+const backend = addCensus(Object.assign(createMemoryBackend(), { hardwareGpu: paths === 'gpu' }), tallies);
 const config = makeConfig(preset);
 const gen = new Generator(0);
 const model = new AVDiT({ backend, gen }, config);
@@ -56,4 +62,4 @@ await census('denoising step b8 (forward, LoRA unmerged)', forward(8));
 const unmerge = model.mergeLoRA(); // as sampling runs the model (AVDiT.mergeLoRA)
 await census('denoising step b8 (forward, LoRA merged as sampling runs it)', forward(8));
 unmerge();
-writeResult(`census-xl${preset === 'XL' ? '' : `-${preset}`}`, { preset, rows });
+writeResult(`census-xl${preset === 'XL' ? '' : `-${preset}`}${paths === 'cpu' ? '-cpu-paths' : ''}`, { preset, paths, rows });
