@@ -48,10 +48,10 @@ export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
  * cores 33.0 / 13.0 and 5.46 / 2.56; the tensor-core fused kernels in mixed precision 13.5 at 256,
  * slower than the composed f32 form already), and about 8× slower at the temporal adapter's 16
  * frames. The CPU backend and software adapters (lavapipe) keep the fused kernels. Nor does the
- * default compose a call whose scores would pass `composedMaxScoreBytes` (f32): the scores, the
- * probabilities and their gradients are each that big, where the fused kernels hold none of them,
- * and a WebGPU binding on NVIDIA holds at most 2 GiB (XL's spatial attention at batch 16: 1 GiB;
- * its per-frame fusion 1.1 GiB).
+ * default compose a call whose scores (f32) would not stay under `composedMaxScoreBytes`: the
+ * scores, the probabilities and their gradients are each that big, where the fused kernels hold
+ * none of them, and a WebGPU binding on NVIDIA holds 2 GiB − 4 bytes (XL's spatial attention at
+ * batch 16: 1 GiB, composed up to batch 31; its per-frame fusion at batch 16 1.1 GiB).
  */
 export const ATTENTION_DEFAULTS: { composedFromOnGpus: number | null; composedMaxScoreBytes: number } = { composedFromOnGpus: 64, composedMaxScoreBytes: 2 ** 31 };
 
@@ -60,14 +60,14 @@ export const ATTENTION_DEFAULTS: { composedFromOnGpus: number | null; composedMa
  * query-key scores of the whole call (sequences × heads × len × keys). AVDIT_ATTENTION: 'fused'
  * (the fused kernels everywhere), 'composed' (matmul + softmax + matmul everywhere), 'composed:N'
  * (composed from N queries on, fused below); unset, ATTENTION_DEFAULTS decides (composed from 64
- * queries on hardware GPUs, up to 2 GiB of scores); anything else is an error naming them.
+ * queries on hardware GPUs, under 2 GiB of scores); anything else is an error naming them.
  */
 export function attentionPath(
   env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity, backend?: Pick<Backend, 'hardwareGpu'>, scores = 0,
 ): 'fused' | 'composed' {
   if (env === undefined || env === '') {
     const { composedFromOnGpus: from, composedMaxScoreBytes } = ATTENTION_DEFAULTS;
-    return backend?.hardwareGpu && from !== null && len >= from && 4 * scores <= composedMaxScoreBytes ? 'composed' : 'fused';
+    return backend?.hardwareGpu && from !== null && len >= from && 4 * scores < composedMaxScoreBytes ? 'composed' : 'fused';
   }
   if (env === 'fused') return 'fused';
   if (env === 'composed') return 'composed';
