@@ -30,7 +30,7 @@ export async function checkBatchFits(backend: Backend, kind: 'avdit' | 'dit', c:
   const { budget, gpu, where } = budgetOf(backend);
   if (!Number.isFinite(budget)) return;
   const inputs = batchInputBytes(kind, c, batch);
-  const need = inputs > budget ? inputs : await trainStepPeakBytes(kind, c, batch, { ...opts, precision: backend.precision, hardwareGpu: backend.hardwareGpu }, gpu);
+  const need = inputs > budget ? inputs : await trainStepPeakBytes(kind, c, batch, { ...opts, precision: backend.precision, device: backend }, gpu);
   if (need > budget) {
     const hint = opts.checkpoint !== true && (opts.checkpoint || 0) < c.depth ? `; ${opts.checkpoint ? 'checkpointing more blocks' : '--checkpoint (activation checkpointing)'} needs much less` : '';
     throw new UsageError(`--batch ${batch}: one training step would hold at least ${gib(need)}${inputs > budget ? ' of inputs alone' : ' (computed on the memory-accounting backend)'}, more than ${where}${hint}`);
@@ -58,7 +58,7 @@ export async function checkpointBlocksThatFit(
   const { budget, gpu } = budgetOf(backend);
   if (!Number.isFinite(budget)) return 0;
   if (batchInputBytes(kind, c, batch) > budget) return c.depth;
-  const fits = async (n: number) => TRAIN_MARGIN * (await trainStepPeakBytes(kind, c, batch, { ...opts, checkpoint: n, precision: backend.precision, hardwareGpu: backend.hardwareGpu }, gpu)) <= budget;
+  const fits = async (n: number) => TRAIN_MARGIN * (await trainStepPeakBytes(kind, c, batch, { ...opts, checkpoint: n, precision: backend.precision, device: backend }, gpu)) <= budget;
   if (await fits(0)) return 0;
   let [lo, hi] = [1, c.depth]; // the answer lies in [lo, hi]
   if (!(await fits(hi))) return hi;
@@ -98,7 +98,7 @@ export async function sampleBatchThatFits(backend: Backend, c: AVDiTConfig, n: n
   const seen = new Map<string, Promise<number>>(); // each figure computed once (XL: ~0.1 s each)
   const peak = (b: number, pool: boolean | 'quarantine'): Promise<number> => {
     const key = `${b}/${pool}`;
-    if (!seen.has(key)) seen.set(key, samplePeakBytes(c, b, { ...o, precision: backend.precision, hardwareGpu: backend.hardwareGpu }, pool));
+    if (!seen.has(key)) seen.set(key, samplePeakBytes(c, b, { ...o, precision: backend.precision, device: backend }, pool));
     return seen.get(key)!;
   };
   const lower = (b: number) => peak(b, gpu);

@@ -101,6 +101,8 @@ export interface Backend {
   readonly device: string;
   /** A hardware GPU (not the CPU backend, nor a software adapter such as lavapipe): model defaults that were measured on GPUs apply. */
   readonly hardwareGpu?: boolean;
+  /** The largest tensor in bytes a kernel can bind (WebGPU: the storage binding limit); absent: no such limit. */
+  readonly maxTensorBytes?: number;
   supportsDtype(dtype: DType): boolean;
 
   // ---- memory ----

@@ -9,7 +9,7 @@
 import * as A from '../autograd/index.ts';
 import { createDiffusion } from '../diffusion/index.ts';
 import { zeros } from '../engine/creation.ts';
-import type { Precision } from '../engine/backend.ts';
+import type { Backend, Precision } from '../engine/backend.ts';
 import { createMemoryBackend, type MemoryBackend } from '../engine/meta/memory-backend.ts';
 import { BATCH, QUARANTINE_FLUSH_BYTES } from '../engine/webgpu/context.ts';
 import { sizeClass } from '../engine/webgpu/pool.ts';
@@ -23,12 +23,14 @@ import { AdamW } from './adamw.ts';
 import { avditLoss, ditLoss, type LossOut } from './objectives.ts';
 import { sampleClips } from './sampling.ts';
 
+/** What of the real backend decides the model's paths (model/layers/attention.ts attentionPath). */
+export type DeviceTraits = Partial<Pick<Backend, 'hardwareGpu' | 'maxTensorBytes'>>;
+
 /**
- * The memory-accounting backend standing for a hardware GPU where the real one is (`hardwareGpu`):
- * the model then takes the paths it takes there (model/layers/attention.ts attentionPath: the
- * composed attention, which stores the L×L probabilities).
+ * The memory-accounting backend standing for the real one's device: the model then takes the
+ * paths it takes there (on a hardware GPU the composed attention, which stores the L×L probabilities).
  */
-const asDevice = (b: MemoryBackend, hardwareGpu = false): MemoryBackend => Object.assign(b, { hardwareGpu });
+const asDevice = (b: MemoryBackend, d: DeviceTraits = {}): MemoryBackend => Object.assign(b, { hardwareGpu: d.hardwareGpu ?? false, maxTensorBytes: d.maxTensorBytes });
 
 /** Bytes of one batch's inputs (f32 video and audio of an AV-DiT step; frames only for `dit`). */
 export function batchInputBytes(kind: 'avdit' | 'dit', c: AVDiTConfig, B: number): number {
@@ -38,9 +40,9 @@ export function batchInputBytes(kind: 'avdit' | 'dit', c: AVDiTConfig, B: number
 
 /** Peak bytes in use during one training step (loss, backward, AdamW) of `kind` at batch B, after a first step made the optimizer state. */
 export async function trainStepPeakBytes(
-  kind: 'avdit' | 'dit', c: AVDiTConfig, B: number, opts: AVDiTOptions & { minSnrGamma?: number; precision?: Precision; hardwareGpu?: boolean } = {}, gpuPool = false,
+  kind: 'avdit' | 'dit', c: AVDiTConfig, B: number, opts: AVDiTOptions & { minSnrGamma?: number; precision?: Precision; device?: DeviceTraits } = {}, gpuPool = false,
 ): Promise<number> {
-  const backend = asDevice(gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes), opts.hardwareGpu); // (the default: the pool's size classes)
+  const backend = asDevice(gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes), opts.device); // (the default: the pool's size classes)
   backend.setPrecision(opts.precision ?? 'f32'); // (which copies of the weights the WebGPU backend keeps)
   const gen = new Generator(0);
   const dit = kind === 'dit' ? new DiT({ backend, gen }, c) : null;
@@ -81,9 +83,9 @@ const GPU_QUARANTINE = { batch: BATCH, flushBytes: QUARANTINE_FLUSH_BYTES };
  * running sampleClips itself, one DDPM step, on the memory-accounting backend.
  */
 export async function samplePeakBytes(
-  c: AVDiTConfig, B: number, o: { guided: boolean; fusion?: FusionMode; precision?: Precision; hardwareGpu?: boolean }, gpuPool: boolean | 'quarantine' = false,
+  c: AVDiTConfig, B: number, o: { guided: boolean; fusion?: FusionMode; precision?: Precision; device?: DeviceTraits }, gpuPool: boolean | 'quarantine' = false,
 ): Promise<number> {
-  const backend = asDevice(gpuPool === 'quarantine' ? createMemoryBackend(sizeClass, GPU_QUARANTINE) : gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes), o.hardwareGpu);
+  const backend = asDevice(gpuPool === 'quarantine' ? createMemoryBackend(sizeClass, GPU_QUARANTINE) : gpuPool ? createMemoryBackend() : createMemoryBackend((bytes) => bytes), o.device);
   backend.setPrecision(o.precision ?? 'f32');
   const model = new AVDiT({ backend, gen: new Generator(0) }, c);
   const labels = o.guided ? new Array<number>(B).fill(0) : null;

@@ -76,6 +76,7 @@ export class WebGpuBackend implements Backend {
   /** Transposed copies of weight operands (f32 forward products as NN: AVDIT_MATMUL_WEIGHT_T). */
   readonly transposedWeights: TransposedCache;
   readonly hardwareGpu: boolean;
+  readonly maxTensorBytes: number;
 
   constructor(
     readonly ctx: WebGpuContext,
@@ -84,6 +85,7 @@ export class WebGpuBackend implements Backend {
   ) {
     this.#gpu = gpu;
     this.hardwareGpu = !ctx.features.software;
+    this.maxTensorBytes = classCap(ctx.limits);
     this.f16Copies = new F16Cache(ctx);
     this.transposedWeights = new TransposedCache(ctx);
     this.#flags = ctx.alloc(4, 'assert-flags');

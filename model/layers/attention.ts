@@ -51,7 +51,8 @@ export function sdpa(q: Tensor, k: Tensor, v: Tensor): Tensor {
  * default compose a call whose scores (f32) would not stay under `composedMaxScoreBytes`: the
  * scores, the probabilities and their gradients are each that big, where the fused kernels hold
  * none of them, and a WebGPU binding on NVIDIA holds 2 GiB − 4 bytes (XL's spatial attention at
- * batch 16: 1 GiB, composed up to batch 31; its per-frame fusion at batch 16 1.1 GiB).
+ * batch 16: 1 GiB, composed up to batch 31; its per-frame fusion at batch 16 1.1 GiB); nor one
+ * whose scores the backend could not bind (`Backend.maxTensorBytes`, smaller on some GPUs).
  */
 export const ATTENTION_DEFAULTS: { composedFromOnGpus: number | null; composedMaxScoreBytes: number } = { composedFromOnGpus: 64, composedMaxScoreBytes: 2 ** 31 };
 
@@ -63,11 +64,12 @@ export const ATTENTION_DEFAULTS: { composedFromOnGpus: number | null; composedMa
  * queries on hardware GPUs, under 2 GiB of scores); anything else is an error naming them.
  */
 export function attentionPath(
-  env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity, backend?: Pick<Backend, 'hardwareGpu'>, scores = 0,
+  env: string | undefined = process.env.AVDIT_ATTENTION, len = Infinity, backend?: Pick<Backend, 'hardwareGpu' | 'maxTensorBytes'>, scores = 0,
 ): 'fused' | 'composed' {
   if (env === undefined || env === '') {
     const { composedFromOnGpus: from, composedMaxScoreBytes } = ATTENTION_DEFAULTS;
-    return backend?.hardwareGpu && from !== null && len >= from && 4 * scores < composedMaxScoreBytes ? 'composed' : 'fused';
+    const fits = 4 * scores < composedMaxScoreBytes && 4 * scores <= (backend?.maxTensorBytes ?? Infinity);
+    return backend?.hardwareGpu && from !== null && len >= from && fits ? 'composed' : 'fused';
   }
   if (env === 'fused') return 'fused';
   if (env === 'composed') return 'composed';

@@ -77,6 +77,9 @@ test('unset AVDIT_ATTENTION: composed from ATTENTION_DEFAULTS.composedFromOnGpus
   assert.equal(ATTENTION_DEFAULTS.composedMaxScoreBytes, 2 ** 31);
   const xlScores = (batch: number) => batch * 16 * 16 * 256 * 256; // (batch × frames) sequences × 16 heads × 256²
   assert.deepEqual([attentionPath(undefined, 256, gpu, xlScores(31)), attentionPath(undefined, 256, gpu, xlScores(32)), attentionPath('composed', 256, gpu, xlScores(64))], ['composed', 'fused', 'composed']);
+  // and a GPU that binds less (maxTensorBytes) keeps the fused kernels sooner
+  const small = { hardwareGpu: true, maxTensorBytes: 2 ** 27 };
+  assert.deepEqual([attentionPath(undefined, 256, small, 2 ** 25), attentionPath(undefined, 256, small, 2 ** 25 + 1)], ['composed', 'fused']);
   try {
     ATTENTION_DEFAULTS.composedFromOnGpus = null;
     assert.equal(attentionPath(undefined, 416, gpu), 'fused');

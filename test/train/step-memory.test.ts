@@ -35,14 +35,14 @@ test('trainStepPeakBytes is the peak of the AV-DiT training step the memory benc
 
 test('for a hardware GPU the peaks count the composed attention the model runs there (L×L probabilities kept for the backward)', async () => {
   const c = makeConfig('S'); // (its spatial attention is 256 tokens long: composed on GPUs)
-  const [train, trainGpu] = [await trainStepPeakBytes('avdit', c, 2, {}, true), await trainStepPeakBytes('avdit', c, 2, { hardwareGpu: true }, true)];
+  const [train, trainGpu] = [await trainStepPeakBytes('avdit', c, 2, {}, true), await trainStepPeakBytes('avdit', c, 2, { device: { hardwareGpu: true } }, true)];
   // Per block at least the video's spatial probabilities, batch 2 × 16 frames × heads × 256² f32.
   assert.ok(trainGpu - train >= 2 * c.frames * c.heads * 256 ** 2 * 4, `${train} → ${trainGpu}`);
-  const [sample, sampleGpu] = [await samplePeakBytes(c, 2, { guided: false }, true), await samplePeakBytes(c, 2, { guided: false, hardwareGpu: true }, true)];
+  const [sample, sampleGpu] = [await samplePeakBytes(c, 2, { guided: false }, true), await samplePeakBytes(c, 2, { guided: false, device: { hardwareGpu: true } }, true)];
   assert.ok(sampleGpu > sample, `${sample} → ${sampleGpu}`);
   // The demo model's sequences are shorter than 64: the same either way.
   const demo = makeConfig('demo');
-  assert.equal(await trainStepPeakBytes('avdit', demo, 2, { hardwareGpu: true }, true), await trainStepPeakBytes('avdit', demo, 2, {}, true));
+  assert.equal(await trainStepPeakBytes('avdit', demo, 2, { device: { hardwareGpu: true } }, true), await trainStepPeakBytes('avdit', demo, 2, {}, true));
 });
 
 test('avdit train refuses a batch that cannot fit in memory, at once', () => {
