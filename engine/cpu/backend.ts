@@ -302,7 +302,8 @@ class CpuBackend implements Backend {
   slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[], perm?: readonly number[]): Storage {
     const st = stridesOf(shape);
     const offset = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
-    return perm ? this.#gatherView(x, perm.map((p) => size[p]!), perm.map((p) => st[p]!), offset) : this.#gatherView(x, size, st, offset);
+    const p = perm ?? size.map((_, i) => i);
+    return this.#gatherView(x, p.map((a) => size[a]!), p.map((a) => st[a]!), offset);
   }
 
   padSlice(x: Storage, shape: Shape, outShape: Shape, begin: readonly number[]): Storage {

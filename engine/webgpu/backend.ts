@@ -267,9 +267,8 @@ export class WebGpuBackend implements Backend {
   slice(x: Storage, shape: Shape, begin: readonly number[], size: readonly number[], perm?: readonly number[]): Storage {
     const st = stridesOf(shape);
     const out = this.#alloc('slice', x.dtype, sizeOf(size));
-    const base = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
-    if (perm) encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), perm.map((p) => size[p]!), perm.map((p) => st[p]!), base);
-    else encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), size, st, base);
+    const p = perm ?? size.map((_, i) => i);
+    encodeGatherView(this.ctx, this.#buf(x), this.#buf(out), p.map((a) => size[a]!), p.map((a) => st[a]!), begin.reduce((acc, b, i) => acc + b * st[i]!, 0));
     return out;
   }
 
