@@ -75,8 +75,6 @@ export class WebGpuBackend implements Backend {
   readonly f16Copies: F16Cache;
   /** Transposed copies of weight operands (f32 forward products as NN: AVDIT_MATMUL_WEIGHT_T). */
   readonly transposedWeights: TransposedCache;
-  readonly hardwareGpu: boolean;
-  readonly maxTensorBytes: number;
 
   constructor(
     readonly ctx: WebGpuContext,
@@ -84,12 +82,19 @@ export class WebGpuBackend implements Backend {
     gpu: GPU,
   ) {
     this.#gpu = gpu;
-    this.hardwareGpu = !ctx.features.software;
-    this.maxTensorBytes = classCap(ctx.limits);
     this.f16Copies = new F16Cache(ctx);
     this.transposedWeights = new TransposedCache(ctx);
     this.#flags = ctx.alloc(4, 'assert-flags');
     encodeFill(ctx, this.#flags, 1, 'i32', 0);
+  }
+
+  get hardwareGpu(): boolean {
+    return !this.ctx.features.software;
+  }
+
+  /** The pool's largest class: what checkBindable lets a tensor be. */
+  get maxTensorBytes(): number {
+    return classCap(this.ctx.limits);
   }
 
   supportsDtype(dtype: DType): boolean {
