@@ -101,10 +101,16 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return x.view(target);
 }
 
+/** `perm` as axes of a rank-`rank` tensor (negative ones from the end), checked to be a permutation of them. */
+function permutationOf(op: string, perm: readonly number[], rank: number): number[] {
+  const p = perm.map((a) => normAxis(op, a, rank));
+  if (p.length !== rank || new Set(p).size !== p.length) throw new ShapeError(`${op}: [${perm.join(', ')}] is not a permutation of ${rank} axes`);
+  return p;
+}
+
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   if (perm.length !== x.rank) throw new ShapeError(`permute: ${perm.length} axes given for a tensor of rank ${x.rank} ${fmt(x.shape)}`);
-  const p = perm.map((a) => normAxis('permute', a, x.rank));
-  if (new Set(p).size !== p.length) throw new ShapeError(`permute: [${perm.join(', ')}] is not a permutation`);
+  const p = permutationOf('permute', perm, x.rank);
   const out = p.map((a) => x.shape[a]!);
   if (p.every((a, i) => a === i)) return x.view(out);
   return new Tensor(x.backend.permute(x.storage('permute'), x.shape, p), out);
@@ -146,8 +152,7 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
 /** The box of `slice`, its axes permuted (output axis i is box axis perm[i]), in one copy. */
 export function slicePermuted(x: Tensor, begin: readonly number[], size: readonly number[], perm: readonly number[]): Tensor {
   const { b, s } = boxOf(x, begin, size, 'slicePermuted');
-  const p = perm.map((a) => normAxis('slicePermuted', a, x.rank));
-  if (p.length !== x.rank || new Set(p).size !== p.length) throw new ShapeError(`slicePermuted: [${perm.join(', ')}] is not a permutation of ${x.rank} axes`);
+  const p = permutationOf('slicePermuted', perm, x.rank);
   return new Tensor(x.backend.slice(x.storage('slicePermuted'), x.shape, b, s, p), p.map((a) => s[a]!));
 }
 
@@ -189,8 +194,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
  */
 export function concatPermuted(xs: readonly Tensor[], axis: number, perm: readonly number[]): Tensor {
   const rank = xs[0]?.rank ?? 0;
-  const p = perm.map((a) => normAxis('concatPermuted', a, rank));
-  if (p.length !== rank || new Set(p).size !== p.length) throw new ShapeError(`concatPermuted: [${perm.join(', ')}] is not a permutation of ${rank} axes`);
+  const p = permutationOf('concatPermuted', perm, rank);
   const parts = xs.map((t) => {
     if (t.rank !== rank) throw new ShapeError(`concatPermuted: parts of ranks ${xs.map((u) => u.rank).join(', ')}`);
     const part = new Array<number>(rank);

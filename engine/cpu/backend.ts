@@ -324,25 +324,20 @@ class CpuBackend implements Backend {
     const outShape = [...shapes[0]!];
     outShape[axis] = shapes.reduce((acc, s) => acc + s[axis]!, 0);
     const out = this.#alloc(xs[0]!.dtype, sizeOf(outShape), true);
-    const outer = sizeOf(outShape.slice(0, axis));
-    const inner = sizeOf(outShape.slice(axis + 1));
-    const rowOut = outShape[axis]! * inner;
     const os = stridesOf(outShape);
+    const O = out.data;
     let at = 0;
     xs.forEach((s, k) => {
-      const X = arr(s), O = out.data;
-      const row = shapes[k]![axis]! * inner;
-      const perm = perms?.[k];
-      if (perm) {
-        // Walk the part as stored; its element lands at at + Σ coord·(the output's stride of its axis).
-        forEachStridedRow(perm.map((a) => shapes[k]![a]!), [perm.map((a) => os[a]!)], (x0, offs, inner1, n) => {
-          const o0 = at + offs[0]!, st = inner1[0]!;
-          for (let j = 0, o = o0; j < n; j++, o += st) O[o] = X[x0 + j]!;
-        });
-      } else {
-        for (let o = 0; o < outer; o++) O.set(X.subarray(o * row, (o + 1) * row), o * rowOut + at);
-      }
-      at += row;
+      const X = arr(s);
+      // Walk the part as stored (its axes permuted, or not); an element lands at at + Σ coord·(the
+      // output's stride of its axis), a run of contiguous ones as one copy.
+      const p = perms?.[k] ?? outShape.map((_, i) => i);
+      forEachStridedRow(p.map((a) => shapes[k]![a]!), [p.map((a) => os[a]!)], (x0, offs, inner, n) => {
+        const o0 = at + offs[0]!, st = inner[0]!;
+        if (st === 1) O.set(X.subarray(x0, x0 + n), o0);
+        else for (let j = 0, o = o0; j < n; j++, o += st) O[o] = X[x0 + j]!;
+      });
+      at += shapes[k]![axis]! * os[axis]!;
     });
     return out;
   }

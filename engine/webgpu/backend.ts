@@ -291,15 +291,10 @@ export class WebGpuBackend implements Backend {
     const os = stridesOf(outShape);
     let at = 0;
     xs.forEach((s, k) => {
-      const perm = perms?.[k];
-      if (perm) {
-        // The part as stored, each element to the output's stride of its axis (a permuted scatter).
-        const stored = perm.map((a) => shapes[k]![a]!);
-        encodeStridedCopy(this.ctx, this.#buf(s), this.#buf(out), stored, stridesOf(stored), 0, perm.map((a) => os[a]!), at * os[axis]!);
-      } else {
-        const begin = outShape.map((_, i) => (i === axis ? at : 0));
-        encodeScatterBox(this.ctx, this.#buf(s), this.#buf(out), shapes[k]!, outShape, begin);
-      }
+      // The part as stored (its axes permuted, or not), each element to the output's stride of its axis.
+      const p = perms?.[k] ?? outShape.map((_, i) => i);
+      const stored = p.map((a) => shapes[k]![a]!);
+      encodeStridedCopy(this.ctx, this.#buf(s), this.#buf(out), stored, stridesOf(stored), 0, p.map((a) => os[a]!), at * os[axis]!);
       at += shapes[k]![axis]!;
     });
     return out;
